@@ -1,0 +1,26 @@
+# Shared settings for the scripts; sourced, never run.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
+PG_BIN="$(dirname "$PG_CONFIG")"
+CACHE_DIR="$ROOT/.cache"
+ASSET_DIR="$CACHE_DIR/assets"
+ORT_LIB=libonnxruntime.so.1.31.1
+PGDATA_DIR="$ROOT/.pgdata"
+PGPORT_DEMO=28815
+DEMO_DB=chinook
+CHINOOK_SQL="$ROOT/../shared/datasets/chinook/Chinook_PostgreSql.sql"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+pg_sharedir() { "$PG_CONFIG" --sharedir; }
+pg_pkglibdir() { "$PG_CONFIG" --pkglibdir; }
+# run a command as the postgres OS user
+as_pg() { sudo -u postgres -- "$@"; }
+# psql against the local cluster: psql_local DB [psql args...]
+psql_local() { local db=$1; shift; as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGDATA_DIR" -p "$PGPORT_DEMO" -d "$db" "$@"; }
+# run a command, showing its output only when it fails
+quiet() {
+  local log; log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then cat "$log" >&2; rm -f "$log"; die "failed: $*"; fi
+  rm -f "$log"
+}

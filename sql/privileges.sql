@@ -1,0 +1,9 @@
+-- Runs last. Only the extension owner may touch state tables directly; everyone else
+-- goes through ai.* functions, and PUBLIC may call only the read-only helpers.
+REVOKE ALL ON ALL TABLES IN SCHEMA ai FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA ai FROM PUBLIC;
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ai FROM PUBLIC;
+GRANT USAGE ON SCHEMA ai TO PUBLIC;
+
+-- read-only helpers
+GRANT EXECUTE ON FUNCTION ai.version() TO PUBLIC;

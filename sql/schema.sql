@@ -1,0 +1,360 @@
+-- ai_architect state schema.
+--
+-- Every table lives in schema ai (created by CREATE EXTENSION from the control file) and
+-- belongs to the extension, so DROP EXTENSION removes it. Rows change only through the
+-- extension's functions: see privileges.sql.
+
+------------------------------------------------------------------------------------------
+-- Embedding models
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.embedding_models (
+    id               smallint    GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name             text        NOT NULL UNIQUE,
+    dimensions       integer     NOT NULL CHECK (dimensions > 0),
+    max_tokens       integer     NOT NULL CHECK (max_tokens > 0),
+    pooling          text        NOT NULL CHECK (pooling IN ('mean', 'cls')),
+    normalized       boolean     NOT NULL DEFAULT true,
+    model_sha256     text,
+    tokenizer_sha256 text,
+    is_default       boolean     NOT NULL DEFAULT false,
+    created_at       timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX embedding_models_one_default ON ai.embedding_models (is_default) WHERE is_default;
+COMMENT ON TABLE ai.embedding_models IS 'Embedding models known to ai_architect; every stored vector(384) comes from the default one.';
+
+INSERT INTO ai.embedding_models (name, dimensions, max_tokens, pooling, normalized, is_default)
+VALUES ('all-MiniLM-L6-v2', 384, 256, 'mean', true, true);
+
+------------------------------------------------------------------------------------------
+-- Schema catalog: what ai.ask retrieves from
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.catalog_state (
+    singleton         boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
+    version           bigint      NOT NULL DEFAULT 1,   -- bumped by DDL event triggers
+    refreshed_version bigint      NOT NULL DEFAULT 0,   -- version the catalog was built from
+    refreshed_at      timestamptz
+);
+INSERT INTO ai.catalog_state DEFAULT VALUES;
+COMMENT ON TABLE ai.catalog_state IS 'One row: the catalog is stale while version > refreshed_version.';
+
+CREATE TABLE ai.catalog_schemas (
+    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    schema_name   name        NOT NULL UNIQUE,
+    comment       text,
+    description   text        NOT NULL,
+    content_hash  text        NOT NULL,
+    embedding     vector(384),
+    updated_at    timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE ai.catalog_tables (
+    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    schema_id         bigint      NOT NULL REFERENCES ai.catalog_schemas (id) ON DELETE CASCADE,
+    schema_name       name        NOT NULL,
+    table_name        name        NOT NULL,
+    relkind           "char"      NOT NULL,              -- r, p, v, m, f
+    comment           text,
+    human_description text,                              -- from ai.describe()
+    row_estimate      bigint,
+    description       text        NOT NULL,              -- the text that is embedded
+    content_hash      text        NOT NULL,
+    embedding         vector(384),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (schema_name, table_name)
+);
+
+CREATE TABLE ai.catalog_columns (
+    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    table_id          bigint      NOT NULL REFERENCES ai.catalog_tables (id) ON DELETE CASCADE,
+    column_name       name        NOT NULL,
+    ordinal           integer     NOT NULL,
+    data_type         text        NOT NULL,
+    is_nullable       boolean     NOT NULL,
+    is_primary_key    boolean     NOT NULL DEFAULT false,
+    comment           text,
+    human_description text,                              -- from ai.describe_column()
+    sample_values     text[],                            -- low-cardinality text columns, from pg_stats
+    description       text        NOT NULL,
+    content_hash      text        NOT NULL,
+    embedding         vector(384),
+    updated_at        timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (table_id, column_name)
+);
+
+CREATE TABLE ai.catalog_relationships (
+    id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    constraint_name name        NOT NULL,
+    from_table_id   bigint      NOT NULL REFERENCES ai.catalog_tables (id) ON DELETE CASCADE,
+    from_columns    name[]      NOT NULL,
+    to_table_id     bigint      NOT NULL REFERENCES ai.catalog_tables (id) ON DELETE CASCADE,
+    to_columns      name[]      NOT NULL,
+    on_delete       text        NOT NULL,
+    on_update       text        NOT NULL,
+    description     text        NOT NULL,
+    content_hash    text        NOT NULL,
+    embedding       vector(384),
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (from_table_id, constraint_name)
+);
+CREATE INDEX catalog_tables_schema_id ON ai.catalog_tables (schema_id);
+CREATE INDEX catalog_relationships_to ON ai.catalog_relationships (to_table_id);
+
+------------------------------------------------------------------------------------------
+-- SQL samples, their usage and feedback
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.sql_samples (
+    id                 bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    question           text        NOT NULL,
+    query              text        NOT NULL,
+    question_embedding vector(384),
+    query_embedding    vector(384),
+    complexity         text        NOT NULL DEFAULT 'simple'
+                                   CHECK (complexity IN ('simple', 'moderate', 'complex')),
+    tags               text[]      NOT NULL DEFAULT '{}',
+    tables             text[]      NOT NULL DEFAULT '{}',
+    source             text        NOT NULL DEFAULT 'user'
+                                   CHECK (source IN ('seed', 'user', 'feedback', 'llm', 'engine')),
+    avg_rating         float8      CHECK (avg_rating BETWEEN 1 AND 5),
+    feedback_count     integer     NOT NULL DEFAULT 0,
+    last_feedback_at   timestamptz,
+    created_by         name        NOT NULL DEFAULT session_user,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX sql_samples_tags ON ai.sql_samples USING gin (tags);
+CREATE INDEX sql_samples_tables ON ai.sql_samples USING gin (tables);
+CREATE INDEX sql_samples_rating ON ai.sql_samples (avg_rating DESC NULLS LAST);
+
+CREATE TABLE ai.query_usage_stats (
+    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    question      text        NOT NULL,
+    generated_sql text,
+    source        text        CHECK (source IN ('sample', 'engine', 'llm')),
+    sample_id     bigint      REFERENCES ai.sql_samples (id) ON DELETE SET NULL,
+    confidence    float8,
+    executed      boolean     NOT NULL DEFAULT false,
+    row_count     bigint,
+    elapsed_ms    float8,
+    error         text,
+    user_name     name        NOT NULL DEFAULT session_user,
+    created_at    timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX query_usage_stats_created ON ai.query_usage_stats (created_at);
+CREATE INDEX query_usage_stats_sample ON ai.query_usage_stats (sample_id);
+
+CREATE TABLE ai.query_feedback (
+    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    usage_id      bigint      REFERENCES ai.query_usage_stats (id) ON DELETE CASCADE,
+    sample_id     bigint      REFERENCES ai.sql_samples (id) ON DELETE CASCADE,
+    rating        smallint    NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    is_correct    boolean,
+    corrected_sql text,
+    comment       text,
+    created_by    name        NOT NULL DEFAULT session_user,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CHECK (usage_id IS NOT NULL OR sample_id IS NOT NULL)
+);
+CREATE INDEX query_feedback_usage ON ai.query_feedback (usage_id);
+CREATE INDEX query_feedback_sample ON ai.query_feedback (sample_id);
+
+------------------------------------------------------------------------------------------
+-- Fix patterns, their relationships, guardian rules, optimization history
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.fix_patterns (
+    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    pattern_key       text        NOT NULL UNIQUE,
+    title             text        NOT NULL,
+    classification    text        NOT NULL,          -- e.g. performance, correctness, security, schema
+    severity          text        NOT NULL DEFAULT 'medium'
+                                  CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    layers            integer[]   NOT NULL DEFAULT '{}',
+    workflows         text[]      NOT NULL DEFAULT '{}',
+    file_types        text[]      NOT NULL DEFAULT '{}',
+    problem           text        NOT NULL,
+    solution          text        NOT NULL,
+    code_before       text,
+    code_after        text,
+    verification      text,
+    learnings         text,
+    prevention        text,
+    related_patterns  text[]      NOT NULL DEFAULT '{}',
+    metrics           jsonb       NOT NULL DEFAULT '{}',
+    guardian_rules    jsonb       NOT NULL DEFAULT '[]',
+    anti_patterns     text[]      NOT NULL DEFAULT '{}',
+    content_embedding vector(384),
+    code_embedding    vector(384),
+    problem_embedding vector(384),
+    reviewed          boolean     NOT NULL DEFAULT false,
+    reviewed_by       name,
+    reviewed_at       timestamptz,
+    usage_count       integer     NOT NULL DEFAULT 0,
+    success_count     integer     NOT NULL DEFAULT 0,
+    created_by        name        NOT NULL DEFAULT session_user,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    updated_at        timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX fix_patterns_layers ON ai.fix_patterns USING gin (layers);
+CREATE INDEX fix_patterns_workflows ON ai.fix_patterns USING gin (workflows);
+CREATE INDEX fix_patterns_file_types ON ai.fix_patterns USING gin (file_types);
+CREATE INDEX fix_patterns_anti_patterns ON ai.fix_patterns USING gin (anti_patterns);
+CREATE INDEX fix_patterns_classification ON ai.fix_patterns (classification, severity);
+
+CREATE TABLE ai.pattern_relationships (
+    from_pattern bigint      NOT NULL REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
+    to_pattern   bigint      NOT NULL REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
+    relationship text        NOT NULL
+                             CHECK (relationship IN ('related', 'supersedes', 'conflicts', 'requires', 'alternative')),
+    strength     float8      NOT NULL DEFAULT 1.0 CHECK (strength BETWEEN 0 AND 1),
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (from_pattern, to_pattern, relationship),
+    CHECK (from_pattern <> to_pattern)
+);
+CREATE INDEX pattern_relationships_to ON ai.pattern_relationships (to_pattern);
+
+CREATE TABLE ai.guardian_rules (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    rule_key    text        NOT NULL UNIQUE,
+    pattern_id  bigint      REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
+    description text        NOT NULL,
+    rule_type   text        NOT NULL CHECK (rule_type IN ('sql_lint', 'schema', 'query', 'migration')),
+    condition   jsonb       NOT NULL,
+    severity    text        NOT NULL DEFAULT 'medium'
+                            CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    action      text        NOT NULL DEFAULT 'warn' CHECK (action IN ('warn', 'block', 'require_approval')),
+    enabled     boolean     NOT NULL DEFAULT true,
+    hits        bigint      NOT NULL DEFAULT 0,
+    last_hit_at timestamptz,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX guardian_rules_pattern ON ai.guardian_rules (pattern_id);
+CREATE INDEX guardian_rules_enabled ON ai.guardian_rules (rule_type) WHERE enabled;
+
+CREATE TABLE ai.optimization_log (
+    id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    kind           text        NOT NULL CHECK (kind IN ('index', 'drop_index', 'query_rewrite', 'config', 'schema', 'maintenance')),
+    target         text        NOT NULL,             -- table, index or query id
+    action_sql     text,
+    rationale      text,
+    before_metrics jsonb       NOT NULL DEFAULT '{}',
+    after_metrics  jsonb,
+    gain_pct       float8,
+    status         text        NOT NULL DEFAULT 'suggested'
+                               CHECK (status IN ('suggested', 'applied', 'verified', 'reverted', 'rejected')),
+    pattern_id     bigint      REFERENCES ai.fix_patterns (id) ON DELETE SET NULL,
+    embedding      vector(384),
+    created_by     name        NOT NULL DEFAULT session_user,
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    applied_at     timestamptz,
+    verified_at    timestamptz
+);
+CREATE INDEX optimization_log_target ON ai.optimization_log (target, created_at);
+CREATE INDEX optimization_log_status ON ai.optimization_log (status);
+CREATE INDEX optimization_log_pattern ON ai.optimization_log (pattern_id);
+
+------------------------------------------------------------------------------------------
+-- Approval workflow
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.approval_policy (
+    risk_level          text    PRIMARY KEY CHECK (risk_level IN ('LOW', 'MEDIUM', 'HIGH', 'CRITICAL')),
+    required_approvals  integer NOT NULL CHECK (required_approvals >= 0),
+    approver_role       name,                         -- NULL: any role but the requester
+    row_tolerance_pct   float8  NOT NULL DEFAULT 10 CHECK (row_tolerance_pct >= 0),
+    allow_irreversible  boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE ai.approval_policy IS 'Risk level -> approvals needed and the role approvers must belong to. Roles are created by an administrator.';
+INSERT INTO ai.approval_policy (risk_level, required_approvals, approver_role) VALUES
+    ('LOW', 0, NULL),
+    ('MEDIUM', 1, NULL),
+    ('HIGH', 1, 'ai_senior'),
+    ('CRITICAL', 2, 'ai_senior');
+
+CREATE TABLE ai.approval_requests (
+    id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    sql            text        NOT NULL,
+    normalized_sql text        NOT NULL,
+    sql_sha256     text        NOT NULL,
+    reason         text,
+    impact         jsonb       NOT NULL,
+    risk_level     text        NOT NULL CHECK (risk_level IN ('LOW', 'MEDIUM', 'HIGH', 'CRITICAL')),
+    state          text        NOT NULL DEFAULT 'pending'
+                               CHECK (state IN ('pending', 'approved', 'rejected', 'expired', 'cancelled',
+                                                'executed', 'failed', 'rolled_back')),
+    requester      name        NOT NULL DEFAULT session_user,
+    database_name  name        NOT NULL DEFAULT current_database(),
+    created_at     timestamptz NOT NULL DEFAULT now(),
+    expires_at     timestamptz NOT NULL,
+    decided_at     timestamptz,
+    state_reason   text
+);
+CREATE INDEX approval_requests_state ON ai.approval_requests (state, expires_at);
+CREATE INDEX approval_requests_requester ON ai.approval_requests (requester, created_at);
+
+CREATE TABLE ai.approvals (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id  bigint      NOT NULL REFERENCES ai.approval_requests (id) ON DELETE CASCADE,
+    approver    name        NOT NULL,
+    decision    text        NOT NULL CHECK (decision IN ('approve', 'reject', 'escalate')),
+    comment     text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (request_id, approver, decision)
+);
+CREATE INDEX approvals_request ON ai.approvals (request_id);
+
+CREATE TABLE ai.executions (
+    id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id    bigint      NOT NULL REFERENCES ai.approval_requests (id),
+    executed_by   name        NOT NULL DEFAULT session_user,
+    txid          xid8,
+    status        text        NOT NULL CHECK (status IN ('succeeded', 'failed', 'rolled_back')),
+    started_at    timestamptz NOT NULL DEFAULT now(),
+    finished_at   timestamptz,
+    duration_ms   float8,
+    rows_by_table jsonb       NOT NULL DEFAULT '{}',
+    error         text,
+    rolled_back_at timestamptz,
+    rollback_report jsonb
+);
+CREATE INDEX executions_request ON ai.executions (request_id);
+
+CREATE TABLE ai.backups (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    execution_id bigint      NOT NULL REFERENCES ai.executions (id) ON DELETE CASCADE,
+    table_oid    oid         NOT NULL,
+    table_name   text        NOT NULL,
+    operation    text        NOT NULL CHECK (operation IN ('insert', 'update', 'delete')),
+    pk           jsonb,
+    row_data     jsonb,
+    created_at   timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX backups_execution ON ai.backups (execution_id, table_oid);
+
+------------------------------------------------------------------------------------------
+-- Audit trail: hash-chained, append-only
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.audit_log (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    ts          timestamptz NOT NULL DEFAULT clock_timestamp(),
+    actor       name        NOT NULL DEFAULT session_user,
+    action      text        NOT NULL,
+    object_type text,
+    object_id   text,
+    details     jsonb       NOT NULL DEFAULT '{}',
+    prev_hash   bytea,
+    hash        bytea       NOT NULL
+);
+CREATE INDEX audit_log_ts ON ai.audit_log (ts);
+CREATE INDEX audit_log_object ON ai.audit_log (object_type, object_id);
+
+------------------------------------------------------------------------------------------
+-- Vector indexes (HNSW, cosine) on every embedding column
+------------------------------------------------------------------------------------------
+CREATE INDEX catalog_schemas_embedding ON ai.catalog_schemas USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX catalog_tables_embedding ON ai.catalog_tables USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX catalog_columns_embedding ON ai.catalog_columns USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX catalog_relationships_embedding ON ai.catalog_relationships USING hnsw (embedding vector_cosine_ops);
+CREATE INDEX sql_samples_question_embedding ON ai.sql_samples USING hnsw (question_embedding vector_cosine_ops);
+CREATE INDEX sql_samples_query_embedding ON ai.sql_samples USING hnsw (query_embedding vector_cosine_ops);
+CREATE INDEX fix_patterns_content_embedding ON ai.fix_patterns USING hnsw (content_embedding vector_cosine_ops);
+CREATE INDEX fix_patterns_code_embedding ON ai.fix_patterns USING hnsw (code_embedding vector_cosine_ops);
+CREATE INDEX fix_patterns_problem_embedding ON ai.fix_patterns USING hnsw (problem_embedding vector_cosine_ops);
+CREATE INDEX optimization_log_embedding ON ai.optimization_log USING hnsw (embedding vector_cosine_ops);

@@ -1,0 +1,2 @@
+//! In-process embeddings: the model assets and (with the engine) the ONNX session.
+pub mod assets;

@@ -1,0 +1,59 @@
+//! The one place Rust errors become PostgreSQL errors.
+//!
+//! Each capability keeps its own `thiserror` enum in plain Rust and implements
+//! [`UserError`] for it; `#[pg_extern]` wrappers call [`raise`] so every error a user
+//! sees has the function's name, a SQLSTATE and, where we know one, a hint.
+
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+pub trait UserError: std::fmt::Display {
+    fn sqlstate(&self) -> PgSqlErrorCode;
+    fn detail(&self) -> Option<String> {
+        None
+    }
+    fn hint(&self) -> Option<String> {
+        None
+    }
+}
+
+/// Raises `e` as an ERROR from SQL function `func` (e.g. `"ai.version"`). Never returns.
+#[track_caller]
+pub fn raise(func: &'static str, e: &dyn UserError) -> ! {
+    let mut report = ErrorReport::new(e.sqlstate(), format!("{func}: {e}"), func);
+    if let Some(d) = e.detail() {
+        report = report.set_detail(d);
+    }
+    if let Some(h) = e.hint() {
+        report = report.set_hint(h);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// Unwraps a result or raises its error from SQL function `func`.
+pub trait OrRaise<T> {
+    fn or_raise(self, func: &'static str) -> T;
+}
+
+impl<T, E: UserError> OrRaise<T> for Result<T, E> {
+    #[track_caller]
+    fn or_raise(self, func: &'static str) -> T {
+        self.unwrap_or_else(|e| raise(func, &e))
+    }
+}
+
+impl UserError for pgrx::spi::Error {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR
+    }
+}
+
+impl UserError for crate::embed::assets::AssetError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR
+    }
+    fn hint(&self) -> Option<String> {
+        Some(crate::embed::assets::AssetError::hint(self))
+    }
+}

@@ -1,0 +1,176 @@
+//! Every `ai_architect.*` setting: one place to read what can be configured.
+//!
+//! Paths may start with `$libdir` or `$sharedir`, expanded like PostgreSQL's own
+//! `dynamic_library_path`, so the defaults follow the installation they belong to.
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use std::ffi::{CStr, CString};
+
+pub const DEFAULT_MODEL_PATH: &CStr = c"$sharedir/extension/ai_architect/model.onnx";
+pub const DEFAULT_TOKENIZER_PATH: &CStr = c"$sharedir/extension/ai_architect/tokenizer.json";
+pub const DEFAULT_ONNXRUNTIME_PATH: &CStr = c"$libdir/libonnxruntime.so.1.31.1";
+
+static MODEL_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(DEFAULT_MODEL_PATH));
+static TOKENIZER_PATH: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_TOKENIZER_PATH));
+static ONNXRUNTIME_PATH: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_ONNXRUNTIME_PATH));
+static EMBEDDING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+static LLM_BASE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"gpt-4o-mini"));
+static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
+static STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+static AUDIT_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+static AUDIT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+
+/// Registers every setting. Called once from `_PG_init`.
+pub fn init() {
+    GucRegistry::define_string_guc(
+        c"ai_architect.model_path",
+        c"Path of the ONNX embedding model (all-MiniLM-L6-v2, 384 dimensions).",
+        c"May start with $sharedir. Only superusers can change it: the file is read by the server process.",
+        &MODEL_PATH,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_architect.tokenizer_path",
+        c"Path of the tokenizer.json that goes with the embedding model.",
+        c"May start with $sharedir. Only superusers can change it.",
+        &TOKENIZER_PATH,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_architect.onnxruntime_path",
+        c"Path of the ONNX Runtime shared library loaded into the backend.",
+        c"May start with $libdir. Only superusers can change it: the library is loaded into the server process.",
+        &ONNXRUNTIME_PATH,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.embedding_threads",
+        c"Intra-op threads ONNX Runtime may use per backend for embeddings.",
+        c"Keep it low: every backend that embeds gets its own threads.",
+        &EMBEDDING_THREADS,
+        1,
+        16,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_architect.llm_base_url",
+        c"Base URL of an OpenAI-compatible chat-completions API; empty means no LLM.",
+        c"Without it ai.ask uses the in-process engine. Only superusers can change it: schema text is sent there.",
+        &LLM_BASE_URL,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_architect.llm_model",
+        c"Model name sent to the LLM API.",
+        c"",
+        &LLM_MODEL,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    // SAFETY: the show hook is a plain function that cannot panic.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"ai_architect.llm_api_key",
+            c"API key for the LLM API (superuser only, never shown).",
+            c"SHOW prints ******** when a key is set.",
+            &LLM_API_KEY,
+            GucContext::Suset,
+            GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+            None,
+            None,
+            Some(show_masked),
+        );
+    }
+    GucRegistry::define_int_guc(
+        c"ai_architect.llm_timeout_ms",
+        c"Timeout of one LLM request.",
+        c"",
+        &LLM_TIMEOUT_MS,
+        100,
+        600_000,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.statement_timeout_ms",
+        c"statement_timeout applied to SQL that ai_architect generates and runs.",
+        c"",
+        &STATEMENT_TIMEOUT_MS,
+        1,
+        3_600_000,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_string_guc(
+        c"ai_architect.audit_database",
+        c"Database the background worker connects to for scheduled audits.",
+        c"Read when the server starts.",
+        &AUDIT_DATABASE,
+        GucContext::Postmaster,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.audit_interval",
+        c"Interval between two audits of the background worker; 0 disables them.",
+        c"",
+        &AUDIT_INTERVAL_S,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+}
+
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn show_masked() -> *const std::ffi::c_char {
+    // SAFETY: reading the GUC's own storage, on the main thread, as PostgreSQL does.
+    let set = unsafe { !(*LLM_API_KEY.as_ptr()).is_null() && **LLM_API_KEY.as_ptr() != 0 };
+    if set { c"********".as_ptr() } else { c"".as_ptr() }
+}
+
+fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
+    setting.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.trim().is_empty())
+}
+
+pub fn model_path() -> String {
+    string(&MODEL_PATH).unwrap_or_default()
+}
+pub fn tokenizer_path() -> String {
+    string(&TOKENIZER_PATH).unwrap_or_default()
+}
+pub fn onnxruntime_path() -> String {
+    string(&ONNXRUNTIME_PATH).unwrap_or_default()
+}
+pub fn embedding_threads() -> usize {
+    EMBEDDING_THREADS.get().max(1) as usize
+}
+pub fn llm_base_url() -> Option<String> {
+    string(&LLM_BASE_URL)
+}
+pub fn llm_model() -> String {
+    string(&LLM_MODEL).unwrap_or_else(|| "gpt-4o-mini".into())
+}
+pub fn llm_api_key() -> Option<String> {
+    string(&LLM_API_KEY)
+}
+pub fn llm_timeout_ms() -> u64 {
+    LLM_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn statement_timeout_ms() -> u64 {
+    STATEMENT_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn audit_database() -> String {
+    string(&AUDIT_DATABASE).unwrap_or_else(|| "postgres".into())
+}
+pub fn audit_interval_s() -> u64 {
+    AUDIT_INTERVAL_S.get().max(0) as u64
+}

@@ -1,0 +1,35 @@
+//! ai_architect: a database architect inside PostgreSQL.
+//!
+//! This file only wires the capabilities together; each lives in its own module.
+use pgrx::prelude::*;
+
+::pgrx::pg_module_magic!(name, version);
+
+mod embed;
+mod error;
+mod guc;
+mod status;
+
+// The state schema, readable SQL in sql/: tables first, privileges last.
+extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
+
+#[pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    guc::init();
+    status::api::init();
+}
+
+#[cfg(any(test, feature = "pg_test"))]
+mod pg_tests;
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    #[must_use]
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["shared_preload_libraries = 'pg_stat_statements,ai_architect'"]
+    }
+}

@@ -1,0 +1,92 @@
+//! SQL surface of the status capability.
+use super::{file_status, runtime_status, Dirs};
+use crate::error::OrRaise;
+use crate::guc;
+use pgrx::prelude::*;
+use serde_json::json;
+use std::ffi::CStr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by `_PG_init` when the library is loaded through shared_preload_libraries.
+static PRELOADED: AtomicBool = AtomicBool::new(false);
+
+pub fn init() {
+    // SAFETY: a plain global PostgreSQL sets before loading preload libraries.
+    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+        PRELOADED.store(true, Ordering::Relaxed);
+    }
+}
+
+pub fn preloaded() -> bool {
+    PRELOADED.load(Ordering::Relaxed)
+}
+
+/// `$libdir` and `$sharedir` of this server, as PostgreSQL itself resolves them.
+pub fn server_dirs() -> (PathBuf, PathBuf) {
+    // SAFETY: pkglib_path and my_exec_path are NUL-terminated MAXPGPATH buffers PostgreSQL
+    // fills at start-up; get_share_path writes at most MAXPGPATH bytes into `share`.
+    unsafe {
+        let libdir = CStr::from_ptr(std::ptr::addr_of!(pg_sys::pkglib_path).cast()).to_string_lossy().into_owned();
+        let mut share = [0 as std::ffi::c_char; pg_sys::MAXPGPATH as usize];
+        pg_sys::get_share_path(std::ptr::addr_of!(pg_sys::my_exec_path).cast(), share.as_mut_ptr());
+        let sharedir = CStr::from_ptr(share.as_ptr()).to_string_lossy().into_owned();
+        (PathBuf::from(libdir), PathBuf::from(sharedir))
+    }
+}
+
+/// What is installed and whether it works: versions, the embedding assets with their
+/// checksums, whether ONNX Runtime loads, the background worker, the LLM settings.
+#[pg_extern(volatile, parallel_safe)]
+#[search_path(pg_catalog, pg_temp)]
+fn version() -> pgrx::JsonB {
+    const F: &str = "ai.version";
+    let (libdir, sharedir) = server_dirs();
+    let dirs = Dirs { libdir: &libdir, sharedir: &sharedir };
+    let installed: Option<String> =
+        Spi::get_one("SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'ai_architect'")
+            .or_raise(F);
+    let server: Option<String> = Spi::get_one("SELECT pg_catalog.current_setting('server_version')").or_raise(F);
+    let worker_pids: Option<i64> = Spi::get_one(
+        "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'ai_architect worker'",
+    )
+    .or_raise(F);
+    let worker_running = worker_pids.unwrap_or(0) > 0;
+    let preloaded = preloaded();
+    let worker_detail = match (preloaded, worker_running) {
+        (_, true) => "running",
+        (true, false) => "ai_architect is preloaded; no background worker is running",
+        (false, false) => {
+            "ai_architect is not in shared_preload_libraries, so no background worker: add it and restart to get scheduled audits"
+        }
+    };
+    let model = file_status("ai_architect.model_path", &guc::model_path(), &dirs);
+    let tokenizer = file_status("ai_architect.tokenizer_path", &guc::tokenizer_path(), &dirs);
+    let runtime = runtime_status("ai_architect.onnxruntime_path", &guc::onnxruntime_path(), &dirs);
+    let embeddings_ready = model.error.is_none() && tokenizer.error.is_none() && runtime.loads;
+    pgrx::JsonB(json!({
+        "extension_version": env!("CARGO_PKG_VERSION"),
+        "installed_version": installed,
+        "pgrx_version": env!("AI_ARCHITECT_PGRX_VERSION"),
+        "postgres_version": server,
+        "onnxruntime": runtime,
+        "model": model,
+        "tokenizer": tokenizer,
+        "embeddings_ready": embeddings_ready,
+        "preloaded": preloaded,
+        "worker": { "running": worker_running, "detail": worker_detail },
+        "llm": {
+            "configured": guc::llm_base_url().is_some(),
+            "base_url": guc::llm_base_url(),
+            "model": guc::llm_model(),
+            "api_key_set": guc::llm_api_key().is_some(),
+            "timeout_ms": guc::llm_timeout_ms(),
+        },
+        "settings": {
+            "embedding_threads": guc::embedding_threads(),
+            "statement_timeout_ms": guc::statement_timeout_ms(),
+            "audit_database": guc::audit_database(),
+            "audit_interval_s": guc::audit_interval_s(),
+        },
+    }))
+}
