@@ -1,15 +1,24 @@
 #!/usr/bin/env bash
 # Builds ai_architect and installs it, with its runtime assets, into the PostgreSQL
 # installation of $PG_CONFIG: a server needs nothing else.
+#
+# Files are packaged first and then installed with install(1), which replaces a file
+# instead of writing into it: a running server that has the old library mapped keeps
+# working until it is restarted (scripts/cluster.sh start does that when it changed).
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 cd "$ROOT"
-say "install: building ai_architect (release) into $(pg_pkglibdir)"
-quiet cargo pgrx install --release --pg-config "$PG_CONFIG"
+say "install: building ai_architect (release)"
+quiet cargo pgrx package --pg-config "$PG_CONFIG"
 
-share="$(pg_sharedir)/extension/ai_architect"
-mkdir -p "$share"
-install -C -m 0644 "$ASSET_DIR/model.onnx" "$ASSET_DIR/tokenizer.json" "$share/"
-install -C -m 0755 "$ASSET_DIR/$ORT_LIB" "$(pg_pkglibdir)/$ORT_LIB"
-say "install: model and tokenizer in $share, ONNX Runtime in $(pg_pkglibdir)"
+pkg="$ROOT/target/release/ai_architect-pg15"
+libdir="$(pg_pkglibdir)"
+extdir="$(pg_sharedir)/extension"
+install -C -m 0755 "$pkg$libdir/ai_architect.so" "$libdir/ai_architect.so"
+install -C -m 0644 "$pkg$extdir"/ai_architect.control "$pkg$extdir"/ai_architect--*.sql "$extdir/"
+
+mkdir -p "$extdir/ai_architect"
+install -C -m 0644 "$ASSET_DIR/model.onnx" "$ASSET_DIR/tokenizer.json" "$extdir/ai_architect/"
+install -C -m 0755 "$ASSET_DIR/$ORT_LIB" "$libdir/$ORT_LIB"
+say "install: ai_architect in $libdir, model and tokenizer in $extdir/ai_architect"
