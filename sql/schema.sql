@@ -358,3 +358,23 @@ CREATE INDEX fix_patterns_content_embedding ON ai.fix_patterns USING hnsw (conte
 CREATE INDEX fix_patterns_code_embedding ON ai.fix_patterns USING hnsw (code_embedding vector_cosine_ops);
 CREATE INDEX fix_patterns_problem_embedding ON ai.fix_patterns USING hnsw (problem_embedding vector_cosine_ops);
 CREATE INDEX optimization_log_embedding ON ai.optimization_log USING hnsw (embedding vector_cosine_ops);
+
+------------------------------------------------------------------------------------------
+-- What each table is for (shown by \dt+ and the demo)
+------------------------------------------------------------------------------------------
+COMMENT ON TABLE ai.catalog_schemas IS 'Schema catalog: one embedded description per user schema.';
+COMMENT ON TABLE ai.catalog_tables IS 'Schema catalog: tables and views with their description text and embedding.';
+COMMENT ON TABLE ai.catalog_columns IS 'Schema catalog: columns with types, keys, sample values and embedding.';
+COMMENT ON TABLE ai.catalog_relationships IS 'Schema catalog: foreign keys, the join paths ai.ask follows.';
+COMMENT ON TABLE ai.sql_samples IS 'Question/SQL pairs that answer similar questions directly, rated by feedback.';
+COMMENT ON TABLE ai.query_usage_stats IS 'Every ai.ask call: the SQL, where it came from, how it ran.';
+COMMENT ON TABLE ai.query_feedback IS 'Ratings and corrections of generated SQL.';
+COMMENT ON TABLE ai.fix_patterns IS 'Known problems with their fix, verification and prevention, embedded three ways.';
+COMMENT ON TABLE ai.pattern_relationships IS 'How fix patterns relate: related, supersedes, conflicts, requires.';
+COMMENT ON TABLE ai.guardian_rules IS 'Checks derived from fix patterns that warn, block or require approval.';
+COMMENT ON TABLE ai.optimization_log IS 'Optimizations suggested and applied, with their measured gains.';
+COMMENT ON TABLE ai.approval_requests IS 'Risky statements waiting for, or past, approval.';
+COMMENT ON TABLE ai.approvals IS 'Decisions on requests: one person counts once.';
+COMMENT ON TABLE ai.executions IS 'Executions of approved requests: transaction, duration, rows per table.';
+COMMENT ON TABLE ai.backups IS 'Before-image of every row an execution touched, for ai.rollback.';
+COMMENT ON TABLE ai.audit_log IS 'Append-only, hash-chained trail of every workflow action.';

@@ -113,9 +113,11 @@ pub fn init() {
     GucRegistry::define_string_guc(
         c"ai_architect.audit_database",
         c"Database the background worker connects to for scheduled audits.",
-        c"Read when the server starts.",
+        c"Set it in postgresql.conf; the worker reconnects on reload.",
         &AUDIT_DATABASE,
-        GucContext::Postmaster,
+        // Not Postmaster: a Postmaster setting cannot be defined when the library is loaded
+        // into a running server (CREATE EXTENSION without preloading).
+        GucContext::Sighup,
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(

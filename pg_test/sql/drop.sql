@@ -12,7 +12,6 @@ SELECT (SELECT count(*) FROM pg_class WHERE relnamespace = 'ai'::regnamespace)
      + (SELECT count(*) FROM pg_operator WHERE oprnamespace = 'ai'::regnamespace) AS objects_left_in_ai;
 SELECT count(*) AS ai_event_triggers FROM pg_event_trigger WHERE evtname LIKE 'ai\_%';
 SELECT count(*) AS ai_functions_anywhere FROM pg_proc WHERE probin LIKE '%ai_architect%';
-SELECT count(*) AS ai_roles FROM pg_roles WHERE rolname LIKE 'ai\_%';
 -- RESTRICT: fails if anything were left in it
 DROP SCHEMA ai RESTRICT;
 

@@ -1,0 +1,48 @@
+-- ai_architect showcase: every ai.* function that exists, on the Chinook database.
+\pset footer off
+\echo
+\echo '== ai.version(): is everything installed and working?'
+SELECT v->>'extension_version'            AS extension,
+       v->>'pgrx_version'                 AS pgrx,
+       v->>'postgres_version'             AS postgres,
+       v->'onnxruntime'->>'version'       AS onnxruntime,
+       v->'onnxruntime'->>'loads'         AS runtime_loads,
+       v->>'embeddings_ready'             AS embeddings_ready,
+       v->>'preloaded'                    AS preloaded
+FROM ai.version() AS v;
+
+\echo '== the installed assets, with checksums'
+SELECT a.key AS asset, a.value->>'path' AS path,
+       pg_size_pretty((a.value->>'size_bytes')::bigint) AS size,
+       left(a.value->>'sha256', 16) || '…' AS sha256
+FROM ai.version() AS v, jsonb_each(v) AS a
+WHERE a.key IN ('model', 'tokenizer')
+ORDER BY 1;
+
+\echo '== background worker and LLM'
+SELECT v->'worker'->>'detail' AS worker,
+       CASE WHEN (v->'llm'->>'configured')::boolean THEN 'LLM at ' || (v->'llm'->>'base_url')
+            ELSE 'no LLM configured: the in-process engine answers' END AS llm
+FROM ai.version() AS v;
+
+\echo '== a diagnosis, not a crash: point the runtime at a wrong path'
+SET ai_architect.onnxruntime_path = '/opt/missing/libonnxruntime.so';
+SELECT v->'onnxruntime'->>'error' AS error, v->'onnxruntime'->>'hint' AS hint FROM ai.version() AS v;
+RESET ai_architect.onnxruntime_path;
+
+\echo '== the semantic memory and workflow state, in schema ai'
+SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,
+       (SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
+         JOIN pg_am am ON am.oid = ic.relam WHERE i.indrelid = c.oid AND am.amname = 'hnsw') AS hnsw_indexes
+FROM pg_class c
+WHERE c.relnamespace = 'ai'::regnamespace AND c.relkind = 'r'
+ORDER BY 1;
+
+\echo '== approval routing by risk (ai.approval_policy)'
+SELECT risk_level, required_approvals,
+       coalesce(approver_role::text, 'any role but the requester') AS approver
+FROM ai.approval_policy ORDER BY required_approvals, risk_level;
+
+\echo '== configuration (SHOW ai_architect.*)'
+SELECT name, setting || coalesce(' ' || unit, '') AS value, short_desc
+FROM pg_settings WHERE name LIKE 'ai\_architect.%' ORDER BY 1;

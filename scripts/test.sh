@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Every test layer, one summary line each; exits non-zero if anything failed.
+#   1. unit         cargo test: the pure-Rust parts, no PostgreSQL
+#   2. pgrx         cargo pgrx test: #[pg_test] functions inside a throw-away server
+#   3. regress      pg_regress: pg_test/sql vs pg_test/expected, on the local cluster
+#   4. integration  tests/integration: a driver, several sessions, a second cluster
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+LOGDIR="$ROOT/target/test-logs"
+mkdir -p "$LOGDIR"
+declare -a SUMMARY=()
+TOTAL_PASS=0
+TOTAL_FAIL=0
+
+# cargo's "test result: ok. 3 passed; 1 failed; ..." lines, summed
+cargo_counts() {
+  awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+       END { printf "%d %d\n", p, f }' "$1"
+}
+
+record() { # layer passed failed rc log
+  local layer=$1 p=$2 f=$3 rc=$4 log=$5
+  if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a layer that broke before counting
+  TOTAL_PASS=$((TOTAL_PASS + p)); TOTAL_FAIL=$((TOTAL_FAIL + f))
+  SUMMARY+=("$(printf '%-12s %d passed, %d failed   (log: %s)' "$layer:" "$p" "$f" "${log#$ROOT/}")")
+  if [ "$rc" -ne 0 ]; then tail -n 60 "$log" >&2; fi
+}
+
+run_unit() {
+  local log="$LOGDIR/unit.log" rc=0
+  say "test: unit (cargo test, pure Rust)"
+  cargo test --lib -- --skip pg_tests:: >"$log" 2>&1 || rc=$?
+  read -r p f < <(cargo_counts "$log")
+  record unit "$p" "$f" "$rc" "$log"
+}
+
+run_pgrx() {
+  local log="$LOGDIR/pgrx.log" rc=0 pgdata="$ROOT/target/pgrx-test-pgdata"
+  say "test: pgrx (cargo pgrx test pg15, #[pg_test] in a throw-away server)"
+  # cargo pgrx test installs its own build over the installed library: stop the local
+  # cluster first so no running server has that file mapped.
+  bash scripts/cluster.sh stop
+  rm -rf "$pgdata" && mkdir -p "$pgdata" && chown postgres:postgres "$pgdata"
+  cargo pgrx test pg15 --runas postgres --pgdata "$pgdata" pg_tests >"$log" 2>&1 || rc=$?
+  read -r p f < <(cargo_counts "$log")
+  record pgrx "$p" "$f" "$rc" "$log"
+}
+
+run_regress() {
+  local log="$LOGDIR/regress.log" rc=0 p f
+  say "test: regress (pg_regress, pg_test/)"
+  bash scripts/regress.sh >"$log" 2>&1 || rc=$?
+  if grep -qE 'All [0-9]+ tests passed' "$log"; then
+    p=$(grep -oE 'All [0-9]+ tests passed' "$log" | grep -oE '[0-9]+'); f=0
+  else
+    read -r f n < <(grep -oE '[0-9]+ of [0-9]+ tests failed' "$log" | awk '{print $1, $3}')
+    f=${f:-0}; n=${n:-0}; p=$((n - f))
+    [ -f "$ROOT/target/regress/regression.diffs" ] && cat "$ROOT/target/regress/regression.diffs" >>"$log"
+  fi
+  record regress "$p" "$f" "$rc" "$log"
+}
+
+run_integration() {
+  local log="$LOGDIR/integration.log" rc=0
+  say "test: integration (tests/integration against the local cluster)"
+  AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" AI_PGBIN="$PG_BIN" \
+    cargo test --manifest-path tests/integration/Cargo.toml --target-dir "$ROOT/target/integration" \
+    --test '*' >"$log" 2>&1 || rc=$?
+  read -r p f < <(cargo_counts "$log")
+  record integration "$p" "$f" "$rc" "$log"
+}
+
+run_unit
+run_pgrx
+# back to the release build for the layers that use the local cluster
+bash scripts/install.sh && bash scripts/cluster.sh start || { record setup 0 1 1 /dev/null; }
+run_regress
+run_integration
+
+echo
+echo "==================== test summary ===================="
+for line in "${SUMMARY[@]}"; do echo "$line"; done
+echo "------------------------------------------------------"
+echo "total: $TOTAL_PASS passed, $TOTAL_FAIL failed"
+[ "$TOTAL_FAIL" -eq 0 ]
