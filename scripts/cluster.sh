@@ -49,7 +49,13 @@ start() {
     say "cluster: ai_architect was reinstalled, restarting"
     quiet as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w stop
   fi
-  quiet as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w -t 60 start
+  if "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PGPORT_DEMO" >/dev/null 2>&1; then
+    die "port $PGPORT_DEMO is taken by another server (another checkout's cluster? stop it with its 'make stop')"
+  fi
+  if ! as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$PGDATA_DIR/server.log" -w -t 60 start >/dev/null 2>&1; then
+    tail -n 20 "$PGDATA_DIR/server.log" >&2
+    die "the cluster in $PGDATA_DIR did not start (log above)"
+  fi
   echo "$sum" | as_pg tee "$LIB_STAMP" >/dev/null
   say "cluster: started on port $PGPORT_DEMO (log: $PGDATA_DIR/server.log)"
 }
