@@ -61,60 +61,55 @@ fn cached_sha256(guc: &'static str, path: &Path) -> Result<(u64, String), AssetE
     Ok((size, sum))
 }
 
+/// Expands a path setting and runs `op` on the result: the expanded path (when the setting
+/// could be expanded) and the outcome.
+fn check<T>(
+    guc: &'static str,
+    setting: &str,
+    dirs: &Dirs,
+    op: impl FnOnce(&Path) -> Result<T, AssetError>,
+) -> (Option<String>, Result<T, AssetError>) {
+    match assets::expand_path(guc, setting, dirs.libdir, dirs.sharedir) {
+        Ok(path) => (Some(path.display().to_string()), op(&path)),
+        Err(e) => (None, Err(e)),
+    }
+}
+
 pub fn file_status(guc: &'static str, setting: &str, dirs: &Dirs) -> FileStatus {
-    let mut status = FileStatus {
+    let (path, result) = check(guc, setting, dirs, |p| cached_sha256(guc, p));
+    let exists = path.as_deref().is_some_and(|p| Path::new(p).is_file());
+    let (ok, error) = split(result);
+    FileStatus {
         guc,
         setting: setting.to_string(),
-        path: None,
-        exists: false,
-        size_bytes: None,
-        sha256: None,
-        error: None,
-        hint: None,
-    };
-    let result = assets::expand_path(guc, setting, dirs.libdir, dirs.sharedir).and_then(|path| {
-        status.path = Some(path.display().to_string());
-        status.exists = path.is_file();
-        cached_sha256(guc, &path)
-    });
-    match result {
-        Ok((size, sum)) => {
-            status.size_bytes = Some(size);
-            status.sha256 = Some(sum);
-        }
-        Err(e) => {
-            status.hint = Some(e.hint());
-            status.error = Some(e.to_string());
-        }
+        path,
+        exists,
+        size_bytes: ok.as_ref().map(|(size, _)| *size),
+        sha256: ok.map(|(_, sum)| sum),
+        hint: error.as_ref().map(AssetError::hint),
+        error: error.map(|e| e.to_string()),
     }
-    status
 }
 
 pub fn runtime_status(guc: &'static str, setting: &str, dirs: &Dirs) -> RuntimeStatus {
-    let mut status = RuntimeStatus {
+    let (path, result) = check(guc, setting, dirs, |p| assets::probe_onnxruntime(guc, p));
+    let (version, error) = split(result);
+    RuntimeStatus {
         guc,
         setting: setting.to_string(),
-        path: None,
-        loads: false,
-        version: None,
-        error: None,
-        hint: None,
-    };
-    let result = assets::expand_path(guc, setting, dirs.libdir, dirs.sharedir).and_then(|path| {
-        status.path = Some(path.display().to_string());
-        assets::probe_onnxruntime(guc, &path)
-    });
-    match result {
-        Ok(version) => {
-            status.loads = true;
-            status.version = Some(version);
-        }
-        Err(e) => {
-            status.hint = Some(e.hint());
-            status.error = Some(e.to_string());
-        }
+        path,
+        loads: version.is_some(),
+        version,
+        hint: error.as_ref().map(AssetError::hint),
+        error: error.map(|e| e.to_string()),
     }
-    status
+}
+
+fn split<T, E>(r: Result<T, E>) -> (Option<T>, Option<E>) {
+    match r {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e)),
+    }
 }
 
 #[cfg(test)]
