@@ -57,3 +57,18 @@ impl UserError for crate::embed::assets::AssetError {
         Some(crate::embed::assets::AssetError::hint(self))
     }
 }
+
+impl UserError for crate::embed::engine::EmbedError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        use crate::embed::engine::EmbedError::*;
+        match self {
+            Runtime { .. } | Model { .. } | Tokenizer { .. } | RuntimeChanged { .. } => {
+                PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR
+            }
+            Tokenize(_) | Inference(_) | BadOutput(_) => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        crate::embed::engine::EmbedError::hint(self)
+    }
+}

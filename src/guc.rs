@@ -16,6 +16,7 @@ static TOKENIZER_PATH: GucSetting<Option<CString>> =
 static ONNXRUNTIME_PATH: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_ONNXRUNTIME_PATH));
 static EMBEDDING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
+static EMBEDDING_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32);
 static LLM_BASE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"gpt-4o-mini"));
 static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -57,6 +58,16 @@ pub fn init() {
         &EMBEDDING_THREADS,
         1,
         16,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.embedding_batch_size",
+        c"Texts embedded per ONNX run by ai.embed(text[]) and the catalog.",
+        c"Texts are sorted by length first; cancellation is checked between batches.",
+        &EMBEDDING_BATCH_SIZE,
+        1,
+        1024,
         GucContext::Userset,
         GucFlags::default(),
     );
@@ -154,6 +165,9 @@ pub fn onnxruntime_path() -> String {
 }
 pub fn embedding_threads() -> usize {
     EMBEDDING_THREADS.get().max(1) as usize
+}
+pub fn embedding_batch_size() -> usize {
+    EMBEDDING_BATCH_SIZE.get().max(1) as usize
 }
 pub fn llm_base_url() -> Option<String> {
     string(&LLM_BASE_URL)

@@ -1,2 +1,6 @@
-//! In-process embeddings: the model assets and (with the engine) the ONNX session.
+//! In-process embeddings: the model assets, the engine (tokenizer + ONNX session +
+//! pooling), pgvector's type, and the SQL functions.
+pub mod api;
 pub mod assets;
+pub mod engine;
+pub mod vector;

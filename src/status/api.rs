@@ -84,6 +84,7 @@ fn version() -> pgrx::JsonB {
         },
         "settings": {
             "embedding_threads": guc::embedding_threads(),
+            "embedding_batch_size": guc::embedding_batch_size(),
             "statement_timeout_ms": guc::statement_timeout_ms(),
             "audit_database": guc::audit_database(),
             "audit_interval_s": guc::audit_interval_s(),

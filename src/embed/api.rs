@@ -1,0 +1,79 @@
+//! SQL surface of the embedding engine: `ai.embed(text)` and `ai.embed(text[])`.
+//!
+//! One engine per backend, loaded on first use and reused; reloaded when a path or the
+//! thread count changes. Only this (main) thread ever calls PostgreSQL.
+use super::engine::{self, Engine, EngineConfig, EmbedError};
+use super::vector::Vector;
+use crate::error::OrRaise;
+use crate::guc;
+use pgrx::prelude::*;
+use std::cell::RefCell;
+
+thread_local! {
+    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
+}
+
+/// The engine's files as the settings name them now.
+fn current_config() -> Result<EngineConfig, super::assets::AssetError> {
+    let (libdir, sharedir) = crate::status::api::server_dirs();
+    let expand = |g: &'static str, raw: String| super::assets::expand_path(g, &raw, &libdir, &sharedir);
+    Ok(EngineConfig {
+        onnxruntime: expand(engine::GUC_RUNTIME, guc::onnxruntime_path())?,
+        model: expand(engine::GUC_MODEL, guc::model_path())?,
+        tokenizer: expand(engine::GUC_TOKENIZER, guc::tokenizer_path())?,
+        threads: guc::embedding_threads(),
+    })
+}
+
+/// Runs `f` with this backend's engine, loading it first when needed.
+pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, EmbedError>) -> R {
+    const F: &str = "ai.embed";
+    let config = current_config().or_raise(F);
+    ENGINE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|e| e.config() != &config) {
+            *slot = None;
+            *slot = Some(Engine::load(&config).or_raise(F));
+        }
+        f(slot.as_mut().expect("loaded above")).or_raise(F)
+    })
+}
+
+/// Embeds every non-NULL text, in length-sorted batches of `embedding_batch_size`; checks for
+/// cancellation (statement_timeout, pg_cancel_backend) between batches.
+pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
+    let present: Vec<(usize, &str)> = texts.iter().enumerate().filter_map(|(i, t)| t.map(|t| (i, t))).collect();
+    let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+    if present.is_empty() {
+        return out;
+    }
+    with_engine(|engine| {
+        let strs: Vec<&str> = present.iter().map(|(_, t)| *t).collect();
+        let encodings = engine.tokenize(&strs)?;
+        let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
+        for batch in engine::length_sorted_batches(&lengths, guc::embedding_batch_size()) {
+            pgrx::check_for_interrupts!();
+            let encs: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
+            for (&i, v) in batch.iter().zip(engine.embed_encodings(&encs)?) {
+                out[present[i].0] = Some(v);
+            }
+        }
+        Ok(())
+    });
+    out
+}
+
+/// The embedding of one text (all-MiniLM-L6-v2, 384 dimensions, L2-normalised).
+#[pg_extern(stable, strict, parallel_safe, name = "embed")]
+#[search_path(pg_catalog, pg_temp)]
+fn embed(input: &str) -> Vector {
+    Vector(embed_texts(&[Some(input)]).pop().flatten().expect("one text in, one vector out"))
+}
+
+/// The embeddings of many texts, in order; a NULL element gives a NULL vector.
+#[pg_extern(stable, strict, parallel_safe, name = "embed")]
+#[search_path(pg_catalog, pg_temp)]
+fn embed_batch(inputs: Array<&str>) -> Vec<Option<Vector>> {
+    let texts: Vec<Option<&str>> = inputs.iter().collect();
+    embed_texts(&texts).into_iter().map(|v| v.map(Vector)).collect()
+}
