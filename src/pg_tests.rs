@@ -105,4 +105,80 @@ mod tests {
         Spi::run("SET ROLE ai_test_intruder").unwrap();
         Spi::run("INSERT INTO ai.sql_samples (question, query) VALUES ('q', 'SELECT 1')").unwrap();
     }
+
+    fn cos(a: &str, b: &str) -> f64 {
+        Spi::get_one::<f64>(&format!(
+            "SELECT 1 - (ai.embed({}) <=> ai.embed({}))",
+            pgrx::spi::quote_literal(a),
+            pgrx::spi::quote_literal(b)
+        ))
+        .unwrap()
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn embed_gives_a_unit_vector_of_384_dimensions() {
+        let dims = Spi::get_one::<i32>("SELECT vector_dims(ai.embed('How many invoices per country?'))").unwrap();
+        assert_eq!(dims, Some(384));
+        let norm = Spi::get_one::<f64>("SELECT vector_norm(ai.embed('How many invoices per country?'))").unwrap().unwrap();
+        assert!((norm - 1.0).abs() < 1e-4, "{norm}");
+        // the empty string is valid input
+        assert_eq!(Spi::get_one::<i32>("SELECT vector_dims(ai.embed(''))").unwrap(), Some(384));
+    }
+
+    #[pg_test]
+    fn embed_is_null_for_null() {
+        assert_eq!(Spi::get_one::<bool>("SELECT ai.embed(NULL::text) IS NULL").unwrap(), Some(true));
+        assert_eq!(Spi::get_one::<bool>("SELECT ai.embed(NULL::text[]) IS NULL").unwrap(), Some(true));
+    }
+
+    #[pg_test]
+    fn embed_ranks_meaning() {
+        let close = cos("A man is eating food.", "A man is eating a piece of bread.");
+        let far = cos("A man is eating food.", "The stock market fell sharply today.");
+        assert!(close > 0.6 && far < 0.2 && close > far + 0.4, "close {close} far {far}");
+    }
+
+    #[pg_test]
+    fn batch_keeps_order_and_nulls_and_matches_single_calls() {
+        let n = Spi::get_one::<bool>(
+            "WITH b AS (SELECT ai.embed(ARRAY['a much longer sentence about invoices and customers', NULL, 'short', '']) AS v)
+             SELECT cardinality(v) = 4 AND v[2] IS NULL
+                AND (v[1] <=> ai.embed('a much longer sentence about invoices and customers')) < 1e-5
+                AND (v[3] <=> ai.embed('short')) < 1e-5
+                AND (v[4] <=> ai.embed('')) < 1e-5
+             FROM b",
+        )
+        .unwrap();
+        assert_eq!(n, Some(true));
+        assert_eq!(Spi::get_one::<i32>("SELECT cardinality(ai.embed(ARRAY[]::text[]))").unwrap(), Some(0));
+    }
+
+    #[pg_test]
+    fn batches_of_any_size_give_the_same_vectors() {
+        Spi::run("SET ai_architect.embedding_batch_size = 1").unwrap();
+        let a = Spi::get_one::<String>("SELECT ai.embed(ARRAY['one', 'two words', 'three words here'])::text").unwrap();
+        Spi::run("SET ai_architect.embedding_batch_size = 64").unwrap();
+        let same = Spi::get_one::<bool>(&format!(
+            "SELECT bool_and((x <=> y) < 1e-5) FROM unnest({}::vector[], ai.embed(ARRAY['one', 'two words', 'three words here'])) AS u(x, y)",
+            pgrx::spi::quote_literal(&a.unwrap())
+        ))
+        .unwrap();
+        assert_eq!(same, Some(true));
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.embed: ai_architect.model_path: cannot load the model")]
+    fn embed_with_a_missing_model_is_a_clear_error() {
+        Spi::run("SET ai_architect.model_path = '/nonexistent/model.onnx'").unwrap();
+        Spi::run("SELECT ai.embed('x')").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.embed: ai_architect.tokenizer_path: cannot load the tokenizer")]
+    fn embed_with_a_corrupt_tokenizer_is_a_clear_error() {
+        // a real file that is not a tokenizer
+        Spi::run("SET ai_architect.tokenizer_path = '$sharedir/extension/ai_architect.control'").unwrap();
+        Spi::run("SELECT ai.embed('x')").unwrap();
+    }
 }

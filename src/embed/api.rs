@@ -48,13 +48,15 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
         return out;
     }
     with_engine(|engine| {
-        let strs: Vec<&str> = present.iter().map(|(_, t)| *t).collect();
-        let encodings = engine.tokenize(&strs)?;
-        let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
+        // Sorting by byte length approximates sorting by token count without tokenizing
+        // everything up front, so cancellation is checked within one batch's work.
+        let lengths: Vec<usize> = present.iter().map(|(_, t)| t.len()).collect();
         for batch in engine::length_sorted_batches(&lengths, guc::embedding_batch_size()) {
             pgrx::check_for_interrupts!();
-            let encs: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
-            for (&i, v) in batch.iter().zip(engine.embed_encodings(&encs)?) {
+            let strs: Vec<&str> = batch.iter().map(|&i| present[i].1).collect();
+            let encodings = engine.tokenize(&strs)?;
+            let refs: Vec<_> = encodings.iter().collect();
+            for (&i, v) in batch.iter().zip(engine.embed_encodings(&refs)?) {
                 out[present[i].0] = Some(v);
             }
         }

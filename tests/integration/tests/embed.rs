@@ -1,0 +1,81 @@
+//! ai.embed through a driver: the reference vectors, cancellation, several sessions.
+use ai_architect_integration::TestDb;
+use std::time::{Duration, Instant};
+
+fn reference() -> serde_json::Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/minilm_reference.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// Cosine similarity computed by pgvector between ai.embed's output and the reference.
+#[test]
+fn every_reference_item_reaches_cosine_0_995() {
+    let db = TestDb::new("ref");
+    let mut c = db.connect("postgres");
+    let fixture = reference();
+    let items = fixture["items"].as_array().unwrap();
+    assert!(items.len() >= 20);
+    let texts: Vec<String> = items.iter().map(|i| i["text"].as_str().unwrap().to_string()).collect();
+    let vectors: Vec<String> = items.iter().map(|i| i["embedding"].to_string()).collect();
+    // single calls and one batch call, both against the reference
+    let rows = c
+        .query(
+            "WITH b AS MATERIALIZED (SELECT ai.embed($1::text[]) AS v)
+             SELECT t.ord, 1 - (ai.embed(t.txt) <=> t.ref::vector) AS single,
+                    1 - (b.v[t.ord] <=> t.ref::vector) AS batched
+               FROM b, unnest($1::text[], $2::text[]) WITH ORDINALITY AS t(txt, ref, ord)",
+            &[&texts, &vectors],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), items.len());
+    for r in rows {
+        let (ord, single, batched): (i64, f64, f64) = (r.get(0), r.get(1), r.get(2));
+        let text = &texts[ord as usize - 1];
+        assert!(single >= 0.995, "{text:?}: cosine {single}");
+        assert!(batched >= 0.995, "{text:?}: batched cosine {batched}");
+    }
+}
+
+/// statement_timeout stops a long batch between ONNX runs; the session stays usable
+/// and its engine still works.
+#[test]
+fn a_long_batch_is_cancellable() {
+    let db = TestDb::new("cancel");
+    let mut c = db.connect("postgres");
+    c.batch_execute("SELECT ai.embed('warm up')").unwrap();
+    c.batch_execute("SET statement_timeout = '300ms'; SET ai_architect.embedding_batch_size = 4").unwrap();
+    let started = Instant::now();
+    let err = c
+        .batch_execute(
+            "SELECT ai.embed(array_agg('sentence number ' || g || ' about invoices, customers and tracks'))
+               FROM generate_series(1, 20000) g",
+        )
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    assert!(msg.contains("statement timeout"), "{msg}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?} to cancel");
+    c.batch_execute("RESET statement_timeout").unwrap();
+    let dims: i32 = c.query_one("SELECT vector_dims(ai.embed('still works'))", &[]).unwrap().get(0);
+    assert_eq!(dims, 384);
+}
+
+/// Sessions embed at the same time, each with its own engine, with identical results.
+#[test]
+fn concurrent_sessions_agree() {
+    let db = TestDb::new("embconc");
+    let name = db.name.clone();
+    let results: Vec<String> = (0..4)
+        .map(|_| {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                let mut c = ai_architect_integration::connect(&name, "postgres");
+                c.query_one("SELECT ai.embed('Which artist has the most albums?')::text", &[]).unwrap().get::<_, String>(0)
+            })
+        })
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .collect();
+    assert!(results.iter().all(|r| r == &results[0]));
+}
