@@ -51,7 +51,9 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
         // Sorting by byte length approximates sorting by token count without tokenizing
         // everything up front, so cancellation is checked within one batch's work.
         let lengths: Vec<usize> = present.iter().map(|(_, t)| t.len()).collect();
-        for batch in engine::length_sorted_batches(&lengths, guc::embedding_batch_size()) {
+        let batches = engine::length_sorted_batches(&lengths, guc::embedding_batch_size());
+        let many = batches.len() > 1;
+        for batch in batches {
             pgrx::check_for_interrupts!();
             let strs: Vec<&str> = batch.iter().map(|&i| present[i].1).collect();
             let encodings = engine.tokenize(&strs)?;
@@ -59,6 +61,9 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
             for (&i, v) in batch.iter().zip(engine.embed_encodings(&refs)?) {
                 out[present[i].0] = Some(v);
             }
+        }
+        if many {
+            engine::release_free_memory();
         }
         Ok(())
     });
