@@ -30,6 +30,14 @@ SET ai_architect.onnxruntime_path = '/opt/missing/libonnxruntime.so';
 SELECT v->'onnxruntime'->>'error' AS error, v->'onnxruntime'->>'hint' AS hint FROM ai.version() AS v;
 RESET ai_architect.onnxruntime_path;
 
+\echo '== ai.embed(): in-process embeddings (all-MiniLM-L6-v2, 384 dims), compared with pgvector'
+\echo '   Chinook genres closest in meaning to a question:'
+SELECT name AS genre,
+       round((1 - (ai.embed(name) <=> ai.embed('calm relaxing background music')))::numeric, 3) AS similarity
+FROM genre ORDER BY similarity DESC LIMIT 5;
+\echo '   one call embeds a whole column (one ONNX run per batch):'
+SELECT count(*) AS albums, vector_dims((ai.embed(array_agg(title)))[1]) AS dims FROM album;
+
 \echo '== the semantic memory and workflow state, in schema ai'
 SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,
        (SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid

@@ -76,6 +76,7 @@ mod tests {
             ("ai_architect.tokenizer_path", "$sharedir/extension/ai_architect/tokenizer.json"),
             ("ai_architect.onnxruntime_path", "$libdir/libonnxruntime.so.1.31.1"),
             ("ai_architect.embedding_threads", "1"),
+            ("ai_architect.embedding_batch_size", "32"),
             ("ai_architect.llm_base_url", ""),
             ("ai_architect.llm_model", "gpt-4o-mini"),
             ("ai_architect.llm_timeout_ms", "30s"),
