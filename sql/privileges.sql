@@ -9,3 +9,8 @@ GRANT USAGE ON SCHEMA ai TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.version() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.embed(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.embed(text[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.search_catalog(text, integer) TO PUBLIC;
+
+-- The catalog is readable by everyone, row by row as far as their own privileges go
+-- (row-level security in schema.sql).
+GRANT SELECT ON ai.catalog_schemas, ai.catalog_tables, ai.catalog_columns, ai.catalog_relationships TO PUBLIC;

@@ -28,18 +28,34 @@ VALUES ('all-MiniLM-L6-v2', 384, 256, 'mean', true, true);
 ------------------------------------------------------------------------------------------
 -- Schema catalog: what ai.ask retrieves from
 ------------------------------------------------------------------------------------------
+-- Bumped by the DDL event triggers: a sequence, so marking the catalog stale takes no lock
+-- and never makes a DDL statement wait.
+CREATE SEQUENCE ai.catalog_version;
+SELECT pg_catalog.nextval('ai.catalog_version');
+
 CREATE TABLE ai.catalog_state (
     singleton         boolean     PRIMARY KEY DEFAULT true CHECK (singleton),
-    version           bigint      NOT NULL DEFAULT 1,   -- bumped by DDL event triggers
-    refreshed_version bigint      NOT NULL DEFAULT 0,   -- version the catalog was built from
+    refreshed_version bigint      NOT NULL DEFAULT 0,   -- ai.catalog_version when the catalog was built
     refreshed_at      timestamptz
 );
 INSERT INTO ai.catalog_state DEFAULT VALUES;
-COMMENT ON TABLE ai.catalog_state IS 'One row: the catalog is stale while version > refreshed_version.';
+COMMENT ON TABLE ai.catalog_state IS 'One row: the catalog is stale while ai.catalog_version has moved past refreshed_version.';
+
+-- Human descriptions from ai.describe / ai.describe_column; they outlive refreshes.
+CREATE TABLE ai.catalog_descriptions (
+    schema_name name        NOT NULL,
+    table_name  name        NOT NULL,
+    column_name name        NOT NULL DEFAULT '',   -- '' for the table itself
+    description text,
+    updated_by  name        NOT NULL DEFAULT session_user,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, table_name, column_name)
+);
 
 CREATE TABLE ai.catalog_schemas (
     id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     schema_name   name        NOT NULL UNIQUE,
+    schema_oid    oid         NOT NULL,
     comment       text,
     description   text        NOT NULL,
     content_hash  text        NOT NULL,
@@ -52,6 +68,7 @@ CREATE TABLE ai.catalog_tables (
     schema_id         bigint      NOT NULL REFERENCES ai.catalog_schemas (id) ON DELETE CASCADE,
     schema_name       name        NOT NULL,
     table_name        name        NOT NULL,
+    table_oid         oid         NOT NULL,
     relkind           "char"      NOT NULL,              -- r, p, v, m, f
     comment           text,
     human_description text,                              -- from ai.describe()
@@ -66,7 +83,9 @@ CREATE TABLE ai.catalog_tables (
 CREATE TABLE ai.catalog_columns (
     id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     table_id          bigint      NOT NULL REFERENCES ai.catalog_tables (id) ON DELETE CASCADE,
+    table_oid         oid         NOT NULL,
     column_name       name        NOT NULL,
+    attnum            smallint    NOT NULL,
     ordinal           integer     NOT NULL,
     data_type         text        NOT NULL,
     is_nullable       boolean     NOT NULL,
@@ -97,6 +116,23 @@ CREATE TABLE ai.catalog_relationships (
     UNIQUE (from_table_id, constraint_name)
 );
 CREATE INDEX catalog_tables_schema_id ON ai.catalog_tables (schema_id);
+
+-- Everyone may search the catalog, but sees only what they may read themselves: the
+-- description of a table they cannot SELECT, or sample values of a column hidden from them,
+-- never leaves the catalog.
+ALTER TABLE ai.catalog_schemas ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON ai.catalog_schemas FOR SELECT
+    USING (pg_catalog.has_schema_privilege(schema_oid, 'USAGE'));
+ALTER TABLE ai.catalog_tables ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON ai.catalog_tables FOR SELECT
+    USING (pg_catalog.has_table_privilege(table_oid, 'SELECT'));
+ALTER TABLE ai.catalog_columns ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON ai.catalog_columns FOR SELECT
+    USING (pg_catalog.has_column_privilege(table_oid, attnum, 'SELECT'));
+ALTER TABLE ai.catalog_relationships ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON ai.catalog_relationships FOR SELECT
+    USING (EXISTS (SELECT 1 FROM ai.catalog_tables f, ai.catalog_tables t
+                   WHERE f.id = from_table_id AND t.id = to_table_id));
 CREATE INDEX catalog_relationships_to ON ai.catalog_relationships (to_table_id);
 
 ------------------------------------------------------------------------------------------
@@ -362,6 +398,7 @@ CREATE INDEX optimization_log_embedding ON ai.optimization_log USING hnsw (embed
 ------------------------------------------------------------------------------------------
 -- What each table is for (shown by \dt+ and the demo)
 ------------------------------------------------------------------------------------------
+COMMENT ON TABLE ai.catalog_descriptions IS 'Human descriptions of tables and columns (ai.describe), kept across catalog refreshes.';
 COMMENT ON TABLE ai.catalog_schemas IS 'Schema catalog: one embedded description per user schema.';
 COMMENT ON TABLE ai.catalog_tables IS 'Schema catalog: tables and views with their description text and embedding.';
 COMMENT ON TABLE ai.catalog_columns IS 'Schema catalog: columns with types, keys, sample values and embedding.';

@@ -5,13 +5,16 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod catalog;
 mod embed;
 mod error;
 mod guc;
+mod spi_util;
 mod status;
 
 // The state schema, readable SQL in sql/: tables first, privileges last.
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
+extension_sql_file!("../sql/catalog_events.sql", name = "catalog_events", requires = ["schema"]);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 #[pg_guard]

@@ -1,0 +1,239 @@
+//! What the catalog stores about each object: the text that is embedded and its hash.
+//! Plain Rust: the introspection query hands over JSON, this turns it into descriptions.
+
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Column {
+    pub name: String,
+    pub attnum: i16,
+    #[serde(rename = "type")]
+    pub data_type: String,
+    pub not_null: bool,
+    pub pk: bool,
+    pub comment: Option<String>,
+    pub human: Option<String>,
+    #[serde(default)]
+    pub samples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub ref_schema: String,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+    pub on_delete: String,
+    pub on_update: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct Table {
+    pub oid: u32,
+    pub schema: String,
+    pub name: String,
+    pub relkind: String,
+    pub comment: Option<String>,
+    pub human: Option<String>,
+    pub rows: i64,
+    pub columns: Vec<Column>,
+    #[serde(default)]
+    pub fks: Vec<ForeignKey>,
+}
+
+/// `invoice_line` / `InvoiceLine` / `invoiceLine` -> `invoice line`.
+pub fn words(name: &str) -> String {
+    let mut out = String::new();
+    let mut prev_lower = false;
+    for ch in name.chars() {
+        if ch == '_' || ch == '-' || ch == ' ' || ch == '.' {
+            if !out.ends_with(' ') && !out.is_empty() {
+                out.push(' ');
+            }
+            prev_lower = false;
+            continue;
+        }
+        if ch.is_uppercase() && prev_lower && !out.ends_with(' ') {
+            out.push(' ');
+        }
+        prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
+        out.extend(ch.to_lowercase());
+    }
+    out.trim().to_string()
+}
+
+fn kind(relkind: &str) -> &'static str {
+    match relkind {
+        "v" => "view",
+        "m" => "materialized view",
+        "f" => "foreign table",
+        "p" => "partitioned table",
+        _ => "table",
+    }
+}
+
+fn notes(human: &Option<String>, comment: &Option<String>) -> String {
+    [human, comment]
+        .iter()
+        .filter_map(|s| s.as_deref().map(str::trim).filter(|s| !s.is_empty()))
+        .map(|s| format!(" {}", s.trim_end_matches('.').to_string() + "."))
+        .collect()
+}
+
+pub fn schema_text(schema: &str, tables: &[&Table]) -> String {
+    let names: Vec<String> = tables.iter().map(|t| format!("{} ({})", t.name, words(&t.name))).collect();
+    format!("Schema {schema} ({}) with {} objects: {}.", words(schema), tables.len(), names.join(", "))
+}
+
+pub fn table_text(t: &Table, referenced_by: &[(String, String)]) -> String {
+    let mut s = format!("{} {} ({}) in schema {}", capitalised(kind(&t.relkind)), t.name, words(&t.name), t.schema);
+    // Row counts change all the time: they are stored beside the text, not in it, so a
+    // refresh does not embed a table again because it grew.
+    s.push('.');
+    s.push_str(&notes(&t.human, &t.comment));
+    let cols: Vec<String> = t
+        .columns
+        .iter()
+        .map(|c| {
+            let mut d = format!("{} {}", c.name, c.data_type);
+            if c.pk {
+                d.push_str(" primary key");
+            }
+            if let Some(fk) = t.fks.iter().find(|f| f.columns.len() == 1 && f.columns[0] == c.name) {
+                d.push_str(&format!(" references {}", fk.ref_table));
+            }
+            d
+        })
+        .collect();
+    s.push_str(&format!(" Columns: {}.", cols.join(", ")));
+    if !t.fks.is_empty() {
+        let refs: Vec<String> = t.fks.iter().map(|f| format!("{} ({})", f.ref_table, words(&f.ref_table))).collect();
+        s.push_str(&format!(" Belongs to: {}.", refs.join(", ")));
+    }
+    if !referenced_by.is_empty() {
+        let refs: Vec<String> = referenced_by.iter().map(|(_, tbl)| format!("{tbl} ({})", words(tbl))).collect();
+        s.push_str(&format!(" Has many: {}.", refs.join(", ")));
+    }
+    s
+}
+
+pub fn column_text(t: &Table, c: &Column) -> String {
+    let mut s = format!("Column {} ({}) of {} {} ({}): {}", c.name, words(&c.name), kind(&t.relkind), t.name, words(&t.name), c.data_type);
+    if c.pk {
+        s.push_str(", primary key");
+    } else if c.not_null {
+        s.push_str(", not null");
+    }
+    if let Some(fk) = t.fks.iter().find(|f| f.columns.contains(&c.name)) {
+        s.push_str(&format!(", references {} ({})", fk.ref_table, words(&fk.ref_table)));
+    }
+    s.push('.');
+    if !c.samples.is_empty() {
+        s.push_str(&format!(" Values such as: {}.", c.samples.join(", ")));
+    }
+    s.push_str(&notes(&c.human, &c.comment));
+    s
+}
+
+pub fn relationship_text(t: &Table, fk: &ForeignKey) -> String {
+    format!(
+        "{} ({}) references {} ({}): {}.{} = {}.{}; each {} belongs to one {}, a {} has many {}. On delete {}, on update {}.",
+        t.name,
+        words(&t.name),
+        fk.ref_table,
+        words(&fk.ref_table),
+        t.name,
+        fk.columns.join(", "),
+        fk.ref_table,
+        fk.ref_columns.join(", "),
+        words(&t.name),
+        words(&fk.ref_table),
+        words(&fk.ref_table),
+        words(&t.name),
+        fk.on_delete,
+        fk.on_update,
+    )
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+}
+
+/// Content hash of a description, tied to the embedding model that embeds it.
+pub fn content_hash(model: &str, text: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(model.as_bytes());
+    h.update([0u8]);
+    h.update(text.as_bytes());
+    crate::embed::assets::hex(&h.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn invoice() -> Table {
+        Table {
+            oid: 1,
+            schema: "public".into(),
+            name: "invoice".into(),
+            relkind: "r".into(),
+            comment: Some("One row per sale".into()),
+            human: None,
+            rows: 412,
+            columns: vec![
+                Column { name: "invoice_id".into(), attnum: 1, data_type: "integer".into(), not_null: true, pk: true, comment: None, human: None, samples: vec![] },
+                Column { name: "customer_id".into(), attnum: 2, data_type: "integer".into(), not_null: true, pk: false, comment: None, human: None, samples: vec![] },
+                Column { name: "billing_country".into(), attnum: 3, data_type: "character varying(40)".into(), not_null: false, pk: false, comment: None, human: Some("Where the invoice was sent".into()), samples: vec!["USA".into(), "Canada".into()] },
+            ],
+            fks: vec![ForeignKey {
+                name: "invoice_customer_id_fkey".into(),
+                columns: vec!["customer_id".into()],
+                ref_schema: "public".into(),
+                ref_table: "customer".into(),
+                ref_columns: vec!["customer_id".into()],
+                on_delete: "NO ACTION".into(),
+                on_update: "NO ACTION".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn splits_identifiers_into_words() {
+        assert_eq!(words("invoice_line"), "invoice line");
+        assert_eq!(words("InvoiceLine"), "invoice line");
+        assert_eq!(words("invoiceLineID2"), "invoice line id2");
+        assert_eq!(words("__a__b"), "a b");
+    }
+
+    #[test]
+    fn table_text_carries_names_comments_columns_and_links() {
+        let t = invoice();
+        let s = table_text(&t, &[("invoice_line_invoice_id_fkey".into(), "invoice_line".into())]);
+        assert!(s.starts_with("Table invoice (invoice) in schema public. One row per sale."), "{s}");
+        assert!(s.contains("invoice_id integer primary key"), "{s}");
+        assert!(s.contains("customer_id integer references customer"), "{s}");
+        assert!(s.contains("Has many: invoice_line (invoice line)."), "{s}");
+    }
+
+    #[test]
+    fn column_text_has_samples_and_human_description_first() {
+        let t = invoice();
+        let s = column_text(&t, &t.columns[2]);
+        assert_eq!(
+            s,
+            "Column billing_country (billing country) of table invoice (invoice): character varying(40). Values such as: USA, Canada. Where the invoice was sent."
+        );
+    }
+
+    #[test]
+    fn hash_changes_with_text_and_model() {
+        let a = content_hash("m1", "x");
+        assert_eq!(a, content_hash("m1", "x"));
+        assert_ne!(a, content_hash("m1", "y"));
+        assert_ne!(a, content_hash("m2", "x"));
+    }
+}

@@ -1,0 +1,6 @@
+//! The schema catalog: descriptions of user tables, columns, relationships and schemas,
+//! embedded for retrieval by ai.search_catalog and ai.ask.
+pub mod api;
+pub mod describe;
+pub mod plan;
+pub mod search;
