@@ -10,6 +10,9 @@ GRANT EXECUTE ON FUNCTION ai.version() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.embed(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.embed(text[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.search_catalog(text, integer) TO PUBLIC;
+-- these check that the caller owns the table they describe
+GRANT EXECUTE ON FUNCTION ai.describe(regclass, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.describe_column(regclass, text, text) TO PUBLIC;
 
 -- The catalog is readable by everyone, row by row as far as their own privileges go
 -- (row-level security in schema.sql).

@@ -20,7 +20,7 @@ ORDER BY 1, 2;
 SELECT name, dimensions, max_tokens, pooling, normalized, is_default FROM ai.embedding_models;
 SELECT risk_level, required_approvals, approver_role, row_tolerance_pct, allow_irreversible
 FROM ai.approval_policy ORDER BY required_approvals, risk_level;
-SELECT version > refreshed_version AS catalog_stale FROM ai.catalog_state;
+SELECT (SELECT last_value FROM ai.catalog_version) > refreshed_version AS catalog_stale FROM ai.catalog_state;
 
 -- ai.version(): everything a DBA needs to know the install works
 SELECT key FROM jsonb_object_keys(ai.version()) AS key ORDER BY 1;

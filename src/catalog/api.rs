@@ -6,7 +6,7 @@ use super::search;
 use crate::error::{OrRaise, UserError};
 use crate::spi_util::{as_extension_owner, vector_schema};
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgSqlErrorCode};
+use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
@@ -273,6 +273,14 @@ pub fn refresh(schemas: Option<Vec<String>>) -> Result<Vec<(&'static str, Counts
                 Spi::run_with_args(UPSERTS[k], &[JsonB(Value::Array(kind.rows.clone())).into()])?;
             }
         }
+        // descriptions of tables and columns that no longer exist go too
+        Spi::run(
+            "DELETE FROM ai.catalog_descriptions d WHERE NOT EXISTS (
+               SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = d.schema_name AND c.relname = d.table_name
+                  AND (d.column_name = '' OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attname = d.column_name AND NOT a.attisdropped)))",
+        )?;
         Spi::run_with_args(
             "UPDATE ai.catalog_state SET refreshed_version = GREATEST(refreshed_version, $1), refreshed_at = now()",
             &[version.into()],
@@ -354,15 +362,15 @@ fn spi_quote(ident: &str) -> String {
 /// A human description of a table or view that augments its COMMENT; re-embedded at once.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn describe(obj: pg_sys::Oid, description: Option<&str>) {
-    store_description(obj, None, description).or_raise("ai.describe")
+fn describe(obj: PgRelation, description: Option<&str>) {
+    store_description(obj.oid(), None, description).or_raise("ai.describe")
 }
 
 /// A human description of a column; re-embedded at once.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn describe_column(tbl: pg_sys::Oid, col: &str, description: Option<&str>) {
-    store_description(tbl, Some(col), description).or_raise("ai.describe_column")
+fn describe_column(tbl: PgRelation, col: &str, description: Option<&str>) {
+    store_description(tbl.oid(), Some(col), description).or_raise("ai.describe_column")
 }
 
 /// One ranked catalog entry.

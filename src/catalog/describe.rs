@@ -137,9 +137,18 @@ pub fn column_text(t: &Table, c: &Column) -> String {
     s
 }
 
+/// `order_items` -> `order item`: the singular, for sentences about one row.
+fn singular(name: &str) -> String {
+    let w = words(name);
+    match w.rsplit_once(' ') {
+        Some((head, last)) => format!("{head} {}", super::search::stem(last)),
+        None => super::search::stem(&w),
+    }
+}
+
 pub fn relationship_text(t: &Table, fk: &ForeignKey) -> String {
     format!(
-        "{} ({}) references {} ({}): {}.{} = {}.{}; each {} belongs to one {}, a {} has many {}. On delete {}, on update {}.",
+        "{} ({}) references {} ({}): {}.{} = {}.{}; each {} belongs to one {}, one {} has many {}. On delete {}, on update {}.",
         t.name,
         words(&t.name),
         fk.ref_table,
@@ -148,9 +157,9 @@ pub fn relationship_text(t: &Table, fk: &ForeignKey) -> String {
         fk.columns.join(", "),
         fk.ref_table,
         fk.ref_columns.join(", "),
-        words(&t.name),
-        words(&fk.ref_table),
-        words(&fk.ref_table),
+        singular(&t.name),
+        singular(&fk.ref_table),
+        singular(&fk.ref_table),
         words(&t.name),
         fk.on_delete,
         fk.on_update,
@@ -227,6 +236,15 @@ mod tests {
             s,
             "Column billing_country (billing country) of table invoice (invoice): character varying(40). Values such as: USA, Canada. Where the invoice was sent."
         );
+    }
+
+    #[test]
+    fn relationship_text_reads_as_a_sentence() {
+        let mut t = invoice();
+        t.name = "order_items".into();
+        t.fks[0].ref_table = "orders".into();
+        let s = relationship_text(&t, &t.fks[0]);
+        assert!(s.contains("each order item belongs to one order, one order has many order items"), "{s}");
     }
 
     #[test]
