@@ -182,4 +182,77 @@ mod tests {
         Spi::run("SET ai_architect.tokenizer_path = '$sharedir/extension/ai_architect.control'").unwrap();
         Spi::run("SELECT ai.embed('x')").unwrap();
     }
+
+    fn setup_shop() {
+        Spi::run(
+            "CREATE SCHEMA t_shop;
+             CREATE TABLE t_shop.invoice (id int PRIMARY KEY, total numeric);
+             CREATE TABLE t_shop.invoice_line (id int PRIMARY KEY, invoice_id int REFERENCES t_shop.invoice, qty int);",
+        )
+        .unwrap();
+    }
+
+    fn counts(kind: &str) -> (i32, i32, i32, i32) {
+        let sql = format!(
+            "SELECT added, updated, removed, unchanged FROM ai.refresh_catalog(ARRAY['t_shop']) WHERE kind = '{kind}'"
+        );
+        Spi::connect(|c| {
+            let row = c.select(&sql, None, &[]).unwrap().first();
+            Ok::<_, pgrx::spi::Error>((
+                row.get::<i32>(1).unwrap().unwrap(),
+                row.get::<i32>(2).unwrap().unwrap(),
+                row.get::<i32>(3).unwrap().unwrap(),
+                row.get::<i32>(4).unwrap().unwrap(),
+            ))
+        })
+        .unwrap()
+    }
+
+    #[pg_test]
+    fn catalog_refresh_is_incremental() {
+        setup_shop();
+        assert_eq!(counts("column"), (5, 0, 0, 0));
+        assert_eq!(counts("column"), (0, 0, 0, 5));
+        Spi::run("COMMENT ON COLUMN t_shop.invoice.total IS 'amount due'").unwrap();
+        assert_eq!(counts("column"), (0, 1, 0, 4));
+        Spi::run("ALTER TABLE t_shop.invoice_line DROP COLUMN qty").unwrap();
+        assert_eq!(counts("column"), (0, 0, 1, 4));
+    }
+
+    #[pg_test]
+    fn ddl_bumps_the_catalog_version_without_locking() {
+        let v = || Spi::get_one::<i64>("SELECT last_value FROM ai.catalog_version").unwrap().unwrap();
+        let before = v();
+        Spi::run("CREATE TABLE public.t_bump (x int)").unwrap();
+        let after_create = v();
+        assert!(after_create > before);
+        Spi::run("DROP TABLE public.t_bump").unwrap();
+        assert!(v() > after_create);
+        // temporary objects and the extension's own schema do not count
+        let before_temp = v();
+        Spi::run("CREATE TEMP TABLE t_tmp (x int)").unwrap();
+        assert_eq!(v(), before_temp);
+    }
+
+    #[pg_test]
+    fn search_finds_a_table_by_its_plural() {
+        setup_shop();
+        Spi::run("SELECT * FROM ai.refresh_catalog(ARRAY['t_shop'])").unwrap();
+        let top = Spi::get_one::<String>("SELECT table_name FROM ai.search_catalog('total of all invoices', 1)").unwrap();
+        assert_eq!(top.as_deref(), Some("invoice"));
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.search_catalog: k must be between 1 and 1000, got 5000")]
+    fn search_rejects_a_silly_k() {
+        Spi::run("SELECT * FROM ai.search_catalog('x', 5000)").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.describe: you must own t_shop.invoice to describe it")]
+    fn describe_requires_ownership() {
+        setup_shop();
+        Spi::run("CREATE ROLE t_not_owner; GRANT USAGE ON SCHEMA ai, t_shop TO t_not_owner; SET ROLE t_not_owner").unwrap();
+        Spi::run("SELECT ai.describe('t_shop.invoice', 'mine now')").unwrap();
+    }
 }
