@@ -1,5 +1,7 @@
 -- ai_architect showcase: every ai.* function that exists, on the Chinook database.
 \pset footer off
+\pset format wrapped
+\pset columns 140
 \echo
 \echo '== ai.version(): is everything installed and working?'
 SELECT v->>'extension_version'            AS extension,
@@ -37,6 +39,19 @@ SELECT name AS genre,
 FROM genre ORDER BY similarity DESC LIMIT 5;
 \echo '   one call embeds a whole column (one ONNX run per batch):'
 SELECT count(*) AS albums, vector_dims((ai.embed(array_agg(title)))[1]) AS dims FROM album;
+
+\echo '== ai.refresh_catalog(): every table, column and foreign key described and embedded'
+SELECT * FROM ai.refresh_catalog();
+\echo '   run again: nothing changed, nothing embedded again'
+SELECT * FROM ai.refresh_catalog();
+SELECT description FROM ai.catalog_tables WHERE table_name = 'invoice';
+
+\echo '== ai.search_catalog(): which tables and columns answer a question (meaning + names)'
+SELECT kind, table_name, column_name, round(score::numeric, 3) AS score, round(similarity::numeric, 3) AS similarity
+FROM ai.search_catalog('Which customers spent the most on invoices?', 6);
+\echo '   a human description teaches the catalog the business words'
+SELECT ai.describe('media_type', 'The audio file format a track is sold in, such as MP3 or AAC');
+SELECT kind, table_name, column_name, round(score::numeric, 3) AS score FROM ai.search_catalog('audio file format', 3);
 
 \echo '== the semantic memory and workflow state, in schema ai'
 SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,
