@@ -17,3 +17,10 @@ GRANT EXECUTE ON FUNCTION ai.describe_column(regclass, text, text) TO PUBLIC;
 -- The catalog is readable by everyone, row by row as far as their own privileges go
 -- (row-level security in schema.sql).
 GRANT SELECT ON ai.catalog_schemas, ai.catalog_tables, ai.catalog_columns, ai.catalog_relationships TO PUBLIC;
+
+-- semantic memory: everyone may look up samples (row-level security: only over tables they
+-- may read) and rate their own answers; adding samples and the optimization history are
+-- for roles an admin grants them to.
+GRANT EXECUTE ON FUNCTION ai.similar_samples(text, integer) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.feedback(bigint, integer, boolean, text, text) TO PUBLIC;
+GRANT SELECT ON ai.sql_samples TO PUBLIC;

@@ -148,8 +148,14 @@ CREATE TABLE ai.sql_samples (
                                    CHECK (complexity IN ('simple', 'moderate', 'complex')),
     tags               text[]      NOT NULL DEFAULT '{}',
     tables             text[]      NOT NULL DEFAULT '{}',
+    table_oids         oid[]       NOT NULL DEFAULT '{}',   -- resolved when added; drives visibility
+    search_path        text        NOT NULL DEFAULT '',     -- the names in query resolve with this
     source             text        NOT NULL DEFAULT 'user'
                                    CHECK (source IN ('seed', 'user', 'feedback', 'llm', 'engine')),
+    stale              boolean     NOT NULL DEFAULT false,  -- no longer EXPLAINs after a schema change
+    stale_reason       text,
+    checked_at         timestamptz,
+    from_usage_id      bigint,                              -- promoted from this ai.ask answer
     avg_rating         float8      CHECK (avg_rating BETWEEN 1 AND 5),
     feedback_count     integer     NOT NULL DEFAULT 0,
     last_feedback_at   timestamptz,
@@ -160,6 +166,11 @@ CREATE TABLE ai.sql_samples (
 CREATE INDEX sql_samples_tags ON ai.sql_samples USING gin (tags);
 CREATE INDEX sql_samples_tables ON ai.sql_samples USING gin (tables);
 CREATE INDEX sql_samples_rating ON ai.sql_samples (avg_rating DESC NULLS LAST);
+-- A sample is visible to a role that may SELECT every table it reads.
+ALTER TABLE ai.sql_samples ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON ai.sql_samples FOR SELECT
+    USING (NOT EXISTS (SELECT 1 FROM unnest(table_oids) AS o
+                       WHERE NOT coalesce(pg_catalog.has_table_privilege(o, 'SELECT'), false)));
 
 CREATE TABLE ai.query_usage_stats (
     id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -267,8 +278,11 @@ CREATE INDEX guardian_rules_enabled ON ai.guardian_rules (rule_type) WHERE enabl
 
 CREATE TABLE ai.optimization_log (
     id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    kind           text        NOT NULL CHECK (kind IN ('index', 'drop_index', 'query_rewrite', 'config', 'schema', 'maintenance')),
-    target         text        NOT NULL,             -- table, index or query id
+    kind           text        NOT NULL DEFAULT 'query_rewrite'
+                               CHECK (kind IN ('index', 'drop_index', 'query_rewrite', 'config', 'schema', 'maintenance')),
+    target         text,                             -- table, index or query id
+    query_text     text,                             -- the query the advice is about
+    recommendation text,
     action_sql     text,
     rationale      text,
     before_metrics jsonb       NOT NULL DEFAULT '{}',

@@ -49,6 +49,15 @@ impl UserError for pgrx::spi::Error {
     }
 }
 
+impl UserError for crate::sqlparse::SqlError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_SYNTAX_ERROR
+    }
+    fn hint(&self) -> Option<String> {
+        Some(crate::sqlparse::SqlError::hint(self).to_string())
+    }
+}
+
 impl UserError for crate::embed::assets::AssetError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR

@@ -9,7 +9,9 @@ mod catalog;
 mod embed;
 mod error;
 mod guc;
+mod memory;
 mod spi_util;
+mod sqlparse;
 mod status;
 
 // The state schema, readable SQL in sql/: tables first, privileges last.

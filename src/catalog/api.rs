@@ -281,6 +281,10 @@ pub fn refresh(schemas: Option<Vec<String>>) -> Result<Vec<(&'static str, Counts
                   AND (d.column_name = '' OR EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
                         WHERE a.attrelid = c.oid AND a.attname = d.column_name AND NOT a.attisdropped)))",
         )?;
+        // SQL samples are checked against the schema whenever it changed
+        if plans.iter().any(|p| !(p.add.is_empty() && p.update.is_empty() && p.remove.is_empty())) {
+            crate::memory::samples::recheck().map_err(|e| CatalogError::Decode(e.to_string()))?;
+        }
         Spi::run_with_args(
             "UPDATE ai.catalog_state SET refreshed_version = GREATEST(refreshed_version, $1), refreshed_at = now()",
             &[version.into()],

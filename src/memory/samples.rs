@@ -1,0 +1,249 @@
+//! SQL samples: question/SQL pairs that answer similar questions directly, rated by feedback.
+use super::{check_k, MemoryError};
+use crate::embed::api::embed_texts;
+use crate::error::OrRaise;
+use crate::spi_util::{as_extension_owner, explains_cleanly, vector_schema, with_search_path, SearchPath};
+use crate::sqlparse;
+use pgrx::prelude::*;
+
+type Result<T> = std::result::Result<T, MemoryError>;
+
+/// Validates and stores a sample; `sp` gives the caller's search_path for the SQL.
+pub fn add(sp: &SearchPath, question: &str, query: &str, tags: Vec<String>, source: &str, from_usage: Option<i64>) -> Result<i64> {
+    if question.trim().is_empty() {
+        return Err(MemoryError::Empty("question"));
+    }
+    let stmt = sqlparse::parse_query(query)?;
+    let tables = sqlparse::relations(&stmt);
+    // planned and resolved exactly as the caller would run it, with the caller's rights
+    let oids: Vec<pg_sys::Oid> = sp.as_caller(|| -> Result<Vec<pg_sys::Oid>> {
+        explains_cleanly(query).map_err(|e| MemoryError::Plan(e.message))?;
+        Ok(Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
+            "SELECT coalesce(array_agg(pg_catalog.to_regclass(t)::oid) FILTER (WHERE pg_catalog.to_regclass(t) IS NOT NULL), '{}')
+               FROM unnest($1::text[]) AS t",
+            &[tables.clone().into()],
+        )?
+        .unwrap_or_default())
+    })?;
+    let complexity = super::complexity(&stmt);
+    let mut vectors = embed_texts(&[Some(question), Some(query)]).into_iter();
+    let (qv, sv) = (vectors.next().flatten(), vectors.next().flatten());
+    let id = as_extension_owner(|| {
+        Spi::get_one_with_args::<i64>(
+            "INSERT INTO ai.sql_samples (question, query, question_embedding, query_embedding, complexity, tags,
+                                         tables, table_oids, source, from_usage_id, search_path, created_by, checked_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, session_user, now()) RETURNING id",
+            &[
+                question.into(),
+                query.trim().trim_end_matches(';').into(),
+                qv.into(),
+                sv.into(),
+                complexity.into(),
+                tags.into(),
+                tables.into(),
+                oids.into(),
+                source.into(),
+                from_usage.into(),
+                sp.caller().into(),
+            ],
+        )
+        .map_err(MemoryError::from)
+    })?;
+    Ok(id.unwrap_or_default())
+}
+
+/// Stores a question with the SQL that answers it. The SQL must be one query that plans
+/// against the current schema; both texts are embedded. Returns the sample's id.
+#[pg_extern(volatile)]
+fn add_sample(question: &str, query: &str, tags: default!(Option<Vec<String>>, "NULL")) -> i64 {
+    let sp = SearchPath::pin();
+    let id = add(&sp, question, query, tags.unwrap_or_default(), "user", None).or_raise("ai.add_sample");
+    sp.restore();
+    id
+}
+
+/// Samples closest to a question (by the question embeddings), best first; stale ones
+/// (their SQL no longer plans) are left out. Only samples over tables the caller may read.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn similar_samples(
+    question: &str,
+    k: default!(i32, 5),
+) -> TableIterator<
+    'static,
+    (
+        name!(id, i64),
+        name!(question, String),
+        name!(query, String),
+        name!(similarity, f64),
+        name!(avg_rating, Option<f64>),
+        name!(source, String),
+    ),
+> {
+    let rows = similar(question, k).or_raise("ai.similar_samples");
+    TableIterator::new(rows)
+}
+
+type SampleRow = (i64, String, String, f64, Option<f64>, String);
+
+pub fn similar(question: &str, k: i32) -> Result<Vec<SampleRow>> {
+    let k = check_k(k)?;
+    let qv = embed_texts(&[Some(question)]).pop().flatten().unwrap_or_default();
+    let vs = pgrx::spi::quote_identifier(&vector_schema()?);
+    let sql = format!(
+        "SELECT id, question, query, 1 - (question_embedding OPERATOR({vs}.<=>) $1::real[]::{vs}.vector), avg_rating, source
+           FROM ai.sql_samples WHERE NOT stale AND question_embedding IS NOT NULL
+          ORDER BY question_embedding OPERATOR({vs}.<=>) $1::real[]::{vs}.vector LIMIT $2"
+    );
+    Spi::connect(|c| {
+        let mut out = Vec::new();
+        for r in c.select(&sql, None, &[qv.into(), (k as i64).into()])? {
+            out.push((
+                r.get::<i64>(1)?.unwrap_or_default(),
+                r.get::<String>(2)?.unwrap_or_default(),
+                r.get::<String>(3)?.unwrap_or_default(),
+                r.get::<f64>(4)?.unwrap_or_default(),
+                r.get::<f64>(5)?,
+                r.get::<String>(6)?.unwrap_or_default(),
+            ));
+        }
+        Ok::<_, pgrx::spi::Error>(out)
+    })
+    .map_err(MemoryError::from)
+}
+
+/// Rates an ai.ask answer. Updates the sample's rating when the answer came from one; a
+/// correct answer, or a correction that plans, becomes a new sample (source 'feedback').
+/// Returns the feedback id.
+#[pg_extern(volatile)]
+fn feedback(
+    usage_id: i64,
+    rating: i32,
+    is_correct: Option<bool>,
+    correction: default!(Option<&str>, "NULL"),
+    comment: default!(Option<&str>, "NULL"),
+) -> i64 {
+    let sp = SearchPath::pin();
+    let id = record_feedback(&sp, usage_id, rating, is_correct, correction, comment).or_raise("ai.feedback");
+    sp.restore();
+    id
+}
+
+fn record_feedback(
+    sp: &SearchPath,
+    usage_id: i64,
+    rating: i32,
+    is_correct: Option<bool>,
+    correction: Option<&str>,
+    comment: Option<&str>,
+) -> Result<i64> {
+    if !(1..=5).contains(&rating) {
+        return Err(MemoryError::Rating(rating));
+    }
+    let caller: String = Spi::get_one("SELECT current_user::text")?.unwrap_or_default();
+    let caller_is_super: bool =
+        Spi::get_one("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")?.unwrap_or(false);
+    // the usage row, read with the owner's rights; it must be the caller's own
+    let usage = as_extension_owner(|| {
+        Spi::connect(|c| {
+            let t = c.select(
+                "SELECT question, generated_sql, sample_id, user_name::text FROM ai.query_usage_stats WHERE id = $1",
+                None,
+                &[usage_id.into()],
+            )?;
+            if t.is_empty() {
+                return Ok(None);
+            }
+            let r = t.first();
+            Ok::<_, pgrx::spi::Error>(Some((
+                r.get::<String>(1)?.unwrap_or_default(),
+                r.get::<String>(2)?,
+                r.get::<i64>(3)?,
+                r.get::<String>(4)?.unwrap_or_default(),
+            )))
+        })
+        .map_err(MemoryError::from)
+    })?;
+    let (question, answer_sql, sample_id, asked_by) = usage.ok_or(MemoryError::NoUsage(usage_id))?;
+    if asked_by != caller && !caller_is_super {
+        return Err(MemoryError::NotYours(usage_id));
+    }
+    let correction = correction.map(str::trim).filter(|c| !c.is_empty());
+    // what to learn from: a correction, or a correct answer that did not come from a sample
+    let candidate = match (correction, is_correct) {
+        (Some(c), _) => Some(c.to_string()),
+        (None, Some(true)) if sample_id.is_none() => answer_sql.clone(),
+        _ => None,
+    };
+    let mut promoted: Option<i64> = None;
+    if let Some(sql) = candidate {
+        match add(sp, &question, &sql, vec!["feedback".into()], "feedback", Some(usage_id)) {
+            Ok(id) => promoted = Some(id),
+            Err(e) => pgrx::notice!("ai.feedback: not kept as a sample: {e}"),
+        }
+    }
+    let id = as_extension_owner(|| {
+        let id = Spi::get_one_with_args::<i64>(
+            "INSERT INTO ai.query_feedback (usage_id, sample_id, rating, is_correct, corrected_sql, comment, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            &[
+                usage_id.into(),
+                sample_id.into(),
+                (rating as i16).into(),
+                is_correct.into(),
+                correction.into(),
+                comment.into(),
+                caller.clone().into(),
+            ],
+        )?;
+        if let Some(sid) = sample_id {
+            Spi::run_with_args(
+                "UPDATE ai.sql_samples s SET avg_rating = f.avg, feedback_count = f.n, last_feedback_at = now(), updated_at = now()
+                   FROM (SELECT avg(rating)::float8 AS avg, count(*)::int AS n FROM ai.query_feedback WHERE sample_id = $1) f
+                  WHERE s.id = $1",
+                &[sid.into()],
+            )?;
+        }
+        Ok::<_, MemoryError>(id.unwrap_or_default())
+    })?;
+    if let Some(p) = promoted {
+        pgrx::info!("ai.feedback: kept as sample {p}");
+    }
+    Ok(id)
+}
+
+/// EXPLAINs every sample again (after schema changes): those that no longer plan are
+/// flagged stale with the reason, those that plan again are cleared. Returns the counts.
+pub fn recheck() -> Result<(i64, i64)> {
+    as_extension_owner(|| {
+        let samples: Vec<(i64, String, String)> = Spi::connect(|c| {
+            let mut v = Vec::new();
+            for r in c.select("SELECT id, query, search_path FROM ai.sql_samples ORDER BY id", None, &[])? {
+                v.push((
+                    r.get::<i64>(1)?.unwrap_or_default(),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                    r.get::<String>(3)?.unwrap_or_default(),
+                ));
+            }
+            Ok::<_, pgrx::spi::Error>(v)
+        })?;
+        let (mut ok, mut stale) = (0, 0);
+        for (id, query, path) in samples {
+            let reason = with_search_path(&path, || explains_cleanly(&query)).err().map(|e| e.message);
+            if reason.is_some() { stale += 1 } else { ok += 1 }
+            Spi::run_with_args(
+                "UPDATE ai.sql_samples SET stale = $2 IS NOT NULL, stale_reason = $2, checked_at = now() WHERE id = $1",
+                &[id.into(), reason.into()],
+            )?;
+        }
+        Ok((ok, stale))
+    })
+}
+
+/// Checks every sample against the current schema; returns how many plan and how many are stale.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn check_samples() -> TableIterator<'static, (name!(valid, i64), name!(stale, i64))> {
+    let (ok, stale) = recheck().or_raise("ai.check_samples");
+    TableIterator::once((ok, stale))
+}
