@@ -24,3 +24,9 @@ GRANT SELECT ON ai.catalog_schemas, ai.catalog_tables, ai.catalog_columns, ai.ca
 GRANT EXECUTE ON FUNCTION ai.similar_samples(text, integer) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.feedback(bigint, integer, boolean, text, text) TO PUBLIC;
 GRANT SELECT ON ai.sql_samples TO PUBLIC;
+
+-- fix patterns are a shared knowledge base: readable by all, written by granted roles
+GRANT SELECT ON ai.fix_patterns, ai.pattern_relationships, ai.guardian_rules TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.search_patterns(text, integer[], text[], text, numeric, double precision, integer, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.related_patterns(uuid, text[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.check_guardian_rules(text, integer, text) TO PUBLIC;

@@ -208,15 +208,18 @@ CREATE INDEX query_feedback_sample ON ai.query_feedback (sample_id);
 -- Fix patterns, their relationships, guardian rules, optimization history
 ------------------------------------------------------------------------------------------
 CREATE TABLE ai.fix_patterns (
-    id                bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    pattern_key       text        NOT NULL UNIQUE,
+    id                uuid        PRIMARY KEY DEFAULT gen_random_uuid(),
     title             text        NOT NULL,
-    classification    text        NOT NULL,          -- e.g. performance, correctness, security, schema
+    problem_type      text        NOT NULL
+                                  CHECK (problem_type IN ('performance', 'security', 'architecture', 'correctness',
+                                                          'data_integrity', 'reliability', 'maintainability', 'compatibility')),
+    classification    text,                          -- finer label, e.g. 'N+1 query', 'missing index'
     severity          text        NOT NULL DEFAULT 'medium'
                                   CHECK (severity IN ('low', 'medium', 'high', 'critical')),
-    layers            integer[]   NOT NULL DEFAULT '{}',
+    -- 1 presentation, 2 API, 3 application logic, 4 data access, 5 database, 6 infrastructure, 7 cross-cutting
+    layers            integer[]   NOT NULL DEFAULT '{}' CHECK (layers <@ ARRAY[1, 2, 3, 4, 5, 6, 7]),
     workflows         text[]      NOT NULL DEFAULT '{}',
-    file_types        text[]      NOT NULL DEFAULT '{}',
+    file_types        text[]      NOT NULL DEFAULT '{}',   -- extensions without the dot: sql, rs, py
     problem           text        NOT NULL,
     solution          text        NOT NULL,
     code_before       text,
@@ -224,18 +227,21 @@ CREATE TABLE ai.fix_patterns (
     verification      text,
     learnings         text,
     prevention        text,
-    related_patterns  text[]      NOT NULL DEFAULT '{}',
+    related_patterns  uuid[]      NOT NULL DEFAULT '{}',
     metrics           jsonb       NOT NULL DEFAULT '{}',
     guardian_rules    jsonb       NOT NULL DEFAULT '[]',
-    anti_patterns     text[]      NOT NULL DEFAULT '{}',
+    anti_patterns     text[]      NOT NULL DEFAULT '{}',   -- regular expressions of the problem in code
     content_embedding vector(384),
     code_embedding    vector(384),
     problem_embedding vector(384),
     reviewed          boolean     NOT NULL DEFAULT false,
     reviewed_by       name,
     reviewed_at       timestamptz,
-    usage_count       integer     NOT NULL DEFAULT 0,
+    applied_count     integer     NOT NULL DEFAULT 0,
     success_count     integer     NOT NULL DEFAULT 0,
+    success_rate      float8,
+    avg_time_saved    float8,                        -- minutes per successful application
+    last_applied      timestamptz,
     created_by        name        NOT NULL DEFAULT session_user,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now()
@@ -244,37 +250,40 @@ CREATE INDEX fix_patterns_layers ON ai.fix_patterns USING gin (layers);
 CREATE INDEX fix_patterns_workflows ON ai.fix_patterns USING gin (workflows);
 CREATE INDEX fix_patterns_file_types ON ai.fix_patterns USING gin (file_types);
 CREATE INDEX fix_patterns_anti_patterns ON ai.fix_patterns USING gin (anti_patterns);
-CREATE INDEX fix_patterns_classification ON ai.fix_patterns (classification, severity);
+CREATE INDEX fix_patterns_type ON ai.fix_patterns (problem_type, severity);
 
 CREATE TABLE ai.pattern_relationships (
-    from_pattern bigint      NOT NULL REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
-    to_pattern   bigint      NOT NULL REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
-    relationship text        NOT NULL
-                             CHECK (relationship IN ('related', 'supersedes', 'conflicts', 'requires', 'alternative')),
-    strength     float8      NOT NULL DEFAULT 1.0 CHECK (strength BETWEEN 0 AND 1),
+    source       uuid        NOT NULL REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
+    target       uuid        NOT NULL REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
+    relationship text        NOT NULL CHECK (relationship IN ('prerequisite', 'follows', 'conflicts', 'enhances')),
+    strength     numeric     NOT NULL DEFAULT 1 CHECK (strength BETWEEN 0 AND 1),
+    description  text,
+    reviewed     boolean     NOT NULL DEFAULT true,   -- false: proposed by ai.discover_relationships
     created_at   timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (from_pattern, to_pattern, relationship),
-    CHECK (from_pattern <> to_pattern)
+    PRIMARY KEY (source, target, relationship),
+    CHECK (source <> target)
 );
-CREATE INDEX pattern_relationships_to ON ai.pattern_relationships (to_pattern);
+CREATE INDEX pattern_relationships_target ON ai.pattern_relationships (target);
 
 CREATE TABLE ai.guardian_rules (
-    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    rule_key    text        NOT NULL UNIQUE,
-    pattern_id  bigint      REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
-    description text        NOT NULL,
-    rule_type   text        NOT NULL CHECK (rule_type IN ('sql_lint', 'schema', 'query', 'migration')),
-    condition   jsonb       NOT NULL,
-    severity    text        NOT NULL DEFAULT 'medium'
-                            CHECK (severity IN ('low', 'medium', 'high', 'critical')),
-    action      text        NOT NULL DEFAULT 'warn' CHECK (action IN ('warn', 'block', 'require_approval')),
-    enabled     boolean     NOT NULL DEFAULT true,
-    hits        bigint      NOT NULL DEFAULT 0,
-    last_hit_at timestamptz,
-    created_at  timestamptz NOT NULL DEFAULT now()
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name         text        NOT NULL UNIQUE,
+    pattern_id   uuid        REFERENCES ai.fix_patterns (id) ON DELETE CASCADE,
+    description  text        NOT NULL,
+    regex        text        NOT NULL,               -- PostgreSQL regular expression, checked on insert
+    layers       integer[]   NOT NULL DEFAULT '{}' CHECK (layers <@ ARRAY[1, 2, 3, 4, 5, 6, 7]),
+    file_pattern text,                               -- regular expression on the file path
+    severity     text        NOT NULL DEFAULT 'medium'
+                             CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+    action       text        NOT NULL DEFAULT 'warn' CHECK (action IN ('warn', 'block', 'require_approval')),
+    enabled      boolean     NOT NULL DEFAULT true,
+    hits         bigint      NOT NULL DEFAULT 0,
+    last_hit_at  timestamptz,
+    created_by   name        NOT NULL DEFAULT session_user,
+    created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX guardian_rules_pattern ON ai.guardian_rules (pattern_id);
-CREATE INDEX guardian_rules_enabled ON ai.guardian_rules (rule_type) WHERE enabled;
+CREATE INDEX guardian_rules_layers ON ai.guardian_rules USING gin (layers) WHERE enabled;
 
 CREATE TABLE ai.optimization_log (
     id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -290,7 +299,7 @@ CREATE TABLE ai.optimization_log (
     gain_pct       float8,
     status         text        NOT NULL DEFAULT 'suggested'
                                CHECK (status IN ('suggested', 'applied', 'verified', 'reverted', 'rejected')),
-    pattern_id     bigint      REFERENCES ai.fix_patterns (id) ON DELETE SET NULL,
+    pattern_id     uuid        REFERENCES ai.fix_patterns (id) ON DELETE SET NULL,
     embedding      vector(384),
     created_by     name        NOT NULL DEFAULT session_user,
     created_at     timestamptz NOT NULL DEFAULT now(),
@@ -421,8 +430,8 @@ COMMENT ON TABLE ai.sql_samples IS 'Question/SQL pairs that answer similar quest
 COMMENT ON TABLE ai.query_usage_stats IS 'Every ai.ask call: the SQL, where it came from, how it ran.';
 COMMENT ON TABLE ai.query_feedback IS 'Ratings and corrections of generated SQL.';
 COMMENT ON TABLE ai.fix_patterns IS 'Known problems with their fix, verification and prevention, embedded three ways.';
-COMMENT ON TABLE ai.pattern_relationships IS 'How fix patterns relate: related, supersedes, conflicts, requires.';
-COMMENT ON TABLE ai.guardian_rules IS 'Checks derived from fix patterns that warn, block or require approval.';
+COMMENT ON TABLE ai.pattern_relationships IS 'How fix patterns relate: prerequisite, follows, conflicts, enhances.';
+COMMENT ON TABLE ai.guardian_rules IS 'Regular-expression checks, written by hand or derived from reviewed fix patterns, that warn or block.';
 COMMENT ON TABLE ai.optimization_log IS 'Optimizations suggested and applied, with their measured gains.';
 COMMENT ON TABLE ai.approval_requests IS 'Risky statements waiting for, or past, approval.';
 COMMENT ON TABLE ai.approvals IS 'Decisions on requests: one person counts once.';

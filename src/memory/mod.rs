@@ -1,6 +1,8 @@
 //! The semantic memory: SQL samples with their feedback, and the optimization history.
 //! This file is plain Rust; `samples.rs` and `optimizations.rs` hold the SQL surface.
 pub mod optimizations;
+pub mod patterns;
+pub mod patterns_api;
 pub mod samples;
 
 use sqlparser::ast::{Expr, Query, SetExpr, Statement, Visit, Visitor};
