@@ -255,4 +255,63 @@ mod tests {
         Spi::run("CREATE ROLE t_not_owner; GRANT USAGE ON SCHEMA ai, t_shop TO t_not_owner; SET ROLE t_not_owner").unwrap();
         Spi::run("SELECT ai.describe('t_shop.invoice', 'mine now')").unwrap();
     }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.add_sample: the query does not plan: relation \"no_such_table\" does not exist")]
+    fn add_sample_rejects_sql_that_does_not_plan() {
+        Spi::run("SELECT ai.add_sample('q', 'SELECT * FROM no_such_table')").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.add_sample: expected exactly one SQL statement, found 2")]
+    fn add_sample_rejects_two_statements() {
+        Spi::run("SELECT ai.add_sample('q', 'SELECT 1; SELECT 2')").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.add_guardian_rule: invalid regular expression \"(a\"")]
+    fn guardian_rules_reject_bad_regex() {
+        Spi::run("SELECT ai.add_guardian_rule('r', '(a', 'unbalanced')").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.feedback: rating must be between 1 and 5, got 0")]
+    fn feedback_checks_the_rating() {
+        Spi::run("SELECT ai.feedback(1, 0, true)").unwrap();
+    }
+
+    #[pg_test]
+    fn searches_of_null_find_nothing() {
+        for sql in [
+            "SELECT NOT EXISTS (SELECT 1 FROM ai.search_catalog(NULL))",
+            "SELECT NOT EXISTS (SELECT 1 FROM ai.similar_samples(NULL))",
+            "SELECT NOT EXISTS (SELECT 1 FROM ai.similar_optimizations(NULL))",
+        ] {
+            assert_eq!(Spi::get_one::<bool>(sql).unwrap(), Some(true), "{sql}");
+        }
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.add_sample: question must not be NULL")]
+    fn a_null_question_is_an_error() {
+        Spi::run("SELECT ai.add_sample(NULL, 'SELECT 1')").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.feedback: rating must not be NULL")]
+    fn a_null_rating_is_an_error() {
+        Spi::run("SELECT ai.feedback(1, NULL, true)").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.remember_optimization: recommendation must not be NULL")]
+    fn a_null_recommendation_is_an_error() {
+        Spi::run("SELECT ai.remember_optimization('SELECT 1', NULL)").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.search_patterns: layer 8 is out of range")]
+    fn search_patterns_checks_layers() {
+        Spi::run("SELECT * FROM ai.search_patterns('x', layers => ARRAY[8])").unwrap();
+    }
 }

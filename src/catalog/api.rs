@@ -446,7 +446,7 @@ pub fn search(question: &str, k: i32) -> Result<Vec<Hit>> {
 
 /// The tables and columns most relevant to a question, best first: vector similarity of
 /// their descriptions combined with lexical matching of their names.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn search_catalog(
     question: &str,

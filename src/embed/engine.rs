@@ -174,12 +174,10 @@ impl Engine {
             .try_extract_tensor::<f32>()
             .map_err(|e| EmbedError::BadOutput(e.to_string()))?;
         let dims: Vec<i64> = out_shape.iter().copied().collect();
-        if dims.len() != 3 || dims[0] as usize != batch || dims[1] as usize != seq || dims[2] as usize != DIMENSIONS {
-            return Err(EmbedError::BadOutput(format!(
-                "shape {dims:?}, expected [{batch}, {seq}, {DIMENSIONS}]"
-            )));
-        }
-        Ok(mean_pool_normalize(hidden, &mask, batch, seq, DIMENSIONS))
+        check_output(&dims, batch, seq)?;
+        let vectors = mean_pool_normalize(hidden, &mask, batch, seq, DIMENSIONS);
+        check_finite(&vectors)?;
+        Ok(vectors)
     }
 }
 
@@ -213,6 +211,22 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, EmbedError> {
         .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
         .map_err(|e| err(e.to_string()))?;
     Ok(tokenizer)
+}
+
+/// The model must give `[batch, seq, 384]`: anything else is a wrong or corrupt model.
+pub fn check_output(dims: &[i64], batch: usize, seq: usize) -> Result<(), EmbedError> {
+    if dims.len() != 3 || dims[0] as usize != batch || dims[1] as usize != seq || dims[2] as usize != DIMENSIONS {
+        return Err(EmbedError::BadOutput(format!("shape {dims:?}, expected [{batch}, {seq}, {DIMENSIONS}]")));
+    }
+    Ok(())
+}
+
+/// NaN or infinity in an embedding would poison every distance computed from it: refuse.
+pub fn check_finite(vectors: &[Vec<f32>]) -> Result<(), EmbedError> {
+    match vectors.iter().position(|v| v.iter().any(|x| !x.is_finite())) {
+        Some(i) => Err(EmbedError::BadOutput(format!("embedding {} contains NaN or infinity", i + 1))),
+        None => Ok(()),
+    }
 }
 
 /// Mean of the token vectors where the mask is 1, then L2-normalised.
@@ -268,6 +282,21 @@ mod tests {
         assert_eq!(out[1], vec![0.0, 1.0]);
         let all_masked = mean_pool_normalize(&[0.0, 0.0], &[0], 1, 1, 2);
         assert!(all_masked[0].iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn wrong_dimensions_and_nan_are_errors() {
+        assert!(check_output(&[2, 7, 384], 2, 7).is_ok());
+        let e = check_output(&[2, 7, 768], 2, 7).unwrap_err();
+        assert!(e.to_string().contains("expected [2, 7, 384]"), "{e}");
+        assert!(check_output(&[2, 384], 2, 7).is_err());
+        assert!(check_finite(&[vec![0.5, 0.5]]).is_ok());
+        let e = check_finite(&[vec![0.5, 0.5], vec![f32::NAN, 1.0]]).unwrap_err();
+        assert_eq!(e.to_string(), "the model returned an unexpected output: embedding 2 contains NaN or infinity");
+        assert!(check_finite(&[vec![f32::INFINITY]]).is_err());
+        // pooling a NaN hidden state gives a NaN embedding, which check_finite catches
+        let pooled = mean_pool_normalize(&[f32::NAN, 1.0], &[1], 1, 1, 2);
+        assert!(check_finite(&pooled).is_err());
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub enum MemoryError {
     NotYours(i64),
     #[error("{0} must not be empty")]
     Empty(&'static str),
+    #[error("{0} must not be NULL")]
+    Null(&'static str),
     #[error("k must be between 1 and 1000, got {0}")]
     BadK(i32),
     #[error("{0}")]
@@ -41,6 +43,7 @@ impl crate::error::UserError for MemoryError {
             MemoryError::Sql(_) => ERRCODE_SYNTAX_ERROR,
             MemoryError::Plan(_) => ERRCODE_INVALID_PARAMETER_VALUE,
             MemoryError::Rating(_) | MemoryError::Empty(_) | MemoryError::BadK(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            MemoryError::Null(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             MemoryError::NoUsage(_) => ERRCODE_NO_DATA_FOUND,
             MemoryError::NotYours(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             MemoryError::Spi(_) => ERRCODE_INTERNAL_ERROR,
@@ -56,6 +59,11 @@ impl crate::error::UserError for MemoryError {
             _ => None,
         }
     }
+}
+
+/// A required argument: NULL is an error that names it (not a silent NULL result).
+pub fn required<T>(name: &'static str, v: Option<T>) -> Result<T, MemoryError> {
+    v.ok_or(MemoryError::Null(name))
 }
 
 pub fn check_k(k: i32) -> Result<usize, MemoryError> {

@@ -1,6 +1,6 @@
 //! The optimization memory: advice given before and what it gained, so a periodic audit can
 //! say "seen before" instead of repeating itself.
-use super::{check_k, MemoryError};
+use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
 use crate::spi_util::{as_extension_owner, vector_schema};
@@ -9,8 +9,15 @@ use pgrx::prelude::*;
 /// Remembers a recommendation for a query (and the gain it brought, in percent, when known).
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn remember_optimization(query_text: &str, recommendation: &str, performance_gain: default!(Option<f64>, "NULL")) -> i64 {
-    remember(query_text, recommendation, performance_gain).or_raise("ai.remember_optimization")
+fn remember_optimization(
+    query_text: Option<&str>,
+    recommendation: Option<&str>,
+    performance_gain: default!(Option<f64>, "NULL"),
+) -> i64 {
+    required("query_text", query_text)
+        .and_then(|q| Ok((q, required("recommendation", recommendation)?)))
+        .and_then(|(q, r)| remember(q, r, performance_gain))
+        .or_raise("ai.remember_optimization")
 }
 
 pub fn remember(query_text: &str, recommendation: &str, gain: Option<f64>) -> Result<i64, MemoryError> {
@@ -35,7 +42,7 @@ pub fn remember(query_text: &str, recommendation: &str, gain: Option<f64>) -> Re
 }
 
 /// Past recommendations for queries like this one, closest first.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn similar_optimizations(
     query: &str,

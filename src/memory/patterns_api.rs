@@ -207,7 +207,7 @@ pub fn review(id: Uuid, reviewed: bool) -> Result<i64> {
 }
 
 /// Marks a fix pattern reviewed; returns the number of guardian rules it now drives.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn review_pattern(pattern: Uuid, reviewed: default!(bool, true)) -> i64 {
     review(pattern, reviewed).or_raise("ai.review_pattern")
@@ -397,7 +397,7 @@ fn relate_patterns(
 }
 
 /// Patterns related to one, in both directions, of the given relationship types.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn related_patterns(
     pattern: Uuid,
@@ -448,7 +448,7 @@ fn related_patterns(
 }
 
 /// Proposes unreviewed 'enhances' links from a pattern to the patterns most similar to it.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn discover_relationships(
     pattern: Uuid,

@@ -1,5 +1,5 @@
 //! SQL samples: question/SQL pairs that answer similar questions directly, rated by feedback.
-use super::{check_k, MemoryError};
+use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
 use crate::spi_util::{as_extension_owner, explains_cleanly, vector_schema, with_search_path, SearchPath};
@@ -55,16 +55,19 @@ pub fn add(sp: &SearchPath, question: &str, query: &str, tags: Vec<String>, sour
 /// Stores a question with the SQL that answers it. The SQL must be one query that plans
 /// against the current schema; both texts are embedded. Returns the sample's id.
 #[pg_extern(volatile)]
-fn add_sample(question: &str, query: &str, tags: default!(Option<Vec<String>>, "NULL")) -> i64 {
+fn add_sample(question: Option<&str>, query: Option<&str>, tags: default!(Option<Vec<String>>, "NULL")) -> i64 {
     let sp = SearchPath::pin();
-    let id = add(&sp, question, query, tags.unwrap_or_default(), "user", None).or_raise("ai.add_sample");
+    let id = required("question", question)
+        .and_then(|q| Ok((q, required("query", query)?)))
+        .and_then(|(q, sql)| add(&sp, q, sql, tags.unwrap_or_default(), "user", None))
+        .or_raise("ai.add_sample");
     sp.restore();
     id
 }
 
 /// Samples closest to a question (by the question embeddings), best first; stale ones
 /// (their SQL no longer plans) are left out. Only samples over tables the caller may read.
-#[pg_extern(volatile)]
+#[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn similar_samples(
     question: &str,
@@ -117,14 +120,17 @@ pub fn similar(question: &str, k: i32) -> Result<Vec<SampleRow>> {
 /// Returns the feedback id.
 #[pg_extern(volatile)]
 fn feedback(
-    usage_id: i64,
-    rating: i32,
+    usage_id: Option<i64>,
+    rating: Option<i32>,
     is_correct: Option<bool>,
     correction: default!(Option<&str>, "NULL"),
     comment: default!(Option<&str>, "NULL"),
 ) -> i64 {
     let sp = SearchPath::pin();
-    let id = record_feedback(&sp, usage_id, rating, is_correct, correction, comment).or_raise("ai.feedback");
+    let id = required("usage_id", usage_id)
+        .and_then(|u| Ok((u, required("rating", rating)?)))
+        .and_then(|(u, r)| record_feedback(&sp, u, r, is_correct, correction, comment))
+        .or_raise("ai.feedback");
     sp.restore();
     id
 }
