@@ -53,6 +53,39 @@ FROM ai.search_catalog('Which customers spent the most on invoices?', 6);
 SELECT ai.describe('media_type', 'The audio file format a track is sold in, such as MP3 or AAC');
 SELECT kind, table_name, column_name, round(score::numeric, 3) AS score FROM ai.search_catalog('audio file format', 3);
 
+\echo '== SQL samples: questions with the SQL that answers them (must parse and plan)'
+SELECT ai.add_sample('How many tracks does each genre have?',
+  'SELECT g.name, count(*) AS tracks FROM genre g JOIN track t ON t.genre_id = g.genre_id GROUP BY g.name ORDER BY tracks DESC',
+  ARRAY['count', 'group']) AS sample_id;
+SELECT ai.add_sample('Which customers spent the most?',
+  'SELECT c.first_name, c.last_name, sum(i.total) AS spent FROM customer c JOIN invoice i ON i.customer_id = c.customer_id GROUP BY c.customer_id ORDER BY spent DESC LIMIT 10') AS sample_id;
+\echo '   a similar question finds the sample by meaning:'
+SELECT id, question, round(similarity::numeric, 3) AS similarity FROM ai.similar_samples('top buyers by money spent', 2);
+\echo '   bad SQL is refused with the parser or planner message:'
+\set ON_ERROR_STOP off
+SELECT ai.add_sample('broken', 'SELECT * FROM invoices');
+\set ON_ERROR_STOP on
+
+\echo '== fix patterns: lessons learned, found by problem, scored by confidence'
+SELECT ai.add_fix_pattern(title => 'Missing index on a foreign key', problem_type => 'performance', severity => 'high',
+  problem => 'Deleting a customer scans all invoices because invoice.customer_id has no index',
+  solution => 'CREATE INDEX CONCURRENTLY ON invoice (customer_id)', layers => ARRAY[5], file_types => ARRAY['sql'],
+  reviewed => true) IS NOT NULL AS added;
+SELECT ai.add_fix_pattern(title => 'SQL built by string concatenation', problem_type => 'security', severity => 'critical',
+  problem => 'User input concatenated into SQL allows injection', solution => 'Use bind parameters',
+  layers => ARRAY[3, 4], anti_patterns => ARRAY['execute\(.*\+'], reviewed => true) IS NOT NULL AS added;
+SELECT title, round(similarity::numeric, 3) AS similarity, round(confidence::numeric, 3) AS confidence
+FROM ai.search_patterns('removing a customer takes minutes', layers => ARRAY[5], file_extension => 'sql',
+                        similarity_threshold => 0.3);
+\echo '   the reviewed security pattern became a guardian rule:'
+SELECT name, severity, action, matched FROM ai.check_guardian_rules('cur.execute("DELETE FROM t WHERE id=" + uid)', 4);
+
+\echo '== optimization memory: seen before?'
+SELECT ai.remember_optimization('SELECT * FROM invoice WHERE billing_country = $1',
+  'CREATE INDEX CONCURRENTLY ON invoice (billing_country)', 87.5) AS remembered;
+SELECT recommendation, performance_gain, round(similarity::numeric, 3) AS similarity
+FROM ai.similar_optimizations('select invoice_id, total from invoice where billing_country = ''Brazil''', 1);
+
 \echo '== the semantic memory and workflow state, in schema ai'
 SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,
        (SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid
