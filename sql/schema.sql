@@ -438,3 +438,31 @@ COMMENT ON TABLE ai.approvals IS 'Decisions on requests: one person counts once.
 COMMENT ON TABLE ai.executions IS 'Executions of approved requests: transaction, duration, rows per table.';
 COMMENT ON TABLE ai.backups IS 'Before-image of every row an execution touched, for ai.rollback.';
 COMMENT ON TABLE ai.audit_log IS 'Append-only, hash-chained trail of every workflow action.';
+
+------------------------------------------------------------------------------------------
+-- pg_dump keeps what users wrote: their rows are dumped with the database (seeded tables
+-- are not: CREATE EXTENSION recreates their rows).
+------------------------------------------------------------------------------------------
+SELECT pg_catalog.pg_extension_config_dump('ai.catalog_descriptions', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.sql_samples', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.sql_samples_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.query_usage_stats', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.query_usage_stats_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.query_feedback', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.query_feedback_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.fix_patterns', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.pattern_relationships', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.guardian_rules', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.guardian_rules_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.optimization_log', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.optimization_log_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.approval_requests', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.approval_requests_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.approvals', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.approvals_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.executions', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.executions_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.backups', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.backups_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.audit_log', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.audit_log_id_seq', '');

@@ -39,6 +39,14 @@ impl TestDb {
         TestDb { name }
     }
 
+    /// A fresh database without the extension (a restore target).
+    pub fn empty(tag: &str) -> TestDb {
+        let name = format!("ai_it_{tag}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let mut admin = connect("postgres", "postgres");
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+        TestDb { name }
+    }
+
     pub fn connect(&self, user: &str) -> Client {
         connect(&self.name, user)
     }

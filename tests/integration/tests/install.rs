@@ -108,3 +108,53 @@ fn works_without_preloading() {
         std::panic::resume_unwind(e);
     }
 }
+
+/// pg_dump keeps what users wrote (samples, patterns, descriptions) and a restore into a new
+/// database gives it back, with the extension recreated around it.
+#[test]
+fn dump_and_restore_keep_user_content() {
+    let db = TestDb::new("dump");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "CREATE TABLE public.item (id int PRIMARY KEY, label text);
+         SELECT ai.add_sample('How many items?', 'SELECT count(*) FROM public.item');
+         SELECT ai.describe('public.item', 'Things we sell');
+         SELECT ai.add_fix_pattern('Lesson', 'performance', 'low', 'a problem', 'a solution');",
+    )
+    .unwrap();
+    let target = TestDb::empty("restored");
+    let bindir = std::env::var("AI_PGBIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into());
+    let host = ai_architect_integration::host();
+    let port = ai_architect_integration::port().to_string();
+    let dump = Command::new(format!("{bindir}/pg_dump"))
+        .args(["-h", &host, "-p", &port, "-U", "postgres", "-Fc", &db.name])
+        .output()
+        .unwrap();
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let mut restore = Command::new(format!("{bindir}/pg_restore"))
+        .args(["-h", &host, "-p", &port, "-U", "postgres", "--exit-on-error", "-d", &target.name])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    restore.stdin.take().unwrap().write_all(&dump.stdout).unwrap();
+    let out = restore.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut r = target.connect("postgres");
+    let row = r
+        .query_one(
+            "SELECT (SELECT count(*) FROM ai.sql_samples WHERE question = 'How many items?'),
+                    (SELECT count(*) FROM ai.catalog_descriptions WHERE description = 'Things we sell'),
+                    (SELECT count(*) FROM ai.fix_patterns WHERE title = 'Lesson'),
+                    (SELECT count(*) FROM ai.embedding_models),
+                    (SELECT count(*) FROM ai.approval_policy)",
+            &[],
+        )
+        .unwrap();
+    let counts: Vec<i64> = (0..5).map(|i| row.get(i)).collect();
+    assert_eq!(counts, vec![1, 1, 1, 1, 4]);
+    // new rows continue after the restored ones
+    let id: i64 = r.query_one("SELECT ai.add_sample('again', 'SELECT 1')", &[]).unwrap().get(0);
+    assert!(id > 1, "{id}");
+}
