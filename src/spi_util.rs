@@ -40,6 +40,25 @@ pub fn as_extension_owner<R, E: From<pgrx::spi::Error>>(f: impl FnOnce() -> Resu
     f()
 }
 
+/// pgvector's cosine-distance operator and type, qualified with the schema it lives in, for
+/// queries that run with a pinned search_path: `(column <=> $1::real[]::vector)`.
+pub struct VectorSql {
+    pub distance: String,
+    pub vector: String,
+}
+
+impl VectorSql {
+    pub fn new() -> Result<VectorSql, pgrx::spi::Error> {
+        let vs = pgrx::spi::quote_identifier(&vector_schema()?);
+        Ok(VectorSql { distance: format!("OPERATOR({vs}.<=>)"), vector: format!("{vs}.vector") })
+    }
+
+    /// SQL for the cosine distance between `column` and the real[] parameter `$n`.
+    pub fn distance_to(&self, column: &str, param: usize) -> String {
+        format!("({column} {} ${param}::real[]::{})", self.distance, self.vector)
+    }
+}
+
 /// Schema that pgvector is installed in.
 pub fn vector_schema() -> Result<String, pgrx::spi::Error> {
     Ok(Spi::get_one::<String>(

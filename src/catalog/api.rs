@@ -4,7 +4,7 @@ use super::describe::{self, Table};
 use super::plan::{self, Desired};
 use super::search;
 use crate::error::{OrRaise, UserError};
-use crate::spi_util::{as_extension_owner, vector_schema};
+use crate::spi_util::{as_extension_owner, VectorSql};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 use serde_json::{json, Value};
@@ -400,17 +400,18 @@ pub fn search(question: &str, k: i32) -> Result<Vec<Hit>> {
     }
     let qvec = crate::embed::api::embed_texts(&[Some(question)]).pop().flatten().unwrap_or_default();
     let qtokens: HashSet<String> = search::tokens(question).into_iter().collect();
-    let op = format!("OPERATOR({}.<=>)", spi_quote(&vector_schema()?));
+    let v = VectorSql::new()?;
     // Row-level security on the catalog shows only what the caller may read.
     let sql = format!(
         "SELECT 'table'::text, t.schema_name::text, t.table_name::text, NULL::text,
-                1 - (t.embedding {op} $1::real[]::{vs}.vector), t.description
+                1 - {}, t.description
            FROM ai.catalog_tables t WHERE t.embedding IS NOT NULL
          UNION ALL
          SELECT 'column', t.schema_name::text, t.table_name::text, c.column_name::text,
-                1 - (c.embedding {op} $1::real[]::{vs}.vector), c.description
+                1 - {}, c.description
            FROM ai.catalog_columns c JOIN ai.catalog_tables t ON t.id = c.table_id WHERE c.embedding IS NOT NULL",
-        vs = spi_quote(&vector_schema()?)
+        v.distance_to("t.embedding", 1),
+        v.distance_to("c.embedding", 1)
     );
     let mut hits = Vec::new();
     Spi::connect(|client| {

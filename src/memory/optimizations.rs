@@ -3,7 +3,7 @@
 use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
-use crate::spi_util::{as_extension_owner, vector_schema};
+use crate::spi_util::{as_extension_owner, VectorSql};
 use pgrx::prelude::*;
 
 /// Remembers a recommendation for a query (and the gain it brought, in percent, when known).
@@ -67,11 +67,11 @@ type Row = (i64, String, String, Option<f64>, f64, pgrx::datum::TimestampWithTim
 fn similar(query: &str, k: i32) -> Result<Vec<Row>, MemoryError> {
     let k = check_k(k)?;
     let v = embed_texts(&[Some(query)]).pop().flatten().unwrap_or_default();
-    let vs = pgrx::spi::quote_identifier(&vector_schema()?);
+    let d = VectorSql::new()?.distance_to("embedding", 1);
     let sql = format!(
-        "SELECT id, query_text, recommendation, gain_pct, 1 - (embedding OPERATOR({vs}.<=>) $1::real[]::{vs}.vector), created_at
+        "SELECT id, query_text, recommendation, gain_pct, 1 - {d}, created_at
            FROM ai.optimization_log WHERE embedding IS NOT NULL AND query_text IS NOT NULL
-          ORDER BY embedding OPERATOR({vs}.<=>) $1::real[]::{vs}.vector, id LIMIT $2"
+          ORDER BY {d}, id LIMIT $2"
     );
     Spi::connect(|c| {
         let mut out = Vec::new();

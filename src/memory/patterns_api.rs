@@ -3,7 +3,7 @@ use super::patterns::{self, Candidate, Context, NewPattern, PatternError};
 use super::check_k;
 use crate::embed::api::embed_texts;
 use crate::error::{OrRaise, UserError};
-use crate::spi_util::{as_extension_owner, in_subtransaction, vector_schema};
+use crate::spi_util::{as_extension_owner, in_subtransaction, VectorSql};
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB, PgSqlErrorCode, Uuid};
 
@@ -27,11 +27,6 @@ impl UserError for PatternError {
     fn hint(&self) -> Option<String> {
         PatternError::hint(self)
     }
-}
-
-fn vec_op() -> Result<(String, String)> {
-    let vs = pgrx::spi::quote_identifier(&vector_schema()?);
-    Ok((format!("OPERATOR({vs}.<=>)"), format!("{vs}.vector")))
 }
 
 /// Checks a PostgreSQL regular expression by compiling it.
@@ -229,12 +224,13 @@ pub fn search(
     let k = check_k(k)?;
     patterns::layers(layers)?;
     let v = embed_texts(&[Some(problem)]).pop().flatten().unwrap_or_default();
-    let (op, vt) = vec_op()?;
+    let vs = VectorSql::new()?;
     let sql = format!(
         "SELECT id, title, problem_type, severity, solution, code_after, layers, workflows, file_types, applied_count,
-                success_rate,
-                GREATEST(1 - (content_embedding {op} $1::real[]::{vt}), 1 - (problem_embedding {op} $1::real[]::{vt}))
-           FROM ai.fix_patterns WHERE (reviewed OR NOT $2)"
+                success_rate, GREATEST(1 - {}, 1 - {})
+           FROM ai.fix_patterns WHERE (reviewed OR NOT $2)",
+        vs.distance_to("content_embedding", 1),
+        vs.distance_to("problem_embedding", 1)
     );
     let ctx = Context { layers, workflows, file_extension };
     let mut hits = Vec::new();
@@ -456,7 +452,7 @@ fn discover_relationships(
 ) -> TableIterator<'static, (name!(target, Uuid), name!(title, String), name!(similarity, f64))> {
     let r = (|| -> Result<Vec<_>> {
         pattern_exists(pattern)?;
-        let (op, _) = vec_op()?;
+        let op = VectorSql::new()?.distance;
         let sql = format!(
             "WITH me AS (SELECT content_embedding AS e FROM ai.fix_patterns WHERE id = $1),
                   found AS (

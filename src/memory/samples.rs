@@ -2,7 +2,7 @@
 use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
-use crate::spi_util::{as_extension_owner, explains_cleanly, vector_schema, with_search_path, SearchPath};
+use crate::spi_util::{as_extension_owner, explains_cleanly, with_search_path, SearchPath, VectorSql};
 use crate::sqlparse;
 use pgrx::prelude::*;
 
@@ -92,11 +92,11 @@ type SampleRow = (i64, String, String, f64, Option<f64>, String);
 pub fn similar(question: &str, k: i32) -> Result<Vec<SampleRow>> {
     let k = check_k(k)?;
     let qv = embed_texts(&[Some(question)]).pop().flatten().unwrap_or_default();
-    let vs = pgrx::spi::quote_identifier(&vector_schema()?);
+    let d = VectorSql::new()?.distance_to("question_embedding", 1);
     let sql = format!(
-        "SELECT id, question, query, 1 - (question_embedding OPERATOR({vs}.<=>) $1::real[]::{vs}.vector), avg_rating, source
+        "SELECT id, question, query, 1 - {d}, avg_rating, source
            FROM ai.sql_samples WHERE NOT stale AND question_embedding IS NOT NULL
-          ORDER BY question_embedding OPERATOR({vs}.<=>) $1::real[]::{vs}.vector LIMIT $2"
+          ORDER BY {d}, id LIMIT $2"
     );
     Spi::connect(|c| {
         let mut out = Vec::new();
