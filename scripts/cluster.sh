@@ -16,6 +16,7 @@ running() { [ -f "$PGDATA_DIR/postmaster.pid" ] && as_pg "$PG_BIN/pg_ctl" -D "$P
 
 init_cluster() {
   say "cluster: initdb in $PGDATA_DIR"
+  ensure_traversable "$ROOT"
   mkdir -p "$PGDATA_DIR"
   chown postgres:postgres "$PGDATA_DIR"
   chmod 700 "$PGDATA_DIR"

@@ -24,3 +24,16 @@ quiet() {
   if ! "$@" >"$log" 2>&1; then cat "$log" >&2; rm -f "$log"; die "failed: $*"; fi
   rm -f "$log"
 }
+# The postgres OS user must reach directories inside the checkout (./.pgdata, the test data
+# directory). A checkout under a private home directory would stop it: grant traverse-only
+# (o+x, not read) on the directories above, and say so.
+ensure_traversable() {
+  local dir=$1
+  while [ "$dir" != "/" ]; do
+    if ! sudo -u postgres test -x "$dir" 2>/dev/null; then
+      say "granting the postgres user traverse (o+x) on $dir"
+      chmod o+x "$dir"
+    fi
+    dir=$(dirname "$dir")
+  done
+}

@@ -43,6 +43,7 @@ run_pgrx() {
   # cluster first so no running server has that file mapped.
   bash scripts/cluster.sh stop
   rm -rf "$pgdata" && mkdir -p "$pgdata" && chown postgres:postgres "$pgdata"
+  ensure_traversable "$ROOT/target"
   cargo pgrx test pg15 --runas postgres --pgdata "$pgdata" pg_tests >"$log" 2>&1 || rc=$?
   read -r p f < <(cargo_counts "$log")
   record pgrx "$p" "$f" "$rc" "$log"
