@@ -22,7 +22,7 @@ if [ ${#cases[@]} -eq 0 ]; then
 fi
 for c in "${cases[@]}"; do
   name=$(basename "$c" .sh)
-  out="$RESULTS/$(date -u +%Y%m%d)-$name.md"
+  out="$RESULTS/$(date -u +%Y%m%dT%H%M)-$name.md"
   say "bench: $name -> ${out#$ROOT/}"
   { echo "# $name"; echo; machine; echo; bash "$c"; } > "$out"
   cat "$out"
