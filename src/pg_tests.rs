@@ -314,4 +314,23 @@ mod tests {
     fn search_patterns_checks_layers() {
         Spi::run("SELECT * FROM ai.search_patterns('x', layers => ARRAY[8])").unwrap();
     }
+
+    fn use_model(file: &str) {
+        let path = format!("{}/pg_test/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
+        Spi::run(&format!("SET ai_architect.model_path = {}", pgrx::spi::quote_literal(&path))).unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.embed: the model returned an unexpected output: shape [1, 3, 8], expected [1, 3, 384]")]
+    fn a_model_with_wrong_dimensions_is_refused() {
+        use_model("wrong_dims.onnx");
+        Spi::run("SELECT ai.embed('hello')").unwrap();
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "ai.embed: the model returned an unexpected output: embedding 1 contains NaN or infinity")]
+    fn a_model_giving_nan_is_refused() {
+        use_model("nan_output.onnx");
+        Spi::run("SELECT ai.embed('hello')").unwrap();
+    }
 }

@@ -79,3 +79,33 @@ fn concurrent_sessions_agree() {
         .collect();
     assert!(results.iter().all(|r| r == &results[0]));
 }
+
+/// A model that answers NaN makes the refresh fail as a whole: nothing half-written remains,
+/// and the session works again once the setting is reset.
+#[test]
+fn a_failing_refresh_leaves_nothing_behind() {
+    let db = TestDb::new("nanrefresh");
+    let mut c = db.connect("postgres");
+    c.batch_execute("CREATE TABLE public.thing (id int PRIMARY KEY, label text)").unwrap();
+    let bad = concat!(env!("CARGO_MANIFEST_DIR"), "/../../pg_test/fixtures/nan_output.onnx");
+    let bad = std::fs::canonicalize(bad).unwrap();
+    c.batch_execute(&format!("SET ai_architect.model_path = '{}'", bad.display())).unwrap();
+    let err = c.batch_execute("SELECT * FROM ai.refresh_catalog()").unwrap_err();
+    let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    assert!(msg.contains("NaN"), "{msg}");
+    let rows: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM ai.catalog_tables) + (SELECT count(*) FROM ai.catalog_columns)
+                  + (SELECT count(*) FROM ai.catalog_schemas)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 0);
+    c.batch_execute("RESET ai_architect.model_path").unwrap();
+    let added: i32 = c
+        .query_one("SELECT added FROM ai.refresh_catalog() WHERE kind = 'table'", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(added, 1);
+}
