@@ -333,4 +333,27 @@ mod tests {
         use_model("nan_output.onnx");
         Spi::run("SELECT ai.embed('hello')").unwrap();
     }
+
+    #[pg_test]
+    fn null_required_arguments_are_named() {
+        for (sql, want) in [
+            ("SELECT ai.add_fix_pattern(NULL::text, 'performance', 'low', 'p', 's')", "ai.add_fix_pattern: title must not be NULL"),
+            ("SELECT ai.add_guardian_rule('r', NULL, 'd')", "ai.add_guardian_rule: regex must not be NULL"),
+            ("SELECT * FROM ai.check_guardian_rules('x', NULL)", "ai.check_guardian_rules: layer must not be NULL"),
+            ("SELECT ai.relate_patterns(NULL, NULL, 'enhances', 0.5)", "ai.relate_patterns: source must not be NULL"),
+            ("SELECT ai.describe(NULL, 'x')", "ai.describe: obj must not be NULL"),
+        ] {
+            let err = crate::spi_util::in_subtransaction(|| Spi::run(sql)).expect_err(sql);
+            assert_eq!(err.message, want, "{sql}");
+        }
+    }
+
+    #[pg_test]
+    fn null_content_violates_no_rule() {
+        Spi::run("SELECT ai.add_guardian_rule('any', '.', 'everything matches')").unwrap();
+        let n = Spi::get_one::<i64>("SELECT count(*) FROM ai.check_guardian_rules(NULL, 3)").unwrap();
+        assert_eq!(n, Some(0));
+        let n = Spi::get_one::<i64>("SELECT count(*) FROM ai.check_guardian_rules('x', 3)").unwrap();
+        assert_eq!(n, Some(1));
+    }
 }

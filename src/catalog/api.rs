@@ -25,6 +25,8 @@ pub enum CatalogError {
     NoColumn { table: String, column: String },
     #[error("k must be between 1 and 1000, got {0}")]
     BadK(i32),
+    #[error("{0} must not be NULL")]
+    Null(&'static str),
 }
 
 impl UserError for CatalogError {
@@ -34,6 +36,7 @@ impl UserError for CatalogError {
             CatalogError::NotOwner(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             CatalogError::NoColumn { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             CatalogError::BadK(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            CatalogError::Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
         }
     }
     fn hint(&self) -> Option<String> {
@@ -366,15 +369,20 @@ fn spi_quote(ident: &str) -> String {
 /// A human description of a table or view that augments its COMMENT; re-embedded at once.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn describe(obj: PgRelation, description: Option<&str>) {
-    store_description(obj.oid(), None, description).or_raise("ai.describe")
+fn describe(obj: Option<PgRelation>, description: Option<&str>) {
+    obj.ok_or(CatalogError::Null("obj"))
+        .and_then(|o| store_description(o.oid(), None, description))
+        .or_raise("ai.describe")
 }
 
 /// A human description of a column; re-embedded at once.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn describe_column(tbl: PgRelation, col: &str, description: Option<&str>) {
-    store_description(tbl.oid(), Some(col), description).or_raise("ai.describe_column")
+fn describe_column(tbl: Option<PgRelation>, col: Option<&str>, description: Option<&str>) {
+    tbl.ok_or(CatalogError::Null("tbl"))
+        .and_then(|t| Ok((t, col.ok_or(CatalogError::Null("col"))?)))
+        .and_then(|(t, c)| store_description(t.oid(), Some(c), description))
+        .or_raise("ai.describe_column")
 }
 
 /// One ranked catalog entry.

@@ -39,6 +39,11 @@ fn check_regex(regex: &str) -> Result<()> {
     }
 }
 
+/// A required argument: NULL is an error that names it.
+fn req<T>(name: &'static str, v: Option<T>) -> Result<T> {
+    super::required(name, v).map_err(PatternError::from)
+}
+
 fn pattern_exists(id: Uuid) -> Result<()> {
     let found = as_extension_owner(|| {
         Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM ai.fix_patterns WHERE id = $1)", &[id.into()])
@@ -119,49 +124,51 @@ fn parse_uuid(s: &str) -> Result<[u8; 16]> {
 #[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::too_many_arguments)]
 fn add_fix_pattern(
-    title: &str,
-    problem_type: &str,
-    severity: &str,
-    problem: &str,
-    solution: &str,
-    layers: default!(Vec<i32>, "'{}'"),
-    workflows: default!(Vec<String>, "'{}'"),
-    file_types: default!(Vec<String>, "'{}'"),
+    title: Option<&str>,
+    problem_type: Option<&str>,
+    severity: Option<&str>,
+    problem: Option<&str>,
+    solution: Option<&str>,
+    layers: default!(Option<Vec<i32>>, "'{}'"),
+    workflows: default!(Option<Vec<String>>, "'{}'"),
+    file_types: default!(Option<Vec<String>>, "'{}'"),
     code_before: default!(Option<String>, "NULL"),
     code_after: default!(Option<String>, "NULL"),
     verification: default!(Option<String>, "NULL"),
     learnings: default!(Option<String>, "NULL"),
     prevention: default!(Option<String>, "NULL"),
-    anti_patterns: default!(Vec<String>, "'{}'"),
+    anti_patterns: default!(Option<Vec<String>>, "'{}'"),
     classification: default!(Option<String>, "NULL"),
     metrics: default!(Option<JsonB>, "NULL"),
-    reviewed: default!(bool, false),
+    reviewed: default!(Option<bool>, false),
 ) -> Uuid {
-    let p = NewPattern {
-        title: title.into(),
-        problem_type: problem_type.into(),
-        severity: severity.into(),
-        problem: problem.into(),
-        solution: solution.into(),
-        classification,
-        layers,
-        workflows,
-        file_types,
-        code_before,
-        code_after,
-        verification,
-        learnings,
-        prevention,
-        anti_patterns,
-        metrics: metrics.map(|m| m.0),
-        reviewed,
-        ..Default::default()
-    };
-    insert(p).or_raise("ai.add_fix_pattern")
+    let p = (|| -> Result<NewPattern> {
+        Ok(NewPattern {
+            title: req("title", title)?.into(),
+            problem_type: req("problem_type", problem_type)?.into(),
+            severity: req("severity", severity)?.into(),
+            problem: req("problem", problem)?.into(),
+            solution: req("solution", solution)?.into(),
+            classification,
+            layers: layers.unwrap_or_default(),
+            workflows: workflows.unwrap_or_default(),
+            file_types: file_types.unwrap_or_default(),
+            code_before,
+            code_after,
+            verification,
+            learnings,
+            prevention,
+            anti_patterns: anti_patterns.unwrap_or_default(),
+            metrics: metrics.map(|m| m.0),
+            reviewed: reviewed.unwrap_or(false),
+            ..Default::default()
+        })
+    })();
+    p.and_then(insert).or_raise("ai.add_fix_pattern")
 }
 
 /// The same from one jsonb document with the pattern's fields.
-#[pg_extern(volatile, name = "add_fix_pattern")]
+#[pg_extern(volatile, strict, name = "add_fix_pattern")]
 #[search_path(pg_catalog, pg_temp)]
 fn add_fix_pattern_json(pattern: JsonB) -> Uuid {
     let p: std::result::Result<NewPattern, _> = serde_json::from_value(pattern.0);
@@ -289,7 +296,7 @@ fn numeric(n: AnyNumeric) -> f64 {
 #[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::too_many_arguments)]
 fn search_patterns(
-    problem: &str,
+    problem: Option<&str>,
     layers: default!(Option<Vec<i32>>, "NULL"),
     workflows: default!(Option<Vec<String>>, "NULL"),
     file_extension: default!(Option<&str>, "NULL"),
@@ -312,6 +319,7 @@ fn search_patterns(
         name!(success_rate, Option<f64>),
     ),
 > {
+    let Some(problem) = problem else { return TableIterator::new(Vec::new()) };
     let hits = search(
         problem,
         &layers.unwrap_or_default(),
@@ -329,8 +337,15 @@ fn search_patterns(
 /// Records one application of a pattern: success and minutes saved update its track record.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn record_pattern_application(pattern: Uuid, success: bool, minutes_saved: i32, file: default!(Option<&str>, "NULL")) -> JsonB {
+fn record_pattern_application(
+    pattern: Option<Uuid>,
+    success: Option<bool>,
+    minutes_saved: Option<i32>,
+    file: default!(Option<&str>, "NULL"),
+) -> JsonB {
     let r = (|| -> Result<JsonB> {
+        let (pattern, success) = (req("pattern", pattern)?, req("success", success)?);
+        let minutes_saved = req("minutes_saved", minutes_saved)?;
         pattern_exists(pattern)?;
         if minutes_saved < 0 {
             return Err(PatternError::Memory(super::MemoryError::Empty("a non-negative minutes_saved")));
@@ -361,15 +376,16 @@ fn record_pattern_application(pattern: Uuid, success: bool, minutes_saved: i32, 
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn relate_patterns(
-    source: Uuid,
-    target: Uuid,
-    relationship: &str,
-    strength: AnyNumeric,
+    source: Option<Uuid>,
+    target: Option<Uuid>,
+    relationship: Option<&str>,
+    strength: Option<AnyNumeric>,
     description: default!(Option<&str>, "NULL"),
 ) {
     let r = (|| -> Result<()> {
-        let rel = patterns::relationship(relationship)?;
-        let s = numeric(strength);
+        let (source, target) = (req("source", source)?, req("target", target)?);
+        let rel = patterns::relationship(req("relationship", relationship)?)?;
+        let s = numeric(req("strength", strength)?);
         if !(0.0..=1.0).contains(&s) {
             return Err(PatternError::Strength(s));
         }
@@ -488,16 +504,19 @@ fn discover_relationships(
 #[search_path(pg_catalog, pg_temp)]
 #[allow(clippy::too_many_arguments)]
 fn add_guardian_rule(
-    name: &str,
-    regex: &str,
-    description: &str,
-    severity: default!(&str, "'medium'"),
-    layers: default!(Vec<i32>, "'{}'"),
+    name: Option<&str>,
+    regex: Option<&str>,
+    description: Option<&str>,
+    severity: default!(Option<&str>, "'medium'"),
+    layers: default!(Option<Vec<i32>>, "'{}'"),
     file_pattern: default!(Option<&str>, "NULL"),
-    action: default!(&str, "'warn'"),
+    action: default!(Option<&str>, "'warn'"),
     pattern: default!(Option<Uuid>, "NULL"),
 ) -> i64 {
     let r = (|| -> Result<i64> {
+        let (name, regex, description) = (req("name", name)?, req("regex", regex)?, req("description", description)?);
+        let (severity, action) = (severity.unwrap_or("medium"), action.unwrap_or("warn"));
+        let layers = layers.unwrap_or_default();
         if name.trim().is_empty() {
             return Err(PatternError::Empty("name"));
         }
@@ -545,8 +564,8 @@ fn add_guardian_rule(
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn check_guardian_rules(
-    content: &str,
-    layer: i32,
+    content: Option<&str>,
+    layer: Option<i32>,
     file_path: default!(Option<&str>, "NULL"),
 ) -> TableIterator<
     'static,
@@ -561,7 +580,10 @@ fn check_guardian_rules(
     ),
 > {
     let r = (|| -> Result<Vec<_>> {
+        let layer = req("layer", layer)?;
         patterns::layers(&[layer])?;
+        // NULL content violates nothing
+        let Some(content) = content else { return Ok(Vec::new()) };
         as_extension_owner(|| {
             Spi::connect_mut(|c| {
                 let mut out = Vec::new();
