@@ -64,9 +64,11 @@ mod tests {
         Spi::run("SET ai_architect.llm_api_key = 'sk-secret-value'").unwrap();
         let shown = Spi::get_one::<String>("SHOW ai_architect.llm_api_key").unwrap().unwrap();
         assert_eq!(shown, "********");
+        Spi::run("SET ai_architect.llm_base_url = 'https://bob:pa55@llm.internal/v1'").unwrap();
         let v = version_json();
         assert_eq!(v["llm"]["api_key_set"], true);
-        assert!(!v.to_string().contains("sk-secret-value"));
+        assert_eq!(v["llm"]["base_url"], "https://********@llm.internal/v1");
+        assert!(!v.to_string().contains("sk-secret-value") && !v.to_string().contains("pa55"));
     }
 
     #[pg_test]

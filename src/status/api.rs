@@ -77,7 +77,7 @@ fn version() -> pgrx::JsonB {
         "worker": { "running": worker_running, "detail": worker_detail },
         "llm": {
             "configured": guc::llm_base_url().is_some(),
-            "base_url": guc::llm_base_url(),
+            "base_url": guc::llm_base_url().map(|u| super::redact_url(&u)),
             "model": guc::llm_model(),
             "api_key_set": guc::llm_api_key().is_some(),
             "timeout_ms": guc::llm_timeout_ms(),

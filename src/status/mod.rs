@@ -112,8 +112,31 @@ fn split<T, E>(r: Result<T, E>) -> (Option<T>, Option<E>) {
     }
 }
 
+/// A URL as safe to show: credentials in it (`https://user:secret@host/`) are masked.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end + 3 => {
+            let path_start = url[scheme_end + 3..].find('/').map(|p| p + scheme_end + 3).unwrap_or(url.len());
+            if at < path_start {
+                return format!("{}********{}", &url[..scheme_end + 3], &url[at..]);
+            }
+            url.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn urls_lose_their_credentials() {
+        use super::redact_url;
+        assert_eq!(redact_url("https://api.example/v1"), "https://api.example/v1");
+        assert_eq!(redact_url("https://bob:s3cret@api.example/v1"), "https://********@api.example/v1");
+        assert_eq!(redact_url("http://127.0.0.1:8080/v1/models@x"), "http://127.0.0.1:8080/v1/models@x");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
+
     use super::*;
     use std::path::PathBuf;
 
