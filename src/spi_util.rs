@@ -24,7 +24,12 @@ impl Drop for RestoreUser {
 /// temporary objects): how a function that any role may call writes the state tables that
 /// no role but the owner may write. Callers check the caller's own rights first.
 pub fn as_extension_owner<R, E: From<pgrx::spi::Error>>(f: impl FnOnce() -> Result<R, E>) -> Result<R, E> {
-    let owner = extension_owner()?;
+    as_role(extension_owner()?, f)
+}
+
+/// Runs `f` as `role` (a restricted operation), restoring the current identity afterwards.
+pub fn as_role<R, E>(role: pg_sys::Oid, f: impl FnOnce() -> Result<R, E>) -> Result<R, E> {
+    let owner = role;
     let mut user = pg_sys::InvalidOid;
     let mut context = 0i32;
     // SAFETY: plain reads and writes of the backend's current user, on the main thread; the

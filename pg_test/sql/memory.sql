@@ -52,6 +52,23 @@ SELECT id FROM ai.similar_samples('album titles', 10) ORDER BY id;
 ALTER TABLE album RENAME COLUMN album_title TO title;
 SELECT * FROM ai.check_samples();
 
+-- samples are planned again as the role that added them, never with the owner's rights
+CREATE ROLE ai_sample_author;
+GRANT USAGE ON SCHEMA music TO ai_sample_author;
+GRANT SELECT ON music.artist TO ai_sample_author;
+GRANT EXECUTE ON FUNCTION ai.add_sample(text, text, text[]) TO ai_sample_author;
+SET ROLE ai_sample_author;
+SELECT ai.add_sample('All artist names', 'SELECT name FROM artist') AS id;
+SELECT ai.add_sample('All albums', 'SELECT title FROM album');
+RESET ROLE;
+REVOKE SELECT ON music.artist FROM ai_sample_author;
+SELECT * FROM ai.check_samples();
+SELECT question, created_by, stale, stale_reason FROM ai.sql_samples WHERE created_by = 'ai_sample_author';
+DELETE FROM ai.sql_samples WHERE created_by = 'ai_sample_author';
+REVOKE ALL ON SCHEMA music FROM ai_sample_author;
+REVOKE EXECUTE ON FUNCTION ai.add_sample(text, text, text[]) FROM ai_sample_author;
+DROP ROLE ai_sample_author;
+
 -- the optimization memory: "seen before"
 SELECT ai.remember_optimization('SELECT * FROM invoice WHERE billing_country = $1',
   'CREATE INDEX CONCURRENTLY ON invoice (billing_country)', 87.5) AS id;

@@ -52,7 +52,7 @@ impl crate::error::UserError for MemoryError {
     fn hint(&self) -> Option<String> {
         match self {
             MemoryError::Sql(e) => Some(e.hint().to_string()),
-            MemoryError::Plan(_) => Some("the query must run against the current schema: check table and column names".into()),
+            MemoryError::Plan(_) => Some("the query must plan against the current schema with your privileges: check names and grants".into()),
             MemoryError::Rating(_) => Some("1 = wrong or useless ... 5 = exactly right".into()),
             MemoryError::NoUsage(_) => Some("the usage_id is in the result of ai.ask".into()),
             MemoryError::NotYours(_) => Some("rate only answers to your own questions".into()),

@@ -2,7 +2,7 @@
 use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
-use crate::spi_util::{as_extension_owner, explains_cleanly, with_search_path, SearchPath, VectorSql};
+use crate::spi_util::{as_extension_owner, as_role, explains_cleanly, with_search_path, SearchPath, VectorSql};
 use crate::sqlparse;
 use pgrx::prelude::*;
 
@@ -26,13 +26,15 @@ pub fn add(sp: &SearchPath, question: &str, query: &str, tags: Vec<String>, sour
         .unwrap_or_default())
     })?;
     let complexity = super::complexity(&stmt);
+    // the role whose rights planned it; the sample is planned again as this role later
+    let author: String = Spi::get_one("SELECT current_user::text")?.unwrap_or_default();
     let mut vectors = embed_texts(&[Some(question), Some(query)]).into_iter();
     let (qv, sv) = (vectors.next().flatten(), vectors.next().flatten());
     let id = as_extension_owner(|| {
         Spi::get_one_with_args::<i64>(
             "INSERT INTO ai.sql_samples (question, query, question_embedding, query_embedding, complexity, tags,
                                          tables, table_oids, source, from_usage_id, search_path, created_by, checked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, session_user, now()) RETURNING id",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) RETURNING id",
             &[
                 question.into(),
                 query.trim().trim_end_matches(';').into(),
@@ -45,6 +47,7 @@ pub fn add(sp: &SearchPath, question: &str, query: &str, tags: Vec<String>, sour
                 source.into(),
                 from_usage.into(),
                 sp.caller().into(),
+                author.as_str().into(),
             ],
         )
         .map_err(MemoryError::from)
@@ -222,20 +225,33 @@ fn record_feedback(
 /// flagged stale with the reason, those that plan again are cleared. Returns the counts.
 pub fn recheck() -> Result<(i64, i64)> {
     as_extension_owner(|| {
-        let samples: Vec<(i64, String, String)> = Spi::connect(|c| {
+        // each sample is planned as the role that added it, never with the owner's rights:
+        // planning can run the caller's functions (constant folding)
+        let samples: Vec<(i64, String, String, Option<pg_sys::Oid>)> = Spi::connect(|c| {
             let mut v = Vec::new();
-            for r in c.select("SELECT id, query, search_path FROM ai.sql_samples ORDER BY id", None, &[])? {
+            for r in c.select(
+                "SELECT s.id, s.query, s.search_path, r.oid
+                   FROM ai.sql_samples s LEFT JOIN pg_catalog.pg_roles r ON r.rolname = s.created_by ORDER BY s.id",
+                None,
+                &[],
+            )? {
                 v.push((
                     r.get::<i64>(1)?.unwrap_or_default(),
                     r.get::<String>(2)?.unwrap_or_default(),
                     r.get::<String>(3)?.unwrap_or_default(),
+                    r.get::<pg_sys::Oid>(4)?,
                 ));
             }
             Ok::<_, pgrx::spi::Error>(v)
         })?;
         let (mut ok, mut stale) = (0, 0);
-        for (id, query, path) in samples {
-            let reason = with_search_path(&path, || explains_cleanly(&query)).err().map(|e| e.message);
+        for (id, query, path, author) in samples {
+            let reason = match author {
+                None => Some("the role that added it no longer exists".to_string()),
+                Some(role) => as_role(role, || Ok::<_, MemoryError>(with_search_path(&path, || explains_cleanly(&query))))?
+                    .err()
+                    .map(|e| e.message),
+            };
             if reason.is_some() { stale += 1 } else { ok += 1 }
             Spi::run_with_args(
                 "UPDATE ai.sql_samples SET stale = $2 IS NOT NULL, stale_reason = $2, checked_at = now() WHERE id = $1",
