@@ -9,6 +9,7 @@ mod catalog;
 mod embed;
 mod error;
 mod guc;
+mod impact;
 mod memory;
 mod spi_util;
 mod sqlparse;
