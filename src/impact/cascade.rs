@@ -1,0 +1,269 @@
+//! The foreign-key cascade walk: which child rows a DELETE or UPDATE reaches, through which
+//! constraint, with which action, and the read-only SQL that counts them exactly.
+//!
+//! Plain Rust over the FK graph (edges from pg_constraint); the row sets are SQL text built
+//! from quoted identifiers and the statement's own row-selecting query, nested level by level.
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Cascade,
+    SetNull,
+    SetDefault,
+    Restrict,
+    NoAction,
+}
+
+impl Action {
+    /// From pg_constraint.confdeltype / confupdtype.
+    pub fn from_pg(c: char) -> Option<Action> {
+        match c {
+            'c' => Some(Action::Cascade),
+            'n' => Some(Action::SetNull),
+            'd' => Some(Action::SetDefault),
+            'r' => Some(Action::Restrict),
+            'a' => Some(Action::NoAction),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Action::Cascade => "CASCADE",
+            Action::SetNull => "SET NULL",
+            Action::SetDefault => "SET DEFAULT",
+            Action::Restrict => "RESTRICT",
+            Action::NoAction => "NO ACTION",
+        }
+    }
+
+    /// RESTRICT and NO ACTION make the statement fail when any child row matches.
+    pub fn blocks(&self) -> bool {
+        matches!(self, Action::Restrict | Action::NoAction)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+}
+
+impl Table {
+    pub fn new(schema: &str, name: &str) -> Table {
+        Table { schema: schema.into(), name: name.into() }
+    }
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+    pub fn display(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+/// One foreign key: `child(child_cols) REFERENCES parent(parent_cols)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edge {
+    pub constraint: String,
+    pub parent: Table,
+    pub parent_cols: Vec<String>,
+    pub child: Table,
+    pub child_cols: Vec<String>,
+    pub on_delete: Action,
+    pub on_update: Action,
+}
+
+/// What happens to the rows of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Delete,
+    /// an UPDATE that changes these columns
+    Update(Vec<String>),
+}
+
+/// One step of the cascade tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub constraint: String,
+    pub table: Table,
+    pub action: Action,
+    /// what the action does to the child rows: delete, update (SET NULL/DEFAULT, ON UPDATE
+    /// CASCADE), or nothing because it blocks
+    pub effect: &'static str,
+    pub depth: u32,
+    /// the edge leads back to a table already on this path (a cycle or a self-reference):
+    /// the walk stops there
+    pub cycle: bool,
+    /// `SELECT … FROM child WHERE (fk) IN (…)`: the child rows reached
+    pub rows_sql: String,
+    pub children: Vec<Node>,
+}
+
+impl Node {
+    /// SQL that counts the rows this step reaches.
+    pub fn count_sql(&self) -> String {
+        format!("SELECT count(*) FROM ({}) AS reached", self.rows_sql)
+    }
+}
+
+/// PostgreSQL identifier quoting: always quoted, inner quotes doubled.
+pub fn quote_ident(ident: &str) -> String {
+    format!("\"{}\"", ident.replace('"', "\"\""))
+}
+
+/// `a."x", a."y"`
+fn cols(alias: &str, names: &[String]) -> String {
+    names.iter().map(|c| format!("{alias}.{}", quote_ident(c))).collect::<Vec<_>>().join(", ")
+}
+
+/// The cascade tree of `op` on the rows of `target` selected by `rows_sql` (a query returning
+/// whole rows of `target`, e.g. `SELECT * FROM "public"."customer" WHERE country = 'France'`).
+pub fn walk(target: &Table, op: &Op, rows_sql: &str, edges: &[Edge]) -> Vec<Node> {
+    let mut path = vec![target.clone()];
+    walk_from(target, op, rows_sql, edges, 1, &mut path)
+}
+
+fn walk_from(parent: &Table, op: &Op, parent_rows: &str, edges: &[Edge], depth: u32, path: &mut Vec<Table>) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for e in edges.iter().filter(|e| &e.parent == parent) {
+        let action = match op {
+            Op::Delete => e.on_delete,
+            Op::Update(changed) => {
+                if !e.parent_cols.iter().any(|c| changed.contains(c)) {
+                    continue; // the referenced key does not change: this FK is not involved
+                }
+                e.on_update
+            }
+        };
+        let rows_sql = format!(
+            "SELECT c.* FROM {} AS c WHERE ({}) IN (SELECT {} FROM ({}) AS p)",
+            e.child.qualified(),
+            cols("c", &e.child_cols),
+            cols("p", &e.parent_cols),
+            parent_rows
+        );
+        let (effect, next) = match (op, action) {
+            (_, a) if a.blocks() => ("blocks", None),
+            (Op::Delete, Action::Cascade) => ("delete", Some(Op::Delete)),
+            (_, _) => ("update", Some(Op::Update(e.child_cols.clone()))),
+        };
+        let cycle = path.contains(&e.child);
+        let children = match next {
+            Some(next) if !cycle => {
+                path.push(e.child.clone());
+                let c = walk_from(&e.child, &next, &rows_sql, edges, depth + 1, path);
+                path.pop();
+                c
+            }
+            _ => Vec::new(),
+        };
+        nodes.push(Node {
+            constraint: e.constraint.clone(),
+            table: e.child.clone(),
+            action,
+            effect,
+            depth,
+            cycle,
+            rows_sql,
+            children,
+        });
+    }
+    nodes
+}
+
+/// The deepest level the tree reaches (0: no cascade).
+pub fn depth(nodes: &[Node]) -> u32 {
+    nodes.iter().map(|n| n.depth.max(depth(&n.children))).max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn edge(name: &str, parent: &str, pcol: &str, child: &str, ccol: &str, del: Action, upd: Action) -> Edge {
+        Edge {
+            constraint: name.into(),
+            parent: Table::new("public", parent),
+            parent_cols: vec![pcol.into()],
+            child: Table::new("public", child),
+            child_cols: vec![ccol.into()],
+            on_delete: del,
+            on_update: upd,
+        }
+    }
+
+    fn shop() -> Vec<Edge> {
+        use Action::*;
+        vec![
+            edge("invoice_customer_fk", "customer", "id", "invoice", "customer_id", Cascade, Cascade),
+            edge("line_invoice_fk", "invoice", "id", "invoice_line", "invoice_id", Cascade, NoAction),
+            edge("ticket_customer_fk", "customer", "id", "ticket", "customer_id", SetNull, NoAction),
+            edge("note_invoice_fk", "invoice", "id", "note", "invoice_id", Restrict, Restrict),
+            edge("employee_manager_fk", "employee", "id", "employee", "manager_id", Cascade, NoAction),
+        ]
+    }
+
+    #[test]
+    fn delete_follows_cascades_and_stops_at_blockers() {
+        let root = Table::new("public", "customer");
+        let t = walk(&root, &Op::Delete, "SELECT * FROM \"public\".\"customer\" WHERE id = 7", &shop());
+        assert_eq!(t.len(), 2);
+        let invoice = &t[0];
+        assert_eq!((invoice.table.name.as_str(), invoice.effect, invoice.depth), ("invoice", "delete", 1));
+        let kids: Vec<(&str, &str, u32)> =
+            invoice.children.iter().map(|n| (n.table.name.as_str(), n.effect, n.depth)).collect();
+        assert_eq!(kids, vec![("invoice_line", "delete", 2), ("note", "blocks", 2)]);
+        let ticket = &t[1];
+        assert_eq!((ticket.action, ticket.effect), (Action::SetNull, "update"));
+        assert_eq!(depth(&t), 2);
+    }
+
+    #[test]
+    fn counting_sql_nests_level_by_level() {
+        let root = Table::new("public", "customer");
+        let t = walk(&root, &Op::Delete, "SELECT * FROM \"public\".\"customer\" WHERE id = 7", &shop());
+        assert_eq!(
+            t[0].children[0].count_sql(),
+            "SELECT count(*) FROM (SELECT c.* FROM \"public\".\"invoice_line\" AS c WHERE (c.\"invoice_id\") IN \
+             (SELECT p.\"id\" FROM (SELECT c.* FROM \"public\".\"invoice\" AS c WHERE (c.\"customer_id\") IN \
+             (SELECT p.\"id\" FROM (SELECT * FROM \"public\".\"customer\" WHERE id = 7) AS p)) AS p)) AS reached"
+        );
+    }
+
+    #[test]
+    fn update_follows_only_changed_keys() {
+        let root = Table::new("public", "customer");
+        // changing a non-key column reaches nothing
+        assert!(walk(&root, &Op::Update(vec!["email".into()]), "SELECT 1", &shop()).is_empty());
+        // changing the key: ON UPDATE CASCADE rewrites invoice.customer_id; invoice's own key
+        // does not change, so the walk stops there; the ticket FK blocks (NO ACTION)
+        let t = walk(&root, &Op::Update(vec!["id".into()]), "SELECT 1", &shop());
+        let got: Vec<(&str, &str, usize)> =
+            t.iter().map(|n| (n.table.name.as_str(), n.effect, n.children.len())).collect();
+        assert_eq!(got, vec![("invoice", "update", 0), ("ticket", "blocks", 0)]);
+    }
+
+    #[test]
+    fn self_references_and_cycles_stop() {
+        let root = Table::new("public", "employee");
+        let t = walk(&root, &Op::Delete, "SELECT 1", &shop());
+        assert_eq!(t.len(), 1);
+        assert!(t[0].cycle && t[0].children.is_empty());
+        use Action::*;
+        let ring = vec![
+            edge("a_b", "a", "id", "b", "a_id", Cascade, NoAction),
+            edge("b_a", "b", "id", "a", "b_id", Cascade, NoAction),
+        ];
+        let t = walk(&Table::new("public", "a"), &Op::Delete, "SELECT 1", &ring);
+        assert_eq!(t[0].children.len(), 1);
+        assert!(t[0].children[0].cycle);
+        assert_eq!(depth(&t), 2);
+    }
+
+    #[test]
+    fn identifiers_are_quoted() {
+        assert_eq!(quote_ident("Weird\"Name"), "\"Weird\"\"Name\"");
+        assert_eq!(Table::new("my schema", "t").qualified(), "\"my schema\".\"t\"");
+        assert_eq!(Action::from_pg('n'), Some(Action::SetNull));
+        assert!(Action::NoAction.blocks() && !Action::Cascade.blocks());
+    }
+}
