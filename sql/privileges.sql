@@ -30,3 +30,9 @@ GRANT SELECT ON ai.fix_patterns, ai.pattern_relationships, ai.guardian_rules TO 
 GRANT EXECUTE ON FUNCTION ai.search_patterns(text, integer[], text[], text, numeric, double precision, integer, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.related_patterns(uuid, text[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.check_guardian_rules(text, integer, text) TO PUBLIC;
+
+-- impact analysis runs with the caller's rights and reveals only what the caller may read;
+-- its policy and the list of sensitive columns are readable configuration
+GRANT EXECUTE ON FUNCTION ai.impact(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.impact_report(text, text) TO PUBLIC;
+GRANT SELECT ON ai.risk_policy, ai.sensitive_columns TO PUBLIC;

@@ -311,6 +311,35 @@ CREATE INDEX optimization_log_status ON ai.optimization_log (status);
 CREATE INDEX optimization_log_pattern ON ai.optimization_log (pattern_id);
 
 ------------------------------------------------------------------------------------------
+-- Impact analysis
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.risk_policy (
+    setting      text   PRIMARY KEY
+                        CHECK (setting IN ('medium_rows', 'high_rows', 'max_fan_out', 'unfiltered_rows', 'large_table_rows')),
+    value        float8 NOT NULL CHECK (value >= 0),
+    description  text   NOT NULL
+);
+COMMENT ON TABLE ai.risk_policy IS 'Thresholds of ai.impact''s risk grading; the owner may UPDATE them.';
+INSERT INTO ai.risk_policy (setting, value, description) VALUES
+    ('medium_rows', 100, 'rows touched (target and cascades) from which a statement is at least MEDIUM'),
+    ('high_rows', 10000, 'rows touched above which a statement is HIGH'),
+    ('max_fan_out', 10, 'child rows per parent row along a cascade above which a statement is HIGH'),
+    ('unfiltered_rows', 1000, 'an UPDATE/DELETE without WHERE on a table with more rows than this is CRITICAL'),
+    ('large_table_rows', 100000, 'an ACCESS EXCLUSIVE lock on a table with more rows than this (or in use) is CRITICAL');
+
+CREATE TABLE ai.sensitive_columns (
+    schema_name  name NOT NULL,
+    table_name   name NOT NULL,
+    column_name  name NOT NULL,
+    category     text NOT NULL DEFAULT 'sensitive',
+    note         text,
+    added_by     name NOT NULL DEFAULT session_user,
+    added_at     timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (schema_name, table_name, column_name)
+);
+COMMENT ON TABLE ai.sensitive_columns IS 'Columns an admin marks as sensitive, beyond those ai.impact recognises by name.';
+
+------------------------------------------------------------------------------------------
 -- Approval workflow
 ------------------------------------------------------------------------------------------
 CREATE TABLE ai.approval_policy (
@@ -444,6 +473,7 @@ COMMENT ON TABLE ai.audit_log IS 'Append-only, hash-chained trail of every workf
 -- are not: CREATE EXTENSION recreates their rows).
 ------------------------------------------------------------------------------------------
 SELECT pg_catalog.pg_extension_config_dump('ai.catalog_descriptions', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.sensitive_columns', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.sql_samples', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.sql_samples_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_usage_stats', '');

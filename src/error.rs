@@ -51,7 +51,10 @@ impl UserError for pgrx::spi::Error {
 
 impl UserError for crate::sqlparse::SqlError {
     fn sqlstate(&self) -> PgSqlErrorCode {
-        PgSqlErrorCode::ERRCODE_SYNTAX_ERROR
+        match self {
+            crate::sqlparse::SqlError::CurrentOf => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            _ => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+        }
     }
     fn hint(&self) -> Option<String> {
         Some(crate::sqlparse::SqlError::hint(self).to_string())

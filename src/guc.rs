@@ -22,6 +22,7 @@ static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::n
 static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+static IMPACT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static AUDIT_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
 static AUDIT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 
@@ -121,6 +122,16 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_int_guc(
+        c"ai_architect.impact_timeout_ms",
+        c"Time limit of ai.impact's exact counts and dry runs.",
+        c"Past it the analysis stops with an error; the statement is never left half-run.",
+        &IMPACT_TIMEOUT_MS,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
     GucRegistry::define_string_guc(
         c"ai_architect.audit_database",
         c"Database the background worker connects to for scheduled audits.",
@@ -183,6 +194,9 @@ pub fn llm_timeout_ms() -> u64 {
 }
 pub fn statement_timeout_ms() -> u64 {
     STATEMENT_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn impact_timeout_ms() -> u64 {
+    IMPACT_TIMEOUT_MS.get().max(1) as u64
 }
 pub fn audit_database() -> String {
     string(&AUDIT_DATABASE).unwrap_or_else(|| "postgres".into())

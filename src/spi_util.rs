@@ -77,11 +77,48 @@ pub fn vector_schema() -> Result<String, pgrx::spi::Error> {
 #[derive(Debug, Clone)]
 pub struct CaughtPgError {
     pub message: String,
+    pub code: pgrx::PgSqlErrorCode,
+    pub detail: Option<String>,
+}
+
+impl CaughtPgError {
+    fn from_spi(e: pgrx::spi::Error) -> CaughtPgError {
+        CaughtPgError::internal(e.to_string())
+    }
+
+    pub fn internal(message: String) -> CaughtPgError {
+        CaughtPgError { message, code: pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, detail: None }
+    }
+
+    /// The query was cancelled: by a timeout or by the user.
+    pub fn is_cancel(&self) -> bool {
+        self.code == pgrx::PgSqlErrorCode::ERRCODE_QUERY_CANCELED
+    }
+
+    /// Raises the error again, unchanged.
+    pub fn rethrow(&self) -> ! {
+        let mut r = pgrx::pg_sys::panic::ErrorReport::new(self.code, self.message.clone(), "");
+        if let Some(d) = &self.detail {
+            r = r.set_detail(d.clone());
+        }
+        r.report(pgrx::PgLogLevel::ERROR);
+        unreachable!("ERROR does not return")
+    }
 }
 
 /// Runs `f` in a subtransaction: an ERROR inside rolls back just that work and comes back as
 /// a value (the PL/pgSQL EXCEPTION block pattern), so callers can explain it in their terms.
 pub fn in_subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> Result<R, CaughtPgError> {
+    subtransaction(f, true)
+}
+
+/// Runs `f` in a subtransaction that is rolled back whatever happens: nothing `f` writes
+/// remains. An ERROR comes back as a value.
+pub fn in_rolled_back_subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> Result<R, CaughtPgError> {
+    subtransaction(f, false)
+}
+
+fn subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe, keep: bool) -> Result<R, CaughtPgError> {
     use pgrx::pg_sys::panic::CaughtError;
     // SAFETY: the standard internal-subtransaction protocol: remember the memory context and
     // resource owner, begin, and on either path release or roll back, then restore both.
@@ -92,7 +129,11 @@ pub fn in_subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> R
         pg_sys::MemoryContextSwitchTo(context);
         pgrx::PgTryBuilder::new(std::panic::AssertUnwindSafe(move || {
             let r = f();
-            pg_sys::ReleaseCurrentSubTransaction();
+            if keep {
+                pg_sys::ReleaseCurrentSubTransaction();
+            } else {
+                pg_sys::RollbackAndReleaseCurrentSubTransaction();
+            }
             pg_sys::MemoryContextSwitchTo(context);
             pg_sys::CurrentResourceOwner = owner;
             Ok(r)
@@ -106,7 +147,11 @@ pub fn in_subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> R
                 CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
                 CaughtError::RustPanic { ereport, .. } => ereport,
             };
-            Err(CaughtPgError { message: report.message().to_string() })
+            Err(CaughtPgError {
+                message: report.message().to_string(),
+                code: report.sql_error_code(),
+                detail: report.detail().map(|d| d.to_string()),
+            })
         })
         .execute()
     }
@@ -117,7 +162,7 @@ pub fn in_subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> R
 pub fn explains_cleanly(sql: &str) -> Result<(), CaughtPgError> {
     let sql = format!("EXPLAIN (FORMAT JSON) {sql}");
     in_subtransaction(move || Spi::run(&sql)).and_then(|r| {
-        r.map_err(|e| CaughtPgError { message: e.to_string() })
+        r.map_err(CaughtPgError::from_spi)
     })
 }
 
@@ -134,11 +179,16 @@ pub struct SearchPath {
 }
 
 fn set_search_path(value: &str) {
+    set_guc(c"search_path", value)
+}
+
+/// Sets a setting like SET LOCAL, inside the current GUC nest level.
+fn set_guc(name: &std::ffi::CStr, value: &str) {
     let value = std::ffi::CString::new(value).unwrap_or_default();
     // SAFETY: set_config_option copies the strings; ERROR level reports a bad value.
     unsafe {
         pg_sys::set_config_option(
-            c"search_path".as_ptr(),
+            name.as_ptr(),
             value.as_ptr(),
             pg_sys::GucContext::PGC_USERSET,
             pg_sys::GucSource::PGC_S_SESSION,
@@ -188,4 +238,71 @@ impl SearchPath {
         // SAFETY: closes the level pin() opened.
         unsafe { pg_sys::AtEOXact_GUC(true, self.level) }
     }
+}
+
+/// Runs `f` with the transaction read-only (undone when `f` returns; an ERROR undoes it
+/// through subtransaction abort): whatever SQL `f` runs cannot write.
+pub fn read_only<R>(f: impl FnOnce() -> R) -> R {
+    // SAFETY: a nested GUC level, closed right after on the success path.
+    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    set_guc(c"transaction_read_only", "on");
+    let r = f();
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    r
+}
+
+// The backend's timeout API (utils/timeout.h), which pgrx does not bind.
+mod timeout {
+    /// TimeoutId.STATEMENT_TIMEOUT: the fourth predefined reason in PostgreSQL 15 to 17.
+    pub const STATEMENT_TIMEOUT: std::ffi::c_int = 3;
+    unsafe extern "C-unwind" {
+        pub fn enable_timeout_after(id: std::ffi::c_int, delay_ms: std::ffi::c_int);
+        pub fn enable_timeout_at(id: std::ffi::c_int, fin_time: pgrx::pg_sys::TimestampTz);
+        pub fn disable_timeout(id: std::ffi::c_int, keep_indicator: bool);
+        pub fn get_timeout_active(id: std::ffi::c_int) -> bool;
+        pub fn get_timeout_finish_time(id: std::ffi::c_int) -> pgrx::pg_sys::TimestampTz;
+    }
+}
+
+/// Whether [`with_timeout`] with `ms` arms its own timer (rather than leaving the caller's
+/// sooner statement_timeout in charge).
+pub fn timeout_is_ours(ms: u64) -> bool {
+    use timeout::*;
+    // SAFETY: reads of the backend's timeout state, on its main thread.
+    unsafe {
+        !get_timeout_active(STATEMENT_TIMEOUT)
+            || pg_sys::GetCurrentTimestamp() + (ms as i64) * 1000 < get_timeout_finish_time(STATEMENT_TIMEOUT)
+    }
+}
+
+/// Runs `f` under a statement timeout of `ms`: past it, the work is cancelled with
+/// "canceling statement due to statement timeout" (SQLSTATE 57014). The caller's own
+/// statement_timeout, when it would end sooner, stays in charge; it is re-armed afterwards.
+pub fn with_timeout<R>(ms: u64, f: impl FnOnce() -> R) -> R {
+    use timeout::*;
+    struct Rearm(Option<pg_sys::TimestampTz>, bool);
+    impl Drop for Rearm {
+        fn drop(&mut self) {
+            if !self.1 {
+                return;
+            }
+            // SAFETY: puts the caller's timer back (or none), on the backend's main thread.
+            unsafe {
+                match self.0 {
+                    Some(at) => enable_timeout_at(STATEMENT_TIMEOUT, at),
+                    None => disable_timeout(STATEMENT_TIMEOUT, false),
+                }
+            }
+        }
+    }
+    let ours = timeout_is_ours(ms);
+    // SAFETY: the timeout API of the backend, used on its main thread as the executor does.
+    let _rearm = unsafe {
+        let outer = get_timeout_active(STATEMENT_TIMEOUT).then(|| get_timeout_finish_time(STATEMENT_TIMEOUT));
+        if ours {
+            enable_timeout_after(STATEMENT_TIMEOUT, ms.min(i32::MAX as u64) as i32);
+        }
+        Rearm(outer, ours)
+    };
+    f()
 }

@@ -98,6 +98,7 @@ pub struct Node {
     pub children: Vec<Node>,
 }
 
+#[cfg(test)]
 impl Node {
     /// SQL that counts the rows this step reaches.
     pub fn count_sql(&self) -> String {
@@ -115,16 +116,45 @@ fn cols(alias: &str, names: &[String]) -> String {
     names.iter().map(|c| format!("{alias}.{}", quote_ident(c))).collect::<Vec<_>>().join(", ")
 }
 
-/// The cascade tree of `op` on the rows of `target` selected by `rows_sql` (a query returning
-/// whole rows of `target`, e.g. `SELECT * FROM "public"."customer" WHERE country = 'France'`).
-pub fn walk(target: &Table, op: &Op, rows_sql: &str, edges: &[Edge]) -> Vec<Node> {
-    let mut path = vec![target.clone()];
-    walk_from(target, op, rows_sql, edges, 1, &mut path)
+/// One table on the path from the target to the current node.
+struct Step {
+    table: Table,
+    rows_sql: String,
+    deleted: bool,
 }
 
-fn walk_from(parent: &Table, op: &Op, parent_rows: &str, edges: &[Edge], depth: u32, path: &mut Vec<Table>) -> Vec<Node> {
+/// The cascade tree of `op` on the rows of `target` selected by `rows_sql` (a query returning
+/// whole rows of `target`, e.g. `SELECT * FROM "public"."customer" WHERE country = 'France'`).
+///
+/// Cycles: an edge back to a table already on the path reaches only rows that the path does
+/// not already delete; a self-referencing ON DELETE CASCADE reaches the whole subtree
+/// (a recursive query over the key) and the walk goes on from there.
+pub fn walk(target: &Table, op: &Op, rows_sql: &str, edges: &[Edge]) -> Vec<Node> {
+    let mut path = vec![Step { table: target.clone(), rows_sql: rows_sql.to_string(), deleted: *op == Op::Delete }];
+    walk_from(target, op, rows_sql, edges, 1, &mut path, None)
+}
+
+/// `(a."x", a."y") = (b."p", b."q")` as `a."x" = b."p" AND a."y" = b."q"`
+fn join_on(a: &str, acols: &[String], b: &str, bcols: &[String]) -> String {
+    acols
+        .iter()
+        .zip(bcols)
+        .map(|(x, y)| format!("{a}.{} = {b}.{}", quote_ident(x), quote_ident(y)))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+fn walk_from(
+    parent: &Table,
+    op: &Op,
+    parent_rows: &str,
+    edges: &[Edge],
+    depth: u32,
+    path: &mut Vec<Step>,
+    skip: Option<&str>,
+) -> Vec<Node> {
     let mut nodes = Vec::new();
-    for e in edges.iter().filter(|e| &e.parent == parent) {
+    for e in edges.iter().filter(|e| &e.parent == parent && Some(e.constraint.as_str()) != skip) {
         let action = match op {
             Op::Delete => e.on_delete,
             Op::Update(changed) => {
@@ -134,23 +164,60 @@ fn walk_from(parent: &Table, op: &Op, parent_rows: &str, edges: &[Edge], depth: 
                 e.on_update
             }
         };
-        let rows_sql = format!(
+        let (effect, next) = match (op, action) {
+            (_, a) if a.blocks() => ("blocks", None),
+            (Op::Delete, Action::Cascade) => ("delete", Some(Op::Delete)),
+            (_, _) => ("update", Some(Op::Update(e.child_cols.clone()))),
+        };
+        let mut rows_sql = format!(
             "SELECT c.* FROM {} AS c WHERE ({}) IN (SELECT {} FROM ({}) AS p)",
             e.child.qualified(),
             cols("c", &e.child_cols),
             cols("p", &e.parent_cols),
             parent_rows
         );
-        let (effect, next) = match (op, action) {
-            (_, a) if a.blocks() => ("blocks", None),
-            (Op::Delete, Action::Cascade) => ("delete", Some(Op::Delete)),
-            (_, _) => ("update", Some(Op::Update(e.child_cols.clone()))),
-        };
-        let cycle = path.contains(&e.child);
+        let earlier = path.iter().rposition(|s| s.table == e.child);
+        let cycle = earlier.is_some();
+        let self_cascade = e.child == e.parent && effect == "delete";
+        if self_cascade {
+            // the whole subtree: rows referencing the deleted rows, recursively, by key
+            rows_sql = format!(
+                "WITH RECURSIVE reach AS (SELECT {k} FROM {t} AS c WHERE ({fk}) IN (SELECT {pk} FROM ({parent_rows}) AS p) \
+                 UNION SELECT {k} FROM {t} AS c JOIN reach AS r ON {on}) \
+                 SELECT c.* FROM {t} AS c WHERE ({k}) IN (SELECT * FROM reach)",
+                k = cols("c", &e.parent_cols),
+                t = e.child.qualified(),
+                fk = cols("c", &e.child_cols),
+                pk = cols("p", &e.parent_cols),
+                on = join_on("c", &e.child_cols, "r", &e.parent_cols),
+            );
+        }
+        if let Some(k) = earlier {
+            // rows the path already deletes are gone before this action reaches them; the
+            // key of that table is the one the path's next edge (or this self-reference) used
+            if path[k].deleted {
+                let key = if e.child == e.parent { Some(e.parent_cols.clone()) } else { key_after(path, k, edges) };
+                if let Some(key) = key {
+                    rows_sql = format!(
+                        "SELECT c.* FROM ({rows_sql}) AS c WHERE ({}) NOT IN (SELECT {} FROM ({}) AS x)",
+                        cols("c", &key),
+                        cols("x", &key),
+                        path[k].rows_sql
+                    );
+                }
+            }
+        }
         let children = match next {
             Some(next) if !cycle => {
-                path.push(e.child.clone());
-                let c = walk_from(&e.child, &next, &rows_sql, edges, depth + 1, path);
+                path.push(Step { table: e.child.clone(), rows_sql: rows_sql.clone(), deleted: next == Op::Delete });
+                let c = walk_from(&e.child, &next, &rows_sql, edges, depth + 1, path, None);
+                path.pop();
+                c
+            }
+            // the subtree of a self-reference goes on to the other children of its rows
+            Some(next) if self_cascade => {
+                path.push(Step { table: e.child.clone(), rows_sql: rows_sql.clone(), deleted: true });
+                let c = walk_from(&e.child, &next, &rows_sql, edges, depth + 1, path, Some(&e.constraint));
                 path.pop();
                 c
             }
@@ -170,7 +237,14 @@ fn walk_from(parent: &Table, op: &Op, parent_rows: &str, edges: &[Edge], depth: 
     nodes
 }
 
+/// The key columns of `path[k]`'s table: those the edge leaving it along the path references.
+fn key_after(path: &[Step], k: usize, edges: &[Edge]) -> Option<Vec<String>> {
+    let next = path.get(k + 1)?;
+    edges.iter().find(|e| e.parent == path[k].table && e.child == next.table).map(|e| e.parent_cols.clone())
+}
+
 /// The deepest level the tree reaches (0: no cascade).
+#[cfg(test)]
 pub fn depth(nodes: &[Node]) -> u32 {
     nodes.iter().map(|n| n.depth.max(depth(&n.children))).max().unwrap_or(0)
 }
@@ -248,6 +322,9 @@ mod tests {
         let t = walk(&root, &Op::Delete, "SELECT 1", &shop());
         assert_eq!(t.len(), 1);
         assert!(t[0].cycle && t[0].children.is_empty());
+        // a self-referencing cascade reaches the whole subtree, minus the rows deleted already
+        assert!(t[0].rows_sql.starts_with("SELECT c.* FROM (WITH RECURSIVE reach AS ("), "{}", t[0].rows_sql);
+        assert!(t[0].rows_sql.ends_with("NOT IN (SELECT x.\"id\" FROM (SELECT 1) AS x)"), "{}", t[0].rows_sql);
         use Action::*;
         let ring = vec![
             edge("a_b", "a", "id", "b", "a_id", Cascade, NoAction),

@@ -1,7 +1,10 @@
-//! ai.impact: what a statement will touch. This is the plain-Rust core — the foreign-key
-//! cascade walk with its counting SQL, risk grading and sensitive-column detection — written
-//! ahead of the SQL surface (ai.impact / ai.impact_report), which gathers the facts.
-#![allow(dead_code)] // used by ai.impact, whose SQL surface is the next step
+//! ai.impact: what a statement will touch. A plain-Rust core — the statement's shape, the
+//! foreign-key cascade walk with its counting SQL, DDL locks and lint, risk grading,
+//! sensitive-column detection, the text report — and `api`, which gathers the facts.
+pub mod api;
 pub mod cascade;
+pub mod ddl;
+pub mod report;
 pub mod risk;
 pub mod sensitive;
+pub mod statement;

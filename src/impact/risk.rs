@@ -1,5 +1,5 @@
 //! Risk grading: the facts ai.impact gathered in, a level and every rule that fired out.
-//! The thresholds are a policy (defaults below; `ai.risk_policy` will hold a database's own).
+//! The thresholds are a policy (defaults below; `ai.risk_policy` holds a database's own).
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -63,6 +63,10 @@ pub struct Facts {
     pub target_rows: u64,
     /// tables an ACCESS EXCLUSIVE lock would be taken on: (name, rows, sessions using it now)
     pub access_exclusive: Vec<(String, u64, u32)>,
+    /// sensitive columns of rows the statement deletes (the values go with the row)
+    pub sensitive_removed: Vec<String>,
+    /// migration-linter rules that fired
+    pub lint: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +124,12 @@ pub fn grade(f: &Facts, p: &Policy) -> Grade {
     }
     if !f.reversible {
         fire(Level::High, "irreversible", "no inverse statement restores it".into());
+    }
+    if !f.sensitive_removed.is_empty() {
+        fire(Level::Medium, "sensitive_rows_deleted", format!("deletes rows holding {}", f.sensitive_removed.join(", ")));
+    }
+    if !f.lint.is_empty() {
+        fire(Level::Medium, "migration_lint", format!("risky migration: {}", f.lint.join(", ")));
     }
     reasons.sort_by(|a, b| b.level.cmp(&a.level));
     Grade { level: reasons.first().map(|r| r.level).unwrap_or(Level::Low), reasons }
@@ -192,6 +202,15 @@ mod tests {
         let busy = grade(&ddl(50, 3), &Policy::default());
         assert_eq!(busy.level, Level::Critical);
         assert!(busy.reasons[0].detail.contains("3 session(s)"));
+    }
+
+    #[test]
+    fn deleted_personal_data_and_lint_findings_are_medium() {
+        let f = Facts { sensitive_removed: vec!["public.customer.email".into()], ..delete(3) };
+        let g = grade(&f, &Policy::default());
+        assert_eq!((g.level, rules(&g)), (Level::Medium, vec!["sensitive_rows_deleted"]));
+        let f = Facts { lint: vec!["require-concurrent-index-creation".into()], ..delete(0) };
+        assert_eq!(grade(&f, &Policy::default()).level, Level::Medium);
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub enum SqlError {
     Parse(String),
     #[error("expected a query (SELECT), got {0}")]
     NotAQuery(String),
+    #[error("WHERE CURRENT OF refers to a cursor position, which a statement analysed on its own does not have")]
+    CurrentOf,
 }
 
 impl SqlError {
@@ -25,6 +27,7 @@ impl SqlError {
             SqlError::Multiple(_) => "send one statement per call; remove the extra ';'-separated statements",
             SqlError::Parse(_) => "check the syntax near the position given (PostgreSQL dialect)",
             SqlError::NotAQuery(_) => "only SELECT (or WITH ... SELECT) queries are accepted here",
+            SqlError::CurrentOf => "name the row by its key instead, e.g. WHERE id = 42",
         }
     }
 }
@@ -58,6 +61,58 @@ impl Kind {
     }
 }
 
+/// A parsed statement with what the parser does not keep: `ONLY` after `DELETE FROM`,
+/// `UPDATE` or `TRUNCATE [TABLE]` (the parser would read `ONLY` as the table's name).
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub stmt: Statement,
+    pub only: bool,
+}
+
+/// Parses `sql` as exactly one PostgreSQL statement, keeping `ONLY` and refusing
+/// `WHERE CURRENT OF`.
+pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
+    use sqlparser::keywords::Keyword;
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let tokens = match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() {
+        Ok(t) => t,
+        Err(_) => return parse_one(sql).map(|stmt| Parsed { stmt, only: false }),
+    };
+    let words: Vec<(usize, Keyword)> = tokens
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| match t {
+            Token::Word(w) if w.quote_style.is_none() => Some((i, w.keyword)),
+            Token::Whitespace(_) => None,
+            _ => Some((i, Keyword::NoKeyword)),
+        })
+        .collect();
+    let mut drop_token = None;
+    for (n, &(i, k)) in words.iter().enumerate() {
+        let prev = |back: usize| n.checked_sub(back).map(|m| words[m].1);
+        if k == Keyword::OF && prev(1) == Some(Keyword::CURRENT) && prev(2) == Some(Keyword::WHERE) {
+            return Err(SqlError::CurrentOf);
+        }
+        if k == Keyword::ONLY
+            && drop_token.is_none()
+            && ((prev(1) == Some(Keyword::FROM) && prev(2) == Some(Keyword::DELETE))
+                || prev(1) == Some(Keyword::UPDATE)
+                || prev(1) == Some(Keyword::TRUNCATE)
+                || (prev(1) == Some(Keyword::TABLE) && prev(2) == Some(Keyword::TRUNCATE)))
+        {
+            drop_token = Some(i);
+        }
+    }
+    match drop_token {
+        None => parse_one(sql).map(|stmt| Parsed { stmt, only: false }),
+        Some(skip) => {
+            let text: String =
+                tokens.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, t)| t.to_string()).collect();
+            parse_one(&text).map(|stmt| Parsed { stmt, only: true })
+        }
+    }
+}
+
 /// Parses `sql` as exactly one PostgreSQL statement.
 pub fn parse_one(sql: &str) -> Result<Statement, SqlError> {
     if sql.trim().trim_matches(';').trim().is_empty() {
@@ -72,8 +127,13 @@ pub fn parse_one(sql: &str) -> Result<Statement, SqlError> {
 }
 
 pub fn kind(stmt: &Statement) -> Kind {
+    use sqlparser::ast::SetExpr;
     match stmt {
-        Statement::Query(_) => Kind::Select,
+        // WITH ... INSERT / UPDATE / DELETE / MERGE is a data-modifying statement
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => kind(s),
+            _ => Kind::Select,
+        },
         Statement::Insert(_) => Kind::Insert,
         Statement::Update(_) => Kind::Update,
         Statement::Delete(_) => Kind::Delete,
@@ -159,12 +219,28 @@ mod tests {
         assert_eq!(k("ALTER TABLE t ADD COLUMN b int"), Kind::Ddl);
         assert_eq!(k("DROP TABLE t"), Kind::Ddl);
         assert_eq!(k("SET search_path = x"), Kind::Other);
+        assert_eq!(k("WITH x AS (SELECT 1) DELETE FROM t WHERE a IN (SELECT * FROM x)"), Kind::Delete);
+        assert_eq!(k("WITH x AS (SELECT 1) UPDATE t SET a = 2"), Kind::Update);
+    }
+
+    #[test]
+    fn only_is_kept_and_current_of_refused() {
+        let p = parse_statement("DELETE FROM ONLY t WHERE id = 1").unwrap();
+        assert!(p.only);
+        assert_eq!(p.stmt.to_string(), "DELETE FROM t WHERE id = 1");
+        assert!(parse_statement("update  only t set a = 1").unwrap().only);
+        assert!(parse_statement("TRUNCATE TABLE ONLY t").unwrap().only);
+        let p = parse_statement("DELETE FROM \"only\" WHERE id = 1").unwrap();
+        assert!(!p.only);
+        assert_eq!(parse_statement("DELETE FROM t WHERE CURRENT OF c").unwrap_err(), SqlError::CurrentOf);
+        assert!(parse_statement("SELECT 'where current of c'").is_ok());
     }
 
     #[test]
     fn queries_only_when_asked() {
         assert!(parse_query("SELECT 1").is_ok());
         assert_eq!(parse_query("DELETE FROM t").unwrap_err(), SqlError::NotAQuery("DELETE".into()));
+        assert!(parse_query("WITH d AS (SELECT 1) DELETE FROM t").is_err());
     }
 
     #[test]
