@@ -77,7 +77,9 @@ impl UserError for crate::embed::engine::EmbedError {
             Runtime { .. } | Model { .. } | Tokenizer { .. } | RuntimeChanged { .. } => {
                 PgSqlErrorCode::ERRCODE_CONFIG_FILE_ERROR
             }
-            Tokenize(_) | Inference(_) | BadOutput(_) => PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION,
+            Tokenize(_) | Inference(_) | BadOutput(_) => {
+                PgSqlErrorCode::ERRCODE_EXTERNAL_ROUTINE_EXCEPTION
+            }
         }
     }
     fn hint(&self) -> Option<String> {

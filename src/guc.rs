@@ -10,7 +10,8 @@ pub const DEFAULT_MODEL_PATH: &CStr = c"$sharedir/extension/ai_architect/model.o
 pub const DEFAULT_TOKENIZER_PATH: &CStr = c"$sharedir/extension/ai_architect/tokenizer.json";
 pub const DEFAULT_ONNXRUNTIME_PATH: &CStr = c"$libdir/libonnxruntime.so.1.31.1";
 
-static MODEL_PATH: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(DEFAULT_MODEL_PATH));
+static MODEL_PATH: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(DEFAULT_MODEL_PATH));
 static TOKENIZER_PATH: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(DEFAULT_TOKENIZER_PATH));
 static ONNXRUNTIME_PATH: GucSetting<Option<CString>> =
@@ -18,12 +19,14 @@ static ONNXRUNTIME_PATH: GucSetting<Option<CString>> =
 static EMBEDDING_THREADS: GucSetting<i32> = GucSetting::<i32>::new(1);
 static EMBEDDING_BATCH_SIZE: GucSetting<i32> = GucSetting::<i32>::new(32);
 static LLM_BASE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
-static LLM_MODEL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"gpt-4o-mini"));
+static LLM_MODEL: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"gpt-4o-mini"));
 static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static IMPACT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
-static AUDIT_DATABASE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"postgres"));
+static AUDIT_DATABASE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"postgres"));
 static AUDIT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 
 /// Registers every setting. Called once from `_PG_init`.
@@ -158,11 +161,18 @@ pub fn init() {
 unsafe extern "C-unwind" fn show_masked() -> *const std::ffi::c_char {
     // SAFETY: reading the GUC's own storage, on the main thread, as PostgreSQL does.
     let set = unsafe { !(*LLM_API_KEY.as_ptr()).is_null() && **LLM_API_KEY.as_ptr() != 0 };
-    if set { c"********".as_ptr() } else { c"".as_ptr() }
+    if set {
+        c"********".as_ptr()
+    } else {
+        c"".as_ptr()
+    }
 }
 
 fn string(setting: &GucSetting<Option<CString>>) -> Option<String> {
-    setting.get().map(|c| c.to_string_lossy().into_owned()).filter(|s| !s.trim().is_empty())
+    setting
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .filter(|s| !s.trim().is_empty())
 }
 
 pub fn model_path() -> String {

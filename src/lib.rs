@@ -17,7 +17,11 @@ mod status;
 
 // The state schema, readable SQL in sql/: tables first, privileges last.
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
-extension_sql_file!("../sql/catalog_events.sql", name = "catalog_events", requires = ["schema"]);
+extension_sql_file!(
+    "../sql/catalog_events.sql",
+    name = "catalog_events",
+    requires = ["schema"]
+);
 extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 
 #[pg_guard]

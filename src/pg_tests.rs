@@ -1,12 +1,17 @@
 //! Tests that run inside a real PostgreSQL server (`cargo pgrx test`).
 use pgrx::prelude::*;
 
+mod impact;
+
 #[pg_schema]
 mod tests {
     use pgrx::prelude::*;
 
     fn version_json() -> serde_json::Value {
-        Spi::get_one::<pgrx::JsonB>("SELECT ai.version()").unwrap().unwrap().0
+        Spi::get_one::<pgrx::JsonB>("SELECT ai.version()")
+            .unwrap()
+            .unwrap()
+            .0
     }
 
     #[pg_test]
@@ -14,7 +19,10 @@ mod tests {
         let v = version_json();
         assert_eq!(v["extension_version"], env!("CARGO_PKG_VERSION"));
         assert_eq!(v["pgrx_version"], "0.18.0");
-        assert!(v["postgres_version"].as_str().unwrap().starts_with("15"), "{v}");
+        assert!(
+            v["postgres_version"].as_str().unwrap().starts_with("15"),
+            "{v}"
+        );
         assert_eq!(v["onnxruntime"]["loads"], true, "{v}");
         assert_eq!(v["onnxruntime"]["version"], "1.31.1");
         assert_eq!(v["model"]["exists"], true, "{v}");
@@ -27,7 +35,10 @@ mod tests {
     fn version_knows_it_was_preloaded() {
         let v = version_json();
         assert_eq!(v["preloaded"], true, "{v}");
-        assert!(v["worker"]["detail"].as_str().unwrap().contains("preloaded"));
+        assert!(v["worker"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("preloaded"));
     }
 
     #[pg_test]
@@ -36,33 +47,50 @@ mod tests {
         let v = version_json();
         assert_eq!(v["onnxruntime"]["loads"], false);
         let err = v["onnxruntime"]["error"].as_str().unwrap();
-        assert!(err.contains("ai_architect.onnxruntime_path") && err.contains("/nonexistent/libonnxruntime.so"), "{err}");
+        assert!(
+            err.contains("ai_architect.onnxruntime_path")
+                && err.contains("/nonexistent/libonnxruntime.so"),
+            "{err}"
+        );
         assert_eq!(v["embeddings_ready"], false);
     }
 
     #[pg_test]
     fn version_diagnoses_a_corrupt_runtime_library() {
         // a real file that is not a shared library
-        Spi::run("SET ai_architect.onnxruntime_path = '$sharedir/extension/ai_architect.control'").unwrap();
+        Spi::run("SET ai_architect.onnxruntime_path = '$sharedir/extension/ai_architect.control'")
+            .unwrap();
         let v = version_json();
         assert_eq!(v["onnxruntime"]["loads"], false);
-        assert!(v["onnxruntime"]["error"].as_str().unwrap().contains("not a loadable ONNX Runtime library"), "{v}");
+        assert!(
+            v["onnxruntime"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("not a loadable ONNX Runtime library"),
+            "{v}"
+        );
     }
 
     #[pg_test]
     fn version_diagnoses_a_missing_model() {
-        Spi::run("SET ai_architect.model_path = '$sharedir/extension/ai_architect/missing.onnx'").unwrap();
+        Spi::run("SET ai_architect.model_path = '$sharedir/extension/ai_architect/missing.onnx'")
+            .unwrap();
         let v = version_json();
         assert_eq!(v["model"]["exists"], false);
         let err = v["model"]["error"].as_str().unwrap();
-        assert!(err.contains("ai_architect.model_path") && err.contains("missing.onnx"), "{err}");
+        assert!(
+            err.contains("ai_architect.model_path") && err.contains("missing.onnx"),
+            "{err}"
+        );
         assert!(v["model"]["hint"].as_str().unwrap().contains("reinstall"));
     }
 
     #[pg_test]
     fn api_key_is_never_shown() {
         Spi::run("SET ai_architect.llm_api_key = 'sk-secret-value'").unwrap();
-        let shown = Spi::get_one::<String>("SHOW ai_architect.llm_api_key").unwrap().unwrap();
+        let shown = Spi::get_one::<String>("SHOW ai_architect.llm_api_key")
+            .unwrap()
+            .unwrap();
         assert_eq!(shown, "********");
         Spi::run("SET ai_architect.llm_base_url = 'https://bob:pa55@llm.internal/v1'").unwrap();
         let v = version_json();
@@ -74,9 +102,18 @@ mod tests {
     #[pg_test]
     fn every_setting_is_registered_with_its_default() {
         for (name, default) in [
-            ("ai_architect.model_path", "$sharedir/extension/ai_architect/model.onnx"),
-            ("ai_architect.tokenizer_path", "$sharedir/extension/ai_architect/tokenizer.json"),
-            ("ai_architect.onnxruntime_path", "$libdir/libonnxruntime.so.1.31.1"),
+            (
+                "ai_architect.model_path",
+                "$sharedir/extension/ai_architect/model.onnx",
+            ),
+            (
+                "ai_architect.tokenizer_path",
+                "$sharedir/extension/ai_architect/tokenizer.json",
+            ),
+            (
+                "ai_architect.onnxruntime_path",
+                "$libdir/libonnxruntime.so.1.31.1",
+            ),
             ("ai_architect.embedding_threads", "1"),
             ("ai_architect.embedding_batch_size", "32"),
             ("ai_architect.llm_base_url", ""),
@@ -86,7 +123,9 @@ mod tests {
             ("ai_architect.audit_database", "postgres"),
             ("ai_architect.audit_interval", "1d"),
         ] {
-            let v = Spi::get_one::<String>(&format!("SELECT current_setting('{name}')")).unwrap().unwrap();
+            let v = Spi::get_one::<String>(&format!("SELECT current_setting('{name}')"))
+                .unwrap()
+                .unwrap();
             assert_eq!(v, default, "{name}");
         }
     }
@@ -121,25 +160,45 @@ mod tests {
 
     #[pg_test]
     fn embed_gives_a_unit_vector_of_384_dimensions() {
-        let dims = Spi::get_one::<i32>("SELECT vector_dims(ai.embed('How many invoices per country?'))").unwrap();
+        let dims =
+            Spi::get_one::<i32>("SELECT vector_dims(ai.embed('How many invoices per country?'))")
+                .unwrap();
         assert_eq!(dims, Some(384));
-        let norm = Spi::get_one::<f64>("SELECT vector_norm(ai.embed('How many invoices per country?'))").unwrap().unwrap();
+        let norm =
+            Spi::get_one::<f64>("SELECT vector_norm(ai.embed('How many invoices per country?'))")
+                .unwrap()
+                .unwrap();
         assert!((norm - 1.0).abs() < 1e-4, "{norm}");
         // the empty string is valid input
-        assert_eq!(Spi::get_one::<i32>("SELECT vector_dims(ai.embed(''))").unwrap(), Some(384));
+        assert_eq!(
+            Spi::get_one::<i32>("SELECT vector_dims(ai.embed(''))").unwrap(),
+            Some(384)
+        );
     }
 
     #[pg_test]
     fn embed_is_null_for_null() {
-        assert_eq!(Spi::get_one::<bool>("SELECT ai.embed(NULL::text) IS NULL").unwrap(), Some(true));
-        assert_eq!(Spi::get_one::<bool>("SELECT ai.embed(NULL::text[]) IS NULL").unwrap(), Some(true));
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT ai.embed(NULL::text) IS NULL").unwrap(),
+            Some(true)
+        );
+        assert_eq!(
+            Spi::get_one::<bool>("SELECT ai.embed(NULL::text[]) IS NULL").unwrap(),
+            Some(true)
+        );
     }
 
     #[pg_test]
     fn embed_ranks_meaning() {
         let close = cos("A man is eating food.", "A man is eating a piece of bread.");
-        let far = cos("A man is eating food.", "The stock market fell sharply today.");
-        assert!(close > 0.6 && far < 0.2 && close > far + 0.4, "close {close} far {far}");
+        let far = cos(
+            "A man is eating food.",
+            "The stock market fell sharply today.",
+        );
+        assert!(
+            close > 0.6 && far < 0.2 && close > far + 0.4,
+            "close {close} far {far}"
+        );
     }
 
     #[pg_test]
@@ -154,13 +213,19 @@ mod tests {
         )
         .unwrap();
         assert_eq!(n, Some(true));
-        assert_eq!(Spi::get_one::<i32>("SELECT cardinality(ai.embed(ARRAY[]::text[]))").unwrap(), Some(0));
+        assert_eq!(
+            Spi::get_one::<i32>("SELECT cardinality(ai.embed(ARRAY[]::text[]))").unwrap(),
+            Some(0)
+        );
     }
 
     #[pg_test]
     fn batches_of_any_size_give_the_same_vectors() {
         Spi::run("SET ai_architect.embedding_batch_size = 1").unwrap();
-        let a = Spi::get_one::<String>("SELECT ai.embed(ARRAY['one', 'two words', 'three words here'])::text").unwrap();
+        let a = Spi::get_one::<String>(
+            "SELECT ai.embed(ARRAY['one', 'two words', 'three words here'])::text",
+        )
+        .unwrap();
         Spi::run("SET ai_architect.embedding_batch_size = 64").unwrap();
         let same = Spi::get_one::<bool>(&format!(
             "SELECT bool_and((x <=> y) < 1e-5) FROM unnest({}::vector[], ai.embed(ARRAY['one', 'two words', 'three words here'])) AS u(x, y)",
@@ -181,7 +246,8 @@ mod tests {
     #[should_panic(expected = "ai.embed: ai_architect.tokenizer_path: cannot load the tokenizer")]
     fn embed_with_a_corrupt_tokenizer_is_a_clear_error() {
         // a real file that is not a tokenizer
-        Spi::run("SET ai_architect.tokenizer_path = '$sharedir/extension/ai_architect.control'").unwrap();
+        Spi::run("SET ai_architect.tokenizer_path = '$sharedir/extension/ai_architect.control'")
+            .unwrap();
         Spi::run("SELECT ai.embed('x')").unwrap();
     }
 
@@ -223,7 +289,11 @@ mod tests {
 
     #[pg_test]
     fn ddl_bumps_the_catalog_version_without_locking() {
-        let v = || Spi::get_one::<i64>("SELECT last_value FROM ai.catalog_version").unwrap().unwrap();
+        let v = || {
+            Spi::get_one::<i64>("SELECT last_value FROM ai.catalog_version")
+                .unwrap()
+                .unwrap()
+        };
         let before = v();
         Spi::run("CREATE TABLE public.t_bump (x int)").unwrap();
         let after_create = v();
@@ -240,7 +310,10 @@ mod tests {
     fn search_finds_a_table_by_its_plural() {
         setup_shop();
         Spi::run("SELECT * FROM ai.refresh_catalog(ARRAY['t_shop'])").unwrap();
-        let top = Spi::get_one::<String>("SELECT table_name FROM ai.search_catalog('total of all invoices', 1)").unwrap();
+        let top = Spi::get_one::<String>(
+            "SELECT table_name FROM ai.search_catalog('total of all invoices', 1)",
+        )
+        .unwrap();
         assert_eq!(top.as_deref(), Some("invoice"));
     }
 
@@ -259,7 +332,9 @@ mod tests {
     }
 
     #[pg_test]
-    #[should_panic(expected = "ai.add_sample: the query does not plan: relation \"no_such_table\" does not exist")]
+    #[should_panic(
+        expected = "ai.add_sample: the query does not plan: relation \"no_such_table\" does not exist"
+    )]
     fn add_sample_rejects_sql_that_does_not_plan() {
         Spi::run("SELECT ai.add_sample('q', 'SELECT * FROM no_such_table')").unwrap();
     }
@@ -319,18 +394,26 @@ mod tests {
 
     fn use_model(file: &str) {
         let path = format!("{}/pg_test/fixtures/{file}", env!("CARGO_MANIFEST_DIR"));
-        Spi::run(&format!("SET ai_architect.model_path = {}", pgrx::spi::quote_literal(&path))).unwrap();
+        Spi::run(&format!(
+            "SET ai_architect.model_path = {}",
+            pgrx::spi::quote_literal(&path)
+        ))
+        .unwrap();
     }
 
     #[pg_test]
-    #[should_panic(expected = "ai.embed: the model returned an unexpected output: shape [1, 3, 8], expected [1, 3, 384]")]
+    #[should_panic(
+        expected = "ai.embed: the model returned an unexpected output: shape [1, 3, 8], expected [1, 3, 384]"
+    )]
     fn a_model_with_wrong_dimensions_is_refused() {
         use_model("wrong_dims.onnx");
         Spi::run("SELECT ai.embed('hello')").unwrap();
     }
 
     #[pg_test]
-    #[should_panic(expected = "ai.embed: the model returned an unexpected output: embedding 1 contains NaN or infinity")]
+    #[should_panic(
+        expected = "ai.embed: the model returned an unexpected output: embedding 1 contains NaN or infinity"
+    )]
     fn a_model_giving_nan_is_refused() {
         use_model("nan_output.onnx");
         Spi::run("SELECT ai.embed('hello')").unwrap();
@@ -339,11 +422,26 @@ mod tests {
     #[pg_test]
     fn null_required_arguments_are_named() {
         for (sql, want) in [
-            ("SELECT ai.add_fix_pattern(NULL::text, 'performance', 'low', 'p', 's')", "ai.add_fix_pattern: title must not be NULL"),
-            ("SELECT ai.add_guardian_rule('r', NULL, 'd')", "ai.add_guardian_rule: regex must not be NULL"),
-            ("SELECT * FROM ai.check_guardian_rules('x', NULL)", "ai.check_guardian_rules: layer must not be NULL"),
-            ("SELECT ai.relate_patterns(NULL, NULL, 'enhances', 0.5)", "ai.relate_patterns: source must not be NULL"),
-            ("SELECT ai.describe(NULL, 'x')", "ai.describe: obj must not be NULL"),
+            (
+                "SELECT ai.add_fix_pattern(NULL::text, 'performance', 'low', 'p', 's')",
+                "ai.add_fix_pattern: title must not be NULL",
+            ),
+            (
+                "SELECT ai.add_guardian_rule('r', NULL, 'd')",
+                "ai.add_guardian_rule: regex must not be NULL",
+            ),
+            (
+                "SELECT * FROM ai.check_guardian_rules('x', NULL)",
+                "ai.check_guardian_rules: layer must not be NULL",
+            ),
+            (
+                "SELECT ai.relate_patterns(NULL, NULL, 'enhances', 0.5)",
+                "ai.relate_patterns: source must not be NULL",
+            ),
+            (
+                "SELECT ai.describe(NULL, 'x')",
+                "ai.describe: obj must not be NULL",
+            ),
         ] {
             let err = crate::spi_util::in_subtransaction(|| Spi::run(sql)).expect_err(sql);
             assert_eq!(err.message, want, "{sql}");
@@ -353,9 +451,11 @@ mod tests {
     #[pg_test]
     fn null_content_violates_no_rule() {
         Spi::run("SELECT ai.add_guardian_rule('any', '.', 'everything matches')").unwrap();
-        let n = Spi::get_one::<i64>("SELECT count(*) FROM ai.check_guardian_rules(NULL, 3)").unwrap();
+        let n =
+            Spi::get_one::<i64>("SELECT count(*) FROM ai.check_guardian_rules(NULL, 3)").unwrap();
         assert_eq!(n, Some(0));
-        let n = Spi::get_one::<i64>("SELECT count(*) FROM ai.check_guardian_rules('x', 3)").unwrap();
+        let n =
+            Spi::get_one::<i64>("SELECT count(*) FROM ai.check_guardian_rules('x', 3)").unwrap();
         assert_eq!(n, Some(1));
     }
 }

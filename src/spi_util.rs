@@ -3,8 +3,10 @@ use pgrx::prelude::*;
 
 /// The role that owns the extension (and so its state tables).
 fn extension_owner() -> Result<pg_sys::Oid, pgrx::spi::Error> {
-    Ok(Spi::get_one::<pg_sys::Oid>("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'ai_architect'")?
-        .unwrap_or(pg_sys::InvalidOid))
+    Ok(Spi::get_one::<pg_sys::Oid>(
+        "SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'ai_architect'",
+    )?
+    .unwrap_or(pg_sys::InvalidOid))
 }
 
 /// Restores the caller's identity when dropped, also when an ERROR unwinds through.
@@ -23,7 +25,9 @@ impl Drop for RestoreUser {
 /// Runs `f` with the extension owner's rights, as a restricted operation (no SET ROLE, no
 /// temporary objects): how a function that any role may call writes the state tables that
 /// no role but the owner may write. Callers check the caller's own rights first.
-pub fn as_extension_owner<R, E: From<pgrx::spi::Error>>(f: impl FnOnce() -> Result<R, E>) -> Result<R, E> {
+pub fn as_extension_owner<R, E: From<pgrx::spi::Error>>(
+    f: impl FnOnce() -> Result<R, E>,
+) -> Result<R, E> {
     as_role(extension_owner()?, f)
 }
 
@@ -38,7 +42,9 @@ pub fn as_role<R, E>(role: pg_sys::Oid, f: impl FnOnce() -> Result<R, E>) -> Res
         pg_sys::GetUserIdAndSecContext(&mut user, &mut context);
         pg_sys::SetUserIdAndSecContext(
             owner,
-            context | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32 | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
+            context
+                | pg_sys::SECURITY_LOCAL_USERID_CHANGE as i32
+                | pg_sys::SECURITY_RESTRICTED_OPERATION as i32,
         );
         RestoreUser { user, context }
     };
@@ -55,12 +61,18 @@ pub struct VectorSql {
 impl VectorSql {
     pub fn new() -> Result<VectorSql, pgrx::spi::Error> {
         let vs = pgrx::spi::quote_identifier(&vector_schema()?);
-        Ok(VectorSql { distance: format!("OPERATOR({vs}.<=>)"), vector: format!("{vs}.vector") })
+        Ok(VectorSql {
+            distance: format!("OPERATOR({vs}.<=>)"),
+            vector: format!("{vs}.vector"),
+        })
     }
 
     /// SQL for the cosine distance between `column` and the real[] parameter `$n`.
     pub fn distance_to(&self, column: &str, param: usize) -> String {
-        format!("({column} {} ${param}::real[]::{})", self.distance, self.vector)
+        format!(
+            "({column} {} ${param}::real[]::{})",
+            self.distance, self.vector
+        )
     }
 }
 
@@ -87,7 +99,11 @@ impl CaughtPgError {
     }
 
     pub fn internal(message: String) -> CaughtPgError {
-        CaughtPgError { message, code: pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, detail: None }
+        CaughtPgError {
+            message,
+            code: pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            detail: None,
+        }
     }
 
     /// The query was cancelled: by a timeout or by the user.
@@ -108,17 +124,24 @@ impl CaughtPgError {
 
 /// Runs `f` in a subtransaction: an ERROR inside rolls back just that work and comes back as
 /// a value (the PL/pgSQL EXCEPTION block pattern), so callers can explain it in their terms.
-pub fn in_subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> Result<R, CaughtPgError> {
+pub fn in_subtransaction<R>(
+    f: impl FnOnce() -> R + std::panic::UnwindSafe,
+) -> Result<R, CaughtPgError> {
     subtransaction(f, true)
 }
 
 /// Runs `f` in a subtransaction that is rolled back whatever happens: nothing `f` writes
 /// remains. An ERROR comes back as a value.
-pub fn in_rolled_back_subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe) -> Result<R, CaughtPgError> {
+pub fn in_rolled_back_subtransaction<R>(
+    f: impl FnOnce() -> R + std::panic::UnwindSafe,
+) -> Result<R, CaughtPgError> {
     subtransaction(f, false)
 }
 
-fn subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe, keep: bool) -> Result<R, CaughtPgError> {
+fn subtransaction<R>(
+    f: impl FnOnce() -> R + std::panic::UnwindSafe,
+    keep: bool,
+) -> Result<R, CaughtPgError> {
     use pgrx::pg_sys::panic::CaughtError;
     // SAFETY: the standard internal-subtransaction protocol: remember the memory context and
     // resource owner, begin, and on either path release or roll back, then restore both.
@@ -161,9 +184,7 @@ fn subtransaction<R>(f: impl FnOnce() -> R + std::panic::UnwindSafe, keep: bool)
 /// it does not plan.
 pub fn explains_cleanly(sql: &str) -> Result<(), CaughtPgError> {
     let sql = format!("EXPLAIN (FORMAT JSON) {sql}");
-    in_subtransaction(move || Spi::run(&sql)).and_then(|r| {
-        r.map_err(CaughtPgError::from_spi)
-    })
+    in_subtransaction(move || Spi::run(&sql)).and_then(|r| r.map_err(CaughtPgError::from_spi))
 }
 
 /// The search_path handling of functions that run SQL text written by the caller.
@@ -216,7 +237,11 @@ impl SearchPath {
         // SAFETY: GetConfigOption returns a pointer into GUC storage, copied at once.
         let caller = unsafe {
             let p = pg_sys::GetConfigOption(c"search_path".as_ptr(), false, false);
-            if p.is_null() { String::new() } else { std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned() }
+            if p.is_null() {
+                String::new()
+            } else {
+                std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
         };
         // SAFETY: opens a GUC nest level that restore() (or transaction abort) closes.
         let level = unsafe { pg_sys::NewGUCNestLevel() };
@@ -271,7 +296,8 @@ pub fn timeout_is_ours(ms: u64) -> bool {
     // SAFETY: reads of the backend's timeout state, on its main thread.
     unsafe {
         !get_timeout_active(STATEMENT_TIMEOUT)
-            || pg_sys::GetCurrentTimestamp() + (ms as i64) * 1000 < get_timeout_finish_time(STATEMENT_TIMEOUT)
+            || pg_sys::GetCurrentTimestamp() + (ms as i64) * 1000
+                < get_timeout_finish_time(STATEMENT_TIMEOUT)
     }
 }
 
@@ -298,7 +324,8 @@ pub fn with_timeout<R>(ms: u64, f: impl FnOnce() -> R) -> R {
     let ours = timeout_is_ours(ms);
     // SAFETY: the timeout API of the backend, used on its main thread as the executor does.
     let _rearm = unsafe {
-        let outer = get_timeout_active(STATEMENT_TIMEOUT).then(|| get_timeout_finish_time(STATEMENT_TIMEOUT));
+        let outer = get_timeout_active(STATEMENT_TIMEOUT)
+            .then(|| get_timeout_finish_time(STATEMENT_TIMEOUT));
         if ours {
             enable_timeout_after(STATEMENT_TIMEOUT, ms.min(i32::MAX as u64) as i32);
         }

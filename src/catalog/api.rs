@@ -32,7 +32,9 @@ pub enum CatalogError {
 impl UserError for CatalogError {
     fn sqlstate(&self) -> PgSqlErrorCode {
         match self {
-            CatalogError::Spi(_) | CatalogError::Decode(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            CatalogError::Spi(_) | CatalogError::Decode(_) => {
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR
+            }
             CatalogError::NotOwner(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             CatalogError::NoColumn { .. } => PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
             CatalogError::BadK(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
@@ -41,7 +43,9 @@ impl UserError for CatalogError {
     }
     fn hint(&self) -> Option<String> {
         match self {
-            CatalogError::NotOwner(t) => Some(format!("ask the owner of {t}, or COMMENT ON it if you may")),
+            CatalogError::NotOwner(t) => {
+                Some(format!("ask the owner of {t}, or COMMENT ON it if you may"))
+            }
             CatalogError::NoColumn { table, .. } => Some(format!("\\d {table} lists its columns")),
             _ => None,
         }
@@ -62,8 +66,12 @@ pub struct Counts {
 /// Identifier of the embedding model, part of every content hash: a new model re-embeds all.
 fn model_id() -> String {
     let (libdir, sharedir) = crate::status::api::server_dirs();
-    let dirs = crate::status::Dirs { libdir: &libdir, sharedir: &sharedir };
-    let model = crate::status::file_status("ai_architect.model_path", &crate::guc::model_path(), &dirs);
+    let dirs = crate::status::Dirs {
+        libdir: &libdir,
+        sharedir: &sharedir,
+    };
+    let model =
+        crate::status::file_status("ai_architect.model_path", &crate::guc::model_path(), &dirs);
     format!("all-MiniLM-L6-v2:{}", model.sha256.unwrap_or_default())
 }
 
@@ -82,10 +90,26 @@ fn desired(tables: &[Table], model: &str) -> [Kind; 4] {
     let mut schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
     schemas.dedup();
     let mut kinds = [
-        Kind { name: "schema", desired: vec![], rows: vec![] },
-        Kind { name: "table", desired: vec![], rows: vec![] },
-        Kind { name: "column", desired: vec![], rows: vec![] },
-        Kind { name: "relationship", desired: vec![], rows: vec![] },
+        Kind {
+            name: "schema",
+            desired: vec![],
+            rows: vec![],
+        },
+        Kind {
+            name: "table",
+            desired: vec![],
+            rows: vec![],
+        },
+        Kind {
+            name: "column",
+            desired: vec![],
+            rows: vec![],
+        },
+        Kind {
+            name: "relationship",
+            desired: vec![],
+            rows: vec![],
+        },
     ];
     let mut push = |k: usize, key: String, text: String, row: Value| {
         let hash = describe::content_hash(model, &text);
@@ -97,7 +121,12 @@ fn desired(tables: &[Table], model: &str) -> [Kind; 4] {
     };
     for s in &schemas {
         let in_schema: Vec<&Table> = tables.iter().filter(|t| t.schema == *s).collect();
-        push(0, key(&[s]), describe::schema_text(s, &in_schema), json!({"schema_name": s}));
+        push(
+            0,
+            key(&[s]),
+            describe::schema_text(s, &in_schema),
+            json!({"schema_name": s}),
+        );
     }
     for t in tables {
         let referenced_by: Vec<(String, String)> = tables
@@ -222,7 +251,12 @@ const DELETES: [&str; 4] = [
     "DELETE FROM ai.catalog_relationships r USING ai.catalog_tables t
       WHERE t.id = r.from_table_id AND t.schema_name || chr(31) || t.table_name || chr(31) || r.constraint_name = ANY ($1)",
 ];
-const UPSERTS: [&str; 4] = [UPSERT_SCHEMAS, UPSERT_TABLES, UPSERT_COLUMNS, UPSERT_RELATIONSHIPS];
+const UPSERTS: [&str; 4] = [
+    UPSERT_SCHEMAS,
+    UPSERT_TABLES,
+    UPSERT_COLUMNS,
+    UPSERT_RELATIONSHIPS,
+];
 
 /// The catalog version DDL has reached (event triggers bump the sequence).
 const CURRENT_VERSION: &str = "SELECT last_value FROM ai.catalog_version";
@@ -239,27 +273,34 @@ pub fn catalog_is_stale() -> std::result::Result<bool, pgrx::spi::Error> {
 /// writes the catalog). Returns counts per kind.
 pub fn refresh(schemas: Option<Vec<String>>) -> Result<Vec<(&'static str, Counts)>> {
     as_extension_owner(|| {
-        let version: i64 = Spi::get_one(CURRENT_VERSION).map_err(CatalogError::Spi)?.unwrap_or(0);
+        let version: i64 = Spi::get_one(CURRENT_VERSION)
+            .map_err(CatalogError::Spi)?
+            .unwrap_or(0);
         let doc: JsonB = Spi::get_one_with_args(INTROSPECT, &[schemas.clone().into()])?
             .ok_or_else(|| CatalogError::Decode("no result".into()))?;
-        let tables: Vec<Table> = serde_json::from_value(doc.0).map_err(|e| CatalogError::Decode(e.to_string()))?;
+        let tables: Vec<Table> =
+            serde_json::from_value(doc.0).map_err(|e| CatalogError::Decode(e.to_string()))?;
         let model = model_id();
         let mut kinds = desired(&tables, &model);
 
         // plan every kind, then embed everything that changed in one batched call
         let mut plans = Vec::new();
         for k in kinds.iter() {
-            let existing: JsonB = Spi::get_one_with_args(EXISTING, &[schemas.clone().into(), k.name.into()])?
-                .unwrap_or(JsonB(json!({})));
-            let existing: HashMap<String, String> =
-                serde_json::from_value(existing.0).map_err(|e| CatalogError::Decode(e.to_string()))?;
+            let existing: JsonB =
+                Spi::get_one_with_args(EXISTING, &[schemas.clone().into(), k.name.into()])?
+                    .unwrap_or(JsonB(json!({})));
+            let existing: HashMap<String, String> = serde_json::from_value(existing.0)
+                .map_err(|e| CatalogError::Decode(e.to_string()))?;
             plans.push(plan::plan(&existing, &k.desired));
         }
         let mut todo: Vec<(usize, usize)> = Vec::new();
         for (ki, p) in plans.iter().enumerate() {
             todo.extend(p.add.iter().chain(&p.update).map(|&i| (ki, i)));
         }
-        let texts: Vec<Option<&str>> = todo.iter().map(|&(k, i)| Some(kinds[k].desired[i].text.as_str())).collect();
+        let texts: Vec<Option<&str>> = todo
+            .iter()
+            .map(|&(k, i)| Some(kinds[k].desired[i].text.as_str()))
+            .collect();
         let vectors = crate::embed::api::embed_texts(&texts);
         for (&(k, i), v) in todo.iter().zip(vectors) {
             kinds[k].rows[i]["embedding"] = json!(v);
@@ -285,7 +326,10 @@ pub fn refresh(schemas: Option<Vec<String>>) -> Result<Vec<(&'static str, Counts
                         WHERE a.attrelid = c.oid AND a.attname = d.column_name AND NOT a.attisdropped)))",
         )?;
         // SQL samples are checked against the schema whenever it changed
-        if plans.iter().any(|p| !(p.add.is_empty() && p.update.is_empty() && p.remove.is_empty())) {
+        if plans
+            .iter()
+            .any(|p| !(p.add.is_empty() && p.update.is_empty() && p.remove.is_empty()))
+        {
             crate::memory::samples::recheck().map_err(|e| CatalogError::Decode(e.to_string()))?;
         }
         Spi::run_with_args(
@@ -318,11 +362,19 @@ fn refresh_catalog(
     schemas: default!(Option<Vec<String>>, "NULL"),
 ) -> TableIterator<
     'static,
-    (name!(kind, String), name!(added, i32), name!(updated, i32), name!(removed, i32), name!(unchanged, i32)),
+    (
+        name!(kind, String),
+        name!(added, i32),
+        name!(updated, i32),
+        name!(removed, i32),
+        name!(unchanged, i32),
+    ),
 > {
     let counts = refresh(schemas).or_raise("ai.refresh_catalog");
     TableIterator::new(
-        counts.into_iter().map(|(k, c)| (k.to_string(), c.added, c.updated, c.removed, c.unchanged)),
+        counts
+            .into_iter()
+            .map(|(k, c)| (k.to_string(), c.added, c.updated, c.removed, c.unchanged)),
     )
 }
 
@@ -344,7 +396,10 @@ fn store_description(obj: pg_sys::Oid, column: Option<&str>, text: Option<&str>)
             &[obj.into(), col.into()],
         )?;
         if exists != Some(true) {
-            return Err(CatalogError::NoColumn { table: qualified, column: col.to_string() });
+            return Err(CatalogError::NoColumn {
+                table: qualified,
+                column: col.to_string(),
+            });
         }
     }
     as_extension_owner(|| {
@@ -406,7 +461,10 @@ pub fn search(question: &str, k: i32) -> Result<Vec<Hit>> {
     if as_extension_owner(catalog_is_stale)? {
         refresh(None)?;
     }
-    let qvec = crate::embed::api::embed_texts(&[Some(question)]).pop().flatten().unwrap_or_default();
+    let qvec = crate::embed::api::embed_texts(&[Some(question)])
+        .pop()
+        .flatten()
+        .unwrap_or_default();
     let qtokens: HashSet<String> = search::tokens(question).into_iter().collect();
     let v = VectorSql::new()?;
     // Row-level security on the catalog shows only what the caller may read.
@@ -448,7 +506,11 @@ pub fn search(question: &str, k: i32) -> Result<Vec<Hit>> {
         }
         Ok::<(), pgrx::spi::Error>(())
     })?;
-    hits.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.table.cmp(&b.table)));
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.table.cmp(&b.table))
+    });
     hits.truncate(k as usize);
     Ok(hits)
 }
@@ -475,6 +537,15 @@ fn search_catalog(
 > {
     let hits = search(question, k).or_raise("ai.search_catalog");
     TableIterator::new(hits.into_iter().map(|h| {
-        (h.kind.to_string(), h.schema, h.table, h.column, h.score, h.similarity, h.lexical, h.description)
+        (
+            h.kind.to_string(),
+            h.schema,
+            h.table,
+            h.column,
+            h.score,
+            h.similarity,
+            h.lexical,
+            h.description,
+        )
     }))
 }

@@ -83,12 +83,26 @@ fn notes(human: &Option<String>, comment: &Option<String>) -> String {
 }
 
 pub fn schema_text(schema: &str, tables: &[&Table]) -> String {
-    let names: Vec<String> = tables.iter().map(|t| format!("{} ({})", t.name, words(&t.name))).collect();
-    format!("Schema {schema} ({}) with {} objects: {}.", words(schema), tables.len(), names.join(", "))
+    let names: Vec<String> = tables
+        .iter()
+        .map(|t| format!("{} ({})", t.name, words(&t.name)))
+        .collect();
+    format!(
+        "Schema {schema} ({}) with {} objects: {}.",
+        words(schema),
+        tables.len(),
+        names.join(", ")
+    )
 }
 
 pub fn table_text(t: &Table, referenced_by: &[(String, String)]) -> String {
-    let mut s = format!("{} {} ({}) in schema {}", capitalised(kind(&t.relkind)), t.name, words(&t.name), t.schema);
+    let mut s = format!(
+        "{} {} ({}) in schema {}",
+        capitalised(kind(&t.relkind)),
+        t.name,
+        words(&t.name),
+        t.schema
+    );
     // Row counts change all the time: they are stored beside the text, not in it, so a
     // refresh does not embed a table again because it grew.
     s.push('.');
@@ -101,7 +115,11 @@ pub fn table_text(t: &Table, referenced_by: &[(String, String)]) -> String {
             if c.pk {
                 d.push_str(" primary key");
             }
-            if let Some(fk) = t.fks.iter().find(|f| f.columns.len() == 1 && f.columns[0] == c.name) {
+            if let Some(fk) = t
+                .fks
+                .iter()
+                .find(|f| f.columns.len() == 1 && f.columns[0] == c.name)
+            {
                 d.push_str(&format!(" references {}", fk.ref_table));
             }
             d
@@ -109,25 +127,44 @@ pub fn table_text(t: &Table, referenced_by: &[(String, String)]) -> String {
         .collect();
     s.push_str(&format!(" Columns: {}.", cols.join(", ")));
     if !t.fks.is_empty() {
-        let refs: Vec<String> = t.fks.iter().map(|f| format!("{} ({})", f.ref_table, words(&f.ref_table))).collect();
+        let refs: Vec<String> = t
+            .fks
+            .iter()
+            .map(|f| format!("{} ({})", f.ref_table, words(&f.ref_table)))
+            .collect();
         s.push_str(&format!(" Belongs to: {}.", refs.join(", ")));
     }
     if !referenced_by.is_empty() {
-        let refs: Vec<String> = referenced_by.iter().map(|(_, tbl)| format!("{tbl} ({})", words(tbl))).collect();
+        let refs: Vec<String> = referenced_by
+            .iter()
+            .map(|(_, tbl)| format!("{tbl} ({})", words(tbl)))
+            .collect();
         s.push_str(&format!(" Has many: {}.", refs.join(", ")));
     }
     s
 }
 
 pub fn column_text(t: &Table, c: &Column) -> String {
-    let mut s = format!("Column {} ({}) of {} {} ({}): {}", c.name, words(&c.name), kind(&t.relkind), t.name, words(&t.name), c.data_type);
+    let mut s = format!(
+        "Column {} ({}) of {} {} ({}): {}",
+        c.name,
+        words(&c.name),
+        kind(&t.relkind),
+        t.name,
+        words(&t.name),
+        c.data_type
+    );
     if c.pk {
         s.push_str(", primary key");
     } else if c.not_null {
         s.push_str(", not null");
     }
     if let Some(fk) = t.fks.iter().find(|f| f.columns.contains(&c.name)) {
-        s.push_str(&format!(", references {} ({})", fk.ref_table, words(&fk.ref_table)));
+        s.push_str(&format!(
+            ", references {} ({})",
+            fk.ref_table,
+            words(&fk.ref_table)
+        ));
     }
     s.push('.');
     if !c.samples.is_empty() {
@@ -168,7 +205,9 @@ pub fn relationship_text(t: &Table, fk: &ForeignKey) -> String {
 
 fn capitalised(s: &str) -> String {
     let mut c = s.chars();
-    c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .unwrap_or_default()
 }
 
 /// Content hash of a description, tied to the embedding model that embeds it.
@@ -194,9 +233,36 @@ mod tests {
             human: None,
             rows: 412,
             columns: vec![
-                Column { name: "invoice_id".into(), attnum: 1, data_type: "integer".into(), not_null: true, pk: true, comment: None, human: None, samples: vec![] },
-                Column { name: "customer_id".into(), attnum: 2, data_type: "integer".into(), not_null: true, pk: false, comment: None, human: None, samples: vec![] },
-                Column { name: "billing_country".into(), attnum: 3, data_type: "character varying(40)".into(), not_null: false, pk: false, comment: None, human: Some("Where the invoice was sent".into()), samples: vec!["USA".into(), "Canada".into()] },
+                Column {
+                    name: "invoice_id".into(),
+                    attnum: 1,
+                    data_type: "integer".into(),
+                    not_null: true,
+                    pk: true,
+                    comment: None,
+                    human: None,
+                    samples: vec![],
+                },
+                Column {
+                    name: "customer_id".into(),
+                    attnum: 2,
+                    data_type: "integer".into(),
+                    not_null: true,
+                    pk: false,
+                    comment: None,
+                    human: None,
+                    samples: vec![],
+                },
+                Column {
+                    name: "billing_country".into(),
+                    attnum: 3,
+                    data_type: "character varying(40)".into(),
+                    not_null: false,
+                    pk: false,
+                    comment: None,
+                    human: Some("Where the invoice was sent".into()),
+                    samples: vec!["USA".into(), "Canada".into()],
+                },
             ],
             fks: vec![ForeignKey {
                 name: "invoice_customer_id_fkey".into(),
@@ -221,8 +287,14 @@ mod tests {
     #[test]
     fn table_text_carries_names_comments_columns_and_links() {
         let t = invoice();
-        let s = table_text(&t, &[("invoice_line_invoice_id_fkey".into(), "invoice_line".into())]);
-        assert!(s.starts_with("Table invoice (invoice) in schema public. One row per sale."), "{s}");
+        let s = table_text(
+            &t,
+            &[("invoice_line_invoice_id_fkey".into(), "invoice_line".into())],
+        );
+        assert!(
+            s.starts_with("Table invoice (invoice) in schema public. One row per sale."),
+            "{s}"
+        );
         assert!(s.contains("invoice_id integer primary key"), "{s}");
         assert!(s.contains("customer_id integer references customer"), "{s}");
         assert!(s.contains("Has many: invoice_line (invoice line)."), "{s}");
@@ -244,7 +316,10 @@ mod tests {
         t.name = "order_items".into();
         t.fks[0].ref_table = "orders".into();
         let s = relationship_text(&t, &t.fks[0]);
-        assert!(s.contains("each order item belongs to one order, one order has many order items"), "{s}");
+        assert!(
+            s.contains("each order item belongs to one order, one order has many order items"),
+            "{s}"
+        );
     }
 
     #[test]

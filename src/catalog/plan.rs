@@ -30,7 +30,11 @@ pub fn plan(existing: &HashMap<String, String>, desired: &[Desired]) -> Plan {
             Some(_) => p.update.push(i),
         }
     }
-    let mut remove: Vec<String> = existing.keys().filter(|k| !seen.contains(k.as_str())).cloned().collect();
+    let mut remove: Vec<String> = existing
+        .keys()
+        .filter(|k| !seen.contains(k.as_str()))
+        .cloned()
+        .collect();
     remove.sort();
     p.remove = remove;
     p
@@ -41,13 +45,19 @@ mod tests {
     use super::*;
 
     fn d(key: &str, hash: &str) -> Desired {
-        Desired { key: key.into(), text: format!("text of {key}"), hash: hash.into() }
+        Desired {
+            key: key.into(),
+            text: format!("text of {key}"),
+            hash: hash.into(),
+        }
     }
 
     #[test]
     fn classifies_every_object() {
-        let existing: HashMap<String, String> =
-            [("a", "1"), ("b", "2"), ("gone", "3")].iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let existing: HashMap<String, String> = [("a", "1"), ("b", "2"), ("gone", "3")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let desired = vec![d("a", "1"), d("b", "changed"), d("new", "4")];
         let p = plan(&existing, &desired);
         assert_eq!(p.unchanged, vec![0]);
@@ -59,7 +69,10 @@ mod tests {
     #[test]
     fn nothing_to_do_twice() {
         let desired = vec![d("a", "1"), d("b", "2")];
-        let existing: HashMap<String, String> = desired.iter().map(|x| (x.key.clone(), x.hash.clone())).collect();
+        let existing: HashMap<String, String> = desired
+            .iter()
+            .map(|x| (x.key.clone(), x.hash.clone()))
+            .collect();
         let p = plan(&existing, &desired);
         assert!(p.add.is_empty() && p.update.is_empty() && p.remove.is_empty());
         assert_eq!(p.unchanged.len(), 2);

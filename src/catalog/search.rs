@@ -3,9 +3,10 @@
 use std::collections::HashSet;
 
 const STOPWORDS: &[&str] = &[
-    "a", "an", "the", "of", "in", "on", "for", "to", "by", "with", "and", "or", "is", "are", "was", "were", "be",
-    "what", "which", "who", "whom", "how", "many", "much", "do", "does", "did", "show", "list", "me", "all", "each",
-    "per", "from", "that", "this", "there", "their", "have", "has", "give", "find", "get", "most", "top", "number",
+    "a", "an", "the", "of", "in", "on", "for", "to", "by", "with", "and", "or", "is", "are", "was",
+    "were", "be", "what", "which", "who", "whom", "how", "many", "much", "do", "does", "did",
+    "show", "list", "me", "all", "each", "per", "from", "that", "this", "there", "their", "have",
+    "has", "give", "find", "get", "most", "top", "number",
 ];
 
 /// A light English stemmer for identifiers and questions: plural and possessive forms.

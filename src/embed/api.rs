@@ -2,7 +2,7 @@
 //!
 //! One engine per backend, loaded on first use and reused; reloaded when a path or the
 //! thread count changes. Only this (main) thread ever calls PostgreSQL.
-use super::engine::{self, Engine, EngineConfig, EmbedError};
+use super::engine::{self, EmbedError, Engine, EngineConfig};
 use super::vector::Vector;
 use crate::error::OrRaise;
 use crate::guc;
@@ -16,7 +16,8 @@ thread_local! {
 /// The engine's files as the settings name them now.
 fn current_config() -> Result<EngineConfig, super::assets::AssetError> {
     let (libdir, sharedir) = crate::status::api::server_dirs();
-    let expand = |g: &'static str, raw: String| super::assets::expand_path(g, &raw, &libdir, &sharedir);
+    let expand =
+        |g: &'static str, raw: String| super::assets::expand_path(g, &raw, &libdir, &sharedir);
     Ok(EngineConfig {
         onnxruntime: expand(engine::GUC_RUNTIME, guc::onnxruntime_path())?,
         model: expand(engine::GUC_MODEL, guc::model_path())?,
@@ -42,7 +43,11 @@ pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, EmbedError>) -> R
 /// Embeds every non-NULL text, in length-sorted batches of `embedding_batch_size`; checks for
 /// cancellation (statement_timeout, pg_cancel_backend) between batches.
 pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
-    let present: Vec<(usize, &str)> = texts.iter().enumerate().filter_map(|(i, t)| t.map(|t| (i, t))).collect();
+    let present: Vec<(usize, &str)> = texts
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| t.map(|t| (i, t)))
+        .collect();
     let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
     if present.is_empty() {
         return out;
@@ -74,7 +79,12 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
 #[pg_extern(stable, strict, parallel_safe, name = "embed")]
 #[search_path(pg_catalog, pg_temp)]
 fn embed(input: &str) -> Vector {
-    Vector(embed_texts(&[Some(input)]).pop().flatten().expect("one text in, one vector out"))
+    Vector(
+        embed_texts(&[Some(input)])
+            .pop()
+            .flatten()
+            .expect("one text in, one vector out"),
+    )
 }
 
 /// The embeddings of many texts, in order; a NULL element gives a NULL vector.
@@ -82,5 +92,8 @@ fn embed(input: &str) -> Vector {
 #[search_path(pg_catalog, pg_temp)]
 fn embed_batch(inputs: Array<&str>) -> Vec<Option<Vector>> {
     let texts: Vec<Option<&str>> = inputs.iter().collect();
-    embed_texts(&texts).into_iter().map(|v| v.map(Vector)).collect()
+    embed_texts(&texts)
+        .into_iter()
+        .map(|v| v.map(Vector))
+        .collect()
 }

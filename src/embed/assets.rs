@@ -18,9 +18,17 @@ pub enum AssetError {
     #[error("{guc}: file '{path}' does not exist")]
     NotFound { guc: &'static str, path: String },
     #[error("{guc}: file '{path}' cannot be read: {reason}")]
-    Unreadable { guc: &'static str, path: String, reason: String },
+    Unreadable {
+        guc: &'static str,
+        path: String,
+        reason: String,
+    },
     #[error("{guc}: '{path}' is not a loadable ONNX Runtime library: {reason}")]
-    NotLoadable { guc: &'static str, path: String, reason: String },
+    NotLoadable {
+        guc: &'static str,
+        path: String,
+        reason: String,
+    },
 }
 
 impl AssetError {
@@ -41,7 +49,12 @@ impl AssetError {
 }
 
 /// Expands a leading `$libdir` or `$sharedir` the way PostgreSQL expands `$libdir`.
-pub fn expand_path(guc: &'static str, raw: &str, libdir: &Path, sharedir: &Path) -> Result<PathBuf, AssetError> {
+pub fn expand_path(
+    guc: &'static str,
+    raw: &str,
+    libdir: &Path,
+    sharedir: &Path,
+) -> Result<PathBuf, AssetError> {
     let raw_trimmed = raw.trim();
     if raw_trimmed.is_empty() {
         return Err(AssetError::Empty { guc });
@@ -51,9 +64,18 @@ pub fn expand_path(guc: &'static str, raw: &str, libdir: &Path, sharedir: &Path)
         let base = match name {
             "libdir" => libdir,
             "sharedir" => sharedir,
-            _ => return Err(AssetError::UnknownPlaceholder { guc, raw: raw.to_string() }),
+            _ => {
+                return Err(AssetError::UnknownPlaceholder {
+                    guc,
+                    raw: raw.to_string(),
+                })
+            }
         };
-        return Ok(if tail.is_empty() { base.to_path_buf() } else { base.join(tail) });
+        return Ok(if tail.is_empty() {
+            base.to_path_buf()
+        } else {
+            base.join(tail)
+        });
     }
     Ok(PathBuf::from(raw_trimmed))
 }
@@ -84,7 +106,11 @@ fn io_error(guc: &'static str, path: &Path, e: std::io::Error) -> AssetError {
     if e.kind() == std::io::ErrorKind::NotFound {
         AssetError::NotFound { guc, path }
     } else {
-        AssetError::Unreadable { guc, path, reason: e.to_string() }
+        AssetError::Unreadable {
+            guc,
+            path,
+            reason: e.to_string(),
+        }
     }
 }
 
@@ -99,16 +125,23 @@ struct OrtApiBase {
 /// and returns the ONNX Runtime version it reports.
 pub fn probe_onnxruntime(guc: &'static str, path: &Path) -> Result<String, AssetError> {
     if !path.exists() {
-        return Err(AssetError::NotFound { guc, path: path.display().to_string() });
+        return Err(AssetError::NotFound {
+            guc,
+            path: path.display().to_string(),
+        });
     }
-    let not_loadable =
-        |reason: String| AssetError::NotLoadable { guc, path: path.display().to_string(), reason };
+    let not_loadable = |reason: String| AssetError::NotLoadable {
+        guc,
+        path: path.display().to_string(),
+        reason,
+    };
     // SAFETY: loading ONNX Runtime runs only its static initialisers, which start no threads;
     // the symbol is looked up with the signature the C header gives it.
     unsafe {
         let lib = libloading::Library::new(path).map_err(|e| not_loadable(e.to_string()))?;
-        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const OrtApiBase> =
-            lib.get(b"OrtGetApiBase\0").map_err(|e| not_loadable(e.to_string()))?;
+        let get_base: libloading::Symbol<unsafe extern "C" fn() -> *const OrtApiBase> = lib
+            .get(b"OrtGetApiBase\0")
+            .map_err(|e| not_loadable(e.to_string()))?;
         let base = get_base();
         if base.is_null() {
             return Err(not_loadable("OrtGetApiBase returned NULL".into()));
@@ -151,7 +184,10 @@ mod tests {
             PathBuf::from("/usr/share/pg/extension/x/model.onnx")
         );
         assert_eq!(expand_path("g", "$libdir", &lib, &share).unwrap(), lib);
-        assert_eq!(expand_path("g", " /abs/file ", &lib, &share).unwrap(), PathBuf::from("/abs/file"));
+        assert_eq!(
+            expand_path("g", " /abs/file ", &lib, &share).unwrap(),
+            PathBuf::from("/abs/file")
+        );
     }
 
     #[test]
@@ -160,7 +196,10 @@ mod tests {
         let e = expand_path("ai_architect.model_path", "$home/m.onnx", &lib, &share).unwrap_err();
         assert!(e.to_string().contains("ai_architect.model_path"), "{e}");
         assert!(e.hint().contains("RESET"));
-        assert_eq!(expand_path("g", "  ", &lib, &share).unwrap_err(), AssetError::Empty { guc: "g" });
+        assert_eq!(
+            expand_path("g", "  ", &lib, &share).unwrap_err(),
+            AssetError::Empty { guc: "g" }
+        );
     }
 
     #[test]
@@ -171,15 +210,25 @@ mod tests {
         std::fs::write(&f, b"abc").unwrap();
         let (size, sum) = file_sha256("g", &f).unwrap();
         assert_eq!(size, 3);
-        assert_eq!(sum, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sum,
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn missing_file_names_guc_and_path() {
-        let e = file_sha256("ai_architect.model_path", Path::new("/nonexistent/model.onnx")).unwrap_err();
+        let e = file_sha256(
+            "ai_architect.model_path",
+            Path::new("/nonexistent/model.onnx"),
+        )
+        .unwrap_err();
         let msg = e.to_string();
-        assert!(msg.contains("ai_architect.model_path") && msg.contains("/nonexistent/model.onnx"), "{msg}");
+        assert!(
+            msg.contains("ai_architect.model_path") && msg.contains("/nonexistent/model.onnx"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -191,7 +240,11 @@ mod tests {
         let e = probe_onnxruntime("ai_architect.onnxruntime_path", &f).unwrap_err();
         assert!(matches!(e, AssetError::NotLoadable { .. }), "{e:?}");
         std::fs::remove_dir_all(&dir).unwrap();
-        let e = probe_onnxruntime("ai_architect.onnxruntime_path", Path::new("/nonexistent/libort.so")).unwrap_err();
+        let e = probe_onnxruntime(
+            "ai_architect.onnxruntime_path",
+            Path::new("/nonexistent/libort.so"),
+        )
+        .unwrap_err();
         assert!(matches!(e, AssetError::NotFound { .. }), "{e:?}");
     }
 
@@ -200,7 +253,9 @@ mod tests {
         // libm is on every glibc system and is a real shared library, but not ONNX Runtime.
         let e = probe_onnxruntime("g", Path::new("/lib/x86_64-linux-gnu/libm.so.6")).unwrap_err();
         match e {
-            AssetError::NotLoadable { reason, .. } => assert!(reason.contains("OrtGetApiBase"), "{reason}"),
+            AssetError::NotLoadable { reason, .. } => {
+                assert!(reason.contains("OrtGetApiBase"), "{reason}")
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -208,8 +263,13 @@ mod tests {
     #[test]
     fn the_pinned_onnxruntime_loads() {
         // Fetched by scripts/setup.sh (make test runs it first).
-        let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/assets/libonnxruntime.so.1.31.1");
-        assert!(lib.exists(), "{} is missing: run scripts/setup.sh assets", lib.display());
+        let lib =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/assets/libonnxruntime.so.1.31.1");
+        assert!(
+            lib.exists(),
+            "{} is missing: run scripts/setup.sh assets",
+            lib.display()
+        );
         assert_eq!(probe_onnxruntime("g", &lib).unwrap(), "1.31.1");
     }
 }

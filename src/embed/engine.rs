@@ -17,13 +17,31 @@ pub const MAX_TOKENS: usize = 256;
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     #[error("{guc}: cannot load ONNX Runtime from '{path}': {reason}")]
-    Runtime { guc: &'static str, path: String, reason: String },
+    Runtime {
+        guc: &'static str,
+        path: String,
+        reason: String,
+    },
     #[error("{guc}: cannot load the model '{path}': {reason}")]
-    Model { guc: &'static str, path: String, reason: String },
+    Model {
+        guc: &'static str,
+        path: String,
+        reason: String,
+    },
     #[error("{guc}: cannot load the tokenizer '{path}': {reason}")]
-    Tokenizer { guc: &'static str, path: String, reason: String },
-    #[error("ONNX Runtime was loaded from '{loaded}' in this session; {guc} now names '{requested}'")]
-    RuntimeChanged { guc: &'static str, loaded: String, requested: String },
+    Tokenizer {
+        guc: &'static str,
+        path: String,
+        reason: String,
+    },
+    #[error(
+        "ONNX Runtime was loaded from '{loaded}' in this session; {guc} now names '{requested}'"
+    )]
+    RuntimeChanged {
+        guc: &'static str,
+        loaded: String,
+        requested: String,
+    },
     #[error("tokenizing failed: {0}")]
     Tokenize(String),
     #[error("inference failed: {0}")]
@@ -62,7 +80,8 @@ pub const GUC_MODEL: &str = "ai_architect.model_path";
 pub const GUC_TOKENIZER: &str = "ai_architect.tokenizer_path";
 
 /// ONNX Runtime can be loaded once per process: remember from where.
-static RUNTIME: std::sync::OnceLock<(PathBuf, ort::environment::Environment)> = std::sync::OnceLock::new();
+static RUNTIME: std::sync::OnceLock<(PathBuf, ort::environment::Environment)> =
+    std::sync::OnceLock::new();
 
 fn environment(path: &Path) -> Result<&'static ort::environment::Environment, EmbedError> {
     if let Some((loaded, env)) = RUNTIME.get() {
@@ -75,7 +94,11 @@ fn environment(path: &Path) -> Result<&'static ort::environment::Environment, Em
         }
         return Ok(env);
     }
-    let err = |reason: String| EmbedError::Runtime { guc: GUC_RUNTIME, path: path.display().to_string(), reason };
+    let err = |reason: String| EmbedError::Runtime {
+        guc: GUC_RUNTIME,
+        path: path.display().to_string(),
+        reason,
+    };
     // Checks the file is a real ONNX Runtime first: ort's own loader would abort the
     // process on some broken libraries instead of returning an error.
     super::assets::probe_onnxruntime(GUC_RUNTIME, path).map_err(|e| err(e.to_string()))?;
@@ -99,21 +122,32 @@ pub struct Engine {
 impl Engine {
     pub fn load(config: &EngineConfig) -> Result<Engine, EmbedError> {
         let env = environment(&config.onnxruntime)?;
-        let model_err =
-            |reason: String| EmbedError::Model { guc: GUC_MODEL, path: config.model.display().to_string(), reason };
+        let model_err = |reason: String| EmbedError::Model {
+            guc: GUC_MODEL,
+            path: config.model.display().to_string(),
+            reason,
+        };
         if !config.model.is_file() {
             return Err(model_err("file does not exist".into()));
         }
         let tokenizer = load_tokenizer(&config.tokenizer)?;
         let session = Session::builder(env)
-            .and_then(|b| b.with_optimization_level(GraphOptimizationLevel::All).map_err(Into::into))
-            .and_then(|b| b.with_intra_threads(config.threads.max(1)).map_err(Into::into))
+            .and_then(|b| {
+                b.with_optimization_level(GraphOptimizationLevel::All)
+                    .map_err(Into::into)
+            })
+            .and_then(|b| {
+                b.with_intra_threads(config.threads.max(1))
+                    .map_err(Into::into)
+            })
             .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
             .and_then(|b| b.with_intra_op_spinning(false).map_err(Into::into))
             // No CPU arena: it would keep the largest batch's activations (~100 MB after a
             // 1,000-sentence call) for the life of the backend.
             .and_then(|b| {
-                b.with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+                b.with_execution_providers([ort::ep::CPU::default()
+                    .with_arena_allocator(false)
+                    .build()])
                     .map_err(Into::into)
             })
             .and_then(|mut b| b.commit_from_file(&config.model))
@@ -124,11 +158,18 @@ impl Engine {
         let names: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         for required in ["input_ids", "attention_mask"] {
             if !names.contains(&required) {
-                return Err(model_err(format!("the model has no '{required}' input (inputs: {names:?})")));
+                return Err(model_err(format!(
+                    "the model has no '{required}' input (inputs: {names:?})"
+                )));
             }
         }
         let wants_token_type_ids = names.contains(&"token_type_ids");
-        Ok(Engine { config: config.clone(), session, tokenizer, wants_token_type_ids })
+        Ok(Engine {
+            config: config.clone(),
+            session,
+            tokenizer,
+            wants_token_type_ids,
+        })
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -137,23 +178,37 @@ impl Engine {
 
     /// Tokenizes without padding, truncated at [`MAX_TOKENS`].
     pub fn tokenize(&self, texts: &[&str]) -> Result<Vec<Encoding>, EmbedError> {
-        self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| EmbedError::Tokenize(e.to_string()))
+        self.tokenizer
+            .encode_batch(texts.to_vec(), true)
+            .map_err(|e| EmbedError::Tokenize(e.to_string()))
     }
 
     /// Embeds one batch of already tokenized texts: one ONNX run.
-    pub fn embed_encodings(&mut self, encodings: &[&Encoding]) -> Result<Vec<Vec<f32>>, EmbedError> {
+    pub fn embed_encodings(
+        &mut self,
+        encodings: &[&Encoding],
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
         if encodings.is_empty() {
             return Ok(Vec::new());
         }
         let batch = encodings.len();
-        let seq = encodings.iter().map(|e| e.get_ids().len()).max().unwrap_or(0).max(1);
+        let seq = encodings
+            .iter()
+            .map(|e| e.get_ids().len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
         let mut ids = vec![0i64; batch * seq];
         let mut mask = vec![0i64; batch * seq];
         let mut types = vec![0i64; batch * seq];
         for (row, enc) in encodings.iter().enumerate() {
             let base = row * seq;
-            for (i, ((&id, &m), &t)) in
-                enc.get_ids().iter().zip(enc.get_attention_mask()).zip(enc.get_type_ids()).enumerate()
+            for (i, ((&id, &m), &t)) in enc
+                .get_ids()
+                .iter()
+                .zip(enc.get_attention_mask())
+                .zip(enc.get_type_ids())
+                .enumerate()
             {
                 ids[base + i] = id as i64;
                 mask[base + i] = m as i64;
@@ -161,7 +216,9 @@ impl Engine {
             }
         }
         let shape = [batch as i64, seq as i64];
-        let tensor = |v: Vec<i64>| Tensor::from_array((shape, v)).map_err(|e| EmbedError::Inference(e.to_string()));
+        let tensor = |v: Vec<i64>| {
+            Tensor::from_array((shape, v)).map_err(|e| EmbedError::Inference(e.to_string()))
+        };
         let mut inputs = ort::inputs! {
             "input_ids" => tensor(ids)?,
             "attention_mask" => tensor(mask.clone())?,
@@ -169,7 +226,10 @@ impl Engine {
         if self.wants_token_type_ids {
             inputs.push(("token_type_ids".into(), tensor(types)?.into()));
         }
-        let outputs = self.session.run(inputs).map_err(|e| EmbedError::Inference(e.to_string()))?;
+        let outputs = self
+            .session
+            .run(inputs)
+            .map_err(|e| EmbedError::Inference(e.to_string()))?;
         let (out_shape, hidden) = outputs[0]
             .try_extract_tensor::<f32>()
             .map_err(|e| EmbedError::BadOutput(e.to_string()))?;
@@ -197,7 +257,11 @@ pub fn release_free_memory() {
 }
 
 fn load_tokenizer(path: &Path) -> Result<Tokenizer, EmbedError> {
-    let err = |reason: String| EmbedError::Tokenizer { guc: GUC_TOKENIZER, path: path.display().to_string(), reason };
+    let err = |reason: String| EmbedError::Tokenizer {
+        guc: GUC_TOKENIZER,
+        path: path.display().to_string(),
+        reason,
+    };
     if !path.is_file() {
         return Err(err("file does not exist".into()));
     }
@@ -208,30 +272,51 @@ fn load_tokenizer(path: &Path) -> Result<Tokenizer, EmbedError> {
     // to their longest member.
     tokenizer.with_padding(None);
     tokenizer
-        .with_truncation(Some(TruncationParams { max_length: MAX_TOKENS, ..Default::default() }))
+        .with_truncation(Some(TruncationParams {
+            max_length: MAX_TOKENS,
+            ..Default::default()
+        }))
         .map_err(|e| err(e.to_string()))?;
     Ok(tokenizer)
 }
 
 /// The model must give `[batch, seq, 384]`: anything else is a wrong or corrupt model.
 pub fn check_output(dims: &[i64], batch: usize, seq: usize) -> Result<(), EmbedError> {
-    if dims.len() != 3 || dims[0] as usize != batch || dims[1] as usize != seq || dims[2] as usize != DIMENSIONS {
-        return Err(EmbedError::BadOutput(format!("shape {dims:?}, expected [{batch}, {seq}, {DIMENSIONS}]")));
+    if dims.len() != 3
+        || dims[0] as usize != batch
+        || dims[1] as usize != seq
+        || dims[2] as usize != DIMENSIONS
+    {
+        return Err(EmbedError::BadOutput(format!(
+            "shape {dims:?}, expected [{batch}, {seq}, {DIMENSIONS}]"
+        )));
     }
     Ok(())
 }
 
 /// NaN or infinity in an embedding would poison every distance computed from it: refuse.
 pub fn check_finite(vectors: &[Vec<f32>]) -> Result<(), EmbedError> {
-    match vectors.iter().position(|v| v.iter().any(|x| !x.is_finite())) {
-        Some(i) => Err(EmbedError::BadOutput(format!("embedding {} contains NaN or infinity", i + 1))),
+    match vectors
+        .iter()
+        .position(|v| v.iter().any(|x| !x.is_finite()))
+    {
+        Some(i) => Err(EmbedError::BadOutput(format!(
+            "embedding {} contains NaN or infinity",
+            i + 1
+        ))),
         None => Ok(()),
     }
 }
 
 /// Mean of the token vectors where the mask is 1, then L2-normalised.
 /// `hidden` is `[batch, seq, dim]` row-major; `mask` is `[batch, seq]`.
-pub fn mean_pool_normalize(hidden: &[f32], mask: &[i64], batch: usize, seq: usize, dim: usize) -> Vec<Vec<f32>> {
+pub fn mean_pool_normalize(
+    hidden: &[f32],
+    mask: &[i64],
+    batch: usize,
+    seq: usize,
+    dim: usize,
+) -> Vec<Vec<f32>> {
     (0..batch)
         .map(|b| {
             let mut acc = vec![0f32; dim];
@@ -257,7 +342,10 @@ pub fn mean_pool_normalize(hidden: &[f32], mask: &[i64], batch: usize, seq: usiz
 pub fn length_sorted_batches(lengths: &[usize], batch_size: usize) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..lengths.len()).collect();
     order.sort_by_key(|&i| (lengths[i], i));
-    order.chunks(batch_size.max(1)).map(|c| c.to_vec()).collect()
+    order
+        .chunks(batch_size.max(1))
+        .map(|c| c.to_vec())
+        .collect()
 }
 
 #[cfg(test)]
@@ -275,7 +363,9 @@ mod tests {
     #[test]
     fn pooling_ignores_padding_and_normalises() {
         // batch 2, seq 3, dim 2; second row has one padded position holding garbage
-        let hidden = [1.0, 0.0, 3.0, 0.0, 100.0, 100.0, 0.0, 2.0, 0.0, 4.0, 50.0, -50.0];
+        let hidden = [
+            1.0, 0.0, 3.0, 0.0, 100.0, 100.0, 0.0, 2.0, 0.0, 4.0, 50.0, -50.0,
+        ];
         let mask = [1, 1, 0, 1, 1, 0];
         let out = mean_pool_normalize(&hidden, &mask, 2, 3, 2);
         assert_eq!(out[0], vec![1.0, 0.0]);
@@ -292,7 +382,10 @@ mod tests {
         assert!(check_output(&[2, 384], 2, 7).is_err());
         assert!(check_finite(&[vec![0.5, 0.5]]).is_ok());
         let e = check_finite(&[vec![0.5, 0.5], vec![f32::NAN, 1.0]]).unwrap_err();
-        assert_eq!(e.to_string(), "the model returned an unexpected output: embedding 2 contains NaN or infinity");
+        assert_eq!(
+            e.to_string(),
+            "the model returned an unexpected output: embedding 2 contains NaN or infinity"
+        );
         assert!(check_finite(&[vec![f32::INFINITY]]).is_err());
         // pooling a NaN hidden state gives a NaN embedding, which check_finite catches
         let pooled = mean_pool_normalize(&[f32::NAN, 1.0], &[1], 1, 1, 2);
@@ -314,7 +407,11 @@ mod tests {
 
     fn engine_from_cache() -> Engine {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/assets");
-        assert!(dir.join("model.onnx").exists(), "{} is missing: run scripts/setup.sh assets", dir.display());
+        assert!(
+            dir.join("model.onnx").exists(),
+            "{} is missing: run scripts/setup.sh assets",
+            dir.display()
+        );
         Engine::load(&EngineConfig {
             onnxruntime: dir.join("libonnxruntime.so.1.31.1"),
             model: dir.join("model.onnx"),
@@ -328,8 +425,10 @@ mod tests {
     /// (padded to the longest) exactly as ai.embed(text[]) runs it.
     #[test]
     fn matches_the_fp32_reference() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/minilm_reference.json");
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/minilm_reference.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let fixture: serde_json::Value = serde_json::from_str(&text).unwrap();
         let items = fixture["items"].as_array().unwrap();
         let texts: Vec<&str> = items.iter().map(|i| i["text"].as_str().unwrap()).collect();
@@ -339,7 +438,12 @@ mod tests {
         let got = engine.embed_encodings(&refs).unwrap();
         let mut worst = 1.0f32;
         for (item, v) in items.iter().zip(&got) {
-            let want: Vec<f32> = item["embedding"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect();
+            let want: Vec<f32> = item["embedding"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap() as f32)
+                .collect();
             assert_eq!(v.len(), DIMENSIONS);
             let c = cosine(v, &want);
             worst = worst.min(c);
@@ -360,7 +464,11 @@ mod tests {
         let long = "word ".repeat(1000);
         let enc = engine.tokenize(&[long.as_str(), ""]).unwrap();
         assert_eq!(enc[0].get_ids().len(), MAX_TOKENS);
-        assert_eq!(enc[1].get_ids().len(), 2, "[CLS] [SEP] for the empty string, no padding");
+        assert_eq!(
+            enc[1].get_ids().len(),
+            2,
+            "[CLS] [SEP] for the empty string, no padding"
+        );
     }
 
     #[test]
@@ -375,14 +483,18 @@ mod tests {
         .err()
         .unwrap();
         let msg = err.to_string();
-        assert!(msg.contains(GUC_MODEL) && msg.contains("/nonexistent/model.onnx"), "{msg}");
+        assert!(
+            msg.contains(GUC_MODEL) && msg.contains("/nonexistent/model.onnx"),
+            "{msg}"
+        );
         assert!(err.hint().unwrap().contains("ai.version()"));
     }
 
     #[test]
     fn a_corrupt_model_is_an_error_not_a_crash() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/assets");
-        let tmp = std::env::temp_dir().join(format!("ai_arch_bad_model_{}.onnx", std::process::id()));
+        let tmp =
+            std::env::temp_dir().join(format!("ai_arch_bad_model_{}.onnx", std::process::id()));
         std::fs::write(&tmp, b"definitely not protobuf").unwrap();
         let err = Engine::load(&EngineConfig {
             onnxruntime: dir.join("libonnxruntime.so.1.31.1"),

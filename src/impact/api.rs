@@ -12,8 +12,8 @@ use super::sensitive;
 use super::statement::{self, Modify, Shape};
 use crate::error::{OrRaise, UserError};
 use crate::spi_util::{
-    in_rolled_back_subtransaction, in_subtransaction, read_only, timeout_is_ours, with_timeout, CaughtPgError,
-    SearchPath,
+    in_rolled_back_subtransaction, in_subtransaction, read_only, timeout_is_ours, with_timeout,
+    CaughtPgError, SearchPath,
 };
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
@@ -59,7 +59,9 @@ impl UserError for ImpactError {
         match self {
             Spi(_) | Decode(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             Sql(e) => e.sqlstate(),
-            Shape(_) | NoTransaction(_) | NotDryRunnable(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            Shape(_) | NoTransaction(_) | NotDryRunnable(_) => {
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED
+            }
             BadMode(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             UnknownTable(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             NoSelect(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -93,7 +95,10 @@ impl UserError for ImpactError {
 type Result<T> = std::result::Result<T, ImpactError>;
 
 fn current_search_path() -> String {
-    Spi::get_one::<String>("SELECT current_setting('search_path')").ok().flatten().unwrap_or_default()
+    Spi::get_one::<String>("SELECT current_setting('search_path')")
+        .ok()
+        .flatten()
+        .unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,7 +196,9 @@ SELECT jsonb_build_object(
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::pg_catalog.oid";
 
 fn json_one(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
-    Ok(Spi::get_one_with_args::<JsonB>(sql, args)?.map(|j| j.0).unwrap_or(Value::Null))
+    Ok(Spi::get_one_with_args::<JsonB>(sql, args)?
+        .map(|j| j.0)
+        .unwrap_or(Value::Null))
 }
 
 fn rel(oid: i64) -> Result<Rel> {
@@ -202,7 +209,10 @@ fn rel(oid: i64) -> Result<Rel> {
 /// Resolves a name as the caller wrote it, through the caller's search_path.
 fn resolve(sp: &SearchPath, written: &str) -> Result<Rel> {
     let oid = sp.as_caller(|| {
-        Spi::get_one_with_args::<i64>("SELECT pg_catalog.to_regclass($1)::pg_catalog.oid::int8", &[written.into()])
+        Spi::get_one_with_args::<i64>(
+            "SELECT pg_catalog.to_regclass($1)::pg_catalog.oid::int8",
+            &[written.into()],
+        )
     })?;
     match oid {
         Some(o) => rel(o),
@@ -244,15 +254,17 @@ struct Graph {
 }
 
 fn graph() -> Result<Graph> {
-    let rows: Vec<EdgeRow> =
-        serde_json::from_value(json_one(EDGES_SQL, &[])?).map_err(|e| ImpactError::Decode(e.to_string()))?;
+    let rows: Vec<EdgeRow> = serde_json::from_value(json_one(EDGES_SQL, &[])?)
+        .map_err(|e| ImpactError::Decode(e.to_string()))?;
     let mut oids = HashMap::new();
     let edges = rows
         .into_iter()
         .map(|r| {
             let child = Table::new(&r.child_schema, &r.child);
             oids.insert(child.clone(), r.child_oid);
-            let act = |s: &str| Action::from_pg(s.chars().next().unwrap_or('a')).unwrap_or(Action::NoAction);
+            let act = |s: &str| {
+                Action::from_pg(s.chars().next().unwrap_or('a')).unwrap_or(Action::NoAction)
+            };
             Edge {
                 constraint: r.constraint,
                 parent: Table::new(&r.parent_schema, &r.parent),
@@ -270,11 +282,20 @@ fn graph() -> Result<Graph> {
 /// Planner estimate of the rows a query returns (EXPLAIN only: nothing runs).
 fn explain_rows(sp: &SearchPath, sql: &str) -> std::result::Result<f64, CaughtPgError> {
     let q = format!("EXPLAIN (FORMAT JSON) {sql}");
-    let plan = in_subtransaction(AssertUnwindSafe(|| sp.as_caller(|| Spi::get_one::<pgrx::Json>(&q))))?;
-    let plan = plan.map_err(|e| CaughtPgError::internal(e.to_string()))?.map(|j| j.0).unwrap_or(Value::Null);
+    let plan = in_subtransaction(AssertUnwindSafe(|| {
+        sp.as_caller(|| Spi::get_one::<pgrx::Json>(&q))
+    }))?;
+    let plan = plan
+        .map_err(|e| CaughtPgError::internal(e.to_string()))?
+        .map(|j| j.0)
+        .unwrap_or(Value::Null);
     let top = &plan[0]["Plan"];
     // a ModifyTable node reports 0 rows; what it modifies is its input's estimate
-    let node = if top["Node Type"] == "ModifyTable" { &top["Plans"][0] } else { top };
+    let node = if top["Node Type"] == "ModifyTable" {
+        &top["Plans"][0]
+    } else {
+        top
+    };
     Ok(node["Plan Rows"].as_f64().unwrap_or(0.0))
 }
 
@@ -319,7 +340,11 @@ fn node_key(n: &Node, path: &[String]) -> String {
 }
 
 /// Walks the tree in order, calling `f(node, path_before_node)`.
-fn each_node<'a>(nodes: &'a [Node], path: &mut Vec<String>, f: &mut dyn FnMut(&'a Node, &[String])) {
+fn each_node<'a>(
+    nodes: &'a [Node],
+    path: &mut Vec<String>,
+    f: &mut dyn FnMut(&'a Node, &[String]),
+) {
     for n in nodes {
         f(n, path);
         path.push(n.table.display());
@@ -374,17 +399,25 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<Value> {
             Kind::Copy => return Err(ImpactError::NotDryRunnable("COPY")),
             Kind::Other => return Err(ImpactError::NotDryRunnable("utility")),
             Kind::Ddl if ddl::needs_own_transaction(sql) => {
-                return Err(ImpactError::NoTransaction(a.statement.chars().take(60).collect()))
+                return Err(ImpactError::NoTransaction(
+                    a.statement.chars().take(60).collect(),
+                ))
             }
             _ => {}
         }
     }
     let policy = load_policy()?;
     match &shape {
-        Shape::Delete(m) | Shape::Update(m) => modify(sp, &mut a, m, matches!(shape, Shape::Delete(_)))?,
+        Shape::Delete(m) | Shape::Update(m) => {
+            modify(sp, &mut a, m, matches!(shape, Shape::Delete(_)))?
+        }
         Shape::Insert(i) => insert(sp, &mut a, i)?,
         Shape::Merge { target } => merge(sp, &mut a, target)?,
-        Shape::Truncate { tables, cascade, only } => truncate(sp, &mut a, tables, *cascade, *only)?,
+        Shape::Truncate {
+            tables,
+            cascade,
+            only,
+        } => truncate(sp, &mut a, tables, *cascade, *only)?,
         Shape::Select => select(sp, &mut a, &parsed.stmt)?,
         Shape::Other => other(sp, &mut a, &parsed.stmt, sql)?,
     }
@@ -401,7 +434,10 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<Value> {
 }
 
 fn load_policy() -> Result<Policy> {
-    let v = json_one("SELECT coalesce(jsonb_object_agg(setting, value), '{}') FROM ai.risk_policy", &[])?;
+    let v = json_one(
+        "SELECT coalesce(jsonb_object_agg(setting, value), '{}') FROM ai.risk_policy",
+        &[],
+    )?;
     let mut p = Policy::default();
     let get = |k: &str| v.get(k).and_then(|x| x.as_f64());
     if let Some(x) = get("medium_rows") {
@@ -439,11 +475,17 @@ fn target(sp: &SearchPath, a: &mut Analysis, written: &str, op: &'static str) ->
             &[t.oid.into()],
         )?;
         if t.updatable & bit == 0 && instead != Some(true) {
-            return Err(ImpactError::NotUpdatable { view: t.display(), op });
+            return Err(ImpactError::NotUpdatable {
+                view: t.display(),
+                op,
+            });
         }
     }
     if t.can.get(op) == Some(&false) {
-        a.warnings.push(format!("you have no {op} right on {}: running the statement would fail", t.display()));
+        a.warnings.push(format!(
+            "you have no {op} right on {}: running the statement would fail",
+            t.display()
+        ));
     }
     if t.kind == "p" {
         a.partitions = json_one(
@@ -497,13 +539,26 @@ fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool) -> Result
         Err(e) if e.is_cancel() => e.rethrow(),
         Err(e) => return Err(ImpactError::Count(e.message)),
     };
-    a.locks.push((t.clone(), LockMode::RowExclusive, format!("{op} of its rows (row locks on each)")));
+    let base = fk_table(&t, a)?;
+    let shown = base.clone().unwrap_or_else(|| t.clone());
+    if shown.oid != t.oid && t.kind == "v" {
+        a.warnings.push(format!(
+            "{} is a view: its rows are those of {}",
+            t.display(),
+            shown.display()
+        ));
+    }
+    a.locks.push((
+        shown.clone(),
+        LockMode::RowExclusive,
+        format!("{op} of its rows (row locks on each)"),
+    ));
     a.touches.push(Touch {
-        rel: t.clone(),
+        rel: shown.clone(),
         operation: op.into(),
         estimated,
         exact: None,
-        path: vec![t.display()],
+        path: vec![shown.display()],
         via: "statement",
         rows_sql: Some(rows_sql.clone()),
         dry: None,
@@ -512,27 +567,40 @@ fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool) -> Result
     for name in sqlparse::relations(&sqlparse::parse_one(&a.statement)?) {
         if let Ok(r) = resolve(sp, &name) {
             if r.oid != t.oid && !a.locks.iter().any(|(l, _, _)| l.oid == r.oid) {
-                a.locks.push((r, LockMode::AccessShare, "read by the statement".into()));
+                a.locks
+                    .push((r, LockMode::AccessShare, "read by the statement".into()));
             }
         }
     }
-    let Some(base) = fk_table(&t, a)? else { return Ok(()) };
+    let Some(base) = base else { return Ok(()) };
     let g = graph()?;
-    let walk_op = if delete { Op::Delete } else { Op::Update(m.changed.clone()) };
+    let walk_op = if delete {
+        Op::Delete
+    } else {
+        Op::Update(m.changed.clone())
+    };
     a.tree = cascade::walk(&base.table(), &walk_op, &rows_sql, &g.edges);
     cascade_facts(sp, a, &g)
 }
 
 /// Estimates, visibility, locks and `tables` lines for every node of the cascade tree.
 fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
-    let root = a.touches.first().map(|t| t.path.clone()).unwrap_or_default();
+    let root = a
+        .touches
+        .first()
+        .map(|t| t.path.clone())
+        .unwrap_or_default();
     let mut visits: Vec<(Node, Vec<String>)> = Vec::new();
     let tree = a.tree.clone();
     let mut path = root.clone();
-    each_node(&tree, &mut path, &mut |n, p| visits.push((n.clone(), p.to_vec())));
+    each_node(&tree, &mut path, &mut |n, p| {
+        visits.push((n.clone(), p.to_vec()))
+    });
     let mut rels: HashMap<i64, Rel> = HashMap::new();
     for (n, p) in visits {
-        let Some(&oid) = g.oids.get(&n.table) else { continue };
+        let Some(&oid) = g.oids.get(&n.table) else {
+            continue;
+        };
         let r = match rels.get(&oid) {
             Some(r) => r.clone(),
             None => {
@@ -543,7 +611,10 @@ fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
         };
         let key = node_key(&n, &p);
         if !r.readable {
-            a.warnings.push(format!("you have no SELECT right on {}: its rows are not counted", r.display()));
+            a.warnings.push(format!(
+                "you have no SELECT right on {}: its rows are not counted",
+                r.display()
+            ));
             a.node_rows.insert(key, (None, None, true));
         } else {
             let est = explain_rows(sp, &n.rows_sql).ok();
@@ -552,11 +623,21 @@ fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
         let mut full = p.clone();
         full.push(r.display());
         let lock = if n.action.blocks() {
-            (LockMode::RowShare, format!("checked by {} (rows locked FOR KEY SHARE)", n.constraint))
+            (
+                LockMode::RowShare,
+                format!("checked by {} (rows locked FOR KEY SHARE)", n.constraint),
+            )
         } else {
-            (LockMode::RowExclusive, format!("{} via {}", op_name(n.effect, n.action), n.constraint))
+            (
+                LockMode::RowExclusive,
+                format!("{} via {}", op_name(n.effect, n.action), n.constraint),
+            )
         };
-        if !a.locks.iter().any(|(l, m, _)| l.oid == r.oid && *m >= lock.0) {
+        if !a
+            .locks
+            .iter()
+            .any(|(l, m, _)| l.oid == r.oid && *m >= lock.0)
+        {
             a.locks.retain(|(l, _, _)| l.oid != r.oid);
             a.locks.push((r.clone(), lock.0, lock.1));
         }
@@ -580,26 +661,40 @@ fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
 fn insert(sp: &SearchPath, a: &mut Analysis, i: &statement::Insert) -> Result<()> {
     let t = target(sp, a, &i.target, "INSERT")?;
     a.insert_columns = Some(if i.columns.is_empty() {
-        t.columns.iter().filter(|c| !c.generated).map(|c| c.name.clone()).collect()
+        t.columns
+            .iter()
+            .filter(|c| !c.generated)
+            .map(|c| c.name.clone())
+            .collect()
     } else {
         i.columns.clone()
     });
     let estimated = match (&i.values_rows, &i.source_sql) {
         (Some(n), _) => Some(*n as f64),
-        (None, Some(src)) => Some(explain_rows(sp, src).map_err(|e| ImpactError::Count(e.message))?),
+        (None, Some(src)) => {
+            Some(explain_rows(sp, src).map_err(|e| ImpactError::Count(e.message))?)
+        }
         _ => None,
     };
     if i.on_conflict {
         a.warnings.push("ON CONFLICT: rows that conflict are skipped or updated instead; the counts are an upper bound".into());
     }
-    a.locks.push((t.clone(), LockMode::RowExclusive, "INSERT of new rows".into()));
+    a.locks.push((
+        t.clone(),
+        LockMode::RowExclusive,
+        "INSERT of new rows".into(),
+    ));
     let g = graph()?;
     if let Some(base) = fk_table(&t, a)? {
         // foreign keys of the target: each new row is checked against its parent
         for e in g.edges.iter().filter(|e| e.child == base.table()) {
             if let Ok(p) = resolve(sp, &e.parent.qualified()) {
                 if !a.locks.iter().any(|(l, _, _)| l.oid == p.oid) {
-                    a.locks.push((p, LockMode::RowShare, format!("checked by {} (rows locked FOR KEY SHARE)", e.constraint)));
+                    a.locks.push((
+                        p,
+                        LockMode::RowShare,
+                        format!("checked by {} (rows locked FOR KEY SHARE)", e.constraint),
+                    ));
                 }
             }
         }
@@ -621,10 +716,16 @@ fn merge(sp: &SearchPath, a: &mut Analysis, written: &str) -> Result<()> {
     let t = target(sp, a, written, "UPDATE")?;
     let estimated = explain_rows(sp, &a.statement).ok();
     if estimated.is_none() {
-        a.warnings.push("the planner could not estimate this MERGE with your rights".into());
+        a.warnings
+            .push("the planner could not estimate this MERGE with your rights".into());
     }
-    a.warnings.push("MERGE: exact counts per action need mode => 'dry_run'".into());
-    a.locks.push((t.clone(), LockMode::RowExclusive, "MERGE of its rows".into()));
+    a.warnings
+        .push("MERGE: exact counts per action need mode => 'dry_run'".into());
+    a.locks.push((
+        t.clone(),
+        LockMode::RowExclusive,
+        "MERGE of its rows".into(),
+    ));
     a.touches.push(Touch {
         rel: t.clone(),
         operation: "MERGE".into(),
@@ -638,7 +739,13 @@ fn merge(sp: &SearchPath, a: &mut Analysis, written: &str) -> Result<()> {
     Ok(())
 }
 
-fn truncate(sp: &SearchPath, a: &mut Analysis, tables: &[String], cascade_: bool, only: bool) -> Result<()> {
+fn truncate(
+    sp: &SearchPath,
+    a: &mut Analysis,
+    tables: &[String],
+    cascade_: bool,
+    only: bool,
+) -> Result<()> {
     let g = graph()?;
     let mut queue: Vec<(Rel, Vec<String>)> = Vec::new();
     for name in tables {
@@ -646,7 +753,8 @@ fn truncate(sp: &SearchPath, a: &mut Analysis, tables: &[String], cascade_: bool
         queue.push((t.clone(), vec![t.display()]));
     }
     if only {
-        a.warnings.push("ONLY: partitions and child tables are left alone".into());
+        a.warnings
+            .push("ONLY: partitions and child tables are left alone".into());
     }
     let mut seen: Vec<i64> = Vec::new();
     while let Some((t, path)) = queue.pop() {
@@ -661,13 +769,24 @@ fn truncate(sp: &SearchPath, a: &mut Analysis, tables: &[String], cascade_: bool
             estimated: Some(t.rows),
             exact: None,
             path: path.clone(),
-            via: if path.len() == 1 { "statement" } else { "TRUNCATE ... CASCADE" },
+            via: if path.len() == 1 {
+                "statement"
+            } else {
+                "TRUNCATE ... CASCADE"
+            },
             rows_sql: Some(q),
             dry: None,
         });
-        a.locks.push((t.clone(), LockMode::AccessExclusive, "TRUNCATE".into()));
-        for e in g.edges.iter().filter(|e| e.parent == t.table() && e.child != t.table()) {
-            let Some(&oid) = g.oids.get(&e.child) else { continue };
+        a.locks
+            .push((t.clone(), LockMode::AccessExclusive, "TRUNCATE".into()));
+        for e in g
+            .edges
+            .iter()
+            .filter(|e| e.parent == t.table() && e.child != t.table())
+        {
+            let Some(&oid) = g.oids.get(&e.child) else {
+                continue;
+            };
             let child = rel(oid)?;
             if seen.contains(&child.oid) || tables.iter().any(|n| n == &child.display()) {
                 continue;
@@ -699,14 +818,24 @@ fn select(sp: &SearchPath, a: &mut Analysis, stmt: &sqlparser::ast::Statement) -
         a.locks.push((r, LockMode::AccessShare, "read".into()));
     }
     let estimated = explain_rows(sp, &a.statement).map_err(|e| ImpactError::Count(e.message))?;
-    a.warnings.push(format!("a SELECT changes nothing; the planner expects {estimated:.0} rows"));
+    a.warnings.push(format!(
+        "a SELECT changes nothing; the planner expects {estimated:.0} rows"
+    ));
     Ok(())
 }
 
-fn other(sp: &SearchPath, a: &mut Analysis, stmt: &sqlparser::ast::Statement, sql: &str) -> Result<()> {
+fn other(
+    sp: &SearchPath,
+    a: &mut Analysis,
+    stmt: &sqlparser::ast::Statement,
+    sql: &str,
+) -> Result<()> {
     a.lint = ddl::lint(sql);
     let Some(steps) = ddl::steps(stmt) else {
-        a.warnings.push(format!("{} statements are not analysed beyond their kind", a.kind.as_str()));
+        a.warnings.push(format!(
+            "{} statements are not analysed beyond their kind",
+            a.kind.as_str()
+        ));
         return Ok(());
     };
     for s in &steps {
@@ -727,7 +856,16 @@ fn other(sp: &SearchPath, a: &mut Analysis, stmt: &sqlparser::ast::Statement, sq
         } else {
             (r, String::new())
         };
-        let why = format!("{}{on}{}{}", s.action, if s.rewrites { ", rewrites the table" } else { "" }, if s.scans { ", reads every row" } else { "" });
+        let why = format!(
+            "{}{on}{}{}",
+            s.action,
+            if s.rewrites {
+                ", rewrites the table"
+            } else {
+                ""
+            },
+            if s.scans { ", reads every row" } else { "" }
+        );
         match a.locks.iter_mut().find(|(l, _, _)| l.oid == r.oid) {
             Some((_, m, w)) => {
                 if s.lock > *m {
@@ -771,7 +909,11 @@ fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
     }
     let mut node_jobs: Vec<(String, String)> = Vec::new();
     let tree = a.tree.clone();
-    let mut path = a.touches.first().map(|t| t.path.clone()).unwrap_or_default();
+    let mut path = a
+        .touches
+        .first()
+        .map(|t| t.path.clone())
+        .unwrap_or_default();
     let node_rows = &a.node_rows;
     each_node(&tree, &mut path, &mut |n, p| {
         let key = node_key(n, p);
@@ -794,8 +936,10 @@ fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                 sp.as_caller(|| {
                     let a1: Vec<(usize, std::result::Result<i64, CaughtPgError>)> =
                         jobs.iter().map(|(i, s)| (*i, count(s))).collect();
-                    let a2: Vec<(String, std::result::Result<i64, CaughtPgError>)> =
-                        node_jobs.iter().map(|(k, s)| (k.clone(), count(s))).collect();
+                    let a2: Vec<(String, std::result::Result<i64, CaughtPgError>)> = node_jobs
+                        .iter()
+                        .map(|(k, s)| (k.clone(), count(s)))
+                        .collect();
                     (a1, a2)
                 })
             })
@@ -810,7 +954,11 @@ fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
         match r {
             Ok(n) => a.touches[i].exact = Some(n),
             Err(e) if i == 0 => return Err(ImpactError::Count(e.message)),
-            Err(e) => a.warnings.push(format!("{} not counted: {}", a.touches[i].rel.display(), e.message)),
+            Err(e) => a.warnings.push(format!(
+                "{} not counted: {}",
+                a.touches[i].rel.display(),
+                e.message
+            )),
         }
     }
     for (k, r) in node_counts {
@@ -825,10 +973,15 @@ fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
             by_sql.insert(s.clone(), n);
         }
     }
-    let mut path = a.touches.first().map(|t| t.path.clone()).unwrap_or_default();
+    let mut path = a
+        .touches
+        .first()
+        .map(|t| t.path.clone())
+        .unwrap_or_default();
     let node_rows = &mut a.node_rows;
     each_node(&tree, &mut path, &mut |n, p| {
-        if let (Some(slot), Some(c)) = (node_rows.get_mut(&node_key(n, p)), by_sql.get(&n.rows_sql)) {
+        if let (Some(slot), Some(c)) = (node_rows.get_mut(&node_key(n, p)), by_sql.get(&n.rows_sql))
+        {
             slot.1 = Some(*c);
         }
     });
@@ -855,8 +1008,8 @@ SELECT coalesce(jsonb_object_agg(s.seqrelid::pg_catalog.regclass::text, pg_catal
   FROM pg_catalog.pg_sequence s WHERE pg_catalog.has_sequence_privilege(s.seqrelid, 'SELECT')";
 
 fn xact_counts() -> Result<HashMap<i64, XactRow>> {
-    let rows: Vec<XactRow> =
-        serde_json::from_value(json_one(XACT_SQL, &[])?).map_err(|e| ImpactError::Decode(e.to_string()))?;
+    let rows: Vec<XactRow> = serde_json::from_value(json_one(XACT_SQL, &[])?)
+        .map_err(|e| ImpactError::Decode(e.to_string()))?;
     Ok(rows.into_iter().map(|r| (r.oid, r)).collect())
 }
 
@@ -897,11 +1050,17 @@ fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()> {
             });
         }
     }
-    a.warnings.push(format!("dry run: the statement ran for {elapsed:.1} ms and was rolled back"));
+    a.warnings.push(format!(
+        "dry run: the statement ran for {elapsed:.1} ms and was rolled back"
+    ));
     let after = xact_counts()?;
     let seq_after = json_one(SEQ_SQL, &[])?;
     if let (Some(b), Some(af)) = (seq_before.as_object(), seq_after.as_object()) {
-        let moved: Vec<String> = af.iter().filter(|(k, v)| b.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
+        let moved: Vec<String> = af
+            .iter()
+            .filter(|(k, v)| b.get(*k) != Some(*v))
+            .map(|(k, _)| k.clone())
+            .collect();
         if !moved.is_empty() {
             a.warnings.push(format!(
                 "sequences are not transactional: the dry run advanced {} (the values are skipped, not reused)",
@@ -914,7 +1073,11 @@ fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()> {
     let mut per_leaf: Vec<(i64, (i64, i64, i64))> = Vec::new();
     for (oid, r) in &after {
         let b = before.get(oid);
-        let d = (r.ins - b.map_or(0, |b| b.ins), r.upd - b.map_or(0, |b| b.upd), r.del - b.map_or(0, |b| b.del));
+        let d = (
+            r.ins - b.map_or(0, |b| b.ins),
+            r.upd - b.map_or(0, |b| b.upd),
+            r.del - b.map_or(0, |b| b.del),
+        );
         if d == (0, 0, 0) {
             continue;
         }
@@ -928,7 +1091,11 @@ fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()> {
     }
     for (root, d) in per_root {
         let total = d.0 + d.1 + d.2;
-        match a.touches.iter_mut().find(|t| t.rel.oid == root || t.rel.root == root || t.rel.base == Some(root)) {
+        match a
+            .touches
+            .iter_mut()
+            .find(|t| t.rel.oid == root || t.rel.root == root || t.rel.base == Some(root))
+        {
             Some(t) => {
                 t.exact = Some(total);
                 t.dry = Some(d);
@@ -936,7 +1103,10 @@ fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()> {
             None => {
                 let r = rel(root)?;
                 if !r.readable {
-                    a.warnings.push(format!("the statement also changes rows of {}, which you cannot read", r.display()));
+                    a.warnings.push(format!(
+                        "the statement also changes rows of {}, which you cannot read",
+                        r.display()
+                    ));
                     continue;
                 }
                 let operation = [("INSERT", d.0), ("UPDATE", d.1), ("DELETE", d.2)]
@@ -960,7 +1130,11 @@ fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()> {
     }
     // tables the analysis expected but the run did not touch
     for t in a.touches.iter_mut() {
-        if t.dry.is_none() && t.rel.readable && t.operation != "TRUNCATE" && !t.operation.starts_with("DROP") {
+        if t.dry.is_none()
+            && t.rel.readable
+            && t.operation != "TRUNCATE"
+            && !t.operation.starts_with("DROP")
+        {
             t.exact = Some(0);
             t.dry = Some((0, 0, 0));
         }
@@ -988,13 +1162,20 @@ fn blockers(a: &mut Analysis) {
     let tree = a.tree.clone();
     let target = a.target.as_ref().map(|t| t.display()).unwrap_or_default();
     let verb = a.kind.as_str();
-    let mut path = a.touches.first().map(|t| t.path.clone()).unwrap_or_default();
+    let mut path = a
+        .touches
+        .first()
+        .map(|t| t.path.clone())
+        .unwrap_or_default();
     let node_rows = &a.node_rows;
     each_node(&tree, &mut path, &mut |n, p| {
         if !n.action.blocks() {
             return;
         }
-        let (est, exact, hidden) = node_rows.get(&node_key(n, p)).cloned().unwrap_or((None, None, true));
+        let (est, exact, hidden) = node_rows
+            .get(&node_key(n, p))
+            .cloned()
+            .unwrap_or((None, None, true));
         let parent = p.last().cloned().unwrap_or_else(|| target.clone());
         match exact {
             Some(c) if c > 0 => failing.push(format!(
@@ -1020,14 +1201,28 @@ fn blockers(a: &mut Analysis) {
         a.will_fail = Some(true);
         a.failure_reason = Some(failing.join("; "));
     } else if !maybe.is_empty() && a.will_fail != Some(true) {
-        a.will_fail = if a.mode == Mode::Exact && maybe.iter().all(|m| !m.contains("cannot read")) { Some(false) } else { None };
+        a.will_fail = if a.mode == Mode::Exact && maybe.iter().all(|m| !m.contains("cannot read")) {
+            Some(false)
+        } else {
+            None
+        };
         a.warnings.extend(maybe);
     }
 }
 
 fn backup_name(i: usize, t: &Rel) -> String {
     let raw = format!("before_{}_{}", i + 1, t.name.to_lowercase());
-    let clean: String = raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' { c } else { '_' }).take(63).collect();
+    let clean: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(63)
+        .collect();
     clean
 }
 
@@ -1063,7 +1258,12 @@ fn rollback_plan(a: &Analysis) -> Result<Value> {
     let reversible;
     match a.kind {
         Kind::Delete | Kind::Update => {
-            for (i, t) in a.touches.iter().enumerate().filter(|(_, t)| t.via != "trigger or rule") {
+            for (i, t) in a
+                .touches
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.via != "trigger or rule")
+            {
                 let Some(sql) = &t.rows_sql else { continue };
                 let b = backup_name(i, &t.rel);
                 capture.push(format!("CREATE TABLE {b} AS {sql}"));
@@ -1099,7 +1299,10 @@ fn rollback_plan(a: &Analysis) -> Result<Value> {
             }
             // parents first for re-inserts: the order above is the walk order (target first)
             reversible = true;
-            notes.push("run the capture statements in the same transaction, just before the statement".into());
+            notes.push(
+                "run the capture statements in the same transaction, just before the statement"
+                    .into(),
+            );
             if a.touches.iter().any(|t| t.via == "trigger or rule") {
                 notes.push("triggers also changed other tables: capture those rows too".into());
             }
@@ -1108,19 +1311,34 @@ fn rollback_plan(a: &Analysis) -> Result<Value> {
             reversible = true;
             if let Some(t) = &a.target {
                 let key = if t.pk.is_empty() {
-                    notes.push(format!("{} has no primary key: return a unique column instead", t.display()));
+                    notes.push(format!(
+                        "{} has no primary key: return a unique column instead",
+                        t.display()
+                    ));
                     "ctid".to_string()
                 } else {
-                    t.pk.iter().map(|k| cascade::quote_ident(k)).collect::<Vec<_>>().join(", ")
+                    t.pk.iter()
+                        .map(|k| cascade::quote_ident(k))
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 };
-                capture.push(format!("add RETURNING {key} to the INSERT and keep the keys it returns"));
-                inverse.push(format!("DELETE FROM {} WHERE ({key}) IN (<the returned keys>)", t.qualified()));
+                capture.push(format!(
+                    "add RETURNING {key} to the INSERT and keep the keys it returns"
+                ));
+                inverse.push(format!(
+                    "DELETE FROM {} WHERE ({key}) IN (<the returned keys>)",
+                    t.qualified()
+                ));
             }
         }
         Kind::Merge => {
             reversible = true;
             if let Some(t) = &a.target {
-                capture.push(format!("CREATE TABLE before_1_{} AS SELECT * FROM {}", t.name.to_lowercase(), t.qualified()));
+                capture.push(format!(
+                    "CREATE TABLE before_1_{} AS SELECT * FROM {}",
+                    t.name.to_lowercase(),
+                    t.qualified()
+                ));
                 notes.push("MERGE inserts, updates and deletes: compare the copy with the table afterwards to undo each".into());
             }
         }
@@ -1134,7 +1352,11 @@ fn rollback_plan(a: &Analysis) -> Result<Value> {
                 ));
             }
             for (i, t) in a.touches.iter().enumerate() {
-                capture.push(format!("CREATE TABLE {} AS SELECT * FROM {}", backup_name(i, &t.rel), t.rel.qualified()));
+                capture.push(format!(
+                    "CREATE TABLE {} AS SELECT * FROM {}",
+                    backup_name(i, &t.rel),
+                    t.rel.qualified()
+                ));
                 inverse.push(format!(
                     "INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE SELECT {} FROM {}",
                     t.rel.qualified(),
@@ -1228,12 +1450,19 @@ fn inverse_sql(inv: &Inverse) -> Result<Option<std::result::Result<String, Strin
     })
 }
 
-fn tree_json(nodes: &[Node], path: &mut Vec<String>, rows: &HashMap<String, (Option<f64>, Option<i64>, bool)>) -> Value {
+fn tree_json(
+    nodes: &[Node],
+    path: &mut Vec<String>,
+    rows: &HashMap<String, (Option<f64>, Option<i64>, bool)>,
+) -> Value {
     Value::Array(
         nodes
             .iter()
             .map(|n| {
-                let (est, exact, hidden) = rows.get(&node_key(n, path)).cloned().unwrap_or((None, None, true));
+                let (est, exact, hidden) = rows
+                    .get(&node_key(n, path))
+                    .cloned()
+                    .unwrap_or((None, None, true));
                 path.push(n.table.display());
                 let children = tree_json(&n.children, path, rows);
                 path.pop();
@@ -1256,7 +1485,11 @@ fn tree_json(nodes: &[Node], path: &mut Vec<String>, rows: &HashMap<String, (Opt
 
 fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
     let touched: Vec<i64> = {
-        let mut v: Vec<i64> = a.touches.iter().flat_map(|t| [Some(t.rel.oid), t.rel.base].into_iter().flatten()).collect();
+        let mut v: Vec<i64> = a
+            .touches
+            .iter()
+            .flat_map(|t| [Some(t.rel.oid), t.rel.base].into_iter().flatten())
+            .collect();
         v.sort();
         v.dedup();
         v
@@ -1338,7 +1571,12 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
             .cloned()
             .unwrap_or_default()
             .into_iter()
-            .filter(|h| h["mode"].as_str().and_then(LockMode::from_pg).is_some_and(|m| m.conflicts_with(*mode)))
+            .filter(|h| {
+                h["mode"]
+                    .as_str()
+                    .and_then(LockMode::from_pg)
+                    .is_some_and(|m| m.conflicts_with(*mode))
+            })
             .collect();
         if *mode == LockMode::AccessExclusive {
             access_exclusive.push((r.display(), r.rows as u64, blocking.len() as u32));
@@ -1347,8 +1585,8 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
             "table": r.display(),
             "mode": mode.as_str(),
             "reason": why,
-            "table_rows": r.rows as i64,
-            "table_bytes": r.bytes,
+            "table_rows": if r.readable { json!(r.rows as i64) } else { Value::Null },
+            "table_bytes": if r.readable { json!(r.bytes) } else { Value::Null },
             "blocked_by": blocking,
         }));
     }
@@ -1367,7 +1605,11 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
         };
         if let Some(category) = category {
             out.push(json!({"table": t.display(), "column": col, "category": category, "source": source, "effect": effect}));
-            if effect == "written" { written.push(full) } else { removed.push(full) }
+            if effect == "written" {
+                written.push(full)
+            } else {
+                removed.push(full)
+            }
         }
     };
     let mut seen = std::collections::HashSet::new();
@@ -1378,7 +1620,11 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
             (_, op) if op.starts_with("UPDATE (") => {
                 // SET NULL / SET DEFAULT / ON UPDATE CASCADE rewrite the foreign-key columns
                 let mut v = Vec::new();
-                let mut path = a.touches.first().map(|t| t.path.clone()).unwrap_or_default();
+                let mut path = a
+                    .touches
+                    .first()
+                    .map(|t| t.path.clone())
+                    .unwrap_or_default();
                 each_node(&a.tree, &mut path, &mut |n, _| {
                     if n.table == t.rel.table() && n.effect == "update" {
                         if let Some(e) = a.tree_edges_cols(n) {
@@ -1390,7 +1636,10 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
             }
             _ => t.rel.columns.iter().map(|c| c.name.clone()).collect(),
         };
-        let effect = if t.operation.starts_with("DELETE") || t.operation == "TRUNCATE" || t.operation.starts_with("DROP") {
+        let effect = if t.operation.starts_with("DELETE")
+            || t.operation == "TRUNCATE"
+            || t.operation.starts_with("DROP")
+        {
             "removed"
         } else {
             "written"
@@ -1402,8 +1651,18 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
         }
     }
     for s in &a.ddl_steps {
-        if let (Some(t), Some(col)) = (&a.target, s.action.strip_prefix("drop column ").or(s.action.strip_prefix("change the type of "))) {
-            let col = col.split(' ').next().unwrap_or("").trim_matches('"').to_string();
+        if let (Some(t), Some(col)) = (
+            &a.target,
+            s.action
+                .strip_prefix("drop column ")
+                .or(s.action.strip_prefix("change the type of ")),
+        ) {
+            let col = col
+                .split(' ')
+                .next()
+                .unwrap_or("")
+                .trim_matches('"')
+                .to_string();
             if seen.insert((t.oid, col.clone(), "written")) {
                 check(t, &col, "written", &mut sensitive_cols);
             }
@@ -1415,14 +1674,21 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
     let mut depth = 0u32;
     let mut fan_out = 0.0f64;
     {
-        let mut path = a.touches.first().map(|t| t.path.clone()).unwrap_or_default();
+        let mut path = a
+            .touches
+            .first()
+            .map(|t| t.path.clone())
+            .unwrap_or_default();
         let mut parent_rows: HashMap<String, f64> = HashMap::new();
         if let Some(t) = a.touches.first() {
             parent_rows.insert(t.path.join(">"), rows(t));
         }
         let nr = &a.node_rows;
         each_node(&a.tree, &mut path, &mut |n, p| {
-            let (est, exact, _) = nr.get(&node_key(n, p)).cloned().unwrap_or((None, None, true));
+            let (est, exact, _) = nr
+                .get(&node_key(n, p))
+                .cloned()
+                .unwrap_or((None, None, true));
             let r = exact.map(|x| x as f64).or(est).unwrap_or(0.0);
             let mut here = p.to_vec();
             here.push(n.table.display());
@@ -1442,27 +1708,45 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
         .touches
         .iter()
         .map(|t| &t.rel)
-        .chain(a.locks.iter().filter(|l| l.1 > LockMode::AccessShare).map(|l| &l.0))
+        .chain(
+            a.locks
+                .iter()
+                .filter(|l| l.1 > LockMode::AccessShare)
+                .map(|l| &l.0),
+        )
         .filter(|r| r.system)
         .map(|r| r.display())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let facts = Facts {
-        kind: a.kind.as_str().into(),
-        rows_touched: rows_touched.round() as u64,
-        cascade_depth: depth,
-        max_fan_out: fan_out,
-        reversible: a.rollback["reversible"].as_bool().unwrap_or(false),
-        system_tables: system,
-        destroys_data: a.kind == Kind::Truncate || a.ddl_steps.iter().any(|s| s.destroys_data),
-        sensitive_columns: written,
-        has_where: a.has_where,
-        target_rows: a.target.as_ref().map(|t| t.rows as u64).unwrap_or(0).max(if a.has_where { 0 } else { a.touches.first().map(rows).unwrap_or(0.0) as u64 }),
-        access_exclusive,
-        sensitive_removed: removed,
-        lint: a.lint.iter().map(|f| f.rule.clone()).collect::<std::collections::BTreeSet<_>>().into_iter().collect(),
-    };
+    let facts =
+        Facts {
+            kind: a.kind.as_str().into(),
+            rows_touched: rows_touched.round() as u64,
+            cascade_depth: depth,
+            max_fan_out: fan_out,
+            reversible: a.rollback["reversible"].as_bool().unwrap_or(false),
+            system_tables: system,
+            destroys_data: a.kind == Kind::Truncate || a.ddl_steps.iter().any(|s| s.destroys_data),
+            sensitive_columns: written,
+            has_where: a.has_where,
+            target_rows: a.target.as_ref().map(|t| t.rows as u64).unwrap_or(0).max(
+                if a.has_where {
+                    0
+                } else {
+                    a.touches.first().map(rows).unwrap_or(0.0) as u64
+                },
+            ),
+            access_exclusive,
+            sensitive_removed: removed,
+            lint: a
+                .lint
+                .iter()
+                .map(|f| f.rule.clone())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
+        };
     let g = risk::grade(&facts, policy);
     let tables: Vec<Value> = a
         .touches
@@ -1473,7 +1757,7 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
                 "operation": t.operation,
                 "rows_estimated": t.estimated.map(|e| e.round() as i64),
                 "rows_exact": t.exact,
-                "table_rows": t.rel.rows as i64,
+                "table_rows": if t.rel.readable { json!(t.rel.rows as i64) } else { Value::Null },
                 "path": if t.path.is_empty() { Value::Null } else { json!(t.path) },
                 "via": t.via,
             });
@@ -1483,7 +1767,11 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
             v
         })
         .collect();
-    let mut path = a.touches.first().map(|t| t.path.clone()).unwrap_or_default();
+    let mut path = a
+        .touches
+        .first()
+        .map(|t| t.path.clone())
+        .unwrap_or_default();
     let ddl_json: Vec<Value> = a
         .ddl_steps
         .iter()
@@ -1526,7 +1814,11 @@ impl Analysis {
         Some(
             n.rows_sql[start..end]
                 .split(", ")
-                .map(|c| c.trim_start_matches("c.").trim_matches('"').replace("\"\"", "\""))
+                .map(|c| {
+                    c.trim_start_matches("c.")
+                        .trim_matches('"')
+                        .replace("\"\"", "\"")
+                })
                 .collect(),
         )
     }

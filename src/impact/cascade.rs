@@ -50,7 +50,10 @@ pub struct Table {
 
 impl Table {
     pub fn new(schema: &str, name: &str) -> Table {
-        Table { schema: schema.into(), name: name.into() }
+        Table {
+            schema: schema.into(),
+            name: name.into(),
+        }
     }
     pub fn qualified(&self) -> String {
         format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
@@ -113,7 +116,11 @@ pub fn quote_ident(ident: &str) -> String {
 
 /// `a."x", a."y"`
 fn cols(alias: &str, names: &[String]) -> String {
-    names.iter().map(|c| format!("{alias}.{}", quote_ident(c))).collect::<Vec<_>>().join(", ")
+    names
+        .iter()
+        .map(|c| format!("{alias}.{}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One table on the path from the target to the current node.
@@ -130,7 +137,11 @@ struct Step {
 /// not already delete; a self-referencing ON DELETE CASCADE reaches the whole subtree
 /// (a recursive query over the key) and the walk goes on from there.
 pub fn walk(target: &Table, op: &Op, rows_sql: &str, edges: &[Edge]) -> Vec<Node> {
-    let mut path = vec![Step { table: target.clone(), rows_sql: rows_sql.to_string(), deleted: *op == Op::Delete }];
+    let mut path = vec![Step {
+        table: target.clone(),
+        rows_sql: rows_sql.to_string(),
+        deleted: *op == Op::Delete,
+    }];
     walk_from(target, op, rows_sql, edges, 1, &mut path, None)
 }
 
@@ -154,7 +165,10 @@ fn walk_from(
     skip: Option<&str>,
 ) -> Vec<Node> {
     let mut nodes = Vec::new();
-    for e in edges.iter().filter(|e| &e.parent == parent && Some(e.constraint.as_str()) != skip) {
+    for e in edges
+        .iter()
+        .filter(|e| &e.parent == parent && Some(e.constraint.as_str()) != skip)
+    {
         let action = match op {
             Op::Delete => e.on_delete,
             Op::Update(changed) => {
@@ -196,7 +210,11 @@ fn walk_from(
             // rows the path already deletes are gone before this action reaches them; the
             // key of that table is the one the path's next edge (or this self-reference) used
             if path[k].deleted {
-                let key = if e.child == e.parent { Some(e.parent_cols.clone()) } else { key_after(path, k, edges) };
+                let key = if e.child == e.parent {
+                    Some(e.parent_cols.clone())
+                } else {
+                    key_after(path, k, edges)
+                };
                 if let Some(key) = key {
                     rows_sql = format!(
                         "SELECT c.* FROM ({rows_sql}) AS c WHERE ({}) NOT IN (SELECT {} FROM ({}) AS x)",
@@ -209,15 +227,31 @@ fn walk_from(
         }
         let children = match next {
             Some(next) if !cycle => {
-                path.push(Step { table: e.child.clone(), rows_sql: rows_sql.clone(), deleted: next == Op::Delete });
+                path.push(Step {
+                    table: e.child.clone(),
+                    rows_sql: rows_sql.clone(),
+                    deleted: next == Op::Delete,
+                });
                 let c = walk_from(&e.child, &next, &rows_sql, edges, depth + 1, path, None);
                 path.pop();
                 c
             }
             // the subtree of a self-reference goes on to the other children of its rows
             Some(next) if self_cascade => {
-                path.push(Step { table: e.child.clone(), rows_sql: rows_sql.clone(), deleted: true });
-                let c = walk_from(&e.child, &next, &rows_sql, edges, depth + 1, path, Some(&e.constraint));
+                path.push(Step {
+                    table: e.child.clone(),
+                    rows_sql: rows_sql.clone(),
+                    deleted: true,
+                });
+                let c = walk_from(
+                    &e.child,
+                    &next,
+                    &rows_sql,
+                    edges,
+                    depth + 1,
+                    path,
+                    Some(&e.constraint),
+                );
                 path.pop();
                 c
             }
@@ -240,20 +274,35 @@ fn walk_from(
 /// The key columns of `path[k]`'s table: those the edge leaving it along the path references.
 fn key_after(path: &[Step], k: usize, edges: &[Edge]) -> Option<Vec<String>> {
     let next = path.get(k + 1)?;
-    edges.iter().find(|e| e.parent == path[k].table && e.child == next.table).map(|e| e.parent_cols.clone())
+    edges
+        .iter()
+        .find(|e| e.parent == path[k].table && e.child == next.table)
+        .map(|e| e.parent_cols.clone())
 }
 
 /// The deepest level the tree reaches (0: no cascade).
 #[cfg(test)]
 pub fn depth(nodes: &[Node]) -> u32 {
-    nodes.iter().map(|n| n.depth.max(depth(&n.children))).max().unwrap_or(0)
+    nodes
+        .iter()
+        .map(|n| n.depth.max(depth(&n.children)))
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn edge(name: &str, parent: &str, pcol: &str, child: &str, ccol: &str, del: Action, upd: Action) -> Edge {
+    fn edge(
+        name: &str,
+        parent: &str,
+        pcol: &str,
+        child: &str,
+        ccol: &str,
+        del: Action,
+        upd: Action,
+    ) -> Edge {
         Edge {
             constraint: name.into(),
             parent: Table::new("public", parent),
@@ -268,24 +317,78 @@ mod tests {
     fn shop() -> Vec<Edge> {
         use Action::*;
         vec![
-            edge("invoice_customer_fk", "customer", "id", "invoice", "customer_id", Cascade, Cascade),
-            edge("line_invoice_fk", "invoice", "id", "invoice_line", "invoice_id", Cascade, NoAction),
-            edge("ticket_customer_fk", "customer", "id", "ticket", "customer_id", SetNull, NoAction),
-            edge("note_invoice_fk", "invoice", "id", "note", "invoice_id", Restrict, Restrict),
-            edge("employee_manager_fk", "employee", "id", "employee", "manager_id", Cascade, NoAction),
+            edge(
+                "invoice_customer_fk",
+                "customer",
+                "id",
+                "invoice",
+                "customer_id",
+                Cascade,
+                Cascade,
+            ),
+            edge(
+                "line_invoice_fk",
+                "invoice",
+                "id",
+                "invoice_line",
+                "invoice_id",
+                Cascade,
+                NoAction,
+            ),
+            edge(
+                "ticket_customer_fk",
+                "customer",
+                "id",
+                "ticket",
+                "customer_id",
+                SetNull,
+                NoAction,
+            ),
+            edge(
+                "note_invoice_fk",
+                "invoice",
+                "id",
+                "note",
+                "invoice_id",
+                Restrict,
+                Restrict,
+            ),
+            edge(
+                "employee_manager_fk",
+                "employee",
+                "id",
+                "employee",
+                "manager_id",
+                Cascade,
+                NoAction,
+            ),
         ]
     }
 
     #[test]
     fn delete_follows_cascades_and_stops_at_blockers() {
         let root = Table::new("public", "customer");
-        let t = walk(&root, &Op::Delete, "SELECT * FROM \"public\".\"customer\" WHERE id = 7", &shop());
+        let t = walk(
+            &root,
+            &Op::Delete,
+            "SELECT * FROM \"public\".\"customer\" WHERE id = 7",
+            &shop(),
+        );
         assert_eq!(t.len(), 2);
         let invoice = &t[0];
-        assert_eq!((invoice.table.name.as_str(), invoice.effect, invoice.depth), ("invoice", "delete", 1));
-        let kids: Vec<(&str, &str, u32)> =
-            invoice.children.iter().map(|n| (n.table.name.as_str(), n.effect, n.depth)).collect();
-        assert_eq!(kids, vec![("invoice_line", "delete", 2), ("note", "blocks", 2)]);
+        assert_eq!(
+            (invoice.table.name.as_str(), invoice.effect, invoice.depth),
+            ("invoice", "delete", 1)
+        );
+        let kids: Vec<(&str, &str, u32)> = invoice
+            .children
+            .iter()
+            .map(|n| (n.table.name.as_str(), n.effect, n.depth))
+            .collect();
+        assert_eq!(
+            kids,
+            vec![("invoice_line", "delete", 2), ("note", "blocks", 2)]
+        );
         let ticket = &t[1];
         assert_eq!((ticket.action, ticket.effect), (Action::SetNull, "update"));
         assert_eq!(depth(&t), 2);
@@ -294,7 +397,12 @@ mod tests {
     #[test]
     fn counting_sql_nests_level_by_level() {
         let root = Table::new("public", "customer");
-        let t = walk(&root, &Op::Delete, "SELECT * FROM \"public\".\"customer\" WHERE id = 7", &shop());
+        let t = walk(
+            &root,
+            &Op::Delete,
+            "SELECT * FROM \"public\".\"customer\" WHERE id = 7",
+            &shop(),
+        );
         assert_eq!(
             t[0].children[0].count_sql(),
             "SELECT count(*) FROM (SELECT c.* FROM \"public\".\"invoice_line\" AS c WHERE (c.\"invoice_id\") IN \
@@ -307,12 +415,20 @@ mod tests {
     fn update_follows_only_changed_keys() {
         let root = Table::new("public", "customer");
         // changing a non-key column reaches nothing
-        assert!(walk(&root, &Op::Update(vec!["email".into()]), "SELECT 1", &shop()).is_empty());
+        assert!(walk(
+            &root,
+            &Op::Update(vec!["email".into()]),
+            "SELECT 1",
+            &shop()
+        )
+        .is_empty());
         // changing the key: ON UPDATE CASCADE rewrites invoice.customer_id; invoice's own key
         // does not change, so the walk stops there; the ticket FK blocks (NO ACTION)
         let t = walk(&root, &Op::Update(vec!["id".into()]), "SELECT 1", &shop());
-        let got: Vec<(&str, &str, usize)> =
-            t.iter().map(|n| (n.table.name.as_str(), n.effect, n.children.len())).collect();
+        let got: Vec<(&str, &str, usize)> = t
+            .iter()
+            .map(|n| (n.table.name.as_str(), n.effect, n.children.len()))
+            .collect();
         assert_eq!(got, vec![("invoice", "update", 0), ("ticket", "blocks", 0)]);
     }
 
@@ -323,8 +439,18 @@ mod tests {
         assert_eq!(t.len(), 1);
         assert!(t[0].cycle && t[0].children.is_empty());
         // a self-referencing cascade reaches the whole subtree, minus the rows deleted already
-        assert!(t[0].rows_sql.starts_with("SELECT c.* FROM (WITH RECURSIVE reach AS ("), "{}", t[0].rows_sql);
-        assert!(t[0].rows_sql.ends_with("NOT IN (SELECT x.\"id\" FROM (SELECT 1) AS x)"), "{}", t[0].rows_sql);
+        assert!(
+            t[0].rows_sql
+                .starts_with("SELECT c.* FROM (WITH RECURSIVE reach AS ("),
+            "{}",
+            t[0].rows_sql
+        );
+        assert!(
+            t[0].rows_sql
+                .ends_with("NOT IN (SELECT x.\"id\" FROM (SELECT 1) AS x)"),
+            "{}",
+            t[0].rows_sql
+        );
         use Action::*;
         let ring = vec![
             edge("a_b", "a", "id", "b", "a_id", Cascade, NoAction),
@@ -339,7 +465,10 @@ mod tests {
     #[test]
     fn identifiers_are_quoted() {
         assert_eq!(quote_ident("Weird\"Name"), "\"Weird\"\"Name\"");
-        assert_eq!(Table::new("my schema", "t").qualified(), "\"my schema\".\"t\"");
+        assert_eq!(
+            Table::new("my schema", "t").qualified(),
+            "\"my schema\".\"t\""
+        );
         assert_eq!(Action::from_pg('n'), Some(Action::SetNull));
         assert!(Action::NoAction.blocks() && !Action::Cascade.blocks());
     }

@@ -18,7 +18,11 @@ fn tree(out: &mut String, nodes: &[Value], prefix: &str) {
             "blocks" => "BLOCKS".to_string(),
             e => e.to_string(),
         };
-        let cycle = if n["cycle"].as_bool() == Some(true) { "  (cycle: stops here)" } else { "" };
+        let cycle = if n["cycle"].as_bool() == Some(true) {
+            "  (cycle: stops here)"
+        } else {
+            ""
+        };
         let _ = writeln!(
             out,
             "{prefix}{} {} via {} [ON {}] {}: {}{cycle}",
@@ -30,7 +34,14 @@ fn tree(out: &mut String, nodes: &[Value], prefix: &str) {
             rows(n),
         );
         let next = format!("{prefix}{}", if last { "   " } else { "│  " });
-        tree(out, n["children"].as_array().map(|a| a.as_slice()).unwrap_or(&[]), &next);
+        tree(
+            out,
+            n["children"]
+                .as_array()
+                .map(|a| a.as_slice())
+                .unwrap_or(&[]),
+            &next,
+        );
     }
 }
 
@@ -63,7 +74,10 @@ pub fn render(doc: &Value) -> String {
         let _ = writeln!(out, "\nrows touched: {}", doc["rows_touched"]);
         for t in tables {
             let dry = match t.get("dry_run") {
-                Some(d) => format!(" (inserted {}, updated {}, deleted {})", d["inserted"], d["updated"], d["deleted"]),
+                Some(d) => format!(
+                    " (inserted {}, updated {}, deleted {})",
+                    d["inserted"], d["updated"], d["deleted"]
+                ),
                 None => String::new(),
             };
             let _ = writeln!(
@@ -85,7 +99,13 @@ pub fn render(doc: &Value) -> String {
     }
     let _ = writeln!(out, "\nrisk: {}", s(doc, "risk_level"));
     for r in list(doc, "risk_reasons") {
-        let _ = writeln!(out, "  {:<8} {:<24} {}", s(r, "level"), s(r, "rule"), s(r, "detail"));
+        let _ = writeln!(
+            out,
+            "  {:<8} {:<24} {}",
+            s(r, "level"),
+            s(r, "rule"),
+            s(r, "detail")
+        );
     }
     let locks = list(doc, "locks");
     if !locks.is_empty() {
@@ -95,13 +115,26 @@ pub fn render(doc: &Value) -> String {
             let by = if blocked.is_empty() {
                 String::new()
             } else {
-                let pids: Vec<String> = blocked.iter().map(|b| format!("{} ({})", b["pid"], s(b, "mode"))).collect();
+                let pids: Vec<String> = blocked
+                    .iter()
+                    .map(|b| format!("{} ({})", b["pid"], s(b, "mode")))
+                    .collect();
                 format!("  — would wait for pid {}", pids.join(", "))
             };
-            let _ = writeln!(out, "  {:<32} {:<22} {}{by}", s(l, "table"), s(l, "mode"), s(l, "reason"));
+            let _ = writeln!(
+                out,
+                "  {:<32} {:<22} {}{by}",
+                s(l, "table"),
+                s(l, "mode"),
+                s(l, "reason")
+            );
         }
     }
-    for (key, title) in [("lint", "migration lint"), ("triggers", "triggers"), ("rules", "rules")] {
+    for (key, title) in [
+        ("lint", "migration lint"),
+        ("triggers", "triggers"),
+        ("rules", "rules"),
+    ] {
         let items = list(doc, key);
         if items.is_empty() {
             continue;
@@ -115,10 +148,21 @@ pub fn render(doc: &Value) -> String {
                     s(i, "table"),
                     s(i, "name"),
                     s(i, "timing"),
-                    i["events"].as_array().map(|e| e.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join(" OR ")).unwrap_or_default(),
+                    i["events"]
+                        .as_array()
+                        .map(|e| e
+                            .iter()
+                            .filter_map(|x| x.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" OR "))
+                        .unwrap_or_default(),
                     s(i, "level"),
                     s(i, "function"),
-                    if i["enabled"].as_bool() == Some(false) { " (disabled)" } else { "" }
+                    if i["enabled"].as_bool() == Some(false) {
+                        " (disabled)"
+                    } else {
+                        ""
+                    }
                 ),
                 _ => format!("{} {} ON {}", s(i, "table"), s(i, "name"), s(i, "event")),
             };
@@ -130,7 +174,10 @@ pub fn render(doc: &Value) -> String {
         let names: Vec<&str> = views.iter().map(|v| s(v, "view")).collect();
         let _ = writeln!(out, "\ndependent views: {}", names.join(", "));
     }
-    for (key, title, field) in [("rls_policies", "row-level security on", "table"), ("publications", "published by", "publication")] {
+    for (key, title, field) in [
+        ("rls_policies", "row-level security on", "table"),
+        ("publications", "published by", "publication"),
+    ] {
         let items = list(doc, key);
         if !items.is_empty() {
             let names: Vec<&str> = items.iter().map(|v| s(v, field)).collect();
@@ -141,16 +188,31 @@ pub fn render(doc: &Value) -> String {
     if !sens.is_empty() {
         let _ = writeln!(out, "\nsensitive columns");
         for c in sens {
-            let _ = writeln!(out, "  {}.{} ({}, {})", s(c, "table"), s(c, "column"), s(c, "category"), s(c, "effect"));
+            let _ = writeln!(
+                out,
+                "  {}.{} ({}, {})",
+                s(c, "table"),
+                s(c, "column"),
+                s(c, "category"),
+                s(c, "effect")
+            );
         }
     }
     let rb = &doc["rollback_plan"];
     let _ = writeln!(
         out,
         "\nrollback plan ({})",
-        if rb["reversible"].as_bool() == Some(true) { "reversible" } else { "irreversible without a backup" }
+        if rb["reversible"].as_bool() == Some(true) {
+            "reversible"
+        } else {
+            "irreversible without a backup"
+        }
     );
-    for (key, title) in [("capture", "before"), ("inverse", "undo"), ("notes", "note")] {
+    for (key, title) in [
+        ("capture", "before"),
+        ("inverse", "undo"),
+        ("notes", "note"),
+    ] {
         for line in list(rb, key) {
             let _ = writeln!(out, "  {title}: {}", line.as_str().unwrap_or(""));
         }
@@ -187,7 +249,10 @@ mod tests {
             "warnings": ["w1"]
         });
         let text = render(&doc);
-        assert!(text.starts_with("DELETE — risk HIGH — mode exact"), "{text}");
+        assert!(
+            text.starts_with("DELETE — risk HIGH — mode exact"),
+            "{text}"
+        );
         assert!(text.contains("will fail: YES — this DELETE fails"));
         assert!(text.contains("└─ public.invoice via invoice_fk [ON CASCADE] delete: 6 rows"));
         assert!(text.contains("   └─ public.note via note_fk [ON RESTRICT] BLOCKS: 2 rows"));

@@ -35,7 +35,10 @@ pub fn classify(column: &str) -> Option<&'static str> {
     let words = crate::catalog::describe::words(column);
     let joined: String = words.split(' ').collect();
     for (fragment, kind) in FRAGMENTS {
-        if words.split(' ').any(|w| w == *fragment || w.trim_end_matches('s') == *fragment) {
+        if words
+            .split(' ')
+            .any(|w| w == *fragment || w.trim_end_matches('s') == *fragment)
+        {
             return Some(kind);
         }
         if fragment.len() >= 6 && joined.contains(fragment) {
@@ -68,7 +71,15 @@ mod tests {
     #[test]
     fn leaves_ordinary_columns_alone() {
         // "discard" is not the word "card", "tokenizer" not the word "token"
-        for c in ["invoice_id", "total", "title", "name", "milliseconds", "discard_reason", "tokenizer_path"] {
+        for c in [
+            "invoice_id",
+            "total",
+            "title",
+            "name",
+            "milliseconds",
+            "discard_reason",
+            "tokenizer_path",
+        ] {
             assert_eq!(classify(c), None, "{c}");
         }
     }

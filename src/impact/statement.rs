@@ -2,8 +2,8 @@
 //! read-only query), the columns it assigns, its source rows. Plain Rust over the AST.
 use crate::sqlparse::Parsed;
 use sqlparser::ast::{
-    AssignmentTarget, CascadeOption, FromTable, Ident, ObjectName, ObjectNamePart, SetExpr, Statement, TableFactor,
-    TableWithJoins, UpdateTableFromKind,
+    AssignmentTarget, CascadeOption, FromTable, Ident, ObjectName, ObjectNamePart, SetExpr,
+    Statement, TableFactor, TableWithJoins, UpdateTableFromKind,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -34,8 +34,16 @@ impl Modify {
     /// once: `[WITH …] SELECT t.* FROM target t WHERE [EXISTS (SELECT 1 FROM using WHERE] …)`.
     pub fn rows_sql(&self) -> String {
         let reference = self.alias.as_deref().unwrap_or(&self.target);
-        let mut sql = self.with.as_ref().map(|w| format!("{w} ")).unwrap_or_default();
-        sql.push_str(&format!("SELECT {reference}.* FROM {}{}", if self.only { "ONLY " } else { "" }, self.target));
+        let mut sql = self
+            .with
+            .as_ref()
+            .map(|w| format!("{w} "))
+            .unwrap_or_default();
+        sql.push_str(&format!(
+            "SELECT {reference}.* FROM {}{}",
+            if self.only { "ONLY " } else { "" },
+            self.target
+        ));
         if let Some(a) = &self.alias {
             sql.push_str(&format!(" AS {a}"));
         }
@@ -43,7 +51,10 @@ impl Modify {
             (true, None) => {}
             (true, Some(w)) => sql.push_str(&format!(" WHERE {w}")),
             (false, w) => {
-                sql.push_str(&format!(" WHERE EXISTS (SELECT 1 FROM {}", self.from.join(", ")));
+                sql.push_str(&format!(
+                    " WHERE EXISTS (SELECT 1 FROM {}",
+                    self.from.join(", ")
+                ));
                 if let Some(w) = w {
                     sql.push_str(&format!(" WHERE {w}"));
                 }
@@ -72,8 +83,14 @@ pub enum Shape {
     Delete(Modify),
     Update(Modify),
     Insert(Insert),
-    Merge { target: String },
-    Truncate { tables: Vec<String>, cascade: bool, only: bool },
+    Merge {
+        target: String,
+    },
+    Truncate {
+        tables: Vec<String>,
+        cascade: bool,
+        only: bool,
+    },
     Select,
     /// DDL and everything else: see `ddl`
     Other,
@@ -98,12 +115,17 @@ fn last_name(n: &ObjectName) -> String {
 
 fn table_of(t: &TableWithJoins, what: &str) -> Result<(String, Option<String>), ShapeError> {
     if !t.joins.is_empty() {
-        return Err(ShapeError::Unsupported(format!("a JOIN in the {what} target")));
+        return Err(ShapeError::Unsupported(format!(
+            "a JOIN in the {what} target"
+        )));
     }
     match &t.relation {
-        TableFactor::Table { name, alias, args: None, .. } => {
-            Ok((name.to_string(), alias.as_ref().map(|a| a.name.to_string())))
-        }
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => Ok((name.to_string(), alias.as_ref().map(|a| a.name.to_string()))),
         other => Err(ShapeError::Unsupported(format!("{what} of {other}"))),
     }
 }
@@ -125,7 +147,9 @@ fn shape_of(stmt: &Statement, with: Option<String>, only: bool) -> Result<Shape,
                 FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
             };
             if tables.len() != 1 || !d.tables.is_empty() {
-                return Err(ShapeError::Unsupported("a DELETE from several tables".into()));
+                return Err(ShapeError::Unsupported(
+                    "a DELETE from several tables".into(),
+                ));
             }
             let (target, alias) = table_of(&tables[0], "DELETE")?;
             Ok(Shape::Delete(Modify {
@@ -142,7 +166,8 @@ fn shape_of(stmt: &Statement, with: Option<String>, only: bool) -> Result<Shape,
         Statement::Update(u) => {
             let (target, alias) = table_of(&u.table, "UPDATE")?;
             let from = match &u.from {
-                Some(UpdateTableFromKind::BeforeSet(t)) | Some(UpdateTableFromKind::AfterSet(t)) => {
+                Some(UpdateTableFromKind::BeforeSet(t))
+                | Some(UpdateTableFromKind::AfterSet(t)) => {
                     t.iter().map(|t| t.to_string()).collect()
                 }
                 None => Vec::new(),
@@ -181,11 +206,17 @@ fn shape_of(stmt: &Statement, with: Option<String>, only: bool) -> Result<Shape,
                             (None, Some(inner)) => format!("{inner} "),
                             (Some(outer), Some(inner)) => {
                                 // both: the inner CTEs are appended to the outer list
-                                format!("{outer}, {} ", inner.to_string().trim_start_matches("WITH ").trim_start())
+                                format!(
+                                    "{outer}, {} ",
+                                    inner.to_string().trim_start_matches("WITH ").trim_start()
+                                )
                             }
                             (None, None) => String::new(),
                         };
-                        (None, Some(format!("{prefix}SELECT * FROM ({src}) AS source")))
+                        (
+                            None,
+                            Some(format!("{prefix}SELECT * FROM ({src}) AS source")),
+                        )
                     }
                 },
             };
@@ -199,7 +230,9 @@ fn shape_of(stmt: &Statement, with: Option<String>, only: bool) -> Result<Shape,
             }))
         }
         Statement::Merge(m) => match &m.table {
-            TableFactor::Table { name, .. } => Ok(Shape::Merge { target: name.to_string() }),
+            TableFactor::Table { name, .. } => Ok(Shape::Merge {
+                target: name.to_string(),
+            }),
             other => Err(ShapeError::Unsupported(format!("MERGE into {other}"))),
         },
         Statement::Truncate(t) => Ok(Shape::Truncate {
@@ -230,7 +263,10 @@ mod tests {
     #[test]
     fn delete_rows_are_a_query() {
         let m = modify(sh("DELETE FROM customer WHERE country = 'France'"));
-        assert_eq!(m.rows_sql(), "SELECT customer.* FROM customer WHERE country = 'France'");
+        assert_eq!(
+            m.rows_sql(),
+            "SELECT customer.* FROM customer WHERE country = 'France'"
+        );
         let m = modify(sh("DELETE FROM public.customer c USING invoice i WHERE i.customer_id = c.customer_id AND i.total > 10 RETURNING c.customer_id"));
         assert_eq!(
             m.rows_sql(),
@@ -265,7 +301,10 @@ mod tests {
         }
         match sh("WITH x AS (SELECT 1 AS a) INSERT INTO t SELECT a FROM x ON CONFLICT DO NOTHING") {
             Shape::Insert(i) => {
-                assert_eq!(i.source_sql.as_deref(), Some("WITH x AS (SELECT 1 AS a) SELECT * FROM (SELECT a FROM x) AS source"));
+                assert_eq!(
+                    i.source_sql.as_deref(),
+                    Some("WITH x AS (SELECT 1 AS a) SELECT * FROM (SELECT a FROM x) AS source")
+                );
                 assert!(i.on_conflict);
             }
             s => panic!("{s:?}"),
@@ -280,9 +319,16 @@ mod tests {
     fn truncate_merge_and_others() {
         assert_eq!(
             sh("TRUNCATE a, b CASCADE"),
-            Shape::Truncate { tables: vec!["a".into(), "b".into()], cascade: true, only: false }
+            Shape::Truncate {
+                tables: vec!["a".into(), "b".into()],
+                cascade: true,
+                only: false
+            }
         );
-        assert_eq!(sh("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE"), Shape::Merge { target: "t".into() });
+        assert_eq!(
+            sh("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE"),
+            Shape::Merge { target: "t".into() }
+        );
         assert_eq!(sh("SELECT 1"), Shape::Select);
         assert_eq!(sh("CREATE INDEX ON t (a)"), Shape::Other);
     }

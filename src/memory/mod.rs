@@ -42,7 +42,9 @@ impl crate::error::UserError for MemoryError {
         match self {
             MemoryError::Sql(_) => ERRCODE_SYNTAX_ERROR,
             MemoryError::Plan(_) => ERRCODE_INVALID_PARAMETER_VALUE,
-            MemoryError::Rating(_) | MemoryError::Empty(_) | MemoryError::BadK(_) => ERRCODE_INVALID_PARAMETER_VALUE,
+            MemoryError::Rating(_) | MemoryError::Empty(_) | MemoryError::BadK(_) => {
+                ERRCODE_INVALID_PARAMETER_VALUE
+            }
             MemoryError::Null(_) => ERRCODE_NULL_VALUE_NOT_ALLOWED,
             MemoryError::NoUsage(_) => ERRCODE_NO_DATA_FOUND,
             MemoryError::NotYours(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -92,7 +94,8 @@ impl Visitor for Shape {
             self.ctes += w.cte_tables.len();
         }
         if let SetExpr::Select(s) = q.body.as_ref() {
-            self.joins += s.from.iter().map(|t| t.joins.len()).sum::<usize>() + s.from.len().saturating_sub(1);
+            self.joins += s.from.iter().map(|t| t.joins.len()).sum::<usize>()
+                + s.from.len().saturating_sub(1);
         }
         if matches!(q.body.as_ref(), SetExpr::SetOperation { .. }) {
             self.set_ops += 1;
@@ -105,7 +108,17 @@ impl Visitor for Shape {
                 self.windows += 1;
             }
             let name = f.name.to_string().to_lowercase();
-            if ["count", "sum", "avg", "min", "max", "array_agg", "string_agg"].contains(&name.as_str()) {
+            if [
+                "count",
+                "sum",
+                "avg",
+                "min",
+                "max",
+                "array_agg",
+                "string_agg",
+            ]
+            .contains(&name.as_str())
+            {
                 self.aggregates += 1;
             }
         }
@@ -142,14 +155,23 @@ mod tests {
     #[test]
     fn grades_queries() {
         assert_eq!(c("SELECT count(*) FROM track"), "simple");
-        assert_eq!(c("SELECT t.name FROM track t JOIN album a ON a.album_id = t.album_id"), "simple");
+        assert_eq!(
+            c("SELECT t.name FROM track t JOIN album a ON a.album_id = t.album_id"),
+            "simple"
+        );
         assert_eq!(
             c("SELECT a.title, count(*) FROM track t JOIN album a ON a.album_id = t.album_id GROUP BY a.title"),
             "moderate"
         );
-        assert_eq!(c("SELECT * FROM a JOIN b ON true JOIN c ON true JOIN d ON true"), "complex");
+        assert_eq!(
+            c("SELECT * FROM a JOIN b ON true JOIN c ON true JOIN d ON true"),
+            "complex"
+        );
         assert_eq!(c("SELECT * FROM t WHERE x IN (SELECT y FROM u)"), "complex");
-        assert_eq!(c("SELECT rank() OVER (ORDER BY total) FROM invoice"), "complex");
+        assert_eq!(
+            c("SELECT rank() OVER (ORDER BY total) FROM invoice"),
+            "complex"
+        );
     }
 
     #[test]

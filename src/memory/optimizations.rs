@@ -20,7 +20,11 @@ fn remember_optimization(
         .or_raise("ai.remember_optimization")
 }
 
-pub fn remember(query_text: &str, recommendation: &str, gain: Option<f64>) -> Result<i64, MemoryError> {
+pub fn remember(
+    query_text: &str,
+    recommendation: &str,
+    gain: Option<f64>,
+) -> Result<i64, MemoryError> {
     if query_text.trim().is_empty() {
         return Err(MemoryError::Empty("query_text"));
     }
@@ -62,11 +66,21 @@ fn similar_optimizations(
     TableIterator::new(rows)
 }
 
-type Row = (i64, String, String, Option<f64>, f64, pgrx::datum::TimestampWithTimeZone);
+type Row = (
+    i64,
+    String,
+    String,
+    Option<f64>,
+    f64,
+    pgrx::datum::TimestampWithTimeZone,
+);
 
 fn similar(query: &str, k: i32) -> Result<Vec<Row>, MemoryError> {
     let k = check_k(k)?;
-    let v = embed_texts(&[Some(query)]).pop().flatten().unwrap_or_default();
+    let v = embed_texts(&[Some(query)])
+        .pop()
+        .flatten()
+        .unwrap_or_default();
     let d = VectorSql::new()?.distance_to("embedding", 1);
     let sql = format!(
         "SELECT id, query_text, recommendation, gain_pct, 1 - {d}, created_at
@@ -82,7 +96,8 @@ fn similar(query: &str, k: i32) -> Result<Vec<Row>, MemoryError> {
                 r.get::<String>(3)?.unwrap_or_default(),
                 r.get::<f64>(4)?,
                 r.get::<f64>(5)?.unwrap_or_default(),
-                r.get::<pgrx::datum::TimestampWithTimeZone>(6)?.expect("created_at is NOT NULL"),
+                r.get::<pgrx::datum::TimestampWithTimeZone>(6)?
+                    .expect("created_at is NOT NULL"),
             ));
         }
         Ok::<_, pgrx::spi::Error>(out)

@@ -3,7 +3,13 @@
 use serde::Deserialize;
 
 pub const PROBLEM_TYPES: &[&str] = &[
-    "performance", "security", "architecture", "correctness", "data_integrity", "reliability", "maintainability",
+    "performance",
+    "security",
+    "architecture",
+    "correctness",
+    "data_integrity",
+    "reliability",
+    "maintainability",
     "compatibility",
 ];
 pub const SEVERITIES: &[&str] = &["low", "medium", "high", "critical"];
@@ -13,7 +19,11 @@ pub const LAYERS: std::ops::RangeInclusive<i32> = 1..=7;
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum PatternError {
     #[error("unknown {what} '{got}'")]
-    Unknown { what: &'static str, got: String, allowed: Vec<String> },
+    Unknown {
+        what: &'static str,
+        got: String,
+        allowed: Vec<String>,
+    },
     #[error("layer {0} is out of range")]
     Layer(i32),
     #[error("{0} must not be empty")]
@@ -53,7 +63,11 @@ fn one_of(what: &'static str, got: &str, allowed: &[&str]) -> Result<String, Pat
     if allowed.contains(&g.as_str()) {
         Ok(g)
     } else {
-        Err(PatternError::Unknown { what, got: got.to_string(), allowed: allowed.iter().map(|s| s.to_string()).collect() })
+        Err(PatternError::Unknown {
+            what,
+            got: got.to_string(),
+            allowed: allowed.iter().map(|s| s.to_string()).collect(),
+        })
     }
 }
 
@@ -111,34 +125,60 @@ pub struct NewPattern {
 impl NewPattern {
     /// Checks and normalises every field.
     pub fn validated(mut self) -> Result<NewPattern, PatternError> {
-        for (name, v) in [("title", &self.title), ("problem", &self.problem), ("solution", &self.solution)] {
+        for (name, v) in [
+            ("title", &self.title),
+            ("problem", &self.problem),
+            ("solution", &self.solution),
+        ] {
             if v.trim().is_empty() {
                 return Err(PatternError::Empty(name));
             }
         }
         self.problem_type = problem_type(&self.problem_type)?;
-        self.severity = severity(if self.severity.is_empty() { "medium" } else { &self.severity })?;
+        self.severity = severity(if self.severity.is_empty() {
+            "medium"
+        } else {
+            &self.severity
+        })?;
         self.layers = layers(&self.layers)?;
-        self.file_types = self.file_types.iter().map(|f| f.trim().trim_start_matches('.').to_lowercase()).collect();
-        self.workflows = self.workflows.iter().map(|w| w.trim().to_lowercase()).collect();
+        self.file_types = self
+            .file_types
+            .iter()
+            .map(|f| f.trim().trim_start_matches('.').to_lowercase())
+            .collect();
+        self.workflows = self
+            .workflows
+            .iter()
+            .map(|w| w.trim().to_lowercase())
+            .collect();
         Ok(self)
     }
 
     /// What the content embedding reads: the whole lesson.
     pub fn content_text(&self) -> String {
-        [Some(&self.title), Some(&self.problem), Some(&self.solution), self.learnings.as_ref(), self.prevention.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|s| s.trim())
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join("\n")
+        [
+            Some(&self.title),
+            Some(&self.problem),
+            Some(&self.solution),
+            self.learnings.as_ref(),
+            self.prevention.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
     }
 
     /// What the code embedding reads, when there is code.
     pub fn code_text(&self) -> Option<String> {
-        let parts: Vec<&str> =
-            [&self.code_before, &self.code_after].into_iter().flatten().map(|s| s.trim()).filter(|s| !s.is_empty()).collect();
+        let parts: Vec<&str> = [&self.code_before, &self.code_after]
+            .into_iter()
+            .flatten()
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+            .collect();
         (!parts.is_empty()).then(|| parts.join("\n"))
     }
 
@@ -172,7 +212,11 @@ pub fn confidence(ctx: &Context, c: &Candidate) -> f64 {
         score *= 1.2;
     }
     if !ctx.workflows.is_empty() {
-        let overlap = ctx.workflows.iter().filter(|w| c.workflows.iter().any(|x| x.eq_ignore_ascii_case(w))).count();
+        let overlap = ctx
+            .workflows
+            .iter()
+            .filter(|w| c.workflows.iter().any(|x| x.eq_ignore_ascii_case(w)))
+            .count();
         score *= 1.0 + 0.3 * overlap as f64 / ctx.workflows.len() as f64;
     }
     if c.applied_count > 0 {
@@ -194,14 +238,31 @@ mod tests {
     use super::*;
 
     fn cand(sim: f64) -> Candidate<'static> {
-        Candidate { similarity: sim, layers: &[5], workflows: &[], file_types: &[], applied_count: 0, success_rate: None }
+        Candidate {
+            similarity: sim,
+            layers: &[5],
+            workflows: &[],
+            file_types: &[],
+            applied_count: 0,
+            success_rate: None,
+        }
     }
 
     #[test]
     fn validates_fields() {
         assert_eq!(problem_type(" Security "), Ok("security".into()));
-        assert!(matches!(problem_type("speed"), Err(PatternError::Unknown { .. })));
-        assert!(PatternError::Unknown { what: "x", got: "y".into(), allowed: vec!["a".into()] }.hint().unwrap().contains("a"));
+        assert!(matches!(
+            problem_type("speed"),
+            Err(PatternError::Unknown { .. })
+        ));
+        assert!(PatternError::Unknown {
+            what: "x",
+            got: "y".into(),
+            allowed: vec!["a".into()]
+        }
+        .hint()
+        .unwrap()
+        .contains("a"));
         assert_eq!(layers(&[5, 4, 5]), Ok(vec![4, 5]));
         assert_eq!(layers(&[0]), Err(PatternError::Layer(0)));
         assert_eq!(severity("CRITICAL"), Ok("critical".into()));
@@ -212,7 +273,12 @@ mod tests {
 
     #[test]
     fn a_pattern_needs_its_lesson() {
-        let p = NewPattern { title: "t".into(), problem_type: "performance".into(), problem: "p".into(), ..Default::default() };
+        let p = NewPattern {
+            title: "t".into(),
+            problem_type: "performance".into(),
+            problem: "p".into(),
+            ..Default::default()
+        };
         assert_eq!(p.validated(), Err(PatternError::Empty("solution")));
         let p = NewPattern {
             title: "Missing index".into(),
@@ -232,25 +298,68 @@ mod tests {
 
     #[test]
     fn confidence_follows_the_seed_rules() {
-        let none = Context { layers: &[], workflows: &[], file_extension: None };
+        let none = Context {
+            layers: &[],
+            workflows: &[],
+            file_extension: None,
+        };
         assert!((confidence(&none, &cand(0.7)) - 0.7).abs() < 1e-9);
-        let layer = Context { layers: &[5], workflows: &[], file_extension: None };
+        let layer = Context {
+            layers: &[5],
+            workflows: &[],
+            file_extension: None,
+        };
         assert!((confidence(&layer, &cand(0.7)) - 0.84).abs() < 1e-9);
         let wf = vec!["migration".to_string(), "review".to_string()];
         let pat_wf = vec!["migration".to_string()];
-        let c = Candidate { workflows: &pat_wf, ..cand(0.7) };
-        let ctx = Context { layers: &[], workflows: &wf, file_extension: None };
+        let c = Candidate {
+            workflows: &pat_wf,
+            ..cand(0.7)
+        };
+        let ctx = Context {
+            layers: &[],
+            workflows: &wf,
+            file_extension: None,
+        };
         assert!((confidence(&ctx, &c) - 0.7 * 1.15).abs() < 1e-9);
-        let proven = Candidate { applied_count: 4, success_rate: Some(1.0), ..cand(0.7) };
+        let proven = Candidate {
+            applied_count: 4,
+            success_rate: Some(1.0),
+            ..cand(0.7)
+        };
         assert!((confidence(&none, &proven) - 0.77).abs() < 1e-9);
-        let failing = Candidate { applied_count: 4, success_rate: Some(0.0), ..cand(0.7) };
+        let failing = Candidate {
+            applied_count: 4,
+            success_rate: Some(0.0),
+            ..cand(0.7)
+        };
         assert!((confidence(&none, &failing) - 0.63).abs() < 1e-9);
         let ft = vec!["sql".to_string()];
-        let typed = Candidate { file_types: &ft, ..cand(0.7) };
-        let ext = Context { layers: &[], workflows: &[], file_extension: Some(".sql") };
+        let typed = Candidate {
+            file_types: &ft,
+            ..cand(0.7)
+        };
+        let ext = Context {
+            layers: &[],
+            workflows: &[],
+            file_extension: Some(".sql"),
+        };
         assert!((confidence(&ext, &typed) - 0.77).abs() < 1e-9);
         // capped
-        let all = Context { layers: &[5], workflows: &[], file_extension: Some("sql") };
-        assert_eq!(confidence(&all, &Candidate { file_types: &ft, ..cand(0.95) }), 1.0);
+        let all = Context {
+            layers: &[5],
+            workflows: &[],
+            file_extension: Some("sql"),
+        };
+        assert_eq!(
+            confidence(
+                &all,
+                &Candidate {
+                    file_types: &ft,
+                    ..cand(0.95)
+                }
+            ),
+            1.0
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! SQL surface of fix patterns, their relationships and guardian rules.
-use super::patterns::{self, Candidate, Context, NewPattern, PatternError};
 use super::check_k;
+use super::patterns::{self, Candidate, Context, NewPattern, PatternError};
 use crate::embed::api::embed_texts;
 use crate::error::{OrRaise, UserError};
 use crate::spi_util::{as_extension_owner, in_subtransaction, VectorSql};
@@ -32,10 +32,18 @@ impl UserError for PatternError {
 /// Checks a PostgreSQL regular expression by compiling it.
 fn check_regex(regex: &str) -> Result<()> {
     let r = regex.to_string();
-    match in_subtransaction(move || Spi::get_one_with_args::<bool>("SELECT '' ~ $1", &[r.as_str().into()])) {
+    match in_subtransaction(move || {
+        Spi::get_one_with_args::<bool>("SELECT '' ~ $1", &[r.as_str().into()])
+    }) {
         Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(PatternError::Regex { regex: regex.into(), reason: e.to_string() }),
-        Err(e) => Err(PatternError::Regex { regex: regex.into(), reason: e.message }),
+        Ok(Err(e)) => Err(PatternError::Regex {
+            regex: regex.into(),
+            reason: e.to_string(),
+        }),
+        Err(e) => Err(PatternError::Regex {
+            regex: regex.into(),
+            reason: e.message,
+        }),
     }
 }
 
@@ -46,7 +54,10 @@ fn req<T>(name: &'static str, v: Option<T>) -> Result<T> {
 
 fn pattern_exists(id: Uuid) -> Result<()> {
     let found = as_extension_owner(|| {
-        Spi::get_one_with_args::<bool>("SELECT EXISTS (SELECT 1 FROM ai.fix_patterns WHERE id = $1)", &[id.into()])
+        Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM ai.fix_patterns WHERE id = $1)",
+            &[id.into()],
+        )
     })?;
     if found == Some(true) {
         Ok(())
@@ -61,7 +72,11 @@ pub fn insert(p: NewPattern) -> Result<Uuid> {
         check_regex(re)?;
     }
     let code = p.code_text();
-    let v = embed_texts(&[Some(&p.content_text()), code.as_deref(), Some(&p.problem_text())]);
+    let v = embed_texts(&[
+        Some(&p.content_text()),
+        code.as_deref(),
+        Some(&p.problem_text()),
+    ]);
     let related: Vec<Uuid> = p
         .related_patterns
         .iter()
@@ -114,7 +129,8 @@ fn parse_uuid(s: &str) -> Result<[u8; 16]> {
     }
     let mut out = [0u8; 16];
     for (i, b) in out.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| PatternError::NoPattern(s.into()))?;
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16)
+            .map_err(|_| PatternError::NoPattern(s.into()))?;
     }
     Ok(out)
 }
@@ -172,7 +188,9 @@ fn add_fix_pattern(
 #[search_path(pg_catalog, pg_temp)]
 fn add_fix_pattern_json(pattern: JsonB) -> Uuid {
     let p: std::result::Result<NewPattern, _> = serde_json::from_value(pattern.0);
-    p.map_err(|e| PatternError::Document(e.to_string())).and_then(insert).or_raise("ai.add_fix_pattern")
+    p.map_err(|e| PatternError::Document(e.to_string()))
+        .and_then(insert)
+        .or_raise("ai.add_fix_pattern")
 }
 
 /// Marks a pattern reviewed (or not). A reviewed security or architecture pattern turns its
@@ -199,7 +217,10 @@ pub fn review(id: Uuid, reviewed: bool) -> Result<i64> {
                     action = EXCLUDED.action, enabled = true",
             &[id.into(), reviewed.into()],
         )?;
-        Spi::run_with_args("UPDATE ai.guardian_rules SET enabled = $2 WHERE pattern_id = $1", &[id.into(), reviewed.into()])?;
+        Spi::run_with_args(
+            "UPDATE ai.guardian_rules SET enabled = $2 WHERE pattern_id = $1",
+            &[id.into(), reviewed.into()],
+        )?;
         Ok(Spi::get_one_with_args::<i64>(
             "SELECT count(*) FROM ai.guardian_rules WHERE pattern_id = $1 AND enabled",
             &[id.into()],
@@ -215,7 +236,18 @@ fn review_pattern(pattern: Uuid, reviewed: default!(bool, true)) -> i64 {
     review(pattern, reviewed).or_raise("ai.review_pattern")
 }
 
-type PatternHit = (Uuid, String, String, String, f64, f64, String, Option<String>, i32, Option<f64>);
+type PatternHit = (
+    Uuid,
+    String,
+    String,
+    String,
+    f64,
+    f64,
+    String,
+    Option<String>,
+    i32,
+    Option<f64>,
+);
 
 #[allow(clippy::too_many_arguments)]
 pub fn search(
@@ -230,7 +262,10 @@ pub fn search(
 ) -> Result<Vec<PatternHit>> {
     let k = check_k(k)?;
     patterns::layers(layers)?;
-    let v = embed_texts(&[Some(problem)]).pop().flatten().unwrap_or_default();
+    let v = embed_texts(&[Some(problem)])
+        .pop()
+        .flatten()
+        .unwrap_or_default();
     let vs = VectorSql::new()?;
     let sql = format!(
         "SELECT id, title, problem_type, severity, solution, code_after, layers, workflows, file_types, applied_count,
@@ -239,7 +274,11 @@ pub fn search(
         vs.distance_to("content_embedding", 1),
         vs.distance_to("problem_embedding", 1)
     );
-    let ctx = Context { layers, workflows, file_extension };
+    let ctx = Context {
+        layers,
+        workflows,
+        file_extension,
+    };
     let mut hits = Vec::new();
     Spi::connect(|c| {
         for r in c.select(&sql, None, &[v.into(), reviewed_only.into()])? {
@@ -319,7 +358,9 @@ fn search_patterns(
         name!(success_rate, Option<f64>),
     ),
 > {
-    let Some(problem) = problem else { return TableIterator::new(Vec::new()) };
+    let Some(problem) = problem else {
+        return TableIterator::new(Vec::new());
+    };
     let hits = search(
         problem,
         &layers.unwrap_or_default(),
@@ -348,10 +389,15 @@ fn record_pattern_application(
         let minutes_saved = req("minutes_saved", minutes_saved)?;
         pattern_exists(pattern)?;
         if minutes_saved < 0 {
-            return Err(PatternError::Memory(super::MemoryError::Empty("a non-negative minutes_saved")));
+            return Err(PatternError::Memory(super::MemoryError::Empty(
+                "a non-negative minutes_saved",
+            )));
         }
         // a success on a new kind of file teaches the pattern that file type
-        let ext: Option<String> = file.filter(|_| success).map(patterns::extension).filter(|e| !e.is_empty());
+        let ext: Option<String> = file
+            .filter(|_| success)
+            .map(patterns::extension)
+            .filter(|e| !e.is_empty());
         Ok(as_extension_owner(|| {
             Spi::get_one_with_args::<JsonB>(
                 "UPDATE ai.fix_patterns SET applied_count = applied_count + 1,
@@ -465,7 +511,14 @@ fn related_patterns(
 fn discover_relationships(
     pattern: Uuid,
     similarity_threshold: default!(f64, 0.75),
-) -> TableIterator<'static, (name!(target, Uuid), name!(title, String), name!(similarity, f64))> {
+) -> TableIterator<
+    'static,
+    (
+        name!(target, Uuid),
+        name!(title, String),
+        name!(similarity, f64),
+    ),
+> {
     let r = (|| -> Result<Vec<_>> {
         pattern_exists(pattern)?;
         let op = VectorSql::new()?.distance;
@@ -514,7 +567,11 @@ fn add_guardian_rule(
     pattern: default!(Option<Uuid>, "NULL"),
 ) -> i64 {
     let r = (|| -> Result<i64> {
-        let (name, regex, description) = (req("name", name)?, req("regex", regex)?, req("description", description)?);
+        let (name, regex, description) = (
+            req("name", name)?,
+            req("regex", regex)?,
+            req("description", description)?,
+        );
         let (severity, action) = (severity.unwrap_or("medium"), action.unwrap_or("warn"));
         let layers = layers.unwrap_or_default();
         if name.trim().is_empty() {
@@ -583,7 +640,9 @@ fn check_guardian_rules(
         let layer = req("layer", layer)?;
         patterns::layers(&[layer])?;
         // NULL content violates nothing
-        let Some(content) = content else { return Ok(Vec::new()) };
+        let Some(content) = content else {
+            return Ok(Vec::new());
+        };
         as_extension_owner(|| {
             Spi::connect_mut(|c| {
                 let mut out = Vec::new();

@@ -2,14 +2,23 @@
 use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
-use crate::spi_util::{as_extension_owner, as_role, explains_cleanly, with_search_path, SearchPath, VectorSql};
+use crate::spi_util::{
+    as_extension_owner, as_role, explains_cleanly, with_search_path, SearchPath, VectorSql,
+};
 use crate::sqlparse;
 use pgrx::prelude::*;
 
 type Result<T> = std::result::Result<T, MemoryError>;
 
 /// Validates and stores a sample; `sp` gives the caller's search_path for the SQL.
-pub fn add(sp: &SearchPath, question: &str, query: &str, tags: Vec<String>, source: &str, from_usage: Option<i64>) -> Result<i64> {
+pub fn add(
+    sp: &SearchPath,
+    question: &str,
+    query: &str,
+    tags: Vec<String>,
+    source: &str,
+    from_usage: Option<i64>,
+) -> Result<i64> {
     if question.trim().is_empty() {
         return Err(MemoryError::Empty("question"));
     }
@@ -58,7 +67,11 @@ pub fn add(sp: &SearchPath, question: &str, query: &str, tags: Vec<String>, sour
 /// Stores a question with the SQL that answers it. The SQL must be one query that plans
 /// against the current schema; both texts are embedded. Returns the sample's id.
 #[pg_extern(volatile)]
-fn add_sample(question: Option<&str>, query: Option<&str>, tags: default!(Option<Vec<String>>, "NULL")) -> i64 {
+fn add_sample(
+    question: Option<&str>,
+    query: Option<&str>,
+    tags: default!(Option<Vec<String>>, "NULL"),
+) -> i64 {
     let sp = SearchPath::pin();
     let id = required("question", question)
         .and_then(|q| Ok((q, required("query", query)?)))
@@ -94,7 +107,10 @@ type SampleRow = (i64, String, String, f64, Option<f64>, String);
 
 pub fn similar(question: &str, k: i32) -> Result<Vec<SampleRow>> {
     let k = check_k(k)?;
-    let qv = embed_texts(&[Some(question)]).pop().flatten().unwrap_or_default();
+    let qv = embed_texts(&[Some(question)])
+        .pop()
+        .flatten()
+        .unwrap_or_default();
     let d = VectorSql::new()?.distance_to("question_embedding", 1);
     let sql = format!(
         "SELECT id, question, query, 1 - {d}, avg_rating, source
@@ -151,7 +167,8 @@ fn record_feedback(
     }
     let caller: String = Spi::get_one("SELECT current_user::text")?.unwrap_or_default();
     let caller_is_super: bool =
-        Spi::get_one("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")?.unwrap_or(false);
+        Spi::get_one("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")?
+            .unwrap_or(false);
     // the usage row, read with the owner's rights; it must be the caller's own
     let usage = as_extension_owner(|| {
         Spi::connect(|c| {
@@ -173,7 +190,8 @@ fn record_feedback(
         })
         .map_err(MemoryError::from)
     })?;
-    let (question, answer_sql, sample_id, asked_by) = usage.ok_or(MemoryError::NoUsage(usage_id))?;
+    let (question, answer_sql, sample_id, asked_by) =
+        usage.ok_or(MemoryError::NoUsage(usage_id))?;
     if asked_by != caller && !caller_is_super {
         return Err(MemoryError::NotYours(usage_id));
     }
@@ -186,7 +204,14 @@ fn record_feedback(
     };
     let mut promoted: Option<i64> = None;
     if let Some(sql) = candidate {
-        match add(sp, &question, &sql, vec!["feedback".into()], "feedback", Some(usage_id)) {
+        match add(
+            sp,
+            &question,
+            &sql,
+            vec!["feedback".into()],
+            "feedback",
+            Some(usage_id),
+        ) {
             Ok(id) => promoted = Some(id),
             Err(e) => pgrx::notice!("ai.feedback: not kept as a sample: {e}"),
         }
@@ -248,11 +273,17 @@ pub fn recheck() -> Result<(i64, i64)> {
         for (id, query, path, author) in samples {
             let reason = match author {
                 None => Some("the role that added it no longer exists".to_string()),
-                Some(role) => as_role(role, || Ok::<_, MemoryError>(with_search_path(&path, || explains_cleanly(&query))))?
-                    .err()
-                    .map(|e| e.message),
+                Some(role) => as_role(role, || {
+                    Ok::<_, MemoryError>(with_search_path(&path, || explains_cleanly(&query)))
+                })?
+                .err()
+                .map(|e| e.message),
             };
-            if reason.is_some() { stale += 1 } else { ok += 1 }
+            if reason.is_some() {
+                stale += 1
+            } else {
+                ok += 1
+            }
             Spi::run_with_args(
                 "UPDATE ai.sql_samples SET stale = $2 IS NOT NULL, stale_reason = $2, checked_at = now() WHERE id = $1",
                 &[id.into(), reason.into()],

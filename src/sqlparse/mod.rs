@@ -24,7 +24,9 @@ impl SqlError {
     pub fn hint(&self) -> &'static str {
         match self {
             SqlError::Empty => "pass one SQL statement",
-            SqlError::Multiple(_) => "send one statement per call; remove the extra ';'-separated statements",
+            SqlError::Multiple(_) => {
+                "send one statement per call; remove the extra ';'-separated statements"
+            }
             SqlError::Parse(_) => "check the syntax near the position given (PostgreSQL dialect)",
             SqlError::NotAQuery(_) => "only SELECT (or WITH ... SELECT) queries are accepted here",
             SqlError::CurrentOf => "name the row by its key instead, e.g. WHERE id = 42",
@@ -90,7 +92,8 @@ pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
     let mut drop_token = None;
     for (n, &(i, k)) in words.iter().enumerate() {
         let prev = |back: usize| n.checked_sub(back).map(|m| words[m].1);
-        if k == Keyword::OF && prev(1) == Some(Keyword::CURRENT) && prev(2) == Some(Keyword::WHERE) {
+        if k == Keyword::OF && prev(1) == Some(Keyword::CURRENT) && prev(2) == Some(Keyword::WHERE)
+        {
             return Err(SqlError::CurrentOf);
         }
         if k == Keyword::ONLY
@@ -106,8 +109,12 @@ pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
     match drop_token {
         None => parse_one(sql).map(|stmt| Parsed { stmt, only: false }),
         Some(skip) => {
-            let text: String =
-                tokens.iter().enumerate().filter(|(i, _)| *i != skip).map(|(_, t)| t.to_string()).collect();
+            let text: String = tokens
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != skip)
+                .map(|(_, t)| t.to_string())
+                .collect();
             parse_one(&text).map(|stmt| Parsed { stmt, only: true })
         }
     }
@@ -118,7 +125,8 @@ pub fn parse_one(sql: &str) -> Result<Statement, SqlError> {
     if sql.trim().trim_matches(';').trim().is_empty() {
         return Err(SqlError::Empty);
     }
-    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::Parse(e.to_string()))?;
+    let mut stmts = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+        .map_err(|e| SqlError::Parse(e.to_string()))?;
     match stmts.len() {
         0 => Err(SqlError::Empty),
         1 => Ok(stmts.remove(0)),
@@ -131,7 +139,9 @@ pub fn kind(stmt: &Statement) -> Kind {
     match stmt {
         // WITH ... INSERT / UPDATE / DELETE / MERGE is a data-modifying statement
         Statement::Query(q) => match q.body.as_ref() {
-            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => kind(s),
+            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => {
+                kind(s)
+            }
             _ => Kind::Select,
         },
         Statement::Insert(_) => Kind::Insert,
@@ -142,9 +152,11 @@ pub fn kind(stmt: &Statement) -> Kind {
         Statement::Copy { .. } => Kind::Copy,
         s => {
             let text = s.to_string().to_uppercase();
-            if ["CREATE", "ALTER", "DROP", "COMMENT", "GRANT", "REVOKE", "REINDEX", "CLUSTER"]
-                .iter()
-                .any(|p| text.starts_with(p))
+            if [
+                "CREATE", "ALTER", "DROP", "COMMENT", "GRANT", "REVOKE", "REINDEX", "CLUSTER",
+            ]
+            .iter()
+            .any(|p| text.starts_with(p))
             {
                 Kind::Ddl
             } else {
@@ -184,7 +196,8 @@ fn cte_names(stmt: &Statement) -> Vec<String> {
         type Break = ();
         fn pre_visit_query(&mut self, q: &sqlparser::ast::Query) -> ControlFlow<()> {
             if let Some(w) = &q.with {
-                self.0.extend(w.cte_tables.iter().map(|c| c.alias.name.to_string()));
+                self.0
+                    .extend(w.cte_tables.iter().map(|c| c.alias.name.to_string()));
             }
             ControlFlow::Continue(())
         }
@@ -194,7 +207,6 @@ fn cte_names(stmt: &Statement) -> Vec<String> {
     v.0
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,7 +214,10 @@ mod tests {
     #[test]
     fn one_statement_only() {
         assert_eq!(parse_one("   ;  "), Err(SqlError::Empty));
-        assert_eq!(parse_one("SELECT 1; SELECT 2").unwrap_err(), SqlError::Multiple(2));
+        assert_eq!(
+            parse_one("SELECT 1; SELECT 2").unwrap_err(),
+            SqlError::Multiple(2)
+        );
         assert!(matches!(parse_one("SELEC 1"), Err(SqlError::Parse(_))));
         assert!(parse_one("SELECT 1;").is_ok());
     }
@@ -219,7 +234,10 @@ mod tests {
         assert_eq!(k("ALTER TABLE t ADD COLUMN b int"), Kind::Ddl);
         assert_eq!(k("DROP TABLE t"), Kind::Ddl);
         assert_eq!(k("SET search_path = x"), Kind::Other);
-        assert_eq!(k("WITH x AS (SELECT 1) DELETE FROM t WHERE a IN (SELECT * FROM x)"), Kind::Delete);
+        assert_eq!(
+            k("WITH x AS (SELECT 1) DELETE FROM t WHERE a IN (SELECT * FROM x)"),
+            Kind::Delete
+        );
         assert_eq!(k("WITH x AS (SELECT 1) UPDATE t SET a = 2"), Kind::Update);
     }
 
@@ -232,14 +250,20 @@ mod tests {
         assert!(parse_statement("TRUNCATE TABLE ONLY t").unwrap().only);
         let p = parse_statement("DELETE FROM \"only\" WHERE id = 1").unwrap();
         assert!(!p.only);
-        assert_eq!(parse_statement("DELETE FROM t WHERE CURRENT OF c").unwrap_err(), SqlError::CurrentOf);
+        assert_eq!(
+            parse_statement("DELETE FROM t WHERE CURRENT OF c").unwrap_err(),
+            SqlError::CurrentOf
+        );
         assert!(parse_statement("SELECT 'where current of c'").is_ok());
     }
 
     #[test]
     fn queries_only_when_asked() {
         assert!(parse_query("SELECT 1").is_ok());
-        assert_eq!(parse_query("DELETE FROM t").unwrap_err(), SqlError::NotAQuery("DELETE".into()));
+        assert_eq!(
+            parse_query("DELETE FROM t").unwrap_err(),
+            SqlError::NotAQuery("DELETE".into())
+        );
         assert!(parse_query("WITH d AS (SELECT 1) DELETE FROM t").is_err());
     }
 
@@ -251,6 +275,9 @@ mod tests {
              WHERE EXISTS (SELECT 1 FROM public.invoice_line l WHERE l.invoice_id = b.invoice_id)",
         )
         .unwrap();
-        assert_eq!(relations(&s), vec!["invoice", "customer", "public.invoice_line"]);
+        assert_eq!(
+            relations(&s),
+            vec!["invoice", "customer", "public.invoice_line"]
+        );
     }
 }

@@ -27,10 +27,17 @@ pub fn server_dirs() -> (PathBuf, PathBuf) {
     // SAFETY: pkglib_path and my_exec_path are NUL-terminated MAXPGPATH buffers PostgreSQL
     // fills at start-up; get_share_path writes at most MAXPGPATH bytes into `share`.
     unsafe {
-        let libdir = CStr::from_ptr(std::ptr::addr_of!(pg_sys::pkglib_path).cast()).to_string_lossy().into_owned();
+        let libdir = CStr::from_ptr(std::ptr::addr_of!(pg_sys::pkglib_path).cast())
+            .to_string_lossy()
+            .into_owned();
         let mut share = [0 as std::ffi::c_char; pg_sys::MAXPGPATH as usize];
-        pg_sys::get_share_path(std::ptr::addr_of!(pg_sys::my_exec_path).cast(), share.as_mut_ptr());
-        let sharedir = CStr::from_ptr(share.as_ptr()).to_string_lossy().into_owned();
+        pg_sys::get_share_path(
+            std::ptr::addr_of!(pg_sys::my_exec_path).cast(),
+            share.as_mut_ptr(),
+        );
+        let sharedir = CStr::from_ptr(share.as_ptr())
+            .to_string_lossy()
+            .into_owned();
         (PathBuf::from(libdir), PathBuf::from(sharedir))
     }
 }
@@ -42,11 +49,16 @@ pub fn server_dirs() -> (PathBuf, PathBuf) {
 fn version() -> pgrx::JsonB {
     const F: &str = "ai.version";
     let (libdir, sharedir) = server_dirs();
-    let dirs = Dirs { libdir: &libdir, sharedir: &sharedir };
-    let installed: Option<String> =
-        Spi::get_one("SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'ai_architect'")
-            .or_raise(F);
-    let server: Option<String> = Spi::get_one("SELECT pg_catalog.current_setting('server_version')").or_raise(F);
+    let dirs = Dirs {
+        libdir: &libdir,
+        sharedir: &sharedir,
+    };
+    let installed: Option<String> = Spi::get_one(
+        "SELECT extversion::text FROM pg_catalog.pg_extension WHERE extname = 'ai_architect'",
+    )
+    .or_raise(F);
+    let server: Option<String> =
+        Spi::get_one("SELECT pg_catalog.current_setting('server_version')").or_raise(F);
     let worker_pids: Option<i64> = Spi::get_one(
         "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'ai_architect worker'",
     )
@@ -62,7 +74,11 @@ fn version() -> pgrx::JsonB {
     };
     let model = file_status("ai_architect.model_path", &guc::model_path(), &dirs);
     let tokenizer = file_status("ai_architect.tokenizer_path", &guc::tokenizer_path(), &dirs);
-    let runtime = runtime_status("ai_architect.onnxruntime_path", &guc::onnxruntime_path(), &dirs);
+    let runtime = runtime_status(
+        "ai_architect.onnxruntime_path",
+        &guc::onnxruntime_path(),
+        &dirs,
+    );
     let embeddings_ready = model.error.is_none() && tokenizer.error.is_none() && runtime.loads;
     pgrx::JsonB(json!({
         "extension_version": env!("CARGO_PKG_VERSION"),

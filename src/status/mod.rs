@@ -47,16 +47,29 @@ static SHA_CACHE: Mutex<Option<HashMap<ShaKey, String>>> = Mutex::new(None);
 /// (a 23 MB model takes ~60 ms to hash; ai.version() should stay instant).
 fn cached_sha256(guc: &'static str, path: &Path) -> Result<(u64, String), AssetError> {
     let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => AssetError::NotFound { guc, path: path.display().to_string() },
-        _ => AssetError::Unreadable { guc, path: path.display().to_string(), reason: e.to_string() },
+        std::io::ErrorKind::NotFound => AssetError::NotFound {
+            guc,
+            path: path.display().to_string(),
+        },
+        _ => AssetError::Unreadable {
+            guc,
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        },
     })?;
     let key = (path.display().to_string(), meta.len(), meta.modified().ok());
-    if let Some(sum) = SHA_CACHE.lock().ok().and_then(|c| c.as_ref().and_then(|m| m.get(&key).cloned())) {
+    if let Some(sum) = SHA_CACHE
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().and_then(|m| m.get(&key).cloned()))
+    {
         return Ok((meta.len(), sum));
     }
     let (size, sum) = assets::file_sha256(guc, path)?;
     if let Ok(mut cache) = SHA_CACHE.lock() {
-        cache.get_or_insert_with(HashMap::new).insert(key, sum.clone());
+        cache
+            .get_or_insert_with(HashMap::new)
+            .insert(key, sum.clone());
     }
     Ok((size, sum))
 }
@@ -116,7 +129,10 @@ fn split<T, E>(r: Result<T, E>) -> (Option<T>, Option<E>) {
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end + 3 => {
-            let path_start = url[scheme_end + 3..].find('/').map(|p| p + scheme_end + 3).unwrap_or(url.len());
+            let path_start = url[scheme_end + 3..]
+                .find('/')
+                .map(|p| p + scheme_end + 3)
+                .unwrap_or(url.len());
             if at < path_start {
                 return format!("{}********{}", &url[..scheme_end + 3], &url[at..]);
             }
@@ -131,9 +147,18 @@ mod tests {
     #[test]
     fn urls_lose_their_credentials() {
         use super::redact_url;
-        assert_eq!(redact_url("https://api.example/v1"), "https://api.example/v1");
-        assert_eq!(redact_url("https://bob:s3cret@api.example/v1"), "https://********@api.example/v1");
-        assert_eq!(redact_url("http://127.0.0.1:8080/v1/models@x"), "http://127.0.0.1:8080/v1/models@x");
+        assert_eq!(
+            redact_url("https://api.example/v1"),
+            "https://api.example/v1"
+        );
+        assert_eq!(
+            redact_url("https://bob:s3cret@api.example/v1"),
+            "https://********@api.example/v1"
+        );
+        assert_eq!(
+            redact_url("http://127.0.0.1:8080/v1/models@x"),
+            "http://127.0.0.1:8080/v1/models@x"
+        );
         assert_eq!(redact_url("not a url"), "not a url");
     }
 
@@ -146,14 +171,28 @@ mod tests {
         std::fs::create_dir_all(dir.join("extension")).unwrap();
         std::fs::write(dir.join("extension/m.bin"), b"abc").unwrap();
         let lib = PathBuf::from("/nowhere");
-        let dirs = Dirs { libdir: &lib, sharedir: &dir };
-        let s = file_status("ai_architect.model_path", "$sharedir/extension/m.bin", &dirs);
+        let dirs = Dirs {
+            libdir: &lib,
+            sharedir: &dir,
+        };
+        let s = file_status(
+            "ai_architect.model_path",
+            "$sharedir/extension/m.bin",
+            &dirs,
+        );
         assert!(s.exists && s.error.is_none(), "{s:?}");
         assert_eq!(s.size_bytes, Some(3));
-        assert_eq!(s.sha256.as_deref(), Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
+        assert_eq!(
+            s.sha256.as_deref(),
+            Some("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        );
         // a changed file is hashed again, not served from the cache
         std::fs::write(dir.join("extension/m.bin"), b"abcd").unwrap();
-        let s2 = file_status("ai_architect.model_path", "$sharedir/extension/m.bin", &dirs);
+        let s2 = file_status(
+            "ai_architect.model_path",
+            "$sharedir/extension/m.bin",
+            &dirs,
+        );
         assert_eq!(s2.size_bytes, Some(4));
         assert_ne!(s2.sha256, s.sha256);
         std::fs::remove_dir_all(&dir).unwrap();
@@ -163,13 +202,23 @@ mod tests {
     fn missing_files_are_diagnosed_not_fatal() {
         let lib = PathBuf::from("/nowhere/lib");
         let share = PathBuf::from("/nowhere/share");
-        let dirs = Dirs { libdir: &lib, sharedir: &share };
+        let dirs = Dirs {
+            libdir: &lib,
+            sharedir: &share,
+        };
         let s = file_status("ai_architect.tokenizer_path", "$sharedir/t.json", &dirs);
         assert!(!s.exists);
         assert_eq!(s.path.as_deref(), Some("/nowhere/share/t.json"));
         let err = s.error.unwrap();
-        assert!(err.contains("ai_architect.tokenizer_path") && err.contains("/nowhere/share/t.json"), "{err}");
-        let r = runtime_status("ai_architect.onnxruntime_path", "$libdir/libonnxruntime.so", &dirs);
+        assert!(
+            err.contains("ai_architect.tokenizer_path") && err.contains("/nowhere/share/t.json"),
+            "{err}"
+        );
+        let r = runtime_status(
+            "ai_architect.onnxruntime_path",
+            "$libdir/libonnxruntime.so",
+            &dirs,
+        );
         assert!(!r.loads && r.version.is_none());
         assert!(r.error.unwrap().contains("/nowhere/lib/libonnxruntime.so"));
         assert!(r.hint.is_some());
