@@ -86,6 +86,28 @@ SELECT ai.remember_optimization('SELECT * FROM invoice WHERE billing_country = $
 SELECT recommendation, performance_gain, round(similarity::numeric, 3) AS similarity
 FROM ai.similar_optimizations('select invoice_id, total from invoice where billing_country = ''Brazil''', 1);
 
+\echo '== ai.impact_report(): what a statement would really touch, before it runs'
+\echo '   deleting a customer: Chinook''s foreign keys are NO ACTION, so the invoices block it'
+\pset format unaligned
+\pset tuples_only on
+SELECT ai.impact_report('DELETE FROM customer WHERE customer_id = 1', 'exact');
+\echo
+\echo '   a price change on a whole genre, counted exactly (read-only counting queries)'
+SELECT ai.impact_report('UPDATE track SET unit_price = unit_price * 1.1 WHERE genre_id = 1', 'exact');
+\echo
+\echo '   dry run: the statement runs in a subtransaction that is always rolled back'
+SELECT ai.impact_report('DELETE FROM invoice_line WHERE invoice_id IN (SELECT invoice_id FROM invoice WHERE customer_id = 1)', 'dry_run');
+\echo
+\echo '   a migration: locks, table rewrite, the squawk linter, the inverse statement'
+SELECT ai.impact_report('ALTER TABLE invoice ALTER COLUMN total TYPE numeric(12, 2)');
+\echo
+\pset tuples_only off
+\pset format wrapped
+\echo '   the same as jsonb, for programs: risk and counts per table'
+SELECT i->>'risk_level' AS risk, i->>'will_fail' AS will_fail, t->>'table' AS "table", t->>'operation' AS operation,
+       t->>'rows_exact' AS rows
+FROM ai.impact('DELETE FROM invoice WHERE invoice_id = 98', 'exact') AS i, jsonb_array_elements(i->'tables') AS t;
+
 \echo '== the semantic memory and workflow state, in schema ai'
 SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,
        (SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid

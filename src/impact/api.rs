@@ -164,7 +164,7 @@ impl Rel {
 }
 
 const REL_SQL: &str = "
-SELECT jsonb_build_object(
+SELECT coalesce(jsonb_agg(jsonb_build_object(
   'oid', c.oid::int8, 'schema', n.nspname, 'name', c.relname, 'kind', c.relkind,
   'rows', coalesce((SELECT sum(greatest(p.reltuples, 0)) FROM pg_catalog.pg_partition_tree(c.oid) t
                       JOIN pg_catalog.pg_class p ON p.oid = t.relid WHERE t.isleaf), greatest(c.reltuples, 0))::float8,
@@ -192,8 +192,9 @@ SELECT jsonb_build_object(
               JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.objid = r.oid
                 AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.refobjid <> c.oid
              WHERE r.ev_class = c.oid AND r.rulename = '_RETURN'
-            HAVING count(DISTINCT d.refobjid) = 1) END)
-  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = $1::pg_catalog.oid";
+            HAVING count(DISTINCT d.refobjid) = 1) END)), '[]')
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = ANY ($1::int8[]::pg_catalog.oid[])";
 
 fn json_one(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
     Ok(Spi::get_one_with_args::<JsonB>(sql, args)?
@@ -201,9 +202,15 @@ fn json_one(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
         .unwrap_or(Value::Null))
 }
 
+/// The catalog's description of several relations at once.
+fn rels(oids: &[i64]) -> Result<HashMap<i64, Rel>> {
+    let v = json_one(REL_SQL, &[oids.to_vec().into()])?;
+    let list: Vec<Rel> = serde_json::from_value(v).map_err(|e| ImpactError::Decode(e.to_string()))?;
+    Ok(list.into_iter().map(|r| (r.oid, r)).collect())
+}
+
 fn rel(oid: i64) -> Result<Rel> {
-    let v = json_one(REL_SQL, &[oid.into()])?;
-    serde_json::from_value(v).map_err(|e| ImpactError::Decode(e.to_string()))
+    rels(&[oid])?.remove(&oid).ok_or_else(|| ImpactError::Decode(format!("relation {oid} vanished")))
 }
 
 /// Resolves a name as the caller wrote it, through the caller's search_path.
@@ -428,7 +435,8 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<Value> {
         dry_run(sp, &mut a, sql)?;
     }
     blockers(&mut a);
-    let rollback = rollback_plan(&a)?;
+    // inverse DDL reads definitions of names as the caller wrote them
+    let rollback = sp.as_caller(|| rollback_plan(&a))?;
     a.rollback = rollback;
     document(&a, &policy)
 }
@@ -596,18 +604,13 @@ fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
     each_node(&tree, &mut path, &mut |n, p| {
         visits.push((n.clone(), p.to_vec()))
     });
-    let mut rels: HashMap<i64, Rel> = HashMap::new();
+    let mut oids: Vec<i64> = visits.iter().filter_map(|(n, _)| g.oids.get(&n.table).copied()).collect();
+    oids.sort();
+    oids.dedup();
+    let known = rels(&oids)?;
     for (n, p) in visits {
-        let Some(&oid) = g.oids.get(&n.table) else {
+        let Some(r) = g.oids.get(&n.table).and_then(|o| known.get(o)).cloned() else {
             continue;
-        };
-        let r = match rels.get(&oid) {
-            Some(r) => r.clone(),
-            None => {
-                let r = rel(oid)?;
-                rels.insert(oid, r.clone());
-                r
-            }
         };
         let key = node_key(&n, &p);
         if !r.readable {
@@ -1399,7 +1402,8 @@ fn rollback_plan(a: &Analysis) -> Result<Value> {
 fn inverse_sql(inv: &Inverse) -> Result<Option<std::result::Result<String, String>>> {
     let one = |sql: &str, args: &[&str]| -> Result<Option<String>> {
         let args: Vec<pgrx::datum::DatumWithOid> = args.iter().map(|a| (*a).into()).collect();
-        Ok(Spi::get_one_with_args::<String>(sql, &args)?)
+        // wrapped so that no row is a NULL, not an error
+        Ok(Spi::get_one_with_args::<String>(&format!("SELECT ({sql})"), &args)?)
     };
     Ok(match inv {
         Inverse::Sql(s) => Some(Ok(s.clone())),
@@ -1556,26 +1560,29 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
     // locks, with the sessions that hold or wait for a conflicting one now
     let mut locks = Vec::new();
     let mut access_exclusive = Vec::new();
+    let lock_oids: Vec<i64> = a.locks.iter().map(|l| l.0.oid).collect();
+    let held = json_one(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('relation', l.relation::int8, 'pid', l.pid, 'mode', l.mode,
+                  'granted', l.granted, 'user', a.usename, 'application', a.application_name, 'state', a.state,
+                  'since', a.xact_start, 'query', a.query)), '[]')
+           FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'relation' AND l.relation = ANY ($1::int8[]::pg_catalog.oid[])
+            AND l.pid <> pg_catalog.pg_backend_pid()
+            AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())",
+        &[lock_oids.into()],
+    )?;
+    let held = held.as_array().cloned().unwrap_or_default();
     for (r, mode, why) in &a.locks {
-        let held = json_one(
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('pid', l.pid, 'mode', l.mode, 'granted', l.granted,
-                      'user', a.usename, 'application', a.application_name, 'state', a.state,
-                      'since', a.xact_start, 'query', a.query)), '[]')
-               FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-              WHERE l.locktype = 'relation' AND l.relation = $1::pg_catalog.oid AND l.pid <> pg_catalog.pg_backend_pid()
-                AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())",
-            &[r.oid.into()],
-        )?;
         let blocking: Vec<Value> = held
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|h| {
-                h["mode"]
-                    .as_str()
-                    .and_then(LockMode::from_pg)
-                    .is_some_and(|m| m.conflicts_with(*mode))
+            .iter()
+            .filter(|h| h["relation"].as_i64() == Some(r.oid))
+            .filter(|h| h["mode"].as_str().and_then(LockMode::from_pg).is_some_and(|m| m.conflicts_with(*mode)))
+            .map(|h| {
+                let mut h = h.clone();
+                if let Some(o) = h.as_object_mut() {
+                    o.remove("relation");
+                }
+                h
             })
             .collect();
         if *mode == LockMode::AccessExclusive {
