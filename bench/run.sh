@@ -15,7 +15,12 @@ machine() {
 }
 
 shopt -s nullglob
-cases=("$ROOT"/bench/cases/*.sh)
+# BENCH_CASES="impact embed" runs only those
+if [ -n "${BENCH_CASES:-}" ]; then
+  cases=(); for n in $BENCH_CASES; do cases+=("$ROOT/bench/cases/$n.sh"); done
+else
+  cases=("$ROOT"/bench/cases/*.sh)
+fi
 if [ ${#cases[@]} -eq 0 ]; then
   say "bench: no benchmarks yet (add bench/cases/NAME.sh)"
   exit 0
