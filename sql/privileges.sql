@@ -36,3 +36,16 @@ GRANT EXECUTE ON FUNCTION ai.check_guardian_rules(text, integer, text) TO PUBLIC
 GRANT EXECUTE ON FUNCTION ai.impact(text, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.impact_report(text, text) TO PUBLIC;
 GRANT SELECT ON ai.risk_policy, ai.sensitive_columns TO PUBLIC;
+
+-- the approval workflow: anyone may ask, decide and execute within the rules the functions
+-- enforce (requester never approves, role membership per risk level, statements run with the
+-- caller's own rights); the trail is verified by those an admin grants it to
+GRANT EXECUTE ON FUNCTION ai.request(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.approve(bigint, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.reject(bigint, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.escalate(bigint, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.cancel(bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.execute(bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.rollback(bigint, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.request_status(bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.requests(text) TO PUBLIC;

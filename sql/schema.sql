@@ -410,8 +410,10 @@ CREATE TABLE ai.backups (
     table_oid    oid         NOT NULL,
     table_name   text        NOT NULL,
     operation    text        NOT NULL CHECK (operation IN ('insert', 'update', 'delete')),
+    depth        integer     NOT NULL DEFAULT 0,   -- foreign keys away from the target
     pk           jsonb,
-    row_data     jsonb,
+    row_data     jsonb,                             -- before the execution (update, delete)
+    row_after    jsonb,                             -- after it (update, insert): later changes are conflicts
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX backups_execution ON ai.backups (execution_id, table_oid);
@@ -431,6 +433,17 @@ CREATE TABLE ai.audit_log (
     hash        bytea       NOT NULL
 );
 CREATE INDEX audit_log_ts ON ai.audit_log (ts);
+CREATE FUNCTION ai.audit_log_is_append_only() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    RAISE EXCEPTION 'ai.audit_log is append-only: % is not allowed', TG_OP
+        USING ERRCODE = 'insufficient_privilege',
+              HINT = 'entries are written by the ai.* workflow functions; ai.verify_audit() checks the chain';
+END $$;
+CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON ai.audit_log
+    FOR EACH ROW EXECUTE FUNCTION ai.audit_log_is_append_only();
+CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ai.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION ai.audit_log_is_append_only();
 CREATE INDEX audit_log_object ON ai.audit_log (object_type, object_id);
 
 ------------------------------------------------------------------------------------------

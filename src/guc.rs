@@ -25,6 +25,9 @@ static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>:
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static IMPACT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static APPROVAL_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+static EXECUTE_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static AUDIT_DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
 static AUDIT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
@@ -135,6 +138,36 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_int_guc(
+        c"ai_architect.approval_ttl",
+        c"How long an approval request lives before it expires.",
+        c"",
+        &APPROVAL_TTL_S,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.execute_statement_timeout_ms",
+        c"statement_timeout of a statement ai.execute runs.",
+        c"",
+        &EXECUTE_STATEMENT_TIMEOUT_MS,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.execute_lock_timeout_ms",
+        c"lock_timeout of a statement ai.execute runs.",
+        c"",
+        &EXECUTE_LOCK_TIMEOUT_MS,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
     GucRegistry::define_string_guc(
         c"ai_architect.audit_database",
         c"Database the background worker connects to for scheduled audits.",
@@ -207,6 +240,15 @@ pub fn statement_timeout_ms() -> u64 {
 }
 pub fn impact_timeout_ms() -> u64 {
     IMPACT_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn approval_ttl_s() -> u64 {
+    APPROVAL_TTL_S.get().max(1) as u64
+}
+pub fn execute_statement_timeout_ms() -> u64 {
+    EXECUTE_STATEMENT_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn execute_lock_timeout_ms() -> u64 {
+    EXECUTE_LOCK_TIMEOUT_MS.get().max(1) as u64
 }
 pub fn audit_database() -> String {
     string(&AUDIT_DATABASE).unwrap_or_else(|| "postgres".into())

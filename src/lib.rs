@@ -5,6 +5,8 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod approval;
+mod audit;
 mod catalog;
 mod embed;
 mod error;

@@ -265,6 +265,17 @@ impl SearchPath {
     }
 }
 
+/// Runs `f` with a setting changed like SET LOCAL, undone when `f` returns (an ERROR undoes it
+/// through (sub)transaction abort).
+pub fn with_setting<R>(name: &std::ffi::CStr, value: &str, f: impl FnOnce() -> R) -> R {
+    // SAFETY: a nested GUC level, closed right after on the success path.
+    let level = unsafe { pg_sys::NewGUCNestLevel() };
+    set_guc(name, value);
+    let r = f();
+    unsafe { pg_sys::AtEOXact_GUC(true, level) };
+    r
+}
+
 /// Runs `f` with the transaction read-only (undone when `f` returns; an ERROR undoes it
 /// through subtransaction abort): whatever SQL `f` runs cannot write.
 pub fn read_only<R>(f: impl FnOnce() -> R) -> R {

@@ -205,12 +205,15 @@ fn json_one(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
 /// The catalog's description of several relations at once.
 fn rels(oids: &[i64]) -> Result<HashMap<i64, Rel>> {
     let v = json_one(REL_SQL, &[oids.to_vec().into()])?;
-    let list: Vec<Rel> = serde_json::from_value(v).map_err(|e| ImpactError::Decode(e.to_string()))?;
+    let list: Vec<Rel> =
+        serde_json::from_value(v).map_err(|e| ImpactError::Decode(e.to_string()))?;
     Ok(list.into_iter().map(|r| (r.oid, r)).collect())
 }
 
 fn rel(oid: i64) -> Result<Rel> {
-    rels(&[oid])?.remove(&oid).ok_or_else(|| ImpactError::Decode(format!("relation {oid} vanished")))
+    rels(&[oid])?
+        .remove(&oid)
+        .ok_or_else(|| ImpactError::Decode(format!("relation {oid} vanished")))
 }
 
 /// Resolves a name as the caller wrote it, through the caller's search_path.
@@ -371,13 +374,39 @@ fn op_name(effect: &str, action: Action) -> String {
 }
 
 pub fn analyse(sql: &str, mode: Mode) -> Result<Value> {
+    analyse_with_captures(sql, mode).map(|(v, _)| v)
+}
+
+/// The rows of one table an execution must back up: how to select them and their key.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pub oid: i64,
+    /// schema-qualified, quoted
+    pub qualified: String,
+    pub display: String,
+    /// `delete`, `update` or `insert`
+    pub operation: &'static str,
+    /// a read-only query returning the rows (None for INSERT: keys come from RETURNING)
+    pub rows_sql: Option<String>,
+    pub pk: Vec<String>,
+    /// 0 for the target, n for a table n foreign keys away
+    pub depth: usize,
+}
+
+fn analyse_with_captures(sql: &str, mode: Mode) -> Result<(Value, Vec<Capture>)> {
     let sp = SearchPath::pin();
     let v = analyse_pinned(&sp, sql, mode);
     sp.restore();
     v
 }
 
-fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<Value> {
+/// The impact document and the row sets an execution must back up, for a caller that has
+/// already pinned the search_path (`sp` holds the caller's).
+pub fn analyse_in(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<Capture>)> {
+    analyse_pinned(sp, sql, mode)
+}
+
+fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<Capture>)> {
     let parsed = sqlparse::parse_statement(sql)?;
     let kind = sqlparse::kind(&parsed.stmt);
     let shape = statement::shape(&parsed)?;
@@ -438,7 +467,35 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<Value> {
     // inverse DDL reads definitions of names as the caller wrote them
     let rollback = sp.as_caller(|| rollback_plan(&a))?;
     a.rollback = rollback;
-    document(&a, &policy)
+    let captures = a
+        .touches
+        .iter()
+        .filter_map(|t| {
+            let operation = if t.operation.starts_with("DELETE") {
+                "delete"
+            } else if t.operation.starts_with("UPDATE") {
+                "update"
+            } else if t.operation == "INSERT" {
+                "insert"
+            } else {
+                return None;
+            };
+            Some(Capture {
+                oid: t.rel.oid,
+                qualified: t.rel.qualified(),
+                display: t.rel.display(),
+                operation,
+                rows_sql: if operation == "insert" {
+                    None
+                } else {
+                    t.rows_sql.clone()
+                },
+                pk: t.rel.pk.clone(),
+                depth: t.path.len().saturating_sub(1),
+            })
+        })
+        .collect();
+    Ok((document(&a, &policy)?, captures))
 }
 
 fn load_policy() -> Result<Policy> {
@@ -604,7 +661,10 @@ fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
     each_node(&tree, &mut path, &mut |n, p| {
         visits.push((n.clone(), p.to_vec()))
     });
-    let mut oids: Vec<i64> = visits.iter().filter_map(|(n, _)| g.oids.get(&n.table).copied()).collect();
+    let mut oids: Vec<i64> = visits
+        .iter()
+        .filter_map(|(n, _)| g.oids.get(&n.table).copied())
+        .collect();
     oids.sort();
     oids.dedup();
     let known = rels(&oids)?;
@@ -1403,7 +1463,10 @@ fn inverse_sql(inv: &Inverse) -> Result<Option<std::result::Result<String, Strin
     let one = |sql: &str, args: &[&str]| -> Result<Option<String>> {
         let args: Vec<pgrx::datum::DatumWithOid> = args.iter().map(|a| (*a).into()).collect();
         // wrapped so that no row is a NULL, not an error
-        Ok(Spi::get_one_with_args::<String>(&format!("SELECT ({sql})"), &args)?)
+        Ok(Spi::get_one_with_args::<String>(
+            &format!("SELECT ({sql})"),
+            &args,
+        )?)
     };
     Ok(match inv {
         Inverse::Sql(s) => Some(Ok(s.clone())),
@@ -1576,7 +1639,12 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
         let blocking: Vec<Value> = held
             .iter()
             .filter(|h| h["relation"].as_i64() == Some(r.oid))
-            .filter(|h| h["mode"].as_str().and_then(LockMode::from_pg).is_some_and(|m| m.conflicts_with(*mode)))
+            .filter(|h| {
+                h["mode"]
+                    .as_str()
+                    .and_then(LockMode::from_pg)
+                    .is_some_and(|m| m.conflicts_with(*mode))
+            })
             .map(|h| {
                 let mut h = h.clone();
                 if let Some(o) = h.as_object_mut() {

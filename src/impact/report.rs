@@ -93,7 +93,11 @@ pub fn render(doc: &Value) -> String {
     }
     let cascades = list(doc, "cascades");
     if !cascades.is_empty() {
-        let _ = writeln!(out, "\nforeign keys (cascade depth {})", doc["cascade_depth"]);
+        let _ = writeln!(
+            out,
+            "\nforeign keys (cascade depth {})",
+            doc["cascade_depth"]
+        );
         let _ = writeln!(out, "{}", doc["target"].as_str().unwrap_or("?"));
         tree(&mut out, cascades, "");
     }

@@ -2,7 +2,7 @@
 use pgrx::prelude::*;
 
 #[pg_schema]
-mod tests {
+pub(crate) mod tests {
     use crate::spi_util::in_rolled_back_subtransaction;
     use pgrx::prelude::*;
     use serde_json::Value;
@@ -24,7 +24,7 @@ mod tests {
         "event",
     ];
 
-    fn setup() {
+    pub(crate) fn setup() {
         Spi::run(SCHEMA).unwrap();
     }
 
@@ -195,7 +195,7 @@ mod tests {
         }
     }
 
-    fn fingerprint() -> String {
+    pub(crate) fn fingerprint() -> String {
         let per_table: Vec<String> = TABLES
             .iter()
             .map(|t| {

@@ -1,0 +1,1363 @@
+//! SQL surface of the approval workflow: requests, decisions, execution with a backup of every
+//! row touched, rollback. State lives in tables only the extension owner may write; these
+//! functions check the caller's own rights and then write as the owner. The statement itself,
+//! the backups' reads and the restores run with the caller's rights.
+use super::workflow::{self, Rule, State};
+use crate::audit::api::{self as audit, AuditError};
+use crate::error::{OrRaise, UserError};
+use crate::impact::api::{self as impact, Capture, ImpactError, Mode};
+use crate::impact::cascade::quote_ident;
+use crate::spi_util::{
+    as_extension_owner, in_subtransaction, with_setting, with_timeout, SearchPath,
+};
+use crate::sqlparse::{self, Kind};
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgSqlErrorCode};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalError {
+    #[error("{0}")]
+    Spi(#[from] pgrx::spi::Error),
+    #[error("{0}")]
+    Impact(#[from] ImpactError),
+    #[error("{0}")]
+    Sql(#[from] sqlparse::SqlError),
+    #[error("{0}")]
+    Audit(#[from] AuditError),
+    #[error("request {0} does not exist")]
+    NotFound(i64),
+    #[error("execution {0} does not exist")]
+    NoExecution(i64),
+    #[error("request {id} is {state}: it cannot be {action}")]
+    WrongState {
+        id: i64,
+        state: String,
+        action: &'static str,
+    },
+    #[error("request {0} expired")]
+    Expired(i64),
+    #[error("you requested {0}: the requester never approves or rejects their own request")]
+    OwnRequest(i64),
+    #[error("approving a {risk} request takes membership in role {role}")]
+    NotApprover { risk: String, role: String },
+    #[error("you already approved request {0}: one person counts once, whatever roles they hold")]
+    AlreadyApproved(i64),
+    #[error("only the requester ({0}) may cancel it")]
+    NotRequester(String),
+    #[error("{0} statements do not go through the approval workflow")]
+    NotAllowed(&'static str),
+    #[error("{0} has no primary key: its rows cannot be backed up and restored one by one")]
+    NoPrimaryKey(String),
+    #[error("request {0} was changed after it was made: its statement no longer matches its hash")]
+    Tampered(i64),
+    #[error("request {id} no longer has the approvals it needs: {why}")]
+    ApprovalsLost { id: i64, why: String },
+    #[error("the impact of this DDL is irreversible and the {0} policy does not allow irreversible statements")]
+    Irreversible(String),
+    #[error("{0} rows changed since the execution; nothing was restored")]
+    Conflicts(usize, Vec<String>),
+    #[error("{0} must not be NULL")]
+    Null(&'static str),
+    #[error("the backup holds unexpected data: {0}")]
+    Decode(String),
+}
+
+impl UserError for ApprovalError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        use ApprovalError::*;
+        match self {
+            Spi(_) | Decode(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            Impact(e) => e.sqlstate(),
+            Sql(e) => e.sqlstate(),
+            Audit(e) => e.sqlstate(),
+            NotFound(_) | NoExecution(_) => PgSqlErrorCode::ERRCODE_NO_DATA_FOUND,
+            WrongState { .. }
+            | Expired(_)
+            | ApprovalsLost { .. }
+            | Irreversible(_)
+            | Conflicts(..) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            OwnRequest(_) | NotApprover { .. } | NotRequester(_) => {
+                PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
+            AlreadyApproved(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
+            NotAllowed(_) | NoPrimaryKey(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            Tampered(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+        }
+    }
+    fn detail(&self) -> Option<String> {
+        match self {
+            ApprovalError::Conflicts(_, rows) => Some(rows.join("; ")),
+            _ => None,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        use ApprovalError::*;
+        match self {
+            Impact(e) => e.hint(),
+            Sql(e) => Some(e.hint().to_string()),
+            Expired(_) => Some("make a new request with ai.request(); ai_architect.approval_ttl sets how long one lives".into()),
+            OwnRequest(_) => Some("ask another person to approve it".into()),
+            NotApprover { role, .. } => Some(format!("an administrator grants {role} to approvers; ai.approval_policy names the role per risk level")),
+            NotAllowed(_) => Some("the workflow takes INSERT, UPDATE, DELETE, TRUNCATE and DDL; MERGE is analysed by ai.impact but not executed yet".into()),
+            NoPrimaryKey(_) => Some("add a primary key to the table before changing it through the workflow".into()),
+            Tampered(_) => Some("request the statement again; ai.verify_audit() shows whether the trail was touched too".into()),
+            Irreversible(level) => Some(format!("an owner may set allow_irreversible for {level} in ai.approval_policy")),
+            Conflicts(..) => Some("review the rows listed; ai.rollback(execution, force => true) overwrites them".into()),
+            WrongState { .. } => Some("ai.request_status(id) shows its history".into()),
+            _ => None,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ApprovalError>;
+
+fn req<T>(name: &'static str, v: Option<T>) -> Result<T> {
+    v.ok_or(ApprovalError::Null(name))
+}
+
+/// A denied attempt leaves a server-log line even though its transaction rolls back.
+fn denied(action: &str, id: i64, e: ApprovalError) -> ApprovalError {
+    let user = Spi::get_one::<String>("SELECT session_user::text")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    pgrx::log!("ai_architect: denied {action} of request {id} by {user}: {e}");
+    e
+}
+
+fn sha256_hex(s: &str) -> String {
+    Sha256::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[derive(Debug, Clone)]
+struct Request {
+    id: i64,
+    sql: String,
+    normalized: String,
+    sha: String,
+    impact: Value,
+    risk: String,
+    state: State,
+    requester: String,
+    past_expiry: bool,
+}
+
+fn load(id: i64, lock: bool) -> Result<Request> {
+    let q = format!(
+        "SELECT jsonb_build_object('sql', sql, 'normalized', normalized_sql, 'sha', sql_sha256, 'impact', impact,
+                'risk', risk_level, 'state', state, 'requester', requester, 'past_expiry', expires_at < now())
+           FROM ai.approval_requests WHERE id = $1 {}",
+        if lock { "FOR UPDATE" } else { "" }
+    );
+    let v = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            &format!("SELECT ({q})"),
+            &[id.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .filter(|v| !v.is_null())
+    .ok_or(ApprovalError::NotFound(id))?;
+    let s = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    Ok(Request {
+        id,
+        sql: s("sql"),
+        normalized: s("normalized"),
+        sha: s("sha"),
+        impact: v["impact"].clone(),
+        risk: s("risk"),
+        state: State::parse(&s("state")).ok_or_else(|| ApprovalError::Decode(s("state")))?,
+        requester: s("requester"),
+        past_expiry: v["past_expiry"].as_bool().unwrap_or(false),
+    })
+}
+
+fn rule(risk: &str) -> Result<Rule> {
+    let v = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT (SELECT to_jsonb(p) FROM ai.approval_policy p WHERE risk_level = $1)",
+            &[risk.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(Value::Null);
+    Ok(Rule {
+        required: v["required_approvals"].as_u64().unwrap_or(1) as u32,
+        role: v["approver_role"].as_str().map(str::to_string),
+        tolerance_pct: v["row_tolerance_pct"].as_f64().unwrap_or(10.0),
+        allow_irreversible: v["allow_irreversible"].as_bool().unwrap_or(false),
+    })
+}
+
+fn session_user() -> Result<String> {
+    Ok(Spi::get_one::<String>("SELECT session_user::text")?.unwrap_or_default())
+}
+
+fn is_member(role: &str) -> Result<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)
+                AND pg_catalog.pg_has_role(session_user, $1, 'MEMBER')",
+        &[role.into()],
+    )?
+    .unwrap_or(false))
+}
+
+/// Moves a request from `from` to `to` atomically; false when another session moved it first.
+fn transition(id: i64, from: State, to: State, reason: Option<&str>) -> Result<bool> {
+    debug_assert!(from.may_become(to));
+    let moved = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "WITH m AS (UPDATE ai.approval_requests SET state = $3, decided_at = now(), state_reason = coalesce($4, state_reason)
+                         WHERE id = $1 AND state = $2 RETURNING id)
+             SELECT count(*) FROM m",
+            &[id.into(), from.as_str().into(), to.as_str().into(), reason.into()],
+        )?)
+    })?;
+    if moved == Some(1) {
+        notify(id, to)?;
+        Ok(true)
+    } else {
+        Ok(false)
+    }
+}
+
+/// `NOTIFY ai_approvals` with a json payload (delivered at commit).
+fn notify(id: i64, state: State) -> Result<()> {
+    let payload =
+        json!({"request": id, "state": state.as_str(), "by": session_user()?}).to_string();
+    Spi::run_with_args(
+        "SELECT pg_catalog.pg_notify('ai_approvals', $1)",
+        &[payload.into()],
+    )?;
+    Ok(())
+}
+
+fn log(action: &str, id: i64, sha: &str, details: Value) -> Result<()> {
+    let mut d = details;
+    d["sql_sha256"] = json!(sha);
+    audit::append(action, Some("request"), Some(id.to_string()), d)?;
+    Ok(())
+}
+
+/// rows per table of an impact document (summed over paths)
+fn rows_per_table(doc: &Value) -> BTreeMap<String, i64> {
+    let mut out = BTreeMap::new();
+    for t in doc["tables"].as_array().cloned().unwrap_or_default() {
+        if t["via"] == "trigger or rule" {
+            continue;
+        }
+        let n = t["rows_exact"]
+            .as_i64()
+            .or(t["rows_estimated"].as_i64())
+            .unwrap_or(0);
+        *out.entry(t["table"].as_str().unwrap_or("?").to_string())
+            .or_insert(0) += n;
+    }
+    out
+}
+
+pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> {
+    let parsed = sqlparse::parse_statement(sql)?;
+    match sqlparse::kind(&parsed.stmt) {
+        Kind::Insert | Kind::Update | Kind::Delete | Kind::Truncate | Kind::Ddl => {}
+        Kind::Merge => return Err(ApprovalError::NotAllowed("MERGE")),
+        Kind::Select => return Err(ApprovalError::NotAllowed("SELECT")),
+        Kind::Copy => return Err(ApprovalError::NotAllowed("COPY")),
+        Kind::Other => return Err(ApprovalError::NotAllowed("utility")),
+    }
+    let (doc, captures) = impact::analyse_in(sp, sql, Mode::Exact)?;
+    if let Some(c) = captures
+        .iter()
+        .find(|c| c.operation != "insert" && c.pk.is_empty())
+    {
+        return Err(ApprovalError::NoPrimaryKey(c.display.clone()));
+    }
+    let normalized = doc["statement"].as_str().unwrap_or(sql).to_string();
+    let sha = sha256_hex(&normalized);
+    let risk = doc["risk_level"].as_str().unwrap_or("CRITICAL").to_string();
+    let r = rule(&risk)?;
+    let ttl = crate::guc::approval_ttl_s() as i64;
+    let id = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "INSERT INTO ai.approval_requests (sql, normalized_sql, sql_sha256, reason, impact, risk_level, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 second') RETURNING id",
+            &[sql.into(), normalized.clone().into(), sha.clone().into(), reason.into(), JsonB(doc.clone()).into(), risk.clone().into(), ttl.into()],
+        )?)
+    })?
+    .ok_or(ApprovalError::Decode("no id".into()))?;
+    log(
+        "request",
+        id,
+        &sha,
+        json!({"risk_level": risk, "rows_touched": doc["rows_touched"], "reason": reason, "required_approvals": r.required}),
+    )?;
+    notify(id, State::Pending)?;
+    if r.required == 0 {
+        transition(
+            id,
+            State::Pending,
+            State::Approved,
+            Some("approved automatically: the policy needs no approval"),
+        )?;
+        log("auto_approved", id, &sha, json!({"risk_level": risk}))?;
+    }
+    Ok(id)
+}
+
+/// Approvals that count: distinct approvers, members of the role when one is required.
+fn counted_approvals(id: i64, r: &Rule) -> Result<(u32, Vec<String>)> {
+    let v = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT coalesce(jsonb_agg(DISTINCT approver::text), '[]') FROM ai.approvals WHERE request_id = $1 AND decision = 'approve'",
+            &[id.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(Value::Null);
+    let mut counted = 0;
+    let mut lost = Vec::new();
+    for a in v.as_array().cloned().unwrap_or_default() {
+        let a = a.as_str().unwrap_or_default().to_string();
+        let ok = match &r.role {
+            Some(role) => Spi::get_one_with_args::<bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)
+                        AND EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $2)
+                        AND pg_catalog.pg_has_role($1, $2, 'MEMBER')",
+                &[a.clone().into(), role.clone().into()],
+            )?
+            .unwrap_or(false),
+            None => true,
+        };
+        if ok {
+            counted += 1;
+        } else {
+            lost.push(a);
+        }
+    }
+    Ok((counted, lost))
+}
+
+/// May the session user decide on a request of this risk (role membership)?
+fn check_decider(req: &Request, r: &Rule, action: &'static str) -> Result<()> {
+    let me = session_user()?;
+    if me == req.requester {
+        return Err(denied(action, req.id, ApprovalError::OwnRequest(req.id)));
+    }
+    if let Some(role) = &r.role {
+        if !is_member(role)? {
+            return Err(denied(
+                action,
+                req.id,
+                ApprovalError::NotApprover {
+                    risk: req.risk.clone(),
+                    role: role.clone(),
+                },
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn pending(req: &Request, action: &'static str) -> Result<()> {
+    match req.state.effective(req.past_expiry) {
+        State::Pending => Ok(()),
+        State::Expired => Err(denied(action, req.id, ApprovalError::Expired(req.id))),
+        s => Err(ApprovalError::WrongState {
+            id: req.id,
+            state: s.as_str().into(),
+            action,
+        }),
+    }
+}
+
+pub fn approve(id: i64, comment: Option<&str>) -> Result<String> {
+    let req = load(id, true)?;
+    pending(&req, "approved")?;
+    let r = rule(&req.risk)?;
+    check_decider(&req, &r, "approved")?;
+    let inserted = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "WITH i AS (INSERT INTO ai.approvals (request_id, approver, decision, comment) VALUES ($1, session_user, 'approve', $2)
+                        ON CONFLICT DO NOTHING RETURNING id)
+             SELECT count(*) FROM i",
+            &[id.into(), comment.into()],
+        )?)
+    })?;
+    if inserted != Some(1) {
+        return Err(denied("approved", id, ApprovalError::AlreadyApproved(id)));
+    }
+    let (count, _) = counted_approvals(id, &r)?;
+    log(
+        "approval",
+        id,
+        &req.sha,
+        json!({"comment": comment, "approvals": count, "required": r.required}),
+    )?;
+    if count >= r.required && transition(id, State::Pending, State::Approved, None)? {
+        log("approved", id, &req.sha, json!({"approvals": count}))?;
+        return Ok("approved".into());
+    }
+    Ok("pending".into())
+}
+
+pub fn reject(id: i64, comment: &str) -> Result<String> {
+    let req = load(id, true)?;
+    pending(&req, "rejected")?;
+    let r = rule(&req.risk)?;
+    check_decider(&req, &r, "rejected")?;
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO ai.approvals (request_id, approver, decision, comment) VALUES ($1, session_user, 'reject', $2)
+             ON CONFLICT DO NOTHING",
+            &[id.into(), comment.into()],
+        )?;
+        Ok::<_, ApprovalError>(())
+    })?;
+    transition(id, State::Pending, State::Rejected, Some(comment))?;
+    log("rejected", id, &req.sha, json!({"comment": comment}))?;
+    Ok("rejected".into())
+}
+
+pub fn escalate(id: i64, reason: &str) -> Result<String> {
+    let req = load(id, true)?;
+    pending(&req, "escalated")?;
+    let to = workflow::escalated(&req.risk);
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE ai.approval_requests SET risk_level = $2, state_reason = $3 WHERE id = $1",
+            &[id.into(), to.into(), reason.into()],
+        )?;
+        Spi::run_with_args(
+            "INSERT INTO ai.approvals (request_id, approver, decision, comment) VALUES ($1, session_user, 'escalate', $2)
+             ON CONFLICT DO NOTHING",
+            &[id.into(), reason.into()],
+        )?;
+        Ok::<_, ApprovalError>(())
+    })?;
+    log(
+        "escalated",
+        id,
+        &req.sha,
+        json!({"from": req.risk, "to": to, "reason": reason}),
+    )?;
+    notify(id, State::Pending)?;
+    Ok(to.into())
+}
+
+pub fn cancel(id: i64) -> Result<String> {
+    let req = load(id, true)?;
+    if session_user()? != req.requester {
+        return Err(denied(
+            "cancelled",
+            id,
+            ApprovalError::NotRequester(req.requester.clone()),
+        ));
+    }
+    let from = match req.state.effective(req.past_expiry) {
+        s @ (State::Pending | State::Approved) => s,
+        s => {
+            return Err(ApprovalError::WrongState {
+                id,
+                state: s.as_str().into(),
+                action: "cancelled",
+            })
+        }
+    };
+    transition(
+        id,
+        from,
+        State::Cancelled,
+        Some("cancelled by the requester"),
+    )?;
+    log("cancelled", id, &req.sha, json!({}))?;
+    Ok("cancelled".into())
+}
+
+/// `SELECT coalesce(jsonb_agg(jsonb_build_object('pk', jsonb_build_object(…), 'row', to_jsonb(c))), '[]') FROM (rows) c`
+fn pk_object(alias: &str, pk: &[String]) -> String {
+    let pairs: Vec<String> = pk
+        .iter()
+        .map(|k| format!("'{}', {alias}.{}", k.replace('\'', "''"), quote_ident(k)))
+        .collect();
+    format!("jsonb_build_object({})", pairs.join(", "))
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Xact {
+    oid: i64,
+    root: i64,
+    ins: i64,
+    upd: i64,
+    del: i64,
+}
+
+fn xact_per_table() -> Result<BTreeMap<i64, (i64, i64, i64)>> {
+    let v = Spi::get_one::<JsonB>(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('oid', s.relid::int8,
+                'root', coalesce(pg_catalog.pg_partition_root(s.relid), s.relid)::int8,
+                'ins', s.n_tup_ins, 'upd', s.n_tup_upd, 'del', s.n_tup_del)), '[]')
+           FROM pg_catalog.pg_stat_xact_user_tables s",
+    )?
+    .map(|j| j.0)
+    .unwrap_or(Value::Null);
+    let rows: Vec<Xact> =
+        serde_json::from_value(v).map_err(|e| ApprovalError::Decode(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for r in rows {
+        let _ = r.oid;
+        let e = out.entry(r.root).or_insert((0, 0, 0));
+        e.0 += r.ins;
+        e.1 += r.upd;
+        e.2 += r.del;
+    }
+    Ok(out)
+}
+
+/// Runs an approved request; see the module documentation.
+pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
+    let req = load(id, true)?;
+    match req.state.effective(req.past_expiry) {
+        State::Approved => {}
+        State::Expired => return Err(denied("executed", id, ApprovalError::Expired(id))),
+        s => {
+            return Err(denied(
+                "executed",
+                id,
+                ApprovalError::WrongState {
+                    id,
+                    state: s.as_str().into(),
+                    action: "executed",
+                },
+            ))
+        }
+    }
+    // the statement is the one approved
+    let reparsed = sqlparse::parse_statement(&req.sql)?;
+    if sha256_hex(&req.normalized) != req.sha || reparsed.stmt.to_string() != req.normalized {
+        return Err(denied("executed", id, ApprovalError::Tampered(id)));
+    }
+    // the approvals still hold (membership is checked again now)
+    let r = rule(&req.risk)?;
+    let (count, lost) = counted_approvals(id, &r)?;
+    if count < r.required {
+        let why = format!(
+            "{count} of {} approvals count now; no longer in the role: {}",
+            r.required,
+            lost.join(", ")
+        );
+        return Err(denied(
+            "executed",
+            id,
+            ApprovalError::ApprovalsLost { id, why },
+        ));
+    }
+    let kind = sqlparse::kind(&reparsed.stmt);
+    if matches!(kind, Kind::Ddl | Kind::Truncate)
+        && req.impact["rollback_plan"]["reversible"] != json!(true)
+        && !r.allow_irreversible
+    {
+        return Err(denied(
+            "executed",
+            id,
+            ApprovalError::Irreversible(req.risk.clone()),
+        ));
+    }
+    // the rows to touch now, against the approved snapshot
+    let (now, captures) = impact::analyse_in(sp, &req.sql, Mode::Exact)?;
+    let drift = workflow::drift(
+        &rows_per_table(&req.impact),
+        &rows_per_table(&now),
+        r.tolerance_pct,
+    );
+    let exec_id = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "INSERT INTO ai.executions (request_id, status, error) VALUES ($1, 'failed', 'running') RETURNING id",
+            &[id.into()],
+        )?)
+    })?
+    .unwrap_or_default();
+    if !drift.is_empty() {
+        let d: Vec<Value> = drift
+            .iter()
+            .map(|(t, a, n)| json!({"table": t, "approved": a, "now": n}))
+            .collect();
+        let reason = format!(
+            "the rows to touch drifted beyond {}% since the approval: {}",
+            r.tolerance_pct,
+            drift
+                .iter()
+                .map(|(t, a, n)| format!("{t} {a} → {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        finish_failed(id, exec_id, &req.sha, &reason, json!({"drift": d}))?;
+        return Ok(
+            json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason, "drift": d}),
+        );
+    }
+    let started = std::time::Instant::now();
+    // an Err becomes an ERROR inside, so that the subtransaction rolls back the backups and
+    // whatever part of the statement ran
+    let outcome = in_subtransaction(AssertUnwindSafe(|| {
+        run_with_backup(sp, exec_id, &req.sql, &reparsed, &captures, &now)
+            .unwrap_or_else(|e| pgrx::error!("{e}"))
+    }));
+    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let result = match outcome {
+        Ok(rows) => Ok(rows),
+        Err(e) if e.is_cancel() && !e.message.contains("statement timeout") => e.rethrow(),
+        Err(e) => Err(e.message),
+    };
+    match result {
+        Ok(rows) => {
+            as_extension_owner(|| {
+                Spi::run_with_args(
+                    "UPDATE ai.executions SET status = 'succeeded', error = NULL, txid = pg_catalog.pg_current_xact_id(),
+                            finished_at = clock_timestamp(), duration_ms = $2, rows_by_table = $3 WHERE id = $1",
+                    &[exec_id.into(), elapsed.into(), JsonB(rows.clone()).into()],
+                )?;
+                Ok::<_, ApprovalError>(())
+            })?;
+            transition(id, State::Approved, State::Executed, None)?;
+            log(
+                "executed",
+                id,
+                &req.sha,
+                json!({"execution": exec_id, "rows_by_table": rows, "duration_ms": elapsed}),
+            )?;
+            Ok(
+                json!({"request": id, "execution": exec_id, "status": "succeeded", "rows_by_table": rows, "duration_ms": elapsed}),
+            )
+        }
+        Err(reason) => {
+            finish_failed(id, exec_id, &req.sha, &reason, json!({}))?;
+            Ok(json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason}))
+        }
+    }
+}
+
+fn finish_failed(id: i64, exec_id: i64, sha: &str, reason: &str, extra: Value) -> Result<()> {
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE ai.executions SET status = 'failed', error = $2, finished_at = clock_timestamp() WHERE id = $1",
+            &[exec_id.into(), reason.into()],
+        )?;
+        Ok::<_, ApprovalError>(())
+    })?;
+    transition(id, State::Approved, State::Failed, Some(reason))?;
+    let mut d = extra;
+    d["execution"] = json!(exec_id);
+    d["reason"] = json!(reason);
+    log("execution_failed", id, sha, d)?;
+    Ok(())
+}
+
+/// Inside a subtransaction: back up, run, check. Any error undoes all of it.
+fn run_with_backup(
+    sp: &SearchPath,
+    exec_id: i64,
+    sql: &str,
+    parsed: &sqlparse::Parsed,
+    captures: &[Capture],
+    expected: &Value,
+) -> Result<Value> {
+    // before-images, read with the caller's rights
+    for c in captures.iter().filter(|c| c.operation != "insert") {
+        let Some(rows_sql) = &c.rows_sql else {
+            continue;
+        };
+        let q = format!(
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {}, 'row', to_jsonb(c))), '[]') FROM ({rows_sql}) AS c",
+            pk_object("c", &c.pk)
+        );
+        let rows = sp
+            .as_caller(|| Spi::get_one::<JsonB>(&q))?
+            .map(|j| j.0)
+            .unwrap_or(json!([]));
+        store_backup(exec_id, c, c.operation, &rows)?;
+    }
+    let before = xact_per_table()?;
+    let target_insert = captures
+        .iter()
+        .find(|c| c.operation == "insert" && c.depth == 0);
+    let statement_ms = crate::guc::execute_statement_timeout_ms();
+    let lock_ms = crate::guc::execute_lock_timeout_ms();
+    let inserted_keys: Option<Value> = with_setting(c"lock_timeout", &lock_ms.to_string(), || {
+        with_timeout(statement_ms, || {
+            sp.as_caller(|| -> Result<Option<Value>> {
+                match target_insert {
+                    Some(c) if !c.pk.is_empty() => {
+                        // the new keys, through RETURNING added to the statement
+                        let mut stmt = parsed.stmt.clone();
+                        add_returning(&mut stmt, &c.pk);
+                        let q = format!(
+                            "WITH ins AS ({stmt}) SELECT coalesce(jsonb_agg({}), '[]') FROM ins AS c",
+                            pk_object("c", &c.pk)
+                        );
+                        Ok(Spi::get_one::<JsonB>(&q)?.map(|j| j.0))
+                    }
+                    _ => {
+                        Spi::run(sql)?;
+                        Ok(None)
+                    }
+                }
+            })
+        })
+    })?;
+    Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
+    // what really happened, per table, against what the analysis said
+    let after = xact_per_table()?;
+    let mut rows = serde_json::Map::new();
+    let names = table_names(&after.keys().copied().collect::<Vec<_>>())?;
+    let mut by_trigger: Vec<(i64, (i64, i64, i64))> = Vec::new();
+    for (oid, n) in &after {
+        let b = before.get(oid).copied().unwrap_or((0, 0, 0));
+        let d = (n.0 - b.0, n.1 - b.1, n.2 - b.2);
+        if d != (0, 0, 0) {
+            rows.insert(
+                names.get(oid).cloned().unwrap_or_else(|| oid.to_string()),
+                json!(d.0 + d.1 + d.2),
+            );
+            if !captures.iter().any(|c| c.oid == *oid) {
+                by_trigger.push((*oid, d));
+            }
+        }
+    }
+    let wanted = rows_per_table(expected);
+    for (t, n) in &wanted {
+        let got = rows.get(t).and_then(|v| v.as_i64()).unwrap_or(0);
+        if got != *n && !matches!(sqlparse::kind(&parsed.stmt), Kind::Ddl | Kind::Truncate) {
+            return Err(ApprovalError::Decode(format!(
+                "verification failed: {t} had {got} rows changed, the analysis said {n}; the statement was undone"
+            )));
+        }
+    }
+    // rows triggers inserted into other tables: found by this subtransaction's xid, removed
+    // by a rollback like the statement's own inserts; other trigger changes cannot be undone
+    let mut unprotected = Vec::new();
+    // SAFETY: reads the current (sub)transaction's id.
+    let xid = unsafe { pg_sys::GetCurrentTransactionIdIfAny() };
+    let shapes = table_shapes(&by_trigger.iter().map(|t| t.0).collect::<Vec<_>>())?;
+    for (oid, d) in &by_trigger {
+        let Some(t) = shapes.get(oid) else { continue };
+        if d.1 == 0 && d.2 == 0 && !t.pk.is_empty() {
+            let q = format!(
+                "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
+                   FROM {q} AS c WHERE c.xmin = $1::text::xid",
+                pk = pk_object("c", &t.pk),
+                q = t.qualified
+            );
+            let found = sp
+                .as_caller(|| {
+                    Spi::get_one_with_args::<JsonB>(&q, &[u32::from(xid).to_string().into()])
+                })?
+                .map(|j| j.0)
+                .unwrap_or(json!([]));
+            let c = Capture {
+                oid: *oid,
+                qualified: t.qualified.clone(),
+                display: t.display.clone(),
+                operation: "insert",
+                rows_sql: None,
+                pk: t.pk.clone(),
+                depth: 1,
+            };
+            store_backup(exec_id, &c, "insert", &found)?;
+        } else {
+            unprotected.push(t.display.clone());
+        }
+    }
+    if !unprotected.is_empty() {
+        rows.insert(
+            "unprotected".into(),
+            json!(format!(
+                "triggers updated or deleted rows of {}: a rollback does not restore those",
+                unprotected.join(", ")
+            )),
+        );
+    }
+    // after-images of updated and inserted rows, to detect later changes before a rollback
+    if let (Some(keys), Some(c)) = (&inserted_keys, target_insert) {
+        let after_rows = read_rows(sp, c, keys)?;
+        store_backup(exec_id, c, "insert", &after_rows)?;
+    }
+    for c in captures.iter().filter(|c| c.operation == "update") {
+        let keys = as_extension_owner(|| {
+            Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+                "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'",
+                &[exec_id.into(), c.oid.into()],
+            )?)
+        })?
+        .map(|j| j.0)
+        .unwrap_or(json!([]));
+        let after_rows = read_rows(sp, c, &keys)?;
+        as_extension_owner(|| {
+            Spi::run_with_args(
+                "UPDATE ai.backups b SET row_after = x.row
+                   FROM jsonb_to_recordset($3) AS x(pk jsonb, row jsonb)
+                  WHERE b.execution_id = $1 AND b.table_oid = $2::oid AND b.operation = 'update' AND b.pk = x.pk",
+                &[exec_id.into(), c.oid.into(), JsonB(after_rows).into()],
+            )?;
+            Ok::<_, ApprovalError>(())
+        })?;
+    }
+    Ok(Value::Object(rows))
+}
+
+fn add_returning(stmt: &mut sqlparser::ast::Statement, pk: &[String]) {
+    use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, Statement};
+    let items: Vec<SelectItem> = pk
+        .iter()
+        .map(|k| SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('"', k))))
+        .collect();
+    match stmt {
+        Statement::Insert(i) => i.returning = Some(items),
+        Statement::Query(q) => {
+            if let SetExpr::Insert(Statement::Insert(i)) = q.body.as_mut() {
+                i.returning = Some(items);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Current rows of `c` by key, as `[{pk, row}]`, read with the caller's rights.
+fn read_rows(sp: &SearchPath, c: &Capture, keys: &Value) -> Result<Value> {
+    let q = format!(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
+           FROM {t} AS c WHERE {pk} IN (SELECT value FROM jsonb_array_elements($1))",
+        pk = pk_object("c", &c.pk),
+        t = c.qualified
+    );
+    Ok(sp
+        .as_caller(|| Spi::get_one_with_args::<JsonB>(&q, &[JsonB(keys.clone()).into()]))?
+        .map(|j| j.0)
+        .unwrap_or(json!([])))
+}
+
+fn store_backup(exec_id: i64, c: &Capture, operation: &str, rows: &Value) -> Result<()> {
+    let (row_col, after_col) = if operation == "insert" {
+        ("NULL", "x.row")
+    } else {
+        ("x.row", "NULL")
+    };
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            &format!(
+                "INSERT INTO ai.backups (execution_id, table_oid, table_name, operation, depth, pk, row_data, row_after)
+                 SELECT $1, $2::oid, $3, $4, $5, x.pk, {row_col}, {after_col} FROM jsonb_to_recordset($6) AS x(pk jsonb, row jsonb)"
+            ),
+            &[
+                exec_id.into(),
+                c.oid.into(),
+                c.display.clone().into(),
+                operation.into(),
+                (c.depth as i32).into(),
+                JsonB(rows.clone()).into(),
+            ],
+        )?;
+        Ok::<_, ApprovalError>(())
+    })
+}
+
+fn table_names(oids: &[i64]) -> Result<BTreeMap<i64, String>> {
+    let v = Spi::get_one_with_args::<JsonB>(
+        "SELECT coalesce(jsonb_object_agg(c.oid::int8::text, n.nspname || '.' || c.relname), '{}')
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.oid = ANY ($1::int8[]::pg_catalog.oid[])",
+        &[oids.to_vec().into()],
+    )?
+    .map(|j| j.0)
+    .unwrap_or(json!({}));
+    Ok(v.as_object()
+        .map(|o| {
+            o.iter()
+                .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct BackupSet {
+    table_oid: i64,
+    operation: String,
+    rows: Value,
+}
+
+/// Restores the rows an execution touched; see the module documentation.
+pub fn rollback(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
+    let v = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT (SELECT jsonb_build_object('request', e.request_id, 'status', e.status) FROM ai.executions e WHERE e.id = $1 FOR UPDATE)",
+            &[exec_id.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .filter(|v| !v.is_null())
+    .ok_or(ApprovalError::NoExecution(exec_id))?;
+    let id = v["request"].as_i64().unwrap_or_default();
+    let req = load(id, true)?;
+    if v["status"] != "succeeded" || req.state != State::Executed {
+        return Err(ApprovalError::WrongState {
+            id,
+            state: req.state.as_str().into(),
+            action: "rolled back",
+        });
+    }
+    let me = session_user()?;
+    if me != req.requester {
+        let r = rule(&req.risk)?;
+        if let Some(role) = &r.role {
+            if !is_member(role)? {
+                return Err(denied(
+                    "rolled back",
+                    id,
+                    ApprovalError::NotApprover {
+                        risk: req.risk.clone(),
+                        role: role.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    let kind = sqlparse::kind(&sqlparse::parse_statement(&req.sql)?.stmt);
+    let report = if matches!(kind, Kind::Ddl) {
+        let inverse: Vec<String> = req.impact["rollback_plan"]["inverse"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect();
+        for s in &inverse {
+            sp.as_caller(|| Spi::run(s))?;
+        }
+        json!({"inverse": inverse})
+    } else {
+        restore_rows(sp, exec_id, force)?
+    };
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE ai.executions SET status = 'rolled_back', rolled_back_at = clock_timestamp(), rollback_report = $2 WHERE id = $1",
+            &[exec_id.into(), JsonB(report.clone()).into()],
+        )?;
+        Ok::<_, ApprovalError>(())
+    })?;
+    transition(
+        id,
+        State::Executed,
+        State::RolledBack,
+        Some(if force {
+            "rolled back (forced)"
+        } else {
+            "rolled back"
+        }),
+    )?;
+    log(
+        "rolled_back",
+        id,
+        &req.sha,
+        json!({"execution": exec_id, "force": force, "report": report}),
+    )?;
+    Ok(json!({"request": id, "execution": exec_id, "status": "rolled_back", "restored": report}))
+}
+
+fn restore_rows(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
+    let v = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('table_oid', table_oid::int8, 'operation', operation, 'depth', depth,
+                    'rows', rows) ORDER BY depth, table_oid), '[]')
+               FROM (SELECT table_oid, operation, depth,
+                            jsonb_agg(jsonb_build_object('pk', pk, 'before', row_data, 'after', row_after)) AS rows
+                       FROM ai.backups WHERE execution_id = $1 GROUP BY table_oid, operation, depth) s",
+            &[exec_id.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let sets: Vec<BackupSet> =
+        serde_json::from_value(v).map_err(|e| ApprovalError::Decode(e.to_string()))?;
+    let oids: Vec<i64> = sets.iter().map(|s| s.table_oid).collect();
+    let tables = table_shapes(&oids)?;
+    // conflicts: rows that changed since the execution
+    let mut conflicts = Vec::new();
+    for s in &sets {
+        let Some(t) = tables.get(&s.table_oid) else {
+            continue;
+        };
+        let cond = match s.operation.as_str() {
+            // a deleted row is back under the same key
+            "delete" => "c IS NOT NULL".to_string(),
+            // an updated or inserted row is no longer what the execution left
+            _ => format!(
+                "(c IS NULL AND x.after IS NOT NULL AND '{}' = 'update') OR (c IS NOT NULL AND to_jsonb(c) <> to_jsonb(jsonb_populate_record(NULL::{q}, x.after)))",
+                s.operation,
+                q = t.qualified
+            ),
+        };
+        let q = format!(
+            "SELECT coalesce(jsonb_agg(x.pk), '[]') FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb, after jsonb)
+               LEFT JOIN {q} AS c ON {pk} = x.pk WHERE {cond}",
+            q = t.qualified,
+            pk = pk_object("c", &t.pk)
+        );
+        let found = sp
+            .as_caller(|| Spi::get_one_with_args::<JsonB>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .map(|j| j.0)
+            .unwrap_or(json!([]));
+        for pk in found.as_array().cloned().unwrap_or_default() {
+            conflicts.push(format!(
+                "{} {} ({} by the execution)",
+                t.display, pk, s.operation
+            ));
+        }
+    }
+    if !conflicts.is_empty() && !force {
+        let n = conflicts.len();
+        conflicts.truncate(20);
+        return Err(ApprovalError::Conflicts(n, conflicts));
+    }
+    let mut report = serde_json::Map::new();
+    let mut note = |t: &str, k: &str, n: i64| {
+        let e = report.entry(t.to_string()).or_insert_with(|| json!({}));
+        e[k] = json!(e[k].as_i64().unwrap_or(0) + n);
+    };
+    // 1. remove inserted rows, deepest first
+    for s in sets.iter().rev().filter(|s| s.operation == "insert") {
+        let t = &tables[&s.table_oid];
+        let q = format!(
+            "WITH d AS (DELETE FROM {q} AS c WHERE {pk} IN (SELECT x.pk FROM jsonb_to_recordset($1) AS x(pk jsonb)) RETURNING 1)
+             SELECT count(*) FROM d",
+            q = t.qualified,
+            pk = pk_object("c", &t.pk)
+        );
+        let n = sp
+            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .unwrap_or(0);
+        note(&t.display, "removed", n);
+    }
+    // 2. re-insert deleted rows, parents first (forced: rows back under the same key are overwritten)
+    for s in sets.iter().filter(|s| s.operation == "delete") {
+        let t = &tables[&s.table_oid];
+        let cols = t
+            .columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rcols = t
+            .columns
+            .iter()
+            .map(|c| format!("r.{}", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if force {
+            let q = format!(
+                "DELETE FROM {q} AS c WHERE {pk} IN (SELECT x.pk FROM jsonb_to_recordset($1) AS x(pk jsonb))",
+                q = t.qualified,
+                pk = pk_object("c", &t.pk)
+            );
+            sp.as_caller(|| Spi::run_with_args(&q, &[JsonB(s.rows.clone()).into()]))?;
+        }
+        let q = format!(
+            "WITH i AS (INSERT INTO {q} ({cols}) OVERRIDING SYSTEM VALUE
+                        SELECT {rcols} FROM jsonb_to_recordset($1) AS x(before jsonb),
+                             LATERAL jsonb_populate_record(NULL::{q}, x.before) AS r RETURNING 1)
+             SELECT count(*) FROM i",
+            q = t.qualified
+        );
+        let n = sp
+            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .unwrap_or(0);
+        note(&t.display, "reinserted", n);
+    }
+    // 3. put updated rows back, parents first
+    for s in sets.iter().filter(|s| s.operation == "update") {
+        let t = &tables[&s.table_oid];
+        let set_cols: Vec<&String> = t.columns.iter().filter(|c| !t.pk.contains(c)).collect();
+        if set_cols.is_empty() {
+            continue;
+        }
+        let cols = set_cols
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rcols = set_cols
+            .iter()
+            .map(|c| format!("r.{}", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let q = format!(
+            "WITH u AS (UPDATE {q} AS c SET ({cols}) = ROW({rcols})
+                          FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb),
+                               LATERAL jsonb_populate_record(NULL::{q}, x.before) AS r
+                         WHERE {pk} = x.pk RETURNING 1)
+             SELECT count(*) FROM u",
+            q = t.qualified,
+            pk = pk_object("c", &t.pk)
+        );
+        let n = sp
+            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .unwrap_or(0);
+        note(&t.display, "reset", n);
+    }
+    Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
+    // verify: every restored row equals its before-image, every inserted row is gone
+    for s in &sets {
+        let t = &tables[&s.table_oid];
+        let q = if s.operation == "insert" {
+            format!(
+                "SELECT count(*) FROM jsonb_to_recordset($1) AS x(pk jsonb) JOIN {q} AS c ON {pk} = x.pk",
+                q = t.qualified,
+                pk = pk_object("c", &t.pk)
+            )
+        } else {
+            format!(
+                "SELECT count(*) FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb)
+                  WHERE NOT EXISTS (SELECT 1 FROM {q} AS c WHERE {pk} = x.pk
+                                      AND to_jsonb(c) = to_jsonb(jsonb_populate_record(NULL::{q}, x.before)))",
+                q = t.qualified,
+                pk = pk_object("c", &t.pk)
+            )
+        };
+        let bad = sp
+            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .unwrap_or(0);
+        if bad > 0 {
+            return Err(ApprovalError::Decode(format!(
+                "verification failed: {bad} rows of {} differ from their backup after the restore; nothing was restored",
+                t.display
+            )));
+        }
+    }
+    Ok(
+        json!({"tables": Value::Object(report), "conflicts_overwritten": if force { conflicts.len() } else { 0 }}),
+    )
+}
+
+struct Shape {
+    qualified: String,
+    display: String,
+    pk: Vec<String>,
+    columns: Vec<String>,
+}
+
+fn table_shapes(oids: &[i64]) -> Result<BTreeMap<i64, Shape>> {
+    let v = Spi::get_one_with_args::<JsonB>(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('oid', c.oid::int8,
+                'q', pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+                'd', n.nspname || '.' || c.relname,
+                'pk', coalesce((SELECT jsonb_agg(a.attname ORDER BY k.i)
+                                  FROM pg_catalog.pg_index x CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(n, i)
+                                  JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n
+                                 WHERE x.indrelid = c.oid AND x.indisprimary), '[]'),
+                'cols', coalesce((SELECT jsonb_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
+                                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '[]'))), '[]')
+           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.oid = ANY ($1::int8[]::pg_catalog.oid[])",
+        &[oids.to_vec().into()],
+    )?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let strs = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect()
+    };
+    Ok(v.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|t| {
+            (
+                t["oid"].as_i64().unwrap_or_default(),
+                Shape {
+                    qualified: t["q"].as_str().unwrap_or_default().to_string(),
+                    display: t["d"].as_str().unwrap_or_default().to_string(),
+                    pk: strs(&t["pk"]),
+                    columns: strs(&t["cols"]),
+                },
+            )
+        })
+        .collect())
+}
+
+fn status(id: i64) -> Result<Value> {
+    let req = load(id, false)?;
+    let v = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT jsonb_build_object(
+                 'id', r.id, 'state', r.state, 'risk_level', r.risk_level, 'requester', r.requester, 'reason', r.reason,
+                 'statement', r.normalized_sql, 'sql_sha256', r.sql_sha256, 'created_at', r.created_at,
+                 'expires_at', r.expires_at, 'decided_at', r.decided_at, 'state_reason', r.state_reason,
+                 'rows_touched', r.impact -> 'rows_touched', 'tables', r.impact -> 'tables',
+                 'decisions', coalesce((SELECT jsonb_agg(jsonb_build_object('by', a.approver, 'decision', a.decision,
+                                 'comment', a.comment, 'at', a.created_at) ORDER BY a.id) FROM ai.approvals a WHERE a.request_id = r.id), '[]'),
+                 'executions', coalesce((SELECT jsonb_agg(jsonb_build_object('id', e.id, 'status', e.status, 'by', e.executed_by,
+                                 'started_at', e.started_at, 'duration_ms', e.duration_ms, 'rows_by_table', e.rows_by_table,
+                                 'error', e.error, 'rolled_back_at', e.rolled_back_at,
+                                 'backed_up_rows', (SELECT count(*) FROM ai.backups b WHERE b.execution_id = e.id)) ORDER BY e.id)
+                                 FROM ai.executions e WHERE e.request_id = r.id), '[]'))
+               FROM ai.approval_requests r WHERE r.id = $1",
+            &[id.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(Value::Null);
+    let mut v = v;
+    let r = rule(&req.risk)?;
+    v["state"] = json!(req.state.effective(req.past_expiry).as_str());
+    v["required_approvals"] = json!(r.required);
+    v["approver_role"] = json!(r.role);
+    Ok(v)
+}
+
+/// Asks for a risky statement to be approved: runs ai.impact ('exact'), stores the statement,
+/// its hash, the impact and the risk, and routes it by ai.approval_policy. Returns its id.
+#[pg_extern(volatile, name = "request")]
+fn request_sql(sql: Option<&str>, reason: default!(Option<&str>, "NULL")) -> i64 {
+    pinned(|sp| request(sp, req("sql", sql)?, reason)).or_raise("ai.request")
+}
+
+/// Runs `f` with the search_path pinned for the extension's own queries (these functions run
+/// the caller's SQL, so they cannot pin it in their definition); `sp` has the caller's.
+fn pinned<R>(f: impl FnOnce(&SearchPath) -> Result<R>) -> Result<R> {
+    let sp = SearchPath::pin();
+    let r = f(&sp);
+    sp.restore();
+    r
+}
+
+/// Approves a pending request (never the requester's own; one person counts once).
+#[pg_extern(volatile, name = "approve")]
+#[search_path(pg_catalog, pg_temp)]
+fn approve_sql(request: Option<i64>, comment: default!(Option<&str>, "NULL")) -> String {
+    req("request", request)
+        .and_then(|id| approve(id, comment))
+        .or_raise("ai.approve")
+}
+
+/// Rejects a pending request; the comment says why.
+#[pg_extern(volatile, name = "reject")]
+#[search_path(pg_catalog, pg_temp)]
+fn reject_sql(request: Option<i64>, comment: Option<&str>) -> String {
+    req("request", request)
+        .and_then(|id| Ok((id, req("comment", comment)?)))
+        .and_then(|(id, c)| reject(id, c))
+        .or_raise("ai.reject")
+}
+
+/// Raises a pending request's risk level by one, so that it routes to more senior approvers.
+#[pg_extern(volatile, name = "escalate")]
+#[search_path(pg_catalog, pg_temp)]
+fn escalate_sql(request: Option<i64>, reason: Option<&str>) -> String {
+    req("request", request)
+        .and_then(|id| Ok((id, req("reason", reason)?)))
+        .and_then(|(id, r)| escalate(id, r))
+        .or_raise("ai.escalate")
+}
+
+/// Withdraws a pending or approved request (requester only).
+#[pg_extern(volatile, name = "cancel")]
+#[search_path(pg_catalog, pg_temp)]
+fn cancel_sql(request: Option<i64>) -> String {
+    req("request", request)
+        .and_then(cancel)
+        .or_raise("ai.cancel")
+}
+
+/// Runs an approved request: backs up every row it will touch, runs it with time limits,
+/// checks the rows per table against the analysis; all or nothing.
+#[pg_extern(volatile, name = "execute")]
+fn execute_sql(request: Option<i64>) -> JsonB {
+    JsonB(pinned(|sp| execute(sp, req("request", request)?)).or_raise("ai.execute"))
+}
+
+/// Restores the rows an execution touched from its backup (refuses rows changed since,
+/// unless `force`).
+#[pg_extern(volatile, name = "rollback")]
+fn rollback_sql(execution: Option<i64>, force: default!(bool, false)) -> JsonB {
+    JsonB(pinned(|sp| rollback(sp, req("execution", execution)?, force)).or_raise("ai.rollback"))
+}
+
+/// One request with its decisions and executions.
+#[pg_extern(stable, name = "request_status")]
+#[search_path(pg_catalog, pg_temp)]
+fn request_status_sql(request: Option<i64>) -> JsonB {
+    JsonB(
+        req("request", request)
+            .and_then(status)
+            .or_raise("ai.request_status"),
+    )
+}
+
+/// The requests, newest first; `state` filters (expired requests show as expired).
+#[pg_extern(stable, name = "requests")]
+#[search_path(pg_catalog, pg_temp)]
+fn requests_sql(
+    state: default!(Option<&str>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(id, i64),
+        name!(state, String),
+        name!(risk_level, String),
+        name!(requester, String),
+        name!(approvals, i64),
+        name!(required, i32),
+        name!(created_at, pgrx::datum::TimestampWithTimeZone),
+        name!(expires_at, pgrx::datum::TimestampWithTimeZone),
+        name!(reason, Option<String>),
+        name!(statement, String),
+    ),
+> {
+    let rows = as_extension_owner(|| {
+        Spi::connect(|c| {
+            let t = c.select(
+                "SELECT r.id, CASE WHEN r.state IN ('pending', 'approved') AND r.expires_at < now() THEN 'expired' ELSE r.state END,
+                        r.risk_level, r.requester::text,
+                        (SELECT count(DISTINCT a.approver) FROM ai.approvals a WHERE a.request_id = r.id AND a.decision = 'approve'),
+                        coalesce(p.required_approvals, 1), r.created_at, r.expires_at, r.reason, r.normalized_sql
+                   FROM ai.approval_requests r LEFT JOIN ai.approval_policy p ON p.risk_level = r.risk_level
+                  ORDER BY r.id DESC",
+                None,
+                &[],
+            )?;
+            let mut out = Vec::new();
+            for r in t {
+                out.push((
+                    r.get::<i64>(1)?.unwrap_or_default(),
+                    r.get::<String>(2)?.unwrap_or_default(),
+                    r.get::<String>(3)?.unwrap_or_default(),
+                    r.get::<String>(4)?.unwrap_or_default(),
+                    r.get::<i64>(5)?.unwrap_or_default(),
+                    r.get::<i32>(6)?.unwrap_or_default(),
+                    r.get::<pgrx::datum::TimestampWithTimeZone>(7)?.unwrap(),
+                    r.get::<pgrx::datum::TimestampWithTimeZone>(8)?.unwrap(),
+                    r.get::<String>(9)?,
+                    r.get::<String>(10)?.unwrap_or_default(),
+                ));
+            }
+            Ok::<_, ApprovalError>(out)
+        })
+    })
+    .or_raise("ai.requests");
+    let wanted = state.map(str::to_string);
+    TableIterator::new(
+        rows.into_iter()
+            .filter(move |r| wanted.as_ref().is_none_or(|w| &r.1 == w)),
+    )
+}

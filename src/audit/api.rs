@@ -1,0 +1,126 @@
+//! The audit trail in SQL: appending an entry (serialised, hash-chained, as the extension
+//! owner) and ai.verify_audit().
+use super::chain::{self, Entry, Stored};
+use crate::error::{OrRaise, UserError};
+use crate::spi_util::as_extension_owner;
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgSqlErrorCode};
+use serde_json::{json, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("{0}")]
+    Spi(#[from] pgrx::spi::Error),
+    #[error("the audit log holds unexpected data: {0}")]
+    Decode(String),
+}
+
+impl UserError for AuditError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR
+    }
+}
+
+/// Key of the transaction-level advisory lock that serialises appends: two writers never
+/// read the same previous hash, so the chain cannot fork.
+const CHAIN_LOCK: i64 = 0x6169_5f61_7564_6974; // "ai_audit"
+
+/// Appends one entry as the current session user; returns its id. The entry commits or
+/// rolls back with the caller's transaction.
+pub fn append(
+    action: &str,
+    object_type: Option<&str>,
+    object_id: Option<String>,
+    details: Value,
+) -> Result<i64, AuditError> {
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "SELECT pg_catalog.pg_advisory_xact_lock($1)",
+            &[CHAIN_LOCK.into()],
+        )?;
+        let prev: Option<Vec<u8>> =
+            Spi::get_one("SELECT (SELECT hash FROM ai.audit_log ORDER BY id DESC LIMIT 1)")?;
+        // the details as jsonb will store them, so the hash covers exactly what is read back
+        let stored: Option<String> =
+            Spi::get_one_with_args("SELECT $1::jsonb::text", &[JsonB(details).into()])?;
+        let details: Value = serde_json::from_str(&stored.unwrap_or_else(|| "{}".into()))
+            .map_err(|e| AuditError::Decode(e.to_string()))?;
+        let (id, ts_us, actor): (Option<i64>, Option<i64>, Option<String>) = Spi::get_three(
+            "SELECT nextval(pg_catalog.pg_get_serial_sequence('ai.audit_log', 'id')),
+                    (extract(epoch FROM pg_catalog.clock_timestamp()) * 1000000)::int8, session_user::text",
+        )?;
+        let entry = Entry {
+            id: id.unwrap_or_default(),
+            ts_us: ts_us.unwrap_or_default(),
+            actor: actor.unwrap_or_default(),
+            action: action.to_string(),
+            object_type: object_type.map(str::to_string),
+            object_id,
+            details,
+        };
+        let hash = chain::hash(prev.as_deref(), &entry);
+        Spi::run_with_args(
+            "INSERT INTO ai.audit_log (id, ts, actor, action, object_type, object_id, details, prev_hash, hash)
+             OVERRIDING SYSTEM VALUE
+             VALUES ($1, pg_catalog.to_timestamp(0) + ($2::text || ' microseconds')::interval, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                entry.id.into(),
+                entry.ts_us.into(),
+                entry.actor.clone().into(),
+                entry.action.clone().into(),
+                entry.object_type.clone().into(),
+                entry.object_id.clone().into(),
+                JsonB(entry.details.clone()).into(),
+                prev.into(),
+                hash.into(),
+            ],
+        )?;
+        Ok(entry.id)
+    })
+}
+
+fn verify() -> Result<Value, AuditError> {
+    let rows: Vec<Stored> = as_extension_owner(|| {
+        Spi::connect(|c| {
+            let table = c.select(
+                "SELECT id, (extract(epoch FROM ts) * 1000000)::int8, actor::text, action, object_type, object_id,
+                        details::text, prev_hash, hash
+                   FROM ai.audit_log ORDER BY id",
+                None,
+                &[],
+            )?;
+            let mut out = Vec::new();
+            for r in table {
+                let details: String = r.get(7)?.unwrap_or_else(|| "{}".into());
+                out.push(Stored {
+                    entry: Entry {
+                        id: r.get(1)?.unwrap_or_default(),
+                        ts_us: r.get(2)?.unwrap_or_default(),
+                        actor: r.get(3)?.unwrap_or_default(),
+                        action: r.get(4)?.unwrap_or_default(),
+                        object_type: r.get(5)?,
+                        object_id: r.get(6)?,
+                        details: serde_json::from_str(&details)
+                            .map_err(|e| AuditError::Decode(e.to_string()))?,
+                    },
+                    prev_hash: r.get(8)?,
+                    hash: r.get(9)?.unwrap_or_default(),
+                });
+            }
+            Ok::<_, AuditError>(out)
+        })
+    })?;
+    let v = chain::verify(rows);
+    Ok(json!({
+        "ok": v.ok,
+        "entries": v.entries,
+        "first_broken": v.first_broken.map(|(id, why)| json!({"id": id, "reason": why})),
+    }))
+}
+
+/// Recomputes the whole hash chain: `{"ok", "entries", "first_broken": {"id", "reason"}}`.
+#[pg_extern(volatile)]
+#[search_path(pg_catalog, pg_temp)]
+fn verify_audit() -> JsonB {
+    JsonB(verify().or_raise("ai.verify_audit"))
+}
