@@ -108,6 +108,37 @@ SELECT i->>'risk_level' AS risk, i->>'will_fail' AS will_fail, t->>'table' AS "t
        t->>'rows_exact' AS rows
 FROM ai.impact('DELETE FROM invoice WHERE invoice_id = 98', 'exact') AS i, jsonb_array_elements(i->'tables') AS t;
 
+\echo '== the approval workflow: request -> approve (another person) -> execute with backup -> rollback'
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_alice') THEN CREATE ROLE demo_alice; END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_bob') THEN CREATE ROLE demo_bob; END IF;
+END $$;
+GRANT SELECT, UPDATE ON track TO demo_alice;
+SET SESSION AUTHORIZATION demo_alice;
+\echo '   alice asks for a price change on every Latin track (MEDIUM: one approval by someone else)'
+SELECT ai.request('UPDATE track SET unit_price = 1.29 WHERE genre_id = 7', 'new price list') AS request \gset
+SELECT id, state, risk_level, requester, approvals, required, statement FROM ai.requests() WHERE id = :request;
+\set ON_ERROR_STOP off
+\echo '   alice cannot approve her own request:'
+SELECT ai.approve(:request);
+\set ON_ERROR_STOP on
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION demo_bob;
+SELECT ai.approve(:request, 'matches the price list') AS state;
+RESET SESSION AUTHORIZATION;
+SET SESSION AUTHORIZATION demo_alice;
+\echo '   alice runs it: every row is backed up first, the rows per table are checked after'
+SELECT ai.execute(:request) AS result \gset
+SELECT :'result'::jsonb ->> 'status' AS status, :'result'::jsonb -> 'rows_by_table' AS rows_by_table;
+SELECT count(*) AS tracks_at_1_29 FROM track WHERE genre_id = 7 AND unit_price = 1.29;
+\echo '   and undoes it in one call'
+SELECT ai.rollback((:'result'::jsonb ->> 'execution')::bigint) -> 'restored' AS restored;
+SELECT count(*) AS tracks_at_1_29 FROM track WHERE genre_id = 7 AND unit_price = 1.29;
+RESET SESSION AUTHORIZATION;
+\echo '   the trail, hash-chained and verified'
+SELECT id, actor, action, object_id AS request, left(encode(hash, 'hex'), 12) || '…' AS hash FROM ai.audit_log ORDER BY id;
+SELECT ai.verify_audit();
+
 \echo '== the semantic memory and workflow state, in schema ai'
 SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,
        (SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid

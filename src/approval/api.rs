@@ -40,7 +40,7 @@ pub enum ApprovalError {
     },
     #[error("request {0} expired")]
     Expired(i64),
-    #[error("you requested {0}: the requester never approves or rejects their own request")]
+    #[error("request {0} is yours: the requester never approves or rejects their own request")]
     OwnRequest(i64),
     #[error("approving a {risk} request takes membership in role {role}")]
     NotApprover { risk: String, role: String },
