@@ -100,7 +100,9 @@ mod tests {
     }
 
     #[pg_test]
-    #[should_panic(expected = "is yours: the requester never approves or rejects their own request")]
+    #[should_panic(
+        expected = "is yours: the requester never approves or rejects their own request"
+    )]
     fn the_requester_never_approves() {
         people();
         run("GRANT ai_senior TO alice");
