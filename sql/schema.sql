@@ -418,6 +418,18 @@ CREATE TABLE ai.backups (
 );
 CREATE INDEX backups_execution ON ai.backups (execution_id, table_oid);
 
+CREATE TABLE ai.notification_outbox (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    request_id  bigint,
+    payload     jsonb       NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    attempts    integer     NOT NULL DEFAULT 0,
+    sent_at     timestamptz,
+    last_error  text
+);
+CREATE INDEX notification_outbox_unsent ON ai.notification_outbox (id) WHERE sent_at IS NULL;
+COMMENT ON TABLE ai.notification_outbox IS 'Webhook messages of workflow state changes, written with the change, sent after commit by ai.deliver_notifications().';
+
 ------------------------------------------------------------------------------------------
 -- Audit trail: hash-chained, append-only
 ------------------------------------------------------------------------------------------

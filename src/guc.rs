@@ -26,6 +26,8 @@ static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static IMPACT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static APPROVAL_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+static APPROVAL_WEBHOOK_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static APPROVAL_WEBHOOK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static EXECUTE_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static AUDIT_DATABASE: GucSetting<Option<CString>> =
@@ -148,6 +150,24 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_string_guc(
+        c"ai_architect.approval_webhook_url",
+        c"Slack-compatible webhook told about every approval state change.",
+        c"Messages are queued with the change and sent after commit by ai.deliver_notifications().",
+        &APPROVAL_WEBHOOK_URL,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.approval_webhook_timeout_ms",
+        c"Timeout of one webhook delivery.",
+        c"",
+        &APPROVAL_WEBHOOK_TIMEOUT_MS,
+        100,
+        600_000,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
     GucRegistry::define_int_guc(
         c"ai_architect.execute_statement_timeout_ms",
         c"statement_timeout of a statement ai.execute runs.",
@@ -243,6 +263,12 @@ pub fn impact_timeout_ms() -> u64 {
 }
 pub fn approval_ttl_s() -> u64 {
     APPROVAL_TTL_S.get().max(1) as u64
+}
+pub fn approval_webhook_url() -> Option<String> {
+    string(&APPROVAL_WEBHOOK_URL)
+}
+pub fn approval_webhook_timeout_ms() -> u64 {
+    APPROVAL_WEBHOOK_TIMEOUT_MS.get().max(1) as u64
 }
 pub fn execute_statement_timeout_ms() -> u64 {
     EXECUTE_STATEMENT_TIMEOUT_MS.get().max(1) as u64

@@ -293,3 +293,87 @@ fn execute_then_rollback_restores_every_table() {
     let v: String = c.query_one("SELECT ai.verify_audit()::text", &[]).unwrap().get(0);
     assert!(v.contains("\"ok\": true"), "{v}");
 }
+
+/// A one-shot HTTP endpoint: answers `status` to each request and hands the bodies back.
+fn endpoint(status: u16, expect: usize) -> (String, thread::JoinHandle<Vec<String>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let handle = thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for _ in 0..expect {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = s.read(&mut chunk).unwrap_or(0);
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(h) = text.find("\r\n\r\n") {
+                    let len = text[..h]
+                        .lines()
+                        .find_map(|l| l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .unwrap_or(0);
+                    if buf.len() >= h + 4 + len {
+                        bodies.push(text[h + 4..h + 4 + len].to_string());
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let _ = s.write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").as_bytes());
+        }
+        bodies
+    });
+    (url, handle)
+}
+
+#[test]
+fn state_changes_reach_the_webhook_after_commit() {
+    let db = TestDb::new("hook");
+    let mut admin = db.connect("postgres");
+    admin.batch_execute(SCHEMA).unwrap();
+    let roles = Roles::new(&db, &["alice", "bob"], &["bob"]);
+    let (url, server) = endpoint(200, 2);
+    admin.batch_execute(&format!("ALTER DATABASE {} SET ai_architect.approval_webhook_url = '{url}'", db.name)).unwrap();
+    let mut alice = db.connect(roles.name(0));
+    let id = request(&mut alice, "DELETE FROM imp.customer WHERE id = 20");
+    // a request in a transaction that rolls back queues nothing
+    alice.batch_execute("BEGIN").unwrap();
+    request(&mut alice, "DELETE FROM imp.customer WHERE id = 21");
+    alice.batch_execute("ROLLBACK").unwrap();
+    db.connect(roles.name(1)).query("SELECT ai.approve($1)", &[&id]).unwrap();
+    // sessions opened after ALTER DATABASE ... SET see the webhook
+    let mut admin = db.connect("postgres");
+    let out: String = admin.query_one("SELECT ai.deliver_notifications()::text", &[]).unwrap().get(0);
+    assert!(out.contains("\"sent\": 2"), "{out}");
+    let bodies = server.join().unwrap();
+    let states: Vec<String> = bodies
+        .iter()
+        .map(|b| serde_json::from_str::<serde_json::Value>(b).unwrap())
+        .map(|v| {
+            assert!(v["text"].as_str().unwrap().starts_with("ai_architect ("), "{v}");
+            format!("{}:{}", v["request"], v["state"].as_str().unwrap())
+        })
+        .collect();
+    assert_eq!(states, vec![format!("{id}:pending"), format!("{id}:approved")]);
+    // a failing endpoint: the attempt is counted, the message stays queued
+    let (bad, server) = endpoint(500, 1);
+    admin.batch_execute(&format!("ALTER DATABASE {} SET ai_architect.approval_webhook_url = '{bad}'", db.name)).unwrap();
+    let mut alice = db.connect(roles.name(0));
+    request(&mut alice, "DELETE FROM imp.customer WHERE id = 22");
+    let mut admin = db.connect("postgres");
+    let out: String = admin.query_one("SELECT ai.deliver_notifications(1)::text", &[]).unwrap().get(0);
+    assert!(out.contains("\"failed\": 1"), "{out}");
+    server.join().unwrap();
+    let (attempts, err): (i32, String) = {
+        let r = admin
+            .query_one("SELECT attempts, last_error FROM ai.notification_outbox WHERE sent_at IS NULL ORDER BY id LIMIT 1", &[])
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((attempts, err.as_str()), (1, "HTTP 500"));
+}
