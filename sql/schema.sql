@@ -347,7 +347,8 @@ CREATE TABLE ai.approval_policy (
     required_approvals  integer NOT NULL CHECK (required_approvals >= 0),
     approver_role       name,                         -- NULL: any role but the requester
     row_tolerance_pct   float8  NOT NULL DEFAULT 10 CHECK (row_tolerance_pct >= 0),
-    allow_irreversible  boolean NOT NULL DEFAULT false
+    allow_irreversible  boolean NOT NULL DEFAULT false,
+    rollback_needs_approval boolean NOT NULL DEFAULT false   -- a rollback is then a request of its own
 );
 COMMENT ON TABLE ai.approval_policy IS 'Risk level -> approvals needed and the role approvers must belong to. Roles are created by an administrator.';
 INSERT INTO ai.approval_policy (risk_level, required_approvals, approver_role) VALUES
@@ -372,7 +373,8 @@ CREATE TABLE ai.approval_requests (
     created_at     timestamptz NOT NULL DEFAULT now(),
     expires_at     timestamptz NOT NULL,
     decided_at     timestamptz,
-    state_reason   text
+    state_reason   text,
+    rollback_of    bigint                          -- a request to roll back this execution
 );
 CREATE INDEX approval_requests_state ON ai.approval_requests (state, expires_at);
 CREATE INDEX approval_requests_requester ON ai.approval_requests (requester, created_at);

@@ -60,6 +60,8 @@ pub enum ApprovalError {
     Irreversible(String),
     #[error("{0} rows changed since the execution; nothing was restored")]
     Conflicts(usize, Vec<String>),
+    #[error("rolling back execution {0} needs its own approved request")]
+    RollbackNeedsApproval(i64),
     #[error("{0} must not be NULL")]
     Null(&'static str),
     #[error("the backup holds unexpected data: {0}")]
@@ -86,6 +88,7 @@ impl UserError for ApprovalError {
             AlreadyApproved(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
             NotAllowed(_) | NoPrimaryKey(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Tampered(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
+            RollbackNeedsApproval(_) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
         }
     }
@@ -109,6 +112,9 @@ impl UserError for ApprovalError {
             Irreversible(level) => Some(format!("an owner may set allow_irreversible for {level} in ai.approval_policy")),
             Conflicts(..) => Some("review the rows listed; ai.rollback(execution, force => true) overwrites them".into()),
             WrongState { .. } => Some("ai.request_status(id) shows its history".into()),
+            RollbackNeedsApproval(e) => Some(format!(
+                "the policy of its risk level says so: SELECT ai.request_rollback({e}), have it approved, then ai.execute() it"
+            )),
             _ => None,
         }
     }
@@ -148,12 +154,14 @@ struct Request {
     state: State,
     requester: String,
     past_expiry: bool,
+    rollback_of: Option<i64>,
 }
 
 fn load(id: i64, lock: bool) -> Result<Request> {
     let q = format!(
         "SELECT jsonb_build_object('sql', sql, 'normalized', normalized_sql, 'sha', sql_sha256, 'impact', impact,
-                'risk', risk_level, 'state', state, 'requester', requester, 'past_expiry', expires_at < now())
+                'risk', risk_level, 'state', state, 'requester', requester, 'past_expiry', expires_at < now(),
+                'rollback_of', rollback_of)
            FROM ai.approval_requests WHERE id = $1 {}",
         if lock { "FOR UPDATE" } else { "" }
     );
@@ -177,6 +185,7 @@ fn load(id: i64, lock: bool) -> Result<Request> {
         state: State::parse(&s("state")).ok_or_else(|| ApprovalError::Decode(s("state")))?,
         requester: s("requester"),
         past_expiry: v["past_expiry"].as_bool().unwrap_or(false),
+        rollback_of: v["rollback_of"].as_i64(),
     })
 }
 
@@ -194,6 +203,7 @@ fn rule(risk: &str) -> Result<Rule> {
         role: v["approver_role"].as_str().map(str::to_string),
         tolerance_pct: v["row_tolerance_pct"].as_f64().unwrap_or(10.0),
         allow_irreversible: v["allow_irreversible"].as_bool().unwrap_or(false),
+        rollback_needs_approval: v["rollback_needs_approval"].as_bool().unwrap_or(false),
     })
 }
 
@@ -295,6 +305,39 @@ pub fn deliver(max: i64) -> Result<Value> {
         pgrx::check_for_interrupts!();
     }
     Ok(json!({"sent": sent, "failed": failed}))
+}
+
+/// Marks requests past their expiry as expired, logging each; returns how many.
+pub fn expire() -> Result<i64> {
+    let expired = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one::<JsonB>(
+            "WITH e AS (UPDATE ai.approval_requests SET state = 'expired', decided_at = now(),
+                               state_reason = 'not decided within ai_architect.approval_ttl'
+                         WHERE state IN ('pending', 'approved') AND expires_at < now() RETURNING id, sql_sha256)
+             SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'sha', sql_sha256)), '[]') FROM e",
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let list = expired.as_array().cloned().unwrap_or_default();
+    for e in &list {
+        let id = e["id"].as_i64().unwrap_or_default();
+        log(
+            "expired",
+            id,
+            e["sha"].as_str().unwrap_or_default(),
+            json!({}),
+        )?;
+        notify(id, State::Expired)?;
+    }
+    Ok(list.len() as i64)
+}
+
+/// Marks expired requests as such (and logs them); schedule it with pg_cron.
+#[pg_extern(volatile, name = "expire_requests")]
+#[search_path(pg_catalog, pg_temp)]
+fn expire_requests_sql() -> i64 {
+    expire().or_raise("ai.expire_requests")
 }
 
 /// Sends the queued webhook messages; schedule it with pg_cron (e.g. every minute).
@@ -602,6 +645,32 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
                 },
             ))
         }
+    }
+    // an approved rollback request: the rollback is what runs
+    if let Some(exec) = req.rollback_of {
+        let r = rule(&req.risk)?;
+        let (count, lost) = counted_approvals(id, &r)?;
+        if count < r.required {
+            let why = format!(
+                "{count} of {} approvals count now; no longer in the role: {}",
+                r.required,
+                lost.join(", ")
+            );
+            return Err(denied(
+                "executed",
+                id,
+                ApprovalError::ApprovalsLost { id, why },
+            ));
+        }
+        let out = rollback_execution(sp, exec, false)?;
+        transition(
+            id,
+            State::Approved,
+            State::Executed,
+            Some("the rollback ran"),
+        )?;
+        log("executed", id, &req.sha, json!({"rollback_of": exec}))?;
+        return Ok(out);
     }
     // the statement is the one approved
     let reparsed = sqlparse::parse_statement(&req.sql)?;
@@ -958,7 +1027,63 @@ struct BackupSet {
 }
 
 /// Restores the rows an execution touched; see the module documentation.
+/// ai.rollback: refused when the policy wants the rollback approved first.
 pub fn rollback(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
+    let risk = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<String>(
+            "SELECT (SELECT r.risk_level FROM ai.executions e JOIN ai.approval_requests r ON r.id = e.request_id WHERE e.id = $1)",
+            &[exec_id.into()],
+        )?)
+    })?
+    .ok_or(ApprovalError::NoExecution(exec_id))?;
+    if rule(&risk)?.rollback_needs_approval {
+        return Err(ApprovalError::RollbackNeedsApproval(exec_id));
+    }
+    rollback_execution(sp, exec_id, force)
+}
+
+/// Asks for the rollback of an execution to be approved, as a request of its own (same
+/// statement, impact and risk level as the execution's request).
+pub fn request_rollback(exec_id: i64, reason: Option<&str>) -> Result<i64> {
+    let orig = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "SELECT (SELECT request_id FROM ai.executions WHERE id = $1 AND status = 'succeeded')",
+            &[exec_id.into()],
+        )?)
+    })?
+    .ok_or(ApprovalError::NoExecution(exec_id))?;
+    let req = load(orig, false)?;
+    let r = rule(&req.risk)?;
+    let ttl = crate::guc::approval_ttl_s() as i64;
+    let id = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "INSERT INTO ai.approval_requests (sql, normalized_sql, sql_sha256, reason, impact, risk_level, expires_at, rollback_of)
+             SELECT sql, normalized_sql, sql_sha256, $2, impact, risk_level, now() + $3 * interval '1 second', $4
+               FROM ai.approval_requests WHERE id = $1 RETURNING id",
+            &[orig.into(), reason.into(), ttl.into(), exec_id.into()],
+        )?)
+    })?
+    .ok_or(ApprovalError::NotFound(orig))?;
+    log(
+        "rollback_requested",
+        id,
+        &req.sha,
+        json!({"execution": exec_id, "of_request": orig, "reason": reason}),
+    )?;
+    notify(id, State::Pending)?;
+    if r.required == 0 {
+        transition(
+            id,
+            State::Pending,
+            State::Approved,
+            Some("approved automatically: the policy needs no approval"),
+        )?;
+        log("auto_approved", id, &req.sha, json!({}))?;
+    }
+    Ok(id)
+}
+
+fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
     let v = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
             "SELECT (SELECT jsonb_build_object('request', e.request_id, 'status', e.status) FROM ai.executions e WHERE e.id = $1 FOR UPDATE)",
@@ -1355,6 +1480,16 @@ fn execute_sql(request: Option<i64>) -> JsonB {
 #[pg_extern(volatile, name = "rollback")]
 fn rollback_sql(execution: Option<i64>, force: default!(bool, false)) -> JsonB {
     JsonB(pinned(|sp| rollback(sp, req("execution", execution)?, force)).or_raise("ai.rollback"))
+}
+
+/// Asks for the rollback of an execution to be approved (when ai.approval_policy says a
+/// rollback at its level needs approval); ai.execute() of the approved request runs it.
+#[pg_extern(volatile, name = "request_rollback")]
+#[search_path(pg_catalog, pg_temp)]
+fn request_rollback_sql(execution: Option<i64>, reason: default!(Option<&str>, "NULL")) -> i64 {
+    req("execution", execution)
+        .and_then(|e| request_rollback(e, reason))
+        .or_raise("ai.request_rollback")
 }
 
 /// One request with its decisions and executions.

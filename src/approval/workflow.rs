@@ -70,6 +70,8 @@ pub struct Rule {
     pub role: Option<String>,
     pub tolerance_pct: f64,
     pub allow_irreversible: bool,
+    /// a rollback of an execution at this level needs its own approved request
+    pub rollback_needs_approval: bool,
 }
 
 /// The next risk level up, for an escalation.

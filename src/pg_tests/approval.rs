@@ -326,6 +326,55 @@ mod tests {
     }
 
     #[pg_test]
+    fn a_rollback_can_need_its_own_approval() {
+        people();
+        run("UPDATE ai.approval_policy SET rollback_needs_approval = true");
+        let before = fingerprint();
+        let id: i64 = as_user("alice", || {
+            one("SELECT ai.request('DELETE FROM imp.customer WHERE id = 20')")
+        });
+        as_user("bob", || one::<String>(&format!("SELECT ai.approve({id})")));
+        let done = as_user("alice", || json(&format!("SELECT ai.execute({id})")));
+        let exec = done["execution"].as_i64().unwrap();
+        let err = crate::spi_util::in_subtransaction(|| {
+            as_user("alice", || json(&format!("SELECT ai.rollback({exec})")));
+        })
+        .unwrap_err();
+        assert!(
+            err.message.contains(&format!(
+                "rolling back execution {exec} needs its own approved request"
+            )),
+            "{}",
+            err.message
+        );
+        run("RESET SESSION AUTHORIZATION");
+        let rb: i64 = as_user("alice", || {
+            one(&format!(
+                "SELECT ai.request_rollback({exec}, 'wrong customer')"
+            ))
+        });
+        assert_eq!(
+            json(&format!("SELECT ai.request_status({rb})"))["state"],
+            "pending"
+        );
+        as_user("carol", || {
+            one::<String>(&format!("SELECT ai.approve({rb})"))
+        });
+        let out = as_user("alice", || json(&format!("SELECT ai.execute({rb})")));
+        assert_eq!(out["status"], "rolled_back", "{out:#}");
+        assert_eq!(fingerprint(), before);
+        assert_eq!(
+            json(&format!("SELECT ai.request_status({id})"))["state"],
+            "rolled_back"
+        );
+        assert_eq!(
+            json(&format!("SELECT ai.request_status({rb})"))["state"],
+            "executed"
+        );
+        assert_eq!(json("SELECT ai.verify_audit()")["ok"], true);
+    }
+
+    #[pg_test]
     #[should_panic(expected = "ai.request: imp.nokey has no primary key")]
     fn tables_without_a_primary_key_are_refused() {
         people();

@@ -119,6 +119,16 @@ fn an_expired_request_cannot_be_approved_or_executed() {
     let err = err_of(bob.query("SELECT ai.approve($1)", &[&id]));
     assert!(err.contains(&format!("request {id} expired")), "{err}");
     assert_eq!(state(&mut alice, id), "expired");
+    // the sweep (pg_cron) makes it durable and logs it
+    let n: i64 = admin.query_one("SELECT ai.expire_requests()", &[]).unwrap().get(0);
+    assert_eq!(n, 1);
+    let stored: String = admin.query_one("SELECT state FROM ai.approval_requests WHERE id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(stored, "expired");
+    let logged: i64 = admin
+        .query_one("SELECT count(*) FROM ai.audit_log WHERE action = 'expired' AND object_id = $1", &[&id.to_string()])
+        .unwrap()
+        .get(0);
+    assert_eq!(logged, 1);
     // the denial left a line in the server log even though its transaction failed
     let log = std::fs::read_to_string(format!("{}/server.log", ai_architect_integration::host())).unwrap_or_default();
     assert!(log.contains(&format!("denied approved of request {id} by {}", roles.name(1))), "no log line");
@@ -376,4 +386,78 @@ fn state_changes_reach_the_webhook_after_commit() {
         (r.get(0), r.get(1))
     };
     assert_eq!((attempts, err.as_str()), (1, "HTTP 500"));
+}
+
+#[test]
+fn the_whole_lifecycle_across_sessions() {
+    let db = TestDb::new("life");
+    let mut admin = db.connect("postgres");
+    admin.batch_execute(SCHEMA).unwrap();
+    let roles = Roles::new(&db, &["alice", "bob", "carol"], &["bob", "carol"]);
+    let tables = ["imp.customer", "imp.orders", "imp.order_line", "imp.line_note", "imp.ticket", "imp.event"];
+    let before = fingerprint(&mut admin, &tables);
+    let mut listener = db.connect("postgres");
+    listener.batch_execute("LISTEN ai_approvals").unwrap();
+    let (mut alice, mut bob) = (db.connect(roles.name(0)), db.connect(roles.name(1)));
+    // CRITICAL (writes a sensitive column): two distinct seniors
+    let id = request(&mut alice, "UPDATE imp.customer SET email = NULL WHERE id IN (20, 21)");
+    let err = err_of(alice.query("SELECT ai.approve($1)", &[&id]));
+    assert!(err.contains("the requester never approves"), "{err}");
+    bob.query("SELECT ai.approve($1)", &[&id]).unwrap();
+    // bob again, through another role he holds: still one person
+    bob.batch_execute("SET ROLE ai_senior").unwrap();
+    let err = err_of(bob.query("SELECT ai.approve($1)", &[&id]));
+    assert!(err.contains("one person counts once"), "{err}");
+    bob.batch_execute("RESET ROLE").unwrap();
+    assert_eq!(state(&mut alice, id), "pending");
+    let err = err_of(alice.query("SELECT ai.execute($1)", &[&id]));
+    assert!(err.contains("is pending: it cannot be executed"), "{err}");
+    db.connect(roles.name(2)).query("SELECT ai.approve($1, 'ok')", &[&id]).unwrap();
+    assert_eq!(state(&mut alice, id), "approved");
+    let out: String = alice.query_one("SELECT ai.execute($1)::text", &[&id]).unwrap().get(0);
+    let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(out["status"], "succeeded", "{out}");
+    assert_ne!(fingerprint(&mut admin, &tables), before);
+    alice.query("SELECT ai.rollback($1)", &[&out["execution"].as_i64().unwrap()]).unwrap();
+    assert_eq!(fingerprint(&mut admin, &tables), before);
+    assert_eq!(state(&mut alice, id), "rolled_back");
+    // every state change was announced
+    listener.batch_execute("SELECT 1").unwrap();
+    let mut states: Vec<String> = Vec::new();
+    {
+        use postgres::fallible_iterator::FallibleIterator;
+        let mut notes = listener.notifications();
+        let mut it = notes.iter();
+        while let Some(n) = it.next().unwrap() {
+            let v: serde_json::Value = serde_json::from_str(n.payload()).unwrap();
+            states.push(v["state"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(states, vec!["pending", "approved", "executed", "rolled_back"]);
+    let v: String = admin.query_one("SELECT ai.verify_audit()::text", &[]).unwrap().get(0);
+    assert!(v.contains("\"ok\": true"), "{v}");
+}
+
+#[test]
+fn an_edited_statement_and_drift_are_refused() {
+    let db = TestDb::new("guard");
+    let mut admin = db.connect("postgres");
+    admin.batch_execute(SCHEMA).unwrap();
+    let roles = Roles::new(&db, &["alice", "bob"], &["bob"]);
+    let (mut alice, mut bob) = (db.connect(roles.name(0)), db.connect(roles.name(1)));
+    let id = request(&mut alice, "DELETE FROM imp.customer WHERE id = 20");
+    bob.query("SELECT ai.approve($1)", &[&id]).unwrap();
+    admin.execute("UPDATE ai.approval_requests SET sql = 'DELETE FROM imp.customer' WHERE id = $1", &[&id]).unwrap();
+    let err = err_of(alice.query("SELECT ai.execute($1)", &[&id]));
+    assert!(err.contains("was changed after it was made"), "{err}");
+    // drift: more rows match than were approved
+    let id = request(&mut alice, "UPDATE imp.orders SET total = 0 WHERE customer_id = 30");
+    if state(&mut alice, id) == "pending" {
+        bob.query("SELECT ai.approve($1)", &[&id]).unwrap();
+    }
+    admin.batch_execute("UPDATE imp.orders SET customer_id = 30 WHERE id BETWEEN 1 AND 3").unwrap();
+    admin.batch_execute("INSERT INTO imp.orders SELECT g, 30, 1 FROM generate_series(300, 310) g").unwrap();
+    let out: String = alice.query_one("SELECT ai.execute($1)::text", &[&id]).unwrap().get(0);
+    assert!(out.contains("\"status\": \"failed\"") && out.contains("drifted beyond 10%"), "{out}");
+    assert_eq!(state(&mut alice, id), "failed");
 }
