@@ -60,6 +60,8 @@ pub enum ApprovalError {
     Irreversible(String),
     #[error("{0} rows changed since the execution; nothing was restored")]
     Conflicts(usize, Vec<String>),
+    #[error("this MERGE also changes {0}: only its target's rows can be backed up")]
+    MergeReachesOthers(String),
     #[error("rolling back execution {0} needs its own approved request")]
     RollbackNeedsApproval(i64),
     #[error("{0} must not be NULL")]
@@ -89,6 +91,7 @@ impl UserError for ApprovalError {
             NotAllowed(_) | NoPrimaryKey(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Tampered(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
             RollbackNeedsApproval(_) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            MergeReachesOthers(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
         }
     }
@@ -106,7 +109,8 @@ impl UserError for ApprovalError {
             Expired(_) => Some("make a new request with ai.request(); ai_architect.approval_ttl sets how long one lives".into()),
             OwnRequest(_) => Some("ask another person to approve it".into()),
             NotApprover { role, .. } => Some(format!("an administrator grants {role} to approvers; ai.approval_policy names the role per risk level")),
-            NotAllowed(_) => Some("the workflow takes INSERT, UPDATE, DELETE, TRUNCATE and DDL; MERGE is analysed by ai.impact but not executed yet".into()),
+            NotAllowed(_) => Some("the workflow takes INSERT, UPDATE, DELETE, MERGE, TRUNCATE and DDL".into()),
+            MergeReachesOthers(_) => Some("split it into INSERT / UPDATE / DELETE statements, whose cascades are backed up".into()),
             NoPrimaryKey(_) => Some("add a primary key to the table before changing it through the workflow".into()),
             Tampered(_) => Some("request the statement again; ai.verify_audit() shows whether the trail was touched too".into()),
             Irreversible(level) => Some(format!("an owner may set allow_irreversible for {level} in ai.approval_policy")),
@@ -375,12 +379,13 @@ pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> 
     let parsed = sqlparse::parse_statement(sql)?;
     match sqlparse::kind(&parsed.stmt) {
         Kind::Insert | Kind::Update | Kind::Delete | Kind::Truncate | Kind::Ddl => {}
-        Kind::Merge => return Err(ApprovalError::NotAllowed("MERGE")),
+        Kind::Merge => {}
         Kind::Select => return Err(ApprovalError::NotAllowed("SELECT")),
         Kind::Copy => return Err(ApprovalError::NotAllowed("COPY")),
         Kind::Other => return Err(ApprovalError::NotAllowed("utility")),
     }
-    let (doc, captures) = impact::analyse_in(sp, sql, Mode::Exact)?;
+    let (doc, captures) = impact::analyse_in(sp, sql, snapshot_mode(&parsed))?;
+    merge_stays_in_its_table(&parsed, &doc)?;
     if let Some(c) = captures
         .iter()
         .find(|c| c.operation != "insert" && c.pk.is_empty())
@@ -417,6 +422,37 @@ pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> 
         log("auto_approved", id, &sha, json!({"risk_level": risk}))?;
     }
     Ok(id)
+}
+
+/// The rows per table a request is approved for: exact counts; for MERGE, whose actions
+/// depend on each row, a dry run (rolled back) is the exact count.
+fn snapshot_mode(p: &sqlparse::Parsed) -> Mode {
+    if sqlparse::kind(&p.stmt) == Kind::Merge {
+        Mode::DryRun
+    } else {
+        Mode::Exact
+    }
+}
+
+/// A MERGE is backed up through its target's matched rows: one that also changes other tables
+/// (cascades, triggers) cannot be restored and is refused.
+fn merge_stays_in_its_table(p: &sqlparse::Parsed, doc: &Value) -> Result<()> {
+    if sqlparse::kind(&p.stmt) != Kind::Merge {
+        return Ok(());
+    }
+    let others: Vec<String> = doc["tables"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|t| t["via"] != "statement" && t["rows_exact"].as_i64().unwrap_or(0) > 0)
+        .filter_map(|t| t["table"].as_str().map(str::to_string))
+        .collect();
+    if others.is_empty() {
+        Ok(())
+    } else {
+        Err(ApprovalError::MergeReachesOthers(others.join(", ")))
+    }
 }
 
 /// Approvals that count: distinct approvers, members of the role when one is required.
@@ -704,7 +740,8 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
         ));
     }
     // the rows to touch now, against the approved snapshot
-    let (now, captures) = impact::analyse_in(sp, &req.sql, Mode::Exact)?;
+    let (now, captures) = impact::analyse_in(sp, &req.sql, snapshot_mode(&reparsed))?;
+    merge_stays_in_its_table(&reparsed, &now)?;
     let drift = workflow::drift(
         &rows_per_table(&req.impact),
         &rows_per_table(&now),
@@ -815,7 +852,13 @@ fn run_with_backup(
             .as_caller(|| Spi::get_one::<JsonB>(&q))?
             .map(|j| j.0)
             .unwrap_or(json!([]));
-        store_backup(exec_id, c, c.operation, &rows)?;
+        // a MERGE's matched rows are kept as updates; those it deleted are marked afterwards
+        let op = if c.operation == "merge" {
+            "update"
+        } else {
+            c.operation
+        };
+        store_backup(exec_id, c, op, &rows)?;
     }
     let before = xact_per_table()?;
     let target_insert = captures
@@ -922,7 +965,10 @@ fn run_with_backup(
         let after_rows = read_rows(sp, c, keys)?;
         store_backup(exec_id, c, "insert", &after_rows)?;
     }
-    for c in captures.iter().filter(|c| c.operation == "update") {
+    for c in captures
+        .iter()
+        .filter(|c| c.operation == "update" || c.operation == "merge")
+    {
         let keys = as_extension_owner(|| {
             Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
                 "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'",
@@ -942,7 +988,49 @@ fn run_with_backup(
             Ok::<_, ApprovalError>(())
         })?;
     }
+    for c in captures.iter().filter(|c| c.operation == "merge") {
+        merge_after(sp, exec_id, c, xid)?;
+    }
     Ok(Value::Object(rows))
+}
+
+/// After a MERGE: matched rows that are gone were deleted; rows of this subtransaction that
+/// were not matched before were inserted.
+fn merge_after(
+    sp: &SearchPath,
+    exec_id: i64,
+    c: &Capture,
+    xid: pg_sys::TransactionId,
+) -> Result<()> {
+    let known = as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE ai.backups SET operation = 'delete'
+              WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update' AND row_after IS NULL",
+            &[exec_id.into(), c.oid.into()],
+        )?;
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid",
+            &[exec_id.into(), c.oid.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let q = format!(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
+           FROM {t} AS c WHERE c.xmin = $1::text::xid AND NOT ({pk} IN (SELECT value FROM jsonb_array_elements($2)))",
+        pk = pk_object("c", &c.pk),
+        t = c.qualified
+    );
+    let inserted = sp
+        .as_caller(|| {
+            Spi::get_one_with_args::<JsonB>(
+                &q,
+                &[u32::from(xid).to_string().into(), JsonB(known).into()],
+            )
+        })?
+        .map(|j| j.0)
+        .unwrap_or(json!([]));
+    store_backup(exec_id, c, "insert", &inserted)
 }
 
 fn add_returning(stmt: &mut sqlparser::ast::Statement, pk: &[String]) {

@@ -448,7 +448,10 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
             modify(sp, &mut a, m, matches!(shape, Shape::Delete(_)))?
         }
         Shape::Insert(i) => insert(sp, &mut a, i)?,
-        Shape::Merge { target } => merge(sp, &mut a, target)?,
+        Shape::Merge {
+            target,
+            matched_sql,
+        } => merge(sp, &mut a, target, matched_sql)?,
         Shape::Truncate {
             tables,
             cascade,
@@ -477,6 +480,8 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
                 "update"
             } else if t.operation == "INSERT" {
                 "insert"
+            } else if t.operation == "MERGE" {
+                "merge"
             } else {
                 return None;
             };
@@ -650,11 +655,7 @@ fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool) -> Result
 
 /// Estimates, visibility, locks and `tables` lines for every node of the cascade tree.
 fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
-    let root = a
-        .touches
-        .first()
-        .map(|t| t.path.clone())
-        .unwrap_or_default();
+    let root = a.root_path();
     let mut visits: Vec<(Node, Vec<String>)> = Vec::new();
     let tree = a.tree.clone();
     let mut path = root.clone();
@@ -775,7 +776,7 @@ fn insert(sp: &SearchPath, a: &mut Analysis, i: &statement::Insert) -> Result<()
     Ok(())
 }
 
-fn merge(sp: &SearchPath, a: &mut Analysis, written: &str) -> Result<()> {
+fn merge(sp: &SearchPath, a: &mut Analysis, written: &str, matched_sql: &str) -> Result<()> {
     let t = target(sp, a, written, "UPDATE")?;
     let estimated = explain_rows(sp, &a.statement).ok();
     if estimated.is_none() {
@@ -796,7 +797,8 @@ fn merge(sp: &SearchPath, a: &mut Analysis, written: &str) -> Result<()> {
         exact: None,
         path: vec![t.display()],
         via: "statement",
-        rows_sql: None,
+        // the rows it matches: the ones a backup must hold
+        rows_sql: Some(matched_sql.to_string()),
         dry: None,
     });
     Ok(())
@@ -965,18 +967,14 @@ fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
     let mut jobs: Vec<(usize, String)> = Vec::new();
     for (i, t) in a.touches.iter().enumerate() {
         if let Some(sql) = &t.rows_sql {
-            if t.rel.readable && t.exact.is_none() {
+            if t.rel.readable && t.exact.is_none() && t.operation != "MERGE" {
                 jobs.push((i, sql.clone()));
             }
         }
     }
     let mut node_jobs: Vec<(String, String)> = Vec::new();
     let tree = a.tree.clone();
-    let mut path = a
-        .touches
-        .first()
-        .map(|t| t.path.clone())
-        .unwrap_or_default();
+    let mut path = a.root_path();
     let node_rows = &a.node_rows;
     each_node(&tree, &mut path, &mut |n, p| {
         let key = node_key(n, p);
@@ -1036,11 +1034,7 @@ fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
             by_sql.insert(s.clone(), n);
         }
     }
-    let mut path = a
-        .touches
-        .first()
-        .map(|t| t.path.clone())
-        .unwrap_or_default();
+    let mut path = a.root_path();
     let node_rows = &mut a.node_rows;
     each_node(&tree, &mut path, &mut |n, p| {
         if let (Some(slot), Some(c)) = (node_rows.get_mut(&node_key(n, p)), by_sql.get(&n.rows_sql))
@@ -1225,11 +1219,7 @@ fn blockers(a: &mut Analysis) {
     let tree = a.tree.clone();
     let target = a.target.as_ref().map(|t| t.display()).unwrap_or_default();
     let verb = a.kind.as_str();
-    let mut path = a
-        .touches
-        .first()
-        .map(|t| t.path.clone())
-        .unwrap_or_default();
+    let mut path = a.root_path();
     let node_rows = &a.node_rows;
     each_node(&tree, &mut path, &mut |n, p| {
         if !n.action.blocks() {
@@ -1695,11 +1685,7 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
             (_, op) if op.starts_with("UPDATE (") => {
                 // SET NULL / SET DEFAULT / ON UPDATE CASCADE rewrite the foreign-key columns
                 let mut v = Vec::new();
-                let mut path = a
-                    .touches
-                    .first()
-                    .map(|t| t.path.clone())
-                    .unwrap_or_default();
+                let mut path = a.root_path();
                 each_node(&a.tree, &mut path, &mut |n, _| {
                     if n.table == t.rel.table() && n.effect == "update" {
                         if let Some(e) = a.tree_edges_cols(n) {
@@ -1749,11 +1735,7 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
     let mut depth = 0u32;
     let mut fan_out = 0.0f64;
     {
-        let mut path = a
-            .touches
-            .first()
-            .map(|t| t.path.clone())
-            .unwrap_or_default();
+        let mut path = a.root_path();
         let mut parent_rows: HashMap<String, f64> = HashMap::new();
         if let Some(t) = a.touches.first() {
             parent_rows.insert(t.path.join(">"), rows(t));
@@ -1842,11 +1824,7 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
             v
         })
         .collect();
-    let mut path = a
-        .touches
-        .first()
-        .map(|t| t.path.clone())
-        .unwrap_or_default();
+    let mut path = a.root_path();
     let ddl_json: Vec<Value> = a
         .ddl_steps
         .iter()
@@ -1881,6 +1859,14 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
 }
 
 impl Analysis {
+    /// The path of the statement's own target (where every cascade path starts).
+    fn root_path(&self) -> Vec<String> {
+        self.touches
+            .first()
+            .map(|t| t.path.clone())
+            .unwrap_or_default()
+    }
+
     /// The child columns a cascade node rewrites.
     fn tree_edges_cols(&self, n: &Node) -> Option<Vec<String>> {
         // rows_sql is `SELECT c.* FROM child AS c WHERE (c."col", …) IN (…)`: read the columns back

@@ -85,6 +85,9 @@ pub enum Shape {
     Insert(Insert),
     Merge {
         target: String,
+        /// `SELECT t.* FROM target t WHERE EXISTS (SELECT 1 FROM source WHERE on)`: the target
+        /// rows the MERGE matches (the only existing rows it can update or delete)
+        matched_sql: String,
     },
     Truncate {
         tables: Vec<String>,
@@ -230,9 +233,18 @@ fn shape_of(stmt: &Statement, with: Option<String>, only: bool) -> Result<Shape,
             }))
         }
         Statement::Merge(m) => match &m.table {
-            TableFactor::Table { name, .. } => Ok(Shape::Merge {
-                target: name.to_string(),
-            }),
+            TableFactor::Table { name, alias, .. } => {
+                let alias = alias.as_ref().map(|a| a.name.to_string());
+                let reference = alias.clone().unwrap_or_else(|| name.to_string());
+                let as_alias = alias.map(|a| format!(" AS {a}")).unwrap_or_default();
+                Ok(Shape::Merge {
+                    target: name.to_string(),
+                    matched_sql: format!(
+                        "SELECT {reference}.* FROM {name}{as_alias} WHERE EXISTS (SELECT 1 FROM {} WHERE {})",
+                        m.source, m.on
+                    ),
+                })
+            }
             other => Err(ShapeError::Unsupported(format!("MERGE into {other}"))),
         },
         Statement::Truncate(t) => Ok(Shape::Truncate {
@@ -326,8 +338,13 @@ mod tests {
             }
         );
         assert_eq!(
-            sh("MERGE INTO t USING s ON t.id = s.id WHEN MATCHED THEN DELETE"),
-            Shape::Merge { target: "t".into() }
+            sh("MERGE INTO t AS x USING s AS y ON x.id = y.id WHEN MATCHED THEN DELETE"),
+            Shape::Merge {
+                target: "t".into(),
+                matched_sql:
+                    "SELECT x.* FROM t AS x WHERE EXISTS (SELECT 1 FROM s AS y WHERE x.id = y.id)"
+                        .into()
+            }
         );
         assert_eq!(sh("SELECT 1"), Shape::Select);
         assert_eq!(sh("CREATE INDEX ON t (a)"), Shape::Other);

@@ -326,6 +326,30 @@ mod tests {
     }
 
     #[pg_test]
+    fn merge_is_backed_up_and_rolled_back() {
+        people();
+        let before = fingerprint();
+        let sql = "MERGE INTO imp.ticket t USING (SELECT g AS id FROM generate_series(75, 90) g) s ON t.id = s.id \
+                   WHEN MATCHED AND t.id % 2 = 0 THEN DELETE \
+                   WHEN MATCHED THEN UPDATE SET subject = ''merged'' \
+                   WHEN NOT MATCHED THEN INSERT (id, customer_id, subject) VALUES (s.id, 1, ''new'')";
+        let id: i64 = as_user("alice", || one(&format!("SELECT ai.request('{sql}')")));
+        if json(&format!("SELECT ai.request_status({id})"))["state"] == "pending" {
+            as_user("bob", || one::<String>(&format!("SELECT ai.approve({id})")));
+        }
+        let done = as_user("alice", || json(&format!("SELECT ai.execute({id})")));
+        assert_eq!(done["rows_by_table"]["imp.ticket"], 16, "{done:#}");
+        let exec = done["execution"].as_i64().unwrap();
+        let ops: String = one(&format!(
+            "SELECT string_agg(operation || ':' || n, ',' ORDER BY operation) FROM
+               (SELECT operation, count(*) AS n FROM ai.backups WHERE execution_id = {exec} GROUP BY 1) s"
+        ));
+        assert_eq!(ops, "delete:3,insert:10,update:3");
+        as_user("alice", || json(&format!("SELECT ai.rollback({exec})")));
+        assert_eq!(fingerprint(), before);
+    }
+
+    #[pg_test]
     fn a_rollback_can_need_its_own_approval() {
         people();
         run("UPDATE ai.approval_policy SET rollback_needs_approval = true");
