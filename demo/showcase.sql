@@ -113,10 +113,11 @@ DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_alice') THEN CREATE ROLE demo_alice; END IF;
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'demo_bob') THEN CREATE ROLE demo_bob; END IF;
 END $$;
-GRANT SELECT, UPDATE ON track TO demo_alice;
+GRANT SELECT ON invoice TO demo_alice;
+GRANT SELECT, INSERT, DELETE ON invoice_line TO demo_alice;   -- INSERT: the rollback re-inserts
 SET SESSION AUTHORIZATION demo_alice;
-\echo '   alice asks for a price change on every Latin track (MEDIUM: one approval by someone else)'
-SELECT ai.request('UPDATE track SET unit_price = 1.29 WHERE genre_id = 7', 'new price list') AS request \gset
+\echo '   alice asks to delete every invoice line billed to Brazil (MEDIUM: one approval by someone else)'
+SELECT ai.request('DELETE FROM invoice_line WHERE invoice_id IN (SELECT invoice_id FROM invoice WHERE billing_country = ''Brazil'')', 'test data cleanup') AS request \gset
 SELECT id, state, risk_level, requester, approvals, required, statement FROM ai.requests() WHERE id = :request;
 \set ON_ERROR_STOP off
 \echo '   alice cannot approve her own request:'
@@ -124,16 +125,17 @@ SELECT ai.approve(:request);
 \set ON_ERROR_STOP on
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION demo_bob;
-SELECT ai.approve(:request, 'matches the price list') AS state;
+SELECT ai.approve(:request, 'checked with finance') AS state;
 RESET SESSION AUTHORIZATION;
 SET SESSION AUTHORIZATION demo_alice;
 \echo '   alice runs it: every row is backed up first, the rows per table are checked after'
 SELECT ai.execute(:request) AS result \gset
-SELECT :'result'::jsonb ->> 'status' AS status, :'result'::jsonb -> 'rows_by_table' AS rows_by_table;
-SELECT count(*) AS tracks_at_1_29 FROM track WHERE genre_id = 7 AND unit_price = 1.29;
+SELECT :'result'::jsonb ->> 'status' AS status, :'result'::jsonb -> 'rows_by_table' AS rows_by_table,
+       ai.request_status(:request) -> 'executions' -> 0 ->> 'backed_up_rows' AS rows_backed_up;
+SELECT count(*) AS brazil_lines FROM invoice_line WHERE invoice_id IN (SELECT invoice_id FROM invoice WHERE billing_country = 'Brazil');
 \echo '   and undoes it in one call'
 SELECT ai.rollback((:'result'::jsonb ->> 'execution')::bigint) -> 'restored' AS restored;
-SELECT count(*) AS tracks_at_1_29 FROM track WHERE genre_id = 7 AND unit_price = 1.29;
+SELECT count(*) AS brazil_lines FROM invoice_line WHERE invoice_id IN (SELECT invoice_id FROM invoice WHERE billing_country = 'Brazil');
 RESET SESSION AUTHORIZATION;
 \echo '   the trail, hash-chained and verified'
 SELECT id, actor, action, object_id AS request, left(encode(hash, 'hex'), 12) || '…' AS hash FROM ai.audit_log ORDER BY id;

@@ -461,3 +461,36 @@ fn an_edited_statement_and_drift_are_refused() {
     assert!(out.contains("\"status\": \"failed\"") && out.contains("drifted beyond 10%"), "{out}");
     assert_eq!(state(&mut alice, id), "failed");
 }
+
+/// Approving at the moment a request expires: whichever takes the row first, the request ends
+/// expired, never approved, and the trail says so once.
+#[test]
+fn approve_against_expiry() {
+    let db = TestDb::new("expirace");
+    let mut admin = db.connect("postgres");
+    admin.batch_execute(SCHEMA).unwrap();
+    let roles = Roles::new(&db, &["alice", "bob"], &["bob"]);
+    let mut alice = db.connect(roles.name(0));
+    let id = request(&mut alice, "DELETE FROM imp.customer WHERE id = 20");
+    admin.execute("UPDATE ai.approval_requests SET expires_at = clock_timestamp() + interval '300 ms' WHERE id = $1", &[&id]).unwrap();
+    thread::sleep(Duration::from_millis(400));
+    let (bob, dbname) = (roles.name(1).to_string(), db.name.clone());
+    let approver = thread::spawn(move || err_of(connect(&dbname, &bob).query("SELECT ai.approve($1)", &[&id])));
+    let sweeper = {
+        let dbname = db.name.clone();
+        thread::spawn(move || connect(&dbname, "postgres").query_one("SELECT ai.expire_requests()", &[]).unwrap().get::<_, i64>(0))
+    };
+    let err = approver.join().unwrap();
+    let swept = sweeper.join().unwrap();
+    assert!(err.contains("expired"), "{err}");
+    assert_eq!(swept, 1);
+    let stored: String = admin.query_one("SELECT state FROM ai.approval_requests WHERE id = $1", &[&id]).unwrap().get(0);
+    assert_eq!(stored, "expired");
+    let actions: Vec<String> = admin
+        .query("SELECT action FROM ai.audit_log WHERE object_id = $1 ORDER BY id", &[&id.to_string()])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(actions, vec!["request", "expired"]);
+}
