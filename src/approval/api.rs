@@ -633,29 +633,11 @@ fn pk_object(alias: &str, pk: &[String]) -> String {
     format!("jsonb_build_object({})", pairs.join(", "))
 }
 
-#[derive(Debug, Clone, serde::Deserialize)]
-struct Xact {
-    oid: i64,
-    root: i64,
-    ins: i64,
-    upd: i64,
-    del: i64,
-}
-
+/// Rows inserted, updated and deleted so far in this transaction, per table (partitions
+/// added up into their partitioned table).
 fn xact_per_table() -> Result<BTreeMap<i64, (i64, i64, i64)>> {
-    let v = Spi::get_one::<JsonB>(
-        "SELECT coalesce(jsonb_agg(jsonb_build_object('oid', s.relid::int8,
-                'root', coalesce(pg_catalog.pg_partition_root(s.relid), s.relid)::int8,
-                'ins', s.n_tup_ins, 'upd', s.n_tup_upd, 'del', s.n_tup_del)), '[]')
-           FROM pg_catalog.pg_stat_xact_user_tables s",
-    )?
-    .map(|j| j.0)
-    .unwrap_or(Value::Null);
-    let rows: Vec<Xact> =
-        serde_json::from_value(v).map_err(|e| ApprovalError::Decode(e.to_string()))?;
     let mut out = BTreeMap::new();
-    for r in rows {
-        let _ = r.oid;
+    for r in impact::xact_counts()?.into_values() {
         let e = out.entry(r.root).or_insert((0, 0, 0));
         e.0 += r.ins;
         e.1 += r.upd;
@@ -1090,21 +1072,10 @@ fn store_backup(exec_id: i64, c: &Capture, operation: &str, rows: &Value) -> Res
 }
 
 fn table_names(oids: &[i64]) -> Result<BTreeMap<i64, String>> {
-    let v = Spi::get_one_with_args::<JsonB>(
-        "SELECT coalesce(jsonb_object_agg(c.oid::int8::text, n.nspname || '.' || c.relname), '{}')
-           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.oid = ANY ($1::int8[]::pg_catalog.oid[])",
-        &[oids.to_vec().into()],
-    )?
-    .map(|j| j.0)
-    .unwrap_or(json!({}));
-    Ok(v.as_object()
-        .map(|o| {
-            o.iter()
-                .filter_map(|(k, v)| Some((k.parse().ok()?, v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(table_shapes(oids)?
+        .into_iter()
+        .map(|(oid, t)| (oid, t.display))
+        .collect())
 }
 
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -1430,44 +1401,16 @@ struct Shape {
 }
 
 fn table_shapes(oids: &[i64]) -> Result<BTreeMap<i64, Shape>> {
-    let v = Spi::get_one_with_args::<JsonB>(
-        "SELECT coalesce(jsonb_agg(jsonb_build_object('oid', c.oid::int8,
-                'q', pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
-                'd', n.nspname || '.' || c.relname,
-                'pk', coalesce((SELECT jsonb_agg(a.attname ORDER BY k.i)
-                                  FROM pg_catalog.pg_index x CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(n, i)
-                                  JOIN pg_catalog.pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n
-                                 WHERE x.indrelid = c.oid AND x.indisprimary), '[]'),
-                'cols', coalesce((SELECT jsonb_agg(a.attname ORDER BY a.attnum) FROM pg_catalog.pg_attribute a
-                                   WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''), '[]'))), '[]')
-           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.oid = ANY ($1::int8[]::pg_catalog.oid[])",
-        &[oids.to_vec().into()],
-    )?
-    .map(|j| j.0)
-    .unwrap_or(json!([]));
-    let strs = |v: &Value| -> Vec<String> {
-        v.as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect()
-    };
-    Ok(v.as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|t| {
-            (
-                t["oid"].as_i64().unwrap_or_default(),
-                Shape {
-                    qualified: t["q"].as_str().unwrap_or_default().to_string(),
-                    display: t["d"].as_str().unwrap_or_default().to_string(),
-                    pk: strs(&t["pk"]),
-                    columns: strs(&t["cols"]),
-                },
-            )
+    Ok(impact::rels(oids)?
+        .into_iter()
+        .map(|(oid, r)| {
+            let shape = Shape {
+                qualified: r.qualified(),
+                display: r.display(),
+                pk: r.primary_key().to_vec(),
+                columns: r.writable_columns(),
+            };
+            (oid, shape)
         })
         .collect())
 }

@@ -128,7 +128,7 @@ impl Mode {
 
 /// One relation, as the catalog describes it.
 #[derive(Debug, Clone, Deserialize)]
-struct Rel {
+pub(crate) struct Rel {
     oid: i64,
     schema: String,
     name: String,
@@ -152,10 +152,21 @@ struct Col {
 }
 
 impl Rel {
-    fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         format!("{}.{}", self.schema, self.name)
     }
-    fn qualified(&self) -> String {
+    pub(crate) fn primary_key(&self) -> &[String] {
+        &self.pk
+    }
+    /// columns that can be written (generated ones left out)
+    pub(crate) fn writable_columns(&self) -> Vec<String> {
+        self.columns
+            .iter()
+            .filter(|c| !c.generated)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+    pub(crate) fn qualified(&self) -> String {
         Table::new(&self.schema, &self.name).qualified()
     }
     fn table(&self) -> Table {
@@ -203,7 +214,7 @@ fn json_one(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
 }
 
 /// The catalog's description of several relations at once.
-fn rels(oids: &[i64]) -> Result<HashMap<i64, Rel>> {
+pub(crate) fn rels(oids: &[i64]) -> Result<HashMap<i64, Rel>> {
     let v = json_one(REL_SQL, &[oids.to_vec().into()])?;
     let list: Vec<Rel> =
         serde_json::from_value(v).map_err(|e| ImpactError::Decode(e.to_string()))?;
@@ -1046,12 +1057,12 @@ fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct XactRow {
+pub(crate) struct XactRow {
     oid: i64,
-    root: i64,
-    ins: i64,
-    upd: i64,
-    del: i64,
+    pub(crate) root: i64,
+    pub(crate) ins: i64,
+    pub(crate) upd: i64,
+    pub(crate) del: i64,
 }
 
 const XACT_SQL: &str = "
@@ -1064,7 +1075,8 @@ const SEQ_SQL: &str = "
 SELECT coalesce(jsonb_object_agg(s.seqrelid::pg_catalog.regclass::text, pg_catalog.pg_sequence_last_value(s.seqrelid)), '{}')
   FROM pg_catalog.pg_sequence s WHERE pg_catalog.has_sequence_privilege(s.seqrelid, 'SELECT')";
 
-fn xact_counts() -> Result<HashMap<i64, XactRow>> {
+/// This transaction's row counters per table that has any (partitions with their root).
+pub(crate) fn xact_counts() -> Result<HashMap<i64, XactRow>> {
     let rows: Vec<XactRow> = serde_json::from_value(json_one(XACT_SQL, &[])?)
         .map_err(|e| ImpactError::Decode(e.to_string()))?;
     Ok(rows.into_iter().map(|r| (r.oid, r)).collect())
