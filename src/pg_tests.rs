@@ -290,21 +290,25 @@ mod tests {
 
     #[pg_test]
     fn ddl_bumps_the_catalog_version_without_locking() {
-        let v = || {
-            Spi::get_one::<i64>("SELECT last_value FROM ai.catalog_version")
+        // other tests run DDL at the same time and move last_value: what this session itself
+        // drew is currval, which exists only once this session has called nextval
+        let last = Spi::get_one::<i64>("SELECT last_value FROM ai.catalog_version")
+            .unwrap()
+            .unwrap();
+        let mine = || {
+            Spi::get_one::<i64>("SELECT currval('ai.catalog_version')")
                 .unwrap()
                 .unwrap()
         };
-        let before = v();
         Spi::run("CREATE TABLE public.t_bump (x int)").unwrap();
-        let after_create = v();
-        assert!(after_create > before);
+        let after_create = mine();
+        assert!(after_create > last);
         Spi::run("DROP TABLE public.t_bump").unwrap();
-        assert!(v() > after_create);
-        // temporary objects and the extension's own schema do not count
-        let before_temp = v();
+        let after_drop = mine();
+        assert!(after_drop > after_create);
+        // temporary objects do not count
         Spi::run("CREATE TEMP TABLE t_tmp (x int)").unwrap();
-        assert_eq!(v(), before_temp);
+        assert_eq!(mine(), after_drop);
     }
 
     #[pg_test]
