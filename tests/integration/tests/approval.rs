@@ -14,8 +14,11 @@ impl Roles {
     fn new(db: &TestDb, names: &[&str], seniors: &[&str]) -> Roles {
         let tag = db.name.rsplit('_').take(2).collect::<Vec<_>>().join("_");
         let mut c = db.connect("postgres");
-        c.batch_execute("DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ai_senior') THEN CREATE ROLE ai_senior; END IF; END $$")
-            .unwrap();
+        // tests run at the same time: the first to create the role wins, the others find it
+        c.batch_execute(
+            "DO $$ BEGIN CREATE ROLE ai_senior; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+        )
+        .unwrap();
         let mut out = Vec::new();
         for n in names {
             let r = format!("{n}_{tag}");
