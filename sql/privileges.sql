@@ -51,3 +51,16 @@ GRANT EXECUTE ON FUNCTION ai.request_status(bigint) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.requests(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.expire_requests() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.request_rollback(bigint, text) TO PUBLIC;
+
+-- index advice and monitoring run with the caller's rights: pg_stat_statements shows others'
+-- query texts only to roles with pg_read_all_stats, pg_stat_activity likewise; EXPLAIN plans
+-- only what the caller may read
+GRANT EXECUTE ON FUNCTION ai.suggest_indexes(text, integer, integer) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.suggest_indexes_report(text, integer, integer) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.top_queries(integer, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.explain(text, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.insights() TO PUBLIC;
+-- the periodic architect writes the shared history: for monitoring roles (and the owner)
+GRANT EXECUTE ON FUNCTION ai.snapshot_stats() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION ai.run_audit() TO pg_monitor;
+GRANT SELECT ON ai.stat_snapshots, ai.stat_snapshot_queries, ai.audit_runs TO pg_monitor;

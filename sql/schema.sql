@@ -288,7 +288,8 @@ CREATE INDEX guardian_rules_layers ON ai.guardian_rules USING gin (layers) WHERE
 CREATE TABLE ai.optimization_log (
     id             bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     kind           text        NOT NULL DEFAULT 'query_rewrite'
-                               CHECK (kind IN ('index', 'drop_index', 'query_rewrite', 'config', 'schema', 'maintenance')),
+                               CHECK (kind IN ('index', 'drop_index', 'query_rewrite', 'config', 'schema', 'maintenance',
+                                               'slow_query', 'regression', 'insight')),
     target         text,                             -- table, index or query id
     query_text     text,                             -- the query the advice is about
     recommendation text,
@@ -307,6 +308,7 @@ CREATE TABLE ai.optimization_log (
     verified_at    timestamptz
 );
 CREATE INDEX optimization_log_target ON ai.optimization_log (target, created_at);
+CREATE INDEX optimization_log_action ON ai.optimization_log (kind, action_sql);
 CREATE INDEX optimization_log_status ON ai.optimization_log (status);
 CREATE INDEX optimization_log_pattern ON ai.optimization_log (pattern_id);
 
@@ -459,6 +461,55 @@ CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON ai.audit_log
 CREATE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON ai.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION ai.audit_log_is_append_only();
 CREATE INDEX audit_log_object ON ai.audit_log (object_type, object_id);
+
+------------------------------------------------------------------------------------------
+-- Monitoring: pg_stat_statements over time, and the audits that read it
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.stat_snapshots (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    taken_at    timestamptz NOT NULL DEFAULT now(),
+    stats_reset timestamptz,                     -- pg_stat_statements_info.stats_reset then
+    queries     integer     NOT NULL DEFAULT 0,  -- statements that ran since the previous one
+    taken_by    name        NOT NULL DEFAULT session_user
+);
+CREATE INDEX stat_snapshots_taken ON ai.stat_snapshots (taken_at);
+COMMENT ON TABLE ai.stat_snapshots IS 'One row per ai.snapshot_stats(); kept for ai_architect.snapshot_retention.';
+
+CREATE TABLE ai.stat_snapshot_queries (
+    snapshot_id      bigint NOT NULL REFERENCES ai.stat_snapshots (id) ON DELETE CASCADE,
+    queryid          bigint NOT NULL,
+    dbid             oid    NOT NULL,
+    userid           oid    NOT NULL,
+    query            text,
+    -- cumulative counters as pg_stat_statements had them
+    calls            bigint NOT NULL,
+    total_time_ms    float8 NOT NULL,
+    rows             bigint NOT NULL,
+    shared_blks_hit  bigint NOT NULL,
+    shared_blks_read bigint NOT NULL,
+    -- what happened since the previous snapshot (the whole counter after a reset)
+    d_calls          bigint NOT NULL,
+    d_total_time_ms  float8 NOT NULL,
+    d_rows           bigint NOT NULL,
+    d_shared_blks_hit  bigint NOT NULL,
+    d_shared_blks_read bigint NOT NULL,
+    PRIMARY KEY (snapshot_id, queryid, dbid, userid)
+);
+CREATE INDEX stat_snapshot_queries_query ON ai.stat_snapshot_queries (queryid, dbid, userid, snapshot_id DESC);
+COMMENT ON TABLE ai.stat_snapshot_queries IS 'Per-statement counters and their deltas; only statements that ran since the previous snapshot.';
+
+CREATE TABLE ai.audit_runs (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    started_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    finished_at  timestamptz,
+    started_by   name        NOT NULL DEFAULT session_user,
+    backend_type text,                           -- client backend, ai_architect worker, pg_cron...
+    application  text,
+    pid          integer     NOT NULL DEFAULT pg_backend_pid(),
+    result       jsonb
+);
+CREATE INDEX audit_runs_started ON ai.audit_runs (started_at);
+COMMENT ON TABLE ai.audit_runs IS 'Every ai.run_audit() that ran (not those skipped because another was running).';
 
 ------------------------------------------------------------------------------------------
 -- Vector indexes (HNSW, cosine) on every embedding column

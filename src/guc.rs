@@ -33,6 +33,12 @@ static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static AUDIT_DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
 static AUDIT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+static SNAPSHOT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(3_600);
+static SNAPSHOT_RETENTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
+static AUDIT_SLOW_QUERY_MS: GucSetting<i32> = GucSetting::<i32>::new(100);
+static AUDIT_SLOW_QUERY_CALLS: GucSetting<i32> = GucSetting::<i32>::new(10);
+static ADVISOR_SEARCH: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"greedy"));
 
 /// Registers every setting. Called once from `_PG_init`.
 pub fn init() {
@@ -208,6 +214,54 @@ pub fn init() {
         GucContext::Sighup,
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_int_guc(
+        c"ai_architect.snapshot_interval",
+        c"Interval between two pg_stat_statements snapshots of the background worker; 0 disables them.",
+        c"The snapshots are what ai.insights() compares to find regressions.",
+        &SNAPSHOT_INTERVAL_S,
+        0,
+        i32::MAX,
+        GucContext::Sighup,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.snapshot_retention",
+        c"Days of pg_stat_statements snapshots ai.snapshot_stats() keeps.",
+        c"",
+        &SNAPSHOT_RETENTION_DAYS,
+        1,
+        3650,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.audit_slow_query_ms",
+        c"ai.run_audit() reports statements whose mean time is at least this.",
+        c"Together with ai_architect.audit_slow_query_calls.",
+        &AUDIT_SLOW_QUERY_MS,
+        0,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.audit_slow_query_calls",
+        c"ai.run_audit() reports slow statements only from this many calls on.",
+        c"",
+        &AUDIT_SLOW_QUERY_CALLS,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_architect.advisor_search",
+        c"How ai.suggest_indexes chooses among candidates: greedy, exhaustive or per_query.",
+        c"greedy: over the whole workload, with write and size costs (the default). exhaustive: every combination up to max_indexes, for small workloads and for checking greedy. per_query: every single-column index any one query's plan would use, the way per-query advisors work; for comparison.",
+        &ADVISOR_SEARCH,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
 }
 
 #[pgrx::pg_guard]
@@ -281,4 +335,19 @@ pub fn audit_database() -> String {
 }
 pub fn audit_interval_s() -> u64 {
     AUDIT_INTERVAL_S.get().max(0) as u64
+}
+pub fn snapshot_interval_s() -> u64 {
+    SNAPSHOT_INTERVAL_S.get().max(0) as u64
+}
+pub fn snapshot_retention_days() -> i32 {
+    SNAPSHOT_RETENTION_DAYS.get().max(1)
+}
+pub fn audit_slow_query_ms() -> f64 {
+    AUDIT_SLOW_QUERY_MS.get().max(0) as f64
+}
+pub fn audit_slow_query_calls() -> i64 {
+    AUDIT_SLOW_QUERY_CALLS.get().max(1) as i64
+}
+pub fn advisor_search() -> String {
+    string(&ADVISOR_SEARCH).unwrap_or_else(|| "greedy".into())
 }

@@ -5,6 +5,7 @@ use pgrx::prelude::*;
 
 ::pgrx::pg_module_magic!(name, version);
 
+mod advisor;
 mod approval;
 mod audit;
 mod catalog;
@@ -13,9 +14,11 @@ mod error;
 mod guc;
 mod impact;
 mod memory;
+mod monitor;
 mod spi_util;
 mod sqlparse;
 mod status;
+mod worker;
 
 // The state schema, readable SQL in sql/: tables first, privileges last.
 extension_sql_file!("../sql/schema.sql", name = "schema", bootstrap);
@@ -30,6 +33,7 @@ extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
     status::api::init();
+    worker::init();
 }
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,0 +1,57 @@
+//! Index advice for the real workload: candidates from the parsed queries, evaluated with
+//! HypoPG's hypothetical indexes, chosen over the whole workload.
+pub mod api;
+pub mod candidates;
+pub mod params;
+pub mod select;
+
+use pgrx::PgSqlErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdvisorError {
+    #[error("HypoPG is not installed in this database")]
+    NoHypopg,
+    #[error("pg_stat_statements is not installed in this database")]
+    NoStatStatements,
+    #[error("{0} must be between {1} and {2}")]
+    OutOfRange(&'static str, i64, i64),
+    #[error("the query cannot be advised on: {0}")]
+    BadQuery(String),
+    #[error("an exhaustive search over {0} candidates would plan {1} configurations")]
+    TooMany(usize, usize),
+    #[error("unknown search strategy {0:?}")]
+    Strategy(String),
+    #[error(transparent)]
+    Spi(#[from] pgrx::spi::Error),
+    #[error("{0}")]
+    Pg(String),
+}
+
+impl crate::error::UserError for AdvisorError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            AdvisorError::NoHypopg | AdvisorError::NoStatStatements => {
+                PgSqlErrorCode::ERRCODE_UNDEFINED_OBJECT
+            }
+            AdvisorError::OutOfRange(..) | AdvisorError::Strategy(_) => {
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE
+            }
+            AdvisorError::BadQuery(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            AdvisorError::TooMany(..) => PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            AdvisorError::Spi(_) | AdvisorError::Pg(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        Some(
+            match self {
+                AdvisorError::NoHypopg => "install it (Debian: postgresql-15-hypopg) and run CREATE EXTENSION hypopg; the advice is checked with hypothetical indexes",
+                AdvisorError::NoStatStatements => "add pg_stat_statements to shared_preload_libraries, restart, and CREATE EXTENSION pg_stat_statements; or pass a query: ai.suggest_indexes('SELECT ...')",
+                AdvisorError::BadQuery(_) => "pass one SELECT, UPDATE or DELETE that plans in this database",
+                AdvisorError::TooMany(..) => "lower max_indexes or use ai_architect.advisor_search = 'greedy'",
+                AdvisorError::Strategy(_) => "one of: greedy, exhaustive, per_query",
+                _ => return None,
+            }
+            .to_string(),
+        )
+    }
+}
