@@ -37,7 +37,8 @@ struct Table {
     oid: pg_sys::Oid,
     qualified: String,
     columns: Vec<String>,
-    writes: f64,
+    /// share of updates that are not HOT (and so write every index)
+    non_hot: f64,
 }
 
 pub struct Advice {
@@ -328,8 +329,8 @@ pub fn pretty_bytes(b: i64) -> String {
 
 fn hypopg_schema() -> Result<String> {
     Spi::get_one::<String>(
-        "SELECT n.nspname::text FROM pg_catalog.pg_extension e
-           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg'",
+        "SELECT (SELECT n.nspname::text FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg')",
     )?
     .map(|s| quote_ident(&s))
     .ok_or(AdvisorError::NoHypopg)
@@ -337,8 +338,8 @@ fn hypopg_schema() -> Result<String> {
 
 pub fn stat_statements_schema() -> Result<String> {
     Spi::get_one::<String>(
-        "SELECT n.nspname::text FROM pg_catalog.pg_extension e
-           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'",
+        "SELECT (SELECT n.nspname::text FROM pg_catalog.pg_extension e
+           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements')",
     )?
     .map(|s| quote_ident(&s))
     .ok_or(AdvisorError::NoStatStatements)
@@ -399,6 +400,7 @@ fn advise_in(
     let mut queries = Vec::new();
     let mut skipped = Vec::new();
     for (queryid, text, calls, mean_ms) in raw {
+        let text = params::typed_literals_as_casts(&text);
         match prepare(sp, &text, &mut tables) {
             Ok((explain_sql, uses)) => match explain(sp, &explain_sql) {
                 Ok(plan) => queries.push(WorkQuery {
@@ -439,6 +441,14 @@ fn advise_in(
             }
         }
     }
+    // a partial index on `column = constant` pays only for a column of a few values (a
+    // status), not for one value of many (a customer id)
+    cands.retain(
+        |c| match c.predicate.as_deref().and_then(|p| p.split_once(" = ")) {
+            Some((col, _)) => few_values(&c.table, col.trim_matches('"')),
+            None => true,
+        },
+    );
     let relevant: Vec<Vec<usize>> = cands
         .iter()
         .map(|c| {
@@ -477,6 +487,13 @@ fn advise_in(
     let weights: Vec<f64> = queries.iter().map(|q| q.calls).collect();
     let base: Vec<f64> = queries.iter().map(|q| q.base).collect();
     let total: f64 = weights.iter().zip(&base).map(|(w, b)| w * b).sum();
+    // rows written to each table in the same window as the workload: pg_stat_statements'
+    // INSERT / UPDATE / DELETE statements, updates counted when they are not HOT
+    let writes = if workload_mode {
+        table_writes(sp, &mut tables)?
+    } else {
+        HashMap::new()
+    };
     let penalty: Vec<f64> = cands
         .iter()
         .zip(&sizes)
@@ -484,7 +501,7 @@ fn advise_in(
             if !workload_mode {
                 return 0.0;
             }
-            let writes = by_name.get(&c.table).map(|t| t.writes).unwrap_or(0.0);
+            let writes = writes.get(&c.table).copied().unwrap_or(0.0);
             // an index entry to maintain per written row, and its pages kept warm
             writes * WRITE_COST * (c.columns.len() + c.include.len()) as f64
                 + (bytes as f64 / 8192.0) * SIZE_COST_PER_PAGE
@@ -572,10 +589,61 @@ fn workload(limit: i64) -> Result<(Vec<Raw>, Option<f64>)> {
         Ok::<_, pgrx::spi::Error>(())
     })?;
     let days = Spi::get_one::<f64>(&format!(
-        "SELECT greatest(extract(epoch FROM now() - stats_reset) / 86400.0, 1.0 / 24)::float8
+        "SELECT greatest(extract(epoch FROM now() - stats_reset) / 86400.0, 1.0 / 1440)::float8
            FROM {ss}.pg_stat_statements_info"
     ))?;
     Ok((out, days))
+}
+
+/// Rows written per table (qualified name) by the statements pg_stat_statements counted.
+fn table_writes(
+    sp: &SearchPath,
+    tables: &mut HashMap<String, Option<Table>>,
+) -> Result<HashMap<String, f64>> {
+    let ss = stat_statements_schema()?;
+    let sql = format!(
+        "SELECT s.query, s.rows::float8 FROM {ss}.pg_stat_statements s
+          WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+            AND s.rows > 0 AND s.query ~* '^\\s*(with|insert|update|delete|merge)\\M'
+            AND s.query !~* '(^|[^a-z0-9_])ai\\.'
+          ORDER BY s.rows DESC LIMIT 1000"
+    );
+    let mut raw = Vec::new();
+    Spi::connect(|c| {
+        for r in c.select(&sql, None, &[])? {
+            raw.push((
+                r.get::<String>(1)?.unwrap_or_default(),
+                r.get::<f64>(2)?.unwrap_or(0.0),
+            ));
+        }
+        Ok::<_, pgrx::spi::Error>(())
+    })?;
+    let mut out: HashMap<String, f64> = HashMap::new();
+    for (text, rows) in raw {
+        let Ok(stmt) = sqlparse::parse_one(&params::typed_literals_as_casts(&text)) else {
+            continue;
+        };
+        let kind = sqlparse::kind(&stmt);
+        if !matches!(
+            kind,
+            Kind::Insert | Kind::Update | Kind::Delete | Kind::Merge
+        ) {
+            continue;
+        }
+        let Some(target) = sqlparse::relations(&stmt).into_iter().next() else {
+            continue;
+        };
+        let key = target.to_lowercase();
+        if !tables.contains_key(&key) {
+            let t = resolve(sp, &target)?;
+            tables.insert(key.clone(), t);
+        }
+        if let Some(Some(t)) = tables.get(&key) {
+            let share = if kind == Kind::Update { t.non_hot } else { 1.0 };
+            *out.entry(t.qualified.clone()).or_default() += rows * share;
+        }
+    }
+    Ok(out)
 }
 
 /// Parses one statement, resolves its tables, replaces parameters by representative
@@ -651,8 +719,8 @@ fn resolve(sp: &SearchPath, name: &str) -> std::result::Result<Option<Table>, pg
         "SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
                 ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
-                coalesce((SELECT (s.n_tup_ins + s.n_tup_upd - s.n_tup_hot_upd)::float8
-                            FROM pg_catalog.pg_stat_user_tables s WHERE s.relid = c.oid), 0)
+                coalesce((SELECT (s.n_tup_upd - s.n_tup_hot_upd)::float8 / s.n_tup_upd
+                            FROM pg_catalog.pg_stat_user_tables s WHERE s.relid = c.oid AND s.n_tup_upd > 0), 1)
            FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
           WHERE c.oid = $1 AND c.relkind IN ('r', 'p', 'm') AND n.nspname NOT IN ({SYSTEM_SCHEMAS})
             AND pg_catalog.has_table_privilege(c.oid, 'SELECT')"
@@ -664,7 +732,7 @@ fn resolve(sp: &SearchPath, name: &str) -> std::result::Result<Option<Table>, pg
                 oid,
                 qualified: r.get::<String>(1)?.unwrap_or_default(),
                 columns: r.get::<Vec<String>>(2)?.unwrap_or_default(),
-                writes: r.get::<f64>(3)?.unwrap_or(0.0),
+                non_hot: r.get::<f64>(3)?.unwrap_or(1.0),
             });
         }
         Ok(t)
@@ -686,7 +754,7 @@ fn bind(sp: &SearchPath, text: &str, uses: &QueryUses) -> std::result::Result<St
     let types = in_subtransaction(AssertUnwindSafe(|| {
         sp.as_caller(|| Spi::run(&prep))?;
         Spi::get_one::<Vec<String>>(&format!(
-            "SELECT parameter_types::text[] FROM pg_catalog.pg_prepared_statements WHERE name = '{NAME}'"
+            "SELECT (SELECT parameter_types::text[] FROM pg_catalog.pg_prepared_statements WHERE name = '{NAME}')"
         ))
     }));
     dealloc();
@@ -713,6 +781,25 @@ fn bind(sp: &SearchPath, text: &str, uses: &QueryUses) -> std::result::Result<St
     }
     params::substitute(text, &values).ok_or_else(|| "the statement does not tokenize".to_string())
 }
+
+/// Whether pg_stats says the column holds only a few distinct values.
+fn few_values(table: &str, column: &str) -> bool {
+    let Some((schema, name)) = table.split_once('.') else {
+        return false;
+    };
+    let unq = |s: &str| s.trim_matches('"').replace("\"\"", "\"");
+    Spi::get_one_with_args::<f64>(
+        "SELECT (SELECT n_distinct::float8 FROM pg_catalog.pg_stats
+                  WHERE schemaname = $1 AND tablename = $2 AND attname = $3)",
+        &[unq(schema).into(), unq(name).into(), column.into()],
+    )
+    .ok()
+    .flatten()
+    .is_some_and(|n| (1.0..=FEW_VALUES).contains(&n))
+}
+
+/// At most this many distinct values make a column worth partial indexes on its values.
+const FEW_VALUES: f64 = 20.0;
 
 fn stats_value(table: &str, column: &str, op: candidates::ParamOp) -> Option<String> {
     let (schema, name) = table.split_once('.')?;

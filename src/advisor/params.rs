@@ -51,6 +51,43 @@ pub fn literal(value: &str, type_name: &str) -> String {
     format!("'{}'::{type_name}", value.replace('\'', "''"))
 }
 
+/// pg_stat_statements turns `interval '1 day'` into `interval $1`, which does not parse:
+/// writes such typed literals as casts (`$1::interval`).
+pub fn typed_literals_as_casts(sql: &str) -> String {
+    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() else {
+        return sql.to_string();
+    };
+    const TYPES: &[&str] = &[
+        "interval",
+        "date",
+        "timestamp",
+        "timestamptz",
+        "time",
+        "timetz",
+    ];
+    let mut out = String::with_capacity(sql.len());
+    let mut i = 0;
+    while i < tokens.len() {
+        if let Token::Word(w) = &tokens[i] {
+            let lower = w.value.to_ascii_lowercase();
+            if w.quote_style.is_none() && TYPES.contains(&lower.as_str()) {
+                let mut j = i + 1;
+                while matches!(tokens.get(j), Some(Token::Whitespace(_))) {
+                    j += 1;
+                }
+                if let Some(Token::Placeholder(p)) = tokens.get(j) {
+                    out.push_str(&format!("{p}::{lower}"));
+                    i = j + 1;
+                    continue;
+                }
+            }
+        }
+        out.push_str(&tokens[i].to_string());
+        i += 1;
+    }
+    out
+}
+
 /// Replaces each `$n` token by `values[n]` (outside strings and comments: the tokenizer
 /// knows where they are). Parameters without a value stay as they are.
 pub fn substitute(sql: &str, values: &HashMap<usize, String>) -> Option<String> {
@@ -113,6 +150,10 @@ mod tests {
             "SELECT '$1', x FROM t WHERE a = ('it''s'::text) AND b < (10) LIMIT $3"
         );
         assert_eq!(default_for("bigint"), Some("1"));
+        assert_eq!(
+            typed_literals_as_casts("SELECT now() - interval $2, Interval '1 day' FROM t"),
+            "SELECT now() - $2::interval, Interval '1 day' FROM t"
+        );
         assert_eq!(default_for("point"), None);
     }
 }

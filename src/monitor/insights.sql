@@ -54,7 +54,7 @@ SELECT 'bloat', CASE WHEN s.n_dead_tup > 4 * s.n_live_tup THEN 'high' ELSE 'medi
                          pg_catalog.pg_size_pretty((pg_catalog.pg_relation_size(s.relid) * s.n_dead_tup
                                                     / (s.n_live_tup + s.n_dead_tup))::bigint),
                          pg_catalog.pg_size_pretty(pg_catalog.pg_relation_size(s.relid)),
-                         coalesce(pg_catalog.greatest(s.last_vacuum, s.last_autovacuum)::text, 'never')),
+                         coalesce(greatest(s.last_vacuum, s.last_autovacuum)::text, 'never')),
        pg_catalog.format('VACUUM (ANALYZE) %I.%I', s.schemaname, s.relname)
   FROM pg_catalog.pg_stat_user_tables s
  WHERE s.n_dead_tup >= 10000 AND s.n_dead_tup > 0.2 * (s.n_live_tup + s.n_dead_tup)
@@ -69,9 +69,9 @@ SELECT 'sequence_overflow', CASE WHEN q.used >= 0.95 THEN 'critical' WHEN q.used
        CASE WHEN q.coltype IN ('integer', 'smallint')
             THEN pg_catalog.format('ALTER TABLE %s ALTER COLUMN %I TYPE bigint', q.tbl, q.colname) END
   FROM (SELECT s.schemaname, s.sequencename, s.last_value,
-               pg_catalog.least(s.max_value, coalesce(CASE f.coltype WHEN 'integer' THEN 2147483647
+               least(s.max_value, coalesce(CASE f.coltype WHEN 'integer' THEN 2147483647
                                                                      WHEN 'smallint' THEN 32767 END, s.max_value)) AS limit_value,
-               s.last_value::numeric / pg_catalog.least(s.max_value, coalesce(CASE f.coltype WHEN 'integer' THEN 2147483647
+               s.last_value::numeric / least(s.max_value, coalesce(CASE f.coltype WHEN 'integer' THEN 2147483647
                                                                      WHEN 'smallint' THEN 32767 END, s.max_value)) AS used,
                f.col, f.coltype, f.tbl, f.colname
           FROM pg_catalog.pg_sequences s
@@ -125,7 +125,7 @@ SELECT 'cache_hit_ratio', CASE WHEN r.ratio < 0.8 THEN 'high' ELSE 'medium' END,
                          pg_catalog.round(100 * r.ratio, 1), d.blks_read),
        NULL
   FROM pg_catalog.pg_stat_database d
-  CROSS JOIN LATERAL (SELECT d.blks_hit::numeric / pg_catalog.nullif(d.blks_hit + d.blks_read, 0) AS ratio) r
+  CROSS JOIN LATERAL (SELECT d.blks_hit::numeric / nullif(d.blks_hit + d.blks_read, 0) AS ratio) r
  WHERE d.datname = pg_catalog.current_database() AND d.blks_hit + d.blks_read >= 10000 AND r.ratio < 0.95
 
 UNION ALL

@@ -140,7 +140,13 @@ pub fn audit() -> Result<Value, AuditError> {
         });
     }
     let mut suggested = Vec::new();
-    match advisor::advise(None, 5, 200) {
+    // the workload's statements name tables as the applications do: with the session's
+    // default search_path, not the one this function pins
+    let default_path = Spi::get_one::<String>(
+        "SELECT (SELECT reset_val FROM pg_settings WHERE name = 'search_path')",
+    )?
+    .unwrap_or_else(|| "\"$user\", public".into());
+    match crate::spi_util::with_search_path(&default_path, || advisor::advise(None, 5, 200)) {
         Ok(a) => {
             for (i, ch) in a.selection.chosen.iter().enumerate() {
                 let row = &advisor::rows(&a)[i];
@@ -231,9 +237,9 @@ fn remember(
     let mut known = 0usize;
     for f in findings {
         let seen = Spi::get_one_with_args::<i64>(
-            "SELECT id FROM ai.optimization_log
+            "SELECT max(id) FROM ai.optimization_log
               WHERE kind = $1 AND coalesce(target, '') = $2 AND coalesce(action_sql, '') = coalesce($3, '')
-                AND status IN ('suggested', 'applied') ORDER BY id DESC LIMIT 1",
+                AND status IN ('suggested', 'applied')",
             &[f.kind.into(), f.target.clone().into(), f.action_sql.clone().into()],
         )?;
         match seen {
