@@ -1,6 +1,7 @@
 //! Tests that run inside a real PostgreSQL server (`cargo pgrx test`).
 use pgrx::prelude::*;
 
+mod advisor;
 mod approval;
 mod impact;
 
