@@ -51,16 +51,24 @@ mod tests {
     #[pg_test]
     fn equality_then_range_for_one_query() {
         shop();
-        let a = advice("SELECT id, total FROM adv.orders WHERE customer_id = $1 AND created_at >= $2");
+        let a =
+            advice("SELECT id, total FROM adv.orders WHERE customer_id = $1 AND created_at >= $2");
         assert_eq!(a.len(), 1, "{a:?}");
         assert_eq!(a[0].1, vec!["customer_id", "created_at"], "{a:?}");
-        assert!(a[0].0.starts_with("CREATE INDEX CONCURRENTLY orders_customer_id_created_at"), "{a:?}");
+        assert!(
+            a[0].0
+                .starts_with("CREATE INDEX CONCURRENTLY orders_customer_id_created_at"),
+            "{a:?}"
+        );
         assert!(a[0].2.unwrap() > 50.0, "{a:?}");
         // the same advice again: stable name
-        let b = advice("SELECT id, total FROM adv.orders WHERE customer_id = $1 AND created_at >= $2");
+        let b =
+            advice("SELECT id, total FROM adv.orders WHERE customer_id = $1 AND created_at >= $2");
         assert_eq!(a, b);
         // nothing of the hypothetical indexes is left behind
-        let left: i64 = Spi::get_one("SELECT count(*) FROM hypopg_list_indexes").unwrap().unwrap();
+        let left: i64 = Spi::get_one("SELECT count(*) FROM hypopg_list_indexes")
+            .unwrap()
+            .unwrap();
         assert_eq!(left, 0);
     }
 
@@ -83,8 +91,13 @@ mod tests {
         let sql: Vec<&str> = a.iter().map(|x| x.0.as_str()).collect();
         assert!(sql.iter().any(|s| s.contains("adv.orders")), "{sql:?}");
         // status has four values: a partial index on it is a candidate, a customer id is not
-        let b = advice("SELECT id FROM adv.orders WHERE customer_id = 42 AND created_at > '2026-02-01'");
-        assert!(b.iter().all(|x| !x.0.contains("WHERE customer_id")), "{b:?}");
+        let b = advice(
+            "SELECT id FROM adv.orders WHERE customer_id = 42 AND created_at > '2026-02-01'",
+        );
+        assert!(
+            b.iter().all(|x| !x.0.contains("WHERE customer_id")),
+            "{b:?}"
+        );
     }
 
     #[pg_test]
@@ -118,14 +131,24 @@ mod tests {
         .unwrap()
         .unwrap();
         assert!(r.contains("workload planner cost now:"), "{r}");
-        assert!(r.contains("CREATE INDEX CONCURRENTLY orders_customer_id_idx"), "{r}");
+        assert!(
+            r.contains("CREATE INDEX CONCURRENTLY orders_customer_id_idx"),
+            "{r}"
+        );
         assert!(r.contains("->"), "{r}");
     }
 
     fn insights() -> Vec<(String, String, String, Option<String>)> {
         Spi::connect(|c| {
             let mut out = Vec::new();
-            for r in c.select("SELECT category, severity, object, remediation_sql FROM ai.insights()", None, &[]).unwrap() {
+            for r in c
+                .select(
+                    "SELECT category, severity, object, remediation_sql FROM ai.insights()",
+                    None,
+                    &[],
+                )
+                .unwrap()
+            {
                 out.push((
                     r.get::<String>(1).unwrap().unwrap(),
                     r.get::<String>(2).unwrap().unwrap(),
@@ -149,11 +172,18 @@ mod tests {
         let found = insights();
         let has = |cat: &str, obj: &str| found.iter().find(|f| f.0 == cat && f.2.contains(obj));
         // adv.orders.customer_id references customers and has no index
-        let fk = has("fk_without_index", "adv.orders (customer_id)").unwrap_or_else(|| panic!("{found:?}"));
-        assert_eq!(fk.3.as_deref(), Some("CREATE INDEX CONCURRENTLY ON adv.orders (customer_id)"));
+        let fk = has("fk_without_index", "adv.orders (customer_id)")
+            .unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!(
+            fk.3.as_deref(),
+            Some("CREATE INDEX CONCURRENTLY ON adv.orders (customer_id)")
+        );
         assert!(has("unused_index", "planted_unused").is_some(), "{found:?}");
         let dup = has("duplicate_index", "planted_dup_b").unwrap_or_else(|| panic!("{found:?}"));
-        assert_eq!(dup.3.as_deref(), Some("DROP INDEX CONCURRENTLY adv.planted_dup_b"));
+        assert_eq!(
+            dup.3.as_deref(),
+            Some("DROP INDEX CONCURRENTLY adv.planted_dup_b")
+        );
         assert!(has("no_primary_key", "adv.nokey").is_some(), "{found:?}");
         let seq = has("sequence_overflow", "counter_id_seq").unwrap_or_else(|| panic!("{found:?}"));
         assert_eq!(seq.1, "critical");
@@ -161,7 +191,9 @@ mod tests {
         assert_eq!(found[0].1, "critical", "{found:?}");
         // the FK finding goes away with its index
         run("CREATE INDEX ON adv.orders (customer_id)");
-        assert!(insights().iter().all(|f| f.0 != "fk_without_index" || !f.2.contains("adv.orders")));
+        assert!(insights()
+            .iter()
+            .all(|f| f.0 != "fk_without_index" || !f.2.contains("adv.orders")));
     }
 
     #[pg_test]
@@ -171,37 +203,60 @@ mod tests {
         run("CREATE INDEX drop_me_b ON adv.orders (status, total)");
         run("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
         let drops: Vec<String> = Spi::connect(|c| {
-            c.select("SELECT index_sql FROM ai.suggest_indexes() WHERE index_sql LIKE 'DROP%'", None, &[])
-                .unwrap()
-                .map(|r| r.get::<String>(1).unwrap().unwrap())
-                .collect()
+            c.select(
+                "SELECT index_sql FROM ai.suggest_indexes() WHERE index_sql LIKE 'DROP%'",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get::<String>(1).unwrap().unwrap())
+            .collect()
         });
-        assert!(drops.contains(&"DROP INDEX CONCURRENTLY adv.drop_me_a".to_string()), "{drops:?}");
+        assert!(
+            drops.contains(&"DROP INDEX CONCURRENTLY adv.drop_me_a".to_string()),
+            "{drops:?}"
+        );
     }
 
     fn explain(sql: &str, analyze: bool) -> Value {
-        Spi::get_one_with_args::<pgrx::JsonB>("SELECT ai.explain($1, $2)", &[sql.into(), analyze.into()])
-            .unwrap()
-            .unwrap()
-            .0
+        Spi::get_one_with_args::<pgrx::JsonB>(
+            "SELECT ai.explain($1, $2)",
+            &[sql.into(), analyze.into()],
+        )
+        .unwrap()
+        .unwrap()
+        .0
     }
 
     #[pg_test]
     fn explain_flags_anti_patterns() {
         shop();
-        let e = explain("SELECT * FROM adv.orders WHERE note = 'x' AND customer_id = 3", false);
+        let e = explain(
+            "SELECT * FROM adv.orders WHERE note = 'x' AND customer_id = 3",
+            false,
+        );
         assert_eq!(e["analyzed"], false);
-        assert_eq!(e["findings"][0]["issue"], "seq_scan_selective_filter", "{e}");
+        assert_eq!(
+            e["findings"][0]["issue"], "seq_scan_selective_filter",
+            "{e}"
+        );
         assert_eq!(e["findings"][0]["relation"], "adv.orders");
         let a = explain("SELECT count(*) FROM adv.orders WHERE total < 10", true);
         assert_eq!(a["analyzed"], true);
         assert!(a["execution_ms"].as_f64().is_some(), "{a}");
-        let issues: Vec<&str> = a["findings"].as_array().unwrap().iter().map(|f| f["issue"].as_str().unwrap()).collect();
+        let issues: Vec<&str> = a["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["issue"].as_str().unwrap())
+            .collect();
         assert!(issues.contains(&"rows_removed_by_filter"), "{issues:?}");
         // the plan of a DELETE is fine; nothing is deleted
         let d = explain("DELETE FROM adv.orders", false);
         assert_eq!(d["statement"], "DELETE");
-        let n: i64 = Spi::get_one("SELECT count(*) FROM adv.orders").unwrap().unwrap();
+        let n: i64 = Spi::get_one("SELECT count(*) FROM adv.orders")
+            .unwrap()
+            .unwrap();
         assert_eq!(n, 100000);
     }
 

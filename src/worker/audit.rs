@@ -207,7 +207,7 @@ fn slow_queries() -> Result<Vec<(i64, String, f64, i64)>, crate::advisor::Adviso
                 "SELECT queryid, query, mean_exec_time, calls FROM {ss}.pg_stat_statements
                   WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
                     AND toplevel AND mean_exec_time >= $1 AND calls >= $2 AND queryid IS NOT NULL
-                    AND query !~* '(^|[^a-z0-9_])ai\\.'
+                    AND query !~* '(^|[^a-z0-9_])ai\\.' AND query !~* 'pg_catalog\\.|hypopg'
                   ORDER BY total_exec_time DESC LIMIT 20"
             ),
             None,
@@ -373,7 +373,9 @@ fn verify_indexes() -> Result<Vec<Value>, AuditError> {
                     .select(
                         "SELECT coalesce(sum(q.d_total_time_ms), 0)::float8, coalesce(sum(q.d_calls), 0)::float8
                            FROM ai.stat_snapshot_queries q JOIN ai.stat_snapshots s ON s.id = q.snapshot_id
-                          WHERE q.queryid = $1 AND s.taken_at > $2::timestamptz
+                          WHERE q.queryid = $1
+                            -- only windows that began after the index was seen
+                            AND (SELECT max(p.taken_at) FROM ai.stat_snapshots p WHERE p.id < s.id) >= $2::timestamptz
                             AND q.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
                         None,
                         &[qid.into(), applied_at.clone().into()],

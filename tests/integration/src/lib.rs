@@ -5,11 +5,15 @@ use postgres::{Client, NoTls};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub fn host() -> String {
-    std::env::var("AI_PGHOST").expect("AI_PGHOST (the cluster's socket directory) must be set; run through make test")
+    std::env::var("AI_PGHOST")
+        .expect("AI_PGHOST (the cluster's socket directory) must be set; run through make test")
 }
 
 pub fn port() -> u16 {
-    std::env::var("AI_PGPORT").ok().and_then(|p| p.parse().ok()).unwrap_or(28815)
+    std::env::var("AI_PGPORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(28815)
 }
 
 pub fn connect(db: &str, user: &str) -> Client {
@@ -19,7 +23,13 @@ pub fn connect(db: &str, user: &str) -> Client {
         .user(user)
         .dbname(db)
         .connect(NoTls)
-        .unwrap_or_else(|e| panic!("cannot connect to {db} as {user} at {}:{}: {e}", host(), port()))
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to {db} as {user} at {}:{}: {e}",
+                host(),
+                port()
+            )
+        })
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -31,19 +41,32 @@ pub struct TestDb {
 
 impl TestDb {
     pub fn new(tag: &str) -> TestDb {
-        let name = format!("ai_it_{tag}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "ai_it_{tag}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let mut admin = connect("postgres", "postgres");
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap();
         let mut c = connect(&name, "postgres");
-        c.batch_execute("CREATE EXTENSION ai_architect CASCADE").unwrap();
+        c.batch_execute("CREATE EXTENSION ai_architect CASCADE")
+            .unwrap();
         TestDb { name }
     }
 
     /// A fresh database without the extension (a restore target).
     pub fn empty(tag: &str) -> TestDb {
-        let name = format!("ai_it_{tag}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+        let name = format!(
+            "ai_it_{tag}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
         let mut admin = connect("postgres", "postgres");
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .unwrap();
         TestDb { name }
     }
 
@@ -55,11 +78,152 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let mut admin = connect("postgres", "postgres");
-        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name));
+        let _ = admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.name
+        ));
     }
 }
 
 pub fn version(c: &mut Client) -> serde_json::Value {
     let row = c.query_one("SELECT ai.version()::text", &[]).unwrap();
     serde_json::from_str(row.get::<_, &str>(0)).unwrap()
+}
+
+/// A throw-away cluster of its own (initdb, a port, a socket in its data directory) for tests
+/// that restart or crash the server or need other preloaded libraries. Stopped and removed on
+/// drop.
+pub struct Cluster {
+    pub dir: std::path::PathBuf,
+    pub port: u16,
+    bindir: std::path::PathBuf,
+}
+
+fn as_postgres(args: &[&str]) -> std::process::Output {
+    std::process::Command::new("sudo")
+        .arg("-u")
+        .arg("postgres")
+        .arg("--")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+impl Cluster {
+    /// initdb into target/<name>, append `conf` to postgresql.conf, start.
+    pub fn new(name: &str, port: u16, conf: &[&str]) -> Cluster {
+        let bindir = std::path::PathBuf::from(
+            std::env::var("AI_PGBIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()),
+        );
+        let target = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target");
+        std::fs::create_dir_all(&target).unwrap();
+        let dir = std::fs::canonicalize(target).unwrap().join(name);
+        let c = Cluster { dir, port, bindir };
+        let d = c.dir.display().to_string();
+        let _ = as_postgres(&[&c.bin("pg_ctl"), "-D", &d, "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&c.dir);
+        std::fs::create_dir_all(&c.dir).unwrap();
+        assert!(std::process::Command::new("chown")
+            .args(["postgres:postgres", &d])
+            .status()
+            .unwrap()
+            .success());
+        c.must(&[&c.bin("initdb"), "-D", &d, "-U", "postgres", "--auth=trust"]);
+        let mut lines = vec![
+            format!("port = {port}"),
+            "listen_addresses = ''".into(),
+            format!("unix_socket_directories = '{d}'"),
+            "fsync = off".into(),
+        ];
+        lines.extend(conf.iter().map(|s| s.to_string()));
+        let conf_file = c.dir.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf_file).unwrap();
+        text.push_str(&format!("\n{}\n", lines.join("\n")));
+        std::fs::write(&conf_file, text).unwrap();
+        c.pg_ctl(&["start"]);
+        c
+    }
+
+    fn bin(&self, name: &str) -> String {
+        self.bindir.join(name).display().to_string()
+    }
+
+    fn must(&self, args: &[&str]) {
+        let out = as_postgres(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// pg_ctl start / restart / stop, waiting for it to finish.
+    pub fn pg_ctl(&self, action: &[&str]) {
+        let d = self.dir.display().to_string();
+        let log = format!("{d}/server.log");
+        let mut args = vec![
+            self.bin("pg_ctl"),
+            "-D".into(),
+            d,
+            "-l".into(),
+            log,
+            "-w".into(),
+            "-t".into(),
+            "60".into(),
+        ];
+        args.extend(action.iter().map(|s| s.to_string()));
+        let refs: Vec<&str> = args.iter().map(|s| s.as_str()).collect();
+        self.must(&refs);
+    }
+
+    pub fn connect(&self, db: &str) -> Client {
+        Client::configure()
+            .host(&self.dir.display().to_string())
+            .port(self.port)
+            .user("postgres")
+            .dbname(db)
+            .connect(NoTls)
+            .unwrap_or_else(|e| panic!("cannot connect to {db} in {}: {e}", self.dir.display()))
+    }
+
+    /// Waits until a connection works (after a crash or a restart).
+    pub fn wait_ready(&self, db: &str, timeout: std::time::Duration) -> Client {
+        let start = std::time::Instant::now();
+        loop {
+            let attempt = Client::configure()
+                .host(&self.dir.display().to_string())
+                .port(self.port)
+                .user("postgres")
+                .dbname(db)
+                .connect(NoTls)
+                .and_then(|mut c| c.simple_query("SELECT 1").map(|_| c));
+            match attempt {
+                Ok(c) => return c,
+                Err(_) if start.elapsed() < timeout => {
+                    std::thread::sleep(std::time::Duration::from_millis(200))
+                }
+                Err(e) => panic!("{} not ready after {timeout:?}: {e}", self.dir.display()),
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let d = self.dir.display().to_string();
+        let _ = as_postgres(&[
+            &self.bin("pg_ctl"),
+            "-D",
+            &d,
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

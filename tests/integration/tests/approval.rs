@@ -51,16 +51,23 @@ impl Drop for Roles {
 fn err_of(r: Result<Vec<postgres::Row>, postgres::Error>) -> String {
     match r {
         Ok(_) => String::new(),
-        Err(e) => e.as_db_error().map(|d| d.message().to_string()).unwrap_or_else(|| e.to_string()),
+        Err(e) => e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string()),
     }
 }
 
 fn request(c: &mut Client, sql: &str) -> i64 {
-    c.query_one("SELECT ai.request($1)", &[&sql]).unwrap().get(0)
+    c.query_one("SELECT ai.request($1)", &[&sql])
+        .unwrap()
+        .get(0)
 }
 
 fn state(c: &mut Client, id: i64) -> String {
-    c.query_one("SELECT ai.request_status($1) ->> 'state'", &[&id]).unwrap().get(0)
+    c.query_one("SELECT ai.request_status($1) ->> 'state'", &[&id])
+        .unwrap()
+        .get(0)
 }
 
 fn fingerprint(c: &mut Client, tables: &[&str]) -> String {
@@ -82,11 +89,16 @@ fn two_sessions_executing_the_same_request_one_wins() {
     let roles = Roles::new(&db, &["alice", "bob"], &["bob"]);
     let mut alice = db.connect(roles.name(0));
     let id = request(&mut alice, "DELETE FROM imp.customer WHERE id = 20");
-    db.connect(roles.name(1)).query("SELECT ai.approve($1)", &[&id]).unwrap();
+    db.connect(roles.name(1))
+        .query("SELECT ai.approve($1)", &[&id])
+        .unwrap();
     let mut first = db.connect(roles.name(0));
     first.batch_execute("BEGIN").unwrap();
     let r: serde_json::Value = serde_json::from_str(
-        first.query_one("SELECT ai.execute($1)::text", &[&id]).unwrap().get::<_, &str>(0),
+        first
+            .query_one("SELECT ai.execute($1)::text", &[&id])
+            .unwrap()
+            .get::<_, &str>(0),
     )
     .unwrap();
     assert_eq!(r["status"], "succeeded", "{r}");
@@ -99,10 +111,16 @@ fn two_sessions_executing_the_same_request_one_wins() {
     thread::sleep(Duration::from_millis(500));
     first.batch_execute("COMMIT").unwrap();
     let err = second.join().unwrap();
-    assert!(err.contains(&format!("request {id} is executed: it cannot be executed")), "{err}");
+    assert!(
+        err.contains(&format!("request {id} is executed: it cannot be executed")),
+        "{err}"
+    );
     let n: i64 = db
         .connect("postgres")
-        .query_one("SELECT count(*) FROM ai.executions WHERE request_id = $1 AND status = 'succeeded'", &[&id])
+        .query_one(
+            "SELECT count(*) FROM ai.executions WHERE request_id = $1 AND status = 'succeeded'",
+            &[&id],
+        )
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
@@ -123,18 +141,37 @@ fn an_expired_request_cannot_be_approved_or_executed() {
     assert!(err.contains(&format!("request {id} expired")), "{err}");
     assert_eq!(state(&mut alice, id), "expired");
     // the sweep (pg_cron) makes it durable and logs it
-    let n: i64 = admin.query_one("SELECT ai.expire_requests()", &[]).unwrap().get(0);
+    let n: i64 = admin
+        .query_one("SELECT ai.expire_requests()", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
-    let stored: String = admin.query_one("SELECT state FROM ai.approval_requests WHERE id = $1", &[&id]).unwrap().get(0);
+    let stored: String = admin
+        .query_one(
+            "SELECT state FROM ai.approval_requests WHERE id = $1",
+            &[&id],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(stored, "expired");
     let logged: i64 = admin
-        .query_one("SELECT count(*) FROM ai.audit_log WHERE action = 'expired' AND object_id = $1", &[&id.to_string()])
+        .query_one(
+            "SELECT count(*) FROM ai.audit_log WHERE action = 'expired' AND object_id = $1",
+            &[&id.to_string()],
+        )
         .unwrap()
         .get(0);
     assert_eq!(logged, 1);
     // the denial left a line in the server log even though its transaction failed
-    let log = std::fs::read_to_string(format!("{}/server.log", ai_architect_integration::host())).unwrap_or_default();
-    assert!(log.contains(&format!("denied approved of request {id} by {}", roles.name(1))), "no log line");
+    let log = std::fs::read_to_string(format!("{}/server.log", ai_architect_integration::host()))
+        .unwrap_or_default();
+    assert!(
+        log.contains(&format!(
+            "denied approved of request {id} by {}",
+            roles.name(1)
+        )),
+        "no log line"
+    );
 }
 
 #[test]
@@ -142,29 +179,54 @@ fn a_killed_execution_leaves_nothing_half_done() {
     let db = TestDb::new("kill");
     let mut admin = db.connect("postgres");
     admin.batch_execute(SCHEMA).unwrap();
-    admin.batch_execute("UPDATE ai.approval_policy SET required_approvals = 0").unwrap();
+    admin
+        .batch_execute("UPDATE ai.approval_policy SET required_approvals = 0")
+        .unwrap();
     let roles = Roles::new(&db, &["alice"], &[]);
-    let tables = ["imp.customer", "imp.orders", "imp.order_line", "imp.ticket", "imp.event"];
+    let tables = [
+        "imp.customer",
+        "imp.orders",
+        "imp.order_line",
+        "imp.ticket",
+        "imp.event",
+    ];
     let before = fingerprint(&mut admin, &tables);
     let mut alice = db.connect(roles.name(0));
     // a statement that takes a while: every row sleeps 1 ms (the counting in ai.request too)
-    let id = request(&mut alice, "DELETE FROM imp.order_line WHERE id > 0 AND pg_sleep(0.005) IS NOT NULL");
+    let id = request(
+        &mut alice,
+        "DELETE FROM imp.order_line WHERE id > 0 AND pg_sleep(0.005) IS NOT NULL",
+    );
     assert_eq!(state(&mut alice, id), "approved");
-    let pid: i32 = alice.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
+    let pid: i32 = alice
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
     let runner = thread::spawn(move || err_of(alice.query("SELECT ai.execute($1)", &[&id])));
     thread::sleep(Duration::from_millis(1500));
-    admin.query("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+    admin
+        .query("SELECT pg_terminate_backend($1)", &[&pid])
+        .unwrap();
     let err = runner.join().unwrap();
     assert!(!err.is_empty(), "the execution should have been killed");
     assert_eq!(fingerprint(&mut admin, &tables), before);
     let (execs, backups): (i64, i64) = {
         let r = admin
-            .query_one("SELECT (SELECT count(*) FROM ai.executions), (SELECT count(*) FROM ai.backups)", &[])
+            .query_one(
+                "SELECT (SELECT count(*) FROM ai.executions), (SELECT count(*) FROM ai.backups)",
+                &[],
+            )
             .unwrap();
         (r.get(0), r.get(1))
     };
     assert_eq!((execs, backups), (0, 0));
-    let s: String = admin.query_one("SELECT state FROM ai.approval_requests WHERE id = $1", &[&id]).unwrap().get(0);
+    let s: String = admin
+        .query_one(
+            "SELECT state FROM ai.approval_requests WHERE id = $1",
+            &[&id],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(s, "approved");
 }
 
@@ -178,8 +240,13 @@ fn fifty_concurrent_audit_writers_keep_one_chain() {
             let (name, dbname) = (roles.name(0).to_string(), db.name.clone());
             thread::spawn(move || {
                 let mut c = connect(&dbname, &name);
-                let sql = format!("UPDATE imp.orders SET total = total + 1 WHERE id = {}", i + 1);
-                c.query_one("SELECT ai.request($1)", &[&sql]).unwrap().get::<_, i64>(0)
+                let sql = format!(
+                    "UPDATE imp.orders SET total = total + 1 WHERE id = {}",
+                    i + 1
+                );
+                c.query_one("SELECT ai.request($1)", &[&sql])
+                    .unwrap()
+                    .get::<_, i64>(0)
             })
         })
         .collect();
@@ -187,7 +254,10 @@ fn fifty_concurrent_audit_writers_keep_one_chain() {
         h.join().unwrap();
     }
     let mut admin = db.connect("postgres");
-    let v: String = admin.query_one("SELECT ai.verify_audit()::text", &[]).unwrap().get(0);
+    let v: String = admin
+        .query_one("SELECT ai.verify_audit()::text", &[])
+        .unwrap()
+        .get(0);
     let v: serde_json::Value = serde_json::from_str(&v).unwrap();
     assert_eq!(v["ok"], true, "{v}");
     assert!(v["entries"].as_u64().unwrap() >= 50, "{v}");
@@ -199,7 +269,10 @@ fn fifty_concurrent_audit_writers_keep_one_chain() {
              ALTER TABLE ai.audit_log ENABLE TRIGGER audit_log_append_only",
         )
         .unwrap();
-    let v: String = admin.query_one("SELECT ai.verify_audit()::text", &[]).unwrap().get(0);
+    let v: String = admin
+        .query_one("SELECT ai.verify_audit()::text", &[])
+        .unwrap()
+        .get(0);
     let v: serde_json::Value = serde_json::from_str(&v).unwrap();
     assert_eq!(v["ok"], false, "{v}");
 }
@@ -225,8 +298,14 @@ impl Rng {
 fn execute_then_rollback_restores_every_table() {
     let db = TestDb::new("prop");
     let mut c = db.connect("postgres");
-    c.batch_execute("UPDATE ai.approval_policy SET required_approvals = 0, allow_irreversible = true").unwrap();
-    let cases = std::env::var("AI_PROPERTY_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(200u64);
+    c.batch_execute(
+        "UPDATE ai.approval_policy SET required_approvals = 0, allow_irreversible = true",
+    )
+    .unwrap();
+    let cases = std::env::var("AI_PROPERTY_CASES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(200u64);
     let per_schema = 10;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut done = 0;
@@ -238,13 +317,25 @@ fn execute_then_rollback_restores_every_table() {
         let n = 3 + rng.below(3) as usize; // 3 to 5 tables
         let mut ddl = format!("CREATE SCHEMA {s};");
         for t in 0..n {
-            let parent = if t == 0 { None } else { Some(if t >= 2 && rng.below(3) == 0 { rng.below(t as u64 - 1) as usize } else { t - 1 }) };
+            let parent = if t == 0 {
+                None
+            } else {
+                Some(if t >= 2 && rng.below(3) == 0 {
+                    rng.below(t as u64 - 1) as usize
+                } else {
+                    t - 1
+                })
+            };
             let action = ["CASCADE", "SET NULL", "CASCADE", "SET DEFAULT"][rng.below(4) as usize];
             let fk = match parent {
                 Some(p) => format!(", parent_id int DEFAULT NULL REFERENCES {s}.t{p} (id) ON DELETE {action} ON UPDATE CASCADE"),
                 None => String::new(),
             };
-            let id = if rng.below(2) == 0 { "id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY" } else { "id int PRIMARY KEY" };
+            let id = if rng.below(2) == 0 {
+                "id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+            } else {
+                "id int PRIMARY KEY"
+            };
             ddl.push_str(&format!(
                 "CREATE TABLE {s}.t{t} ({id}{fk}, v int NOT NULL, label text, doubled int GENERATED ALWAYS AS (v * 2) STORED);"
             ));
@@ -268,7 +359,8 @@ fn execute_then_rollback_restores_every_table() {
                 vals.join(", ")
             ));
         }
-        c.batch_execute(&ddl).unwrap_or_else(|e| panic!("{ddl}: {e}"));
+        c.batch_execute(&ddl)
+            .unwrap_or_else(|e| panic!("{ddl}: {e}"));
         let tables: Vec<String> = (0..n).map(|t| format!("{s}.t{t}")).collect();
         let table_refs: Vec<&str> = tables.iter().map(|t| t.as_str()).collect();
         for _ in 0..per_schema {
@@ -277,33 +369,61 @@ fn execute_then_rollback_restores_every_table() {
             let r = rng.below(m);
             let stmt = match rng.below(4) {
                 0 => format!("DELETE FROM {s}.t{t} WHERE id % {m} = {r}"),
-                1 => format!("UPDATE {s}.t{t} SET v = v + 1, label = upper(label) WHERE v % {m} = {r}"),
+                1 => format!(
+                    "UPDATE {s}.t{t} SET v = v + 1, label = upper(label) WHERE v % {m} = {r}"
+                ),
                 2 if t > 0 => format!("UPDATE {s}.t{t} SET parent_id = NULL WHERE id % {m} = {r}"),
                 _ => format!("DELETE FROM {s}.t{t} WHERE v < {}", rng.below(13)),
             };
             let before = fingerprint(&mut c, &table_refs);
-            let id: i64 = c.query_one("SELECT ai.request($1)", &[&stmt]).unwrap_or_else(|e| panic!("{stmt}: {e}")).get(0);
-            let out: String = c.query_one("SELECT ai.execute($1)::text", &[&id]).unwrap_or_else(|e| panic!("{stmt}: {e}")).get(0);
+            let id: i64 = c
+                .query_one("SELECT ai.request($1)", &[&stmt])
+                .unwrap_or_else(|e| panic!("{stmt}: {e}"))
+                .get(0);
+            let out: String = c
+                .query_one("SELECT ai.execute($1)::text", &[&id])
+                .unwrap_or_else(|e| panic!("{stmt}: {e}"))
+                .get(0);
             let out: serde_json::Value = serde_json::from_str(&out).unwrap();
             if out["status"] == "succeeded" {
                 succeeded += 1;
-                if out["rows_by_table"].as_object().map(|o| o.len()).unwrap_or(0) > 1 {
+                if out["rows_by_table"]
+                    .as_object()
+                    .map(|o| o.len())
+                    .unwrap_or(0)
+                    > 1
+                {
                     cascaded += 1;
                 }
                 let exec = out["execution"].as_i64().unwrap();
-                c.query_one("SELECT ai.rollback($1)", &[&exec]).unwrap_or_else(|e| panic!("{stmt}: rollback: {e}"));
-                assert_eq!(fingerprint(&mut c, &table_refs), before, "{stmt}: not restored\n{ddl}");
+                c.query_one("SELECT ai.rollback($1)", &[&exec])
+                    .unwrap_or_else(|e| panic!("{stmt}: rollback: {e}"));
+                assert_eq!(
+                    fingerprint(&mut c, &table_refs),
+                    before,
+                    "{stmt}: not restored\n{ddl}"
+                );
             } else {
                 // a statement that fails (e.g. SET DEFAULT to a missing parent) must change nothing
-                assert_eq!(fingerprint(&mut c, &table_refs), before, "{stmt}: failed but changed rows: {out}");
+                assert_eq!(
+                    fingerprint(&mut c, &table_refs),
+                    before,
+                    "{stmt}: failed but changed rows: {out}"
+                );
             }
             done += 1;
         }
     }
     // the cases are not vacuous: most ran, many reached other tables through foreign keys
     eprintln!("{done} cases: {succeeded} executed and rolled back, {cascaded} of them across several tables");
-    assert!(succeeded * 2 >= done && cascaded * 5 >= done, "{succeeded} executed, {cascaded} cascaded of {done}");
-    let v: String = c.query_one("SELECT ai.verify_audit()::text", &[]).unwrap().get(0);
+    assert!(
+        succeeded * 2 >= done && cascaded * 5 >= done,
+        "{succeeded} executed, {cascaded} cascaded of {done}"
+    );
+    let v: String = c
+        .query_one("SELECT ai.verify_audit()::text", &[])
+        .unwrap()
+        .get(0);
     assert!(v.contains("\"ok\": true"), "{v}");
 }
 
@@ -326,7 +446,11 @@ fn endpoint(status: u16, expect: usize) -> (String, thread::JoinHandle<Vec<Strin
                 if let Some(h) = text.find("\r\n\r\n") {
                     let len = text[..h]
                         .lines()
-                        .find_map(|l| l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                        .find_map(|l| {
+                            l.to_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
                         .unwrap_or(0);
                     if buf.len() >= h + 4 + len {
                         bodies.push(text[h + 4..h + 4 + len].to_string());
@@ -337,7 +461,10 @@ fn endpoint(status: u16, expect: usize) -> (String, thread::JoinHandle<Vec<Strin
                     break;
                 }
             }
-            let _ = s.write_all(format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok").as_bytes());
+            let _ = s.write_all(
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                    .as_bytes(),
+            );
         }
         bodies
     });
@@ -351,35 +478,59 @@ fn state_changes_reach_the_webhook_after_commit() {
     admin.batch_execute(SCHEMA).unwrap();
     let roles = Roles::new(&db, &["alice", "bob"], &["bob"]);
     let (url, server) = endpoint(200, 2);
-    admin.batch_execute(&format!("ALTER DATABASE {} SET ai_architect.approval_webhook_url = '{url}'", db.name)).unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET ai_architect.approval_webhook_url = '{url}'",
+            db.name
+        ))
+        .unwrap();
     let mut alice = db.connect(roles.name(0));
     let id = request(&mut alice, "DELETE FROM imp.customer WHERE id = 20");
     // a request in a transaction that rolls back queues nothing
     alice.batch_execute("BEGIN").unwrap();
     request(&mut alice, "DELETE FROM imp.customer WHERE id = 21");
     alice.batch_execute("ROLLBACK").unwrap();
-    db.connect(roles.name(1)).query("SELECT ai.approve($1)", &[&id]).unwrap();
+    db.connect(roles.name(1))
+        .query("SELECT ai.approve($1)", &[&id])
+        .unwrap();
     // sessions opened after ALTER DATABASE ... SET see the webhook
     let mut admin = db.connect("postgres");
-    let out: String = admin.query_one("SELECT ai.deliver_notifications()::text", &[]).unwrap().get(0);
+    let out: String = admin
+        .query_one("SELECT ai.deliver_notifications()::text", &[])
+        .unwrap()
+        .get(0);
     assert!(out.contains("\"sent\": 2"), "{out}");
     let bodies = server.join().unwrap();
     let states: Vec<String> = bodies
         .iter()
         .map(|b| serde_json::from_str::<serde_json::Value>(b).unwrap())
         .map(|v| {
-            assert!(v["text"].as_str().unwrap().starts_with("ai_architect ("), "{v}");
+            assert!(
+                v["text"].as_str().unwrap().starts_with("ai_architect ("),
+                "{v}"
+            );
             format!("{}:{}", v["request"], v["state"].as_str().unwrap())
         })
         .collect();
-    assert_eq!(states, vec![format!("{id}:pending"), format!("{id}:approved")]);
+    assert_eq!(
+        states,
+        vec![format!("{id}:pending"), format!("{id}:approved")]
+    );
     // a failing endpoint: the attempt is counted, the message stays queued
     let (bad, server) = endpoint(500, 1);
-    admin.batch_execute(&format!("ALTER DATABASE {} SET ai_architect.approval_webhook_url = '{bad}'", db.name)).unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET ai_architect.approval_webhook_url = '{bad}'",
+            db.name
+        ))
+        .unwrap();
     let mut alice = db.connect(roles.name(0));
     request(&mut alice, "DELETE FROM imp.customer WHERE id = 22");
     let mut admin = db.connect("postgres");
-    let out: String = admin.query_one("SELECT ai.deliver_notifications(1)::text", &[]).unwrap().get(0);
+    let out: String = admin
+        .query_one("SELECT ai.deliver_notifications(1)::text", &[])
+        .unwrap()
+        .get(0);
     assert!(out.contains("\"failed\": 1"), "{out}");
     server.join().unwrap();
     let (attempts, err): (i32, String) = {
@@ -397,13 +548,23 @@ fn the_whole_lifecycle_across_sessions() {
     let mut admin = db.connect("postgres");
     admin.batch_execute(SCHEMA).unwrap();
     let roles = Roles::new(&db, &["alice", "bob", "carol"], &["bob", "carol"]);
-    let tables = ["imp.customer", "imp.orders", "imp.order_line", "imp.line_note", "imp.ticket", "imp.event"];
+    let tables = [
+        "imp.customer",
+        "imp.orders",
+        "imp.order_line",
+        "imp.line_note",
+        "imp.ticket",
+        "imp.event",
+    ];
     let before = fingerprint(&mut admin, &tables);
     let mut listener = db.connect("postgres");
     listener.batch_execute("LISTEN ai_approvals").unwrap();
     let (mut alice, mut bob) = (db.connect(roles.name(0)), db.connect(roles.name(1)));
     // CRITICAL (writes a sensitive column): two distinct seniors
-    let id = request(&mut alice, "UPDATE imp.customer SET email = NULL WHERE id IN (20, 21)");
+    let id = request(
+        &mut alice,
+        "UPDATE imp.customer SET email = NULL WHERE id IN (20, 21)",
+    );
     let err = err_of(alice.query("SELECT ai.approve($1)", &[&id]));
     assert!(err.contains("the requester never approves"), "{err}");
     bob.query("SELECT ai.approve($1)", &[&id]).unwrap();
@@ -415,13 +576,23 @@ fn the_whole_lifecycle_across_sessions() {
     assert_eq!(state(&mut alice, id), "pending");
     let err = err_of(alice.query("SELECT ai.execute($1)", &[&id]));
     assert!(err.contains("is pending: it cannot be executed"), "{err}");
-    db.connect(roles.name(2)).query("SELECT ai.approve($1, 'ok')", &[&id]).unwrap();
+    db.connect(roles.name(2))
+        .query("SELECT ai.approve($1, 'ok')", &[&id])
+        .unwrap();
     assert_eq!(state(&mut alice, id), "approved");
-    let out: String = alice.query_one("SELECT ai.execute($1)::text", &[&id]).unwrap().get(0);
+    let out: String = alice
+        .query_one("SELECT ai.execute($1)::text", &[&id])
+        .unwrap()
+        .get(0);
     let out: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(out["status"], "succeeded", "{out}");
     assert_ne!(fingerprint(&mut admin, &tables), before);
-    alice.query("SELECT ai.rollback($1)", &[&out["execution"].as_i64().unwrap()]).unwrap();
+    alice
+        .query(
+            "SELECT ai.rollback($1)",
+            &[&out["execution"].as_i64().unwrap()],
+        )
+        .unwrap();
     assert_eq!(fingerprint(&mut admin, &tables), before);
     assert_eq!(state(&mut alice, id), "rolled_back");
     // every state change was announced
@@ -436,8 +607,14 @@ fn the_whole_lifecycle_across_sessions() {
             states.push(v["state"].as_str().unwrap().to_string());
         }
     }
-    assert_eq!(states, vec!["pending", "approved", "executed", "rolled_back"]);
-    let v: String = admin.query_one("SELECT ai.verify_audit()::text", &[]).unwrap().get(0);
+    assert_eq!(
+        states,
+        vec!["pending", "approved", "executed", "rolled_back"]
+    );
+    let v: String = admin
+        .query_one("SELECT ai.verify_audit()::text", &[])
+        .unwrap()
+        .get(0);
     assert!(v.contains("\"ok\": true"), "{v}");
 }
 
@@ -450,18 +627,36 @@ fn an_edited_statement_and_drift_are_refused() {
     let (mut alice, mut bob) = (db.connect(roles.name(0)), db.connect(roles.name(1)));
     let id = request(&mut alice, "DELETE FROM imp.customer WHERE id = 20");
     bob.query("SELECT ai.approve($1)", &[&id]).unwrap();
-    admin.execute("UPDATE ai.approval_requests SET sql = 'DELETE FROM imp.customer' WHERE id = $1", &[&id]).unwrap();
+    admin
+        .execute(
+            "UPDATE ai.approval_requests SET sql = 'DELETE FROM imp.customer' WHERE id = $1",
+            &[&id],
+        )
+        .unwrap();
     let err = err_of(alice.query("SELECT ai.execute($1)", &[&id]));
     assert!(err.contains("was changed after it was made"), "{err}");
     // drift: more rows match than were approved
-    let id = request(&mut alice, "UPDATE imp.orders SET total = 0 WHERE customer_id = 30");
+    let id = request(
+        &mut alice,
+        "UPDATE imp.orders SET total = 0 WHERE customer_id = 30",
+    );
     if state(&mut alice, id) == "pending" {
         bob.query("SELECT ai.approve($1)", &[&id]).unwrap();
     }
-    admin.batch_execute("UPDATE imp.orders SET customer_id = 30 WHERE id BETWEEN 1 AND 3").unwrap();
-    admin.batch_execute("INSERT INTO imp.orders SELECT g, 30, 1 FROM generate_series(300, 310) g").unwrap();
-    let out: String = alice.query_one("SELECT ai.execute($1)::text", &[&id]).unwrap().get(0);
-    assert!(out.contains("\"status\": \"failed\"") && out.contains("drifted beyond 10%"), "{out}");
+    admin
+        .batch_execute("UPDATE imp.orders SET customer_id = 30 WHERE id BETWEEN 1 AND 3")
+        .unwrap();
+    admin
+        .batch_execute("INSERT INTO imp.orders SELECT g, 30, 1 FROM generate_series(300, 310) g")
+        .unwrap();
+    let out: String = alice
+        .query_one("SELECT ai.execute($1)::text", &[&id])
+        .unwrap()
+        .get(0);
+    assert!(
+        out.contains("\"status\": \"failed\"") && out.contains("drifted beyond 10%"),
+        "{out}"
+    );
     assert_eq!(state(&mut alice, id), "failed");
 }
 
@@ -478,19 +673,35 @@ fn approve_against_expiry() {
     admin.execute("UPDATE ai.approval_requests SET expires_at = clock_timestamp() + interval '300 ms' WHERE id = $1", &[&id]).unwrap();
     thread::sleep(Duration::from_millis(400));
     let (bob, dbname) = (roles.name(1).to_string(), db.name.clone());
-    let approver = thread::spawn(move || err_of(connect(&dbname, &bob).query("SELECT ai.approve($1)", &[&id])));
+    let approver = thread::spawn(move || {
+        err_of(connect(&dbname, &bob).query("SELECT ai.approve($1)", &[&id]))
+    });
     let sweeper = {
         let dbname = db.name.clone();
-        thread::spawn(move || connect(&dbname, "postgres").query_one("SELECT ai.expire_requests()", &[]).unwrap().get::<_, i64>(0))
+        thread::spawn(move || {
+            connect(&dbname, "postgres")
+                .query_one("SELECT ai.expire_requests()", &[])
+                .unwrap()
+                .get::<_, i64>(0)
+        })
     };
     let err = approver.join().unwrap();
     let swept = sweeper.join().unwrap();
     assert!(err.contains("expired"), "{err}");
     assert_eq!(swept, 1);
-    let stored: String = admin.query_one("SELECT state FROM ai.approval_requests WHERE id = $1", &[&id]).unwrap().get(0);
+    let stored: String = admin
+        .query_one(
+            "SELECT state FROM ai.approval_requests WHERE id = $1",
+            &[&id],
+        )
+        .unwrap()
+        .get(0);
     assert_eq!(stored, "expired");
     let actions: Vec<String> = admin
-        .query("SELECT action FROM ai.audit_log WHERE object_id = $1 ORDER BY id", &[&id.to_string()])
+        .query(
+            "SELECT action FROM ai.audit_log WHERE object_id = $1 ORDER BY id",
+            &[&id.to_string()],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get(0))

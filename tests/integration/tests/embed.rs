@@ -3,7 +3,10 @@ use ai_architect_integration::TestDb;
 use std::time::{Duration, Instant};
 
 fn reference() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/fixtures/minilm_reference.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/minilm_reference.json"
+    );
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
@@ -15,7 +18,10 @@ fn every_reference_item_reaches_cosine_0_995() {
     let fixture = reference();
     let items = fixture["items"].as_array().unwrap();
     assert!(items.len() >= 20);
-    let texts: Vec<String> = items.iter().map(|i| i["text"].as_str().unwrap().to_string()).collect();
+    let texts: Vec<String> = items
+        .iter()
+        .map(|i| i["text"].as_str().unwrap().to_string())
+        .collect();
     let vectors: Vec<String> = items.iter().map(|i| i["embedding"].to_string()).collect();
     // single calls and one batch call, both against the reference
     let rows = c
@@ -43,7 +49,8 @@ fn a_long_batch_is_cancellable() {
     let db = TestDb::new("cancel");
     let mut c = db.connect("postgres");
     c.batch_execute("SELECT ai.embed('warm up')").unwrap();
-    c.batch_execute("SET statement_timeout = '300ms'; SET ai_architect.embedding_batch_size = 4").unwrap();
+    c.batch_execute("SET statement_timeout = '300ms'; SET ai_architect.embedding_batch_size = 4")
+        .unwrap();
     let started = Instant::now();
     let err = c
         .batch_execute(
@@ -52,11 +59,20 @@ fn a_long_batch_is_cancellable() {
         )
         .unwrap_err();
     let elapsed = started.elapsed();
-    let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    let msg = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
     assert!(msg.contains("statement timeout"), "{msg}");
-    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?} to cancel");
+    assert!(
+        elapsed < Duration::from_secs(10),
+        "took {elapsed:?} to cancel"
+    );
     c.batch_execute("RESET statement_timeout").unwrap();
-    let dims: i32 = c.query_one("SELECT vector_dims(ai.embed('still works'))", &[]).unwrap().get(0);
+    let dims: i32 = c
+        .query_one("SELECT vector_dims(ai.embed('still works'))", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(dims, 384);
 }
 
@@ -70,7 +86,12 @@ fn concurrent_sessions_agree() {
             let name = name.clone();
             std::thread::spawn(move || {
                 let mut c = ai_architect_integration::connect(&name, "postgres");
-                c.query_one("SELECT ai.embed('Which artist has the most albums?')::text", &[]).unwrap().get::<_, String>(0)
+                c.query_one(
+                    "SELECT ai.embed('Which artist has the most albums?')::text",
+                    &[],
+                )
+                .unwrap()
+                .get::<_, String>(0)
             })
         })
         .collect::<Vec<_>>()
@@ -86,12 +107,25 @@ fn concurrent_sessions_agree() {
 fn a_failing_refresh_leaves_nothing_behind() {
     let db = TestDb::new("nanrefresh");
     let mut c = db.connect("postgres");
-    c.batch_execute("CREATE TABLE public.thing (id int PRIMARY KEY, label text)").unwrap();
-    let bad = concat!(env!("CARGO_MANIFEST_DIR"), "/../../pg_test/fixtures/nan_output.onnx");
+    c.batch_execute("CREATE TABLE public.thing (id int PRIMARY KEY, label text)")
+        .unwrap();
+    let bad = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../pg_test/fixtures/nan_output.onnx"
+    );
     let bad = std::fs::canonicalize(bad).unwrap();
-    c.batch_execute(&format!("SET ai_architect.model_path = '{}'", bad.display())).unwrap();
-    let err = c.batch_execute("SELECT * FROM ai.refresh_catalog()").unwrap_err();
-    let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+    c.batch_execute(&format!(
+        "SET ai_architect.model_path = '{}'",
+        bad.display()
+    ))
+    .unwrap();
+    let err = c
+        .batch_execute("SELECT * FROM ai.refresh_catalog()")
+        .unwrap_err();
+    let msg = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
     assert!(msg.contains("NaN"), "{msg}");
     let rows: i64 = c
         .query_one(
@@ -104,7 +138,10 @@ fn a_failing_refresh_leaves_nothing_behind() {
     assert_eq!(rows, 0);
     c.batch_execute("RESET ai_architect.model_path").unwrap();
     let added: i32 = c
-        .query_one("SELECT added FROM ai.refresh_catalog() WHERE kind = 'table'", &[])
+        .query_one(
+            "SELECT added FROM ai.refresh_catalog() WHERE kind = 'table'",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(added, 1);

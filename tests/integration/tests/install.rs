@@ -1,7 +1,6 @@
 //! The extension as a client sees it: many sessions at once, non-superuser roles,
 //! and a server where the library is not preloaded.
-use ai_architect_integration::{connect, version, TestDb};
-use std::path::PathBuf;
+use ai_architect_integration::{connect, version, Cluster, TestDb};
 use std::process::Command;
 
 #[test]
@@ -24,7 +23,10 @@ fn concurrent_sessions_all_see_a_working_runtime() {
             })
         })
         .collect();
-    let all: Vec<String> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    let all: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
     assert_eq!(all.len(), 60);
     assert!(all.iter().all(|s| s == &all[0] && s.len() == 64));
 }
@@ -34,7 +36,11 @@ fn an_ordinary_login_role_reads_status_but_cannot_write_state() {
     let db = TestDb::new("priv");
     let role = format!("ai_it_user_{}", std::process::id());
     let mut admin = db.connect("postgres");
-    admin.batch_execute(&format!("DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN")).unwrap();
+    admin
+        .batch_execute(&format!(
+            "DROP ROLE IF EXISTS {role}; CREATE ROLE {role} LOGIN"
+        ))
+        .unwrap();
     {
         let mut user = db.connect(&role);
         let v = version(&mut user);
@@ -46,16 +52,27 @@ fn an_ordinary_login_role_reads_status_but_cannot_write_state() {
             "TRUNCATE ai.backups",
         ] {
             let err = user.batch_execute(stmt).unwrap_err();
-            let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+            let msg = err
+                .as_db_error()
+                .map(|e| e.message().to_string())
+                .unwrap_or_default();
             assert!(msg.starts_with("permission denied"), "{stmt}: {msg}");
         }
-        let err = user.batch_execute("SET ai_architect.llm_base_url = 'http://127.0.0.1:1/'").unwrap_err();
-        let msg = err.as_db_error().map(|e| e.message().to_string()).unwrap_or_default();
+        let err = user
+            .batch_execute("SET ai_architect.llm_base_url = 'http://127.0.0.1:1/'")
+            .unwrap_err();
+        let msg = err
+            .as_db_error()
+            .map(|e| e.message().to_string())
+            .unwrap_or_default();
         assert!(msg.contains("permission denied"), "{msg}");
     }
     // the policy is intact
     let n: i64 = admin
-        .query_one("SELECT count(*) FROM ai.approval_policy WHERE required_approvals = 0", &[])
+        .query_one(
+            "SELECT count(*) FROM ai.approval_policy WHERE required_approvals = 0",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
@@ -66,47 +83,27 @@ fn an_ordinary_login_role_reads_status_but_cannot_write_state() {
 /// and ai.version() says there is no background worker and why.
 #[test]
 fn works_without_preloading() {
-    let bindir = PathBuf::from(std::env::var("AI_PGBIN").unwrap_or_else(|_| "/usr/lib/postgresql/15/bin".into()));
-    let data = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/it-nopreload");
-    let data = std::fs::canonicalize(data.parent().unwrap()).unwrap().join("it-nopreload");
-    let port = 28816u16;
-    let as_pg = |args: &[&str]| {
-        let out = Command::new("sudo").arg("-u").arg("postgres").arg("--").args(args).output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    let pg_ctl = bindir.join("pg_ctl").display().to_string();
-    let d = data.display().to_string();
-    let _ = Command::new("sudo").args(["-u", "postgres", "--", &pg_ctl, "-D", &d, "-m", "immediate", "stop"]).output();
-    let _ = std::fs::remove_dir_all(&data);
-    std::fs::create_dir_all(&data).unwrap();
-    assert!(Command::new("chown").args(["postgres:postgres", &d]).status().unwrap().success());
-    as_pg(&[&bindir.join("initdb").display().to_string(), "-D", &d, "-U", "postgres", "--auth=trust"]);
-    let opts = format!("-p {port} -c listen_addresses='' -c unix_socket_directories='{d}'");
-    as_pg(&[&pg_ctl, "-D", &d, "-o", &opts, "-l", &format!("{d}/server.log"), "-w", "start"]);
-
-    let result = std::panic::catch_unwind(|| {
-        let mut c = postgres::Client::configure()
-            .host(&d)
-            .port(port)
-            .user("postgres")
-            .dbname("postgres")
-            .connect(postgres::NoTls)
-            .unwrap();
-        let preload: String = c.query_one("SHOW shared_preload_libraries", &[]).unwrap().get(0);
-        assert!(!preload.contains("ai_architect"));
-        c.batch_execute("CREATE EXTENSION ai_architect CASCADE").unwrap();
-        let v = version(&mut c);
-        assert_eq!(v["preloaded"], false, "{v}");
-        assert_eq!(v["worker"]["running"], false);
-        assert!(v["worker"]["detail"].as_str().unwrap().contains("shared_preload_libraries"), "{v}");
-        assert_eq!(v["onnxruntime"]["loads"], true, "{v}");
-        c.batch_execute("DROP EXTENSION ai_architect").unwrap();
-    });
-    as_pg(&[&pg_ctl, "-D", &d, "-m", "fast", "-w", "stop"]);
-    let _ = std::fs::remove_dir_all(&data);
-    if let Err(e) = result {
-        std::panic::resume_unwind(e);
-    }
+    let cluster = Cluster::new("it-nopreload", 28816, &[]);
+    let mut c = cluster.connect("postgres");
+    let preload: String = c
+        .query_one("SHOW shared_preload_libraries", &[])
+        .unwrap()
+        .get(0);
+    assert!(!preload.contains("ai_architect"));
+    c.batch_execute("CREATE EXTENSION ai_architect CASCADE")
+        .unwrap();
+    let v = version(&mut c);
+    assert_eq!(v["preloaded"], false, "{v}");
+    assert_eq!(v["worker"]["running"], false);
+    assert!(
+        v["worker"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("shared_preload_libraries"),
+        "{v}"
+    );
+    assert_eq!(v["onnxruntime"]["loads"], true, "{v}");
+    c.batch_execute("DROP EXTENSION ai_architect").unwrap();
 }
 
 /// pg_dump keeps what users wrote (samples, patterns, descriptions) and a restore into a new
@@ -130,17 +127,40 @@ fn dump_and_restore_keep_user_content() {
         .args(["-h", &host, "-p", &port, "-U", "postgres", "-Fc", &db.name])
         .output()
         .unwrap();
-    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
     let mut restore = Command::new(format!("{bindir}/pg_restore"))
-        .args(["-h", &host, "-p", &port, "-U", "postgres", "--exit-on-error", "-d", &target.name])
+        .args([
+            "-h",
+            &host,
+            "-p",
+            &port,
+            "-U",
+            "postgres",
+            "--exit-on-error",
+            "-d",
+            &target.name,
+        ])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::Write;
-    restore.stdin.take().unwrap().write_all(&dump.stdout).unwrap();
+    restore
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&dump.stdout)
+        .unwrap();
     let out = restore.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut r = target.connect("postgres");
     let row = r
         .query_one(
@@ -155,6 +175,9 @@ fn dump_and_restore_keep_user_content() {
     let counts: Vec<i64> = (0..5).map(|i| row.get(i)).collect();
     assert_eq!(counts, vec![1, 1, 1, 1, 4]);
     // new rows continue after the restored ones
-    let id: i64 = r.query_one("SELECT ai.add_sample('again', 'SELECT 1')", &[]).unwrap().get(0);
+    let id: i64 = r
+        .query_one("SELECT ai.add_sample('again', 'SELECT 1')", &[])
+        .unwrap()
+        .get(0);
     assert!(id > 1, "{id}");
 }

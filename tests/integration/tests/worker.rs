@@ -1,0 +1,274 @@
+//! The periodic architect on a cluster of its own (it is crashed and restarted): the
+//! background worker runs audits and snapshots, survives kill -9 and a restart, never runs
+//! at the same time as another audit, and pg_cron can schedule ai.run_audit(). Then the
+//! loop a DBA sees: advice, the index created, its gain measured.
+use ai_architect_integration::Cluster;
+use postgres::Client;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn count(c: &mut Client, sql: &str) -> i64 {
+    c.query_one(sql, &[]).unwrap().get(0)
+}
+
+fn worker_pid(c: &mut Client) -> Option<i32> {
+    c.query_opt(
+        "SELECT pid FROM pg_stat_activity WHERE backend_type = 'ai_architect worker'",
+        &[],
+    )
+    .unwrap()
+    .map(|r| r.get(0))
+}
+
+fn worker_runs(c: &mut Client) -> i64 {
+    count(
+        c,
+        "SELECT count(*) FROM ai.audit_runs WHERE backend_type = 'ai_architect worker'",
+    )
+}
+
+fn audit(c: &mut Client) -> Value {
+    let s: String = c
+        .query_one("SELECT ai.run_audit()::text", &[])
+        .unwrap()
+        .get(0);
+    serde_json::from_str(&s).unwrap()
+}
+
+/// ai.run_audit() until it is not skipped (the worker may hold the audit lock for a moment).
+fn audit_now(c: &mut Client) -> Value {
+    let start = Instant::now();
+    loop {
+        let r = audit(c);
+        if r.get("skipped").is_none() {
+            return r;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "always skipped");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn worker_cron_and_the_measured_gain() {
+    let cl = Cluster::new(
+        "it-worker",
+        28817,
+        &[
+            "shared_preload_libraries = 'pg_stat_statements,pg_cron,ai_architect'",
+            "cron.database_name = 'aiw'",
+            "cron.use_background_workers = on",
+            "max_worker_processes = 16",
+            "ai_architect.audit_database = 'aiw'",
+            "ai_architect.audit_interval = '3s'",
+            "ai_architect.snapshot_interval = '1s'",
+            "ai_architect.audit_slow_query_ms = 1",
+            "ai_architect.audit_slow_query_calls = 5",
+        ],
+    );
+    let mut admin = cl.connect("postgres");
+    admin.batch_execute("CREATE DATABASE aiw").unwrap();
+    let mut c = cl.connect("aiw");
+    // the worker (restarted once the database exists) waits quietly for the extension
+    wait_for("the worker", Duration::from_secs(30), || {
+        worker_pid(&mut c).is_some()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        !cl.log().contains("ai_architect worker: audit failed"),
+        "{}",
+        cl.log()
+    );
+    c.batch_execute(
+        "CREATE EXTENSION ai_architect CASCADE; CREATE EXTENSION hypopg; CREATE EXTENSION pg_stat_statements; CREATE EXTENSION pg_cron;",
+    )
+    .unwrap();
+
+    // 1. the worker audits and snapshots on its own
+    wait_for("a worker audit", Duration::from_secs(90), || {
+        worker_runs(&mut c) >= 1
+    });
+    wait_for("snapshots", Duration::from_secs(30), || {
+        count(&mut c, "SELECT count(*) FROM ai.stat_snapshots") >= 2
+    });
+    let v: String = c
+        .query_one("SELECT ai.version()::text", &[])
+        .unwrap()
+        .get(0);
+    assert!(v.contains("\"running\": true"), "{v}");
+
+    // 2. never two audits at once: while one holds the lock, the others skip
+    let mut holder = cl.connect("aiw");
+    holder.batch_execute("BEGIN").unwrap();
+    let started = audit_now(&mut holder);
+    assert!(started["run_id"].as_i64().unwrap() > 0, "{started}");
+    let before = worker_runs(&mut c);
+    let mut other = cl.connect("aiw");
+    assert_eq!(
+        audit(&mut other),
+        serde_json::json!({"skipped": "already running"})
+    );
+    std::thread::sleep(Duration::from_secs(5)); // longer than the audit interval
+    assert_eq!(
+        worker_runs(&mut c),
+        before,
+        "the worker ran while another audit held the lock"
+    );
+    holder.batch_execute("COMMIT").unwrap();
+    wait_for("the worker's next audit", Duration::from_secs(30), || {
+        worker_runs(&mut c) > before
+    });
+    let overlaps = count(
+        &mut c,
+        "SELECT count(*) FROM ai.audit_runs a JOIN ai.audit_runs b ON a.id < b.id
+          WHERE tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)",
+    );
+    assert_eq!(overlaps, 0);
+
+    // 3. kill -9 of the worker: the postmaster restarts everything, the worker comes back
+    let pid = worker_pid(&mut c).unwrap();
+    drop((c, holder, other, admin));
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_secs(1));
+    let mut c = cl.wait_ready("aiw", Duration::from_secs(60));
+    let runs = worker_runs(&mut c);
+    wait_for("the worker after kill -9", Duration::from_secs(60), || {
+        worker_pid(&mut c).is_some_and(|p| p != pid)
+    });
+    wait_for("an audit after kill -9", Duration::from_secs(60), || {
+        worker_runs(&mut c) > runs
+    });
+
+    // 4. a server restart
+    drop(c);
+    cl.pg_ctl(&["-m", "fast", "restart"]);
+    let mut c = cl.wait_ready("aiw", Duration::from_secs(60));
+    let runs = worker_runs(&mut c);
+    wait_for(
+        "the worker after a restart",
+        Duration::from_secs(60),
+        || worker_pid(&mut c).is_some(),
+    );
+    wait_for("an audit after a restart", Duration::from_secs(60), || {
+        worker_runs(&mut c) > runs
+    });
+
+    // 5. pg_cron: the README's recipe schedules, and a job every minute (the finest schedule
+    //    of pg_cron 1.4) runs the audit
+    let id: i64 = c
+        .query_one(
+            "SELECT cron.schedule('ai-audit', '0 2 * * 0', 'SELECT ai.run_audit()')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(id > 0);
+    c.batch_execute("SELECT cron.schedule('ai-audit-now', '* * * * *', 'SELECT ai.run_audit()')")
+        .unwrap();
+    wait_for(
+        "an audit started by pg_cron",
+        Duration::from_secs(100),
+        || {
+            count(&mut c, "SELECT count(*) FROM ai.audit_runs WHERE backend_type NOT IN ('ai_architect worker', 'client backend')")
+            >= 1
+        },
+    );
+    let ok = count(
+        &mut c,
+        "SELECT count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+          WHERE j.jobname = 'ai-audit-now' AND d.status = 'succeeded'",
+    );
+    assert!(ok >= 1);
+    c.batch_execute("SELECT cron.unschedule('ai-audit-now')")
+        .unwrap();
+    let overlaps = count(
+        &mut c,
+        "SELECT count(*) FROM ai.audit_runs a JOIN ai.audit_runs b ON a.id < b.id
+          WHERE tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)",
+    );
+    assert_eq!(overlaps, 0, "worker, pg_cron and sessions never overlapped");
+
+    // 6. advice, the index created, the gain measured from the snapshots
+    c.batch_execute(
+        "CREATE TABLE orders (id bigint PRIMARY KEY, customer_id int, total numeric, note text);
+         INSERT INTO orders SELECT g, g % 5000, g % 100, 'n' FROM generate_series(1, 300000) g;
+         ANALYZE orders;",
+    )
+    .unwrap();
+    let workload = |c: &mut Client| {
+        for i in 0..40 {
+            c.query(
+                "SELECT id, total FROM orders WHERE customer_id = $1",
+                &[&(i as i32)],
+            )
+            .unwrap();
+        }
+    };
+    workload(&mut c);
+    let r = audit_now(&mut c);
+    let sql = r["index_suggestions"][0]["index_sql"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{r}"))
+        .to_string();
+    assert!(sql.contains("(customer_id)"), "{sql}");
+    // the same advice is recognised, not repeated
+    let again = audit_now(&mut c);
+    assert!(again["known_findings"].as_i64().unwrap() >= 1, "{again}");
+    let logged: i64 = c
+        .query_one(
+            "SELECT count(*) FROM ai.optimization_log WHERE kind = 'index' AND action_sql = $1",
+            &[&sql],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(logged, 1);
+    let slow = count(
+        &mut c,
+        "SELECT count(*) FROM ai.optimization_log WHERE kind = 'slow_query'",
+    );
+    assert!(
+        slow >= 1,
+        "the 40 sequential scans are slow by the test's threshold"
+    );
+    c.batch_execute(&sql).unwrap();
+    let status = |c: &mut Client| -> String {
+        c.query_one(
+            "SELECT status FROM ai.optimization_log WHERE action_sql = $1",
+            &[&sql],
+        )
+        .unwrap()
+        .get(0)
+    };
+    // the next audit (the worker's or this one) notices the index
+    wait_for("the advice marked applied", Duration::from_secs(30), || {
+        audit_now(&mut c);
+        status(&mut c) != "suggested"
+    });
+    workload(&mut c);
+    wait_for("the gain measured", Duration::from_secs(60), || {
+        audit_now(&mut c);
+        status(&mut c) == "verified"
+    });
+    let gain: f64 = c
+        .query_one(
+            "SELECT gain_pct FROM ai.optimization_log WHERE action_sql = $1",
+            &[&sql],
+        )
+        .unwrap()
+        .get(0);
+    assert!(gain > 50.0, "{gain}");
+}
