@@ -388,7 +388,7 @@ fn advise_in(
                 Kind::Select | Kind::Update | Kind::Delete
             ) {
                 return Err(AdvisorError::BadQuery(format!(
-                    "a {} statement does not read through indexes",
+                    "{} statements do not read through indexes",
                     sqlparse::kind(&stmt).as_str()
                 )));
             }

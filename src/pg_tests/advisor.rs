@@ -109,7 +109,7 @@ mod tests {
     }
 
     #[pg_test]
-    #[should_panic(expected = "does not read through indexes")]
+    #[should_panic(expected = "do not read through indexes")]
     fn inserts_are_not_advised_on() {
         shop();
         advice("INSERT INTO adv.customers VALUES (1, 'x')");
