@@ -141,6 +141,31 @@ RESET SESSION AUTHORIZATION;
 SELECT id, actor, action, object_id AS request, left(encode(hash, 'hex'), 12) || '…' AS hash FROM ai.audit_log ORDER BY id;
 SELECT ai.verify_audit();
 
+\echo '== index advice for the real workload (pg_stat_statements, checked with HypoPG hypothetical indexes)'
+CREATE EXTENSION IF NOT EXISTS hypopg;
+CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+\echo '   a short workload: four statement shapes, 25 calls each, different values every time'
+\o /dev/null
+SELECT format('SELECT track_id, name FROM track WHERE composer = %L ORDER BY milliseconds DESC LIMIT 5', c)
+  FROM (SELECT DISTINCT composer AS c FROM track WHERE composer IS NOT NULL ORDER BY 1 LIMIT 25) x \gexec
+SELECT format('SELECT invoice_id, total FROM invoice WHERE billing_country = %L AND invoice_date >= %L', c, d)
+  FROM (SELECT DISTINCT billing_country AS c FROM invoice ORDER BY 1 LIMIT 25) x,
+       LATERAL (SELECT date '2025-01-01' + length(c) AS d) y \gexec
+SELECT format('SELECT count(*), sum(unit_price) FROM track WHERE milliseconds BETWEEN %s AND %s', g * 10000, g * 10000 + 30000)
+  FROM generate_series(1, 25) g \gexec
+SELECT format('UPDATE track SET bytes = bytes WHERE track_id = %s', g) FROM generate_series(1, 25) g \gexec
+\o
+SELECT ai.suggest_indexes_report();
+\echo '   the same as rows, for scripts and dashboards'
+SELECT index_sql, cost_reduction_pct, queries_helped FROM ai.suggest_indexes();
+
+\echo '== insights: what a DBA should look at'
+SELECT category, severity, object, finding, remediation_sql FROM ai.insights();
+
+\echo '== a plan with its anti-patterns (ai.explain)'
+SELECT f->>'issue' AS issue, f->>'relation' AS relation, f->>'detail' AS detail
+  FROM jsonb_array_elements(ai.explain('SELECT * FROM invoice_line l JOIN track t USING (track_id) WHERE t.composer = ''U2''', true)->'findings') f;
+
 \echo '== the semantic memory and workflow state, in schema ai'
 SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,
        (SELECT count(*) FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid

@@ -235,8 +235,9 @@ fn reason(a: &Advice, ch: &select::Chosen) -> String {
 }
 
 fn report(a: &Advice) -> String {
-    let total_before = select::weighted(&a.problem, &a.problem.base);
-    let total_after = a.selection.workload_cost(&a.problem);
+    // (+ 0.0: an empty workload prints 0, not -0)
+    let total_before = select::weighted(&a.problem, &a.problem.base) + 0.0;
+    let total_after = a.selection.workload_cost(&a.problem) + 0.0;
     let mut s = String::new();
     s.push_str(&format!(
         "Index advice ({} search) for {} quer{} ({} skipped), in {:.0} ms\n",
