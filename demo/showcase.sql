@@ -142,8 +142,10 @@ SELECT id, actor, action, object_id AS request, left(encode(hash, 'hex'), 12) ||
 SELECT ai.verify_audit();
 
 \echo '== index advice for the real workload (pg_stat_statements, checked with HypoPG hypothetical indexes)'
+SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS hypopg;
 CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+RESET client_min_messages;
 \echo '   a short workload: four statement shapes, 25 calls each, different values every time'
 \o /dev/null
 SELECT format('SELECT track_id, name FROM track WHERE composer = %L ORDER BY milliseconds DESC LIMIT 5', c)
@@ -160,11 +162,11 @@ SELECT ai.suggest_indexes_report();
 SELECT index_sql, cost_reduction_pct, queries_helped FROM ai.suggest_indexes();
 
 \echo '== insights: what a DBA should look at'
-SELECT category, severity, object, finding, remediation_sql FROM ai.insights();
+SELECT category, severity, object, remediation_sql FROM ai.insights();
 
-\echo '== a plan with its anti-patterns (ai.explain)'
-SELECT f->>'issue' AS issue, f->>'relation' AS relation, f->>'detail' AS detail
-  FROM jsonb_array_elements(ai.explain('SELECT * FROM invoice_line l JOIN track t USING (track_id) WHERE t.composer = ''U2''', true)->'findings') f;
+\echo '== a plan with its anti-patterns (ai.explain, run read-only and rolled back)'
+SELECT f->>'issue' AS issue, f->>'severity' AS severity, f->>'detail' AS detail, f->>'suggestion' AS suggestion
+  FROM jsonb_array_elements(ai.explain('SELECT * FROM invoice_line WHERE unit_price * quantity = 0.99', true)->'findings') f;
 
 \echo '== the semantic memory and workflow state, in schema ai'
 SELECT c.relname AS table, obj_description(c.oid, 'pg_class') AS comment,

@@ -415,6 +415,8 @@ fn advise_in(
                 }),
                 Err(e) => skipped.push((text, e)),
             },
+            // statements that read no table (SELECT now(), ...) are not worth listing
+            Err(e) if e == NO_TABLE && query.is_none() => {}
             Err(e) => skipped.push((text, e)),
         }
     }
@@ -553,6 +555,8 @@ fn advise_in(
     })
 }
 
+const NO_TABLE: &str = "reads no table that can be indexed";
+
 /// Planner cost units per index entry written (an insert, or an update that is not HOT).
 const WRITE_COST: f64 = 0.5;
 /// Planner cost units per page of index, for the memory it takes from the cache.
@@ -572,6 +576,7 @@ fn workload(limit: i64) -> Result<(Vec<Raw>, Option<f64>)> {
            FROM {ss}.pg_stat_statements s
           WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
             AND s.query ~* '^\\s*(with|select|update|delete)\\M'
+            AND s.toplevel
             AND s.query !~* '(pg_catalog|information_schema|hypopg|pg_stat|pg_class|pg_namespace|pg_attribute|pg_index|pg_extension|pg_proc|pg_settings|pg_locks)'
             AND s.query !~* '(^|[^a-z0-9_])ai\\.'
           ORDER BY s.total_exec_time DESC
@@ -692,7 +697,7 @@ fn prepare(
         }
     }
     if uses.uses.is_empty() {
-        return Err("reads no table that can be indexed".into());
+        return Err(NO_TABLE.into());
     }
     let sql = if text.contains('$') {
         bind(sp, text, &uses)?

@@ -1,5 +1,6 @@
 -- Indexes a DBA could drop, outside the system schemas and the extension's own:
---   unused     no scan since the statistics were reset (never one that enforces a constraint)
+--   unused     no scan since the statistics were reset (never one that enforces a constraint
+--              or supports a foreign key: the parent's deletes need it however rarely)
 --   duplicate  the same definition as another index of the table (the newer one goes)
 --   redundant  its key columns are a leading part of another btree index's key
 -- Columns: kind, schema, table, index, key columns, bytes, detail, DROP statement.
@@ -9,6 +10,13 @@ WITH idx AS (
            i.indisunique OR i.indisprimary OR i.indisexclusion
              OR EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid) AS enforces,
            i.indpred IS NOT NULL AS partial, i.indexprs IS NOT NULL AS expressions,
+           -- it leads with a foreign key's columns: deletes and key updates of the parent use it
+           EXISTS (SELECT 1 FROM pg_catalog.pg_constraint f
+                    WHERE f.contype = 'f' AND f.conrelid = i.indrelid
+                      AND (pg_catalog.string_to_array(i.indkey::text, ' ')::int2[])[1:pg_catalog.cardinality(f.conkey)]
+                          OPERATOR(pg_catalog.@>) f.conkey
+                      AND (pg_catalog.string_to_array(i.indkey::text, ' ')::int2[])[1:pg_catalog.cardinality(f.conkey)]
+                          OPERATOR(pg_catalog.<@) f.conkey) AS serves_fk,
            i.indnkeyatts,
            (pg_catalog.string_to_array(i.indkey::text, ' ')::int[])[1:i.indnkeyatts] AS key_cols,
            ARRAY(SELECT pg_catalog.pg_get_indexdef(i.indexrelid, k, true)
@@ -30,7 +38,7 @@ WITH idx AS (
 ), found AS (
     SELECT 'unused' AS kind, a.*, pg_catalog.format('no scan since the statistics were reset; %s',
                                                     pg_catalog.pg_size_pretty(a.bytes)) AS detail
-      FROM idx a WHERE a.scans = 0 AND NOT a.enforces
+      FROM idx a WHERE a.scans = 0 AND NOT a.enforces AND NOT a.serves_fk
     UNION ALL
     SELECT 'duplicate', a.*, pg_catalog.format('same definition as %I', b.index_name)
       FROM idx a JOIN idx b ON b.indrelid = a.indrelid AND b.indexrelid <> a.indexrelid AND b.def_tail = a.def_tail
