@@ -111,6 +111,10 @@ fn explain_json(sql: &str, analyze: bool) -> Result<Value> {
             kind.as_str().to_string()
         }));
     }
+    if analyze {
+        // it runs: the same rules as any SQL ai_architect runs for someone
+        crate::sqlparse::safety::check_select(sql, &[]).map_err(MonitorError::Unsafe)?;
+    }
     let sp = SearchPath::pin();
     let opts = if analyze {
         "FORMAT JSON, VERBOSE, ANALYZE, BUFFERS"

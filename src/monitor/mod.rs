@@ -20,6 +20,8 @@ pub enum MonitorError {
         "analyze => true runs the statement, so it is only allowed for a SELECT; this is a {0}"
     )]
     AnalyzeWrite(String),
+    #[error("analyze => true refused: {0}")]
+    Unsafe(crate::sqlparse::safety::Unsafe),
     #[error("EXPLAIN failed: {0}")]
     Explain(String),
     #[error(transparent)]
@@ -38,6 +40,7 @@ impl crate::error::UserError for MonitorError {
             }
             MonitorError::AnalyzeWrite(_) => PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
             MonitorError::Explain(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            MonitorError::Unsafe(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             MonitorError::Sql(e) => crate::error::UserError::sqlstate(e),
             MonitorError::Advisor(e) => crate::error::UserError::sqlstate(e),
             MonitorError::Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
@@ -52,6 +55,7 @@ impl crate::error::UserError for MonitorError {
                 "use analyze => false for the plan alone, or ai.impact(sql, 'dry_run') to see what it would change".into(),
             ),
             MonitorError::Explain(_) => Some("the statement must plan in this database".into()),
+            MonitorError::Unsafe(u) => Some(u.hint()),
             MonitorError::Sql(e) => crate::error::UserError::hint(e),
             MonitorError::Advisor(e) => crate::error::UserError::hint(e),
             _ => None,

@@ -270,8 +270,16 @@ mod tests {
     #[pg_test]
     #[should_panic(expected = "read-only transaction")]
     fn explain_analyze_runs_read_only() {
-        run("CREATE SEQUENCE adv_seq");
-        explain("SELECT nextval('adv_seq')", true);
+        // a function that writes, called from a SELECT: the read-only transaction stops it
+        run("CREATE TABLE adv_t (a int)");
+        run("CREATE FUNCTION adv_w() RETURNS int LANGUAGE sql AS 'INSERT INTO adv_t VALUES (1) RETURNING 1'");
+        explain("SELECT adv_w()", true);
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "it calls pg_sleep, which generated SQL may not call")]
+    fn explain_analyze_refuses_denied_functions() {
+        explain("SELECT pg_sleep(30)", true);
     }
 
     #[pg_test]

@@ -1,6 +1,8 @@
 //! SQL text in, facts out: exactly one statement, what kind it is, which relations it names.
 //! Plain Rust over `sqlparser` (PostgreSQL dialect); every capability that accepts SQL from
 //! a user or a model goes through here first.
+pub mod safety;
+
 use sqlparser::ast::{Statement, Visit};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;

@@ -66,10 +66,15 @@ fn version() -> pgrx::JsonB {
     let worker_running = worker_pids.unwrap_or(0) > 0;
     let preloaded = preloaded();
     let worker_detail = match (preloaded, worker_running) {
-        (_, true) => "running",
-        (true, false) => "ai_architect is preloaded; no background worker is running",
+        (_, true) => format!(
+            "running in database {:?}: an audit every {} s, a statistics snapshot every {} s",
+            guc::audit_database(),
+            guc::audit_interval_s(),
+            guc::snapshot_interval_s()
+        ),
+        (true, false) => "ai_architect is preloaded but the background worker is not running (starting, restarting after a crash, or the server is a standby)".to_string(),
         (false, false) => {
-            "ai_architect is not in shared_preload_libraries, so no background worker: add it and restart to get scheduled audits"
+            "ai_architect is not in shared_preload_libraries, so no background worker: add it and restart to get scheduled audits".to_string()
         }
     };
     let model = file_status("ai_architect.model_path", &guc::model_path(), &dirs);

@@ -167,6 +167,17 @@ fn worker_cron_and_the_measured_gain() {
         worker_runs(&mut c) > runs
     });
 
+    // 4b. SIGHUP: a reload applies new settings; audit_interval = 0 stops the audits
+    c.batch_execute("ALTER SYSTEM SET ai_architect.audit_interval = 0; SELECT pg_reload_conf();").unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    let paused = worker_runs(&mut c);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(worker_runs(&mut c), paused, "audits continued with audit_interval = 0");
+    c.batch_execute("ALTER SYSTEM SET ai_architect.audit_interval = '2s'; SELECT pg_reload_conf();").unwrap();
+    wait_for("audits again after a reload", Duration::from_secs(30), || worker_runs(&mut c) > paused);
+    let pid_now = worker_pid(&mut c);
+    assert!(pid_now.is_some(), "the reload kept the worker running");
+
     // 5. pg_cron: the README's recipe schedules, and a job every minute (the finest schedule
     //    of pg_cron 1.4) runs the audit
     let id: i64 = c
