@@ -3,22 +3,43 @@
 //! function arguments — that writes, locks rows, leaves the query, or calls a denied function.
 //! Plain Rust; the read-only transaction it later runs in is the second line of defence.
 use super::{kind, parse_one, Kind, SqlError};
-use sqlparser::ast::{Expr, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
+use sqlparser::ast::{
+    Expr, ObjectName, ObjectNamePart, Query, SetExpr, Statement, TableFactor, Visit, Visitor,
+};
 use std::ops::ControlFlow;
 
 /// Functions generated SQL may never call. A trailing `*` is a prefix.
 pub const DENIED_FUNCTIONS: &[&str] = &[
     // files and large objects on the server
-    "pg_read_file", "pg_read_binary_file", "pg_ls_*", "pg_stat_file", "pg_file_*", "pg_logdir_ls",
+    "pg_read_file",
+    "pg_read_binary_file",
+    "pg_ls_*",
+    "pg_stat_file",
+    "pg_file_*",
+    "pg_logdir_ls",
     "lo_*",
     // other connections and other queries
-    "dblink*", "query_to_xml*", "cursor_to_xml*", "table_to_xml*", "schema_to_xml*",
+    "dblink*",
+    "query_to_xml*",
+    "cursor_to_xml*",
+    "table_to_xml*",
+    "schema_to_xml*",
     "database_to_xml*",
     // time, settings, sessions, the server
-    "pg_sleep*", "set_config", "pg_terminate_backend", "pg_cancel_backend", "pg_reload_conf",
-    "pg_rotate_logfile", "pg_promote", "pg_switch_wal", "pg_create_restore_point",
+    "pg_sleep*",
+    "set_config",
+    "pg_terminate_backend",
+    "pg_cancel_backend",
+    "pg_reload_conf",
+    "pg_rotate_logfile",
+    "pg_promote",
+    "pg_switch_wal",
+    "pg_create_restore_point",
     // locks and sequences
-    "pg_advisory*", "pg_try_advisory*", "nextval", "setval",
+    "pg_advisory*",
+    "pg_try_advisory*",
+    "nextval",
+    "setval",
 ];
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -123,7 +144,11 @@ pub fn check_select(sql: &str, extra_denied: &[String]) -> Result<Statement, Uns
         fn pre_visit_table_factor(&mut self, t: &TableFactor) -> ControlFlow<()> {
             match t {
                 // a set-returning function in FROM
-                TableFactor::Table { name, args: Some(_), .. } => self.check_name(name),
+                TableFactor::Table {
+                    name,
+                    args: Some(_),
+                    ..
+                } => self.check_name(name),
                 TableFactor::Function { name, .. } => self.check_name(name),
                 _ => ControlFlow::Continue(()),
             }
@@ -167,12 +192,30 @@ mod tests {
 
     #[test]
     fn more_than_one_statement_or_not_a_select() {
-        assert_eq!(check("SELECT 1; DROP TABLE artist").unwrap_err(), Unsafe::Sql(SqlError::Multiple(2)));
-        assert_eq!(check("COMMIT; SELECT 1").unwrap_err(), Unsafe::Sql(SqlError::Multiple(2)));
-        assert_eq!(check("DELETE FROM artist").unwrap_err(), Unsafe::NotASelect("DELETE"));
-        assert!(matches!(check("SET ROLE postgres").unwrap_err(), Unsafe::NotASelect(_)));
-        assert!(matches!(check("RESET ALL").unwrap_err(), Unsafe::NotASelect(_)));
-        assert!(matches!(check("COPY artist TO '/tmp/x'").unwrap_err(), Unsafe::NotASelect(_)));
+        assert_eq!(
+            check("SELECT 1; DROP TABLE artist").unwrap_err(),
+            Unsafe::Sql(SqlError::Multiple(2))
+        );
+        assert_eq!(
+            check("COMMIT; SELECT 1").unwrap_err(),
+            Unsafe::Sql(SqlError::Multiple(2))
+        );
+        assert_eq!(
+            check("DELETE FROM artist").unwrap_err(),
+            Unsafe::NotASelect("DELETE")
+        );
+        assert!(matches!(
+            check("SET ROLE postgres").unwrap_err(),
+            Unsafe::NotASelect(_)
+        ));
+        assert!(matches!(
+            check("RESET ALL").unwrap_err(),
+            Unsafe::NotASelect(_)
+        ));
+        assert!(matches!(
+            check("COPY artist TO '/tmp/x'").unwrap_err(),
+            Unsafe::NotASelect(_)
+        ));
         assert!(matches!(check("BEGIN").unwrap_err(), Unsafe::NotASelect(_)));
     }
 
@@ -182,9 +225,18 @@ mod tests {
             check("WITH gone AS (DELETE FROM artist RETURNING *) SELECT * FROM gone"),
             Err(Unsafe::DataModifyingCte("DELETE")) | Err(Unsafe::NotASelect(_))
         ));
-        assert!(check("WITH x AS (SELECT 1), y AS (UPDATE t SET a = 1 RETURNING a) SELECT * FROM x").is_err());
-        assert_eq!(check("SELECT * INTO copy FROM artist").unwrap_err(), Unsafe::SelectInto);
-        assert_eq!(check("SELECT * FROM artist FOR UPDATE").unwrap_err(), Unsafe::Locking);
+        assert!(check(
+            "WITH x AS (SELECT 1), y AS (UPDATE t SET a = 1 RETURNING a) SELECT * FROM x"
+        )
+        .is_err());
+        assert_eq!(
+            check("SELECT * INTO copy FROM artist").unwrap_err(),
+            Unsafe::SelectInto
+        );
+        assert_eq!(
+            check("SELECT * FROM artist FOR UPDATE").unwrap_err(),
+            Unsafe::Locking
+        );
         assert_eq!(
             check("SELECT * FROM (SELECT * FROM artist FOR SHARE) s").unwrap_err(),
             Unsafe::Locking
@@ -200,15 +252,33 @@ mod tests {
         assert_eq!(denied("SELECT pg_read_file('/etc/passwd')"), "pg_read_file");
         assert_eq!(denied("SELECT pg_catalog.pg_sleep(100)"), "pg_sleep");
         assert_eq!(denied("SELECT name FROM artist WHERE artist_id IN (SELECT pg_sleep_for('1 s')::text::int)"), "pg_sleep_for");
-        assert_eq!(denied("SELECT length(upper(pg_read_binary_file('x')::text))"), "pg_read_binary_file");
+        assert_eq!(
+            denied("SELECT length(upper(pg_read_binary_file('x')::text))"),
+            "pg_read_binary_file"
+        );
         assert_eq!(denied("SELECT * FROM pg_ls_dir('.')"), "pg_ls_dir");
-        assert_eq!(denied("SELECT set_config('role', 'postgres', false)"), "set_config");
+        assert_eq!(
+            denied("SELECT set_config('role', 'postgres', false)"),
+            "set_config"
+        );
         assert_eq!(denied("SELECT lo_import('/etc/passwd')"), "lo_import");
-        assert_eq!(denied("SELECT * FROM dblink('x', 'DELETE FROM t') AS r(a int)"), "dblink");
-        assert_eq!(denied("SELECT pg_terminate_backend(1)"), "pg_terminate_backend");
+        assert_eq!(
+            denied("SELECT * FROM dblink('x', 'DELETE FROM t') AS r(a int)"),
+            "dblink"
+        );
+        assert_eq!(
+            denied("SELECT pg_terminate_backend(1)"),
+            "pg_terminate_backend"
+        );
         assert_eq!(denied("SELECT pg_advisory_lock(1)"), "pg_advisory_lock");
-        assert_eq!(denied("SELECT query_to_xml('DELETE FROM t', true, true, '')"), "query_to_xml");
-        assert_eq!(denied("WITH t AS (SELECT pg_reload_conf()) SELECT * FROM t"), "pg_reload_conf");
+        assert_eq!(
+            denied("SELECT query_to_xml('DELETE FROM t', true, true, '')"),
+            "query_to_xml"
+        );
+        assert_eq!(
+            denied("WITH t AS (SELECT pg_reload_conf()) SELECT * FROM t"),
+            "pg_reload_conf"
+        );
         // an admin's own additions
         assert_eq!(
             check_select("SELECT secret_fn(1)", &["secret_*".to_string()]).unwrap_err(),

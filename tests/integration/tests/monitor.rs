@@ -16,17 +16,25 @@ fn a_slower_statement_is_a_regression() {
     .unwrap();
     let run = |c: &mut postgres::Client| {
         for i in 0..12 {
-            c.query("SELECT count(*) FROM big WHERE a = $1", &[&(i * 7)]).unwrap();
+            c.query("SELECT count(*) FROM big WHERE a = $1", &[&(i * 7)])
+                .unwrap();
         }
     };
     run(&mut c);
-    let first: String = c.query_one("SELECT ai.snapshot_stats()::text", &[]).unwrap().get(0);
+    let first: String = c
+        .query_one("SELECT ai.snapshot_stats()::text", &[])
+        .unwrap()
+        .get(0);
     assert!(first.contains("snapshot_id"), "{first}");
     // the index goes: the same statement now scans the table
     c.batch_execute("DROP INDEX big_a").unwrap();
     run(&mut c);
-    let second: serde_json::Value =
-        serde_json::from_str(&c.query_one("SELECT ai.snapshot_stats()::text", &[]).unwrap().get::<_, String>(0)).unwrap();
+    let second: serde_json::Value = serde_json::from_str(
+        &c.query_one("SELECT ai.snapshot_stats()::text", &[])
+            .unwrap()
+            .get::<_, String>(0),
+    )
+    .unwrap();
     assert!(second["calls"].as_i64().unwrap() >= 12, "{second}");
     let found = c
         .query(

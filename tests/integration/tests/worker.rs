@@ -168,13 +168,26 @@ fn worker_cron_and_the_measured_gain() {
     });
 
     // 4b. SIGHUP: a reload applies new settings; audit_interval = 0 stops the audits
-    c.batch_execute("ALTER SYSTEM SET ai_architect.audit_interval = 0; SELECT pg_reload_conf();").unwrap();
+    // (ALTER SYSTEM cannot share a query string with another statement)
+    c.batch_execute("ALTER SYSTEM SET ai_architect.audit_interval = 0")
+        .unwrap();
+    c.batch_execute("SELECT pg_reload_conf()").unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let paused = worker_runs(&mut c);
     std::thread::sleep(Duration::from_secs(6));
-    assert_eq!(worker_runs(&mut c), paused, "audits continued with audit_interval = 0");
-    c.batch_execute("ALTER SYSTEM SET ai_architect.audit_interval = '2s'; SELECT pg_reload_conf();").unwrap();
-    wait_for("audits again after a reload", Duration::from_secs(30), || worker_runs(&mut c) > paused);
+    assert_eq!(
+        worker_runs(&mut c),
+        paused,
+        "audits continued with audit_interval = 0"
+    );
+    c.batch_execute("ALTER SYSTEM SET ai_architect.audit_interval = '2s'")
+        .unwrap();
+    c.batch_execute("SELECT pg_reload_conf()").unwrap();
+    wait_for(
+        "audits again after a reload",
+        Duration::from_secs(30),
+        || worker_runs(&mut c) > paused,
+    );
     let pid_now = worker_pid(&mut c);
     assert!(pid_now.is_some(), "the reload kept the worker running");
 
