@@ -788,48 +788,54 @@ fn bind(sp: &SearchPath, text: &str, uses: &QueryUses) -> std::result::Result<St
     params::substitute(text, &values).ok_or_else(|| "the statement does not tokenize".to_string())
 }
 
-/// Whether pg_stats says the column holds only a few distinct values.
-fn few_values(table: &str, column: &str) -> bool {
-    let Some((schema, name)) = table.split_once('.') else {
-        return false;
-    };
-    let unq = |s: &str| s.trim_matches('"').replace("\"\"", "\"");
-    Spi::get_one_with_args::<f64>(
-        "SELECT (SELECT n_distinct::float8 FROM pg_catalog.pg_stats
-                  WHERE schemaname = $1 AND tablename = $2 AND attname = $3)",
-        &[unq(schema).into(), unq(name).into(), column.into()],
-    )
+/// What pg_stats knows of a column: distinct values, most common values, histogram bounds.
+/// `table` is the qualified name as the advisor writes it; PostgreSQL itself resolves it, so
+/// quoting and dots in names need no parsing here.
+struct ColumnStats {
+    n_distinct: Option<f64>,
+    most_common: Vec<String>,
+    histogram: Vec<String>,
+}
+
+fn column_stats(table: &str, column: &str) -> Option<ColumnStats> {
+    Spi::connect(|c| {
+        let r = c
+            .select(
+                "SELECT s.n_distinct::float8, s.most_common_vals::text::text[], s.histogram_bounds::text::text[]
+                   FROM pg_catalog.pg_class t
+                   JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+                   JOIN pg_catalog.pg_stats s ON s.schemaname = n.nspname AND s.tablename = t.relname
+                  WHERE t.oid = pg_catalog.to_regclass($1) AND s.attname = $2",
+                None,
+                &[table.into(), column.into()],
+            )?
+            .first();
+        if r.is_empty() {
+            return Ok::<_, pgrx::spi::Error>(None);
+        }
+        Ok(Some(ColumnStats {
+            n_distinct: r.get::<f64>(1)?,
+            most_common: r.get::<Vec<String>>(2)?.unwrap_or_default(),
+            histogram: r.get::<Vec<String>>(3)?.unwrap_or_default(),
+        }))
+    })
     .ok()
     .flatten()
-    .is_some_and(|n| (1.0..=FEW_VALUES).contains(&n))
+}
+
+/// Whether pg_stats says the column holds only a few distinct values.
+fn few_values(table: &str, column: &str) -> bool {
+    column_stats(table, column)
+        .and_then(|s| s.n_distinct)
+        .is_some_and(|n| (1.0..=FEW_VALUES).contains(&n))
 }
 
 /// At most this many distinct values make a column worth partial indexes on its values.
 const FEW_VALUES: f64 = 20.0;
 
 fn stats_value(table: &str, column: &str, op: candidates::ParamOp) -> Option<String> {
-    let (schema, name) = table.split_once('.')?;
-    let unq = |s: &str| s.trim_matches('"').replace("\"\"", "\"");
-    let row = Spi::connect(|c| {
-        let r = c
-            .select(
-                "SELECT most_common_vals::text::text[], histogram_bounds::text::text[]
-                   FROM pg_catalog.pg_stats WHERE schemaname = $1 AND tablename = $2 AND attname = $3",
-                None,
-                &[unq(schema).into(), unq(name).into(), column.into()],
-            )?
-            .first();
-        if r.is_empty() {
-            return Ok::<_, pgrx::spi::Error>(None);
-        }
-        Ok(Some((
-            r.get::<Vec<String>>(1)?.unwrap_or_default(),
-            r.get::<Vec<String>>(2)?.unwrap_or_default(),
-        )))
-    })
-    .ok()
-    .flatten()?;
-    params::pick(op, &row.0, &row.1)
+    let s = column_stats(table, column)?;
+    params::pick(op, &s.most_common, &s.histogram)
 }
 
 /// EXPLAIN (no execution) with the caller's rights and search_path: total cost and the
