@@ -78,11 +78,16 @@ impl VectorSql {
 
 /// Schema that pgvector is installed in.
 pub fn vector_schema() -> Result<String, pgrx::spi::Error> {
-    Ok(Spi::get_one::<String>(
-        "SELECT n.nspname::text FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-          WHERE e.extname = 'vector'",
-    )?
-    .unwrap_or_else(|| "public".into()))
+    Ok(extension_schema("vector")?.unwrap_or_else(|| "public".into()))
+}
+
+/// Schema an extension is installed in (unquoted), or None when it is not installed here.
+pub fn extension_schema(extension: &str) -> Result<Option<String>, pgrx::spi::Error> {
+    Spi::get_one_with_args::<String>(
+        "SELECT (SELECT n.nspname::text FROM pg_catalog.pg_extension e
+                   JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = $1)",
+        &[extension.into()],
+    )
 }
 
 /// A PostgreSQL error caught inside [`in_subtransaction`].

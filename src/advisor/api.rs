@@ -7,9 +7,10 @@ use super::select::{self, Oracle, Plan, Problem, Selection};
 use super::AdvisorError;
 use crate::error::OrRaise;
 use crate::guc;
-use crate::spi_util::{in_subtransaction, SearchPath};
+use crate::spi_util::{extension_schema, in_subtransaction, SearchPath};
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
+use pgrx::spi::quote_identifier;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -147,7 +148,11 @@ pub fn rows(a: &Advice) -> Vec<Row> {
     for d in &a.drops {
         out.push((
             d.sql.clone(),
-            format!("{}.{}", quote_ident(&d.schema), quote_ident(&d.table)),
+            format!(
+                "{}.{}",
+                quote_identifier(&d.schema),
+                quote_identifier(&d.table)
+            ),
             d.columns.clone(),
             d.bytes,
             None,
@@ -157,10 +162,6 @@ pub fn rows(a: &Advice) -> Vec<Row> {
         ));
     }
     out
-}
-
-fn quote_ident(s: &str) -> String {
-    candidates::quote(s)
 }
 
 fn create_sql(a: &Advice, c: &Candidate) -> String {
@@ -329,21 +330,15 @@ pub fn pretty_bytes(b: i64) -> String {
 }
 
 fn hypopg_schema() -> Result<String> {
-    Spi::get_one::<String>(
-        "SELECT (SELECT n.nspname::text FROM pg_catalog.pg_extension e
-           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'hypopg')",
-    )?
-    .map(|s| quote_ident(&s))
-    .ok_or(AdvisorError::NoHypopg)
+    extension_schema("hypopg")?
+        .map(|s| quote_identifier(&s))
+        .ok_or(AdvisorError::NoHypopg)
 }
 
 pub fn stat_statements_schema() -> Result<String> {
-    Spi::get_one::<String>(
-        "SELECT (SELECT n.nspname::text FROM pg_catalog.pg_extension e
-           JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements')",
-    )?
-    .map(|s| quote_ident(&s))
-    .ok_or(AdvisorError::NoStatStatements)
+    extension_schema("pg_stat_statements")?
+        .map(|s| quote_identifier(&s))
+        .ok_or(AdvisorError::NoStatStatements)
 }
 
 /// The advice: gathers the workload, generates and evaluates candidates, selects.

@@ -148,8 +148,8 @@ pub fn audit() -> Result<Value, AuditError> {
     .unwrap_or_else(|| "\"$user\", public".into());
     match crate::spi_util::with_search_path(&default_path, || advisor::advise(None, 5, 200)) {
         Ok(a) => {
-            for (i, ch) in a.selection.chosen.iter().enumerate() {
-                let row = &advisor::rows(&a)[i];
+            // the CREATE rows come first, one per chosen index, in the same order
+            for (ch, row) in a.selection.chosen.iter().zip(advisor::rows(&a)) {
                 let queries: Vec<Value> = ch
                     .helped
                     .iter()

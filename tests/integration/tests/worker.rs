@@ -31,6 +31,15 @@ fn worker_pid(c: &mut Client) -> Option<i32> {
     .map(|r| r.get(0))
 }
 
+/// Pairs of audits whose runs overlapped in time.
+fn overlapping_runs(c: &mut Client) -> i64 {
+    count(
+        c,
+        "SELECT count(*) FROM ai.audit_runs a JOIN ai.audit_runs b ON a.id < b.id
+          WHERE tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)",
+    )
+}
+
 fn worker_runs(c: &mut Client) -> i64 {
     count(
         c,
@@ -128,11 +137,7 @@ fn worker_cron_and_the_measured_gain() {
     wait_for("the worker's next audit", Duration::from_secs(30), || {
         worker_runs(&mut c) > before
     });
-    let overlaps = count(
-        &mut c,
-        "SELECT count(*) FROM ai.audit_runs a JOIN ai.audit_runs b ON a.id < b.id
-          WHERE tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)",
-    );
+    let overlaps = overlapping_runs(&mut c);
     assert_eq!(overlaps, 0);
 
     // 3. kill -9 of the worker: the postmaster restarts everything, the worker comes back
@@ -219,11 +224,7 @@ fn worker_cron_and_the_measured_gain() {
     assert!(ok >= 1);
     c.batch_execute("SELECT cron.unschedule('ai-audit-now')")
         .unwrap();
-    let overlaps = count(
-        &mut c,
-        "SELECT count(*) FROM ai.audit_runs a JOIN ai.audit_runs b ON a.id < b.id
-          WHERE tstzrange(a.started_at, a.finished_at) && tstzrange(b.started_at, b.finished_at)",
-    );
+    let overlaps = overlapping_runs(&mut c);
     assert_eq!(overlaps, 0, "worker, pg_cron and sessions never overlapped");
 
     // 6. advice, the index created, the gain measured from the snapshots
