@@ -7,6 +7,7 @@ use pgrx::prelude::*;
 
 mod advisor;
 mod approval;
+mod ask;
 mod audit;
 mod catalog;
 mod embed;

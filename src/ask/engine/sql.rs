@@ -1,0 +1,280 @@
+//! Rendering: identifiers, literals, join paths along foreign keys, and the SELECT text.
+use super::Schema;
+use std::collections::{HashMap, VecDeque};
+
+/// An identifier, quoted only when PostgreSQL would otherwise fold or reject it.
+pub fn ident(s: &str) -> String {
+    let plain = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !RESERVED.contains(&s);
+    if plain {
+        s.to_string()
+    } else {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    }
+}
+
+const RESERVED: &[&str] = &[
+    "all",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "both",
+    "case",
+    "cast",
+    "check",
+    "collate",
+    "column",
+    "constraint",
+    "create",
+    "current_date",
+    "current_time",
+    "current_user",
+    "default",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "false",
+    "for",
+    "foreign",
+    "from",
+    "grant",
+    "group",
+    "having",
+    "in",
+    "into",
+    "is",
+    "join",
+    "leading",
+    "left",
+    "like",
+    "limit",
+    "not",
+    "null",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "primary",
+    "references",
+    "right",
+    "select",
+    "table",
+    "then",
+    "to",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "when",
+    "where",
+    "with",
+    "window",
+    "year",
+    "month",
+    "day",
+    "time",
+    "timestamp",
+    "position",
+];
+
+pub fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+pub fn number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// One step of a join path: through foreign key `fk`, from table `from` to table `to`.
+/// `fans_out` when it goes from the referenced table to the referencing one (1 → n).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    pub fk: usize,
+    pub from: usize,
+    pub to: usize,
+    pub fans_out: bool,
+}
+
+/// The shortest foreign-key path from any table in `starts` to `to` (breadth first, foreign
+/// keys in catalog order, self-references skipped). `None` when they are not connected.
+pub fn path(s: &Schema, starts: &[usize], to: usize) -> Option<Vec<Step>> {
+    if starts.contains(&to) {
+        return Some(Vec::new());
+    }
+    let mut prev: HashMap<usize, Step> = HashMap::new();
+    let mut queue: VecDeque<usize> = starts.iter().copied().collect();
+    let mut seen: Vec<bool> = vec![false; s.tables.len()];
+    for &t in starts {
+        seen[t] = true;
+    }
+    while let Some(t) = queue.pop_front() {
+        for (i, fk) in s.fks.iter().enumerate() {
+            if fk.from == fk.to {
+                continue;
+            }
+            let next = if fk.from == t {
+                Some((fk.to, false))
+            } else if fk.to == t {
+                Some((fk.from, true))
+            } else {
+                None
+            };
+            if let Some((n, fans_out)) = next {
+                if seen[n] {
+                    continue;
+                }
+                seen[n] = true;
+                prev.insert(
+                    n,
+                    Step {
+                        fk: i,
+                        from: t,
+                        to: n,
+                        fans_out,
+                    },
+                );
+                if n == to {
+                    let mut steps = vec![prev[&n]];
+                    let mut cur = t;
+                    while !starts.contains(&cur) {
+                        let st = prev[&cur];
+                        steps.push(st);
+                        cur = st.from;
+                    }
+                    steps.reverse();
+                    return Some(steps);
+                }
+                queue.push_back(n);
+            }
+        }
+    }
+    None
+}
+
+/// Tables of a query with their aliases and the joins that bring them in.
+#[derive(Debug, Clone)]
+pub struct From {
+    pub root: usize,
+    pub tables: Vec<usize>,
+    pub aliases: Vec<String>,
+    pub joins: Vec<(Step, bool)>,
+    pub fans_out: bool,
+}
+
+impl From {
+    pub fn new(s: &Schema, root: usize) -> From {
+        From {
+            root,
+            tables: vec![root],
+            aliases: vec![alias(&s.tables[root].name, &[])],
+            joins: Vec::new(),
+            fans_out: false,
+        }
+    }
+
+    pub fn alias_of(&self, t: usize) -> &str {
+        let i = self.tables.iter().position(|x| *x == t).unwrap_or(0);
+        &self.aliases[i]
+    }
+
+    pub fn has(&self, t: usize) -> bool {
+        self.tables.contains(&t)
+    }
+
+    /// Joins `t` in along the shortest path from the tables already there; `outer` makes the
+    /// new joins LEFT JOINs. False when `t` cannot be reached.
+    pub fn add(&mut self, s: &Schema, t: usize, outer: bool) -> bool {
+        let Some(steps) = path(s, &self.tables, t) else {
+            return false;
+        };
+        for st in steps {
+            let a = alias(&s.tables[st.to].name, &self.aliases);
+            self.tables.push(st.to);
+            self.aliases.push(a);
+            self.fans_out |= st.fans_out;
+            self.joins.push((st, outer));
+        }
+        true
+    }
+
+    /// The FROM clause text.
+    pub fn render(&self, s: &Schema) -> String {
+        let q = |t: usize| {
+            let tb = &s.tables[t];
+            format!(
+                "{}.{} {}",
+                ident(&tb.schema),
+                ident(&tb.name),
+                self.alias_of(t)
+            )
+        };
+        let mut out = q(self.root);
+        for (st, outer) in &self.joins {
+            let fk = &s.fks[st.fk];
+            let on: Vec<String> = fk
+                .from_columns
+                .iter()
+                .zip(&fk.to_columns)
+                .map(|(fc, tc)| {
+                    format!(
+                        "{}.{} = {}.{}",
+                        self.alias_of(fk.to),
+                        ident(tc),
+                        self.alias_of(fk.from),
+                        ident(fc)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "\n  {} {} ON {}",
+                if *outer { "LEFT JOIN" } else { "JOIN" },
+                q(st.to),
+                on.join(" AND ")
+            ));
+        }
+        out
+    }
+}
+
+/// A short alias from the initials of a table's words (`invoice_line` → `il`), unique
+/// among `taken`.
+pub fn alias(table: &str, taken: &[String]) -> String {
+    let initials: String = crate::catalog::describe::words(table)
+        .split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .filter(|c| c.is_ascii_alphabetic())
+        .collect();
+    let base = if initials.is_empty() {
+        "t".to_string()
+    } else {
+        initials
+    };
+    let base = if RESERVED.contains(&base.as_str()) {
+        format!("{base}_")
+    } else {
+        base
+    };
+    if !taken.contains(&base) {
+        return base;
+    }
+    (2..)
+        .map(|i| format!("{base}{i}"))
+        .find(|a| !taken.contains(a))
+        .unwrap_or(base)
+}

@@ -1,0 +1,3 @@
+//! ai.ask: a question in plain language becomes one safe, validated SELECT — from a stored
+//! sample, an LLM, or the in-process engine — run read-only with the caller's rights.
+pub mod engine;
