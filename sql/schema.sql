@@ -178,6 +178,7 @@ CREATE TABLE ai.query_usage_stats (
     generated_sql text,
     source        text        CHECK (source IN ('sample', 'engine', 'llm')),
     sample_id     bigint      REFERENCES ai.sql_samples (id) ON DELETE SET NULL,
+    similarity    float8,                              -- of the closest stored sample
     confidence    float8,
     executed      boolean     NOT NULL DEFAULT false,
     row_count     bigint,
@@ -188,6 +189,16 @@ CREATE TABLE ai.query_usage_stats (
 );
 CREATE INDEX query_usage_stats_created ON ai.query_usage_stats (created_at);
 CREATE INDEX query_usage_stats_sample ON ai.query_usage_stats (sample_id);
+
+-- Functions generated SQL may never call, on top of the built-in list (file access, other
+-- connections, sleeps, settings, backends, advisory locks, sequences). A trailing * is a
+-- prefix. The extension owner adds rows: INSERT INTO ai.denied_functions VALUES ('my_fn', 'why').
+CREATE TABLE ai.denied_functions (
+    pattern  text        PRIMARY KEY CHECK (pattern ~ '^[a-z_][a-z0-9_$]*[*]?$'),
+    reason   text,
+    added_by name        NOT NULL DEFAULT session_user,
+    added_at timestamptz NOT NULL DEFAULT now()
+);
 
 CREATE TABLE ai.query_feedback (
     id            bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -535,6 +546,7 @@ COMMENT ON TABLE ai.catalog_columns IS 'Schema catalog: columns with types, keys
 COMMENT ON TABLE ai.catalog_relationships IS 'Schema catalog: foreign keys, the join paths ai.ask follows.';
 COMMENT ON TABLE ai.sql_samples IS 'Question/SQL pairs that answer similar questions directly, rated by feedback.';
 COMMENT ON TABLE ai.query_usage_stats IS 'Every ai.ask call: the SQL, where it came from, how it ran.';
+COMMENT ON TABLE ai.denied_functions IS 'Functions generated SQL may not call, beyond the built-in list (lower case, * = prefix).';
 COMMENT ON TABLE ai.query_feedback IS 'Ratings and corrections of generated SQL.';
 COMMENT ON TABLE ai.fix_patterns IS 'Known problems with their fix, verification and prevention, embedded three ways.';
 COMMENT ON TABLE ai.pattern_relationships IS 'How fix patterns relate: prerequisite, follows, conflicts, enhances.';
@@ -557,6 +569,7 @@ SELECT pg_catalog.pg_extension_config_dump('ai.sql_samples_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_usage_stats', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_usage_stats_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_feedback', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.denied_functions', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_feedback_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.fix_patterns', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.pattern_relationships', '');

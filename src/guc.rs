@@ -37,6 +37,13 @@ static SNAPSHOT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(3_600);
 static SNAPSHOT_RETENTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
 static AUDIT_SLOW_QUERY_MS: GucSetting<i32> = GucSetting::<i32>::new(100);
 static AUDIT_SLOW_QUERY_CALLS: GucSetting<i32> = GucSetting::<i32>::new(10);
+static LLM_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
+static LLM_SEND_SAMPLE_VALUES: GucSetting<bool> = GucSetting::<bool>::new(false);
+static LLM_MAX_RESPONSE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
+static ASK_SAMPLE_THRESHOLD: GucSetting<f64> = GucSetting::<f64>::new(0.92);
+static ASK_MIN_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(0.6);
+static ASK_MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
+static ASK_MAX_COST: GucSetting<f64> = GucSetting::<f64>::new(1e7);
 static ADVISOR_SEARCH: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"greedy"));
 
@@ -125,6 +132,74 @@ pub fn init() {
         600_000,
         GucContext::Userset,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.llm_max_attempts",
+        c"How many answers ai.ask asks the LLM for before giving up.",
+        c"An answer that does not parse, is not a safe SELECT or does not plan goes back to the model with the error.",
+        &LLM_MAX_ATTEMPTS,
+        1,
+        10,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_bool_guc(
+        c"ai_architect.llm_send_sample_values",
+        c"Whether the tables sent to the LLM carry sample values of their columns.",
+        c"Off by default: only names, types, keys and comments leave the database. Only superusers can change it.",
+        &LLM_SEND_SAMPLE_VALUES,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.llm_max_response_bytes",
+        c"Largest LLM response body ai.ask reads; a larger one is refused.",
+        c"",
+        &LLM_MAX_RESPONSE_BYTES,
+        1024,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"ai_architect.ask_sample_threshold",
+        c"Similarity from which a stored sample answers ai.ask directly.",
+        c"Cosine similarity of the question embeddings, 0 to 1; literals that differ are adapted.",
+        &ASK_SAMPLE_THRESHOLD,
+        0.0,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"ai_architect.ask_min_confidence",
+        c"Confidence below which the in-process engine does not run its SQL.",
+        c"ai.ask then returns its best attempt with the words it did not understand, unexecuted.",
+        &ASK_MIN_CONFIDENCE,
+        0.0,
+        1.0,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.ask_max_bytes",
+        c"Largest result, in bytes of JSON, that ai.ask returns; the rest is cut (truncated = true).",
+        c"",
+        &ASK_MAX_BYTES,
+        1024,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_float_guc(
+        c"ai_architect.ask_max_cost",
+        c"Largest planner cost of a generated query ai.ask runs (0: no limit).",
+        c"Checked with EXPLAIN before running.",
+        &ASK_MAX_COST,
+        0.0,
+        1e300,
+        GucContext::Userset,
+        GucFlags::default(),
     );
     GucRegistry::define_int_guc(
         c"ai_architect.statement_timeout_ms",
@@ -308,6 +383,27 @@ pub fn llm_api_key() -> Option<String> {
 }
 pub fn llm_timeout_ms() -> u64 {
     LLM_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn llm_max_attempts() -> usize {
+    LLM_MAX_ATTEMPTS.get().max(1) as usize
+}
+pub fn llm_send_sample_values() -> bool {
+    LLM_SEND_SAMPLE_VALUES.get()
+}
+pub fn llm_max_response_bytes() -> usize {
+    LLM_MAX_RESPONSE_BYTES.get().max(1024) as usize
+}
+pub fn ask_sample_threshold() -> f64 {
+    ASK_SAMPLE_THRESHOLD.get()
+}
+pub fn ask_min_confidence() -> f64 {
+    ASK_MIN_CONFIDENCE.get()
+}
+pub fn ask_max_bytes() -> usize {
+    ASK_MAX_BYTES.get().max(1024) as usize
+}
+pub fn ask_max_cost() -> f64 {
+    ASK_MAX_COST.get()
 }
 pub fn statement_timeout_ms() -> u64 {
     STATEMENT_TIMEOUT_MS.get().max(1) as u64

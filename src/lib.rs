@@ -14,8 +14,6 @@ mod embed;
 mod error;
 mod guc;
 mod impact;
-// The chat-completions client ai.ask is built on; tested on its own until then.
-#[cfg_attr(not(test), allow(dead_code))]
 mod llm;
 mod memory;
 mod monitor;

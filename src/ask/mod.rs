@@ -1,3 +1,6 @@
 //! ai.ask: a question in plain language becomes one safe, validated SELECT — from a stored
 //! sample, an LLM, or the in-process engine — run read-only with the caller's rights.
+pub mod adapt;
+pub mod api;
 pub mod engine;
+pub mod prompt;

@@ -124,8 +124,6 @@ pub struct Answer {
 pub enum NotUnderstood {
     /// No table could be linked to the question.
     NoSubject { unexplained: Vec<String> },
-    /// A query was built but too much of the question is unaccounted for.
-    Unsure(Answer),
 }
 
 /// The phrases (1 to 4 consecutive words, lower case, and every quoted string) whose stored

@@ -16,7 +16,6 @@ enum Target {
 #[derive(Debug, Clone)]
 struct Mention {
     start: usize,
-    len: usize,
     target: Target,
 }
 
@@ -201,9 +200,6 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
 impl Analysis<'_> {
     fn w(&self, i: usize) -> &str {
         self.toks.get(i).map(|t| t.lower.as_str()).unwrap_or("")
-    }
-    fn is(&self, i: usize, options: &[&str]) -> bool {
-        i < self.toks.len() && !self.used[i] && options.contains(&self.w(i))
     }
     fn take(&mut self, from: usize, n: usize) {
         for i in from..(from + n).min(self.used.len()) {
@@ -741,11 +737,7 @@ impl Analysis<'_> {
                     .map(|t| t.stem.clone())
                     .collect();
                 if let Some(target) = self.link(&stems) {
-                    self.mentions.push(Mention {
-                        start: i,
-                        len,
-                        target,
-                    });
+                    self.mentions.push(Mention { start: i, target });
                     self.take(i, len);
                 }
             }
@@ -827,6 +819,19 @@ impl Analysis<'_> {
                 .collect();
             if hits.len() == 1 {
                 return Some(Target::Table(hits[0]));
+            }
+            // a column through its comment or description
+            let cols: Vec<(Col, f64)> = self
+                .s
+                .tables
+                .iter()
+                .enumerate()
+                .flat_map(|(ti, t)| t.columns.iter().enumerate().map(move |(ci, c)| ((ti, ci), c)))
+                .filter(|(_, c)| crate::catalog::search::tokens(&c.notes).contains(&stems[0]))
+                .map(|(k, _)| (k, 0.5))
+                .collect();
+            if !cols.is_empty() && cols.len() <= 2 {
+                return Some(Target::Columns(cols));
             }
         }
         None

@@ -1,0 +1,175 @@
+//! What the LLM is told: the relevant tables as `CREATE TABLE` text with their comments, the
+//! closest stored samples, and the rules. Plain Rust.
+use crate::llm::Message;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatColumn {
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+    pub pk: bool,
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub samples: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatForeignKey {
+    pub columns: Vec<String>,
+    pub ref_schema: String,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
+}
+
+/// One table of the catalog as the caller may see it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatTable {
+    pub schema: String,
+    pub name: String,
+    pub notes: Option<String>,
+    pub rows: f64,
+    pub similarity: f64,
+    pub columns: Vec<CatColumn>,
+    #[serde(default)]
+    pub fks: Vec<CatForeignKey>,
+}
+
+fn q(s: &str) -> String {
+    super::engine::sql::ident(s)
+}
+
+fn comment(s: &str) -> String {
+    s.replace(['\n', '\r'], " ")
+}
+
+/// `CREATE TABLE` text for one table: columns, types, keys, comments (and a few sample
+/// values of each column when `with_values`).
+pub fn create_table(t: &CatTable, with_values: bool) -> String {
+    let mut out = String::new();
+    if let Some(n) = t.notes.as_deref().filter(|n| !n.trim().is_empty()) {
+        out.push_str(&format!("-- {}\n", comment(n)));
+    }
+    out.push_str(&format!("CREATE TABLE {}.{} (\n", q(&t.schema), q(&t.name)));
+    let mut lines: Vec<String> = Vec::new();
+    for c in &t.columns {
+        let mut l = format!("  {} {}", q(&c.name), c.data_type);
+        if !c.nullable {
+            l.push_str(" NOT NULL");
+        }
+        let mut notes: Vec<String> = Vec::new();
+        if let Some(n) = c.notes.as_deref().filter(|n| !n.trim().is_empty()) {
+            notes.push(comment(n));
+        }
+        if with_values && !c.samples.is_empty() {
+            let v: Vec<String> = c.samples.iter().take(5).map(|s| format!("'{}'", s.replace('\'', "''"))).collect();
+            notes.push(format!("e.g. {}", v.join(", ")));
+        }
+        lines.push(if notes.is_empty() { l } else { format!("{l} -- {}", notes.join("; ")) });
+    }
+    let pk: Vec<String> = t.columns.iter().filter(|c| c.pk).map(|c| q(&c.name)).collect();
+    if !pk.is_empty() {
+        lines.push(format!("  PRIMARY KEY ({})", pk.join(", ")));
+    }
+    for fk in &t.fks {
+        lines.push(format!(
+            "  FOREIGN KEY ({}) REFERENCES {}.{} ({})",
+            fk.columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+            q(&fk.ref_schema),
+            q(&fk.ref_table),
+            fk.ref_columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    // a comment after the last comma-less line would swallow nothing: keep commas first
+    let n = lines.len();
+    for (i, l) in lines.into_iter().enumerate() {
+        let (code, note) = match l.find(" -- ") {
+            Some(p) => (l[..p].to_string(), l[p..].to_string()),
+            None => (l, String::new()),
+        };
+        out.push_str(&code);
+        if i + 1 < n {
+            out.push(',');
+        }
+        out.push_str(&note);
+        out.push('\n');
+    }
+    out.push_str(");");
+    out
+}
+
+pub const RULES: &str = "You translate questions into PostgreSQL SQL.\n\
+Rules:\n\
+- Answer with exactly one SELECT statement (WITH ... SELECT is fine) and nothing else, in a ```sql block.\n\
+- PostgreSQL dialect. Use only the tables and columns given below, schema-qualified.\n\
+- Never modify data or settings: no INSERT, UPDATE, DELETE, DDL, COPY, SET, transaction control, FOR UPDATE.\n\
+- Never call file, network, sleep, locking or server-control functions.\n\
+- If the question cannot be answered from these tables, answer with: SELECT NULL WHERE false -- cannot answer";
+
+/// The conversation for one question.
+pub fn messages(question: &str, tables: &[&CatTable], samples: &[(String, String)], with_values: bool) -> Vec<Message> {
+    let schema: Vec<String> = tables.iter().map(|t| create_table(t, with_values)).collect();
+    let mut system = format!("{RULES}\n\nTables:\n\n{}", schema.join("\n\n"));
+    if !samples.is_empty() {
+        system.push_str("\n\nExamples of questions answered on this database:\n");
+        for (sq, ss) in samples {
+            system.push_str(&format!("\nQuestion: {sq}\n```sql\n{ss}\n```\n"));
+        }
+    }
+    vec![
+        Message { role: "system", content: system },
+        Message { role: "user", content: question.to_string() },
+    ]
+}
+
+/// The follow-up after an answer that could not be used.
+pub fn retry(answer: &str, error: &str) -> [Message; 2] {
+    [
+        Message { role: "assistant", content: answer.to_string() },
+        Message {
+            role: "user",
+            content: format!("That SQL cannot be used: {error}\nAnswer again with one corrected SELECT statement."),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track() -> CatTable {
+        CatTable {
+            schema: "public".into(),
+            name: "track".into(),
+            notes: Some("Songs for sale".into()),
+            rows: 3503.0,
+            similarity: 0.5,
+            columns: vec![
+                CatColumn { name: "track_id".into(), data_type: "integer".into(), nullable: false, pk: true, notes: None, samples: vec![] },
+                CatColumn { name: "name".into(), data_type: "character varying(200)".into(), nullable: false, pk: false, notes: Some("title of the song".into()), samples: vec!["Balls to the Wall".into()] },
+                CatColumn { name: "genre_id".into(), data_type: "integer".into(), nullable: true, pk: false, notes: None, samples: vec![] },
+            ],
+            fks: vec![CatForeignKey { columns: vec!["genre_id".into()], ref_schema: "public".into(), ref_table: "genre".into(), ref_columns: vec!["genre_id".into()] }],
+        }
+    }
+
+    #[test]
+    fn create_table_text() {
+        assert_eq!(
+            create_table(&track(), false),
+            "-- Songs for sale\nCREATE TABLE public.track (\n  track_id integer NOT NULL,\n  name character varying(200) NOT NULL, -- title of the song\n  genre_id integer,\n  PRIMARY KEY (track_id),\n  FOREIGN KEY (genre_id) REFERENCES public.genre (genre_id)\n);"
+        );
+        assert!(create_table(&track(), true).contains("-- title of the song; e.g. 'Balls to the Wall'"));
+    }
+
+    #[test]
+    fn sample_values_stay_home_unless_allowed() {
+        let t = track();
+        let m = messages("longest song?", &[&t], &[("q".into(), "SELECT 1".into())], false);
+        assert_eq!(m.len(), 2);
+        assert!(!m[0].content.contains("Balls to the Wall"));
+        assert!(m[0].content.contains("Question: q\n```sql\nSELECT 1\n```"));
+        assert_eq!(m[1].content, "longest song?");
+        assert!(messages("x", &[&t], &[], true)[0].content.contains("Balls to the Wall"));
+    }
+}
