@@ -41,8 +41,13 @@ fn replace_number(sql: &str, old: &str, new: &str) -> Option<String> {
     while let Some(p) = sql[start..].find(&old) {
         let s = start + p;
         let e = s + old.len();
-        let before = s == 0 || !(bytes[s - 1].is_ascii_alphanumeric() || bytes[s - 1] == b'_' || bytes[s - 1] == b'.' || bytes[s - 1] == b'\'');
-        let after = e >= bytes.len() || !(bytes[e].is_ascii_alphanumeric() || bytes[e] == b'_' || bytes[e] == b'.');
+        let before = s == 0
+            || !(bytes[s - 1].is_ascii_alphanumeric()
+                || bytes[s - 1] == b'_'
+                || bytes[s - 1] == b'.'
+                || bytes[s - 1] == b'\'');
+        let after = e >= bytes.len()
+            || !(bytes[e].is_ascii_alphanumeric() || bytes[e] == b'_' || bytes[e] == b'.');
         if before && after {
             found.push(s);
         }
@@ -64,7 +69,12 @@ fn replace_string(sql: &str, old: &str, new: &str) -> Option<String> {
         return None;
     }
     let s = hits[0];
-    Some(format!("{}{}{}", &sql[..s], lit(new), &sql[s + target.len()..]))
+    Some(format!(
+        "{}{}{}",
+        &sql[..s],
+        lit(new),
+        &sql[s + target.len()..]
+    ))
 }
 
 #[cfg(test)]
@@ -75,17 +85,35 @@ mod tests {
     fn literals_are_adapted() {
         let sql = "SELECT count(*) FROM customer WHERE country = 'Brazil'";
         assert_eq!(
-            adapt("How many customers from Brazil?", sql, "How many customers from Canada?").as_deref(),
+            adapt(
+                "How many customers from Brazil?",
+                sql,
+                "How many customers from Canada?"
+            )
+            .as_deref(),
             Some("SELECT count(*) FROM customer WHERE country = 'Canada'")
         );
         assert_eq!(
-            adapt("Top 5 artists", "SELECT name FROM artist LIMIT 5", "Top 10 artists").as_deref(),
+            adapt(
+                "Top 5 artists",
+                "SELECT name FROM artist LIMIT 5",
+                "Top 10 artists"
+            )
+            .as_deref(),
             Some("SELECT name FROM artist LIMIT 10")
         );
-        assert_eq!(adapt("Customers from Brazil", sql, "customers from brazil").as_deref(), Some(sql));
+        assert_eq!(
+            adapt("Customers from Brazil", sql, "customers from brazil").as_deref(),
+            Some(sql)
+        );
         // the new literal is quoted safely
         assert_eq!(
-            adapt("Customers from Brazil", sql, "Customers from \"Côte d'Ivoire\"").as_deref(),
+            adapt(
+                "Customers from Brazil",
+                sql,
+                "Customers from \"Côte d'Ivoire\""
+            )
+            .as_deref(),
             Some("SELECT count(*) FROM customer WHERE country = 'Côte d''Ivoire'")
         );
     }
@@ -93,8 +121,22 @@ mod tests {
     #[test]
     fn other_differences_are_not_adapted() {
         let sql = "SELECT count(*) FROM customer WHERE country = 'Brazil'";
-        assert_eq!(adapt("How many customers from Brazil?", sql, "How many invoices from Brazil?"), None);
-        assert_eq!(adapt("How many customers from Brazil?", sql, "How many customers from the USA?"), None);
+        assert_eq!(
+            adapt(
+                "How many customers from Brazil?",
+                sql,
+                "How many invoices from Brazil?"
+            ),
+            None
+        );
+        assert_eq!(
+            adapt(
+                "How many customers from Brazil?",
+                sql,
+                "How many customers from the USA?"
+            ),
+            None
+        );
         // a literal the SQL does not contain: not adaptable
         assert_eq!(adapt("Customers in Paris", sql, "Customers in Rome"), None);
         // a number appearing twice is ambiguous

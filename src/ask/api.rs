@@ -7,15 +7,15 @@
 //! the cost limit, as the caller (these functions are SECURITY INVOKER), search_path pinned,
 //! read-only, in a subtransaction that is rolled back, under statement_timeout_ms, rows and
 //! bytes capped.
+use super::adapt;
 use super::engine::{self, NotUnderstood, ValueHit};
 use super::prompt::{self, CatTable};
-use super::adapt;
 use crate::error::{OrRaise, UserError};
 use crate::guc;
 use crate::llm::{self, LlmError};
 use crate::spi_util::{
-    as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only, timeout_is_ours,
-    with_timeout, SearchPath, VectorSql,
+    as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only,
+    timeout_is_ours, with_timeout, SearchPath, VectorSql,
 };
 use crate::sqlparse::safety::{check_select, Unsafe};
 use pgrx::prelude::*;
@@ -150,9 +150,12 @@ fn load_catalog(qvec: &[f32]) -> Result<Vec<CatTable>> {
     let j = Spi::get_one_with_args::<JsonB>(&sql, &[qvec.to_vec().into()])?
         .map(|j| j.0)
         .unwrap_or(Value::Null);
-    let tables: Vec<CatTable> = serde_json::from_value(j)
-        .map_err(|e| AskError::Run(format!("catalog decode: {e}")))?;
-    Ok(tables.into_iter().filter(|t| !t.columns.is_empty()).collect())
+    let tables: Vec<CatTable> =
+        serde_json::from_value(j).map_err(|e| AskError::Run(format!("catalog decode: {e}")))?;
+    Ok(tables
+        .into_iter()
+        .filter(|t| !t.columns.is_empty())
+        .collect())
 }
 
 /// The engine's view of the same tables.
@@ -217,7 +220,7 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
     }
     let mut hits: Vec<ValueHit> = Vec::new();
     let stats = "SELECT s.schemaname::text, s.tablename::text, s.attname::text, v,
-                        CASE WHEN s.n_distinct > 0 THEN s.n_distinct ELSE -s.n_distinct * greatest(c.reltuples, 1) END,
+                        (CASE WHEN s.n_distinct > 0 THEN s.n_distinct ELSE -s.n_distinct * greatest(c.reltuples, 1) END)::float8,
                         greatest(c.reltuples, 1)::float8
                    FROM pg_catalog.pg_stats s
                    JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname
@@ -225,7 +228,10 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
                    LEFT JOIN LATERAL unnest(s.most_common_vals::text::text[]) v ON pg_catalog.lower(v) = ANY ($1)
                   WHERE s.schemaname <> ALL (ARRAY['pg_catalog', 'information_schema', 'ai'])";
     let locate = |schema: &str, table: &str, column: &str| -> Option<(usize, usize)> {
-        let ti = s.tables.iter().position(|t| t.schema == schema && t.name == table)?;
+        let ti = s
+            .tables
+            .iter()
+            .position(|t| t.schema == schema && t.name == table)?;
         let ci = s.tables[ti].columns.iter().position(|c| c.name == column)?;
         Some((ti, ci))
     };
@@ -238,14 +244,23 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
                     r.get(2)?.unwrap_or_default(),
                     r.get(3)?.unwrap_or_default(),
                 );
-                let Some((ti, ci)) = locate(&schema, &table, &column) else { continue };
+                let Some((ti, ci)) = locate(&schema, &table, &column) else {
+                    continue;
+                };
                 let distinct: f64 = r.get(5)?.unwrap_or(f64::MAX);
                 let rows: f64 = r.get(6)?.unwrap_or(1.0);
-                if (distinct <= 100.0 || distinct <= 0.2 * rows) && !categorical.contains(&(ti, ci)) {
+                if (distinct <= 100.0 || distinct <= 0.2 * rows) && !categorical.contains(&(ti, ci))
+                {
                     categorical.push((ti, ci));
                 }
                 if let Some(v) = r.get::<String>(4)? {
-                    hits.push(ValueHit { table: ti, column: ci, phrase: v.to_lowercase(), value: v, categorical: false });
+                    hits.push(ValueHit {
+                        table: ti,
+                        column: ci,
+                        phrase: v.to_lowercase(),
+                        value: v,
+                        categorical: false,
+                    });
                 }
             }
             for chunk in parts.chunks(50) {
@@ -254,8 +269,17 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
                     let ti = r.get::<i32>(1)?.unwrap_or_default() as usize;
                     let ci = r.get::<i32>(2)?.unwrap_or_default() as usize;
                     if let Some(v) = r.get::<String>(3)? {
-                        if !hits.iter().any(|h| h.table == ti && h.column == ci && h.value == v) {
-                            hits.push(ValueHit { table: ti, column: ci, phrase: v.to_lowercase(), value: v, categorical: false });
+                        if !hits
+                            .iter()
+                            .any(|h| h.table == ti && h.column == ci && h.value == v)
+                        {
+                            hits.push(ValueHit {
+                                table: ti,
+                                column: ci,
+                                phrase: v.to_lowercase(),
+                                value: v,
+                                categorical: false,
+                            });
                         }
                     }
                 }
@@ -264,7 +288,9 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
         })
     };
     // bounded reads, but of the caller's tables: under the same limits as the answer
-    match in_subtransaction(AssertUnwindSafe(|| read_only(|| with_timeout(guc::statement_timeout_ms(), run)))) {
+    match in_subtransaction(AssertUnwindSafe(|| {
+        read_only(|| with_timeout(guc::statement_timeout_ms(), run))
+    })) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e.into()),
         Err(e) if e.is_cancel() && !timeout_is_ours(guc::statement_timeout_ms()) => e.rethrow(),
@@ -287,22 +313,39 @@ fn denied_functions() -> Result<Vec<String>> {
 fn closest(cat: &[CatTable]) -> Vec<String> {
     let mut v: Vec<&CatTable> = cat.iter().collect();
     v.sort_by(|a, b| b.similarity.total_cmp(&a.similarity));
-    v.iter().take(3).map(|t| format!("{}.{}", t.schema, t.name)).collect()
+    v.iter()
+        .take(3)
+        .map(|t| format!("{}.{}", t.schema, t.name))
+        .collect()
 }
 
 /// The tables the LLM is shown: the most similar ones and the tables they reference.
 fn relevant<'a>(cat: &'a [CatTable], question: &str) -> Vec<&'a CatTable> {
-    let qtok: std::collections::HashSet<String> = crate::catalog::search::tokens(question).into_iter().collect();
+    let qtok: std::collections::HashSet<String> = crate::catalog::search::tokens(question)
+        .into_iter()
+        .collect();
     let mut scored: Vec<(f64, &CatTable)> = cat
         .iter()
-        .map(|t| (crate::catalog::search::combine(t.similarity, crate::catalog::search::lexical(&qtok, &t.name), 0.0), t))
+        .map(|t| {
+            (
+                crate::catalog::search::combine(
+                    t.similarity,
+                    crate::catalog::search::lexical(&qtok, &t.name),
+                    0.0,
+                ),
+                t,
+            )
+        })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
     let mut out: Vec<&CatTable> = scored.iter().take(6).map(|x| x.1).collect();
     let refs: Vec<&CatTable> = out
         .iter()
         .flat_map(|t| t.fks.iter())
-        .filter_map(|fk| cat.iter().find(|c| c.schema == fk.ref_schema && c.name == fk.ref_table))
+        .filter_map(|fk| {
+            cat.iter()
+                .find(|c| c.schema == fk.ref_schema && c.name == fk.ref_table)
+        })
         .collect();
     for r in refs {
         if out.len() < 10 && !out.iter().any(|t| std::ptr::eq(*t, r)) {
@@ -316,7 +359,9 @@ fn relevant<'a>(cat: &'a [CatTable], question: &str) -> Vec<&'a CatTable> {
 fn validate(sp: &SearchPath, sql: &str, denied: &[String]) -> Result<f64> {
     check_select(sql, denied).map_err(AskError::Refused)?;
     let q = format!("EXPLAIN (FORMAT JSON) {sql}");
-    let plan = match in_subtransaction(AssertUnwindSafe(|| sp.as_caller(|| read_only(|| Spi::get_one::<pgrx::Json>(&q))))) {
+    let plan = match in_subtransaction(AssertUnwindSafe(|| {
+        sp.as_caller(|| read_only(|| Spi::get_one::<pgrx::Json>(&q)))
+    })) {
         Ok(Ok(p)) => p.map(|j| j.0).unwrap_or(Value::Null),
         Ok(Err(e)) => return Err(AskError::Plan(e.to_string())),
         Err(e) if e.is_cancel() => e.rethrow(),
@@ -334,21 +379,43 @@ fn generate(sp: &SearchPath, question: &str, denied: &[String]) -> Result<Genera
     if question.trim().is_empty() {
         return Err(AskError::Empty);
     }
-    let qvec = crate::embed::api::embed_texts(&[Some(question)]).pop().flatten().unwrap_or_default();
+    let qvec = crate::embed::api::embed_texts(&[Some(question)])
+        .pop()
+        .flatten()
+        .unwrap_or_default();
     let cat = load_catalog(&qvec)?;
     let samples = crate::memory::samples::similar(question, 3)?;
     let top_similarity = samples.first().map(|s| s.3);
-    let mut g = Generated { similarity: top_similarity, closest: closest(&cat), ..Default::default() };
+    let mut g = Generated {
+        similarity: top_similarity,
+        closest: closest(&cat),
+        ..Default::default()
+    };
     // 1. a stored sample close enough
-    if let Some(s) = samples.first().filter(|s| s.3 >= guc::ask_sample_threshold()) {
+    if let Some(s) = samples
+        .first()
+        .filter(|s| s.3 >= guc::ask_sample_threshold())
+    {
         if let Some(sql) = adapt::adapt(&s.1, &s.2, question) {
             if validate(sp, &sql, denied).is_ok() {
                 g.sql = Some(sql.clone());
                 g.source = "sample";
                 g.confidence = (s.3 * 100.0).round() / 100.0;
                 g.sample_id = Some(s.0);
-                g.tables = crate::sqlparse::parse_query(&sql).map(|st| crate::sqlparse::relations(&st)).unwrap_or_default();
-                g.explanation = format!("Stored sample #{} answers \"{}\" (similarity {:.2}){}.", s.0, s.1, s.3, if sql == s.2 { "" } else { ", with its literals adapted" });
+                g.tables = crate::sqlparse::parse_query(&sql)
+                    .map(|st| crate::sqlparse::relations(&st))
+                    .unwrap_or_default();
+                g.explanation = format!(
+                    "Stored sample #{} answers \"{}\" (similarity {:.2}){}.",
+                    s.0,
+                    s.1,
+                    s.3,
+                    if sql == s.2 {
+                        ""
+                    } else {
+                        ", with its literals adapted"
+                    }
+                );
                 return Ok(g);
             }
         }
@@ -363,13 +430,18 @@ fn generate(sp: &SearchPath, question: &str, denied: &[String]) -> Result<Genera
             max_body: guc::llm_max_response_bytes(),
         };
         let tables = relevant(&cat, question);
-        let examples: Vec<(String, String)> = samples.iter().map(|s| (s.1.clone(), s.2.clone())).collect();
-        let mut messages = prompt::messages(question, &tables, &examples, guc::llm_send_sample_values());
+        let examples: Vec<(String, String)> =
+            samples.iter().map(|s| (s.1.clone(), s.2.clone())).collect();
+        let mut messages =
+            prompt::messages(question, &tables, &examples, guc::llm_send_sample_values());
         let attempts = guc::llm_max_attempts();
         let mut last = String::new();
         for attempt in 1..=attempts {
             // SAFETY: reads the backend's interrupt flags, on its main thread.
-            let mut cancelled = || unsafe { pg_sys::InterruptPending != 0 && (pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0) };
+            let mut cancelled = || unsafe {
+                pg_sys::InterruptPending != 0
+                    && (pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0)
+            };
             let answer = match llm::chat(&cfg, &messages, &mut cancelled) {
                 Ok(a) => a,
                 Err(LlmError::Cancelled) => {
@@ -385,8 +457,19 @@ fn generate(sp: &SearchPath, question: &str, denied: &[String]) -> Result<Genera
                     g.source = "llm";
                     g.confidence = if attempt == 1 { 0.9 } else { 0.75 };
                     g.attempts = attempt;
-                    g.tables = crate::sqlparse::parse_query(&sql).map(|st| crate::sqlparse::relations(&st)).unwrap_or_default();
-                    g.explanation = format!("Written by {} from {} table(s) of the catalog{}.", cfg.model, tables.len(), if attempt > 1 { format!(", accepted at attempt {attempt}") } else { String::new() });
+                    g.tables = crate::sqlparse::parse_query(&sql)
+                        .map(|st| crate::sqlparse::relations(&st))
+                        .unwrap_or_default();
+                    g.explanation = format!(
+                        "Written by {} from {} table(s) of the catalog{}.",
+                        cfg.model,
+                        tables.len(),
+                        if attempt > 1 {
+                            format!(", accepted at attempt {attempt}")
+                        } else {
+                            String::new()
+                        }
+                    );
                     return Ok(g);
                 }
                 Err(e) => {
@@ -446,7 +529,10 @@ fn execute(sp: &SearchPath, sql: &str, max_rows: usize) -> Result<Executed> {
                 }
                 columns.push(name);
             }
-            let aliases: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.replace('"', "\"\""))).collect();
+            let aliases: Vec<String> = columns
+                .iter()
+                .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
+                .collect();
             let q = format!(
                 "SELECT pg_catalog.row_to_json(q)::text FROM ({sql}\n) AS q({}) LIMIT {}",
                 aliases.join(", "),
@@ -464,10 +550,17 @@ fn execute(sp: &SearchPath, sql: &str, max_rows: usize) -> Result<Executed> {
                 bytes += text.len();
                 rows.push(serde_json::from_str::<Value>(&text).unwrap_or(Value::Null));
             }
-            Ok(Executed { columns, rows, truncated, elapsed_ms: 0.0 })
+            Ok(Executed {
+                columns,
+                rows,
+                truncated,
+                elapsed_ms: 0.0,
+            })
         })
     };
-    let out = in_rolled_back_subtransaction(AssertUnwindSafe(|| sp.as_caller(|| read_only(|| with_timeout(ms, run)))));
+    let out = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
+        sp.as_caller(|| read_only(|| with_timeout(ms, run)))
+    }));
     let elapsed_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     match out {
         Ok(Ok(mut e)) => {
@@ -488,7 +581,13 @@ fn execute(sp: &SearchPath, sql: &str, max_rows: usize) -> Result<Executed> {
 
 /// Records one ask; `None` when the transaction cannot write (a standby, a read-only
 /// transaction).
-fn log_usage(question: &str, g: &Generated, executed: Option<&Executed>, error: Option<&str>, total_ms: f64) -> Option<i64> {
+fn log_usage(
+    question: &str,
+    g: &Generated,
+    executed: Option<&Executed>,
+    error: Option<&str>,
+    total_ms: f64,
+) -> Option<i64> {
     let writable = Spi::get_one::<bool>(
         "SELECT NOT pg_catalog.pg_is_in_recovery() AND pg_catalog.current_setting('transaction_read_only') = 'off'",
     )
@@ -532,8 +631,16 @@ fn check_max_rows(max_rows: i32) -> Result<usize> {
 fn not_understood(g: &Generated) -> AskError {
     let words = g.not_understood.clone().unwrap_or_default();
     AskError::NotUnderstood {
-        words: if words.is_empty() { "(none; too little to go on)".into() } else { words.join(", ") },
-        closest: if g.closest.is_empty() { "(no readable tables)".into() } else { g.closest.join(", ") },
+        words: if words.is_empty() {
+            "(none; too little to go on)".into()
+        } else {
+            words.join(", ")
+        },
+        closest: if g.closest.is_empty() {
+            "(no readable tables)".into()
+        } else {
+            g.closest.join(", ")
+        },
     }
 }
 
@@ -551,7 +658,10 @@ fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) ->
     out.insert("tables".into(), json!(g.tables));
     out.insert("explanation".into(), json!(g.explanation));
     if let Some(s) = g.similarity {
-        out.insert("sample_similarity".into(), json!((s * 1000.0).round() / 1000.0));
+        out.insert(
+            "sample_similarity".into(),
+            json!((s * 1000.0).round() / 1000.0),
+        );
     }
     if let Some(id) = g.sample_id {
         out.insert("sample_id".into(), json!(id));
@@ -580,13 +690,25 @@ fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) ->
     }
     if !execute_it {
         out.insert("executed".into(), json!(false));
-        let usage = log_usage(question, &g, None, None, started.elapsed().as_secs_f64() * 1000.0);
+        let usage = log_usage(
+            question,
+            &g,
+            None,
+            None,
+            started.elapsed().as_secs_f64() * 1000.0,
+        );
         out.insert("usage_id".into(), json!(usage));
         return Ok(Value::Object(out));
     }
     match execute(sp, &sql, max_rows) {
         Ok(x) => {
-            let usage = log_usage(question, &g, Some(&x), None, started.elapsed().as_secs_f64() * 1000.0);
+            let usage = log_usage(
+                question,
+                &g,
+                Some(&x),
+                None,
+                started.elapsed().as_secs_f64() * 1000.0,
+            );
             out.insert("executed".into(), json!(true));
             out.insert("columns".into(), json!(x.columns));
             out.insert("row_count".into(), json!(x.rows.len()));
@@ -606,7 +728,11 @@ fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) ->
 /// query that fails comes back with `executed: false` and `error` / `hint`, logged like every
 /// ask in ai.query_usage_stats (rate it with ai.feedback(usage_id, ...)).
 #[pg_extern(volatile)]
-fn ask(question: Option<&str>, execute: default!(bool, true), max_rows: default!(i32, 100)) -> JsonB {
+fn ask(
+    question: Option<&str>,
+    execute: default!(bool, true),
+    max_rows: default!(i32, 100),
+) -> JsonB {
     let sp = SearchPath::pin();
     let v = ask_json(&sp, question.unwrap_or(""), execute, max_rows).or_raise("ai.ask");
     sp.restore();
@@ -640,7 +766,10 @@ fn generate_sql(question: Option<&str>) -> String {
 /// ai.ask_table('...')` reads like a table. The SQL and its explanation go out as a NOTICE. An
 /// ERROR when the question cannot be answered.
 #[pg_extern(volatile)]
-fn ask_table(question: Option<&str>, max_rows: default!(i32, 100)) -> SetOfIterator<'static, JsonB> {
+fn ask_table(
+    question: Option<&str>,
+    max_rows: default!(i32, 100),
+) -> SetOfIterator<'static, JsonB> {
     let sp = SearchPath::pin();
     let v = ask_json(&sp, question.unwrap_or(""), true, max_rows).or_raise("ai.ask_table");
     sp.restore();
@@ -665,6 +794,10 @@ fn ask_table(question: Option<&str>, max_rows: default!(i32, 100)) -> SetOfItera
         v["confidence"].as_f64().unwrap_or(0.0),
         v["sql"].as_str().unwrap_or("").replace('\n', " ")
     );
-    let rows = v.get("rows").and_then(Value::as_array).cloned().unwrap_or_default();
+    let rows = v
+        .get("rows")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     SetOfIterator::new(rows.into_iter().map(JsonB))
 }

@@ -62,22 +62,44 @@ pub fn create_table(t: &CatTable, with_values: bool) -> String {
             notes.push(comment(n));
         }
         if with_values && !c.samples.is_empty() {
-            let v: Vec<String> = c.samples.iter().take(5).map(|s| format!("'{}'", s.replace('\'', "''"))).collect();
+            let v: Vec<String> = c
+                .samples
+                .iter()
+                .take(5)
+                .map(|s| format!("'{}'", s.replace('\'', "''")))
+                .collect();
             notes.push(format!("e.g. {}", v.join(", ")));
         }
-        lines.push(if notes.is_empty() { l } else { format!("{l} -- {}", notes.join("; ")) });
+        lines.push(if notes.is_empty() {
+            l
+        } else {
+            format!("{l} -- {}", notes.join("; "))
+        });
     }
-    let pk: Vec<String> = t.columns.iter().filter(|c| c.pk).map(|c| q(&c.name)).collect();
+    let pk: Vec<String> = t
+        .columns
+        .iter()
+        .filter(|c| c.pk)
+        .map(|c| q(&c.name))
+        .collect();
     if !pk.is_empty() {
         lines.push(format!("  PRIMARY KEY ({})", pk.join(", ")));
     }
     for fk in &t.fks {
         lines.push(format!(
             "  FOREIGN KEY ({}) REFERENCES {}.{} ({})",
-            fk.columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", "),
+            fk.columns
+                .iter()
+                .map(|c| q(c))
+                .collect::<Vec<_>>()
+                .join(", "),
             q(&fk.ref_schema),
             q(&fk.ref_table),
-            fk.ref_columns.iter().map(|c| q(c)).collect::<Vec<_>>().join(", ")
+            fk.ref_columns
+                .iter()
+                .map(|c| q(c))
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     // a comment after the last comma-less line would swallow nothing: keep commas first
@@ -107,8 +129,16 @@ Rules:\n\
 - If the question cannot be answered from these tables, answer with: SELECT NULL WHERE false -- cannot answer";
 
 /// The conversation for one question.
-pub fn messages(question: &str, tables: &[&CatTable], samples: &[(String, String)], with_values: bool) -> Vec<Message> {
-    let schema: Vec<String> = tables.iter().map(|t| create_table(t, with_values)).collect();
+pub fn messages(
+    question: &str,
+    tables: &[&CatTable],
+    samples: &[(String, String)],
+    with_values: bool,
+) -> Vec<Message> {
+    let schema: Vec<String> = tables
+        .iter()
+        .map(|t| create_table(t, with_values))
+        .collect();
     let mut system = format!("{RULES}\n\nTables:\n\n{}", schema.join("\n\n"));
     if !samples.is_empty() {
         system.push_str("\n\nExamples of questions answered on this database:\n");
@@ -117,8 +147,14 @@ pub fn messages(question: &str, tables: &[&CatTable], samples: &[(String, String
         }
     }
     vec![
-        Message { role: "system", content: system },
-        Message { role: "user", content: question.to_string() },
+        Message {
+            role: "system",
+            content: system,
+        },
+        Message {
+            role: "user",
+            content: question.to_string(),
+        },
     ]
 }
 
@@ -145,11 +181,37 @@ mod tests {
             rows: 3503.0,
             similarity: 0.5,
             columns: vec![
-                CatColumn { name: "track_id".into(), data_type: "integer".into(), nullable: false, pk: true, notes: None, samples: vec![] },
-                CatColumn { name: "name".into(), data_type: "character varying(200)".into(), nullable: false, pk: false, notes: Some("title of the song".into()), samples: vec!["Balls to the Wall".into()] },
-                CatColumn { name: "genre_id".into(), data_type: "integer".into(), nullable: true, pk: false, notes: None, samples: vec![] },
+                CatColumn {
+                    name: "track_id".into(),
+                    data_type: "integer".into(),
+                    nullable: false,
+                    pk: true,
+                    notes: None,
+                    samples: vec![],
+                },
+                CatColumn {
+                    name: "name".into(),
+                    data_type: "character varying(200)".into(),
+                    nullable: false,
+                    pk: false,
+                    notes: Some("title of the song".into()),
+                    samples: vec!["Balls to the Wall".into()],
+                },
+                CatColumn {
+                    name: "genre_id".into(),
+                    data_type: "integer".into(),
+                    nullable: true,
+                    pk: false,
+                    notes: None,
+                    samples: vec![],
+                },
             ],
-            fks: vec![CatForeignKey { columns: vec!["genre_id".into()], ref_schema: "public".into(), ref_table: "genre".into(), ref_columns: vec!["genre_id".into()] }],
+            fks: vec![CatForeignKey {
+                columns: vec!["genre_id".into()],
+                ref_schema: "public".into(),
+                ref_table: "genre".into(),
+                ref_columns: vec!["genre_id".into()],
+            }],
         }
     }
 
@@ -159,17 +221,26 @@ mod tests {
             create_table(&track(), false),
             "-- Songs for sale\nCREATE TABLE public.track (\n  track_id integer NOT NULL,\n  name character varying(200) NOT NULL, -- title of the song\n  genre_id integer,\n  PRIMARY KEY (track_id),\n  FOREIGN KEY (genre_id) REFERENCES public.genre (genre_id)\n);"
         );
-        assert!(create_table(&track(), true).contains("-- title of the song; e.g. 'Balls to the Wall'"));
+        assert!(
+            create_table(&track(), true).contains("-- title of the song; e.g. 'Balls to the Wall'")
+        );
     }
 
     #[test]
     fn sample_values_stay_home_unless_allowed() {
         let t = track();
-        let m = messages("longest song?", &[&t], &[("q".into(), "SELECT 1".into())], false);
+        let m = messages(
+            "longest song?",
+            &[&t],
+            &[("q".into(), "SELECT 1".into())],
+            false,
+        );
         assert_eq!(m.len(), 2);
         assert!(!m[0].content.contains("Balls to the Wall"));
         assert!(m[0].content.contains("Question: q\n```sql\nSELECT 1\n```"));
         assert_eq!(m[1].content, "longest song?");
-        assert!(messages("x", &[&t], &[], true)[0].content.contains("Balls to the Wall"));
+        assert!(messages("x", &[&t], &[], true)[0]
+            .content
+            .contains("Balls to the Wall"));
     }
 }

@@ -826,7 +826,12 @@ impl Analysis<'_> {
                 .tables
                 .iter()
                 .enumerate()
-                .flat_map(|(ti, t)| t.columns.iter().enumerate().map(move |(ci, c)| ((ti, ci), c)))
+                .flat_map(|(ti, t)| {
+                    t.columns
+                        .iter()
+                        .enumerate()
+                        .map(move |(ci, c)| ((ti, ci), c))
+                })
                 .filter(|(_, c)| crate::catalog::search::tokens(&c.notes).contains(&stems[0]))
                 .map(|(k, _)| (k, 0.5))
                 .collect();
