@@ -127,6 +127,7 @@ enum Cond {
         scale: f64,
         class: Option<Class>,
         noun: Option<usize>,
+        end: usize,
     },
     Date {
         pos: usize,
@@ -500,6 +501,7 @@ impl Analysis<'_> {
             scale,
             class,
             noun,
+            end,
         });
         self.take(i, end - i);
         Some(end - i)
@@ -691,9 +693,20 @@ impl Analysis<'_> {
                     let col_named = col_stems(&col.name)
                         .iter()
                         .any(|c| self.toks.iter().any(|t| &t.stem == c));
+                    // "the album 'Let There Be Rock'": the word just before names the table
+                    let before = (0..i).rev().find(|&k| {
+                        !["the", "a", "an", "named", "called", "titled"]
+                            .contains(&self.toks[k].lower.as_str())
+                    });
+                    let adjacent = before.is_some_and(|k| {
+                        let st = &self.toks[k].stem;
+                        name_stems(&self.s.tables[v.table].name).contains(st)
+                            || col_stems(&col.name).contains(st)
+                    });
                     (if mentioned(v.table) { 2.0 } else { 0.0 })
                         + if col_named { 1.0 } else { 0.0 }
                         + if v.categorical { 1.0 } else { 0.0 }
+                        + if adjacent { 3.0 } else { 0.0 }
                 };
                 let best = hits.iter().map(|v| score(v)).fold(f64::MIN, f64::max);
                 if !quoted && !capital && best < 1.0 {
@@ -926,7 +939,26 @@ impl Analysis<'_> {
         let mut group_mention: Option<Mention> = None;
         for &g in &self.group_at {
             if let Some(m) = self.mention_after(g, 1) {
-                group_mention = Some(m.clone());
+                let mut m = m.clone();
+                if let Target::Table(t) = m.target {
+                    let own = self
+                        .mentions
+                        .iter()
+                        .find(|n| n.start == m.start + 1)
+                        .and_then(|n| match &n.target {
+                            Target::Columns(c) => {
+                                c.iter().find(|x| x.0 .0 == t).map(|x| (n.start, x.0))
+                            }
+                            _ => None,
+                        });
+                    if let Some((start, col)) = own {
+                        m = Mention {
+                            start,
+                            target: Target::Columns(vec![(col, 1.0)]),
+                        };
+                    }
+                }
+                group_mention = Some(m);
             }
         }
         let mut by_measure_at: Option<usize> = None;
@@ -935,7 +967,9 @@ impl Analysis<'_> {
                 let top = self.limit.is_some() || self.sup.is_some() || self.most.is_some();
                 if top {
                     by_measure_at = Some(b);
-                } else if let Some(m) = self.mention_after(b, 1) {
+                } else if let Some(m) = self.mention_after(b, 1).filter(|_| {
+                    self.count_at.is_some() || self.agg.is_some() || self.money_at.is_some()
+                }) {
                     group_mention = Some(m.clone());
                 }
             }
@@ -943,7 +977,10 @@ impl Analysis<'_> {
         let negated: Option<(usize, usize)> = self.negation_at.and_then(|p| self.table_after(p, 4));
         let most_target: Option<(usize, usize)> =
             self.most.and_then(|(p, _)| self.table_after(p, 1));
-        let counted: Option<&Mention> = self.count_at.and_then(|p| self.mention_after(p, 2));
+        let counted: Option<&Mention> = self
+            .count_at
+            .filter(|p| by_measure_at.is_none_or(|b| p + 1 < b))
+            .and_then(|p| self.mention_after(p, 3));
         let reserved = |start: usize| {
             group_mention.as_ref().is_some_and(|m| m.start == start)
                 || negated.is_some_and(|(s, _)| s == start)
@@ -1030,7 +1067,10 @@ impl Analysis<'_> {
 
         if let Some(c) = &count_distinct {
             measure = Some(Measure::CountDistinct(self.pick(c, subject, &named)));
-        } else if self.count_at.is_some() {
+        } else if self
+            .count_at
+            .is_some_and(|p| by_measure_at.is_none_or(|b| p + 1 < b))
+        {
             measure = Some(Measure::Count(subject));
         } else if let Some((agg, pos)) = self
             .agg
@@ -1072,6 +1112,7 @@ impl Analysis<'_> {
             let target = target.or_else(|| {
                 self.sup
                     .and_then(|s| s.class)
+                    .or_else(|| self.class_word(pos + 1, 4))
                     .and_then(|c| self.class_column(c, &scope_tables(&[])))
             });
             match target {
@@ -1085,7 +1126,11 @@ impl Analysis<'_> {
                 None => self.guesses.push("aggregate without a column"),
             }
         }
-        if measure.is_none() && self.count_at.is_none() {
+        if measure.is_none()
+            && self
+                .count_at
+                .is_none_or(|p| by_measure_at.is_some_and(|b| p + 1 >= b))
+        {
             if let Some((_, t)) = most_target {
                 // which artist has the most albums
                 let desc = self.most.map(|m| m.1).unwrap_or(true);
@@ -1197,6 +1242,7 @@ impl Analysis<'_> {
                     scale,
                     class,
                     noun,
+                    end,
                 } => {
                     if let Some(t) = noun {
                         // more than 10 tracks: a count per subject
@@ -1209,7 +1255,7 @@ impl Analysis<'_> {
                         .mentions
                         .iter()
                         .rev()
-                        .filter(|m| m.start < pos && m.start + 4 >= pos)
+                        .filter(|m| (m.start < pos && m.start + 4 >= pos) || m.start == end)
                         .find_map(|m| match &m.target {
                             Target::Columns(c) => {
                                 let numeric: Vec<(Col, f64)> = c
@@ -1290,6 +1336,17 @@ impl Analysis<'_> {
                     self.consume_column_mention(col);
                     let c = self.col_ref(col);
                     let mut parts = Vec::new();
+                    // a year kept as a number
+                    let year = |e: String| -> String {
+                        if self.s.tables[col.0].columns[col.1].kind != Kind::Integer {
+                            e
+                        } else if let Some(y) = e.strip_prefix("DATE '") {
+                            y.chars().take(4).collect()
+                        } else {
+                            format!("extract(year from {e})::int")
+                        }
+                    };
+                    let (lo, hi) = (lo.map(year), hi.map(year));
                     if let Some(lo) = lo {
                         parts.push(format!("{c} >= {lo}"));
                     }
@@ -1304,12 +1361,56 @@ impl Analysis<'_> {
             rows_of = Some(subject);
         }
         // negation: rows of the subject with no related row in the negated table
+        // "a rating of 5": a number right after a numeric column
+        for i in 0..self.toks.len() {
+            let Some(n) = self.num(i).filter(|_| !self.used[i]) else {
+                continue;
+            };
+            let col = self
+                .mentions
+                .iter()
+                .filter(|m| m.start + 2 >= i && m.start < i)
+                .find_map(|m| match &m.target {
+                    Target::Columns(c) => {
+                        let numeric: Vec<(Col, f64)> = c
+                            .iter()
+                            .filter(|(x, _)| self.s.tables[x.0].columns[x.1].kind.numeric())
+                            .cloned()
+                            .collect();
+                        (!numeric.is_empty()).then(|| self.pick(&numeric, subject, &named))
+                    }
+                    _ => None,
+                });
+            if let Some(col) = col {
+                self.consume_column_mention(col);
+                self.used[i] = true;
+                wheres.push((col.0, format!("{} = {}", self.col_ref(col), number(n))));
+            }
+        }
+        // "not returned": a column that is not filled in
+        let mut negated_column = false;
+        if let (Some(p), None) = (self.negation_at, negated) {
+            let col = self
+                .mentions
+                .iter()
+                .filter(|m| m.start > p && m.start <= p + 4)
+                .find_map(|m| match &m.target {
+                    Target::Columns(c) => Some(self.pick(c, subject, &named)),
+                    _ => None,
+                });
+            if let Some(col) = col {
+                self.consume_column_mention(col);
+                wheres.push((col.0, format!("{} IS NULL", self.col_ref(col))));
+                negated_column = true;
+            }
+        }
         let negation = match (self.negation_at, negated) {
+            _ if negated_column => None,
             (Some(_), Some((_, t))) if t != subject => Some(t),
             (Some(_), _) => self.main_child(subject),
             _ => None,
         };
-        if self.negation_at.is_some() && negation.is_none() {
+        if self.negation_at.is_some() && negation.is_none() && !negated_column {
             self.guesses.push("negation without a related table");
         }
         self.render(
@@ -1349,6 +1450,26 @@ impl Analysis<'_> {
         if let Some(i) = idx {
             self.mentions[i].target = Target::Columns(vec![(col, 1.0)]);
         }
+    }
+
+    /// A free word in `from..from + n` that names a kind of measure ("length", "price").
+    fn class_word(&mut self, from: usize, n: usize) -> Option<Class> {
+        for i in from..(from + n).min(self.toks.len()) {
+            if self.used[i] {
+                continue;
+            }
+            let c = match self.toks[i].stem.as_str() {
+                "length" | "duration" | "runtime" | "long" => Class::Duration,
+                "price" | "cost" | "expensive" => Class::Money,
+                "size" | "big" => Class::Size,
+                "age" => Class::Birth,
+                "rating" | "score" => Class::Rating,
+                _ => continue,
+            };
+            self.used[i] = true;
+            return Some(c);
+        }
+        None
     }
 
     fn only_measure_column(&self, t: usize) -> Option<Col> {
