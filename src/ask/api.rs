@@ -649,7 +649,18 @@ fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) ->
     let started = Instant::now();
     let max_rows = check_max_rows(max_rows)?;
     let denied = denied_functions()?;
-    let g = generate(sp, question, &denied)?;
+    // a model that gave no usable SQL is answered like refused SQL: in the result, logged
+    let (g, gave_up) = match generate(sp, question, &denied) {
+        Ok(g) => (g, None),
+        Err(e @ AskError::LlmGaveUp { .. }) => (
+            Generated {
+                source: "llm",
+                ..Default::default()
+            },
+            Some(e),
+        ),
+        Err(e) => return Err(e),
+    };
     let mut out = Map::new();
     out.insert("question".into(), json!(question));
     out.insert("sql".into(), json!(g.sql));
@@ -675,6 +686,9 @@ fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) ->
         out.insert("usage_id".into(), json!(usage));
         Value::Object(std::mem::take(out))
     };
+    if let Some(e) = gave_up {
+        return Ok(failure(&mut out, &g, e));
+    }
     if g.not_understood.is_some() {
         out.insert("not_understood".into(), json!(g.not_understood));
         out.insert("closest_tables".into(), json!(g.closest));
