@@ -7,6 +7,8 @@ set -euo pipefail
 out="$ROOT/target/regress"
 rm -rf "$out" && mkdir -p "$out"
 status=0
+# ask.sql asks questions of the Chinook sample in a database of its own
+bash "$ROOT/scripts/cluster.sh" chinook ai_regress_chinook >/dev/null
 "$("$PG_CONFIG" --pkglibdir)/pgxs/src/test/regress/pg_regress" \
   --host="$PGDATA_DIR" --port="$PGPORT_DEMO" --user=postgres \
   --bindir="$PG_BIN" --inputdir="$ROOT/pg_test" --outputdir="$out" \

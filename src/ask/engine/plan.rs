@@ -1813,7 +1813,11 @@ impl Analysis<'_> {
             (Some((_, desc)), Some((_, alias))) if order_measure => Some(format!(
                 "{} {}",
                 ident(alias),
-                if *desc { "DESC" } else { "ASC" }
+                if *desc {
+                    "DESC NULLS LAST"
+                } else {
+                    "ASC NULLS LAST"
+                }
             )),
             (Some((text, desc)), _) if !text.is_empty() => Some(format!(
                 "{} {}",

@@ -195,7 +195,7 @@ fn aggregates_groups_and_superlatives() {
         "SELECT t.name, t.milliseconds FROM public.track t ORDER BY t.milliseconds DESC NULLS LAST LIMIT 1"
     );
     assert!(sql("Which artist has the most albums?", &[])
-        .ends_with("ORDER BY album_count DESC, a.artist_id LIMIT 1"));
+        .ends_with("ORDER BY album_count DESC NULLS LAST, a.artist_id LIMIT 1"));
     let top = sql("Top 5 customers by total spent", &[]);
     assert!(top.contains("sum(i.total) AS sum_total"), "{top}");
     assert!(top.ends_with("LIMIT 5"), "{top}");
