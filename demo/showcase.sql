@@ -164,6 +164,17 @@ SELECT index_sql, cost_reduction_pct, queries_helped FROM ai.suggest_indexes();
 \echo '== insights: what a DBA should look at'
 SELECT category, severity, object, remediation_sql FROM ai.insights();
 
+\echo '== questions in plain language, no LLM: the in-process engine (ai.ask)'
+SELECT q AS question, a->>'source' AS source, a->>'confidence' AS confidence,
+       regexp_replace(a->>'sql', '\s+', ' ', 'g') AS sql, a->'rows' AS rows
+  FROM unnest(ARRAY['How many tracks are in the genre Rock?', 'Which artist has the most albums?',
+                    'Top 3 customers by total spent', 'How many invoices were issued in March 2022?']) q,
+       LATERAL ai.ask(q, true, 3) a;
+\echo '   psql-friendly: one row per result row, the SQL as a NOTICE (ai.ask_table)'
+SELECT * FROM ai.ask_table('Number of customers per country', 3);
+\echo '   a question it does not understand says so instead of guessing'
+SELECT a->>'error' AS error FROM ai.ask('What is the meaning of life?') a;
+
 \echo '== a plan with its anti-patterns (ai.explain, run read-only and rolled back)'
 SELECT f->>'issue' AS issue, f->>'severity' AS severity, f->>'detail' AS detail, f->>'suggestion' AS suggestion
   FROM jsonb_array_elements(ai.explain('SELECT * FROM invoice_line WHERE unit_price * quantity = 0.99', true)->'findings') f;

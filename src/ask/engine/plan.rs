@@ -1655,9 +1655,8 @@ impl Analysis<'_> {
             missing.push(subject);
         }
         if let Some(t) = measure_table {
-            let outer = root != t
-                && matches!(group, Some(Group::Table(_)))
-                && !filter_tables.iter().any(|f| *f == t);
+            let outer =
+                root != t && matches!(group, Some(Group::Table(_))) && !filter_tables.contains(&t);
             if !from.add(s, t, outer) {
                 missing.push(t);
             }
@@ -1714,9 +1713,10 @@ impl Analysis<'_> {
                 let pk = self.pk(*t);
                 let counted = if pk.len() == 1 && (from.fans_out || from.joins.iter().any(|j| j.1))
                 {
-                    let d = if from.fans_out && *t != root && !from.joins.iter().any(|j| j.1) {
-                        "DISTINCT "
-                    } else if from.fans_out && *t == subject && subject == root {
+                    // a join that fans out repeats rows of the counted table
+                    let inner_only = !from.joins.iter().any(|j| j.1);
+                    let repeats = (*t != root && inner_only) || (*t == subject && subject == root);
+                    let d = if from.fans_out && repeats {
                         "DISTINCT "
                     } else {
                         ""
@@ -1843,7 +1843,7 @@ impl Analysis<'_> {
             sql.push_str(&format!("\nORDER BY {o}{tie}"));
         } else if let Some((_, alias)) = measure_sql.as_ref().filter(|_| !group_by.is_empty()) {
             sql.push_str(&format!(
-                "\nORDER BY {} DESC, {}",
+                "\nORDER BY {} DESC NULLS LAST, {}",
                 ident(alias),
                 group_by[0]
             ));

@@ -172,7 +172,7 @@ fn joins_follow_foreign_keys() {
     let s = sql("How many albums does each artist have?", &[]);
     assert_eq!(
         s,
-        "SELECT a.name, count(a2.album_id) AS album_count FROM public.artist a LEFT JOIN public.album a2 ON a.artist_id = a2.artist_id GROUP BY a.artist_id, a.name ORDER BY album_count DESC, a.artist_id"
+        "SELECT a.name, count(a2.album_id) AS album_count FROM public.artist a LEFT JOIN public.album a2 ON a.artist_id = a2.artist_id GROUP BY a.artist_id, a.name ORDER BY album_count DESC NULLS LAST, a.artist_id"
     );
 }
 
@@ -188,7 +188,7 @@ fn aggregates_groups_and_superlatives() {
     );
     assert_eq!(
         sql("Number of invoices per billing country", &[]),
-        "SELECT i.billing_country, count(*) AS invoice_count FROM public.invoice i GROUP BY i.billing_country ORDER BY invoice_count DESC, i.billing_country"
+        "SELECT i.billing_country, count(*) AS invoice_count FROM public.invoice i GROUP BY i.billing_country ORDER BY invoice_count DESC NULLS LAST, i.billing_country"
     );
     assert_eq!(
         sql("What is the longest track?", &[]),

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# ai.ask on the embedded path (no LLM): latency without execution, beside the embedding of
+# the same question alone (the floor of any retrieval), and execution accuracy of the engine
+# per difficulty on the two question sets (Chinook, and a library schema of our own).
+# Prints Markdown.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/common.sh"
+DB=ai_bench_ask
+REPS=${ASK_REPS:-5}
+bash "$ROOT/scripts/cluster.sh" chinook "$DB" >/dev/null
+psql_local "$DB" -q -c "CREATE EXTENSION IF NOT EXISTS ai_architect CASCADE" >/dev/null
+
+mapfile -t QUESTIONS < <(python3 -c "import json; [print(c['question']) for c in json.load(open('$ROOT/tests/nl2sql/chinook.json'))]")
+times() { grep -oE '^Time: [0-9.]+ ms' | awk '{print $2}'; }
+stats() { sort -n | awk '{a[NR] = $1} END {
+  p50 = a[int((NR + 1) * 0.5)]; p99 = a[int(NR * 0.99) > 0 ? int(NR * 0.99) : 1]
+  printf "| %d | %.1f | %.1f | %.1f |\n", NR, a[1], p50, p99 }'; }
+run() { # $1: SQL template with %s for the quoted question
+  { echo "SELECT ai.ask('warm up', false) IS NOT NULL;"; echo '\timing on'
+    for _ in $(seq "$REPS"); do for q in "${QUESTIONS[@]}"; do
+      printf "$1\n" "'${q//\'/\'\'}'"; done; done; } | psql_local "$DB" -At 2>&1 | times; }
+ask=$(run "SELECT ai.ask(%s, false) IS NOT NULL;")
+embed=$(run "SELECT ai.embed(%s) IS NOT NULL;")
+
+echo "## Latency, Chinook, ${#QUESTIONS[@]} questions × $REPS, one warm backend"
+echo
+echo "| call | calls | min ms | p50 ms | p99 ms |"
+echo "|---|---|---|---|---|"
+echo -n "| ai.ask(q, execute => false): embed, catalog, samples, value linking, engine, EXPLAIN "; echo "$ask" | stats
+echo -n "| reference: ai.embed(q) alone "; echo "$embed" | stats
+a50=$(echo "$ask" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)*0.5)]}')
+e50=$(echo "$embed" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)*0.5)]}')
+echo
+echo "p50 ratio ai.ask / ai.embed: $(awk -v a="$a50" -v e="$e50" 'BEGIN {printf "%.1f", a / e}')×"
+echo
+echo "## Execution accuracy of the engine (gold SQL and generated SQL both run, results compared)"
+echo
+report=$(mktemp)
+AI_NL2SQL_REPORT=$report AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" \
+  cargo test -q --manifest-path "$ROOT/tests/integration/Cargo.toml" --target-dir "$ROOT/target/integration" \
+  --test ask_engine -- --test-threads 1 engine_answers >/dev/null 2>&1 || true
+sed 's/^### /### /' "$report"
+rm -f "$report"
+echo "The question sets are in tests/nl2sql/; they were written with the engine, so these are"
+echo "development-set figures: expect lower accuracy on questions phrased very differently."
+psql_local postgres -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
