@@ -32,6 +32,21 @@ pub fn adapt(sample_question: &str, sample_sql: &str, question: &str) -> Option<
     Some(sql)
 }
 
+/// Whether every literal of `question` also appears in `sample_question` (so a close sample
+/// does not answer with a literal the question never asked for).
+pub fn same_literals(sample_question: &str, question: &str) -> bool {
+    let lits = |q: &str| -> Vec<String> {
+        tokenize(q)
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| is_literal(t, *i == 0))
+            .map(|(_, t)| t.lower.clone())
+            .collect()
+    };
+    let (a, b) = (lits(sample_question), lits(question));
+    a.iter().all(|x| b.contains(x)) && b.iter().all(|x| a.contains(x))
+}
+
 fn replace_number(sql: &str, old: &str, new: &str) -> Option<String> {
     let old = old.trim_start_matches('$').replace(',', "");
     let new = new.trim_start_matches('$').replace(',', "");
@@ -116,6 +131,23 @@ mod tests {
             .as_deref(),
             Some("SELECT count(*) FROM customer WHERE country = 'Côte d''Ivoire'")
         );
+    }
+
+    #[test]
+    fn literals_must_agree_for_a_merely_close_sample() {
+        assert!(same_literals(
+            "How many customers are there?",
+            "how many customers do we have"
+        ));
+        assert!(same_literals(
+            "Customers from Brazil",
+            "Which customers live in Brazil?"
+        ));
+        assert!(!same_literals(
+            "Customers from Brazil",
+            "Which customers live in Canada?"
+        ));
+        assert!(!same_literals("Top 5 artists", "Top artists"));
     }
 
     #[test]

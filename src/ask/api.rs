@@ -384,41 +384,46 @@ fn generate(sp: &SearchPath, question: &str, denied: &[String]) -> Result<Genera
         .flatten()
         .unwrap_or_default();
     let cat = load_catalog(&qvec)?;
-    let samples = crate::memory::samples::similar(question, 3)?;
+    let samples = crate::memory::samples::similar(question, 5)?;
     let top_similarity = samples.first().map(|s| s.3);
     let mut g = Generated {
         similarity: top_similarity,
         closest: closest(&cat),
         ..Default::default()
     };
-    // 1. a stored sample close enough
-    if let Some(s) = samples
-        .first()
-        .filter(|s| s.3 >= guc::ask_sample_threshold())
-    {
-        if let Some(sql) = adapt::adapt(&s.1, &s.2, question) {
-            if validate(sp, &sql, denied).is_ok() {
-                g.sql = Some(sql.clone());
-                g.source = "sample";
-                g.confidence = (s.3 * 100.0).round() / 100.0;
-                g.sample_id = Some(s.0);
-                g.tables = crate::sqlparse::parse_query(&sql)
-                    .map(|st| crate::sqlparse::relations(&st))
-                    .unwrap_or_default();
-                g.explanation = format!(
-                    "Stored sample #{} answers \"{}\" (similarity {:.2}){}.",
-                    s.0,
-                    s.1,
-                    s.3,
-                    if sql == s.2 {
-                        ""
-                    } else {
-                        ", with its literals adapted"
-                    }
-                );
-                return Ok(g);
+    // 1. a stored sample: the same question apart from its literals (adapted), or one at
+    //    least ask_sample_threshold similar that brings no literal of its own
+    let threshold = guc::ask_sample_threshold();
+    let pick = samples.iter().find_map(|s| {
+        let sql = match adapt::adapt(&s.1, &s.2, question) {
+            Some(sql) => sql,
+            None if s.3 >= threshold && adapt::same_literals(&s.1, question) => s.2.clone(),
+            None => return None,
+        };
+        validate(sp, &sql, denied).ok()?;
+        Some((s, sql))
+    });
+    if let Some((s, sql)) = pick {
+        g.sql = Some(sql.clone());
+        g.source = "sample";
+        g.confidence = (s.3.max(if s.3 >= threshold { 0.0 } else { 0.9 }) * 100.0).round() / 100.0;
+        g.sample_id = Some(s.0);
+        g.similarity = Some(s.3);
+        g.tables = crate::sqlparse::parse_query(&sql)
+            .map(|st| crate::sqlparse::relations(&st))
+            .unwrap_or_default();
+        g.explanation = format!(
+            "Stored sample #{} answers \"{}\" (similarity {:.2}){}.",
+            s.0,
+            s.1,
+            s.3,
+            if sql == s.2 {
+                ""
+            } else {
+                ", with its literals adapted"
             }
-        }
+        );
+        return Ok(g);
     }
     // 2. the LLM, when configured
     if let Some(base_url) = guc::llm_base_url().filter(|u| !u.trim().is_empty()) {

@@ -219,6 +219,13 @@ fn comparisons_dates_and_negation() {
     assert!(s.contains("HAVING count(t.track_id) > 20"), "{s}");
     let s = sql("Employees hired before 2003", &[]);
     assert!(s.contains("e.hire_date < DATE '2003-01-01'"), "{s}");
+    let s = sql("invoices older than 6 months", &[]);
+    assert!(
+        s.ends_with("WHERE i.invoice_date < pg_catalog.now() - interval '6 month'"),
+        "{s}"
+    );
+    let s = sql("employees born after 1970", &[]);
+    assert!(s.contains("e.birth_date >= DATE '1971-01-01'"), "{s}");
     let s = sql("invoices from last month", &[]);
     assert!(s.contains("i.invoice_date >= pg_catalog.date_trunc('month', pg_catalog.now()) - interval '1 month'"), "{s}");
 }

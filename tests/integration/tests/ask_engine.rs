@@ -200,6 +200,41 @@ fn engine_answers_library_questions() {
 }
 
 #[test]
+fn a_close_sample_answers_with_its_literals_adapted() {
+    let db = TestDb::new("ask_sample");
+    let mut c = db.connect("postgres");
+    load_chinook(&mut c);
+    c.query_one(
+        "SELECT ai.add_sample('How many customers live in Brazil?', 'SELECT count(*) AS n FROM public.customer WHERE country = ''Brazil''')",
+        &[],
+    )
+    .unwrap();
+    let a: serde_json::Value = serde_json::from_str(
+        c.query_one("SELECT ai.ask('How many customers live in Canada?')::text", &[]).unwrap().get::<_, &str>(0),
+    )
+    .unwrap();
+    assert_eq!(a["source"], "sample", "{a}");
+    assert_eq!(a["rows"][0]["n"], 8, "{a}");
+    assert!(a["sql"].as_str().unwrap().contains("'Canada'"));
+    let (source, sample, similarity): (String, Option<i64>, Option<f64>) = {
+        let r = c
+            .query_one("SELECT source, sample_id, similarity FROM ai.query_usage_stats WHERE id = $1", &[&a["usage_id"].as_i64().unwrap()])
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(source, "sample");
+    assert!(sample.is_some() && similarity.is_some());
+    // phrased otherwise and with another literal: the sample would answer the wrong country,
+    // so the engine answers
+    let a: serde_json::Value = serde_json::from_str(
+        c.query_one("SELECT ai.ask('Number of customers living in Canada')::text", &[]).unwrap().get::<_, &str>(0),
+    )
+    .unwrap();
+    assert_eq!(a["source"], "engine", "{a}");
+    assert_eq!(a["rows"][0]["customer_count"], 8, "{a}");
+}
+
+#[test]
 fn result_comparison() {
     let r = |v: &[&[&str]]| -> Rows { v.iter().map(|r| r.iter().map(|s| Some(s.to_string())).collect()).collect() };
     // extra columns and another order are fine

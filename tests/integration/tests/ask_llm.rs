@@ -312,6 +312,14 @@ fn a_slow_generated_query_is_canceled_at_the_limit_and_costly_ones_never_start()
     assert_eq!(a["row_count"], 7);
     assert_eq!(a["truncated"], true);
     assert_eq!(a["rows"][6]["track_id"], 7);
+    // and so are bytes
+    c.batch_execute("SET ai_architect.ask_max_bytes = 2048").unwrap();
+    f.push(Reply::Sql("SELECT track_id, name, composer FROM public.track ORDER BY track_id".into()));
+    let a = ask(&mut c, "all tracks").unwrap();
+    let n = a["row_count"].as_i64().unwrap();
+    assert!(n > 5 && n < 100, "{n}");
+    assert_eq!(a["truncated"], true);
+    assert!(a["rows"].to_string().len() <= 2048 + 64 * n as usize);
 }
 
 #[test]
