@@ -888,6 +888,25 @@ impl Analysis<'_> {
             .unwrap_or((subject, 0))
     }
 
+    /// The best column of a column mention whose kind passes `ok`.
+    fn pick_kind(
+        &self,
+        m: &Mention,
+        ok: fn(Kind) -> bool,
+        subject: usize,
+        named: &[usize],
+    ) -> Option<Col> {
+        let Target::Columns(c) = &m.target else {
+            return None;
+        };
+        let fit: Vec<(Col, f64)> = c
+            .iter()
+            .filter(|(x, _)| ok(self.s.tables[x.0].columns[x.1].kind))
+            .cloned()
+            .collect();
+        (!fit.is_empty()).then(|| self.pick(&fit, subject, named))
+    }
+
     /// The column of `class` in the tables `scope` (first scope table first).
     fn class_column(&self, class: Class, scope: &[usize]) -> Option<Col> {
         for &t in scope {
@@ -1080,17 +1099,7 @@ impl Analysis<'_> {
                 .mentions
                 .iter()
                 .filter(|m| m.start > pos && m.start <= pos + 4 && !reserved(m.start))
-                .find_map(|m| match &m.target {
-                    Target::Columns(c) => {
-                        let numeric: Vec<(Col, f64)> = c
-                            .iter()
-                            .filter(|(x, _)| self.s.tables[x.0].columns[x.1].kind.numeric())
-                            .cloned()
-                            .collect();
-                        (!numeric.is_empty()).then(|| self.pick(&numeric, subject, &named))
-                    }
-                    _ => None,
-                });
+                .find_map(|m| self.pick_kind(m, Kind::numeric, subject, &named));
             let target = target
                 .or_else(|| {
                     self.money_at
@@ -1256,17 +1265,7 @@ impl Analysis<'_> {
                         .iter()
                         .rev()
                         .filter(|m| (m.start < pos && m.start + 4 >= pos) || m.start == end)
-                        .find_map(|m| match &m.target {
-                            Target::Columns(c) => {
-                                let numeric: Vec<(Col, f64)> = c
-                                    .iter()
-                                    .filter(|(x, _)| self.s.tables[x.0].columns[x.1].kind.numeric())
-                                    .cloned()
-                                    .collect();
-                                (!numeric.is_empty()).then(|| self.pick(&numeric, subject, &named))
-                            }
-                            _ => None,
-                        });
+                        .find_map(|m| self.pick_kind(m, Kind::numeric, subject, &named));
                     let col = near
                         .or_else(|| class.and_then(|k| self.class_column(k, &scope_tables(&[]))))
                         .or_else(|| self.only_measure_column(subject));
@@ -1307,19 +1306,7 @@ impl Analysis<'_> {
                         .mentions
                         .iter()
                         .filter(|m| m.start + 3 >= pos && m.start <= pos + 2)
-                        .find_map(|m| match &m.target {
-                            Target::Columns(c) => {
-                                let t: Vec<(Col, f64)> = c
-                                    .iter()
-                                    .filter(|(x, _)| {
-                                        self.s.tables[x.0].columns[x.1].kind.temporal()
-                                    })
-                                    .cloned()
-                                    .collect();
-                                (!t.is_empty()).then(|| self.pick(&t, subject, &named))
-                            }
-                            _ => None,
-                        });
+                        .find_map(|m| self.pick_kind(m, Kind::temporal, subject, &named));
                     let mut scope = Vec::new();
                     if let Some(Measure::Count(t) | Measure::Of(_, (t, _))) = &measure {
                         scope.push(*t);
@@ -1370,17 +1357,7 @@ impl Analysis<'_> {
                 .mentions
                 .iter()
                 .filter(|m| m.start + 2 >= i && m.start < i)
-                .find_map(|m| match &m.target {
-                    Target::Columns(c) => {
-                        let numeric: Vec<(Col, f64)> = c
-                            .iter()
-                            .filter(|(x, _)| self.s.tables[x.0].columns[x.1].kind.numeric())
-                            .cloned()
-                            .collect();
-                        (!numeric.is_empty()).then(|| self.pick(&numeric, subject, &named))
-                    }
-                    _ => None,
-                });
+                .find_map(|m| self.pick_kind(m, Kind::numeric, subject, &named));
             if let Some(col) = col {
                 self.consume_column_mention(col);
                 self.used[i] = true;
@@ -1530,17 +1507,7 @@ impl Analysis<'_> {
             .mentions
             .iter()
             .filter(|m| m.start >= b && m.start <= b + 4)
-            .find_map(|m| match &m.target {
-                Target::Columns(c) => {
-                    let numeric: Vec<(Col, f64)> = c
-                        .iter()
-                        .filter(|(x, _)| self.s.tables[x.0].columns[x.1].kind.numeric())
-                        .cloned()
-                        .collect();
-                    (!numeric.is_empty()).then(|| self.pick(&numeric, subject, named))
-                }
-                _ => None,
-            });
+            .find_map(|m| self.pick_kind(m, Kind::numeric, subject, named));
         let col = col.or_else(|| {
             self.money_at.and_then(|_| {
                 let mut scope = vec![subject];

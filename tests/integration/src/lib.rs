@@ -85,6 +85,19 @@ impl Drop for TestDb {
     }
 }
 
+/// Loads the Chinook sample into the connected database (its own CREATE DATABASE skipped)
+/// and analyzes it.
+pub fn load_chinook(c: &mut Client) {
+    let path = format!(
+        "{}/../../../shared/datasets/chinook/Chinook_PostgreSql.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let sql = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let body = sql.split_once("\\c chinook;").map(|x| x.1).unwrap_or(&sql);
+    c.batch_execute(body).unwrap();
+    c.batch_execute("ANALYZE").unwrap();
+}
+
 pub fn version(c: &mut Client) -> serde_json::Value {
     let row = c.query_one("SELECT ai.version()::text", &[]).unwrap();
     serde_json::from_str(row.get::<_, &str>(0)).unwrap()

@@ -2,7 +2,7 @@
 //! schema of our own. Each question's generated SQL and its gold SQL are both run; the answer
 //! is right when the results match (see `same_result`). Accuracy is reported per difficulty;
 //! with AI_NL2SQL_REPORT set, a markdown report (with ai.ask latency) is appended there.
-use ai_architect_integration::TestDb;
+use ai_architect_integration::{load_chinook, TestDb};
 use postgres::Client;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -16,7 +16,8 @@ struct Case {
 
 fn cases(file: &str) -> Vec<Case> {
     let path = format!("{}/../nl2sql/{file}", env!("CARGO_MANIFEST_DIR"));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     v.as_array()
         .unwrap()
         .iter()
@@ -28,17 +29,10 @@ fn cases(file: &str) -> Vec<Case> {
         .collect()
 }
 
-pub fn load_chinook(c: &mut Client) {
-    let path = format!("{}/../../../shared/datasets/chinook/Chinook_PostgreSql.sql", env!("CARGO_MANIFEST_DIR"));
-    let sql = std::fs::read_to_string(path).unwrap();
-    let body = sql.split_once("\\c chinook;").map(|x| x.1).unwrap_or(&sql);
-    c.batch_execute(body).unwrap();
-    c.batch_execute("ANALYZE").unwrap();
-}
-
 fn load_library(c: &mut Client) {
     let path = format!("{}/../nl2sql/library.sql", env!("CARGO_MANIFEST_DIR"));
-    c.batch_execute(&std::fs::read_to_string(path).unwrap()).unwrap();
+    c.batch_execute(&std::fs::read_to_string(path).unwrap())
+        .unwrap();
 }
 
 type Rows = Vec<Vec<Option<String>>>;
@@ -51,7 +45,10 @@ fn run(c: &mut Client, sql: &str) -> Result<Rows, String> {
     let rows = c.query(&q, &[]).map_err(|e| e.to_string())?;
     Ok(rows
         .iter()
-        .map(|r| r.get::<_, Option<Vec<Option<String>>>>(0).unwrap_or_default())
+        .map(|r| {
+            r.get::<_, Option<Vec<Option<String>>>>(0)
+                .unwrap_or_default()
+        })
         .map(|v| v.into_iter().map(|x| x.map(|s| normalise(&s))).collect())
         .collect())
 }
@@ -87,10 +84,19 @@ fn same_result(gold: &Rows, got: &Rows) -> bool {
             (0..n).filter(|&k| column(got, k) == g).collect()
         })
         .collect();
-    fn assign(j: usize, cand: &[Vec<usize>], chosen: &mut Vec<usize>, gold: &Rows, got: &Rows) -> bool {
+    fn assign(
+        j: usize,
+        cand: &[Vec<usize>],
+        chosen: &mut Vec<usize>,
+        gold: &Rows,
+        got: &Rows,
+    ) -> bool {
         if j == cand.len() {
             let mut a: Vec<Vec<Option<String>>> = gold.clone();
-            let mut b: Vec<Vec<Option<String>>> = got.iter().map(|r| chosen.iter().map(|&k| r[k].clone()).collect()).collect();
+            let mut b: Vec<Vec<Option<String>>> = got
+                .iter()
+                .map(|r| chosen.iter().map(|&k| r[k].clone()).collect())
+                .collect();
             a.sort();
             b.sort();
             return a == b;
@@ -121,9 +127,11 @@ fn evaluate(c: &mut Client, file: &str) -> Outcome {
     let mut failures = Vec::new();
     let mut latencies_ms = Vec::new();
     // the first call loads the model and builds the catalog: not part of the latency
-    c.query_one("SELECT ai.ask('how many rows are there', false)", &[]).unwrap();
+    c.query_one("SELECT ai.ask('how many rows are there', false)", &[])
+        .unwrap();
     for case in cases(file) {
-        let gold = run(c, &case.gold).unwrap_or_else(|e| panic!("gold SQL of {:?} fails: {e}", case.question));
+        let gold = run(c, &case.gold)
+            .unwrap_or_else(|e| panic!("gold SQL of {:?} fails: {e}", case.question));
         let started = Instant::now();
         let generated = c.query_one("SELECT ai.generate_sql($1)", &[&case.question]);
         latencies_ms.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -134,28 +142,48 @@ fn evaluate(c: &mut Client, file: &str) -> Outcome {
                 let sql: String = row.get(0);
                 match run(c, &sql) {
                     Ok(got) if same_result(&gold, &got) => Ok(()),
-                    Ok(got) => Err(format!("different result ({} rows vs {}): {}", got.len(), gold.len(), sql.replace('\n', " "))),
+                    Ok(got) => Err(format!(
+                        "different result ({} rows vs {}): {}",
+                        got.len(),
+                        gold.len(),
+                        sql.replace('\n', " ")
+                    )),
                     Err(e) => Err(format!("fails: {e}: {sql}")),
                 }
             }
-            Err(e) => Err(format!("refused: {}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string()))),
+            Err(e) => Err(format!(
+                "refused: {}",
+                e.as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or(e.to_string())
+            )),
         };
         match verdict {
             Ok(()) => entry.0 += 1,
             Err(why) => failures.push(format!("[{}] {} — {why}", case.level, case.question)),
         }
     }
-    Outcome { per_level, failures, latencies_ms }
+    Outcome {
+        per_level,
+        failures,
+        latencies_ms,
+    }
 }
 
 fn report(name: &str, o: &Outcome) -> (f64, String) {
-    let (ok, all) = o.per_level.values().fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
+    let (ok, all) = o
+        .per_level
+        .values()
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1));
     let mut lat = o.latencies_ms.clone();
     lat.sort_by(|a, b| a.total_cmp(b));
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
     let mut md = format!("### {name}: {ok}/{all} correct ({:.0}%)\n\n| difficulty | correct | questions | accuracy |\n|---|---|---|---|\n", 100.0 * ok as f64 / all as f64);
     for (level, (k, n)) in &o.per_level {
-        md.push_str(&format!("| {level} | {k} | {n} | {:.0}% |\n", 100.0 * *k as f64 / *n as f64));
+        md.push_str(&format!(
+            "| {level} | {k} | {n} | {:.0}% |\n",
+            100.0 * *k as f64 / *n as f64
+        ));
     }
     md.push_str(&format!(
         "\nai.generate_sql latency (embedding, retrieval, value linking, engine, EXPLAIN; no execution), {} questions: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms\n",
@@ -173,7 +201,11 @@ fn report(name: &str, o: &Outcome) -> (f64, String) {
     println!("{md}");
     if let Ok(path) = std::env::var("AI_NL2SQL_REPORT") {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
         writeln!(f, "{md}").unwrap();
     }
     (ok as f64 / all as f64, md)
@@ -186,7 +218,10 @@ fn engine_answers_chinook_questions() {
     load_chinook(&mut c);
     let o = evaluate(&mut c, "chinook.json");
     let (accuracy, md) = report("Chinook", &o);
-    assert!(accuracy >= 0.85, "engine accuracy on Chinook fell to {accuracy:.2}\n{md}");
+    assert!(
+        accuracy >= 0.85,
+        "engine accuracy on Chinook fell to {accuracy:.2}\n{md}"
+    );
 }
 
 #[test]
@@ -196,7 +231,10 @@ fn engine_answers_library_questions() {
     load_library(&mut c);
     let o = evaluate(&mut c, "library.json");
     let (accuracy, md) = report("Library (a schema of our own)", &o);
-    assert!(accuracy >= 0.85, "engine accuracy on the library schema fell to {accuracy:.2}\n{md}");
+    assert!(
+        accuracy >= 0.85,
+        "engine accuracy on the library schema fell to {accuracy:.2}\n{md}"
+    );
 }
 
 #[test]
@@ -210,7 +248,12 @@ fn a_close_sample_answers_with_its_literals_adapted() {
     )
     .unwrap();
     let a: serde_json::Value = serde_json::from_str(
-        c.query_one("SELECT ai.ask('How many customers live in Canada?')::text", &[]).unwrap().get::<_, &str>(0),
+        c.query_one(
+            "SELECT ai.ask('How many customers live in Canada?')::text",
+            &[],
+        )
+        .unwrap()
+        .get::<_, &str>(0),
     )
     .unwrap();
     assert_eq!(a["source"], "sample", "{a}");
@@ -218,7 +261,10 @@ fn a_close_sample_answers_with_its_literals_adapted() {
     assert!(a["sql"].as_str().unwrap().contains("'Canada'"));
     let (source, sample, similarity): (String, Option<i64>, Option<f64>) = {
         let r = c
-            .query_one("SELECT source, sample_id, similarity FROM ai.query_usage_stats WHERE id = $1", &[&a["usage_id"].as_i64().unwrap()])
+            .query_one(
+                "SELECT source, sample_id, similarity FROM ai.query_usage_stats WHERE id = $1",
+                &[&a["usage_id"].as_i64().unwrap()],
+            )
             .unwrap();
         (r.get(0), r.get(1), r.get(2))
     };
@@ -227,7 +273,12 @@ fn a_close_sample_answers_with_its_literals_adapted() {
     // phrased otherwise and with another literal: the sample would answer the wrong country,
     // so the engine answers
     let a: serde_json::Value = serde_json::from_str(
-        c.query_one("SELECT ai.ask('Number of customers living in Canada')::text", &[]).unwrap().get::<_, &str>(0),
+        c.query_one(
+            "SELECT ai.ask('Number of customers living in Canada')::text",
+            &[],
+        )
+        .unwrap()
+        .get::<_, &str>(0),
     )
     .unwrap();
     assert_eq!(a["source"], "engine", "{a}");
@@ -236,11 +287,21 @@ fn a_close_sample_answers_with_its_literals_adapted() {
 
 #[test]
 fn result_comparison() {
-    let r = |v: &[&[&str]]| -> Rows { v.iter().map(|r| r.iter().map(|s| Some(s.to_string())).collect()).collect() };
+    let r = |v: &[&[&str]]| -> Rows {
+        v.iter()
+            .map(|r| r.iter().map(|s| Some(s.to_string())).collect())
+            .collect()
+    };
     // extra columns and another order are fine
-    assert!(same_result(&r(&[&["3"], &["5"]]), &r(&[&["b", "5"], &["a", "3"]])));
+    assert!(same_result(
+        &r(&[&["3"], &["5"]]),
+        &r(&[&["b", "5"], &["a", "3"]])
+    ));
     // values must line up row by row
-    assert!(!same_result(&r(&[&["a", "1"], &["b", "2"]]), &r(&[&["a", "2"], &["b", "1"]])));
+    assert!(!same_result(
+        &r(&[&["a", "1"], &["b", "2"]]),
+        &r(&[&["a", "2"], &["b", "1"]])
+    ));
     assert!(!same_result(&r(&[&["1"]]), &r(&[&["1"], &["1"]])));
     assert!(!same_result(&r(&[&["1"]]), &r(&[&["2"]])));
 }

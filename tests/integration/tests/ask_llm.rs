@@ -1,7 +1,7 @@
 //! ai.ask through an LLM: a local server speaking the OpenAI chat-completions API with
 //! scripted replies (good answers, attacks, garbage, errors, slow and huge bodies). Every
 //! reply ends in an answer, a refusal or a clean error, and nothing in the database changes.
-use ai_architect_integration::{connect, TestDb};
+use ai_architect_integration::{connect, load_chinook, TestDb};
 use postgres::Client;
 use std::collections::VecDeque;
 use std::io::{Read, Write};
@@ -48,7 +48,11 @@ fn read_request(s: &mut TcpStream) -> String {
         if let Some(p) = text.find("\r\n\r\n") {
             let len = text[..p]
                 .lines()
-                .find_map(|l| l.to_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .find_map(|l| {
+                    l.to_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
                 .unwrap_or(0);
             if buf.len() >= p + 4 + len {
                 return text;
@@ -70,7 +74,12 @@ fn server(script: &Script) -> String {
             std::thread::spawn(move || {
                 let req = read_request(&mut s);
                 script.requests.lock().unwrap().push(req);
-                let reply = script.replies.lock().unwrap().pop_front().unwrap_or(Reply::Status(503, "no more replies".into()));
+                let reply = script
+                    .replies
+                    .lock()
+                    .unwrap()
+                    .pop_front()
+                    .unwrap_or(Reply::Status(503, "no more replies".into()));
                 match reply {
                     Reply::Sql(c) => respond(s, 200, completion(&c).as_bytes()),
                     Reply::Status(code, body) => respond(s, code, body.as_bytes()),
@@ -95,9 +104,7 @@ struct Fixture {
 fn fixture(tag: &str) -> Fixture {
     let db = TestDb::new(tag);
     let mut c = db.connect("postgres");
-    let chinook = std::fs::read_to_string(format!("{}/../../../shared/datasets/chinook/Chinook_PostgreSql.sql", env!("CARGO_MANIFEST_DIR"))).unwrap();
-    c.batch_execute(chinook.split_once("\\c chinook;").unwrap().1).unwrap();
-    c.batch_execute("ANALYZE").unwrap();
+    load_chinook(&mut c);
     let script = Script::default();
     let url = server(&script);
     Fixture { db, script, url }
@@ -106,7 +113,11 @@ fn fixture(tag: &str) -> Fixture {
 impl Fixture {
     fn session(&self) -> Client {
         let mut c = self.db.connect("postgres");
-        c.batch_execute(&format!("SET ai_architect.llm_base_url = '{}'; SET ai_architect.llm_max_attempts = 1", self.url)).unwrap();
+        c.batch_execute(&format!(
+            "SET ai_architect.llm_base_url = '{}'; SET ai_architect.llm_max_attempts = 1",
+            self.url
+        ))
+        .unwrap();
         c
     }
     fn push(&self, r: Reply) {
@@ -120,7 +131,11 @@ impl Fixture {
 fn ask(c: &mut Client, q: &str) -> Result<serde_json::Value, String> {
     c.query_one("SELECT ai.ask($1)::text", &[&q])
         .map(|r| serde_json::from_str(r.get::<_, &str>(0)).unwrap())
-        .map_err(|e| e.as_db_error().map(|d| format!("{} | {}", d.message(), d.hint().unwrap_or(""))).unwrap_or(e.to_string()))
+        .map_err(|e| {
+            e.as_db_error()
+                .map(|d| format!("{} | {}", d.message(), d.hint().unwrap_or("")))
+                .unwrap_or(e.to_string())
+        })
 }
 
 /// A fingerprint of every user table's contents and of the set of relations.
@@ -143,7 +158,9 @@ fn fingerprint(c: &mut Client) -> String {
 fn a_good_answer_runs_and_only_the_schema_leaves_the_database() {
     let f = fixture("llm_good");
     let mut c = f.session();
-    f.push(Reply::Sql("Here you go:\n```sql\nSELECT count(*) AS n FROM public.track\n```".into()));
+    f.push(Reply::Sql(
+        "Here you go:\n```sql\nSELECT count(*) AS n FROM public.track\n```".into(),
+    ));
     let a = ask(&mut c, "How many songs are there?").unwrap();
     assert_eq!(a["source"], "llm");
     assert_eq!(a["rows"][0]["n"], 3503);
@@ -151,39 +168,65 @@ fn a_good_answer_runs_and_only_the_schema_leaves_the_database() {
     assert!(req.contains("CREATE TABLE public.track"), "{req}");
     assert!(req.contains("How many songs are there?"));
     // sample values stay home unless allowed
-    f.push(Reply::Sql("SELECT DISTINCT billing_country FROM public.invoice".into()));
+    f.push(Reply::Sql(
+        "SELECT DISTINCT billing_country FROM public.invoice".into(),
+    ));
     ask(&mut c, "Which billing countries do invoices have?").unwrap();
-    assert!(f.requests()[1].contains("CREATE TABLE public.invoice"), "{}", f.requests()[1]);
-    assert!(!f.requests()[1].contains("'USA'"), "sample values were sent");
-    c.batch_execute("SET ai_architect.llm_send_sample_values = on").unwrap();
-    f.push(Reply::Sql("SELECT DISTINCT billing_country FROM public.invoice".into()));
+    assert!(
+        f.requests()[1].contains("CREATE TABLE public.invoice"),
+        "{}",
+        f.requests()[1]
+    );
+    assert!(
+        !f.requests()[1].contains("'USA'"),
+        "sample values were sent"
+    );
+    c.batch_execute("SET ai_architect.llm_send_sample_values = on")
+        .unwrap();
+    f.push(Reply::Sql(
+        "SELECT DISTINCT billing_country FROM public.invoice".into(),
+    ));
     ask(&mut c, "Which billing countries do invoices have?").unwrap();
     assert!(f.requests()[2].contains("'USA'"), "{}", f.requests()[2]);
     // logged, and feedback turns it into a sample that answers the next time
     let usage = a["usage_id"].as_i64().unwrap();
     let (src, sim): (String, Option<f64>) = {
-        let r = c.query_one("SELECT source, similarity FROM ai.query_usage_stats WHERE id = $1", &[&usage]).unwrap();
+        let r = c
+            .query_one(
+                "SELECT source, similarity FROM ai.query_usage_stats WHERE id = $1",
+                &[&usage],
+            )
+            .unwrap();
         (r.get(0), r.get(1))
     };
     assert_eq!(src, "llm");
     assert!(sim.is_none());
-    c.query_one("SELECT ai.feedback($1, 5, true)", &[&usage]).unwrap();
+    c.query_one("SELECT ai.feedback($1, 5, true)", &[&usage])
+        .unwrap();
     let again = ask(&mut c, "How many songs are there?").unwrap();
     assert_eq!(again["source"], "sample", "{again}");
-    assert_eq!(f.requests().len(), 3, "a sample answer must not call the LLM");
+    assert_eq!(
+        f.requests().len(),
+        3,
+        "a sample answer must not call the LLM"
+    );
 }
 
 #[test]
 fn a_bad_answer_goes_back_to_the_model_with_the_error() {
     let f = fixture("llm_retry");
     let mut c = f.session();
-    c.batch_execute("SET ai_architect.llm_max_attempts = 2").unwrap();
+    c.batch_execute("SET ai_architect.llm_max_attempts = 2")
+        .unwrap();
     f.push(Reply::Sql("SELECT nope FROM public.track".into()));
     f.push(Reply::Sql("SELECT count(*) AS n FROM public.album".into()));
     let a = ask(&mut c, "How many albums?").unwrap();
     assert_eq!(a["rows"][0]["n"], 347);
     let second = &f.requests()[1];
-    assert!(second.contains("column \\\"nope\\\" does not exist") || second.contains("nope"), "{second}");
+    assert!(
+        second.contains("column \\\"nope\\\" does not exist") || second.contains("nope"),
+        "{second}"
+    );
     assert!(a["explanation"].as_str().unwrap().contains("attempt 2"));
 }
 
@@ -191,7 +234,8 @@ fn a_bad_answer_goes_back_to_the_model_with_the_error() {
 fn attacks_are_refused_and_nothing_changes() {
     let f = fixture("llm_attacks");
     let mut c = f.session();
-    c.batch_execute("INSERT INTO ai.denied_functions VALUES ('md5', 'test: admin-denied')").unwrap();
+    c.batch_execute("INSERT INTO ai.denied_functions VALUES ('md5', 'test: admin-denied')")
+        .unwrap();
     let before = fingerprint(&mut c);
     let attacks = [
         "SELECT * FROM public.track; DROP TABLE public.track",
@@ -210,14 +254,19 @@ fn attacks_are_refused_and_nothing_changes() {
     ];
     for attack in attacks {
         f.push(Reply::Sql(attack.into()));
-        let a = ask(&mut c, "Show me everything").unwrap_or_else(|e| panic!("{attack}: should be an answer with an error, got ERROR {e}"));
+        let a = ask(&mut c, "Show me everything").unwrap_or_else(|e| {
+            panic!("{attack}: should be an answer with an error, got ERROR {e}")
+        });
         assert_eq!(a["executed"], false, "{attack}: {a}");
         let err = a["error"].as_str().unwrap_or("");
         assert!(err.contains("no usable SQL"), "{attack}: {a}");
         assert!(a.get("rows").is_none());
     }
     assert_eq!(fingerprint(&mut c), before, "the database changed");
-    assert!(c.query_opt("SELECT 1 FROM pg_class WHERE relname = 'stolen'", &[]).unwrap().is_none());
+    assert!(c
+        .query_opt("SELECT 1 FROM pg_class WHERE relname = 'stolen'", &[])
+        .unwrap()
+        .is_none());
 }
 
 #[test]
@@ -225,26 +274,44 @@ fn transport_http_and_body_faults_are_clean_errors() {
     let f = fixture("llm_faults");
     let mut c = f.session();
     let before = fingerprint(&mut c);
-    f.push(Reply::Status(500, "{\"error\":{\"message\":\"model exploded\"}}".into()));
+    f.push(Reply::Status(
+        500,
+        "{\"error\":{\"message\":\"model exploded\"}}".into(),
+    ));
     let e = ask(&mut c, "How many tracks?").unwrap_err();
-    assert!(e.contains("HTTP 500") && e.contains("model exploded"), "{e}");
+    assert!(
+        e.contains("HTTP 500") && e.contains("model exploded"),
+        "{e}"
+    );
     f.push(Reply::Body(b"<html>not json</html>".to_vec()));
     let e = ask(&mut c, "How many tracks?").unwrap_err();
     assert!(e.contains("not a chat completion"), "{e}");
     f.push(Reply::Body(vec![b'x'; 50 * 1024 * 1024]));
     let e = ask(&mut c, "How many tracks?").unwrap_err();
     assert!(e.contains("larger than"), "{e}");
-    f.push(Reply::Body(completion("SELECT 1").replace("SELECT 1", "SELECT \u{1}").into_bytes().into_iter().chain([0xff, 0xfe]).collect()));
+    f.push(Reply::Body(
+        completion("SELECT 1")
+            .replace("SELECT 1", "SELECT \u{1}")
+            .into_bytes()
+            .into_iter()
+            .chain([0xff, 0xfe])
+            .collect(),
+    ));
     let e = ask(&mut c, "How many tracks?").unwrap_err();
-    assert!(e.contains("UTF-8") || e.contains("not a chat completion"), "{e}");
-    c.batch_execute("SET ai_architect.llm_timeout_ms = 500").unwrap();
+    assert!(
+        e.contains("UTF-8") || e.contains("not a chat completion"),
+        "{e}"
+    );
+    c.batch_execute("SET ai_architect.llm_timeout_ms = 500")
+        .unwrap();
     f.push(Reply::Slow(Duration::from_secs(3), "SELECT 1".into()));
     let t = Instant::now();
     let e = ask(&mut c, "How many tracks?").unwrap_err();
     assert!(e.contains("did not answer within 500 ms"), "{e}");
     assert!(t.elapsed() < Duration::from_secs(3));
     // nobody listening
-    c.batch_execute("SET ai_architect.llm_base_url = 'http://127.0.0.1:9/v1'").unwrap();
+    c.batch_execute("SET ai_architect.llm_base_url = 'http://127.0.0.1:9/v1'")
+        .unwrap();
     let e = ask(&mut c, "How many tracks?").unwrap_err();
     assert!(e.contains("cannot reach the LLM"), "{e}");
     assert_eq!(fingerprint(&mut c), before);
@@ -254,12 +321,24 @@ fn transport_http_and_body_faults_are_clean_errors() {
 fn the_api_key_is_never_shown() {
     let f = fixture("llm_key");
     let mut c = f.session();
-    c.batch_execute("SET ai_architect.llm_api_key = 'sk-very-secret-42'").unwrap();
-    f.push(Reply::Status(401, "{\"error\":{\"message\":\"bad key sk-very-secret-42\"}}".into()));
+    c.batch_execute("SET ai_architect.llm_api_key = 'sk-very-secret-42'")
+        .unwrap();
+    f.push(Reply::Status(
+        401,
+        "{\"error\":{\"message\":\"bad key sk-very-secret-42\"}}".into(),
+    ));
     let e = ask(&mut c, "How many tracks?").unwrap_err();
-    assert!(e.contains("HTTP 401") && !e.contains("sk-very-secret-42"), "{e}");
-    assert!(f.requests()[0].to_lowercase().contains("authorization: bearer sk-very-secret-42"));
-    let shown: String = c.query_one("SHOW ai_architect.llm_api_key", &[]).unwrap().get(0);
+    assert!(
+        e.contains("HTTP 401") && !e.contains("sk-very-secret-42"),
+        "{e}"
+    );
+    assert!(f.requests()[0]
+        .to_lowercase()
+        .contains("authorization: bearer sk-very-secret-42"));
+    let shown: String = c
+        .query_one("SHOW ai_architect.llm_api_key", &[])
+        .unwrap()
+        .get(0);
     assert_eq!(shown, "********");
 }
 
@@ -267,54 +346,85 @@ fn the_api_key_is_never_shown() {
 fn waiting_for_the_llm_can_be_canceled() {
     let f = fixture("llm_cancel");
     let mut c = f.session();
-    c.batch_execute("SET ai_architect.llm_timeout_ms = 60000").unwrap();
+    c.batch_execute("SET ai_architect.llm_timeout_ms = 60000")
+        .unwrap();
     f.push(Reply::Slow(Duration::from_secs(30), "SELECT 1".into()));
     let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     let db = f.db.name.clone();
     let canceller = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_millis(1500));
         let mut admin = connect(&db, "postgres");
-        admin.query_one("SELECT pg_cancel_backend($1)", &[&pid]).unwrap();
+        admin
+            .query_one("SELECT pg_cancel_backend($1)", &[&pid])
+            .unwrap();
         Instant::now()
     });
     let e = ask(&mut c, "How many tracks?").unwrap_err();
     let done = Instant::now();
     let cancelled_at = canceller.join().unwrap();
     assert!(e.contains("cancel"), "{e}");
-    assert!(done.duration_since(cancelled_at) < Duration::from_secs(1), "took {:?} after the cancel", done.duration_since(cancelled_at));
+    assert!(
+        done.duration_since(cancelled_at) < Duration::from_secs(1),
+        "took {:?} after the cancel",
+        done.duration_since(cancelled_at)
+    );
 }
 
 #[test]
 fn a_slow_generated_query_is_canceled_at_the_limit_and_costly_ones_never_start() {
     let f = fixture("llm_slow");
     let mut c = f.session();
-    c.batch_execute("SET ai_architect.statement_timeout_ms = 700; SET ai_architect.ask_max_cost = 0").unwrap();
-    f.push(Reply::Sql("SELECT count(*) FROM public.track a, public.track b, public.track c".into()));
+    c.batch_execute(
+        "SET ai_architect.statement_timeout_ms = 700; SET ai_architect.ask_max_cost = 0",
+    )
+    .unwrap();
+    f.push(Reply::Sql(
+        "SELECT count(*) FROM public.track a, public.track b, public.track c".into(),
+    ));
     let t = Instant::now();
     let a = ask(&mut c, "How many combinations?").unwrap();
     let took = t.elapsed();
     assert_eq!(a["executed"], false, "{a}");
-    assert!(a["error"].as_str().unwrap().contains("canceled after 700 ms"), "{a}");
-    assert!(took >= Duration::from_millis(700) && took < Duration::from_secs(5), "{took:?}");
+    assert!(
+        a["error"]
+            .as_str()
+            .unwrap()
+            .contains("canceled after 700 ms"),
+        "{a}"
+    );
+    assert!(
+        took >= Duration::from_millis(700) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
     // with a cost limit it is refused before it runs
-    c.batch_execute("SET ai_architect.ask_max_cost = 100000").unwrap();
-    f.push(Reply::Sql("SELECT count(*) FROM public.track a, public.track b, public.track c".into()));
+    c.batch_execute("SET ai_architect.ask_max_cost = 100000")
+        .unwrap();
+    f.push(Reply::Sql(
+        "SELECT count(*) FROM public.track a, public.track b, public.track c".into(),
+    ));
     let t = Instant::now();
     let a = ask(&mut c, "How many combinations?").unwrap();
     assert!(a["error"].as_str().unwrap().contains("ask_max_cost"), "{a}");
     assert!(t.elapsed() < Duration::from_millis(700));
     // rows are capped
-    f.push(Reply::Sql("SELECT track_id FROM public.track ORDER BY track_id".into()));
+    f.push(Reply::Sql(
+        "SELECT track_id FROM public.track ORDER BY track_id".into(),
+    ));
     let a: serde_json::Value = serde_json::from_str(
-        c.query_one("SELECT ai.ask('all track ids', true, 7)::text", &[]).unwrap().get::<_, &str>(0),
+        c.query_one("SELECT ai.ask('all track ids', true, 7)::text", &[])
+            .unwrap()
+            .get::<_, &str>(0),
     )
     .unwrap();
     assert_eq!(a["row_count"], 7);
     assert_eq!(a["truncated"], true);
     assert_eq!(a["rows"][6]["track_id"], 7);
     // and so are bytes
-    c.batch_execute("SET ai_architect.ask_max_bytes = 2048").unwrap();
-    f.push(Reply::Sql("SELECT track_id, name, composer FROM public.track ORDER BY track_id".into()));
+    c.batch_execute("SET ai_architect.ask_max_bytes = 2048")
+        .unwrap();
+    f.push(Reply::Sql(
+        "SELECT track_id, name, composer FROM public.track ORDER BY track_id".into(),
+    ));
     let a = ask(&mut c, "all tracks").unwrap();
     let n = a["row_count"].as_i64().unwrap();
     assert!(n > 5 && n < 100, "{n}");
@@ -334,17 +444,36 @@ fn generated_sql_runs_with_the_callers_rights() {
         .unwrap();
     let mut c = f.db.connect("ask_reader");
     // the URL is a superuser setting: set for the database by the admin
-    admin.batch_execute(&format!("ALTER DATABASE \"{}\" SET ai_architect.llm_base_url = '{}'", f.db.name, f.url)).unwrap();
-    admin.batch_execute("SET ai_architect.llm_max_attempts = 1").unwrap();
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" SET ai_architect.llm_base_url = '{}'",
+            f.db.name, f.url
+        ))
+        .unwrap();
+    admin
+        .batch_execute("SET ai_architect.llm_max_attempts = 1")
+        .unwrap();
     drop(c);
     c = f.db.connect("ask_reader");
-    c.batch_execute("SET ai_architect.llm_max_attempts = 1").unwrap();
+    c.batch_execute("SET ai_architect.llm_max_attempts = 1")
+        .unwrap();
     f.push(Reply::Sql("SELECT count(*) FROM public.customer".into()));
     let a = ask(&mut c, "How many customers?").unwrap();
     assert_eq!(a["executed"], false, "{a}");
-    assert!(a["error"].as_str().unwrap().contains("permission denied for table customer"), "{a}");
+    assert!(
+        a["error"]
+            .as_str()
+            .unwrap()
+            .contains("permission denied for table customer"),
+        "{a}"
+    );
     // the model is shown only tables the caller may read
     let req = f.requests().last().unwrap().clone();
-    assert!(req.contains("public.track") && !req.contains("CREATE TABLE public.customer"), "{req}");
-    admin.batch_execute("DROP OWNED BY ask_reader; DROP ROLE ask_reader").ok();
+    assert!(
+        req.contains("public.track") && !req.contains("CREATE TABLE public.customer"),
+        "{req}"
+    );
+    admin
+        .batch_execute("DROP OWNED BY ask_reader; DROP ROLE ask_reader")
+        .ok();
 }
