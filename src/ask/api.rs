@@ -763,6 +763,7 @@ fn ask(
 #[pg_extern(volatile)]
 fn generate_sql(question: Option<&str>) -> String {
     let sp = SearchPath::pin();
+    let started = Instant::now();
     let r = (|| -> Result<String> {
         let denied = denied_functions()?;
         let g = generate(&sp, question.unwrap_or(""), &denied)?;
@@ -773,7 +774,8 @@ fn generate_sql(question: Option<&str>) -> String {
         if g.source == "engine" {
             validate(&sp, &sql, &denied)?;
         }
-        log_usage(question.unwrap_or(""), &g, None, None, 0.0);
+        let total_ms = started.elapsed().as_secs_f64() * 1000.0;
+        log_usage(question.unwrap_or(""), &g, None, None, total_ms);
         Ok(sql)
     })()
     .or_raise("ai.generate_sql");
