@@ -348,11 +348,19 @@ fn waiting_for_the_llm_can_be_canceled() {
     let mut c = f.session();
     c.batch_execute("SET ai_architect.llm_timeout_ms = 60000")
         .unwrap();
+    // the model and the catalog are ready: what is measured is the wait for the LLM
+    c.query("SELECT * FROM ai.search_catalog('tracks')", &[])
+        .unwrap();
     f.push(Reply::Slow(Duration::from_secs(30), "SELECT 1".into()));
     let pid: i32 = c.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0);
     let db = f.db.name.clone();
+    let requests = f.script.requests.clone();
     let canceller = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(1500));
+        let t = Instant::now();
+        while requests.lock().unwrap().is_empty() && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(300));
         let mut admin = connect(&db, "postgres");
         admin
             .query_one("SELECT pg_cancel_backend($1)", &[&pid])
