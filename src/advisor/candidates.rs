@@ -6,6 +6,7 @@
 //! `NOT archived`, `status = 'active'`). Columns without a qualifier are resolved through a
 //! caller-supplied lookup (the catalog), so the module stays free of PostgreSQL.
 use crate::impact::statement::ident_name;
+use crate::sqlparse::ident as quote;
 use sqlparser::ast::{
     BinaryOperator, Expr, FromTable, GroupByExpr, JoinConstraint, JoinOperator, ObjectName,
     ObjectNamePart, OrderByExpr, OrderByKind, OrderBySort, Query, Select, SelectItem, SetExpr,
@@ -580,76 +581,6 @@ fn push(v: &mut Vec<String>, s: &str) {
         v.push(s.to_string());
     }
 }
-
-/// A column name as SQL: bare when it is a plain lower-case identifier.
-pub fn quote(c: &str) -> String {
-    let plain = c
-        .chars()
-        .next()
-        .is_some_and(|f| f.is_ascii_lowercase() || f == '_')
-        && c.chars()
-            .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_');
-    if plain && !RESERVED.contains(&c) {
-        c.to_string()
-    } else {
-        format!("\"{}\"", c.replace('"', "\"\""))
-    }
-}
-
-const RESERVED: &[&str] = &[
-    "all",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "both",
-    "case",
-    "cast",
-    "check",
-    "collate",
-    "column",
-    "constraint",
-    "create",
-    "default",
-    "desc",
-    "distinct",
-    "do",
-    "else",
-    "end",
-    "false",
-    "for",
-    "foreign",
-    "from",
-    "grant",
-    "group",
-    "having",
-    "in",
-    "into",
-    "leading",
-    "limit",
-    "not",
-    "null",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "primary",
-    "references",
-    "select",
-    "table",
-    "then",
-    "to",
-    "true",
-    "union",
-    "unique",
-    "user",
-    "using",
-    "when",
-    "where",
-    "with",
-];
 
 /// A btree index that could serve a query.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

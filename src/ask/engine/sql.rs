@@ -2,92 +2,7 @@
 use super::Schema;
 use std::collections::{HashMap, VecDeque};
 
-/// An identifier, quoted only when PostgreSQL would otherwise fold or reject it.
-pub fn ident(s: &str) -> String {
-    let plain = s
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !RESERVED.contains(&s);
-    if plain {
-        s.to_string()
-    } else {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    }
-}
-
-const RESERVED: &[&str] = &[
-    "all",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "both",
-    "case",
-    "cast",
-    "check",
-    "collate",
-    "column",
-    "constraint",
-    "create",
-    "current_date",
-    "current_time",
-    "current_user",
-    "default",
-    "desc",
-    "distinct",
-    "do",
-    "else",
-    "end",
-    "except",
-    "false",
-    "for",
-    "foreign",
-    "from",
-    "grant",
-    "group",
-    "having",
-    "in",
-    "into",
-    "is",
-    "join",
-    "leading",
-    "left",
-    "like",
-    "limit",
-    "not",
-    "null",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "primary",
-    "references",
-    "right",
-    "select",
-    "table",
-    "then",
-    "to",
-    "true",
-    "union",
-    "unique",
-    "user",
-    "using",
-    "when",
-    "where",
-    "with",
-    "window",
-    "year",
-    "month",
-    "day",
-    "time",
-    "timestamp",
-    "position",
-];
+pub use crate::sqlparse::ident;
 
 pub fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -265,7 +180,8 @@ pub fn alias(table: &str, taken: &[String]) -> String {
     } else {
         initials
     };
-    let base = if RESERVED.contains(&base.as_str()) {
+    // an alias that would need quotes (a reserved word such as `as`, `do`) gets a suffix
+    let base = if ident(&base) != base {
         format!("{base}_")
     } else {
         base

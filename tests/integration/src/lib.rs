@@ -98,6 +98,35 @@ pub fn load_chinook(c: &mut Client) {
     c.batch_execute("ANALYZE").unwrap();
 }
 
+/// Reads one HTTP request (head and a Content-Length body) from a test endpoint's socket;
+/// returns the head and the body.
+pub fn read_http_request(s: &mut std::net::TcpStream) -> (String, String) {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 65536];
+    loop {
+        let n = s.read(&mut chunk).unwrap_or(0);
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).to_string();
+        if let Some(h) = text.find("\r\n\r\n") {
+            let len = text[..h]
+                .lines()
+                .find_map(|l| {
+                    l.to_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            if buf.len() >= h + 4 + len {
+                return (text[..h].to_string(), text[h + 4..h + 4 + len].to_string());
+            }
+        }
+        if n == 0 {
+            return (text, String::new());
+        }
+    }
+}
+
 pub fn version(c: &mut Client) -> serde_json::Value {
     let row = c.query_one("SELECT ai.version()::text", &[]).unwrap();
     serde_json::from_str(row.get::<_, &str>(0)).unwrap()

@@ -429,7 +429,7 @@ fn execute_then_rollback_restores_every_table() {
 
 /// A one-shot HTTP endpoint: answers `status` to each request and hands the bodies back.
 fn endpoint(status: u16, expect: usize) -> (String, thread::JoinHandle<Vec<String>>) {
-    use std::io::{Read, Write};
+    use std::io::Write;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let handle = thread::spawn(move || {
@@ -437,30 +437,7 @@ fn endpoint(status: u16, expect: usize) -> (String, thread::JoinHandle<Vec<Strin
         for _ in 0..expect {
             let (mut s, _) = listener.accept().unwrap();
             s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                let n = s.read(&mut chunk).unwrap_or(0);
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(h) = text.find("\r\n\r\n") {
-                    let len = text[..h]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_lowercase()
-                                .strip_prefix("content-length:")
-                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= h + 4 + len {
-                        bodies.push(text[h + 4..h + 4 + len].to_string());
-                        break;
-                    }
-                }
-                if n == 0 {
-                    break;
-                }
-            }
+            bodies.push(ai_architect_integration::read_http_request(&mut s).1);
             let _ = s.write_all(
                 format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
                     .as_bytes(),

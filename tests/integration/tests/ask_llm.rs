@@ -1,10 +1,10 @@
 //! ai.ask through an LLM: a local server speaking the OpenAI chat-completions API with
 //! scripted replies (good answers, attacks, garbage, errors, slow and huge bodies). Every
 //! reply ends in an answer, a refusal or a clean error, and nothing in the database changes.
-use ai_architect_integration::{connect, load_chinook, TestDb};
+use ai_architect_integration::{connect, load_chinook, read_http_request, TestDb};
 use postgres::Client;
 use std::collections::VecDeque;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -36,30 +36,8 @@ fn respond(mut s: TcpStream, status: u16, body: &[u8]) {
 }
 
 fn read_request(s: &mut TcpStream) -> String {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 65536];
-    loop {
-        let n = s.read(&mut chunk).unwrap_or(0);
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some(p) = text.find("\r\n\r\n") {
-            let len = text[..p]
-                .lines()
-                .find_map(|l| {
-                    l.to_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                })
-                .unwrap_or(0);
-            if buf.len() >= p + 4 + len {
-                return text;
-            }
-        }
-    }
-    String::from_utf8_lossy(&buf).to_string()
+    let (head, body) = read_http_request(s);
+    format!("{head}\r\n\r\n{body}")
 }
 
 /// Starts the scripted server; returns its base URL.
