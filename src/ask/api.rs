@@ -236,6 +236,21 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
         Some((ti, ci))
     };
     let mut categorical: Vec<(usize, usize)> = Vec::new();
+    // one hit per (table, column, value), whichever read found it
+    let add = |hits: &mut Vec<ValueHit>, table: usize, column: usize, value: String| {
+        if !hits
+            .iter()
+            .any(|h| h.table == table && h.column == column && h.value == value)
+        {
+            hits.push(ValueHit {
+                table,
+                column,
+                phrase: value.to_lowercase(),
+                value,
+                categorical: false,
+            });
+        }
+    };
     let run = || -> std::result::Result<(), pgrx::spi::Error> {
         Spi::connect(|client| {
             for r in client.select(stats, None, &[phrases.to_vec().into()])? {
@@ -254,13 +269,7 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
                     categorical.push((ti, ci));
                 }
                 if let Some(v) = r.get::<String>(4)? {
-                    hits.push(ValueHit {
-                        table: ti,
-                        column: ci,
-                        phrase: v.to_lowercase(),
-                        value: v,
-                        categorical: false,
-                    });
+                    add(&mut hits, ti, ci, v);
                 }
             }
             for chunk in parts.chunks(50) {
@@ -269,18 +278,7 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
                     let ti = r.get::<i32>(1)?.unwrap_or_default() as usize;
                     let ci = r.get::<i32>(2)?.unwrap_or_default() as usize;
                     if let Some(v) = r.get::<String>(3)? {
-                        if !hits
-                            .iter()
-                            .any(|h| h.table == ti && h.column == ci && h.value == v)
-                        {
-                            hits.push(ValueHit {
-                                table: ti,
-                                column: ci,
-                                phrase: v.to_lowercase(),
-                                value: v,
-                                categorical: false,
-                            });
-                        }
+                        add(&mut hits, ti, ci, v);
                     }
                 }
             }

@@ -351,12 +351,7 @@ impl Analysis<'_> {
                 return if w == "this" || w == "current" {
                     push(self, Some(trunc), None, 2)
                 } else if self.w(i + 1).ends_with('s') {
-                    push(
-                        self,
-                        Some(format!("pg_catalog.now() - interval '1 {unit}'")),
-                        None,
-                        2,
-                    )
+                    push(self, Some(ago(1.0, unit)), None, 2)
                 } else {
                     push(
                         self,
@@ -367,30 +362,14 @@ impl Analysis<'_> {
                 };
             }
             if let (Some(k), Some(unit)) = (self.num(i + 1), time_unit(self.w(i + 2))) {
-                return push(
-                    self,
-                    Some(format!(
-                        "pg_catalog.now() - interval '{} {unit}'",
-                        number(k)
-                    )),
-                    None,
-                    3,
-                );
+                return push(self, Some(ago(k, unit)), None, 3);
             }
         }
         // older than 6 months / more than 2 years ago / 3 days ago
         if ["older", "earlier"].contains(&w.as_str()) && self.w(i + 1) == "than" {
             if let (Some(k), Some(unit)) = (self.num(i + 2), time_unit(self.w(i + 3))) {
                 let len = if self.w(i + 4) == "ago" { 5 } else { 4 };
-                return push(
-                    self,
-                    None,
-                    Some(format!(
-                        "pg_catalog.now() - interval '{} {unit}'",
-                        number(k)
-                    )),
-                    len,
-                );
+                return push(self, None, Some(ago(k, unit)), len);
             }
         }
         if ["newer", "younger", "within"].contains(&w.as_str()) {
@@ -405,15 +384,7 @@ impl Analysis<'_> {
                 (1.0, j)
             };
             if let Some(unit) = time_unit(self.w(u)) {
-                return push(
-                    self,
-                    Some(format!(
-                        "pg_catalog.now() - interval '{} {unit}'",
-                        number(k)
-                    )),
-                    None,
-                    u - i + 1,
-                );
+                return push(self, Some(ago(k, unit)), None, u - i + 1);
             }
         }
         if ["more", "over"].contains(&w.as_str()) {
@@ -424,15 +395,7 @@ impl Analysis<'_> {
             };
             if let (Some(k), Some(unit)) = (self.num(j), time_unit(self.w(j + 1))) {
                 if self.w(j + 2) == "ago" {
-                    return push(
-                        self,
-                        None,
-                        Some(format!(
-                            "pg_catalog.now() - interval '{} {unit}'",
-                            number(k)
-                        )),
-                        j + 3 - i,
-                    );
+                    return push(self, None, Some(ago(k, unit)), j + 3 - i);
                 }
             }
         }
@@ -1042,14 +1005,12 @@ impl Analysis<'_> {
                         .map(|x| x.0 .0),
                     _ => None,
                 });
-            subject = from_cols
-                .or_else(|| {
-                    self.conds.iter().find_map(|c| match c {
-                        Cond::Eq { alts, .. } => alts.first().map(|x| x.0),
-                        _ => None,
-                    })
+            subject = from_cols.or_else(|| {
+                self.conds.iter().find_map(|c| match c {
+                    Cond::Eq { alts, .. } => alts.first().map(|x| x.0),
+                    _ => None,
                 })
-                .or(most_target.map(|x| x.1).filter(|_| false));
+            });
             if subject.is_some() {
                 self.guesses.push("subject from a column");
             }
@@ -1155,7 +1116,7 @@ impl Analysis<'_> {
                 let m = self.measure_after(b, subject, &named);
                 match m {
                     Some(Measure::Of(_, col)) if col.0 == subject => {
-                        order = Some((self.col_sql(col, None), true));
+                        order = Some((self.col_ref(col), true));
                         rows_of = Some(subject);
                     }
                     Some(m) => {
@@ -1414,9 +1375,6 @@ impl Analysis<'_> {
             c.0,
             ident(&self.s.tables[c.0].columns[c.1].name)
         )
-    }
-    fn col_sql(&self, c: Col, _f: Option<&From>) -> String {
-        self.col_ref(c)
     }
 
     fn consume_column_mention(&mut self, col: Col) {
@@ -1762,8 +1720,8 @@ impl Analysis<'_> {
             .filter(|w| !neg_tables.contains(&w.0) || from.has(w.0))
             .map(|w| fix(&w.1, &from))
             .collect();
-        if let (Some(n), Some(p)) = (negation, &neg_path) {
-            if let Some(sub) = self.not_exists(subject, n, p, &from, &wheres) {
+        if let Some(p) = &neg_path {
+            if let Some(sub) = self.not_exists(subject, p, &from, &wheres) {
                 conds.push(sub);
             }
         }
@@ -1866,7 +1824,6 @@ impl Analysis<'_> {
     fn not_exists(
         &self,
         subject: usize,
-        n: usize,
         p: &[super::sql::Step],
         from: &From,
         wheres: &[(usize, String)],
@@ -1915,7 +1872,6 @@ impl Analysis<'_> {
             text = text.replace(&tag, inner.alias_of(w.0));
             conds.push(text);
         }
-        let _ = n;
         Some(format!(
             "NOT EXISTS (SELECT 1 FROM {} WHERE {})",
             inner.render(s).replace("\n  ", " "),
@@ -1972,6 +1928,11 @@ impl Analysis<'_> {
         out.push('.');
         out
     }
+}
+
+/// `now()` minus `k` units, as SQL.
+fn ago(k: f64, unit: &str) -> String {
+    format!("pg_catalog.now() - interval '{} {unit}'", number(k))
 }
 
 /// Stemmed words of a table name.
