@@ -24,13 +24,15 @@ GRANT SELECT ON ai.catalog_schemas, ai.catalog_tables, ai.catalog_columns, ai.ca
 GRANT EXECUTE ON FUNCTION ai.similar_samples(text, integer) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.feedback(bigint, integer, boolean, text, text) TO PUBLIC;
 GRANT SELECT ON ai.sql_samples TO PUBLIC;
+-- the function itself admits only the owner, superusers and members of the curator role
+GRANT EXECUTE ON FUNCTION ai.review_sample(bigint, boolean) TO PUBLIC;
 
 -- questions in plain language: the SQL runs with the caller's own rights (SECURITY INVOKER),
 -- read-only; the deny-list is readable so everyone can see what generated SQL may not call
 GRANT EXECUTE ON FUNCTION ai.ask(text, boolean, integer) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.generate_sql(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.ask_table(text, integer) TO PUBLIC;
-GRANT SELECT ON ai.denied_functions TO PUBLIC;
+GRANT SELECT ON ai.denied_functions, ai.allowed_functions TO PUBLIC;
 
 -- fix patterns are a shared knowledge base: readable by all, written by granted roles
 GRANT SELECT ON ai.fix_patterns, ai.pattern_relationships, ai.guardian_rules TO PUBLIC;

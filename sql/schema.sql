@@ -161,8 +161,16 @@ CREATE TABLE ai.sql_samples (
     last_feedback_at   timestamptz,
     created_by         name        NOT NULL DEFAULT session_user,
     created_at         timestamptz NOT NULL DEFAULT now(),
-    updated_at         timestamptz NOT NULL DEFAULT now()
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    -- ai.ask uses a sample for a caller only when the caller wrote it or it is reviewed:
+    -- written by the extension's owner, a superuser or a curator, or approved by a curator
+    -- with ai.review_sample (feedback corrections always start as proposals)
+    review             text        NOT NULL DEFAULT 'proposed'
+                                   CHECK (review IN ('proposed', 'reviewed', 'rejected')),
+    reviewed_by        name,
+    reviewed_at        timestamptz
 );
+CREATE INDEX sql_samples_review ON ai.sql_samples (review) WHERE review = 'proposed';
 CREATE INDEX sql_samples_tags ON ai.sql_samples USING gin (tags);
 CREATE INDEX sql_samples_tables ON ai.sql_samples USING gin (tables);
 CREATE INDEX sql_samples_rating ON ai.sql_samples (avg_rating DESC NULLS LAST);
@@ -190,11 +198,22 @@ CREATE TABLE ai.query_usage_stats (
 CREATE INDEX query_usage_stats_created ON ai.query_usage_stats (created_at);
 CREATE INDEX query_usage_stats_sample ON ai.query_usage_stats (sample_id);
 
--- Functions generated SQL may never call, on top of the built-in list (file access, other
--- connections, sleeps, settings, backends, advisory locks, sequences). A trailing * is a
--- prefix. The extension owner adds rows: INSERT INTO ai.denied_functions VALUES ('my_fn', 'why').
+-- Functions SQL written by someone else may never call, even built-in IMMUTABLE or STABLE
+-- ones and those in ai.allowed_functions. A trailing * is a prefix. The extension owner adds
+-- rows: INSERT INTO ai.denied_functions VALUES ('my_fn', 'why').
 CREATE TABLE ai.denied_functions (
     pattern  text        PRIMARY KEY CHECK (pattern ~ '^[a-z_][a-z0-9_$]*[*]?$'),
+    reason   text,
+    added_by name        NOT NULL DEFAULT session_user,
+    added_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Functions that are not built in (user-defined, or from other extensions) which SQL written
+-- by someone else may call: only what an admin lists here, after reading the function. The
+-- extension owner adds rows:
+--   INSERT INTO ai.allowed_functions (func, reason) VALUES ('public.f(integer)'::regprocedure, 'why')
+CREATE TABLE ai.allowed_functions (
+    func     regprocedure PRIMARY KEY,
     reason   text,
     added_by name        NOT NULL DEFAULT session_user,
     added_at timestamptz NOT NULL DEFAULT now()
@@ -570,6 +589,7 @@ SELECT pg_catalog.pg_extension_config_dump('ai.query_usage_stats', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_usage_stats_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_feedback', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.denied_functions', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.allowed_functions', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_feedback_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.fix_patterns', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.pattern_relationships', '');

@@ -30,6 +30,9 @@ static APPROVAL_WEBHOOK_URL: GucSetting<Option<CString>> = GucSetting::<Option<C
 static APPROVAL_WEBHOOK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static EXECUTE_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+static CURATOR_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"ai_curator"));
+static WORKER_ROLE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"ai_architect_worker"));
 static AUDIT_DATABASE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"postgres"));
 static AUDIT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
@@ -270,6 +273,22 @@ pub fn init() {
         GucFlags::UNIT_MS,
     );
     GucRegistry::define_string_guc(
+        c"ai_architect.curator_role",
+        c"Role whose members review samples (ai.review_sample); their own samples count as reviewed.",
+        c"ai.ask uses a sample only when its caller wrote it or a curator reviewed it.",
+        &CURATOR_ROLE,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"ai_architect.worker_role",
+        c"Role the background worker connects as: a non-superuser LOGIN role, member of pg_monitor.",
+        c"Create it with: CREATE ROLE ai_architect_worker LOGIN IN ROLE pg_monitor. Without it the worker waits and logs why.",
+        &WORKER_ROLE,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
         c"ai_architect.audit_database",
         c"Database the background worker connects to for scheduled audits.",
         c"Set it in postgresql.conf; the worker reconnects on reload.",
@@ -425,6 +444,12 @@ pub fn execute_statement_timeout_ms() -> u64 {
 }
 pub fn execute_lock_timeout_ms() -> u64 {
     EXECUTE_LOCK_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn curator_role() -> String {
+    string(&CURATOR_ROLE).unwrap_or_else(|| "ai_curator".into())
+}
+pub fn worker_role() -> String {
+    string(&WORKER_ROLE).unwrap_or_else(|| "ai_architect_worker".into())
 }
 pub fn audit_database() -> String {
     string(&AUDIT_DATABASE).unwrap_or_else(|| "postgres".into())

@@ -17,6 +17,7 @@ mod impact;
 mod llm;
 mod memory;
 mod monitor;
+mod pgsql;
 mod spi_util;
 mod sqlparse;
 mod status;

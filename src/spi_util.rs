@@ -99,10 +99,6 @@ pub struct CaughtPgError {
 }
 
 impl CaughtPgError {
-    fn from_spi(e: pgrx::spi::Error) -> CaughtPgError {
-        CaughtPgError::internal(e.to_string())
-    }
-
     pub fn internal(message: String) -> CaughtPgError {
         CaughtPgError {
             message,
@@ -183,13 +179,6 @@ fn subtransaction<R>(
         })
         .execute()
     }
-}
-
-/// EXPLAINs `sql` (no execution) with the current user's rights; the planner's error if
-/// it does not plan.
-pub fn explains_cleanly(sql: &str) -> Result<(), CaughtPgError> {
-    let sql = format!("EXPLAIN (FORMAT JSON) {sql}");
-    in_subtransaction(move || Spi::run(&sql)).and_then(|r| r.map_err(CaughtPgError::from_spi))
 }
 
 /// The search_path handling of functions that run SQL text written by the caller.

@@ -30,6 +30,8 @@ pub struct WorkQuery {
     explain_sql: String,
     uses: QueryUses,
     pub base: f64,
+    /// planned as this role (the one that ran it), None: as the caller
+    role: Option<pg_sys::Oid>,
 }
 
 /// A table the workload reads.
@@ -45,6 +47,8 @@ struct Table {
 pub struct Advice {
     pub queries: Vec<WorkQuery>,
     pub skipped: Vec<(String, String)>,
+    /// workload statements of roles the caller may not plan as (not read, not planned)
+    pub not_assumed: i64,
     pub candidates: Vec<Candidate>,
     pub sizes: Vec<i64>,
     pub selection: Selection,
@@ -248,6 +252,12 @@ fn report(a: &Advice) -> String {
         a.skipped.len(),
         a.elapsed_ms
     ));
+    if a.not_assumed > 0 {
+        s.push_str(&format!(
+            "   {} workload statement(s) of roles you may not plan as were left out (a superuser's, or a role you are not a member of)\n",
+            a.not_assumed
+        ));
+    }
     s.push_str(&format!(
         "workload planner cost now: {:.0}\nwith the advised indexes: {:.0} ({:.1}% less)\n",
         total_before,
@@ -376,6 +386,7 @@ fn advise_in(
     started: Instant,
 ) -> Result<Advice> {
     let hs = hypopg_schema()?;
+    let mut not_assumed = 0i64;
     let (raw, days) = match query {
         Some(q) => {
             let stmt = sqlparse::parse_one(q).map_err(|e| AdvisorError::BadQuery(e.to_string()))?;
@@ -388,17 +399,23 @@ fn advise_in(
                     sqlparse::kind(&stmt).as_str()
                 )));
             }
-            (vec![(None, q.to_string(), 1.0, 0.0)], None)
+            (vec![(None, q.to_string(), 1.0, 0.0, None)], None)
         }
-        None => workload(workload_size)?,
+        None => {
+            let (raw, days, unassumable) = workload(workload_size)?;
+            not_assumed = unassumable;
+            (raw, days)
+        }
     };
     let mut tables: HashMap<String, Option<Table>> = HashMap::new();
     let mut queries = Vec::new();
     let mut skipped = Vec::new();
-    for (queryid, text, calls, mean_ms) in raw {
+    for (queryid, text, calls, mean_ms, role) in raw {
         let text = params::typed_literals_as_casts(&text);
-        match prepare(sp, &text, &mut tables) {
-            Ok((explain_sql, uses)) => match explain(sp, &explain_sql) {
+        // a workload statement is analysed and planned as the role that ran it (a
+        // restricted operation): the planner may run its functions, never with our rights
+        match as_planner(role, || prepare(sp, &text, &mut tables)) {
+            Ok((explain_sql, uses)) => match explain(sp, &explain_sql, role) {
                 Ok(plan) => queries.push(WorkQuery {
                     queryid,
                     text,
@@ -407,6 +424,7 @@ fn advise_in(
                     explain_sql,
                     uses,
                     base: plan.0,
+                    role,
                 }),
                 Err(e) => skipped.push((text, e)),
             },
@@ -470,7 +488,7 @@ fn advise_in(
         tables: cands.iter().map(|c| c.table.clone()).collect(),
         queries: queries
             .iter()
-            .map(|q| (q.explain_sql.clone(), q.uses.tables()))
+            .map(|q| (q.explain_sql.clone(), q.uses.tables(), q.role))
             .collect(),
         created: HashMap::new(),
         by_oid: HashMap::new(),
@@ -538,6 +556,7 @@ fn advise_in(
     Ok(Advice {
         queries,
         skipped,
+        not_assumed,
         candidates: cands,
         sizes,
         selection,
@@ -560,15 +579,23 @@ const SIZE_COST_PER_PAGE: f64 = 0.05;
 const MIN_GAIN_SHARE: f64 = 0.005;
 const EXHAUSTIVE_LIMIT: usize = 20_000;
 
-type Raw = (Option<i64>, String, f64, f64);
+/// queryid, text, calls, mean time, and the role to plan it as (None: the caller).
+type Raw = (Option<i64>, String, f64, f64, Option<pg_sys::Oid>);
 
 /// The top statements of this database by total time, without catalog queries, the
 /// extension's own and utility statements; and the days the counters cover.
-fn workload(limit: i64) -> Result<(Vec<Raw>, Option<f64>)> {
+fn workload(limit: i64) -> Result<(Vec<Raw>, Option<f64>, i64)> {
     let ss = stat_statements_schema()?;
+    // a statement is planned as its role when that role still exists and the caller may
+    // stand in for it: the caller is a superuser, or the role is not one and the caller is
+    // a member of it or of pg_read_all_stats (which shows the statement's text anyway)
     let sql = format!(
-        "SELECT s.queryid, s.query, s.calls::float8, s.mean_exec_time
+        "SELECT s.queryid, s.query, s.calls::float8, s.mean_exec_time, s.userid,
+                r.oid IS NOT NULL AND (me.rolsuper OR (NOT r.rolsuper AND
+                    (pg_catalog.pg_has_role(r.oid, 'MEMBER') OR pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER'))))
            FROM {ss}.pg_stat_statements s
+           LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
+           CROSS JOIN (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = current_user::regrole::oid) me
           WHERE s.dbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
             AND s.query ~* '^\\s*(with|select|update|delete)\\M'
             AND s.toplevel
@@ -578,13 +605,19 @@ fn workload(limit: i64) -> Result<(Vec<Raw>, Option<f64>)> {
           LIMIT $1"
     );
     let mut out = Vec::new();
+    let mut skipped = 0i64;
     Spi::connect(|c| {
         for r in c.select(&sql, None, &[limit.into()])? {
+            if !r.get::<bool>(6)?.unwrap_or(false) {
+                skipped += 1;
+                continue;
+            }
             out.push((
                 r.get::<i64>(1)?,
                 r.get::<String>(2)?.unwrap_or_default(),
                 r.get::<f64>(3)?.unwrap_or(0.0),
                 r.get::<f64>(4)?.unwrap_or(0.0),
+                r.get::<pg_sys::Oid>(5)?,
             ));
         }
         Ok::<_, pgrx::spi::Error>(())
@@ -593,7 +626,16 @@ fn workload(limit: i64) -> Result<(Vec<Raw>, Option<f64>)> {
         "SELECT greatest(extract(epoch FROM now() - stats_reset) / 86400.0, 1.0 / 1440)::float8
            FROM {ss}.pg_stat_statements_info"
     ))?;
-    Ok((out, days))
+    Ok((out, days, skipped))
+}
+
+/// Runs `f` as `role` (a restricted operation) when given, else as the caller.
+fn as_planner<R>(role: Option<pg_sys::Oid>, f: impl FnOnce() -> R) -> R {
+    match role {
+        Some(r) => crate::spi_util::as_role(r, || Ok::<R, std::convert::Infallible>(f()))
+            .unwrap_or_else(|e| match e {}),
+        None => f(),
+    }
 }
 
 /// Rows written per table (qualified name) by the statements pg_stat_statements counted.
@@ -743,25 +785,11 @@ fn resolve(sp: &SearchPath, name: &str) -> std::result::Result<Option<Table>, pg
 /// Replaces `$n` by representative literals of the right type. The types come from the
 /// server's own parse analysis (PREPARE, never executed); the values from pg_stats.
 fn bind(sp: &SearchPath, text: &str, uses: &QueryUses) -> std::result::Result<String, String> {
-    const NAME: &str = "ai_architect_advisor_probe";
-    let dealloc = || {
-        let _ = Spi::run(&format!(
-            "DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_catalog.pg_prepared_statements WHERE name = '{NAME}')
-                  THEN DEALLOCATE {NAME}; END IF; END $$"
-        ));
-    };
-    dealloc();
-    let prep = format!("PREPARE {NAME} AS {text}");
     let types = in_subtransaction(AssertUnwindSafe(|| {
-        sp.as_caller(|| Spi::run(&prep))?;
-        Spi::get_one::<Vec<String>>(&format!(
-            "SELECT (SELECT parameter_types::text[] FROM pg_catalog.pg_prepared_statements WHERE name = '{NAME}')"
-        ))
+        crate::pgsql::parameter_types(text, sp.caller())
     }));
-    dealloc();
     let types = match types {
-        Ok(Ok(Some(t))) => t,
-        Ok(Ok(None)) => Vec::new(),
+        Ok(Ok(t)) => t,
         Ok(Err(e)) => return Err(e.to_string()),
         Err(e) => return Err(e.message),
     };
@@ -835,10 +863,27 @@ fn stats_value(table: &str, column: &str, op: candidates::ParamOp) -> Option<Str
 
 /// EXPLAIN (no execution) with the caller's rights and search_path: total cost and the
 /// hypothetical indexes (by oid) the plan uses.
-fn explain(sp: &SearchPath, sql: &str) -> std::result::Result<(f64, Vec<u32>), String> {
+fn explain(
+    sp: &SearchPath,
+    sql: &str,
+    role: Option<pg_sys::Oid>,
+) -> std::result::Result<(f64, Vec<u32>), String> {
+    // HypoPG shows its indexes to EXPLAIN statements only: the text goes into one, after
+    // PostgreSQL's raw parser has confirmed it is one statement and stays one inside EXPLAIN
+    match crate::pgsql::one_statement(sql) {
+        Ok(s) if matches!(s.command, crate::pgsql::Command::Select | crate::pgsql::Command::Update | crate::pgsql::Command::Delete) => {}
+        Ok(s) => return Err(format!("{} statements are not advised on", s.tag)),
+        Err(e) => return Err(e.to_string()),
+    }
     let q = format!("EXPLAIN (FORMAT JSON) {sql}");
+    match crate::pgsql::statements(&q) {
+        Ok(v) if v.len() == 1 => {}
+        _ => return Err("the statement does not stay one statement inside EXPLAIN".into()),
+    }
     let plan = in_subtransaction(AssertUnwindSafe(|| {
-        sp.as_caller(|| Spi::get_one::<pgrx::Json>(&q))
+        as_planner(role, || {
+            crate::pgsql::pinned(|| sp.as_caller(|| Spi::get_one::<pgrx::Json>(&q)))
+        })
     }));
     let plan = match plan {
         Ok(Ok(Some(j))) => j.0,
@@ -936,7 +981,7 @@ struct Hypo<'a> {
     defs: Vec<String>,
     tables: Vec<String>,
     /// the EXPLAIN text of each query and the tables it reads
-    queries: Vec<(String, Vec<String>)>,
+    queries: Vec<(String, Vec<String>, Option<pg_sys::Oid>)>,
     created: HashMap<usize, u32>,
     by_oid: HashMap<u32, usize>,
 }
@@ -1013,7 +1058,7 @@ impl Hypo<'_> {
         for &c in config {
             self.create(c)?;
         }
-        Ok(match explain(self.sp, &self.queries[q].0) {
+        Ok(match explain(self.sp, &self.queries[q].0, self.queries[q].2) {
             Ok((cost, used)) => Some(Plan {
                 cost,
                 used: used

@@ -28,6 +28,8 @@ pub enum ApprovalError {
     Sql(#[from] sqlparse::SqlError),
     #[error("{0}")]
     Audit(#[from] AuditError),
+    #[error("{0}")]
+    PgSql(#[from] crate::pgsql::PgSqlError),
     #[error("request {0} does not exist")]
     NotFound(i64),
     #[error("execution {0} does not exist")]
@@ -93,6 +95,7 @@ impl UserError for ApprovalError {
             RollbackNeedsApproval(_) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             MergeReachesOthers(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            PgSql(_) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
         }
     }
     fn detail(&self) -> Option<String> {
@@ -106,6 +109,7 @@ impl UserError for ApprovalError {
         match self {
             Impact(e) => e.hint(),
             Sql(e) => Some(e.hint().to_string()),
+            PgSql(e) => Some(e.hint()),
             Expired(_) => Some("make a new request with ai.request(); ai_architect.approval_ttl sets how long one lives".into()),
             OwnRequest(_) => Some("ask another person to approve it".into()),
             NotApprover { role, .. } => Some(format!("an administrator grants {role} to approvers; ai.approval_policy names the role per risk level")),
@@ -690,8 +694,9 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
         log("executed", id, &req.sha, json!({"rollback_of": exec}))?;
         return Ok(out);
     }
-    // the statement is the one approved
+    // the statement is the one approved, and PostgreSQL reads it as one statement of that kind
     let reparsed = sqlparse::parse_statement(&req.sql)?;
+    impact::agrees_with_postgres(&req.sql, sqlparse::kind(&reparsed.stmt))?;
     if sha256_hex(&req.normalized) != req.sha || reparsed.stmt.to_string() != req.normalized {
         return Err(denied("executed", id, ApprovalError::Tampered(id)));
     }
@@ -860,10 +865,14 @@ fn run_with_backup(
                             "WITH ins AS ({stmt}) SELECT coalesce(jsonb_agg({}), '[]') FROM ins AS c",
                             pk_object("c", &c.pk)
                         );
-                        Ok(Spi::get_one::<JsonB>(&q)?.map(|j| j.0))
+                        // still one statement for PostgreSQL, the INSERT inside it
+                        if crate::pgsql::statements(&q)?.len() != 1 {
+                            return Err(ApprovalError::Tampered(exec_id));
+                        }
+                        Ok(crate::pgsql::pinned(|| Spi::get_one::<JsonB>(&q))?.map(|j| j.0))
                     }
                     _ => {
-                        Spi::run(sql)?;
+                        crate::pgsql::pinned(|| Spi::run(sql))?;
                         Ok(None)
                     }
                 }

@@ -17,7 +17,7 @@ use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only,
     timeout_is_ours, with_timeout, SearchPath, VectorSql,
 };
-use crate::sqlparse::safety::{check_select, Unsafe};
+use crate::pgsql::{self, Lists, PgSqlError};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::{json, Map, Value};
@@ -41,7 +41,7 @@ pub enum AskError {
     #[error("the question was not understood (words not understood: {words}); closest tables: {closest}")]
     NotUnderstood { words: String, closest: String },
     #[error("refused: {0}")]
-    Refused(Unsafe),
+    Refused(PgSqlError),
     #[error("the LLM gave no usable SQL in {attempts} attempt(s); last problem: {last}")]
     LlmGaveUp { attempts: usize, last: String },
     #[error("the generated query does not plan: {0}")]
@@ -300,12 +300,6 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
     Ok(hits)
 }
 
-fn denied_functions() -> Result<Vec<String>> {
-    Ok(Spi::get_one::<Vec<String>>(
-        "SELECT coalesce(pg_catalog.array_agg(pg_catalog.lower(pattern)), '{}') FROM ai.denied_functions",
-    )?
-    .unwrap_or_default())
-}
 
 /// The closest tables, for a question that was not understood.
 fn closest(cat: &[CatTable]) -> Vec<String> {
@@ -353,19 +347,18 @@ fn relevant<'a>(cat: &'a [CatTable], question: &str) -> Vec<&'a CatTable> {
     out
 }
 
-/// Checks that `sql` may run and plans it as the caller: one safe SELECT, under the cost limit.
-fn validate(sp: &SearchPath, sql: &str, denied: &[String]) -> Result<f64> {
-    check_select(sql, denied).map_err(AskError::Refused)?;
-    let q = format!("EXPLAIN (FORMAT JSON) {sql}");
-    let plan = match in_subtransaction(AssertUnwindSafe(|| {
-        sp.as_caller(|| read_only(|| Spi::get_one::<pgrx::Json>(&q)))
-    })) {
-        Ok(Ok(p)) => p.map(|j| j.0).unwrap_or(Value::Null),
-        Ok(Err(e)) => return Err(AskError::Plan(e.to_string())),
+/// Checks that `sql` may run (PostgreSQL's analysis against the allow list) and plans it as
+/// the caller: one safe SELECT, under the cost limit.
+fn validate(sp: &SearchPath, sql: &str, lists: &Lists) -> Result<f64> {
+    let r = in_subtransaction(AssertUnwindSafe(|| {
+        read_only(|| pgsql::checked_select(sql, sp.caller(), lists, |p| p.total_cost()))
+    }));
+    let cost = match r {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return Err(AskError::Refused(e)),
         Err(e) if e.is_cancel() => e.rethrow(),
         Err(e) => return Err(AskError::Plan(e.message)),
     };
-    let cost = plan[0]["Plan"]["Total Cost"].as_f64().unwrap_or(0.0);
     let max = guc::ask_max_cost();
     if max > 0.0 && cost > max {
         return Err(AskError::TooCostly { cost, max });
@@ -373,7 +366,7 @@ fn validate(sp: &SearchPath, sql: &str, denied: &[String]) -> Result<f64> {
     Ok(cost)
 }
 
-fn generate(sp: &SearchPath, question: &str, denied: &[String]) -> Result<Generated> {
+fn generate(sp: &SearchPath, question: &str, lists: &Lists) -> Result<Generated> {
     if question.trim().is_empty() {
         return Err(AskError::Empty);
     }
@@ -382,7 +375,8 @@ fn generate(sp: &SearchPath, question: &str, denied: &[String]) -> Result<Genera
         .flatten()
         .unwrap_or_default();
     let cat = load_catalog(&qvec)?;
-    let samples = crate::memory::samples::similar(question, 5)?;
+    // only samples the caller wrote or a curator reviewed answer or guide the model
+    let samples = crate::memory::samples::similar(question, 5, true)?;
     let top_similarity = samples.first().map(|s| s.3);
     let mut g = Generated {
         similarity: top_similarity,
@@ -398,7 +392,7 @@ fn generate(sp: &SearchPath, question: &str, denied: &[String]) -> Result<Genera
             None if s.3 >= threshold && adapt::same_literals(&s.1, question) => s.2.clone(),
             None => return None,
         };
-        validate(sp, &sql, denied).ok()?;
+        validate(sp, &sql, lists).ok()?;
         Some((s, sql))
     });
     if let Some((s, sql)) = pick {
@@ -454,7 +448,7 @@ fn generate(sp: &SearchPath, question: &str, denied: &[String]) -> Result<Genera
                 Err(e) => return Err(e.into()),
             };
             let sql = llm::extract_sql(&answer);
-            match validate(sp, &sql, denied) {
+            match validate(sp, &sql, lists) {
                 Ok(_) => {
                     g.sql = Some(sql.clone());
                     g.source = "llm";
@@ -512,65 +506,26 @@ struct Executed {
     elapsed_ms: f64,
 }
 
-/// Runs `sql` as the caller: read-only, rolled back, under the statement timeout, at most
-/// `max_rows` rows and ai_architect.ask_max_bytes bytes.
-fn execute(sp: &SearchPath, sql: &str, max_rows: usize) -> Result<Executed> {
+/// Runs `sql` as the caller: checked again, read-only, rolled back, under the statement
+/// timeout, at most `max_rows` rows and ai_architect.ask_max_bytes bytes. What runs is the
+/// checked statement itself.
+fn execute(sp: &SearchPath, sql: &str, lists: &Lists, max_rows: usize) -> Result<Executed> {
     let ms = guc::statement_timeout_ms();
     let max_bytes = guc::ask_max_bytes();
     let started = Instant::now();
-    let run = || -> std::result::Result<Executed, pgrx::spi::Error> {
-        Spi::connect(|client| {
-            let t = client.select(&format!("SELECT * FROM ({sql}\n) q LIMIT 0"), None, &[])?;
-            let mut columns: Vec<String> = Vec::new();
-            for i in 1..=t.columns()? {
-                let base = t.column_name(i)?;
-                let mut name = base.clone();
-                let mut k = 2;
-                while columns.contains(&name) {
-                    name = format!("{base}_{k}");
-                    k += 1;
-                }
-                columns.push(name);
-            }
-            let aliases: Vec<String> = columns
-                .iter()
-                .map(|c| format!("\"{}\"", c.replace('"', "\"\"")))
-                .collect();
-            let q = format!(
-                "SELECT pg_catalog.row_to_json(q)::text FROM ({sql}\n) AS q({}) LIMIT {}",
-                aliases.join(", "),
-                max_rows + 1
-            );
-            let mut rows = Vec::new();
-            let mut bytes = 0usize;
-            let mut truncated = false;
-            for r in client.select(&q, None, &[])? {
-                let text: String = r.get(1)?.unwrap_or_default();
-                if rows.len() == max_rows || bytes + text.len() > max_bytes {
-                    truncated = true;
-                    break;
-                }
-                bytes += text.len();
-                rows.push(serde_json::from_str::<Value>(&text).unwrap_or(Value::Null));
-            }
-            Ok(Executed {
-                columns,
-                rows,
-                truncated,
-                elapsed_ms: 0.0,
-            })
-        })
-    };
+    let run = || pgsql::checked_select(sql, sp.caller(), lists, |p| p.rows(max_rows, max_bytes));
     let out = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
-        sp.as_caller(|| read_only(|| with_timeout(ms, run)))
+        read_only(|| with_timeout(ms, run))
     }));
     let elapsed_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     match out {
-        Ok(Ok(mut e)) => {
-            e.elapsed_ms = elapsed_ms;
-            Ok(e)
-        }
-        Ok(Err(e)) => Err(AskError::Run(e.to_string())),
+        Ok(Ok(r)) => Ok(Executed {
+            columns: r.columns,
+            rows: r.rows,
+            truncated: r.truncated,
+            elapsed_ms,
+        }),
+        Ok(Err(e)) => Err(AskError::Refused(e)),
         Err(e) if e.is_cancel() => {
             if timeout_is_ours(ms) && elapsed_ms + 50.0 >= ms as f64 {
                 Err(AskError::Timeout(ms))
@@ -651,9 +606,9 @@ fn not_understood(g: &Generated) -> AskError {
 fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) -> Result<Value> {
     let started = Instant::now();
     let max_rows = check_max_rows(max_rows)?;
-    let denied = denied_functions()?;
+    let lists = pgsql::lists()?;
     // a model that gave no usable SQL is answered like refused SQL: in the result, logged
-    let (g, gave_up) = match generate(sp, question, &denied) {
+    let (g, gave_up) = match generate(sp, question, &lists) {
         Ok(g) => (g, None),
         Err(e @ AskError::LlmGaveUp { .. }) => (
             Generated {
@@ -701,7 +656,7 @@ fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) ->
     let sql = g.sql.clone().unwrap_or_default();
     // the engine's SQL passes the same gate as any other
     if g.source == "engine" {
-        if let Err(e) = validate(sp, &sql, &denied) {
+        if let Err(e) = validate(sp, &sql, &lists) {
             return Ok(failure(&mut out, &g, e));
         }
     }
@@ -717,7 +672,7 @@ fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) ->
         out.insert("usage_id".into(), json!(usage));
         return Ok(Value::Object(out));
     }
-    match execute(sp, &sql, max_rows) {
+    match execute(sp, &sql, &lists, max_rows) {
         Ok(x) => {
             let usage = log_usage(
                 question,
@@ -763,14 +718,14 @@ fn generate_sql(question: Option<&str>) -> String {
     let sp = SearchPath::pin();
     let started = Instant::now();
     let r = (|| -> Result<String> {
-        let denied = denied_functions()?;
-        let g = generate(&sp, question.unwrap_or(""), &denied)?;
+        let lists = pgsql::lists()?;
+        let g = generate(&sp, question.unwrap_or(""), &lists)?;
         if g.not_understood.is_some() {
             return Err(not_understood(&g));
         }
         let sql = g.sql.clone().unwrap_or_default();
         if g.source == "engine" {
-            validate(&sp, &sql, &denied)?;
+            validate(&sp, &sql, &lists)?;
         }
         let total_ms = started.elapsed().as_secs_f64() * 1000.0;
         log_usage(question.unwrap_or(""), &g, None, None, total_ms);

@@ -51,6 +51,10 @@ pub enum ImpactError {
     Decode(String),
     #[error("{0} must not be NULL")]
     Null(&'static str),
+    #[error("{0}")]
+    PgSql(#[from] crate::pgsql::PgSqlError),
+    #[error("PostgreSQL reads this text as {pg}, the analysis as {ours}")]
+    ReadDifferently { pg: String, ours: &'static str },
 }
 
 impl UserError for ImpactError {
@@ -69,12 +73,15 @@ impl UserError for ImpactError {
             Timeout(..) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
             Count(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            PgSql(_) | ReadDifferently { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
         }
     }
     fn hint(&self) -> Option<String> {
         use ImpactError::*;
         match self {
             Sql(e) => Some(e.hint().to_string()),
+            PgSql(e) => Some(e.hint()),
+            ReadDifferently { .. } => Some("write the statement plainly (standard_conforming_strings is on for everything ai_architect parses and runs)".into()),
             Shape(_) => Some("analyse a simpler form of the statement, or use mode => 'dry_run'".into()),
             BadMode(_) => Some("'estimate' asks the planner, 'exact' counts the rows, 'dry_run' runs it and rolls back".into()),
             UnknownTable(t) => Some(format!(
@@ -413,6 +420,29 @@ fn analyse_with_captures(sql: &str, mode: Mode) -> Result<(Value, Vec<Capture>)>
 
 /// The impact document and the row sets an execution must back up, for a caller that has
 /// already pinned the search_path (`sp` holds the caller's).
+/// Refuses a text that PostgreSQL's raw parser (standard_conforming_strings on) does not read
+/// as exactly one statement of the kind the analysis found.
+pub fn agrees_with_postgres(sql: &str, kind: Kind) -> Result<()> {
+    use crate::pgsql::Command;
+    let pg = crate::pgsql::one_statement(sql)?;
+    let same = match pg.command {
+        Command::Select => kind == Kind::Select,
+        Command::Insert => kind == Kind::Insert,
+        Command::Update => kind == Kind::Update,
+        Command::Delete => kind == Kind::Delete,
+        Command::Merge => kind == Kind::Merge,
+        Command::Utility => matches!(kind, Kind::Ddl | Kind::Truncate | Kind::Copy | Kind::Other),
+    };
+    if same {
+        Ok(())
+    } else {
+        Err(ImpactError::ReadDifferently {
+            pg: pg.tag,
+            ours: kind.as_str(),
+        })
+    }
+}
+
 pub fn analyse_in(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<Capture>)> {
     analyse_pinned(sp, sql, mode)
 }
@@ -420,6 +450,10 @@ pub fn analyse_in(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
 fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<Capture>)> {
     let parsed = sqlparse::parse_statement(sql)?;
     let kind = sqlparse::kind(&parsed.stmt);
+    // PostgreSQL's raw parser has the last word on how many statements the text holds and
+    // what they are, for the text and for the form the analysis renders and runs
+    agrees_with_postgres(sql, kind)?;
+    agrees_with_postgres(&parsed.stmt.to_string(), kind)?;
     let shape = statement::shape(&parsed)?;
     let mut a = Analysis {
         kind,
@@ -1094,7 +1128,7 @@ fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()> {
     let outcome = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
         with_timeout(ms, || {
             sp.as_caller(|| {
-                Spi::run(sql)?;
+                crate::pgsql::pinned(|| Spi::run(sql))?;
                 // deferred constraints are checked at commit: check them now
                 Spi::run("SET CONSTRAINTS ALL IMMEDIATE")
             })

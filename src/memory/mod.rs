@@ -26,6 +26,10 @@ pub enum MemoryError {
     Null(&'static str),
     #[error("k must be between 1 and 1000, got {0}")]
     BadK(i32),
+    #[error("only the extension's owner, a superuser or a member of role {0} reviews samples")]
+    NotCurator(String),
+    #[error("no sample with id {0}")]
+    NoSample(i64),
     #[error("{0}")]
     Spi(String),
 }
@@ -49,6 +53,8 @@ impl crate::error::UserError for MemoryError {
             MemoryError::NoUsage(_) => ERRCODE_NO_DATA_FOUND,
             MemoryError::NotYours(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
             MemoryError::Spi(_) => ERRCODE_INTERNAL_ERROR,
+            MemoryError::NotCurator(_) => ERRCODE_INSUFFICIENT_PRIVILEGE,
+            MemoryError::NoSample(_) => ERRCODE_NO_DATA_FOUND,
         }
     }
     fn hint(&self) -> Option<String> {

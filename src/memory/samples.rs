@@ -3,7 +3,7 @@ use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
 use crate::spi_util::{
-    as_extension_owner, as_role, explains_cleanly, with_search_path, SearchPath, VectorSql,
+    as_extension_owner, as_role, in_subtransaction, read_only, SearchPath, VectorSql,
 };
 use crate::sqlparse;
 use pgrx::prelude::*;
@@ -24,26 +24,47 @@ pub fn add(
     }
     let stmt = sqlparse::parse_query(query)?;
     let tables = sqlparse::relations(&stmt);
-    // planned and resolved exactly as the caller would run it, with the caller's rights
-    let oids: Vec<pg_sys::Oid> = sp.as_caller(|| -> Result<Vec<pg_sys::Oid>> {
-        explains_cleanly(query).map_err(|e| MemoryError::Plan(e.message))?;
-        Ok(Spi::get_one_with_args::<Vec<pg_sys::Oid>>(
-            "SELECT coalesce(array_agg(pg_catalog.to_regclass(t)::oid) FILTER (WHERE pg_catalog.to_regclass(t) IS NOT NULL), '{}')
-               FROM unnest($1::text[]) AS t",
-            &[tables.clone().into()],
-        )?
-        .unwrap_or_default())
-    })?;
+    // judged by PostgreSQL's analysis against the allow list and planned as the caller (the
+    // author), with the caller's search_path: a sample can only ever be one safe SELECT
+    let lists = crate::pgsql::lists()?;
+    let facts = in_subtransaction(std::panic::AssertUnwindSafe(|| {
+        read_only(|| {
+            crate::pgsql::checked_select(query, sp.caller(), &lists, |p| {
+                p.total_cost()?;
+                Ok(p.facts.clone())
+            })
+        })
+    }));
+    let facts = match facts {
+        Ok(Ok(f)) => f,
+        Ok(Err(e)) => return Err(MemoryError::Plan(format!("{e} ({})", e.hint()))),
+        Err(e) => return Err(MemoryError::Plan(e.message)),
+    };
+    // every relation it reads, views and functions' tables included: visibility follows them
+    let oids: Vec<pg_sys::Oid> = facts
+        .relations
+        .iter()
+        .map(|r| pg_sys::Oid::from(r.oid))
+        .collect();
     let complexity = super::complexity(&stmt);
     // the role whose rights planned it; the sample is planned again as this role later
     let author: String = Spi::get_one("SELECT current_user::text")?.unwrap_or_default();
+    // what the extension's owner, a superuser or a curator adds is reviewed; what anyone
+    // else adds (and every feedback correction) is a proposal until a curator reviews it
+    let review = if source != "feedback" && is_curator()? {
+        "reviewed"
+    } else {
+        "proposed"
+    };
     let mut vectors = embed_texts(&[Some(question), Some(query)]).into_iter();
     let (qv, sv) = (vectors.next().flatten(), vectors.next().flatten());
     let id = as_extension_owner(|| {
         Spi::get_one_with_args::<i64>(
             "INSERT INTO ai.sql_samples (question, query, question_embedding, query_embedding, complexity, tags,
-                                         tables, table_oids, source, from_usage_id, search_path, created_by, checked_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now()) RETURNING id",
+                                         tables, table_oids, source, from_usage_id, search_path, created_by, checked_at,
+                                         review, reviewed_by, reviewed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, now(),
+                     $13, CASE WHEN $13 = 'reviewed' THEN $12 END, CASE WHEN $13 = 'reviewed' THEN now() END) RETURNING id",
             &[
                 question.into(),
                 query.trim().trim_end_matches(';').into(),
@@ -57,6 +78,7 @@ pub fn add(
                 from_usage.into(),
                 sp.caller().into(),
                 author.as_str().into(),
+                review.into(),
             ],
         )
         .map_err(MemoryError::from)
@@ -99,13 +121,15 @@ fn similar_samples(
         name!(source, String),
     ),
 > {
-    let rows = similar(question, k).or_raise("ai.similar_samples");
+    let rows = similar(question, k, false).or_raise("ai.similar_samples");
     TableIterator::new(rows)
 }
 
 type SampleRow = (i64, String, String, f64, Option<f64>, String);
 
-pub fn similar(question: &str, k: i32) -> Result<Vec<SampleRow>> {
+/// The `k` samples closest to `question`. With `usable`, only those ai.ask may use for the
+/// caller: reviewed ones and the caller's own.
+pub fn similar(question: &str, k: i32, usable: bool) -> Result<Vec<SampleRow>> {
     let k = check_k(k)?;
     let qv = embed_texts(&[Some(question)])
         .pop()
@@ -115,11 +139,13 @@ pub fn similar(question: &str, k: i32) -> Result<Vec<SampleRow>> {
     let sql = format!(
         "SELECT id, question, query, 1 - {d}, avg_rating, source
            FROM ai.sql_samples WHERE NOT stale AND question_embedding IS NOT NULL
+            AND review <> 'rejected'
+            AND (NOT $3 OR review = 'reviewed' OR created_by = current_user)
           ORDER BY {d}, id LIMIT $2"
     );
     Spi::connect(|c| {
         let mut out = Vec::new();
-        for r in c.select(&sql, None, &[qv.into(), (k as i64).into()])? {
+        for r in c.select(&sql, None, &[qv.into(), (k as i64).into(), usable.into()])? {
             out.push((
                 r.get::<i64>(1)?.unwrap_or_default(),
                 r.get::<String>(2)?.unwrap_or_default(),
@@ -274,10 +300,9 @@ pub fn recheck() -> Result<(i64, i64)> {
             let reason = match author {
                 None => Some("the role that added it no longer exists".to_string()),
                 Some(role) => as_role(role, || {
-                    Ok::<_, MemoryError>(with_search_path(&path, || explains_cleanly(&query)))
+                    Ok::<_, MemoryError>(plans_as_checked(&query, &path))
                 })?
-                .err()
-                .map(|e| e.message),
+                .err(),
             };
             if reason.is_some() {
                 stale += 1
@@ -291,6 +316,60 @@ pub fn recheck() -> Result<(i64, i64)> {
         }
         Ok((ok, stale))
     })
+}
+
+/// Whether a stored query still passes the check and plans (as the current role): the
+/// reason when not.
+fn plans_as_checked(query: &str, path: &str) -> std::result::Result<(), String> {
+    let lists = crate::pgsql::lists().map_err(|e| e.to_string())?;
+    let r = in_subtransaction(std::panic::AssertUnwindSafe(|| {
+        read_only(|| crate::pgsql::checked_select(query, path, &lists, |p| p.total_cost()))
+    }));
+    match r {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.message),
+    }
+}
+
+/// Whether the current role may review samples: the extension's owner, a superuser, or a
+/// member of the curator role (ai_architect.curator_role).
+pub fn is_curator() -> Result<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT r.rolsuper
+             OR r.oid = (SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'ai_architect')
+             OR coalesce(pg_catalog.pg_has_role(r.oid, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1), 'MEMBER'), false)
+           FROM pg_catalog.pg_roles r WHERE r.oid = current_user::regrole::oid",
+        &[crate::guc::curator_role().into()],
+    )?
+    .unwrap_or(false))
+}
+
+/// A curator's decision on a sample: `approve` makes it usable by every ai.ask whose
+/// caller may read its tables; otherwise it is rejected and never used. Returns the new state.
+#[pg_extern(volatile, strict)]
+#[search_path(pg_catalog, pg_temp)]
+fn review_sample(id: i64, approve: bool) -> String {
+    review(id, approve).or_raise("ai.review_sample")
+}
+
+fn review(id: i64, approve: bool) -> Result<String> {
+    if !is_curator()? {
+        return Err(MemoryError::NotCurator(crate::guc::curator_role()));
+    }
+    let state = if approve { "reviewed" } else { "rejected" };
+    let done = as_extension_owner(|| {
+        Spi::get_one_with_args::<i64>(
+            "UPDATE ai.sql_samples SET review = $2, reviewed_by = current_user, reviewed_at = now(), updated_at = now()
+              WHERE id = $1 RETURNING id",
+            &[id.into(), state.into()],
+        )
+        .map_err(MemoryError::from)
+    })?;
+    match done {
+        Some(_) => Ok(state.to_string()),
+        None => Err(MemoryError::NoSample(id)),
+    }
 }
 
 /// Checks every sample against the current schema; returns how many plan and how many are stale.

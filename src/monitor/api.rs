@@ -10,7 +10,7 @@ use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only, with_timeout,
     SearchPath,
 };
-use crate::sqlparse::{self, Kind};
+use crate::sqlparse::Kind;
 use pgrx::prelude::*;
 use serde_json::{json, Value};
 use std::panic::AssertUnwindSafe;
@@ -100,29 +100,25 @@ fn explain(sql: &str, analyze: default!(bool, false)) -> pgrx::JsonB {
 }
 
 fn explain_json(sql: &str, analyze: bool) -> Result<Value> {
-    let stmt = sqlparse::parse_one(sql)?;
-    let kind = sqlparse::kind(&stmt);
-    let into = matches!(&stmt, sqlparser::ast::Statement::Query(q)
-        if matches!(q.body.as_ref(), sqlparser::ast::SetExpr::Select(s) if s.into.is_some()));
-    if analyze && (kind != Kind::Select || into) {
-        return Err(MonitorError::AnalyzeWrite(if into {
-            "SELECT INTO".into()
-        } else {
-            kind.as_str().to_string()
-        }));
-    }
-    if analyze {
-        // it runs: the same rules as any SQL ai_architect runs for someone
-        crate::sqlparse::safety::check_select(sql, &[]).map_err(MonitorError::Unsafe)?;
-    }
     let sp = SearchPath::pin();
-    let opts = if analyze {
-        "FORMAT JSON, VERBOSE, ANALYZE, BUFFERS"
-    } else {
-        "FORMAT JSON, VERBOSE"
+    let lists = crate::pgsql::lists()?;
+    // PostgreSQL's analysis says what the statement is; EXPLAIN ANALYZE runs it, so only
+    // a SELECT that passes the same allow list as any SQL ai_architect runs for someone
+    let run = || {
+        crate::pgsql::prepare(sql, sp.caller(), |p| {
+            match p.facts.command {
+                crate::pgsql::Command::Utility => {
+                    return Err(crate::pgsql::PgSqlError::Refused(
+                        crate::pgsql::Refusal::NotASelect(p.facts.tag.clone()),
+                    ))
+                }
+                _ if analyze => crate::pgsql::policy::check_select(&p.facts, &lists)?,
+                _ => {}
+            }
+            Ok((p.facts.command, p.explain_json(true, analyze)?))
+        })
+        .and_then(|r| r)
     };
-    let q = format!("EXPLAIN ({opts}) {sql}");
-    let run = || sp.as_caller(|| Spi::get_one::<pgrx::Json>(&q));
     let out = if analyze {
         in_rolled_back_subtransaction(AssertUnwindSafe(|| {
             read_only(|| with_timeout(guc::statement_timeout_ms(), run))
@@ -130,11 +126,23 @@ fn explain_json(sql: &str, analyze: bool) -> Result<Value> {
     } else {
         in_subtransaction(AssertUnwindSafe(run))
     };
-    let plan = match out {
-        Ok(Ok(p)) => p.map(|j| j.0).unwrap_or(Value::Null),
+    let (command, plan) = match out {
+        Ok(Ok(p)) => p,
+        Ok(Err(crate::pgsql::PgSqlError::Refused(crate::pgsql::Refusal::NotASelect(k)))) if analyze => {
+            return Err(MonitorError::AnalyzeWrite(k))
+        }
+        Ok(Err(e)) if analyze => return Err(MonitorError::Unsafe(e)),
         Ok(Err(e)) => return Err(MonitorError::Explain(e.to_string())),
         Err(e) if e.is_cancel() && !analyze => e.rethrow(),
         Err(e) => return Err(MonitorError::Explain(e.message)),
+    };
+    let kind = match command {
+        crate::pgsql::Command::Select => Kind::Select,
+        crate::pgsql::Command::Insert => Kind::Insert,
+        crate::pgsql::Command::Update => Kind::Update,
+        crate::pgsql::Command::Delete => Kind::Delete,
+        crate::pgsql::Command::Merge => Kind::Merge,
+        crate::pgsql::Command::Utility => Kind::Other,
     };
     let top = plan[0].clone();
     let rows = |schema: &str, rel: &str| -> Option<f64> {

@@ -21,7 +21,7 @@ pub enum MonitorError {
     )]
     AnalyzeWrite(String),
     #[error("analyze => true refused: {0}")]
-    Unsafe(crate::sqlparse::safety::Unsafe),
+    Unsafe(crate::pgsql::PgSqlError),
     #[error("EXPLAIN failed: {0}")]
     Explain(String),
     #[error(transparent)]

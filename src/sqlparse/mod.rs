@@ -1,7 +1,7 @@
-//! SQL text in, facts out: exactly one statement, what kind it is, which relations it names.
-//! Plain Rust over `sqlparser` (PostgreSQL dialect); every capability that accepts SQL from
-//! a user or a model goes through here first.
-pub mod safety;
+//! SQL text in, shapes out: one statement, what kind it is, which relations it names, for the
+//! pure-Rust parts (impact analysis, the advisor's candidates, the ask engine). Plain Rust over
+//! `sqlparser` (PostgreSQL dialect). It never decides what may run: `crate::pgsql` does, with
+//! PostgreSQL's own parser and analyser.
 
 use sqlparser::ast::{Statement, Visit};
 use sqlparser::dialect::PostgreSqlDialect;

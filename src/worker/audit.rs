@@ -148,6 +148,13 @@ pub fn audit() -> Result<Value, AuditError> {
     .unwrap_or_else(|| "\"$user\", public".into());
     match crate::spi_util::with_search_path(&default_path, || advisor::advise(None, 5, 200)) {
         Ok(a) => {
+            if a.not_assumed > 0 {
+                warnings.push(format!(
+                    "index advice: {} workload statement(s) left out: their roles cannot be planned as by {} (a superuser's, or a role it is not a member of)",
+                    a.not_assumed,
+                    Spi::get_one::<String>("SELECT current_user::text")?.unwrap_or_default()
+                ));
+            }
             // the CREATE rows come first, one per chosen index, in the same order
             for (ch, row) in a.selection.chosen.iter().zip(advisor::rows(&a)) {
                 let queries: Vec<Value> = ch
