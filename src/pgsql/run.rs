@@ -45,6 +45,12 @@ pub(super) fn facts(source: *mut pg_sys::CachedPlanSource) -> Result<Facts, PgSq
         let tag = std::ffi::CStr::from_ptr(pg_sys::GetCommandTagName((*source).commandTag))
             .to_string_lossy()
             .into_owned();
+        // SELECT ... INTO is a CREATE TABLE AS that reports itself as SELECT
+        let tag = if command == super::Command::Utility && tag == "SELECT" {
+            "SELECT INTO".to_string()
+        } else {
+            tag
+        };
         (command, tag)
     };
     // a domain's CHECK constraints run on every coercion to it (and to domains over it)
@@ -202,6 +208,9 @@ impl Prepared {
             self.still_checked()?;
             let stmts = pgrx::PgList::<pg_sys::PlannedStmt>::from_pg((*cplan).stmt_list);
             let stmt = stmts.head().ok_or(PgSqlError::Empty)?;
+            // the caller's privileges on every relation, as the executor checks them: a
+            // plan is never a way to learn about what one may not read
+            check_permissions(stmt);
             Ok((plan, stmt))
         }
     }
@@ -321,6 +330,18 @@ pub struct Rows {
     pub columns: Vec<String>,
     pub rows: Vec<Value>,
     pub truncated: bool,
+}
+
+/// The executor's privilege check of a plan's range table (an ERROR on a violation).
+#[cfg(feature = "pg15")]
+unsafe fn check_permissions(stmt: *mut pg_sys::PlannedStmt) {
+    pg_sys::ExecCheckRTPerms((*stmt).rtable, true);
+}
+
+/// The executor's privilege check of a plan's range table (an ERROR on a violation).
+#[cfg(not(feature = "pg15"))]
+unsafe fn check_permissions(stmt: *mut pg_sys::PlannedStmt) {
+    pg_sys::ExecCheckPermissions((*stmt).rtable, (*stmt).permInfos, true);
 }
 
 #[cfg(any(feature = "pg15", feature = "pg16"))]
