@@ -58,6 +58,8 @@ start() {
     die "the cluster in $PGDATA_DIR did not start (log above)"
   fi
   echo "$sum" | as_pg tee "$LIB_STAMP" >/dev/null
+  # the background worker's own role: a non-superuser that reads statistics
+  psql_local postgres -c "DO \$\$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ai_architect_worker') THEN CREATE ROLE ai_architect_worker LOGIN IN ROLE pg_monitor; END IF; END \$\$" >/dev/null
   say "cluster: started on port $PGPORT_DEMO (log: $PGDATA_DIR/server.log)"
 }
 

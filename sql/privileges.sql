@@ -33,6 +33,8 @@ GRANT EXECUTE ON FUNCTION ai.ask(text, boolean, integer) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.generate_sql(text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.ask_table(text, integer) TO PUBLIC;
 GRANT SELECT ON ai.denied_functions, ai.allowed_functions TO PUBLIC;
+-- what ai_architect would run for someone, and why (analysis only, nothing runs)
+GRANT EXECUTE ON FUNCTION ai.check_sql(text) TO PUBLIC;
 
 -- fix patterns are a shared knowledge base: readable by all, written by granted roles
 GRANT SELECT ON ai.fix_patterns, ai.pattern_relationships, ai.guardian_rules TO PUBLIC;

@@ -12,6 +12,7 @@
 //! - [`Prepared`]: the checked statement itself, to plan, EXPLAIN or run. What runs is the
 //!   very tree that was checked: the text is never pasted into a larger statement, and a plan
 //!   that PostgreSQL would have to analyse again (a concurrent schema change) is refused.
+mod api;
 pub mod policy;
 mod run;
 mod tree;

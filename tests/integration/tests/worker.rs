@@ -86,7 +86,10 @@ fn worker_cron_and_the_measured_gain() {
         ],
     );
     let mut admin = cl.connect("postgres");
-    admin.batch_execute("CREATE DATABASE aiw").unwrap();
+    // the worker connects as its own non-superuser role (ai_architect.worker_role)
+    admin
+        .batch_execute("CREATE ROLE ai_architect_worker LOGIN IN ROLE pg_monitor; CREATE DATABASE aiw")
+        .unwrap();
     let mut c = cl.connect("aiw");
     // the worker (restarted once the database exists) waits quietly for the extension
     wait_for("the worker", Duration::from_secs(30), || {
@@ -110,6 +113,17 @@ fn worker_cron_and_the_measured_gain() {
     wait_for("snapshots", Duration::from_secs(30), || {
         count(&mut c, "SELECT count(*) FROM ai.stat_snapshots") >= 2
     });
+    let (who, sup): (String, bool) = {
+        let r = c
+            .query_one(
+                "SELECT a.usename::text, r.rolsuper FROM pg_stat_activity a JOIN pg_roles r ON r.oid = a.usesysid
+                  WHERE a.backend_type = 'ai_architect worker'",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!((who.as_str(), sup), ("ai_architect_worker", false));
     let v: String = c
         .query_one("SELECT ai.version()::text", &[])
         .unwrap()
