@@ -4,6 +4,7 @@ use pgrx::prelude::*;
 mod advisor;
 mod approval;
 mod impact;
+mod pgsql;
 
 #[pg_schema]
 mod tests {

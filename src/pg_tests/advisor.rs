@@ -270,16 +270,32 @@ mod tests {
     #[pg_test]
     #[should_panic(expected = "read-only transaction")]
     fn explain_analyze_runs_read_only() {
-        // a function that writes, called from a SELECT: the read-only transaction stops it
+        // a function that writes, allowed by an admin and called from a SELECT: the
+        // read-only transaction is the second line of defence
         run("CREATE TABLE adv_t (a int)");
         run("CREATE FUNCTION adv_w() RETURNS int LANGUAGE sql AS 'INSERT INTO adv_t VALUES (1) RETURNING 1'");
+        run("INSERT INTO ai.allowed_functions (func, reason) VALUES ('adv_w()'::regprocedure, 'test')");
         explain("SELECT adv_w()", true);
     }
 
     #[pg_test]
-    #[should_panic(expected = "it calls pg_sleep, which generated SQL may not call")]
-    fn explain_analyze_refuses_denied_functions() {
+    #[should_panic(expected = "it calls adv_w2() (call), a function that is not built in and not in ai.allowed_functions")]
+    fn explain_analyze_refuses_functions_not_allowed() {
+        run("CREATE FUNCTION adv_w2() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1'");
+        explain("SELECT adv_w2()", true);
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "it calls pg_sleep(double precision) (call), a VOLATILE built-in function")]
+    fn explain_analyze_refuses_volatile_builtins() {
         explain("SELECT pg_sleep(30)", true);
+    }
+
+    #[pg_test]
+    #[should_panic(expected = "denied in ai.denied_functions")]
+    fn explain_analyze_refuses_what_the_admin_denied() {
+        run("INSERT INTO ai.denied_functions VALUES ('md5', 'test')");
+        explain("SELECT md5('x')", true);
     }
 
     #[pg_test]
