@@ -309,14 +309,12 @@ fn graph() -> Result<Graph> {
 
 /// Planner estimate of the rows a query returns (EXPLAIN only: nothing runs).
 fn explain_rows(sp: &SearchPath, sql: &str) -> std::result::Result<f64, CaughtPgError> {
-    let q = format!("EXPLAIN (FORMAT JSON) {sql}");
+    // the statement itself, prepared and planned by PostgreSQL (never its text in another)
     let plan = in_subtransaction(AssertUnwindSafe(|| {
-        sp.as_caller(|| Spi::get_one::<pgrx::Json>(&q))
+        crate::pgsql::prepare(sql, sp.caller(), |p| p.explain_json(false, false))
+            .and_then(|r| r)
     }))?;
-    let plan = plan
-        .map_err(|e| CaughtPgError::internal(e.to_string()))?
-        .map(|j| j.0)
-        .unwrap_or(Value::Null);
+    let plan = plan.map_err(|e| CaughtPgError::internal(e.to_string()))?;
     let top = &plan[0]["Plan"];
     // a ModifyTable node reports 0 rows; what it modifies is its input's estimate
     let node = if top["Node Type"] == "ModifyTable" {

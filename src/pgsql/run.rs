@@ -231,6 +231,12 @@ impl Prepared {
     /// the JSON document EXPLAIN prints. With `analyze` it runs (the caller makes that
     /// read-only and rolls it back).
     pub fn explain_json(&self, verbose: bool, analyze: bool) -> Result<Value, PgSqlError> {
+        if self.facts.command == super::Command::Utility {
+            // EXPLAIN takes only planned statements (SELECT, INSERT, UPDATE, DELETE, MERGE)
+            return Err(PgSqlError::Refused(super::Refusal::NotASelect(
+                self.facts.tag.clone(),
+            )));
+        }
         let started = std::time::Instant::now();
         let (_plan, stmt) = self.planned()?;
         let planning_ms = started.elapsed().as_secs_f64() * 1000.0;
