@@ -365,6 +365,9 @@ fn a_slow_generated_query_is_canceled_at_the_limit_and_costly_ones_never_start()
         "SET ai_architect.statement_timeout_ms = 700; SET ai_architect.ask_max_cost = 0",
     )
     .unwrap();
+    // the model and the catalog are ready: what is measured is the generated query's run
+    c.query("SELECT * FROM ai.search_catalog('tracks')", &[])
+        .unwrap();
     f.push(Reply::Sql(
         "SELECT count(*) FROM public.track a, public.track b, public.track c".into(),
     ));

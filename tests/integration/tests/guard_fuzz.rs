@@ -245,6 +245,8 @@ const SECRET_RELATIONS: &[&str] = &[
 
 /// The independent judgement of one analysed tree: the reasons it must not run (empty: ok).
 fn judge(c: &mut Client, dump: &str, cache: &mut HashMap<String, Vec<String>>) -> Vec<String> {
+    // the dump is wrapped at whitespace into lines of about 80 characters
+    let dump = &dump.replace('\n', " ");
     let mut why = Vec::new();
     let mut funcs: Vec<u32> = Vec::new();
     for k in [":funcid ", ":aggfnoid ", ":winfnoid "] {
@@ -272,10 +274,10 @@ fn judge(c: &mut Client, dump: &str, cache: &mut HashMap<String, Vec<String>>) -
         c.query(
             "WITH RECURSIVE objs(classid, objid) AS (
                  SELECT 'pg_rewrite'::regclass::oid, rw.oid FROM pg_rewrite rw
-                  WHERE rw.ev_class = ANY ($1::oid[]) AND rw.ev_class >= 16384
-                 UNION SELECT 'pg_policy'::regclass::oid, p.oid FROM pg_policy p WHERE p.polrelid = ANY ($1::oid[])
+                  WHERE rw.ev_class = ANY ($1::int8[]::oid[]) AND rw.ev_class >= 16384
+                 UNION SELECT 'pg_policy'::regclass::oid, p.oid FROM pg_policy p WHERE p.polrelid = ANY ($1::int8[]::oid[])
                  UNION SELECT 'pg_constraint'::regclass::oid, con.oid FROM pg_constraint con
-                  WHERE con.contypid IN (WITH RECURSIVE d(t) AS (SELECT unnest($2::oid[]) UNION
+                  WHERE con.contypid IN (WITH RECURSIVE d(t) AS (SELECT unnest($2::int8[]::oid[]) UNION
                                           SELECT ty.typbasetype FROM pg_type ty JOIN d ON ty.oid = d.t WHERE ty.typtype = 'd')
                                           SELECT t FROM d)
                  UNION SELECT 'pg_rewrite'::regclass::oid, rw.oid
@@ -300,7 +302,7 @@ fn judge(c: &mut Client, dump: &str, cache: &mut HashMap<String, Vec<String>>) -
     }
     let ops: Vec<i64> = ops.iter().map(|x| *x as i64).collect();
     let via_ops: Vec<u32> = c
-        .query("SELECT oprcode::oid::int8 FROM pg_operator WHERE oid = ANY ($1::oid[])", &[&ops])
+        .query("SELECT oprcode::oid::int8 FROM pg_operator WHERE oid = ANY ($1::int8[]::oid[])", &[&ops])
         .unwrap()
         .iter()
         .map(|r| r.get::<_, i64>(0) as u32)
@@ -313,7 +315,7 @@ fn judge(c: &mut Client, dump: &str, cache: &mut HashMap<String, Vec<String>>) -
         .query(
             "SELECT p.oid::int8, p.proname::text, p.provolatile::text,
                     EXISTS (SELECT 1 FROM ai.allowed_functions a WHERE a.func::oid = p.oid)
-               FROM pg_proc p WHERE p.oid = ANY ($1::oid[])",
+               FROM pg_proc p WHERE p.oid = ANY ($1::int8[]::oid[])",
             &[&f64s],
         )
         .unwrap()
@@ -329,7 +331,7 @@ fn judge(c: &mut Client, dump: &str, cache: &mut HashMap<String, Vec<String>>) -
     }
     let r64: Vec<i64> = rels.iter().map(|x| *x as i64).collect();
     for r in c
-        .query("SELECT relname::text FROM pg_class WHERE oid = ANY ($1::oid[]) AND oid < 16384", &[&r64])
+        .query("SELECT relname::text FROM pg_class WHERE oid = ANY ($1::int8[]::oid[]) AND oid < 16384", &[&r64])
         .unwrap()
     {
         let name: String = r.get(0);

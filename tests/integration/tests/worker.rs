@@ -88,8 +88,9 @@ fn worker_cron_and_the_measured_gain() {
     let mut admin = cl.connect("postgres");
     // the worker connects as its own non-superuser role (ai_architect.worker_role)
     admin
-        .batch_execute("CREATE ROLE ai_architect_worker LOGIN IN ROLE pg_monitor; CREATE DATABASE aiw")
+        .batch_execute("CREATE ROLE ai_architect_worker LOGIN IN ROLE pg_monitor")
         .unwrap();
+    admin.batch_execute("CREATE DATABASE aiw").unwrap();
     let mut c = cl.connect("aiw");
     // the worker (restarted once the database exists) waits quietly for the extension
     wait_for("the worker", Duration::from_secs(30), || {
