@@ -52,7 +52,7 @@ mod tests {
             ("WITH c AS (SELECT g.vol(1) AS x) SELECT x FROM c", "g.vol(integer) call"),
             ("SELECT count(*) FILTER (WHERE g.vol(a) > 0) FROM g.t", "g.vol(integer) call"),
             ("SELECT row_number() OVER (PARTITION BY g.vol(a)) FROM g.t", "g.vol(integer) call"),
-            (r#"SELECT U&"g"."vo\006c"(1)"#, "g.vol(integer) call"),
+            (r#"SELECT "g".U&"vo\006c"(1)"#, "g.vol(integer) call"),
         ];
         for (sql, want) in cases {
             let v = check(sql);
