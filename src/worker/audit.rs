@@ -243,12 +243,16 @@ fn remember(
     let mut fresh = Vec::new();
     let mut known = 0usize;
     for f in findings {
-        let seen = Spi::get_one_with_args::<i64>(
-            "SELECT max(id) FROM ai.optimization_log
-              WHERE kind = $1 AND coalesce(target, '') = $2 AND coalesce(action_sql, '') = coalesce($3, '')
-                AND status IN ('suggested', 'applied')",
-            &[f.kind.into(), f.target.clone().into(), f.action_sql.clone().into()],
-        )?;
+        // the history is the extension's state: read with the owner's rights, so that a
+        // monitoring role (the background worker's among them) can run the audit
+        let seen = as_extension_owner(|| {
+            Spi::get_one_with_args::<i64>(
+                "SELECT max(id) FROM ai.optimization_log
+                  WHERE kind = $1 AND coalesce(target, '') = $2 AND coalesce(action_sql, '') = coalesce($3, '')
+                    AND status IN ('suggested', 'applied')",
+                &[f.kind.into(), f.target.clone().into(), f.action_sql.clone().into()],
+            )
+        })?;
         match seen {
             Some(_) => known += 1,
             None => fresh.push(f),
@@ -281,7 +285,7 @@ fn remember(
     for (f, v) in fresh.iter().zip(vectors) {
         let mut rationale = None;
         if let Some(v) = &v {
-            let similar = Spi::connect(|c| {
+            let similar = as_extension_owner(|| Spi::connect(|c| {
                 let r = c
                     .select(
                         &format!(
@@ -300,7 +304,7 @@ fn remember(
                     r.get::<f64>(2)?.unwrap_or(0.0),
                     r.get::<f64>(3)?.unwrap_or(0.0),
                 )))
-            })?;
+            }))?;
             if let Some((id, gain, sim)) = similar.filter(|s| s.2 >= SIMILAR) {
                 rationale = Some(format!(
                     "a similar optimization (#{id}, similarity {sim:.2}) gained {gain:.0}% when it was applied"
@@ -333,7 +337,7 @@ fn remember(
 /// as "after"), then, once their statements ran again, verified with the measured gain.
 fn verify_indexes() -> Result<Vec<Value>, AuditError> {
     let mut open = Vec::new();
-    Spi::connect(|c| {
+    as_extension_owner(|| Spi::connect(|c| {
         for r in c.select(
             "SELECT l.id, l.status, l.before_metrics, l.applied_at::text,
                     to_regclass(format('%s.%s', split_part(substring(l.action_sql FROM ' ON ([^ ]+) '), '.', 1),
@@ -352,7 +356,7 @@ fn verify_indexes() -> Result<Vec<Value>, AuditError> {
             ));
         }
         Ok::<_, pgrx::spi::Error>(())
-    })?;
+    }))?;
     let mut out = Vec::new();
     for (id, status, before, applied_at, exists) in open {
         if !exists {
