@@ -13,6 +13,7 @@ impl UserError for PgSqlError {
         match self {
             PgSqlError::Refused(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             PgSqlError::Changed => PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
+            PgSqlError::Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             _ => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
         }
     }

@@ -35,6 +35,8 @@ pub enum PgSqlError {
     Changed,
     #[error(transparent)]
     Refused(#[from] Refusal),
+    #[error("reading the catalog failed: {0}")]
+    Spi(String),
 }
 
 impl PgSqlError {
@@ -47,6 +49,7 @@ impl PgSqlError {
             PgSqlError::Nul => "remove the NUL byte".into(),
             PgSqlError::Changed => "the check and the run must see the same schema".into(),
             PgSqlError::Refused(r) => r.hint(),
+            PgSqlError::Spi(_) => "an internal query of the check failed; the message says which".into(),
         }
     }
 }

@@ -134,7 +134,7 @@ fn describe_functions(f: &[(pg_sys::Oid, &'static str)]) -> Result<Vec<Function>
         }
         Ok::<_, pgrx::spi::Error>(v)
     })
-    .map_err(|e| PgSqlError::Refused(super::Refusal::NotASelect(e.to_string())))?;
+    .map_err(|e| PgSqlError::Spi(e.to_string()))?;
     Ok(f
         .iter()
         .map(|(oid, via)| match rows.iter().find(|r| r.0 == *oid) {
@@ -184,7 +184,7 @@ fn describe_relations(oids: &[pg_sys::Oid]) -> Result<Vec<Relation>, PgSqlError>
         }
         Ok::<_, pgrx::spi::Error>(v)
     })
-    .map_err(|e| PgSqlError::Refused(super::Refusal::NotASelect(e.to_string())))
+    .map_err(|e| PgSqlError::Spi(e.to_string()))
 }
 
 /// A cached plan, released when dropped.

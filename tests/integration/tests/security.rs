@@ -65,12 +65,13 @@ impl Setup {
 
 impl Drop for Setup {
     fn drop(&mut self) {
-        let name = std::mem::take(&mut self.db.name);
-        let attacker = self.attacker.clone();
-        // the database goes first (TestDb's drop), then the role
+        // the role owns objects in the database: the database goes first, then the role
         let mut admin = connect("postgres", "postgres");
-        let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-        let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{attacker}\""));
+        let _ = admin.batch_execute(&format!(
+            "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+            self.db.name
+        ));
+        let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{}\"", self.attacker));
     }
 }
 
