@@ -231,12 +231,18 @@ fn worker_cron_and_the_measured_gain() {
             >= 1
         },
     );
-    let ok = count(
-        &mut c,
-        "SELECT count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
-          WHERE j.jobname = 'ai-audit-now' AND d.status = 'succeeded'",
+    // pg_cron records the job's status after the job's own transaction has committed
+    wait_for(
+        "pg_cron to record the job as succeeded",
+        Duration::from_secs(30),
+        || {
+            count(
+                &mut c,
+                "SELECT count(*) FROM cron.job_run_details d JOIN cron.job j USING (jobid)
+                  WHERE j.jobname = 'ai-audit-now' AND d.status = 'succeeded'",
+            ) >= 1
+        },
     );
-    assert!(ok >= 1);
     c.batch_execute("SELECT cron.unschedule('ai-audit-now')")
         .unwrap();
     let overlaps = overlapping_runs(&mut c);
