@@ -30,7 +30,8 @@ static APPROVAL_WEBHOOK_URL: GucSetting<Option<CString>> = GucSetting::<Option<C
 static APPROVAL_WEBHOOK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static EXECUTE_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
-static CURATOR_ROLE: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(Some(c"ai_curator"));
+static CURATOR_ROLE: GucSetting<Option<CString>> =
+    GucSetting::<Option<CString>>::new(Some(c"ai_curator"));
 static WORKER_ROLE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"ai_architect_worker"));
 static AUDIT_DATABASE: GucSetting<Option<CString>> =

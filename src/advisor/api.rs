@@ -871,7 +871,13 @@ fn explain(
     // HypoPG shows its indexes to EXPLAIN statements only: the text goes into one, after
     // PostgreSQL's raw parser has confirmed it is one statement and stays one inside EXPLAIN
     match crate::pgsql::one_statement(sql) {
-        Ok(s) if matches!(s.command, crate::pgsql::Command::Select | crate::pgsql::Command::Update | crate::pgsql::Command::Delete) => {}
+        Ok(s)
+            if matches!(
+                s.command,
+                crate::pgsql::Command::Select
+                    | crate::pgsql::Command::Update
+                    | crate::pgsql::Command::Delete
+            ) => {}
         Ok(s) => return Err(format!("{} statements are not advised on", s.tag)),
         Err(e) => return Err(e.to_string()),
     }
@@ -1058,16 +1064,18 @@ impl Hypo<'_> {
         for &c in config {
             self.create(c)?;
         }
-        Ok(match explain(self.sp, &self.queries[q].0, self.queries[q].2) {
-            Ok((cost, used)) => Some(Plan {
-                cost,
-                used: used
-                    .iter()
-                    .filter_map(|o| self.by_oid.get(o).copied())
-                    .collect(),
-            }),
-            Err(_) => None,
-        })
+        Ok(
+            match explain(self.sp, &self.queries[q].0, self.queries[q].2) {
+                Ok((cost, used)) => Some(Plan {
+                    cost,
+                    used: used
+                        .iter()
+                        .filter_map(|o| self.by_oid.get(o).copied())
+                        .collect(),
+                }),
+                Err(_) => None,
+            },
+        )
     }
 }
 

@@ -641,7 +641,7 @@ fn pk_object(alias: &str, pk: &[String]) -> String {
 /// added up into their partitioned table).
 fn xact_per_table() -> Result<BTreeMap<i64, (i64, i64, i64)>> {
     let mut out = BTreeMap::new();
-    for r in impact::xact_counts()?.into_values() {
+    for r in crate::impact::count::xact_counts()?.into_values() {
         let e = out.entry(r.root).or_insert((0, 0, 0));
         e.0 += r.ins;
         e.1 += r.upd;

@@ -13,11 +13,11 @@ use super::prompt::{self, CatTable};
 use crate::error::{OrRaise, UserError};
 use crate::guc;
 use crate::llm::{self, LlmError};
+use crate::pgsql::{self, Lists, PgSqlError};
 use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only,
     timeout_is_ours, with_timeout, SearchPath, VectorSql,
 };
-use crate::pgsql::{self, Lists, PgSqlError};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::{json, Map, Value};
@@ -300,7 +300,6 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
     Ok(hits)
 }
 
-
 /// The closest tables, for a question that was not understood.
 fn closest(cat: &[CatTable]) -> Vec<String> {
     let mut v: Vec<&CatTable> = cat.iter().collect();
@@ -514,9 +513,8 @@ fn execute(sp: &SearchPath, sql: &str, lists: &Lists, max_rows: usize) -> Result
     let max_bytes = guc::ask_max_bytes();
     let started = Instant::now();
     let run = || pgsql::checked_select(sql, sp.caller(), lists, |p| p.rows(max_rows, max_bytes));
-    let out = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
-        read_only(|| with_timeout(ms, run))
-    }));
+    let out =
+        in_rolled_back_subtransaction(AssertUnwindSafe(|| read_only(|| with_timeout(ms, run))));
     let elapsed_ms = (started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0;
     match out {
         Ok(Ok(r)) => Ok(Executed {

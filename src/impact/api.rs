@@ -5,16 +5,14 @@
 //! run, triggers, locks...) and assembles the jsonb document. Everything that reads user
 //! tables runs with the caller's rights, so nothing the caller cannot SELECT is revealed.
 use super::cascade::{self, Action, Edge, Node, Op, Table};
+use super::count;
 use super::ddl::{self, Inverse, LockMode};
 use super::report;
 use super::risk::{self, Facts, Policy};
 use super::sensitive;
 use super::statement::{self, Modify, Shape};
 use crate::error::{OrRaise, UserError};
-use crate::spi_util::{
-    in_rolled_back_subtransaction, in_subtransaction, read_only, timeout_is_ours, with_timeout,
-    CaughtPgError, SearchPath,
-};
+use crate::spi_util::{in_subtransaction, CaughtPgError, SearchPath};
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
@@ -99,7 +97,7 @@ impl UserError for ImpactError {
     }
 }
 
-type Result<T> = std::result::Result<T, ImpactError>;
+pub(crate) type Result<T> = std::result::Result<T, ImpactError>;
 
 fn current_search_path() -> String {
     Spi::get_one::<String>("SELECT current_setting('search_path')")
@@ -136,20 +134,20 @@ impl Mode {
 /// One relation, as the catalog describes it.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Rel {
-    oid: i64,
+    pub(super) oid: i64,
     schema: String,
     name: String,
-    kind: String,
-    rows: f64,
+    pub(super) kind: String,
+    pub(super) rows: f64,
     bytes: i64,
-    readable: bool,
+    pub(super) readable: bool,
     can: BTreeMap<String, bool>,
     system: bool,
-    root: i64,
+    pub(super) root: i64,
     columns: Vec<Col>,
     pk: Vec<String>,
     updatable: i32,
-    base: Option<i64>,
+    pub(super) base: Option<i64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -214,7 +212,7 @@ SELECT coalesce(jsonb_agg(jsonb_build_object(
   FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
  WHERE c.oid = ANY ($1::int8[]::pg_catalog.oid[])";
 
-fn json_one(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
+pub(super) fn json_one(sql: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
     Ok(Spi::get_one_with_args::<JsonB>(sql, args)?
         .map(|j| j.0)
         .unwrap_or(Value::Null))
@@ -228,7 +226,7 @@ pub(crate) fn rels(oids: &[i64]) -> Result<HashMap<i64, Rel>> {
     Ok(list.into_iter().map(|r| (r.oid, r)).collect())
 }
 
-fn rel(oid: i64) -> Result<Rel> {
+pub(super) fn rel(oid: i64) -> Result<Rel> {
     rels(&[oid])?
         .remove(&oid)
         .ok_or_else(|| ImpactError::Decode(format!("relation {oid} vanished")))
@@ -307,14 +305,21 @@ fn graph() -> Result<Graph> {
     Ok(Graph { edges, oids })
 }
 
-/// Planner estimate of the rows a query returns (EXPLAIN only: nothing runs).
-fn explain_rows(sp: &SearchPath, sql: &str) -> std::result::Result<f64, CaughtPgError> {
+/// The planner's plan of a query, EXPLAIN (FORMAT JSON) (nothing runs).
+pub(super) fn explain_plan(
+    sp: &SearchPath,
+    sql: &str,
+) -> std::result::Result<Value, CaughtPgError> {
     // the statement itself, prepared and planned by PostgreSQL (never its text in another)
     let plan = in_subtransaction(AssertUnwindSafe(|| {
-        crate::pgsql::prepare(sql, sp.caller(), |p| p.explain_json(false, false))
-            .and_then(|r| r)
+        crate::pgsql::prepare(sql, sp.caller(), |p| p.explain_json(false, false)).and_then(|r| r)
     }))?;
-    let plan = plan.map_err(|e| CaughtPgError::internal(e.to_string()))?;
+    plan.map_err(|e| CaughtPgError::internal(e.to_string()))
+}
+
+/// Planner estimate of the rows a query returns (EXPLAIN only: nothing runs).
+fn explain_rows(sp: &SearchPath, sql: &str) -> std::result::Result<f64, CaughtPgError> {
+    let plan = explain_plan(sp, sql)?;
     let top = &plan[0]["Plan"];
     // a ModifyTable node reports 0 rows; what it modifies is its input's estimate
     let node = if top["Node Type"] == "ModifyTable" {
@@ -326,31 +331,65 @@ fn explain_rows(sp: &SearchPath, sql: &str) -> std::result::Result<f64, CaughtPg
 }
 
 /// One line of the `tables` list while it is being built.
-struct Touch {
-    rel: Rel,
-    operation: String,
-    estimated: Option<f64>,
-    exact: Option<i64>,
-    path: Vec<String>,
-    via: &'static str,
+pub(super) struct Touch {
+    pub(super) rel: Rel,
+    pub(super) operation: String,
+    pub(super) estimated: Option<f64>,
+    pub(super) exact: Option<i64>,
+    /// the first path that reaches these rows
+    pub(super) path: Vec<String>,
+    /// the other paths that reach rows of the same table with the same operation
+    pub(super) paths: Vec<Vec<String>>,
+    pub(super) via: &'static str,
     /// the row-selecting SQL (for exact counts and rollback capture)
-    rows_sql: Option<String>,
-    dry: Option<(i64, i64, i64)>,
+    pub(super) rows_sql: Option<String>,
+    /// the same rows as `(tableoid, ctid)`
+    pub(super) ids_sql: Option<String>,
+    pub(super) dry: Option<(i64, i64, i64)>,
+    /// a partitioned table's partitions, by name
+    pub(super) partitions: Option<BTreeMap<String, Value>>,
+}
+
+impl Touch {
+    /// How many foreign keys away from the target its rows are, on the longest path.
+    pub(super) fn depth(&self) -> usize {
+        std::iter::once(&self.path)
+            .chain(&self.paths)
+            .map(|p| p.len().saturating_sub(1))
+            .max()
+            .unwrap_or(0)
+    }
+
+    pub(super) fn new(rel: Rel, operation: String, path: Vec<String>, via: &'static str) -> Touch {
+        Touch {
+            rel,
+            operation,
+            estimated: None,
+            exact: None,
+            path,
+            paths: Vec::new(),
+            via,
+            rows_sql: None,
+            ids_sql: None,
+            dry: None,
+            partitions: None,
+        }
+    }
 }
 
 /// The facts gathered about one statement, then turned into jsonb.
-struct Analysis {
+pub(super) struct Analysis {
     kind: Kind,
     mode: Mode,
     statement: String,
     target: Option<Rel>,
-    touches: Vec<Touch>,
-    tree: Vec<Node>,
+    pub(super) touches: Vec<Touch>,
+    pub(super) tree: Vec<Node>,
     /// estimate / exact rows per tree node, in walk order
-    node_rows: HashMap<String, (Option<f64>, Option<i64>, bool)>,
-    will_fail: Option<bool>,
-    failure_reason: Option<String>,
-    warnings: Vec<String>,
+    pub(super) node_rows: HashMap<String, (Option<f64>, Option<i64>, bool)>,
+    pub(super) will_fail: Option<bool>,
+    pub(super) failure_reason: Option<String>,
+    pub(super) warnings: Vec<String>,
     locks: Vec<(Rel, LockMode, String)>,
     ddl_steps: Vec<ddl::Step>,
     lint: Vec<ddl::Finding>,
@@ -361,12 +400,12 @@ struct Analysis {
     rollback: Value,
 }
 
-fn node_key(n: &Node, path: &[String]) -> String {
+pub(super) fn node_key(n: &Node, path: &[String]) -> String {
     format!("{}|{}", path.join(">"), n.constraint)
 }
 
 /// Walks the tree in order, calling `f(node, path_before_node)`.
-fn each_node<'a>(
+pub(super) fn each_node<'a>(
     nodes: &'a [Node],
     path: &mut Vec<String>,
     f: &mut dyn FnMut(&'a Node, &[String]),
@@ -503,11 +542,13 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
         Shape::Select => select(sp, &mut a, &parsed.stmt)?,
         Shape::Other => other(sp, &mut a, &parsed.stmt, sql)?,
     }
+    count::merge_touches(&mut a)?;
+    count::partition_estimates(sp, &mut a)?;
     if mode == Mode::Exact {
-        exact(sp, &mut a)?;
+        count::exact(sp, &mut a)?;
     }
     if mode == Mode::DryRun {
-        dry_run(sp, &mut a, sql)?;
+        count::dry_run(sp, &mut a, sql)?;
     }
     blockers(&mut a);
     // inverse DDL reads definitions of names as the caller wrote them
@@ -539,7 +580,7 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
                     t.rows_sql.clone()
                 },
                 pk: t.rel.pk.clone(),
-                depth: t.path.len().saturating_sub(1),
+                depth: t.depth(),
             })
         })
         .collect();
@@ -675,6 +716,10 @@ fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool) -> Result
         via: "statement",
         rows_sql: Some(rows_sql.clone()),
         dry: None,
+        // a view has no row identity of its own
+        ids_sql: (!matches!(t.kind.as_str(), "v" | "f")).then(|| m.ids_sql()),
+        paths: Vec::new(),
+        partitions: None,
     });
     // relations read by USING / FROM / subqueries
     for name in sqlparse::relations(&sqlparse::parse_one(&a.statement)?) {
@@ -749,6 +794,7 @@ fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
             a.locks.push((r.clone(), lock.0, lock.1));
         }
         if !n.action.blocks() {
+            let has_identity = r.kind != "f";
             let est = a.node_rows.get(&node_key(&n, &p)).and_then(|x| x.0);
             a.touches.push(Touch {
                 rel: r,
@@ -759,6 +805,9 @@ fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
                 via: "foreign key",
                 rows_sql: Some(n.rows_sql.clone()),
                 dry: None,
+                ids_sql: has_identity.then(|| n.ids_sql.clone()),
+                paths: Vec::new(),
+                partitions: None,
             });
         }
     }
@@ -815,6 +864,9 @@ fn insert(sp: &SearchPath, a: &mut Analysis, i: &statement::Insert) -> Result<()
         via: "statement",
         rows_sql: i.source_sql.clone(),
         dry: None,
+        ids_sql: None,
+        paths: Vec::new(),
+        partitions: None,
     });
     Ok(())
 }
@@ -843,6 +895,9 @@ fn merge(sp: &SearchPath, a: &mut Analysis, written: &str, matched_sql: &str) ->
         // the rows it matches: the ones a backup must hold
         rows_sql: Some(matched_sql.to_string()),
         dry: None,
+        ids_sql: None,
+        paths: Vec::new(),
+        partitions: None,
     });
     Ok(())
 }
@@ -884,6 +939,9 @@ fn truncate(
             },
             rows_sql: Some(q),
             dry: None,
+            ids_sql: None,
+            paths: Vec::new(),
+            partitions: None,
         });
         a.locks
             .push((t.clone(), LockMode::AccessExclusive, "TRUNCATE".into()));
@@ -993,6 +1051,9 @@ fn other(
                 via: "statement",
                 rows_sql: Some(format!("SELECT * FROM {}", r.qualified())),
                 dry: None,
+                ids_sql: None,
+                paths: Vec::new(),
+                partitions: None,
             });
         }
         if a.target.is_none() {
@@ -1000,256 +1061,6 @@ fn other(
         }
     }
     a.ddl_steps = steps;
-    Ok(())
-}
-
-/// Counts every row set with read-only queries, bounded by impact_timeout_ms.
-fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
-    let ms = crate::guc::impact_timeout_ms();
-    let ours = timeout_is_ours(ms);
-    let mut jobs: Vec<(usize, String)> = Vec::new();
-    for (i, t) in a.touches.iter().enumerate() {
-        if let Some(sql) = &t.rows_sql {
-            if t.rel.readable && t.exact.is_none() && t.operation != "MERGE" {
-                jobs.push((i, sql.clone()));
-            }
-        }
-    }
-    let mut node_jobs: Vec<(String, String)> = Vec::new();
-    let tree = a.tree.clone();
-    let mut path = a.root_path();
-    let node_rows = &a.node_rows;
-    each_node(&tree, &mut path, &mut |n, p| {
-        let key = node_key(n, p);
-        if node_rows.get(&key).map(|x| !x.2).unwrap_or(false) && n.action.blocks() {
-            node_jobs.push((key, n.rows_sql.clone()));
-        }
-    });
-    let count = |sql: &str| -> std::result::Result<i64, CaughtPgError> {
-        let q = format!("SELECT count(*) FROM ({sql}) AS reached");
-        match in_subtransaction(AssertUnwindSafe(|| Spi::get_one::<i64>(&q))) {
-            Ok(Ok(n)) => Ok(n.unwrap_or(0)),
-            Ok(Err(e)) => Err(CaughtPgError::internal(e.to_string())),
-            Err(e) if e.is_cancel() => e.rethrow(),
-            Err(e) => Err(e),
-        }
-    };
-    let outcome = in_subtransaction(AssertUnwindSafe(|| {
-        read_only(|| {
-            with_timeout(ms, || {
-                sp.as_caller(|| {
-                    let a1: Vec<(usize, std::result::Result<i64, CaughtPgError>)> =
-                        jobs.iter().map(|(i, s)| (*i, count(s))).collect();
-                    let a2: Vec<(String, std::result::Result<i64, CaughtPgError>)> = node_jobs
-                        .iter()
-                        .map(|(k, s)| (k.clone(), count(s)))
-                        .collect();
-                    (a1, a2)
-                })
-            })
-        })
-    }));
-    let (touch_counts, node_counts) = match outcome {
-        Ok(r) => r,
-        Err(e) if e.is_cancel() && ours => return Err(ImpactError::Timeout("exact", ms)),
-        Err(e) => e.rethrow(),
-    };
-    for (i, r) in touch_counts {
-        match r {
-            Ok(n) => a.touches[i].exact = Some(n),
-            Err(e) if i == 0 => return Err(ImpactError::Count(e.message)),
-            Err(e) => a.warnings.push(format!(
-                "{} not counted: {}",
-                a.touches[i].rel.display(),
-                e.message
-            )),
-        }
-    }
-    for (k, r) in node_counts {
-        if let (Some(slot), Ok(n)) = (a.node_rows.get_mut(&k), r) {
-            slot.1 = Some(n);
-        }
-    }
-    // cascade tree nodes that touch rows carry the same count as their `tables` line
-    let mut by_sql: HashMap<String, i64> = HashMap::new();
-    for t in &a.touches {
-        if let (Some(s), Some(n)) = (&t.rows_sql, t.exact) {
-            by_sql.insert(s.clone(), n);
-        }
-    }
-    let mut path = a.root_path();
-    let node_rows = &mut a.node_rows;
-    each_node(&tree, &mut path, &mut |n, p| {
-        if let (Some(slot), Some(c)) = (node_rows.get_mut(&node_key(n, p)), by_sql.get(&n.rows_sql))
-        {
-            slot.1 = Some(*c);
-        }
-    });
-    Ok(())
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub(crate) struct XactRow {
-    oid: i64,
-    pub(crate) root: i64,
-    pub(crate) ins: i64,
-    pub(crate) upd: i64,
-    pub(crate) del: i64,
-}
-
-const XACT_SQL: &str = "
-SELECT coalesce(jsonb_agg(jsonb_build_object('oid', s.relid::int8,
-         'root', coalesce(pg_catalog.pg_partition_root(s.relid), s.relid)::int8,
-         'ins', s.n_tup_ins, 'upd', s.n_tup_upd, 'del', s.n_tup_del)), '[]')
-  FROM pg_catalog.pg_stat_xact_user_tables s WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0";
-
-const SEQ_SQL: &str = "
-SELECT coalesce(jsonb_object_agg(s.seqrelid::pg_catalog.regclass::text, pg_catalog.pg_sequence_last_value(s.seqrelid)), '{}')
-  FROM pg_catalog.pg_sequence s WHERE pg_catalog.has_sequence_privilege(s.seqrelid, 'SELECT')";
-
-/// This transaction's row counters per table that has any (partitions with their root).
-pub(crate) fn xact_counts() -> Result<HashMap<i64, XactRow>> {
-    let rows: Vec<XactRow> = serde_json::from_value(json_one(XACT_SQL, &[])?)
-        .map_err(|e| ImpactError::Decode(e.to_string()))?;
-    Ok(rows.into_iter().map(|r| (r.oid, r)).collect())
-}
-
-/// Runs the statement in a subtransaction that is always rolled back, and reads what it did
-/// from the transaction's own row counters (inserted / updated / deleted per table,
-/// cascades and triggers included).
-fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()> {
-    let ms = crate::guc::impact_timeout_ms();
-    let ours = timeout_is_ours(ms);
-    let before = xact_counts()?;
-    let seq_before = json_one(SEQ_SQL, &[])?;
-    let started = std::time::Instant::now();
-    let outcome = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
-        with_timeout(ms, || {
-            sp.as_caller(|| {
-                crate::pgsql::pinned(|| Spi::run(sql))?;
-                // deferred constraints are checked at commit: check them now
-                Spi::run("SET CONSTRAINTS ALL IMMEDIATE")
-            })
-        })
-    }));
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
-    match outcome {
-        Ok(Ok(())) => {
-            a.will_fail = Some(false);
-        }
-        Ok(Err(e)) => {
-            a.will_fail = Some(true);
-            a.failure_reason = Some(e.to_string());
-        }
-        Err(e) if e.is_cancel() && ours => return Err(ImpactError::Timeout("dry_run", ms)),
-        Err(e) if e.is_cancel() => e.rethrow(),
-        Err(e) => {
-            a.will_fail = Some(true);
-            a.failure_reason = Some(match &e.detail {
-                Some(d) => format!("{} ({d})", e.message),
-                None => e.message.clone(),
-            });
-        }
-    }
-    a.warnings.push(format!(
-        "dry run: the statement ran for {elapsed:.1} ms and was rolled back"
-    ));
-    let after = xact_counts()?;
-    let seq_after = json_one(SEQ_SQL, &[])?;
-    if let (Some(b), Some(af)) = (seq_before.as_object(), seq_after.as_object()) {
-        let moved: Vec<String> = af
-            .iter()
-            .filter(|(k, v)| b.get(*k) != Some(*v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        if !moved.is_empty() {
-            a.warnings.push(format!(
-                "sequences are not transactional: the dry run advanced {} (the values are skipped, not reused)",
-                moved.join(", ")
-            ));
-        }
-    }
-    // deltas per table (partitions added up into their partitioned table)
-    let mut per_root: BTreeMap<i64, (i64, i64, i64)> = BTreeMap::new();
-    let mut per_leaf: Vec<(i64, (i64, i64, i64))> = Vec::new();
-    for (oid, r) in &after {
-        let b = before.get(oid);
-        let d = (
-            r.ins - b.map_or(0, |b| b.ins),
-            r.upd - b.map_or(0, |b| b.upd),
-            r.del - b.map_or(0, |b| b.del),
-        );
-        if d == (0, 0, 0) {
-            continue;
-        }
-        let e = per_root.entry(r.root).or_default();
-        e.0 += d.0;
-        e.1 += d.1;
-        e.2 += d.2;
-        if r.root != r.oid {
-            per_leaf.push((*oid, d));
-        }
-    }
-    for (root, d) in per_root {
-        let total = d.0 + d.1 + d.2;
-        match a
-            .touches
-            .iter_mut()
-            .find(|t| t.rel.oid == root || t.rel.root == root || t.rel.base == Some(root))
-        {
-            Some(t) => {
-                t.exact = Some(total);
-                t.dry = Some(d);
-            }
-            None => {
-                let r = rel(root)?;
-                if !r.readable {
-                    a.warnings.push(format!(
-                        "the statement also changes rows of {}, which you cannot read",
-                        r.display()
-                    ));
-                    continue;
-                }
-                let operation = [("INSERT", d.0), ("UPDATE", d.1), ("DELETE", d.2)]
-                    .iter()
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(o, _)| *o)
-                    .collect::<Vec<_>>()
-                    .join(" + ");
-                a.touches.push(Touch {
-                    rel: r,
-                    operation,
-                    estimated: None,
-                    exact: Some(total),
-                    path: Vec::new(),
-                    via: "trigger or rule",
-                    rows_sql: None,
-                    dry: Some(d),
-                });
-            }
-        }
-    }
-    // tables the analysis expected but the run did not touch
-    for t in a.touches.iter_mut() {
-        if t.dry.is_none()
-            && t.rel.readable
-            && t.operation != "TRUNCATE"
-            && !t.operation.starts_with("DROP")
-        {
-            t.exact = Some(0);
-            t.dry = Some((0, 0, 0));
-        }
-    }
-    if !per_leaf.is_empty() {
-        let mut parts = Vec::new();
-        for (oid, d) in per_leaf {
-            let r = rel(oid)?;
-            if r.readable {
-                parts.push(json!({"partition": r.display(), "inserted": d.0, "updated": d.1, "deleted": d.2}));
-            }
-        }
-        a.partitions = json!({"tree": a.partitions.clone(), "dry_run": parts});
-    }
     Ok(())
 }
 
@@ -1355,12 +1166,15 @@ fn rollback_plan(a: &Analysis) -> Result<Value> {
     let reversible;
     match a.kind {
         Kind::Delete | Kind::Update => {
-            for (i, t) in a
+            // parents before children: a row goes back after every row it references
+            let mut order: Vec<(usize, &Touch)> = a
                 .touches
                 .iter()
                 .enumerate()
                 .filter(|(_, t)| t.via != "trigger or rule")
-            {
+                .collect();
+            order.sort_by_key(|(_, t)| t.depth());
+            for (i, t) in order {
                 let Some(sql) = &t.rows_sql else { continue };
                 let b = backup_name(i, &t.rel);
                 capture.push(format!("CREATE TABLE {b} AS {sql}"));
@@ -1865,6 +1679,15 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
             if let Some((i, u, d)) = t.dry {
                 v["dry_run"] = json!({"inserted": i, "updated": u, "deleted": d});
             }
+            if !t.paths.is_empty() {
+                // every path that reaches these rows; each row is counted once
+                let mut all = vec![json!(t.path)];
+                all.extend(t.paths.iter().map(|p| json!(p)));
+                v["paths"] = json!(all);
+            }
+            if let Some(parts) = &t.partitions {
+                v["partitions"] = json!(parts.values().collect::<Vec<_>>());
+            }
             v
         })
         .collect();
@@ -1904,7 +1727,7 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
 
 impl Analysis {
     /// The path of the statement's own target (where every cascade path starts).
-    fn root_path(&self) -> Vec<String> {
+    pub(super) fn root_path(&self) -> Vec<String> {
         self.touches
             .first()
             .map(|t| t.path.clone())
@@ -1913,19 +1736,7 @@ impl Analysis {
 
     /// The child columns a cascade node rewrites.
     fn tree_edges_cols(&self, n: &Node) -> Option<Vec<String>> {
-        // rows_sql is `SELECT c.* FROM child AS c WHERE (c."col", …) IN (…)`: read the columns back
-        let start = n.rows_sql.find(" WHERE (")? + 8;
-        let end = start + n.rows_sql[start..].find(") IN (")?;
-        Some(
-            n.rows_sql[start..end]
-                .split(", ")
-                .map(|c| {
-                    c.trim_start_matches("c.")
-                        .trim_matches('"')
-                        .replace("\"\"", "\"")
-                })
-                .collect(),
-        )
+        Some(n.fk_cols.clone())
     }
 }
 

@@ -96,10 +96,23 @@ pub struct Node {
     /// the edge leads back to a table already on this path (a cycle or a self-reference):
     /// the walk stops there
     pub cycle: bool,
-    /// `SELECT … FROM child WHERE (fk) IN (…)`: the child rows reached
+    /// the child's foreign-key columns (those SET NULL / SET DEFAULT / ON UPDATE CASCADE write)
+    pub fk_cols: Vec<String>,
+    /// `SELECT c.* FROM child AS c WHERE …`: the child rows reached
     pub rows_sql: String,
+    /// the same rows as `(tableoid, ctid)`: their identity, to count rows reached by several
+    /// paths once
+    pub ids_sql: String,
     pub children: Vec<Node>,
 }
+
+/// The rows of `table` (alias `c`) that satisfy `pred`.
+fn select_rows(table: &Table, what: &str, pred: &str) -> String {
+    format!("SELECT {what} FROM {} AS c WHERE {pred}", table.qualified())
+}
+
+/// What identifies a row of a table, partitions included: `(tableoid, ctid)`.
+pub const ROW_IDENTITY: &str = "c.tableoid, c.ctid";
 
 #[cfg(test)]
 impl Node {
@@ -183,9 +196,8 @@ fn walk_from(
             (Op::Delete, Action::Cascade) => ("delete", Some(Op::Delete)),
             (_, _) => ("update", Some(Op::Update(e.child_cols.clone()))),
         };
-        let mut rows_sql = format!(
-            "SELECT c.* FROM {} AS c WHERE ({}) IN (SELECT {} FROM ({}) AS p)",
-            e.child.qualified(),
+        let mut pred = format!(
+            "({}) IN (SELECT {} FROM ({}) AS p)",
             cols("c", &e.child_cols),
             cols("p", &e.parent_cols),
             parent_rows
@@ -195,10 +207,9 @@ fn walk_from(
         let self_cascade = e.child == e.parent && effect == "delete";
         if self_cascade {
             // the whole subtree: rows referencing the deleted rows, recursively, by key
-            rows_sql = format!(
-                "WITH RECURSIVE reach AS (SELECT {k} FROM {t} AS c WHERE ({fk}) IN (SELECT {pk} FROM ({parent_rows}) AS p) \
-                 UNION SELECT {k} FROM {t} AS c JOIN reach AS r ON {on}) \
-                 SELECT c.* FROM {t} AS c WHERE ({k}) IN (SELECT * FROM reach)",
+            pred = format!(
+                "({k}) IN (WITH RECURSIVE reach AS (SELECT {k} FROM {t} AS c WHERE ({fk}) IN (SELECT {pk} FROM ({parent_rows}) AS p) \
+                 UNION SELECT {k} FROM {t} AS c JOIN reach AS r ON {on}) SELECT * FROM reach)",
                 k = cols("c", &e.parent_cols),
                 t = e.child.qualified(),
                 fk = cols("c", &e.child_cols),
@@ -216,8 +227,8 @@ fn walk_from(
                     key_after(path, k, edges)
                 };
                 if let Some(key) = key {
-                    rows_sql = format!(
-                        "SELECT c.* FROM ({rows_sql}) AS c WHERE ({}) NOT IN (SELECT {} FROM ({}) AS x)",
+                    pred = format!(
+                        "{pred} AND ({}) NOT IN (SELECT {} FROM ({}) AS x)",
                         cols("c", &key),
                         cols("x", &key),
                         path[k].rows_sql
@@ -225,6 +236,8 @@ fn walk_from(
                 }
             }
         }
+        let rows_sql = select_rows(&e.child, "c.*", &pred);
+        let ids_sql = select_rows(&e.child, ROW_IDENTITY, &pred);
         let children = match next {
             Some(next) if !cycle => {
                 path.push(Step {
@@ -264,7 +277,9 @@ fn walk_from(
             effect,
             depth,
             cycle,
+            fk_cols: e.child_cols.clone(),
             rows_sql,
+            ids_sql,
             children,
         });
     }
@@ -440,11 +455,13 @@ mod tests {
         assert!(t[0].cycle && t[0].children.is_empty());
         // a self-referencing cascade reaches the whole subtree, minus the rows deleted already
         assert!(
-            t[0].rows_sql
-                .starts_with("SELECT c.* FROM (WITH RECURSIVE reach AS ("),
+            t[0].rows_sql.starts_with(
+                "SELECT c.* FROM \"public\".\"employee\" AS c WHERE (c.\"id\") IN (WITH RECURSIVE reach AS ("
+            ),
             "{}",
             t[0].rows_sql
         );
+        assert!(t[0].ids_sql.starts_with("SELECT c.tableoid, c.ctid FROM"));
         assert!(
             t[0].rows_sql
                 .ends_with("NOT IN (SELECT x.\"id\" FROM (SELECT 1) AS x)"),

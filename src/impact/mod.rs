@@ -3,6 +3,7 @@
 //! sensitive-column detection, the text report — and `api`, which gathers the facts.
 pub mod api;
 pub mod cascade;
+pub(crate) mod count;
 pub mod ddl;
 pub mod report;
 pub mod risk;

@@ -34,13 +34,23 @@ impl Modify {
     /// once: `[WITH …] SELECT t.* FROM target t WHERE [EXISTS (SELECT 1 FROM using WHERE] …)`.
     pub fn rows_sql(&self) -> String {
         let reference = self.alias.as_deref().unwrap_or(&self.target);
+        self.select(&format!("{reference}.*"))
+    }
+
+    /// The same rows as `(tableoid, ctid)`: their identity.
+    pub fn ids_sql(&self) -> String {
+        let reference = self.alias.as_deref().unwrap_or(&self.target);
+        self.select(&format!("{reference}.tableoid, {reference}.ctid"))
+    }
+
+    fn select(&self, what: &str) -> String {
         let mut sql = self
             .with
             .as_ref()
             .map(|w| format!("{w} "))
             .unwrap_or_default();
         sql.push_str(&format!(
-            "SELECT {reference}.* FROM {}{}",
+            "SELECT {what} FROM {}{}",
             if self.only { "ONLY " } else { "" },
             self.target
         ));

@@ -128,7 +128,9 @@ fn explain_json(sql: &str, analyze: bool) -> Result<Value> {
     };
     let (command, plan) = match out {
         Ok(Ok(p)) => p,
-        Ok(Err(crate::pgsql::PgSqlError::Refused(crate::pgsql::Refusal::NotASelect(k)))) if analyze => {
+        Ok(Err(crate::pgsql::PgSqlError::Refused(crate::pgsql::Refusal::NotASelect(k))))
+            if analyze =>
+        {
             return Err(MonitorError::AnalyzeWrite(k))
         }
         Ok(Err(e)) if analyze => return Err(MonitorError::Unsafe(e)),

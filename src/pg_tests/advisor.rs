@@ -279,14 +279,18 @@ mod tests {
     }
 
     #[pg_test]
-    #[should_panic(expected = "it calls adv_w2() (call), a function that is not built in and not in ai.allowed_functions")]
+    #[should_panic(
+        expected = "it calls adv_w2() (call), a function that is not built in and not in ai.allowed_functions"
+    )]
     fn explain_analyze_refuses_functions_not_allowed() {
         run("CREATE FUNCTION adv_w2() RETURNS int LANGUAGE sql IMMUTABLE AS 'SELECT 1'");
         explain("SELECT adv_w2()", true);
     }
 
     #[pg_test]
-    #[should_panic(expected = "it calls pg_sleep(double precision) (call), a VOLATILE built-in function")]
+    #[should_panic(
+        expected = "it calls pg_sleep(double precision) (call), a VOLATILE built-in function"
+    )]
     fn explain_analyze_refuses_volatile_builtins() {
         explain("SELECT pg_sleep(30)", true);
     }

@@ -43,28 +43,36 @@ pub(crate) mod tests {
     /// Runs `sql` for real (then rolls it back), with a row trigger on every table that
     /// records each change: (inserted, updated, deleted) per table, and whether it failed.
     fn really(sql: &str) -> (Counts, bool) {
+        let tables: Vec<String> = TABLES.iter().map(|t| format!("imp.{t}")).collect();
+        let (per_table, _, failed) = really_on(&tables, sql);
+        (per_table, failed)
+    }
+
+    /// `really` on the given tables (schema-qualified; a partitioned table through its
+    /// partitions): the changes per table and per partition.
+    fn really_on(tables: &[String], sql: &str) -> (Counts, Counts, bool) {
         Spi::run(
-            "CREATE TEMP TABLE real_changes (tbl text, op text);
-             CREATE FUNCTION imp.count_change() RETURNS trigger LANGUAGE plpgsql AS $$
+            "CREATE TEMP TABLE real_changes (tbl text, part text, op text);
+             CREATE FUNCTION public.count_change() RETURNS trigger LANGUAGE plpgsql AS $$
              BEGIN
-                 INSERT INTO real_changes VALUES (coalesce(pg_partition_root(TG_RELID), TG_RELID)::regclass::text, TG_OP);
+                 INSERT INTO real_changes VALUES (coalesce(pg_partition_root(TG_RELID), TG_RELID)::regclass::text,
+                                                  TG_RELID::regclass::text, TG_OP);
                  RETURN NULL;
              END $$",
         )
         .unwrap();
-        for t in TABLES {
+        for t in tables {
             Spi::run(&format!(
-                "CREATE TRIGGER zz_count AFTER INSERT OR UPDATE OR DELETE ON imp.{t} FOR EACH ROW EXECUTE FUNCTION imp.count_change()"
+                "CREATE TRIGGER zz_count AFTER INSERT OR UPDATE OR DELETE ON {t} FOR EACH ROW EXECUTE FUNCTION public.count_change()"
             ))
             .unwrap();
         }
-        let outcome = in_rolled_back_subtransaction(|| {
-            Spi::run(sql).unwrap();
-            let rows = Spi::get_one::<pgrx::JsonB>(
-                "SELECT coalesce(jsonb_object_agg(tbl, jsonb_build_array(i, u, d)), '{}') FROM (
-                   SELECT tbl, count(*) FILTER (WHERE op = 'INSERT') AS i, count(*) FILTER (WHERE op = 'UPDATE') AS u,
-                          count(*) FILTER (WHERE op = 'DELETE') AS d FROM real_changes GROUP BY tbl) s",
-            )
+        let read = |by: &str| -> Counts {
+            let rows = Spi::get_one::<pgrx::JsonB>(&format!(
+                "SELECT coalesce(jsonb_object_agg(k, jsonb_build_array(i, u, d)), '{{}}') FROM (
+                   SELECT {by} AS k, count(*) FILTER (WHERE op = 'INSERT') AS i, count(*) FILTER (WHERE op = 'UPDATE') AS u,
+                          count(*) FILTER (WHERE op = 'DELETE') AS d FROM real_changes GROUP BY 1) s"
+            ))
             .unwrap()
             .unwrap()
             .0;
@@ -82,14 +90,18 @@ pub(crate) mod tests {
                     )
                 })
                 .collect::<Counts>()
+        };
+        let outcome = in_rolled_back_subtransaction(|| {
+            Spi::run(sql).unwrap();
+            (read("tbl"), read("part"))
         });
-        for t in TABLES {
-            Spi::run(&format!("DROP TRIGGER zz_count ON imp.{t}")).unwrap();
+        for t in tables {
+            Spi::run(&format!("DROP TRIGGER zz_count ON {t}")).unwrap();
         }
-        Spi::run("DROP FUNCTION imp.count_change(); DROP TABLE real_changes").unwrap();
+        Spi::run("DROP FUNCTION public.count_change(); DROP TABLE real_changes").unwrap();
         match outcome {
-            Ok(c) => (c, false),
-            Err(_) => (Counts::new(), true),
+            Ok((t, p)) => (t, p, false),
+            Err(_) => (Counts::new(), Counts::new(), true),
         }
     }
 
@@ -573,5 +585,109 @@ pub(crate) mod tests {
             "DELETE FROM imp.customer WHERE id = (SELECT 1 FROM pg_sleep(1))",
             "exact",
         );
+    }
+
+    const DIAMOND: &str = include_str!("../../pg_test/fixtures/impact_diamond.sql");
+    const DIAMOND_TABLES: &[&str] = &["dia.customer", "dia.rental", "dia.payment", "dia.review"];
+
+    /// per line: (table, operation) → (rows, partitions as name → rows), in a mode's count
+    fn lines(doc: &Value, exact: bool) -> BTreeMap<(String, String), (i64, BTreeMap<String, i64>)> {
+        let mut out = BTreeMap::new();
+        for t in doc["tables"].as_array().unwrap() {
+            let key = (
+                t["table"].as_str().unwrap().to_string(),
+                t["operation"].as_str().unwrap().to_string(),
+            );
+            let n = if exact {
+                t["rows_exact"]
+                    .as_i64()
+                    .unwrap_or_else(|| panic!("no exact count: {t}"))
+            } else {
+                t["rows_estimated"].as_i64().unwrap_or(-1)
+            };
+            let parts = t["partitions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    (
+                        p["partition"].as_str().unwrap().to_string(),
+                        p[if exact {
+                            "rows_exact"
+                        } else {
+                            "rows_estimated"
+                        }]
+                        .as_i64()
+                        .unwrap_or(-1),
+                    )
+                })
+                .collect();
+            assert!(
+                out.insert(key.clone(), (n, parts)).is_none(),
+                "{key:?} twice: {doc:#}"
+            );
+        }
+        out
+    }
+
+    #[pg_test]
+    fn rows_reached_by_two_paths_count_once_and_partitions_are_their_table() {
+        Spi::run(DIAMOND).unwrap();
+        let tables: Vec<String> = DIAMOND_TABLES.iter().map(|t| t.to_string()).collect();
+        for sql in [
+            "DELETE FROM dia.customer WHERE customer_id <= 50",
+            "DELETE FROM dia.customer WHERE customer_id IN (7, 8, 9)",
+            "DELETE FROM dia.rental WHERE rental_id % 3 = 0",
+        ] {
+            let (real, parts, failed) = really_on(&tables, sql);
+            assert!(!failed, "{sql}");
+            let real_parts = |table: &str| -> BTreeMap<String, i64> {
+                parts
+                    .iter()
+                    .filter(|(p, _)| p.starts_with(&format!("{table}_")))
+                    .map(|(p, (i, u, d))| (p.clone(), i + u + d))
+                    .collect()
+            };
+            for mode in ["exact", "dry_run"] {
+                let doc = impact(sql, mode);
+                let got = lines(&doc, true);
+                let per_table: BTreeMap<String, i64> = got
+                    .iter()
+                    .filter(|(_, (n, _))| *n > 0)
+                    .map(|((t, _), (n, _))| (t.clone(), *n))
+                    .collect();
+                let want: BTreeMap<String, i64> = real
+                    .iter()
+                    .map(|(t, (i, u, d))| (t.clone(), i + u + d))
+                    .collect();
+                assert_eq!(per_table, want, "{sql} ({mode}): {doc:#}");
+                // the payment line: one, the partitioned table, with its partitions beside it
+                let (_, (_, payment_parts)) = got
+                    .iter()
+                    .find(|((t, _), _)| t == "dia.payment")
+                    .unwrap_or_else(|| panic!("{sql} ({mode}): no payment line: {doc:#}"));
+                let nonzero: BTreeMap<String, i64> = payment_parts
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(p, n)| (p.clone(), *n))
+                    .collect();
+                assert_eq!(
+                    nonzero,
+                    real_parts("dia.payment"),
+                    "{sql} ({mode}): {doc:#}"
+                );
+                assert!(
+                    got.keys().all(|(t, _)| !t.contains("payment_p2022")),
+                    "{sql} ({mode}): a partition reported as a table: {doc:#}"
+                );
+            }
+            // the estimate has the same lines, and every partition beside its table
+            let doc = impact(sql, "estimate");
+            let est = lines(&doc, false);
+            let (_, (_, payment_parts)) =
+                est.iter().find(|((t, _), _)| t == "dia.payment").unwrap();
+            assert_eq!(payment_parts.len(), 6, "{doc:#}");
+            assert!(payment_parts.values().all(|n| *n >= 0), "{doc:#}");
+        }
     }
 }

@@ -23,7 +23,13 @@ mod tests {
             .as_array()
             .unwrap()
             .iter()
-            .map(|f| format!("{} {}", f["signature"].as_str().unwrap(), f["via"].as_str().unwrap()))
+            .map(|f| {
+                format!(
+                    "{} {}",
+                    f["signature"].as_str().unwrap(),
+                    f["via"].as_str().unwrap()
+                )
+            })
             .collect()
     }
 
@@ -44,14 +50,29 @@ mod tests {
             ("SELECT g.vol(1)", "g.vol(integer) call"),
             ("SELECT a FROM g.t ORDER BY g.vol(a)", "g.vol(integer) call"),
             ("SELECT * FROM g.vol(1)", "g.vol(integer) call"),
-            ("SELECT 1 OPERATOR(g.###) 2", "g.opf(integer,integer) operator"),
+            (
+                "SELECT 1 OPERATOR(g.###) 2",
+                "g.opf(integer,integer) operator",
+            ),
             ("SELECT 5::g.d", "g.vol(integer) domain check"),
             ("SELECT 5::g.d2", "g.vol(integer) domain check"),
             ("SELECT * FROM g.v", "g.vol(integer) call"),
-            ("SELECT (SELECT max(g.vol(a)) FROM g.t)", "g.vol(integer) call"),
-            ("WITH c AS (SELECT g.vol(1) AS x) SELECT x FROM c", "g.vol(integer) call"),
-            ("SELECT count(*) FILTER (WHERE g.vol(a) > 0) FROM g.t", "g.vol(integer) call"),
-            ("SELECT row_number() OVER (PARTITION BY g.vol(a)) FROM g.t", "g.vol(integer) call"),
+            (
+                "SELECT (SELECT max(g.vol(a)) FROM g.t)",
+                "g.vol(integer) call",
+            ),
+            (
+                "WITH c AS (SELECT g.vol(1) AS x) SELECT x FROM c",
+                "g.vol(integer) call",
+            ),
+            (
+                "SELECT count(*) FILTER (WHERE g.vol(a) > 0) FROM g.t",
+                "g.vol(integer) call",
+            ),
+            (
+                "SELECT row_number() OVER (PARTITION BY g.vol(a)) FROM g.t",
+                "g.vol(integer) call",
+            ),
             (r#"SELECT "g".U&"vo\006c"(1)"#, "g.vol(integer) call"),
         ];
         for (sql, want) in cases {
@@ -77,7 +98,13 @@ mod tests {
         assert_eq!(check("SELECT pid FROM pg_stat_activity")["allowed"], true);
         let v = check("SELECT rolpassword FROM pg_authid");
         assert_eq!(v["allowed"], false);
-        assert!(v["refusal"].as_str().unwrap().contains("pg_catalog.pg_authid"), "{v}");
+        assert!(
+            v["refusal"]
+                .as_str()
+                .unwrap()
+                .contains("pg_catalog.pg_authid"),
+            "{v}"
+        );
     }
 
     #[pg_test]
@@ -98,7 +125,10 @@ mod tests {
         fixture();
         for (sql, want) in [
             ("SELECT * INTO g.copy FROM g.t", "SELECT INTO"),
-            ("WITH d AS (DELETE FROM g.t RETURNING *) SELECT * FROM d", "modifies data"),
+            (
+                "WITH d AS (DELETE FROM g.t RETURNING *) SELECT * FROM d",
+                "modifies data",
+            ),
             ("SELECT * FROM g.t FOR SHARE", "locks rows"),
             ("DELETE FROM g.t", "this is DELETE"),
             ("SET work_mem = '1MB'", "this is SET"),

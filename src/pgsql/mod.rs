@@ -31,7 +31,9 @@ pub enum PgSqlError {
     Multiple(usize),
     #[error("the SQL text contains a NUL byte")]
     Nul,
-    #[error("the statement changed while it was checked (a concurrent schema change); run it again")]
+    #[error(
+        "the statement changed while it was checked (a concurrent schema change); run it again"
+    )]
     Changed,
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -49,7 +51,9 @@ impl PgSqlError {
             PgSqlError::Nul => "remove the NUL byte".into(),
             PgSqlError::Changed => "the check and the run must see the same schema".into(),
             PgSqlError::Refused(r) => r.hint(),
-            PgSqlError::Spi(_) => "an internal query of the check failed; the message says which".into(),
+            PgSqlError::Spi(_) => {
+                "an internal query of the check failed; the message says which".into()
+            }
         }
     }
 }
@@ -163,8 +167,9 @@ pub fn prepare<R>(
                     if plan.is_null() {
                         return Err(PgSqlError::Empty);
                     }
-                    let sources =
-                        pgrx::PgList::<pg_sys::CachedPlanSource>::from_pg(pg_sys::SPI_plan_get_plan_sources(plan));
+                    let sources = pgrx::PgList::<pg_sys::CachedPlanSource>::from_pg(
+                        pg_sys::SPI_plan_get_plan_sources(plan),
+                    );
                     match sources.len() {
                         0 => return Err(PgSqlError::Empty),
                         1 => {}

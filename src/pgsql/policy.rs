@@ -232,13 +232,25 @@ pub enum Refusal {
     #[error("FOR UPDATE / FOR SHARE locks rows")]
     RowLocks,
     #[error("it calls {signature} ({via}), which is denied in ai.denied_functions")]
-    DeniedByAdmin { signature: String, via: &'static str },
+    DeniedByAdmin {
+        signature: String,
+        via: &'static str,
+    },
     #[error("it calls {signature} ({via}), which runs SQL given as text")]
-    RunsText { signature: String, via: &'static str },
+    RunsText {
+        signature: String,
+        via: &'static str,
+    },
     #[error("it calls {signature} ({via}), a VOLATILE built-in function")]
-    VolatileBuiltin { signature: String, via: &'static str },
+    VolatileBuiltin {
+        signature: String,
+        via: &'static str,
+    },
     #[error("it calls {signature} ({via}), a function that is not built in and not in ai.allowed_functions")]
-    NotAllowed { signature: String, via: &'static str },
+    NotAllowed {
+        signature: String,
+        via: &'static str,
+    },
     #[error("it reads {0}, a system relation generated SQL may not read")]
     SystemRelation(String),
 }

@@ -135,8 +135,7 @@ fn describe_functions(f: &[(pg_sys::Oid, &'static str)]) -> Result<Vec<Function>
         Ok::<_, pgrx::spi::Error>(v)
     })
     .map_err(|e| PgSqlError::Spi(e.to_string()))?;
-    Ok(f
-        .iter()
+    Ok(f.iter()
         .map(|(oid, via)| match rows.iter().find(|r| r.0 == *oid) {
             Some(r) => Function {
                 oid: oid.to_u32(),

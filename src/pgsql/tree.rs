@@ -56,7 +56,11 @@ pub fn command(q: *mut pg_sys::Query) -> Command {
 
 /// Walks one analysed query (and everything below it) into `found`. `allowed_view` says
 /// whether a system view's body is trusted as a unit (its OID, relkind known to be a view).
-pub fn walk_query(q: *mut pg_sys::Query, found: &mut Found, allowed_view: &dyn Fn(pg_sys::Oid) -> bool) {
+pub fn walk_query(
+    q: *mut pg_sys::Query,
+    found: &mut Found,
+    allowed_view: &dyn Fn(pg_sys::Oid) -> bool,
+) {
     let mut ctx = Ctx {
         found,
         allowed_view,
@@ -66,7 +70,12 @@ pub fn walk_query(q: *mut pg_sys::Query, found: &mut Found, allowed_view: &dyn F
 }
 
 /// Walks a stand-alone expression (a domain's CHECK constraint) into `found`.
-pub fn walk_expr(node: *mut pg_sys::Node, via: &'static str, found: &mut Found, allowed_view: &dyn Fn(pg_sys::Oid) -> bool) {
+pub fn walk_expr(
+    node: *mut pg_sys::Node,
+    via: &'static str,
+    found: &mut Found,
+    allowed_view: &dyn Fn(pg_sys::Oid) -> bool,
+) {
     let mut ctx = Ctx {
         found,
         allowed_view,
@@ -217,10 +226,8 @@ unsafe extern "C-unwind" fn walker(node: *mut pg_sys::Node, cx: *mut c_void) -> 
         }
         T_NextValueExpr => {
             // an identity column's sequence, in an INSERT's defaults
-            ctx.found.function(
-                pg_sys::Oid::from(pg_sys::F_NEXTVAL),
-                "identity default",
-            );
+            ctx.found
+                .function(pg_sys::Oid::from(pg_sys::F_NEXTVAL), "identity default");
         }
         _ => {}
     }

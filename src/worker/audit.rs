@@ -285,8 +285,9 @@ fn remember(
     for (f, v) in fresh.iter().zip(vectors) {
         let mut rationale = None;
         if let Some(v) = &v {
-            let similar = as_extension_owner(|| Spi::connect(|c| {
-                let r = c
+            let similar = as_extension_owner(|| {
+                Spi::connect(|c| {
+                    let r = c
                     .select(
                         &format!(
                             "SELECT id, gain_pct, 1 - {d} FROM ai.optimization_log
@@ -296,15 +297,16 @@ fn remember(
                         &[v.clone().into()],
                     )?
                     .first();
-                if r.is_empty() {
-                    return Ok::<_, pgrx::spi::Error>(None);
-                }
-                Ok(Some((
-                    r.get::<i64>(1)?.unwrap_or(0),
-                    r.get::<f64>(2)?.unwrap_or(0.0),
-                    r.get::<f64>(3)?.unwrap_or(0.0),
-                )))
-            }))?;
+                    if r.is_empty() {
+                        return Ok::<_, pgrx::spi::Error>(None);
+                    }
+                    Ok(Some((
+                        r.get::<i64>(1)?.unwrap_or(0),
+                        r.get::<f64>(2)?.unwrap_or(0.0),
+                        r.get::<f64>(3)?.unwrap_or(0.0),
+                    )))
+                })
+            })?;
             if let Some((id, gain, sim)) = similar.filter(|s| s.2 >= SIMILAR) {
                 rationale = Some(format!(
                     "a similar optimization (#{id}, similarity {sim:.2}) gained {gain:.0}% when it was applied"
@@ -337,8 +339,9 @@ fn remember(
 /// as "after"), then, once their statements ran again, verified with the measured gain.
 fn verify_indexes() -> Result<Vec<Value>, AuditError> {
     let mut open = Vec::new();
-    as_extension_owner(|| Spi::connect(|c| {
-        for r in c.select(
+    as_extension_owner(|| {
+        Spi::connect(|c| {
+            for r in c.select(
             "SELECT l.id, l.status, l.before_metrics, l.applied_at::text,
                     to_regclass(format('%s.%s', split_part(substring(l.action_sql FROM ' ON ([^ ]+) '), '.', 1),
                                        substring(l.action_sql FROM 'CONCURRENTLY ([^ ]+) ON'))) IS NOT NULL
@@ -355,8 +358,9 @@ fn verify_indexes() -> Result<Vec<Value>, AuditError> {
                 r.get::<bool>(5)?.unwrap_or(false),
             ));
         }
-        Ok::<_, pgrx::spi::Error>(())
-    }))?;
+            Ok::<_, pgrx::spi::Error>(())
+        })
+    })?;
     let mut out = Vec::new();
     for (id, status, before, applied_at, exists) in open {
         if !exists {

@@ -50,7 +50,9 @@ pub extern "C-unwind" fn ai_architect_worker_main(_arg: pg_sys::Datum) {
     // never the bootstrap superuser: the worker plans other roles' statements (as those
     // roles) and writes only through the extension's functions
     let role = guc::worker_role();
-    log!("{WORKER_TYPE}: connecting to database {db:?} as role {role:?} (ai_architect.worker_role)");
+    log!(
+        "{WORKER_TYPE}: connecting to database {db:?} as role {role:?} (ai_architect.worker_role)"
+    );
     BackgroundWorker::connect_worker_to_spi(Some(&db), Some(&role));
     log!("{WORKER_TYPE}: started in database {db:?} as role {role:?}");
     let mut sched: Option<Schedule> = None;
