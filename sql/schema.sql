@@ -434,7 +434,9 @@ CREATE TABLE ai.executions (
     rows_by_table jsonb       NOT NULL DEFAULT '{}',
     error         text,
     rolled_back_at timestamptz,
-    rollback_report jsonb
+    rollback_report jsonb,
+    -- the rollback plan as the execution resolved it (schema-qualified names)
+    rollback_plan jsonb
 );
 CREATE INDEX executions_request ON ai.executions (request_id);
 

@@ -5,6 +5,7 @@ mod advisor;
 mod approval;
 mod impact;
 mod pgsql;
+mod rollback;
 
 #[pg_schema]
 mod tests {

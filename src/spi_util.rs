@@ -338,3 +338,17 @@ pub fn with_timeout<R>(ms: u64, f: impl FnOnce() -> R) -> R {
     };
     f()
 }
+
+/// Runs `f` under the settings row images are written and read with: jsonb text of a
+/// timestamptz, float8, bytea, date or interval then means the same value in every session.
+pub fn row_images<R>(f: impl FnOnce() -> R) -> R {
+    with_setting(c"TimeZone", "UTC", || {
+        with_setting(c"DateStyle", "ISO, YMD", || {
+            with_setting(c"IntervalStyle", "postgres", || {
+                with_setting(c"extra_float_digits", "3", || {
+                    with_setting(c"bytea_output", "hex", f)
+                })
+            })
+        })
+    })
+}

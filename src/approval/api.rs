@@ -5,11 +5,8 @@
 use super::workflow::{self, Rule, State};
 use crate::audit::api::{self as audit, AuditError};
 use crate::error::{OrRaise, UserError};
-use crate::impact::api::{self as impact, Capture, ImpactError, Mode};
-use crate::impact::cascade::quote_ident;
-use crate::spi_util::{
-    as_extension_owner, in_subtransaction, with_setting, with_timeout, SearchPath,
-};
+use crate::impact::api::{self as impact, ImpactError, Mode};
+use crate::spi_util::{as_extension_owner, in_subtransaction, SearchPath};
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
@@ -48,6 +45,8 @@ pub enum ApprovalError {
     NotApprover { risk: String, role: String },
     #[error("you already approved request {0}: one person counts once, whatever roles they hold")]
     AlreadyApproved(i64),
+    #[error("request {0} is not yours and you may not decide on it: you cannot escalate it")]
+    NotEscalator(i64),
     #[error("only the requester ({0}) may cancel it")]
     NotRequester(String),
     #[error("{0} statements do not go through the approval workflow")]
@@ -86,7 +85,7 @@ impl UserError for ApprovalError {
             | ApprovalsLost { .. }
             | Irreversible(_)
             | Conflicts(..) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            OwnRequest(_) | NotApprover { .. } | NotRequester(_) => {
+            OwnRequest(_) | NotApprover { .. } | NotRequester(_) | NotEscalator(_) => {
                 PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
             }
             AlreadyApproved(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
@@ -112,6 +111,7 @@ impl UserError for ApprovalError {
             PgSql(e) => Some(e.hint()),
             Expired(_) => Some("make a new request with ai.request(); ai_architect.approval_ttl sets how long one lives".into()),
             OwnRequest(_) => Some("ask another person to approve it".into()),
+            NotEscalator(_) => Some("the requester, or a member of the approver role of its risk level, escalates a request".into()),
             NotApprover { role, .. } => Some(format!("an administrator grants {role} to approvers; ai.approval_policy names the role per risk level")),
             NotAllowed(_) => Some("the workflow takes INSERT, UPDATE, DELETE, MERGE, TRUNCATE and DDL".into()),
             MergeReachesOthers(_) => Some("split it into INSERT / UPDATE / DELETE statements, whose cascades are backed up".into()),
@@ -128,7 +128,7 @@ impl UserError for ApprovalError {
     }
 }
 
-type Result<T> = std::result::Result<T, ApprovalError>;
+pub(super) type Result<T> = std::result::Result<T, ApprovalError>;
 
 fn req<T>(name: &'static str, v: Option<T>) -> Result<T> {
     v.ok_or(ApprovalError::Null(name))
@@ -363,7 +363,7 @@ fn log(action: &str, id: i64, sha: &str, details: Value) -> Result<()> {
 }
 
 /// rows per table of an impact document (summed over paths)
-fn rows_per_table(doc: &Value) -> BTreeMap<String, i64> {
+pub(super) fn rows_per_table(doc: &Value) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
     for t in doc["tables"].as_array().cloned().unwrap_or_default() {
         if t["via"] == "trigger or rule" {
@@ -390,10 +390,8 @@ pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> 
     }
     let (doc, captures) = impact::analyse_in(sp, sql, snapshot_mode(&parsed))?;
     merge_stays_in_its_table(&parsed, &doc)?;
-    if let Some(c) = captures
-        .iter()
-        .find(|c| c.operation != "insert" && c.pk.is_empty())
-    {
+    // every row is backed up and restored by its key, inserted ones too
+    if let Some(c) = captures.iter().find(|c| c.pk.is_empty()) {
         return Err(ApprovalError::NoPrimaryKey(c.display.clone()));
     }
     let normalized = doc["statement"].as_str().unwrap_or(sql).to_string();
@@ -428,10 +426,10 @@ pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> 
     Ok(id)
 }
 
-/// The rows per table a request is approved for: exact counts; for MERGE, whose actions
-/// depend on each row, a dry run (rolled back) is the exact count.
+/// The rows per table a request is approved for: exact counts; for MERGE and INSERT … ON
+/// CONFLICT, whose actions depend on each row, a dry run (rolled back) is the exact count.
 fn snapshot_mode(p: &sqlparse::Parsed) -> Mode {
-    if sqlparse::kind(&p.stmt) == Kind::Merge {
+    if sqlparse::kind(&p.stmt) == Kind::Merge || super::backup::is_upsert(p) {
         Mode::DryRun
     } else {
         Mode::Exact
@@ -577,6 +575,18 @@ pub fn escalate(id: i64, reason: &str) -> Result<String> {
     let req = load(id, true)?;
     pending(&req, "escalated")?;
     let to = workflow::escalated(&req.risk);
+    // the requester, or someone who may decide on it now or at the level it goes to
+    if session_user()? != req.requester {
+        let mut may = false;
+        for level in [req.risk.as_str(), to] {
+            if let Some(role) = rule(level)?.role {
+                may = may || is_member(&role)?;
+            }
+        }
+        if !may {
+            return Err(denied("escalated", id, ApprovalError::NotEscalator(id)));
+        }
+    }
     as_extension_owner(|| {
         Spi::run_with_args(
             "UPDATE ai.approval_requests SET risk_level = $2, state_reason = $3 WHERE id = $1",
@@ -628,18 +638,9 @@ pub fn cancel(id: i64) -> Result<String> {
     Ok("cancelled".into())
 }
 
-/// `SELECT coalesce(jsonb_agg(jsonb_build_object('pk', jsonb_build_object(…), 'row', to_jsonb(c))), '[]') FROM (rows) c`
-fn pk_object(alias: &str, pk: &[String]) -> String {
-    let pairs: Vec<String> = pk
-        .iter()
-        .map(|k| format!("'{}', {alias}.{}", k.replace('\'', "''"), quote_ident(k)))
-        .collect();
-    format!("jsonb_build_object({})", pairs.join(", "))
-}
-
 /// Rows inserted, updated and deleted so far in this transaction, per table (partitions
 /// added up into their partitioned table).
-fn xact_per_table() -> Result<BTreeMap<i64, (i64, i64, i64)>> {
+pub(super) fn xact_per_table() -> Result<BTreeMap<i64, (i64, i64, i64)>> {
     let mut out = BTreeMap::new();
     for r in crate::impact::count::xact_counts()?.into_values() {
         let e = out.entry(r.root).or_insert((0, 0, 0));
@@ -764,7 +765,7 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
     // an Err becomes an ERROR inside, so that the subtransaction rolls back the backups and
     // whatever part of the statement ran
     let outcome = in_subtransaction(AssertUnwindSafe(|| {
-        run_with_backup(sp, exec_id, &req.sql, &reparsed, &captures, &now)
+        super::backup::run_with_backup(sp, exec_id, &req.sql, &reparsed, &captures, &now)
             .unwrap_or_else(|e| pgrx::error!("{e}"))
     }));
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
@@ -778,8 +779,9 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
             as_extension_owner(|| {
                 Spi::run_with_args(
                     "UPDATE ai.executions SET status = 'succeeded', error = NULL, txid = pg_catalog.pg_current_xact_id(),
-                            finished_at = clock_timestamp(), duration_ms = $2, rows_by_table = $3 WHERE id = $1",
-                    &[exec_id.into(), elapsed.into(), JsonB(rows.clone()).into()],
+                            finished_at = clock_timestamp(), duration_ms = $2, rows_by_table = $3, rollback_plan = $4
+                      WHERE id = $1",
+                    &[exec_id.into(), elapsed.into(), JsonB(rows.clone()).into(), JsonB(now["rollback_plan"].clone()).into()],
                 )?;
                 Ok::<_, ApprovalError>(())
             })?;
@@ -817,281 +819,11 @@ fn finish_failed(id: i64, exec_id: i64, sha: &str, reason: &str, extra: Value) -
     Ok(())
 }
 
-/// Inside a subtransaction: back up, run, check. Any error undoes all of it.
-fn run_with_backup(
-    sp: &SearchPath,
-    exec_id: i64,
-    sql: &str,
-    parsed: &sqlparse::Parsed,
-    captures: &[Capture],
-    expected: &Value,
-) -> Result<Value> {
-    // before-images, read with the caller's rights
-    for c in captures.iter().filter(|c| c.operation != "insert") {
-        let Some(rows_sql) = &c.rows_sql else {
-            continue;
-        };
-        let q = format!(
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {}, 'row', to_jsonb(c))), '[]') FROM ({rows_sql}) AS c",
-            pk_object("c", &c.pk)
-        );
-        let rows = sp
-            .as_caller(|| Spi::get_one::<JsonB>(&q))?
-            .map(|j| j.0)
-            .unwrap_or(json!([]));
-        // a MERGE's matched rows are kept as updates; those it deleted are marked afterwards
-        let op = if c.operation == "merge" {
-            "update"
-        } else {
-            c.operation
-        };
-        store_backup(exec_id, c, op, &rows)?;
-    }
-    let before = xact_per_table()?;
-    let target_insert = captures
-        .iter()
-        .find(|c| c.operation == "insert" && c.depth == 0);
-    let statement_ms = crate::guc::execute_statement_timeout_ms();
-    let lock_ms = crate::guc::execute_lock_timeout_ms();
-    let inserted_keys: Option<Value> = with_setting(c"lock_timeout", &lock_ms.to_string(), || {
-        with_timeout(statement_ms, || {
-            sp.as_caller(|| -> Result<Option<Value>> {
-                match target_insert {
-                    Some(c) if !c.pk.is_empty() => {
-                        // the new keys, through RETURNING added to the statement
-                        let mut stmt = parsed.stmt.clone();
-                        add_returning(&mut stmt, &c.pk);
-                        let q = format!(
-                            "WITH ins AS ({stmt}) SELECT coalesce(jsonb_agg({}), '[]') FROM ins AS c",
-                            pk_object("c", &c.pk)
-                        );
-                        // still one statement for PostgreSQL, the INSERT inside it
-                        if crate::pgsql::statements(&q)?.len() != 1 {
-                            return Err(ApprovalError::Tampered(exec_id));
-                        }
-                        Ok(crate::pgsql::pinned(|| Spi::get_one::<JsonB>(&q))?.map(|j| j.0))
-                    }
-                    _ => {
-                        crate::pgsql::pinned(|| Spi::run(sql))?;
-                        Ok(None)
-                    }
-                }
-            })
-        })
-    })?;
-    Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
-    // what really happened, per table, against what the analysis said
-    let after = xact_per_table()?;
-    let mut rows = serde_json::Map::new();
-    let names = table_names(&after.keys().copied().collect::<Vec<_>>())?;
-    let mut by_trigger: Vec<(i64, (i64, i64, i64))> = Vec::new();
-    for (oid, n) in &after {
-        let b = before.get(oid).copied().unwrap_or((0, 0, 0));
-        let d = (n.0 - b.0, n.1 - b.1, n.2 - b.2);
-        if d != (0, 0, 0) {
-            rows.insert(
-                names.get(oid).cloned().unwrap_or_else(|| oid.to_string()),
-                json!(d.0 + d.1 + d.2),
-            );
-            if !captures.iter().any(|c| c.oid == *oid) {
-                by_trigger.push((*oid, d));
-            }
-        }
-    }
-    let wanted = rows_per_table(expected);
-    for (t, n) in &wanted {
-        let got = rows.get(t).and_then(|v| v.as_i64()).unwrap_or(0);
-        if got != *n && !matches!(sqlparse::kind(&parsed.stmt), Kind::Ddl | Kind::Truncate) {
-            return Err(ApprovalError::Decode(format!(
-                "verification failed: {t} had {got} rows changed, the analysis said {n}; the statement was undone"
-            )));
-        }
-    }
-    // rows triggers inserted into other tables: found by this subtransaction's xid, removed
-    // by a rollback like the statement's own inserts; other trigger changes cannot be undone
-    let mut unprotected = Vec::new();
-    // SAFETY: reads the current (sub)transaction's id.
-    let xid = unsafe { pg_sys::GetCurrentTransactionIdIfAny() };
-    let shapes = table_shapes(&by_trigger.iter().map(|t| t.0).collect::<Vec<_>>())?;
-    for (oid, d) in &by_trigger {
-        let Some(t) = shapes.get(oid) else { continue };
-        if d.1 == 0 && d.2 == 0 && !t.pk.is_empty() {
-            let q = format!(
-                "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
-                   FROM {q} AS c WHERE c.xmin = $1::text::xid",
-                pk = pk_object("c", &t.pk),
-                q = t.qualified
-            );
-            let found = sp
-                .as_caller(|| {
-                    Spi::get_one_with_args::<JsonB>(&q, &[u32::from(xid).to_string().into()])
-                })?
-                .map(|j| j.0)
-                .unwrap_or(json!([]));
-            let c = Capture {
-                oid: *oid,
-                qualified: t.qualified.clone(),
-                display: t.display.clone(),
-                operation: "insert",
-                rows_sql: None,
-                pk: t.pk.clone(),
-                depth: 1,
-            };
-            store_backup(exec_id, &c, "insert", &found)?;
-        } else {
-            unprotected.push(t.display.clone());
-        }
-    }
-    if !unprotected.is_empty() {
-        rows.insert(
-            "unprotected".into(),
-            json!(format!(
-                "triggers updated or deleted rows of {}: a rollback does not restore those",
-                unprotected.join(", ")
-            )),
-        );
-    }
-    // after-images of updated and inserted rows, to detect later changes before a rollback
-    if let (Some(keys), Some(c)) = (&inserted_keys, target_insert) {
-        let after_rows = read_rows(sp, c, keys)?;
-        store_backup(exec_id, c, "insert", &after_rows)?;
-    }
-    for c in captures
-        .iter()
-        .filter(|c| c.operation == "update" || c.operation == "merge")
-    {
-        let keys = as_extension_owner(|| {
-            Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-                "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'",
-                &[exec_id.into(), c.oid.into()],
-            )?)
-        })?
-        .map(|j| j.0)
-        .unwrap_or(json!([]));
-        let after_rows = read_rows(sp, c, &keys)?;
-        as_extension_owner(|| {
-            Spi::run_with_args(
-                "UPDATE ai.backups b SET row_after = x.row
-                   FROM jsonb_to_recordset($3) AS x(pk jsonb, row jsonb)
-                  WHERE b.execution_id = $1 AND b.table_oid = $2::oid AND b.operation = 'update' AND b.pk = x.pk",
-                &[exec_id.into(), c.oid.into(), JsonB(after_rows).into()],
-            )?;
-            Ok::<_, ApprovalError>(())
-        })?;
-    }
-    for c in captures.iter().filter(|c| c.operation == "merge") {
-        merge_after(sp, exec_id, c, xid)?;
-    }
-    Ok(Value::Object(rows))
-}
-
-/// After a MERGE: matched rows that are gone were deleted; rows of this subtransaction that
-/// were not matched before were inserted.
-fn merge_after(
-    sp: &SearchPath,
-    exec_id: i64,
-    c: &Capture,
-    xid: pg_sys::TransactionId,
-) -> Result<()> {
-    let known = as_extension_owner(|| {
-        Spi::run_with_args(
-            "UPDATE ai.backups SET operation = 'delete'
-              WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update' AND row_after IS NULL",
-            &[exec_id.into(), c.oid.into()],
-        )?;
-        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-            "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid",
-            &[exec_id.into(), c.oid.into()],
-        )?)
-    })?
-    .map(|j| j.0)
-    .unwrap_or(json!([]));
-    let q = format!(
-        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
-           FROM {t} AS c WHERE c.xmin = $1::text::xid AND NOT ({pk} IN (SELECT value FROM jsonb_array_elements($2)))",
-        pk = pk_object("c", &c.pk),
-        t = c.qualified
-    );
-    let inserted = sp
-        .as_caller(|| {
-            Spi::get_one_with_args::<JsonB>(
-                &q,
-                &[u32::from(xid).to_string().into(), JsonB(known).into()],
-            )
-        })?
-        .map(|j| j.0)
-        .unwrap_or(json!([]));
-    store_backup(exec_id, c, "insert", &inserted)
-}
-
-fn add_returning(stmt: &mut sqlparser::ast::Statement, pk: &[String]) {
-    use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, Statement};
-    let items: Vec<SelectItem> = pk
-        .iter()
-        .map(|k| SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('"', k))))
-        .collect();
-    match stmt {
-        Statement::Insert(i) => i.returning = Some(items),
-        Statement::Query(q) => {
-            if let SetExpr::Insert(Statement::Insert(i)) = q.body.as_mut() {
-                i.returning = Some(items);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Current rows of `c` by key, as `[{pk, row}]`, read with the caller's rights.
-fn read_rows(sp: &SearchPath, c: &Capture, keys: &Value) -> Result<Value> {
-    let q = format!(
-        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
-           FROM {t} AS c WHERE {pk} IN (SELECT value FROM jsonb_array_elements($1))",
-        pk = pk_object("c", &c.pk),
-        t = c.qualified
-    );
-    Ok(sp
-        .as_caller(|| Spi::get_one_with_args::<JsonB>(&q, &[JsonB(keys.clone()).into()]))?
-        .map(|j| j.0)
-        .unwrap_or(json!([])))
-}
-
-fn store_backup(exec_id: i64, c: &Capture, operation: &str, rows: &Value) -> Result<()> {
-    let (row_col, after_col) = if operation == "insert" {
-        ("NULL", "x.row")
-    } else {
-        ("x.row", "NULL")
-    };
-    as_extension_owner(|| {
-        Spi::run_with_args(
-            &format!(
-                "INSERT INTO ai.backups (execution_id, table_oid, table_name, operation, depth, pk, row_data, row_after)
-                 SELECT $1, $2::oid, $3, $4, $5, x.pk, {row_col}, {after_col} FROM jsonb_to_recordset($6) AS x(pk jsonb, row jsonb)"
-            ),
-            &[
-                exec_id.into(),
-                c.oid.into(),
-                c.display.clone().into(),
-                operation.into(),
-                (c.depth as i32).into(),
-                JsonB(rows.clone()).into(),
-            ],
-        )?;
-        Ok::<_, ApprovalError>(())
-    })
-}
-
-fn table_names(oids: &[i64]) -> Result<BTreeMap<i64, String>> {
+pub(super) fn table_names(oids: &[i64]) -> Result<BTreeMap<i64, String>> {
     Ok(table_shapes(oids)?
         .into_iter()
         .map(|(oid, t)| (oid, t.display))
         .collect())
-}
-
-#[derive(Debug, Clone, serde::Deserialize)]
-struct BackupSet {
-    table_oid: i64,
-    operation: String,
-    rows: Value,
 }
 
 /// Restores the rows an execution touched; see the module documentation.
@@ -1154,7 +886,8 @@ pub fn request_rollback(exec_id: i64, reason: Option<&str>) -> Result<i64> {
 fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
     let v = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-            "SELECT (SELECT jsonb_build_object('request', e.request_id, 'status', e.status) FROM ai.executions e WHERE e.id = $1 FOR UPDATE)",
+            "SELECT (SELECT jsonb_build_object('request', e.request_id, 'status', e.status, 'plan', e.rollback_plan)
+                       FROM ai.executions e WHERE e.id = $1 FOR UPDATE)",
             &[exec_id.into()],
         )?)
     })?
@@ -1188,7 +921,13 @@ fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Valu
     }
     let kind = sqlparse::kind(&sqlparse::parse_statement(&req.sql)?.stmt);
     let report = if matches!(kind, Kind::Ddl) {
-        let inverse: Vec<String> = req.impact["rollback_plan"]["inverse"]
+        // the plan as the execution resolved it: every name schema-qualified
+        let plan = if v["plan"].is_object() {
+            &v["plan"]
+        } else {
+            &req.impact["rollback_plan"]
+        };
+        let inverse: Vec<String> = plan["inverse"]
             .as_array()
             .cloned()
             .unwrap_or_default()
@@ -1196,11 +935,18 @@ fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Valu
             .filter_map(|s| s.as_str().map(str::to_string))
             .collect();
         for s in &inverse {
-            sp.as_caller(|| Spi::run(s))?;
+            // inside this transaction, a concurrent index build is a plain one
+            let s = match s.strip_prefix("DROP INDEX CONCURRENTLY ") {
+                Some(rest) => format!("DROP INDEX {rest}"),
+                None => s.clone(),
+            };
+            crate::spi_util::with_search_path("pg_catalog, pg_temp", || {
+                crate::pgsql::pinned(|| Spi::run(&s))
+            })?;
         }
         json!({"inverse": inverse})
     } else {
-        restore_rows(sp, exec_id, force)?
+        super::restore::restore_rows(sp, exec_id, force)?
     };
     as_extension_owner(|| {
         Spi::run_with_args(
@@ -1228,188 +974,14 @@ fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Valu
     Ok(json!({"request": id, "execution": exec_id, "status": "rolled_back", "restored": report}))
 }
 
-fn restore_rows(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
-    let v = as_extension_owner(|| {
-        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('table_oid', table_oid::int8, 'operation', operation, 'depth', depth,
-                    'rows', rows) ORDER BY depth, table_oid), '[]')
-               FROM (SELECT table_oid, operation, depth,
-                            jsonb_agg(jsonb_build_object('pk', pk, 'before', row_data, 'after', row_after)) AS rows
-                       FROM ai.backups WHERE execution_id = $1 GROUP BY table_oid, operation, depth) s",
-            &[exec_id.into()],
-        )?)
-    })?
-    .map(|j| j.0)
-    .unwrap_or(json!([]));
-    let sets: Vec<BackupSet> =
-        serde_json::from_value(v).map_err(|e| ApprovalError::Decode(e.to_string()))?;
-    let oids: Vec<i64> = sets.iter().map(|s| s.table_oid).collect();
-    let tables = table_shapes(&oids)?;
-    // conflicts: rows that changed since the execution
-    let mut conflicts = Vec::new();
-    for s in &sets {
-        let Some(t) = tables.get(&s.table_oid) else {
-            continue;
-        };
-        let cond = match s.operation.as_str() {
-            // a deleted row is back under the same key
-            "delete" => "c IS NOT NULL".to_string(),
-            // an updated or inserted row is no longer what the execution left
-            _ => format!(
-                "(c IS NULL AND x.after IS NOT NULL AND '{}' = 'update') OR (c IS NOT NULL AND to_jsonb(c) <> to_jsonb(jsonb_populate_record(NULL::{q}, x.after)))",
-                s.operation,
-                q = t.qualified
-            ),
-        };
-        let q = format!(
-            "SELECT coalesce(jsonb_agg(x.pk), '[]') FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb, after jsonb)
-               LEFT JOIN {q} AS c ON {pk} = x.pk WHERE {cond}",
-            q = t.qualified,
-            pk = pk_object("c", &t.pk)
-        );
-        let found = sp
-            .as_caller(|| Spi::get_one_with_args::<JsonB>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .map(|j| j.0)
-            .unwrap_or(json!([]));
-        for pk in found.as_array().cloned().unwrap_or_default() {
-            conflicts.push(format!(
-                "{} {} ({} by the execution)",
-                t.display, pk, s.operation
-            ));
-        }
-    }
-    if !conflicts.is_empty() && !force {
-        let n = conflicts.len();
-        conflicts.truncate(20);
-        return Err(ApprovalError::Conflicts(n, conflicts));
-    }
-    let mut report = serde_json::Map::new();
-    let mut note = |t: &str, k: &str, n: i64| {
-        let e = report.entry(t.to_string()).or_insert_with(|| json!({}));
-        e[k] = json!(e[k].as_i64().unwrap_or(0) + n);
-    };
-    // 1. remove inserted rows, deepest first
-    for s in sets.iter().rev().filter(|s| s.operation == "insert") {
-        let t = &tables[&s.table_oid];
-        let q = format!(
-            "WITH d AS (DELETE FROM {q} AS c WHERE {pk} IN (SELECT x.pk FROM jsonb_to_recordset($1) AS x(pk jsonb)) RETURNING 1)
-             SELECT count(*) FROM d",
-            q = t.qualified,
-            pk = pk_object("c", &t.pk)
-        );
-        let n = sp
-            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .unwrap_or(0);
-        note(&t.display, "removed", n);
-    }
-    // 2. re-insert deleted rows, parents first (forced: rows back under the same key are overwritten)
-    for s in sets.iter().filter(|s| s.operation == "delete") {
-        let t = &tables[&s.table_oid];
-        let cols = t
-            .columns
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rcols = t
-            .columns
-            .iter()
-            .map(|c| format!("r.{}", quote_ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if force {
-            let q = format!(
-                "DELETE FROM {q} AS c WHERE {pk} IN (SELECT x.pk FROM jsonb_to_recordset($1) AS x(pk jsonb))",
-                q = t.qualified,
-                pk = pk_object("c", &t.pk)
-            );
-            sp.as_caller(|| Spi::run_with_args(&q, &[JsonB(s.rows.clone()).into()]))?;
-        }
-        let q = format!(
-            "WITH i AS (INSERT INTO {q} ({cols}) OVERRIDING SYSTEM VALUE
-                        SELECT {rcols} FROM jsonb_to_recordset($1) AS x(before jsonb),
-                             LATERAL jsonb_populate_record(NULL::{q}, x.before) AS r RETURNING 1)
-             SELECT count(*) FROM i",
-            q = t.qualified
-        );
-        let n = sp
-            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .unwrap_or(0);
-        note(&t.display, "reinserted", n);
-    }
-    // 3. put updated rows back, parents first
-    for s in sets.iter().filter(|s| s.operation == "update") {
-        let t = &tables[&s.table_oid];
-        let set_cols: Vec<&String> = t.columns.iter().filter(|c| !t.pk.contains(c)).collect();
-        if set_cols.is_empty() {
-            continue;
-        }
-        let cols = set_cols
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rcols = set_cols
-            .iter()
-            .map(|c| format!("r.{}", quote_ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let q = format!(
-            "WITH u AS (UPDATE {q} AS c SET ({cols}) = ROW({rcols})
-                          FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb),
-                               LATERAL jsonb_populate_record(NULL::{q}, x.before) AS r
-                         WHERE {pk} = x.pk RETURNING 1)
-             SELECT count(*) FROM u",
-            q = t.qualified,
-            pk = pk_object("c", &t.pk)
-        );
-        let n = sp
-            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .unwrap_or(0);
-        note(&t.display, "reset", n);
-    }
-    Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
-    // verify: every restored row equals its before-image, every inserted row is gone
-    for s in &sets {
-        let t = &tables[&s.table_oid];
-        let q = if s.operation == "insert" {
-            format!(
-                "SELECT count(*) FROM jsonb_to_recordset($1) AS x(pk jsonb) JOIN {q} AS c ON {pk} = x.pk",
-                q = t.qualified,
-                pk = pk_object("c", &t.pk)
-            )
-        } else {
-            format!(
-                "SELECT count(*) FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb)
-                  WHERE NOT EXISTS (SELECT 1 FROM {q} AS c WHERE {pk} = x.pk
-                                      AND to_jsonb(c) = to_jsonb(jsonb_populate_record(NULL::{q}, x.before)))",
-                q = t.qualified,
-                pk = pk_object("c", &t.pk)
-            )
-        };
-        let bad = sp
-            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .unwrap_or(0);
-        if bad > 0 {
-            return Err(ApprovalError::Decode(format!(
-                "verification failed: {bad} rows of {} differ from their backup after the restore; nothing was restored",
-                t.display
-            )));
-        }
-    }
-    Ok(
-        json!({"tables": Value::Object(report), "conflicts_overwritten": if force { conflicts.len() } else { 0 }}),
-    )
+pub(super) struct Shape {
+    pub(super) qualified: String,
+    pub(super) display: String,
+    pub(super) pk: Vec<String>,
+    pub(super) columns: Vec<String>,
 }
 
-struct Shape {
-    qualified: String,
-    display: String,
-    pk: Vec<String>,
-    columns: Vec<String>,
-}
-
-fn table_shapes(oids: &[i64]) -> Result<BTreeMap<i64, Shape>> {
+pub(super) fn table_shapes(oids: &[i64]) -> Result<BTreeMap<i64, Shape>> {
     Ok(impact::rels(oids)?
         .into_iter()
         .map(|(oid, r)| {

@@ -2,4 +2,6 @@
 //! execution with a backup of every row touched, rollback. `workflow` holds the rules in plain
 //! Rust; `api` is the SQL surface.
 pub mod api;
+mod backup;
+mod restore;
 pub mod workflow;

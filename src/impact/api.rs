@@ -859,7 +859,8 @@ fn insert(sp: &SearchPath, a: &mut Analysis, i: &statement::Insert) -> Result<()
         rel: t.clone(),
         operation: "INSERT".into(),
         estimated,
-        exact: i.values_rows.map(|n| n as i64),
+        // with ON CONFLICT, some rows may be skipped: only a dry run knows
+        exact: i.values_rows.filter(|_| !i.on_conflict).map(|n| n as i64),
         path: vec![t.display()],
         via: "statement",
         rows_sql: i.source_sql.clone(),
@@ -990,6 +991,55 @@ fn select(sp: &SearchPath, a: &mut Analysis, stmt: &sqlparser::ast::Statement) -
     Ok(())
 }
 
+/// The schema a relation name resolves to through the caller's search_path; for one that does
+/// not exist yet, the schema it would be created in.
+fn schema_of(sp: &SearchPath, written: &str) -> Result<Option<String>> {
+    Ok(sp.as_caller(|| {
+        Spi::get_one_with_args::<String>(
+            "SELECT coalesce((SELECT n.nspname::text FROM pg_catalog.pg_class c
+                                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                               WHERE c.oid = pg_catalog.to_regclass($1)), pg_catalog.current_schema()::text)",
+            &[written.into()],
+        )
+    })?)
+}
+
+/// The statement with every relation it names schema-qualified.
+fn qualified(
+    sp: &SearchPath,
+    stmt: &sqlparser::ast::Statement,
+) -> Result<sqlparser::ast::Statement> {
+    use sqlparser::ast::{Ident, ObjectName, ObjectNamePart, Statement};
+    let qualify = |name: &mut ObjectName| -> Result<()> {
+        if name.0.len() == 1 {
+            if let Some(schema) = schema_of(sp, &name.to_string())? {
+                name.0.insert(
+                    0,
+                    ObjectNamePart::Identifier(Ident::with_quote('"', schema)),
+                );
+            }
+        }
+        Ok(())
+    };
+    let mut q = stmt.clone();
+    let mut failed = None;
+    let _ = sqlparser::ast::visit_relations_mut(&mut q, |name| {
+        if let Err(e) = qualify(name) {
+            failed.get_or_insert(e);
+        }
+        std::ops::ControlFlow::<()>::Continue(())
+    });
+    if let Statement::Drop { names, .. } = &mut q {
+        for n in names.iter_mut() {
+            qualify(n)?;
+        }
+    }
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(q),
+    }
+}
+
 fn other(
     sp: &SearchPath,
     a: &mut Analysis,
@@ -997,6 +1047,9 @@ fn other(
     sql: &str,
 ) -> Result<()> {
     a.lint = ddl::lint(sql);
+    // names as PostgreSQL resolves them now: the inverse DDL names the same objects whoever
+    // runs it, whatever their search_path
+    let stmt = &qualified(sp, stmt)?;
     let Some(steps) = ddl::steps(stmt) else {
         a.warnings.push(format!(
             "{} statements are not analysed beyond their kind",
@@ -1307,7 +1360,13 @@ fn rollback_plan(a: &Analysis) -> Result<Value> {
 }
 
 /// The inverse statement of one DDL step, reading current definitions from the catalog.
+/// The SQL of an inverse step. Definitions are printed with an empty search_path, so every
+/// name in them is schema-qualified.
 fn inverse_sql(inv: &Inverse) -> Result<Option<std::result::Result<String, String>>> {
+    crate::spi_util::with_search_path("pg_catalog", || inverse_sql_qualified(inv))
+}
+
+fn inverse_sql_qualified(inv: &Inverse) -> Result<Option<std::result::Result<String, String>>> {
     let one = |sql: &str, args: &[&str]| -> Result<Option<String>> {
         let args: Vec<pgrx::datum::DatumWithOid> = args.iter().map(|a| (*a).into()).collect();
         // wrapped so that no row is a NULL, not an error

@@ -208,9 +208,14 @@ pub fn steps(stmt: &Statement) -> Option<Vec<Step>> {
                     Share
                 },
                 match &ci.name {
+                    // an index lives in its table's schema
                     Some(n) => Inverse::Sql(format!(
-                        "DROP INDEX {}{n}",
-                        if ci.concurrently { "CONCURRENTLY " } else { "" }
+                        "DROP INDEX {}{}",
+                        if ci.concurrently { "CONCURRENTLY " } else { "" },
+                        match (ci.table_name.0.len(), n.0.len()) {
+                            (2, 1) => format!("{}.{n}", ci.table_name.0[0]),
+                            _ => n.to_string(),
+                        }
                     )),
                     None => Inverse::Irreversible(
                         "the index has no name in the statement: name it to undo it by name".into(),

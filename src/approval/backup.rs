@@ -1,0 +1,430 @@
+//! How a backup is taken: the before-image of every row an execution changes, read with the
+//! executor's rights just before the statement runs (and row-locked, so that no concurrent
+//! change slips in between, wherever the executor may lock them); the statement itself; the
+//! after-images; the check of what really happened against the analysis.
+//!
+//! Row images are jsonb written under fixed session settings ([`row_images`]), so that a
+//! timestamptz, a float8 or a bytea reads back the same whatever the executor's or the
+//! roller-back's TimeZone, extra_float_digits or bytea_output.
+use super::api::{
+    rows_per_table, table_names, table_shapes, xact_per_table, ApprovalError, Result,
+};
+use crate::impact::api::Capture;
+use crate::impact::cascade::quote_ident;
+use crate::spi_util::{
+    as_extension_owner, in_rolled_back_subtransaction, row_images, with_setting, with_timeout,
+    SearchPath,
+};
+use crate::sqlparse::{self, Kind};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::panic::AssertUnwindSafe;
+
+/// `jsonb_build_object('k1', c."k1", …)`: a row's primary key as jsonb.
+pub(super) fn pk_object(alias: &str, pk: &[String]) -> String {
+    let pairs: Vec<String> = pk
+        .iter()
+        .map(|k| format!("'{}', {alias}.{}", k.replace('\'', "''"), quote_ident(k)))
+        .collect();
+    format!("jsonb_build_object({})", pairs.join(", "))
+}
+
+/// May the executor lock rows of this table (a row lock needs the UPDATE right)?
+fn may_lock(oid: i64) -> Result<bool> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT pg_catalog.has_table_privilege($1::pg_catalog.oid, 'UPDATE')",
+        &[oid.into()],
+    )?
+    .unwrap_or(false))
+}
+
+/// The rows of `rows_sql` as `[{pk, row}]`, locked FOR UPDATE when `lock`.
+fn before_images(sp: &SearchPath, c: &Capture, rows_sql: &str, lock: bool) -> Result<Value> {
+    let q = format!(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
+           FROM (SELECT * FROM ({rows_sql}) AS c{lock}) AS c",
+        pk = pk_object("c", &c.pk),
+        lock = if lock { " FOR UPDATE" } else { "" }
+    );
+    Ok(row_images(|| sp.as_caller(|| Spi::get_one::<JsonB>(&q)))?
+        .map(|j| j.0)
+        .unwrap_or(json!([])))
+}
+
+/// Current rows of `c` by key, as `[{pk, row}]`, read with the caller's rights.
+fn read_rows(sp: &SearchPath, c: &Capture, keys: &Value, lock: bool) -> Result<Value> {
+    let q = format!(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
+           FROM (SELECT * FROM {t} AS c WHERE {pk} IN (SELECT value FROM jsonb_array_elements($1)){lock}) AS c",
+        pk = pk_object("c", &c.pk),
+        t = c.qualified,
+        lock = if lock { " FOR UPDATE" } else { "" }
+    );
+    Ok(row_images(|| {
+        sp.as_caller(|| Spi::get_one_with_args::<JsonB>(&q, &[JsonB(keys.clone()).into()]))
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([])))
+}
+
+fn store_backup(exec_id: i64, c: &Capture, operation: &str, rows: &Value) -> Result<()> {
+    let (row_col, after_col) = if operation == "insert" {
+        ("NULL", "x.row")
+    } else {
+        ("x.row", "NULL")
+    };
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            &format!(
+                "INSERT INTO ai.backups (execution_id, table_oid, table_name, operation, depth, pk, row_data, row_after)
+                 SELECT $1, $2::oid, $3, $4, $5, x.pk, {row_col}, {after_col} FROM jsonb_to_recordset($6) AS x(pk jsonb, row jsonb)"
+            ),
+            &[
+                exec_id.into(),
+                c.oid.into(),
+                c.display.clone().into(),
+                operation.into(),
+                (c.depth as i32).into(),
+                JsonB(rows.clone()).into(),
+            ],
+        )?;
+        Ok::<_, ApprovalError>(())
+    })
+}
+
+/// The keys of a `[{pk, row}]` list.
+fn keys_of(rows: &Value) -> BTreeSet<String> {
+    rows.as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["pk"].to_string())
+        .collect()
+}
+
+fn as_keys(keys: &BTreeSet<String>) -> Value {
+    Value::Array(
+        keys.iter()
+            .filter_map(|k| serde_json::from_str(k).ok())
+            .collect(),
+    )
+}
+
+/// An INSERT … ON CONFLICT: some of its rows may update rows that were there before.
+pub(super) fn is_upsert(parsed: &sqlparse::Parsed) -> bool {
+    use sqlparser::ast::{SetExpr, Statement};
+    match &parsed.stmt {
+        Statement::Insert(i) => i.on.is_some(),
+        Statement::Query(q) => match q.body.as_ref() {
+            SetExpr::Insert(Statement::Insert(i)) => i.on.is_some(),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+fn add_returning(stmt: &mut sqlparser::ast::Statement, pk: &[String]) {
+    use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, Statement};
+    let items: Vec<SelectItem> = pk
+        .iter()
+        .map(|k| SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('"', k))))
+        .collect();
+    match stmt {
+        Statement::Insert(i) => i.returning = Some(items),
+        Statement::Query(q) => {
+            if let SetExpr::Insert(Statement::Insert(i)) = q.body.as_mut() {
+                i.returning = Some(items);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Inside a subtransaction: back up, run, check. Any error undoes all of it.
+pub(super) fn run_with_backup(
+    sp: &SearchPath,
+    exec_id: i64,
+    sql: &str,
+    parsed: &sqlparse::Parsed,
+    captures: &[Capture],
+    expected: &Value,
+) -> Result<Value> {
+    let mut unlocked = Vec::new();
+    // before-images, read with the caller's rights, rows locked until the end of the transaction
+    for c in captures.iter().filter(|c| c.operation != "insert") {
+        let Some(rows_sql) = &c.rows_sql else {
+            continue;
+        };
+        let lock = may_lock(c.oid)?;
+        if !lock {
+            unlocked.push(c.display.clone());
+        }
+        let rows = before_images(sp, c, rows_sql, lock)?;
+        // a MERGE's matched rows are kept as updates; those it deleted are marked afterwards
+        let op = if c.operation == "merge" {
+            "update"
+        } else {
+            c.operation
+        };
+        store_backup(exec_id, c, op, &rows)?;
+    }
+    let target_insert = captures
+        .iter()
+        .find(|c| c.operation == "insert" && c.depth == 0);
+    if let Some(c) = target_insert {
+        if c.pk.is_empty() {
+            return Err(ApprovalError::NoPrimaryKey(c.display.clone()));
+        }
+    }
+    let statement_ms = crate::guc::execute_statement_timeout_ms();
+    let lock_ms = crate::guc::execute_lock_timeout_ms();
+    let limits = |f: &mut dyn FnMut() -> Result<Option<Value>>| -> Result<Option<Value>> {
+        with_setting(c"lock_timeout", &lock_ms.to_string(), || {
+            with_timeout(statement_ms, || sp.as_caller(&mut *f))
+        })
+    };
+    // the INSERT with its new keys returned: still one statement for PostgreSQL
+    let returning = match target_insert {
+        Some(c) => {
+            let mut stmt = parsed.stmt.clone();
+            add_returning(&mut stmt, &c.pk);
+            let q = format!(
+                "WITH ins AS ({stmt}) SELECT coalesce(jsonb_agg({}), '[]') FROM ins AS c",
+                pk_object("c", &c.pk)
+            );
+            if crate::pgsql::statements(&q)?.len() != 1 {
+                return Err(ApprovalError::Tampered(exec_id));
+            }
+            Some(q)
+        }
+        None => None,
+    };
+    let run_returning = |q: &str| -> Result<Option<Value>> {
+        Ok(row_images(|| crate::pgsql::pinned(|| Spi::get_one::<JsonB>(q)))?.map(|j| j.0))
+    };
+    // an upsert updates the rows its keys meet: a first run, always rolled back, finds
+    // them, and their before-images are taken (locked) like an UPDATE's
+    let mut upserted: Option<BTreeSet<String>> = None;
+    if let (Some(c), Some(q), true) = (target_insert, &returning, is_upsert(parsed)) {
+        let probe =
+            in_rolled_back_subtransaction(AssertUnwindSafe(|| limits(&mut || run_returning(q))));
+        let keys = match probe {
+            Ok(Ok(k)) => k.unwrap_or(json!([])),
+            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(ApprovalError::Decode(e.message)),
+        };
+        let lock = may_lock(c.oid)?;
+        if !lock {
+            unlocked.push(c.display.clone());
+        }
+        let existing = read_rows(sp, c, &keys, lock)?;
+        upserted = Some(keys_of(&existing));
+        store_backup(exec_id, c, "update", &existing)?;
+    }
+    let before = xact_per_table()?;
+    let inserted_keys: Option<Value> = limits(&mut || match &returning {
+        Some(q) => run_returning(q),
+        None => {
+            crate::pgsql::pinned(|| Spi::run(sql))?;
+            Ok(None)
+        }
+    })?;
+    Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
+    // what really happened, per table, against what the analysis said
+    let after = xact_per_table()?;
+    let mut rows = serde_json::Map::new();
+    let names = table_names(&after.keys().copied().collect::<Vec<_>>())?;
+    let mut by_trigger: Vec<(i64, (i64, i64, i64))> = Vec::new();
+    let mut target_delta = (0, 0, 0);
+    for (oid, n) in &after {
+        let b = before.get(oid).copied().unwrap_or((0, 0, 0));
+        let d = (n.0 - b.0, n.1 - b.1, n.2 - b.2);
+        if d != (0, 0, 0) {
+            rows.insert(
+                names.get(oid).cloned().unwrap_or_else(|| oid.to_string()),
+                json!(d.0 + d.1 + d.2),
+            );
+            if target_insert.is_some_and(|c| c.oid == *oid) {
+                target_delta = d;
+            }
+            if !captures.iter().any(|c| c.oid == *oid) {
+                by_trigger.push((*oid, d));
+            }
+        }
+    }
+    let wanted = rows_per_table(expected);
+    for (t, n) in &wanted {
+        let got = rows.get(t).and_then(|v| v.as_i64()).unwrap_or(0);
+        if got != *n && !matches!(sqlparse::kind(&parsed.stmt), Kind::Ddl | Kind::Truncate) {
+            return Err(ApprovalError::Decode(format!(
+                "verification failed: {t} had {got} rows changed, the analysis said {n}; the statement was undone"
+            )));
+        }
+    }
+    // rows triggers inserted into other tables: found by this subtransaction's xid, removed
+    // by a rollback like the statement's own inserts; other trigger changes cannot be undone
+    let mut unprotected = Vec::new();
+    // SAFETY: reads the current (sub)transaction's id.
+    let xid = unsafe { pg_sys::GetCurrentTransactionIdIfAny() };
+    let shapes = table_shapes(&by_trigger.iter().map(|t| t.0).collect::<Vec<_>>())?;
+    for (oid, d) in &by_trigger {
+        let Some(t) = shapes.get(oid) else { continue };
+        if d.1 == 0 && d.2 == 0 && !t.pk.is_empty() {
+            let q = format!(
+                "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
+                   FROM {q} AS c WHERE c.xmin = $1::text::xid",
+                pk = pk_object("c", &t.pk),
+                q = t.qualified
+            );
+            let found = row_images(|| {
+                sp.as_caller(|| {
+                    Spi::get_one_with_args::<JsonB>(&q, &[u32::from(xid).to_string().into()])
+                })
+            })?
+            .map(|j| j.0)
+            .unwrap_or(json!([]));
+            let c = Capture {
+                oid: *oid,
+                qualified: t.qualified.clone(),
+                display: t.display.clone(),
+                operation: "insert",
+                rows_sql: None,
+                pk: t.pk.clone(),
+                depth: 1,
+            };
+            store_backup(exec_id, &c, "insert", &found)?;
+        } else {
+            unprotected.push(t.display.clone());
+        }
+    }
+    if !unprotected.is_empty() {
+        rows.insert(
+            "unprotected".into(),
+            json!(format!(
+                "triggers updated or deleted rows of {}: a rollback does not restore those",
+                unprotected.join(", ")
+            )),
+        );
+    }
+    if !unlocked.is_empty() {
+        rows.insert(
+            "unlocked".into(),
+            json!(format!(
+                "rows of {} were backed up without a row lock (no UPDATE right to lock them)",
+                unlocked.join(", ")
+            )),
+        );
+    }
+    // after-images of inserted rows; an upsert's rows are split into the ones it inserted
+    // and the ones it updated, and the counters must agree with that split
+    if let (Some(keys), Some(c)) = (&inserted_keys, target_insert) {
+        let returned = keys_of(&json!(keys
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|k| json!({"pk": k}))
+            .collect::<Vec<_>>()));
+        let existed = upserted.clone().unwrap_or_default();
+        let updated: BTreeSet<String> = returned.intersection(&existed).cloned().collect();
+        let inserted: BTreeSet<String> = returned.difference(&existed).cloned().collect();
+        if upserted.is_some()
+            && (target_delta.0 != inserted.len() as i64 || target_delta.1 != updated.len() as i64)
+        {
+            return Err(ApprovalError::Decode(format!(
+                "verification failed: {} had {} rows inserted and {} updated, the backup expected {} and {}; the statement was undone",
+                c.display,
+                target_delta.0,
+                target_delta.1,
+                inserted.len(),
+                updated.len()
+            )));
+        }
+        let after_rows = read_rows(sp, c, &as_keys(&inserted), false)?;
+        store_backup(exec_id, c, "insert", &after_rows)?;
+        if upserted.is_some() {
+            // rows met by the probe but left alone by the real run need no restore
+            as_extension_owner(|| {
+                Spi::run_with_args(
+                    "DELETE FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'
+                        AND NOT (pk IN (SELECT value FROM jsonb_array_elements($3)))",
+                    &[exec_id.into(), c.oid.into(), JsonB(as_keys(&updated)).into()],
+                )?;
+                Ok::<_, ApprovalError>(())
+            })?;
+            set_after_images(sp, exec_id, c)?;
+        }
+    }
+    for c in captures
+        .iter()
+        .filter(|c| c.operation == "update" || c.operation == "merge")
+    {
+        set_after_images(sp, exec_id, c)?;
+    }
+    for c in captures.iter().filter(|c| c.operation == "merge") {
+        merge_after(sp, exec_id, c, xid)?;
+    }
+    Ok(Value::Object(rows))
+}
+
+/// The after-images of the rows of `c` backed up as updates.
+fn set_after_images(sp: &SearchPath, exec_id: i64, c: &Capture) -> Result<()> {
+    let keys = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'",
+            &[exec_id.into(), c.oid.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let after_rows = read_rows(sp, c, &keys, false)?;
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE ai.backups b SET row_after = x.row
+               FROM jsonb_to_recordset($3) AS x(pk jsonb, row jsonb)
+              WHERE b.execution_id = $1 AND b.table_oid = $2::oid AND b.operation = 'update' AND b.pk = x.pk",
+            &[exec_id.into(), c.oid.into(), JsonB(after_rows).into()],
+        )?;
+        Ok::<_, ApprovalError>(())
+    })
+}
+
+/// After a MERGE: matched rows that are gone were deleted; rows of this subtransaction that
+/// were not matched before were inserted.
+fn merge_after(
+    sp: &SearchPath,
+    exec_id: i64,
+    c: &Capture,
+    xid: pg_sys::TransactionId,
+) -> Result<()> {
+    let known = as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE ai.backups SET operation = 'delete'
+              WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update' AND row_after IS NULL",
+            &[exec_id.into(), c.oid.into()],
+        )?;
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid",
+            &[exec_id.into(), c.oid.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let q = format!(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
+           FROM {t} AS c WHERE c.xmin = $1::text::xid AND NOT ({pk} IN (SELECT value FROM jsonb_array_elements($2)))",
+        pk = pk_object("c", &c.pk),
+        t = c.qualified
+    );
+    let inserted = row_images(|| {
+        sp.as_caller(|| {
+            Spi::get_one_with_args::<JsonB>(
+                &q,
+                &[u32::from(xid).to_string().into(), JsonB(known).into()],
+            )
+        })
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    store_backup(exec_id, c, "insert", &inserted)
+}

@@ -1,0 +1,228 @@
+//! How a rollback is applied: the rows an execution inserted are removed, the rows it
+//! deleted are inserted again, the rows it updated are put back, parents before children;
+//! every step changes only rows that are still what the execution left (unless forced), so a
+//! change that lands between the conflict check and the restore fails the rollback instead
+//! of being overwritten; then every row is compared with its backup. Row images are read and
+//! written under the fixed settings of [`row_images`].
+use super::api::{table_shapes, ApprovalError, Result, Shape};
+use super::backup::pk_object;
+use crate::impact::cascade::quote_ident;
+use crate::spi_util::{as_extension_owner, row_images, SearchPath};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone, serde::Deserialize)]
+struct BackupSet {
+    table_oid: i64,
+    operation: String,
+    rows: Value,
+}
+
+pub(super) fn restore_rows(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
+    row_images(|| restore(sp, exec_id, force))
+}
+
+fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
+    let v = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('table_oid', table_oid::int8, 'operation', operation, 'depth', depth,
+                    'rows', rows) ORDER BY depth, table_oid), '[]')
+               FROM (SELECT table_oid, operation, depth,
+                            jsonb_agg(jsonb_build_object('pk', pk, 'before', row_data, 'after', row_after)) AS rows
+                       FROM ai.backups WHERE execution_id = $1 GROUP BY table_oid, operation, depth) s",
+            &[exec_id.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let sets: Vec<BackupSet> =
+        serde_json::from_value(v).map_err(|e| ApprovalError::Decode(e.to_string()))?;
+    let oids: Vec<i64> = sets.iter().map(|s| s.table_oid).collect();
+    let tables = table_shapes(&oids)?;
+    // conflicts: rows that changed since the execution
+    let mut conflicts = Vec::new();
+    for s in &sets {
+        let Some(t) = tables.get(&s.table_oid) else {
+            continue;
+        };
+        let cond = match s.operation.as_str() {
+            // a deleted row is back under the same key
+            "delete" => "c IS NOT NULL".to_string(),
+            // an updated or inserted row is no longer what the execution left
+            _ => format!(
+                "(c IS NULL AND x.after IS NOT NULL AND '{}' = 'update') OR (c IS NOT NULL AND to_jsonb(c) <> to_jsonb(jsonb_populate_record(NULL::{q}, x.after)))",
+                s.operation,
+                q = t.qualified
+            ),
+        };
+        let q = format!(
+            "SELECT coalesce(jsonb_agg(x.pk), '[]') FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb, after jsonb)
+               LEFT JOIN {q} AS c ON {pk} = x.pk WHERE {cond}",
+            q = t.qualified,
+            pk = pk_object("c", &t.pk)
+        );
+        let found = sp
+            .as_caller(|| Spi::get_one_with_args::<JsonB>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .map(|j| j.0)
+            .unwrap_or(json!([]));
+        for pk in found.as_array().cloned().unwrap_or_default() {
+            conflicts.push(format!(
+                "{} {} ({} by the execution)",
+                t.display, pk, s.operation
+            ));
+        }
+    }
+    if !conflicts.is_empty() && !force {
+        let n = conflicts.len();
+        conflicts.truncate(20);
+        return Err(ApprovalError::Conflicts(n, conflicts));
+    }
+    let mut report = serde_json::Map::new();
+    let mut note = |t: &str, k: &str, n: i64| {
+        let e = report.entry(t.to_string()).or_insert_with(|| json!({}));
+        e[k] = json!(e[k].as_i64().unwrap_or(0) + n);
+    };
+    // 1. remove inserted rows, deepest first
+    for s in sets.iter().rev().filter(|s| s.operation == "insert") {
+        let t = &tables[&s.table_oid];
+        let q = format!(
+            "WITH d AS (DELETE FROM {q} AS c USING jsonb_to_recordset($1) AS x(pk jsonb, after jsonb)
+                         WHERE {pk} = x.pk AND ({guard}) RETURNING 1)
+             SELECT count(*) FROM d",
+            q = t.qualified,
+            pk = pk_object("c", &t.pk),
+            guard = unchanged(t, force)
+        );
+        let n = sp
+            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .unwrap_or(0);
+        all_of(&t.display, "removed", n, s, force)?;
+        note(&t.display, "removed", n);
+    }
+    // 2. re-insert deleted rows, parents first (forced: rows back under the same key are overwritten)
+    for s in sets.iter().filter(|s| s.operation == "delete") {
+        let t = &tables[&s.table_oid];
+        let cols = t
+            .columns
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rcols = t
+            .columns
+            .iter()
+            .map(|c| format!("r.{}", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if force {
+            let q = format!(
+                "DELETE FROM {q} AS c WHERE {pk} IN (SELECT x.pk FROM jsonb_to_recordset($1) AS x(pk jsonb))",
+                q = t.qualified,
+                pk = pk_object("c", &t.pk)
+            );
+            sp.as_caller(|| Spi::run_with_args(&q, &[JsonB(s.rows.clone()).into()]))?;
+        }
+        let q = format!(
+            "WITH i AS (INSERT INTO {q} ({cols}) OVERRIDING SYSTEM VALUE
+                        SELECT {rcols} FROM jsonb_to_recordset($1) AS x(before jsonb),
+                             LATERAL jsonb_populate_record(NULL::{q}, x.before) AS r RETURNING 1)
+             SELECT count(*) FROM i",
+            q = t.qualified
+        );
+        let n = sp
+            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .unwrap_or(0);
+        note(&t.display, "reinserted", n);
+    }
+    // 3. put updated rows back, parents first
+    for s in sets.iter().filter(|s| s.operation == "update") {
+        let t = &tables[&s.table_oid];
+        let set_cols: Vec<&String> = t.columns.iter().filter(|c| !t.pk.contains(c)).collect();
+        if set_cols.is_empty() {
+            continue;
+        }
+        let cols = set_cols
+            .iter()
+            .map(|c| quote_ident(c))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rcols = set_cols
+            .iter()
+            .map(|c| format!("r.{}", quote_ident(c)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let q = format!(
+            "WITH u AS (UPDATE {q} AS c SET ({cols}) = ROW({rcols})
+                          FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb, after jsonb),
+                               LATERAL jsonb_populate_record(NULL::{q}, x.before) AS r
+                         WHERE {pk} = x.pk AND ({guard}) RETURNING 1)
+             SELECT count(*) FROM u",
+            q = t.qualified,
+            pk = pk_object("c", &t.pk),
+            guard = unchanged(t, force)
+        );
+        let n = sp
+            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .unwrap_or(0);
+        all_of(&t.display, "reset", n, s, force)?;
+        note(&t.display, "reset", n);
+    }
+    Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
+    // verify: every restored row equals its before-image, every inserted row is gone
+    for s in &sets {
+        let t = &tables[&s.table_oid];
+        let q = if s.operation == "insert" {
+            format!(
+                "SELECT count(*) FROM jsonb_to_recordset($1) AS x(pk jsonb) JOIN {q} AS c ON {pk} = x.pk",
+                q = t.qualified,
+                pk = pk_object("c", &t.pk)
+            )
+        } else {
+            format!(
+                "SELECT count(*) FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb)
+                  WHERE NOT EXISTS (SELECT 1 FROM {q} AS c WHERE {pk} = x.pk
+                                      AND to_jsonb(c) = to_jsonb(jsonb_populate_record(NULL::{q}, x.before)))",
+                q = t.qualified,
+                pk = pk_object("c", &t.pk)
+            )
+        };
+        let bad = sp
+            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
+            .unwrap_or(0);
+        if bad > 0 {
+            return Err(ApprovalError::Decode(format!(
+                "verification failed: {bad} rows of {} differ from their backup after the restore; nothing was restored",
+                t.display
+            )));
+        }
+    }
+    Ok(
+        json!({"tables": Value::Object(report), "conflicts_overwritten": if force { conflicts.len() } else { 0 }}),
+    )
+}
+
+/// The row is still what the execution left (its after-image), unless the rollback is forced.
+fn unchanged(t: &Shape, force: bool) -> String {
+    if force {
+        "true".into()
+    } else {
+        format!(
+            "x.after IS NULL OR to_jsonb(c) = to_jsonb(jsonb_populate_record(NULL::{q}, x.after))",
+            q = t.qualified
+        )
+    }
+}
+
+/// Unforced, a step must reach every row of its backup: one it misses changed after the
+/// conflict check.
+fn all_of(table: &str, step: &str, n: i64, s: &BackupSet, force: bool) -> Result<()> {
+    let want = s.rows.as_array().map_or(0, |a| a.len()) as i64;
+    if force || n == want {
+        return Ok(());
+    }
+    Err(ApprovalError::Decode(format!(
+        "{table}: {} of {want} rows changed while the rollback ran ({step}); nothing was restored",
+        want - n
+    )))
+}
