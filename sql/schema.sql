@@ -481,6 +481,19 @@ CREATE TABLE ai.audit_log (
     hash        bytea       NOT NULL
 );
 CREATE INDEX audit_log_ts ON ai.audit_log (ts);
+-- The head of the chain: the newest entry's id and hash and the number of entries, updated in
+-- the transaction that appends (its row lock serialises appends; under REPEATABLE READ or
+-- SERIALIZABLE a concurrent append is a serialization failure, never a fork). Removing the
+-- newest entries leaves the head pointing past them; `mac` seals it with
+-- ai_architect.audit_hmac_key when one is set.
+CREATE TABLE ai.audit_head (
+    one     boolean PRIMARY KEY DEFAULT true CHECK (one),
+    last_id bigint  NOT NULL DEFAULT 0,
+    entries bigint  NOT NULL DEFAULT 0,
+    hash    bytea,
+    mac     bytea
+);
+INSERT INTO ai.audit_head DEFAULT VALUES;
 CREATE FUNCTION ai.audit_log_is_append_only() RETURNS trigger LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN

@@ -22,6 +22,7 @@ static LLM_BASE_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>
 static LLM_MODEL: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"gpt-4o-mini"));
 static LLM_API_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
+static AUDIT_HMAC_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static IMPACT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
@@ -120,6 +121,20 @@ pub fn init() {
             c"API key for the LLM API (superuser only, never shown).",
             c"SHOW prints ******** when a key is set.",
             &LLM_API_KEY,
+            GucContext::Suset,
+            GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
+            None,
+            None,
+            Some(show_masked),
+        );
+    }
+    // SAFETY: the show hook is a plain function that cannot panic.
+    unsafe {
+        GucRegistry::define_string_guc_with_hooks(
+            c"ai_architect.audit_hmac_key",
+            c"Key of the HMAC that seals the head of the audit chain (superuser only, never shown).",
+            c"Set it in postgresql.conf: without the key, entries cannot be re-chained so that ai.verify_audit() agrees.",
+            &AUDIT_HMAC_KEY,
             GucContext::Suset,
             GucFlags::SUPERUSER_ONLY | GucFlags::NO_SHOW_ALL,
             None,
@@ -397,6 +412,9 @@ pub fn llm_base_url() -> Option<String> {
 }
 pub fn llm_model() -> String {
     string(&LLM_MODEL).unwrap_or_else(|| "gpt-4o-mini".into())
+}
+pub fn audit_hmac_key() -> Option<String> {
+    string(&AUDIT_HMAC_KEY)
 }
 pub fn llm_api_key() -> Option<String> {
     string(&LLM_API_KEY)

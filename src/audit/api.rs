@@ -21,10 +21,6 @@ impl UserError for AuditError {
     }
 }
 
-/// Key of the transaction-level advisory lock that serialises appends: two writers never
-/// read the same previous hash, so the chain cannot fork.
-const CHAIN_LOCK: i64 = 0x6169_5f61_7564_6974; // "ai_audit"
-
 /// Appends one entry as the current session user; returns its id. The entry commits or
 /// rolls back with the caller's transaction.
 pub fn append(
@@ -34,12 +30,12 @@ pub fn append(
     details: Value,
 ) -> Result<i64, AuditError> {
     as_extension_owner(|| {
-        Spi::run_with_args(
-            "SELECT pg_catalog.pg_advisory_xact_lock($1)",
-            &[CHAIN_LOCK.into()],
-        )?;
-        let prev: Option<Vec<u8>> =
-            Spi::get_one("SELECT (SELECT hash FROM ai.audit_log ORDER BY id DESC LIMIT 1)")?;
+        // the head row, locked: appends queue here; under REPEATABLE READ or SERIALIZABLE a
+        // head moved by a concurrent append is a serialization failure, never a fork
+        let (prev, entries): (Option<Vec<u8>>, Option<i64>) =
+            Spi::get_two("SELECT hash, entries FROM ai.audit_head WHERE one FOR UPDATE")?;
+        let entries =
+            entries.ok_or_else(|| AuditError::Decode("the chain head row is missing".into()))?;
         // the details as jsonb will store them, so the hash covers exactly what is read back
         let stored: Option<String> =
             Spi::get_one_with_args("SELECT $1::jsonb::text", &[JsonB(details).into()])?;
@@ -72,9 +68,28 @@ pub fn append(
                 entry.object_id.clone().into(),
                 JsonB(entry.details.clone()).into(),
                 prev.into(),
-                hash.into(),
+                hash.clone().into(),
             ],
         )?;
+        let n = entries as u64 + 1;
+        let mac = crate::guc::audit_hmac_key().map(|k| {
+            chain::hmac_sha256(k.as_bytes(), &chain::head_message(entry.id, n, Some(&hash)))
+        });
+        Spi::run_with_args(
+            "UPDATE ai.audit_head SET last_id = $1, entries = $2, hash = $3, mac = $4 WHERE one",
+            &[
+                entry.id.into(),
+                (n as i64).into(),
+                hash.clone().into(),
+                mac.into(),
+            ],
+        )?;
+        // the head in the server log too: a copy outside the database
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        pgrx::log!(
+            "ai_architect audit head: entry {} of {n}, sha256 {hex}",
+            entry.id
+        );
         Ok(entry.id)
     })
 }
@@ -110,11 +125,52 @@ fn verify() -> Result<Value, AuditError> {
             Ok::<_, AuditError>(out)
         })
     })?;
+    let last = rows.last().map(|r| (r.entry.id, r.hash.clone()));
+    let count = rows.len() as u64;
     let v = chain::verify(rows);
+    let head = as_extension_owner(|| {
+        let (last_id, entries, hash, mac): (
+            Option<i64>,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+        ) = Spi::connect(|c| {
+            let r = c
+                .select(
+                    "SELECT last_id, entries, hash, mac FROM ai.audit_head WHERE one",
+                    None,
+                    &[],
+                )?
+                .first();
+            Ok::<_, pgrx::spi::Error>((r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })?;
+        Ok::<_, AuditError>(chain::Head {
+            last_id: last_id.unwrap_or_default(),
+            entries: entries.unwrap_or_default() as u64,
+            hash,
+            mac,
+        })
+    })?;
+    let key = crate::guc::audit_hmac_key();
+    let head_problem = chain::check_head(
+        &head,
+        count,
+        last.as_ref().map(|(id, h)| (*id, h.as_slice())),
+        key.as_deref().map(str::as_bytes),
+    );
+    let first_broken = v
+        .first_broken
+        .map(|(id, why)| json!({"id": id, "reason": why}))
+        .or_else(|| {
+            head_problem
+                .as_ref()
+                .map(|why| json!({"id": head.last_id, "reason": why}))
+        });
     Ok(json!({
-        "ok": v.ok,
+        "ok": v.ok && head_problem.is_none(),
         "entries": v.entries,
-        "first_broken": v.first_broken.map(|(id, why)| json!({"id": id, "reason": why})),
+        "head": {"last_id": head.last_id, "entries": head.entries, "sealed": key.is_some()},
+        "first_broken": first_broken,
     }))
 }
 

@@ -95,6 +95,82 @@ pub fn verify(entries: impl IntoIterator<Item = Stored>) -> Verdict {
     }
 }
 
+/// HMAC-SHA256 (RFC 2104).
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> Vec<u8> {
+    const BLOCK: usize = 64;
+    let mut k = if key.len() > BLOCK {
+        Sha256::digest(key).to_vec()
+    } else {
+        key.to_vec()
+    };
+    k.resize(BLOCK, 0);
+    let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(msg)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
+}
+
+/// The chain head: the newest entry and how many there are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub last_id: i64,
+    pub entries: u64,
+    pub hash: Option<Vec<u8>>,
+    pub mac: Option<Vec<u8>>,
+}
+
+/// What the head's MAC covers: `last_id:entries:hex(hash)`.
+pub fn head_message(last_id: i64, entries: u64, hash: Option<&[u8]>) -> Vec<u8> {
+    let hex: String = hash
+        .unwrap_or_default()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("{last_id}:{entries}:{hex}").into_bytes()
+}
+
+/// Does the chain end where its head says? `last` is the newest stored entry (id, hash).
+pub fn check_head(
+    head: &Head,
+    entries: u64,
+    last: Option<(i64, &[u8])>,
+    key: Option<&[u8]>,
+) -> Option<String> {
+    if let Some(k) = key {
+        let want = hmac_sha256(
+            k,
+            &head_message(head.last_id, head.entries, head.hash.as_deref()),
+        );
+        if head.mac.as_deref() != Some(want.as_slice()) {
+            return Some("the chain head's seal does not match ai_architect.audit_hmac_key: the head was rewritten".into());
+        }
+    }
+    if head.entries != entries {
+        return Some(format!(
+            "the chain head counts {} entries, the log holds {entries}: entries were removed or added outside ai_architect",
+            head.entries
+        ));
+    }
+    match last {
+        None if head.last_id == 0 => None,
+        Some((id, hash)) if id == head.last_id && head.hash.as_deref() == Some(hash) => None,
+        Some((id, _)) => Some(format!(
+            "the chain head names entry {} as the newest, the log ends at {id}: its newest entries were removed or replaced",
+            head.last_id
+        )),
+        None => Some(format!(
+            "the chain head names entry {}, the log is empty: it was emptied",
+            head.last_id
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +239,64 @@ mod tests {
             .unwrap()
             .1
             .contains("earlier entries were removed"));
+    }
+
+    #[test]
+    fn hmac_matches_rfc_4231() {
+        // test case 2
+        let mac = hmac_sha256(b"Jefe", b"what do ya want for nothing?");
+        let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            hex,
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn canonical_json_sorts_keys_whatever_the_map_type() {
+        // a serde_json built with preserve_order would keep insertion order: the format is
+        // the sorted one, and this test says so
+        let e = entry(1, "x");
+        let c = canonical(&e);
+        assert!(c.starts_with("{\"action\":\"x\",\"actor\":\"alice\",\"details\":{\"a\":{\"b\":null,\"y\":[1,2]},\"z\":1}"), "{c}");
+    }
+
+    #[test]
+    fn the_head_catches_truncation_and_rewrites() {
+        let c = chain(5);
+        let key = b"k".as_slice();
+        let sealed = |last: &Stored, n: u64| Head {
+            last_id: last.entry.id,
+            entries: n,
+            hash: Some(last.hash.clone()),
+            mac: Some(hmac_sha256(
+                key,
+                &head_message(last.entry.id, n, Some(&last.hash)),
+            )),
+        };
+        let head = sealed(&c[4], 5);
+        let last = |i: usize| Some((c[i].entry.id, c[i].hash.as_slice()));
+        assert_eq!(check_head(&head, 5, last(4), Some(key)), None);
+        // the newest two removed: the chain itself still verifies, the head does not
+        assert!(verify(c[..3].to_vec()).ok);
+        assert!(check_head(&head, 3, last(2), Some(key))
+            .unwrap()
+            .contains("counts 5 entries"));
+        // removed and the head moved back, without the key: the seal is wrong
+        let mut moved = sealed(&c[2], 3);
+        moved.mac = Some(vec![0; 32]);
+        assert!(check_head(&moved, 3, last(2), Some(key))
+            .unwrap()
+            .contains("seal"));
+        // without a key, a consistent head is all there is to check
+        assert_eq!(check_head(&moved, 3, last(2), None), None);
+        let empty = Head {
+            last_id: 0,
+            entries: 0,
+            hash: None,
+            mac: None,
+        };
+        assert_eq!(check_head(&empty, 0, None, None), None);
+        assert!(check_head(&head, 0, None, None).is_some());
     }
 }

@@ -406,4 +406,58 @@ mod tests {
         run("INSERT INTO imp.nokey VALUES (1)");
         one::<i64>("SELECT ai.request('DELETE FROM imp.nokey WHERE a = 1')");
     }
+
+    #[pg_test]
+    fn the_chain_head_catches_removed_entries_and_rewritten_heads() {
+        people();
+        run("SET ai_architect.audit_hmac_key = 'a key outside the database'");
+        for i in 0..4 {
+            as_user("alice", || {
+                one::<i64>(&format!(
+                    "SELECT ai.request('DELETE FROM imp.customer WHERE id = {}')",
+                    20 + i
+                ))
+            });
+        }
+        let v = json("SELECT ai.verify_audit()");
+        assert_eq!(
+            (v["ok"].as_bool(), v["head"]["sealed"].as_bool()),
+            (Some(true), Some(true)),
+            "{v}"
+        );
+        // the newest two entries removed behind the guard's back: the chain itself is intact
+        run("ALTER TABLE ai.audit_log DISABLE TRIGGER audit_log_append_only");
+        run("DELETE FROM ai.audit_log WHERE id > (SELECT max(id) - 2 FROM ai.audit_log)");
+        let v = json("SELECT ai.verify_audit()");
+        assert_eq!(v["ok"], false, "{v}");
+        assert!(
+            v["first_broken"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("counts"),
+            "{v}"
+        );
+        // and the head moved back to match: its seal gives it away
+        run(
+            "UPDATE ai.audit_head SET entries = (SELECT count(*) FROM ai.audit_log),
+                    last_id = (SELECT max(id) FROM ai.audit_log),
+                    hash = (SELECT hash FROM ai.audit_log ORDER BY id DESC LIMIT 1)",
+        );
+        let v = json("SELECT ai.verify_audit()");
+        assert_eq!(v["ok"], false, "{v}");
+        assert!(
+            v["first_broken"]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("seal"),
+            "{v}"
+        );
+        run("ALTER TABLE ai.audit_log ENABLE TRIGGER audit_log_append_only");
+        // nobody but the extension writes the head
+        let denied = as_user("alice", || {
+            crate::spi_util::in_subtransaction(|| Spi::run("UPDATE ai.audit_head SET entries = 0"))
+                .is_err()
+        });
+        assert!(denied);
+    }
 }
