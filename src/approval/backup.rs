@@ -184,14 +184,14 @@ pub(super) fn run_with_backup(
             with_timeout(statement_ms, || sp.as_caller(&mut *f))
         })
     };
-    // the INSERT with its new keys returned: still one statement for PostgreSQL
+    // the INSERT with the identity of the rows it wrote returned (text that does not depend
+    // on the session), still one statement for PostgreSQL
     let returning = match target_insert {
-        Some(c) => {
+        Some(_) => {
             let mut stmt = parsed.stmt.clone();
-            add_returning(&mut stmt, &c.pk);
+            add_returning(&mut stmt, &["tableoid".to_string(), "ctid".to_string()]);
             let q = format!(
-                "WITH ins AS ({stmt}) SELECT coalesce(jsonb_agg({}), '[]') FROM ins AS c",
-                pk_object("c", &c.pk)
+                "WITH ins AS ({stmt}) SELECT coalesce(jsonb_agg(jsonb_build_array(c.tableoid::int8, c.ctid::text)), '[]') FROM ins AS c"
             );
             if crate::pgsql::statements(&q)?.len() != 1 {
                 return Err(ApprovalError::Tampered(exec_id));
@@ -200,8 +200,25 @@ pub(super) fn run_with_backup(
         }
         None => None,
     };
+    // the statement under the session's own settings; the keys of what it wrote read back
+    // under the row-image settings
     let run_returning = |q: &str| -> Result<Option<Value>> {
-        Ok(row_images(|| crate::pgsql::pinned(|| Spi::get_one::<JsonB>(q)))?.map(|j| j.0))
+        let ids = crate::pgsql::pinned(|| Spi::get_one::<JsonB>(q))?
+            .map(|j| j.0)
+            .unwrap_or(json!([]));
+        let Some(c) = target_insert else {
+            return Ok(None);
+        };
+        let keys = format!(
+            "SELECT coalesce(jsonb_agg({pk}), '[]') FROM {t} AS c
+              WHERE (c.tableoid, c.ctid) IN (SELECT (x->>0)::pg_catalog.oid, (x->>1)::pg_catalog.tid FROM jsonb_array_elements($1) AS x)",
+            pk = pk_object("c", &c.pk),
+            t = c.qualified
+        );
+        Ok(row_images(|| {
+            sp.as_caller(|| Spi::get_one_with_args::<JsonB>(&keys, &[JsonB(ids).into()]))
+        })?
+        .map(|j| j.0))
     };
     // an upsert updates the rows its keys meet: a first run, always rolled back, finds
     // them, and their before-images are taken (locked) like an UPDATE's

@@ -78,7 +78,13 @@ GRANT EXECUTE ON FUNCTION pg_ls_dir(text) TO {r};
 ";
 
 const INT_FUNCS: &[&str] = &[
-    "abs", "public.uimm", "public.ustab", "public.uvol", "public.allowedf", "uimm", "allowedf",
+    "abs",
+    "public.uimm",
+    "public.ustab",
+    "public.uvol",
+    "public.allowedf",
+    "uimm",
+    "allowedf",
 ];
 const DANGEROUS: &[&str] = &[
     "length(pg_notify('fz', 'x')::text)",
@@ -130,13 +136,29 @@ fn int_expr(r: &mut Rng, depth: usize) -> String {
     let d = depth - 1;
     match r.below(12) {
         0 | 1 => format!("{}({})", r.pick(INT_FUNCS), int_expr(r, d)),
-        2 => format!("({} {} {})", int_expr(r, d), r.pick(&["+", "-", "*", "%"]), int_expr(r, d)),
+        2 => format!(
+            "({} {} {})",
+            int_expr(r, d),
+            r.pick(&["+", "-", "*", "%"]),
+            int_expr(r, d)
+        ),
         3 => format!(
             "({})::{}",
             int_expr(r, d),
-            r.pick(&["public.dok", "public.dbad", "public.dnest", "int", "bigint::int", "text::int"])
+            r.pick(&[
+                "public.dok",
+                "public.dbad",
+                "public.dnest",
+                "int",
+                "bigint::int",
+                "text::int"
+            ])
         ),
-        4 => format!("CAST({} AS {})", int_expr(r, d), r.pick(&["int", "public.dok", "public.dbad"])),
+        4 => format!(
+            "CAST({} AS {})",
+            int_expr(r, d),
+            r.pick(&["int", "public.dok", "public.dbad"])
+        ),
         5 => format!("(SELECT max({}) FROM public.t)", int_expr(r, d)),
         6 => format!(
             "CASE WHEN {} THEN {} ELSE {} END",
@@ -155,9 +177,18 @@ fn int_expr(r: &mut Rng, depth: usize) -> String {
 fn cond(r: &mut Rng, depth: usize) -> String {
     let d = depth.saturating_sub(1);
     match r.below(6) {
-        0 => format!("{} {} {}", int_expr(r, d), r.pick(&["=", "<", ">", "<>", "==="]), int_expr(r, d)),
+        0 => format!(
+            "{} {} {}",
+            int_expr(r, d),
+            r.pick(&["=", "<", ">", "<>", "==="]),
+            int_expr(r, d)
+        ),
         1 => format!("{} OPERATOR(public.===) {}", int_expr(r, d), int_expr(r, d)),
-        2 => format!("EXISTS (SELECT 1 FROM {} WHERE {})", r.pick(FROM_ITEMS), cond(r, d)),
+        2 => format!(
+            "EXISTS (SELECT 1 FROM {} WHERE {})",
+            r.pick(FROM_ITEMS),
+            cond(r, d)
+        ),
         3 => format!("{} IN (SELECT a FROM public.t)", int_expr(r, d)),
         4 => format!("b LIKE 'b%' AND {}", cond(r, d)),
         _ => "true".into(),
@@ -168,14 +199,23 @@ fn statement(r: &mut Rng) -> String {
     let e = int_expr(r, 3);
     match r.below(10) {
         0 => format!("SELECT {e} AS x FROM public.t WHERE {} LIMIT 3", cond(r, 2)),
-        1 => format!("SELECT count(*) FILTER (WHERE {}) FROM public.t", cond(r, 2)),
+        1 => format!(
+            "SELECT count(*) FILTER (WHERE {}) FROM public.t",
+            cond(r, 2)
+        ),
         2 => format!("WITH q AS (SELECT {e} AS x FROM public.t) SELECT x FROM q LIMIT 2"),
         3 => format!("SELECT * FROM {} LIMIT 1", r.pick(FROM_ITEMS)),
         4 => format!("SELECT a, row_number() OVER (ORDER BY {e}) FROM public.t LIMIT 2"),
         5 => format!("SELECT {e} UNION SELECT {}", int_expr(r, 2)),
-        6 => format!("SELECT a FROM public.t GROUP BY a HAVING {} LIMIT 2", cond(r, 2)),
+        6 => format!(
+            "SELECT a FROM public.t GROUP BY a HAVING {} LIMIT 2",
+            cond(r, 2)
+        ),
         7 => format!("SELECT a FROM public.t ORDER BY {e} LIMIT 2"),
-        8 => format!("SELECT sum({e}) FROM {} AS s(a)", r.pick(&["public.t", "public.v_ok", "public.rls"])),
+        8 => format!(
+            "SELECT sum({e}) FROM {} AS s(a)",
+            r.pick(&["public.t", "public.v_ok", "public.rls"])
+        ),
         _ => format!("SELECT {e}"),
     }
 }
@@ -198,7 +238,16 @@ fn mutate(r: &mut Rng, sql: &str) -> String {
     for _ in 0..r.below(4) {
         s = match r.below(11) {
             0 => {
-                let names = ["pg_notify", "set_config", "pg_read_file", "uvol", "uimm", "pg_stat_reset", "ts_stat", "upper"];
+                let names = [
+                    "pg_notify",
+                    "set_config",
+                    "pg_read_file",
+                    "uvol",
+                    "uimm",
+                    "pg_stat_reset",
+                    "ts_stat",
+                    "upper",
+                ];
                 let n = r.pick(&names);
                 s.replacen(n, &unicode_ident(n), 1)
             }
@@ -234,13 +283,33 @@ fn numbers(dump: &str, key: &str) -> Vec<u32> {
 }
 
 const HARMLESS_VOLATILE: &[&str] = &[
-    "random", "random_normal", "clock_timestamp", "timeofday", "gen_random_uuid",
-    "pg_relation_size", "pg_total_relation_size", "pg_table_size", "pg_indexes_size",
+    "random",
+    "random_normal",
+    "clock_timestamp",
+    "timeofday",
+    "gen_random_uuid",
+    "pg_relation_size",
+    "pg_total_relation_size",
+    "pg_table_size",
+    "pg_indexes_size",
 ];
-const RUNS_TEXT: &[&str] = &["ts_stat", "ts_rewrite", "query_to_xml", "cursor_to_xml", "table_to_xml", "schema_to_xml", "database_to_xml"];
+const RUNS_TEXT: &[&str] = &[
+    "ts_stat",
+    "ts_rewrite",
+    "query_to_xml",
+    "cursor_to_xml",
+    "table_to_xml",
+    "schema_to_xml",
+    "database_to_xml",
+];
 const SECRET_RELATIONS: &[&str] = &[
-    "pg_authid", "pg_shadow", "pg_statistic", "pg_statistic_ext_data", "pg_user_mapping",
-    "pg_user_mappings", "pg_largeobject",
+    "pg_authid",
+    "pg_shadow",
+    "pg_statistic",
+    "pg_statistic_ext_data",
+    "pg_user_mapping",
+    "pg_user_mappings",
+    "pg_largeobject",
 ];
 
 /// The independent judgement of one analysed tree: the reasons it must not run (empty: ok).
@@ -302,7 +371,10 @@ fn judge(c: &mut Client, dump: &str, cache: &mut HashMap<String, Vec<String>>) -
     }
     let ops: Vec<i64> = ops.iter().map(|x| *x as i64).collect();
     let via_ops: Vec<u32> = c
-        .query("SELECT oprcode::oid::int8 FROM pg_operator WHERE oid = ANY ($1::int8[]::oid[])", &[&ops])
+        .query(
+            "SELECT oprcode::oid::int8 FROM pg_operator WHERE oid = ANY ($1::int8[]::oid[])",
+            &[&ops],
+        )
         .unwrap()
         .iter()
         .map(|r| r.get::<_, i64>(0) as u32)
@@ -320,7 +392,8 @@ fn judge(c: &mut Client, dump: &str, cache: &mut HashMap<String, Vec<String>>) -
         )
         .unwrap()
     {
-        let (oid, name, vol, allowed): (i64, String, String, bool) = (r.get(0), r.get(1), r.get(2), r.get(3));
+        let (oid, name, vol, allowed): (i64, String, String, bool) =
+            (r.get(0), r.get(1), r.get(2), r.get(3));
         let ok = allowed
             || (oid < 16384
                 && !RUNS_TEXT.iter().any(|p| name.starts_with(p))
@@ -358,14 +431,22 @@ fn outside_state(c: &mut Client) -> String {
 
 #[test]
 fn the_guard_accepts_only_what_postgres_analysis_allows() {
-    let cases: usize = std::env::var("AI_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(8000);
-    let seed: u64 = std::env::var("AI_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_a1a2);
+    let cases: usize = std::env::var("AI_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8000);
+    let seed: u64 = std::env::var("AI_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_a1a2);
     let db = TestDb::new("fuzz");
     let role = format!("{}_r", db.name);
     let mut su = db.connect("postgres");
     su.batch_execute(SCHEMA).unwrap();
-    su.batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN")).unwrap();
-    su.batch_execute(&GRANTS.replace("{r}", &format!("\"{role}\""))).unwrap();
+    su.batch_execute(&format!("CREATE ROLE \"{role}\" LOGIN"))
+        .unwrap();
+    su.batch_execute(&GRANTS.replace("{r}", &format!("\"{role}\"")))
+        .unwrap();
     su.batch_execute("SELECT pg_stat_reset()").unwrap();
 
     // the session under test, and the independent one that only parses
@@ -379,12 +460,17 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
         .user(&role)
         .dbname(&db.name)
         .notice_callback(move |n| {
-            sink.lock().unwrap().push((n.message().to_string(), n.detail().unwrap_or("").to_string()))
+            sink.lock().unwrap().push((
+                n.message().to_string(),
+                n.detail().unwrap_or("").to_string(),
+            ))
         })
         .connect(postgres::NoTls)
         .unwrap();
-    ind.batch_execute("SET debug_print_parse = on; SET debug_pretty_print = off; SET client_min_messages = log")
-        .unwrap();
+    ind.batch_execute(
+        "SET debug_print_parse = on; SET debug_pretty_print = off; SET client_min_messages = log",
+    )
+    .unwrap();
     let mut judge_conn = db.connect("postgres");
     let before = outside_state(&mut judge_conn);
 
@@ -396,7 +482,11 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
     let mut cache = HashMap::new();
     for i in 0..cases {
         let base = statement(&mut rng);
-        let sql = if rng.chance(0.6) { mutate(&mut rng, &base) } else { base };
+        let sql = if rng.chance(0.6) {
+            mutate(&mut rng, &base)
+        } else {
+            base
+        };
         let verdict = match c.query_one("SELECT ai.check_sql($1)::text", &[&sql]) {
             Ok(r) => serde_json::from_str::<serde_json::Value>(r.get::<_, &str>(0)).unwrap(),
             Err(_) => {
@@ -410,7 +500,10 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
         let independent = match ind.prepare(&sql) {
             Ok(_) => {
                 let d = dumps.lock().unwrap();
-                let tree = d.iter().find(|(m, _)| m.starts_with("parse tree")).map(|x| x.1.clone());
+                let tree = d
+                    .iter()
+                    .find(|(m, _)| m.starts_with("parse tree"))
+                    .map(|x| x.1.clone());
                 tree.map(|t| judge(&mut judge_conn, &t, &mut cache))
             }
             Err(_) => Some(vec!["not one statement that analyses".to_string()]),
@@ -422,10 +515,15 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
                 false_accepts.push(format!("{sql}  =>  {independent:?}"));
             }
             // it runs (rolled back), and nothing outside the transaction may change
-            if c.query_one("SELECT ai.explain($1, true)::text", &[&sql]).is_ok() {
+            if c.query_one("SELECT ai.explain($1, true)::text", &[&sql])
+                .is_ok()
+            {
                 ran += 1;
             }
-            assert!(c.notifications().is_empty(), "a notification escaped from {sql}");
+            assert!(
+                c.notifications().is_empty(),
+                "a notification escaped from {sql}"
+            );
         } else {
             refused += 1;
             if independent.is_empty() && false_refusals.len() < 20 {
@@ -433,19 +531,38 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
             }
         }
         if i % 1000 == 999 {
-            assert_eq!(outside_state(&mut judge_conn), before, "state changed by case {i}");
+            assert_eq!(
+                outside_state(&mut judge_conn),
+                before,
+                "state changed by case {i}"
+            );
         }
     }
     let secs = started.elapsed().as_secs_f64();
-    assert_eq!(outside_state(&mut judge_conn), before, "something outside the transactions changed");
+    assert_eq!(
+        outside_state(&mut judge_conn),
+        before,
+        "something outside the transactions changed"
+    );
     eprintln!(
         "guard fuzz: {cases} texts (seed {seed:#x}) in {secs:.1} s: {accepted} accepted ({ran} ran), {refused} refused, {errors} errors; false accepts {}, false refusals {}",
         false_accepts.len(),
         false_refusals.len()
     );
-    assert!(false_accepts.is_empty(), "accepted but not allowed:\n{}", false_accepts.join("\n"));
-    assert!(false_refusals.is_empty(), "refused but allowed:\n{}", false_refusals.join("\n"));
-    assert!(accepted > cases / 20 && refused > cases / 5, "the generator lost its spread");
+    assert!(
+        false_accepts.is_empty(),
+        "accepted but not allowed:\n{}",
+        false_accepts.join("\n")
+    );
+    assert!(
+        false_refusals.is_empty(),
+        "refused but allowed:\n{}",
+        false_refusals.join("\n")
+    );
+    assert!(
+        accepted > cases / 20 && refused > cases / 5,
+        "the generator lost its spread"
+    );
     drop((c, ind, su, judge_conn));
     let mut admin = ai_architect_integration::connect("postgres", "postgres");
     let name = db.name.clone();

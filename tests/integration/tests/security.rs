@@ -30,7 +30,12 @@ impl Setup {
         ))
         .unwrap();
         let mut a = db.connect(&attacker);
-        let conn = format!("host={} port={} dbname={} user=postgres", host(), port(), db.name);
+        let conn = format!(
+            "host={} port={} dbname={} user=postgres",
+            host(),
+            port(),
+            db.name
+        );
         a.batch_execute(&format!(
             "CREATE FUNCTION att.evil(n int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $f$
              BEGIN
@@ -56,7 +61,10 @@ impl Setup {
     fn prove_the_weapon_works(&self) {
         let mut su = self.db.connect("postgres");
         su.batch_execute("SELECT att.evil(1)").unwrap();
-        assert!(self.attacker_is_superuser(), "the attack function must work");
+        assert!(
+            self.attacker_is_superuser(),
+            "the attack function must work"
+        );
         su.batch_execute(&format!("ALTER ROLE \"{}\" NOSUPERUSER", self.attacker))
             .unwrap();
         assert!(!self.attacker_is_superuser());
@@ -96,10 +104,16 @@ fn a_planted_sample_never_runs_as_someone_else() {
     .unwrap();
     let mut su = s.db.connect("postgres");
     let evil_samples: i64 = su
-        .query_one("SELECT count(*) FROM ai.sql_samples WHERE query ~ 'evil'", &[])
+        .query_one(
+            "SELECT count(*) FROM ai.sql_samples WHERE query ~ 'evil'",
+            &[],
+        )
         .unwrap()
         .get(0);
-    assert_eq!(evil_samples, 0, "a correction the allow list refuses is not kept");
+    assert_eq!(
+        evil_samples, 0,
+        "a correction the allow list refuses is not kept"
+    );
     let r = su
         .query_one("SELECT ai.ask($1)::text", &[&q])
         .unwrap()
@@ -122,14 +136,19 @@ fn a_planted_sample_never_runs_as_someone_else() {
     )
     .unwrap();
     assert_ne!(r["source"], "sample", "{r}");
-    assert!(!s.attacker_is_superuser(), "escalated through a stored sample");
+    assert!(
+        !s.attacker_is_superuser(),
+        "escalated through a stored sample"
+    );
     su.batch_execute("DELETE FROM ai.sql_samples WHERE query ~ 'evil'")
         .unwrap();
 
     // 3. a harmless-looking but wrong correction is a proposal: only its author uses it
     let planted = "SELECT count(*) - count(*) AS count FROM public.m";
-    a.batch_execute(&format!("SELECT ai.feedback({usage}, 5, false, '{planted}')"))
-        .unwrap();
+    a.batch_execute(&format!(
+        "SELECT ai.feedback({usage}, 5, false, '{planted}')"
+    ))
+    .unwrap();
     let (id, review): (i64, String) = {
         let r = su
             .query_one(
@@ -141,19 +160,31 @@ fn a_planted_sample_never_runs_as_someone_else() {
     };
     assert_eq!(review, "proposed");
     let mine = ask(&mut a, q);
-    assert_eq!(mine["sample_id"], id, "the author's own proposal answers the author: {mine}");
+    assert_eq!(
+        mine["sample_id"], id,
+        "the author's own proposal answers the author: {mine}"
+    );
     let theirs = ask(&mut su, q);
-    assert_ne!(theirs["sample_id"], id, "someone else's proposal answered: {theirs}");
+    assert_ne!(
+        theirs["sample_id"], id,
+        "someone else's proposal answered: {theirs}"
+    );
     // the attacker cannot review it; a curator can
     let e = a
         .batch_execute(&format!("SELECT ai.review_sample({id}, true)"))
         .unwrap_err();
-    let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+    let msg = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_default();
     assert!(msg.contains("reviews samples"), "{msg}");
     su.batch_execute(&format!("SELECT ai.review_sample({id}, true)"))
         .unwrap();
     let theirs = ask(&mut su, q);
-    assert_eq!(theirs["sample_id"], id, "a reviewed sample answers everyone: {theirs}");
+    assert_eq!(
+        theirs["sample_id"], id,
+        "a reviewed sample answers everyone: {theirs}"
+    );
     // rejected: used by nobody, not even its author
     su.batch_execute(&format!("SELECT ai.review_sample({id}, false)"))
         .unwrap();
@@ -190,7 +221,12 @@ fn a_planted_workload_statement_is_planned_as_its_author() {
             .unwrap();
     }
     // the function escalates again from now on, whoever plans it
-    let conn = format!("host={} port={} dbname={} user=postgres", host(), port(), s.db.name);
+    let conn = format!(
+        "host={} port={} dbname={} user=postgres",
+        host(),
+        port(),
+        s.db.name
+    );
     a.batch_execute(&format!(
         "CREATE OR REPLACE FUNCTION att.evil(n int) RETURNS int LANGUAGE plpgsql IMMUTABLE AS $f$
          BEGIN
@@ -204,21 +240,29 @@ fn a_planted_workload_statement_is_planned_as_its_author() {
         .query_one("SELECT ai.suggest_indexes_report()", &[])
         .unwrap()
         .get(0);
-    assert!(!s.attacker_is_superuser(), "escalated through the advisor: {report}");
+    assert!(
+        !s.attacker_is_superuser(),
+        "escalated through the advisor: {report}"
+    );
     su.batch_execute("SELECT ai.run_audit()").unwrap();
     assert!(!s.attacker_is_superuser(), "escalated through the audit");
 
     // a monitoring role (pg_monitor) plans the attacker's statement as the attacker and
     // leaves the superuser's out, counted in the report
     let monitor = format!("{}_mon", s.db.name);
-    su.batch_execute(&format!("CREATE ROLE \"{monitor}\" LOGIN IN ROLE pg_monitor"))
-        .unwrap();
+    su.batch_execute(&format!(
+        "CREATE ROLE \"{monitor}\" LOGIN IN ROLE pg_monitor"
+    ))
+    .unwrap();
     let mut m = s.db.connect(&monitor);
     let report: String = m
         .query_one("SELECT ai.suggest_indexes_report()", &[])
         .unwrap()
         .get(0);
-    assert!(!s.attacker_is_superuser(), "escalated through a monitoring role");
+    assert!(
+        !s.attacker_is_superuser(),
+        "escalated through a monitoring role"
+    );
     assert!(report.contains("were left out"), "{report}");
     drop(m);
     su.batch_execute(&format!("DROP ROLE \"{monitor}\""))
@@ -295,13 +339,20 @@ fn constructs_a_name_deny_list_missed_are_refused() {
             Ok(row) => panic!("{q}: ran: {}", row.get::<_, String>(0)),
             Err(e) => e,
         };
-        let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
+        let msg = e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_default();
         assert!(
             msg.contains("refused") || msg.contains("only allowed for a SELECT"),
             "{q}: {msg}"
         );
     }
-    assert_eq!(outside_state(&mut su), before, "something outside the transaction changed");
+    assert_eq!(
+        outside_state(&mut su),
+        before,
+        "something outside the transaction changed"
+    );
     assert!(su.notifications().is_empty(), "a notification was sent");
     assert!(!s.attacker_is_superuser());
     // plain SELECTs are never refused
