@@ -259,26 +259,28 @@ impl SearchPath {
     }
 }
 
-/// Runs `f` with a setting changed like SET LOCAL, undone when `f` returns (an ERROR undoes it
-/// through (sub)transaction abort).
-pub fn with_setting<R>(name: &std::ffi::CStr, value: &str, f: impl FnOnce() -> R) -> R {
+/// Runs `f` with settings changed like SET LOCAL, undone when `f` returns (an ERROR undoes
+/// them through (sub)transaction abort).
+pub fn with_settings<R>(settings: &[(&std::ffi::CStr, &str)], f: impl FnOnce() -> R) -> R {
     // SAFETY: a nested GUC level, closed right after on the success path.
     let level = unsafe { pg_sys::NewGUCNestLevel() };
-    set_guc(name, value);
+    for (name, value) in settings {
+        set_guc(name, value);
+    }
     let r = f();
     unsafe { pg_sys::AtEOXact_GUC(true, level) };
     r
 }
 
+/// [`with_settings`] for one setting.
+pub fn with_setting<R>(name: &std::ffi::CStr, value: &str, f: impl FnOnce() -> R) -> R {
+    with_settings(&[(name, value)], f)
+}
+
 /// Runs `f` with the transaction read-only (undone when `f` returns; an ERROR undoes it
 /// through subtransaction abort): whatever SQL `f` runs cannot write.
 pub fn read_only<R>(f: impl FnOnce() -> R) -> R {
-    // SAFETY: a nested GUC level, closed right after on the success path.
-    let level = unsafe { pg_sys::NewGUCNestLevel() };
-    set_guc(c"transaction_read_only", "on");
-    let r = f();
-    unsafe { pg_sys::AtEOXact_GUC(true, level) };
-    r
+    with_setting(c"transaction_read_only", "on", f)
 }
 
 // The backend's timeout API (utils/timeout.h), which pgrx does not bind.
@@ -342,13 +344,14 @@ pub fn with_timeout<R>(ms: u64, f: impl FnOnce() -> R) -> R {
 /// Runs `f` under the settings row images are written and read with: jsonb text of a
 /// timestamptz, float8, bytea, date or interval then means the same value in every session.
 pub fn row_images<R>(f: impl FnOnce() -> R) -> R {
-    with_setting(c"TimeZone", "UTC", || {
-        with_setting(c"DateStyle", "ISO, YMD", || {
-            with_setting(c"IntervalStyle", "postgres", || {
-                with_setting(c"extra_float_digits", "3", || {
-                    with_setting(c"bytea_output", "hex", f)
-                })
-            })
-        })
-    })
+    with_settings(
+        &[
+            (c"TimeZone", "UTC"),
+            (c"DateStyle", "ISO, YMD"),
+            (c"IntervalStyle", "postgres"),
+            (c"extra_float_digits", "3"),
+            (c"bytea_output", "hex"),
+        ],
+        f,
+    )
 }

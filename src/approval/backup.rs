@@ -31,42 +31,59 @@ pub(super) fn pk_object(alias: &str, pk: &[String]) -> String {
     format!("jsonb_build_object({})", pairs.join(", "))
 }
 
-/// May the executor lock rows of this table (a row lock needs the UPDATE right)?
-fn may_lock(oid: i64) -> Result<bool> {
-    Ok(Spi::get_one_with_args::<bool>(
+/// Whether to lock the rows of `c` (a row lock needs the UPDATE right); a table the executor
+/// may not lock is noted in `unlocked`.
+fn lock_or_note(c: &Capture, unlocked: &mut Vec<String>) -> Result<bool> {
+    let lock = Spi::get_one_with_args::<bool>(
         "SELECT pg_catalog.has_table_privilege($1::pg_catalog.oid, 'UPDATE')",
-        &[oid.into()],
+        &[c.oid.into()],
     )?
-    .unwrap_or(false))
+    .unwrap_or(false);
+    if !lock {
+        unlocked.push(c.display.clone());
+    }
+    Ok(lock)
+}
+
+/// The select list of a row-image query over alias `c`: `[{pk, row}]`.
+fn image_list(pk: &[String]) -> String {
+    format!(
+        "coalesce(jsonb_agg(jsonb_build_object('pk', {}, 'row', to_jsonb(c))), '[]')",
+        pk_object("c", pk)
+    )
+}
+
+/// A query returning one jsonb, run with the executor's rights under the row-image
+/// settings; `[]` when it returns NULL.
+fn images(sp: &SearchPath, q: &str, args: &[pgrx::datum::DatumWithOid]) -> Result<Value> {
+    Ok(
+        row_images(|| sp.as_caller(|| Spi::get_one_with_args::<JsonB>(q, args)))?
+            .map(|j| j.0)
+            .unwrap_or(json!([])),
+    )
 }
 
 /// The rows of `rows_sql` as `[{pk, row}]`, locked FOR UPDATE when `lock`.
 fn before_images(sp: &SearchPath, c: &Capture, rows_sql: &str, lock: bool) -> Result<Value> {
     let q = format!(
-        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
-           FROM (SELECT * FROM ({rows_sql}) AS c{lock}) AS c",
-        pk = pk_object("c", &c.pk),
+        "SELECT {list} FROM (SELECT * FROM ({rows_sql}) AS c{lock}) AS c",
+        list = image_list(&c.pk),
         lock = if lock { " FOR UPDATE" } else { "" }
     );
-    Ok(row_images(|| sp.as_caller(|| Spi::get_one::<JsonB>(&q)))?
-        .map(|j| j.0)
-        .unwrap_or(json!([])))
+    images(sp, &q, &[])
 }
 
 /// Current rows of `c` by key, as `[{pk, row}]`, read with the caller's rights.
 fn read_rows(sp: &SearchPath, c: &Capture, keys: &Value, lock: bool) -> Result<Value> {
     let q = format!(
-        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
+        "SELECT {list}
            FROM (SELECT * FROM {t} AS c WHERE {pk} IN (SELECT value FROM jsonb_array_elements($1)){lock}) AS c",
+        list = image_list(&c.pk),
         pk = pk_object("c", &c.pk),
         t = c.qualified,
         lock = if lock { " FOR UPDATE" } else { "" }
     );
-    Ok(row_images(|| {
-        sp.as_caller(|| Spi::get_one_with_args::<JsonB>(&q, &[JsonB(keys.clone()).into()]))
-    })?
-    .map(|j| j.0)
-    .unwrap_or(json!([])))
+    images(sp, &q, &[JsonB(keys.clone()).into()])
 }
 
 fn store_backup(exec_id: i64, c: &Capture, operation: &str, rows: &Value) -> Result<()> {
@@ -94,13 +111,14 @@ fn store_backup(exec_id: i64, c: &Capture, operation: &str, rows: &Value) -> Res
     })
 }
 
+/// Keys (jsonb objects) as a set of their texts.
+fn key_set<'a>(keys: impl IntoIterator<Item = &'a Value>) -> BTreeSet<String> {
+    keys.into_iter().map(|k| k.to_string()).collect()
+}
+
 /// The keys of a `[{pk, row}]` list.
 fn keys_of(rows: &Value) -> BTreeSet<String> {
-    rows.as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| r["pk"].to_string())
-        .collect()
+    key_set(rows.as_array().into_iter().flatten().map(|r| &r["pk"]))
 }
 
 fn as_keys(keys: &BTreeSet<String>) -> Value {
@@ -156,10 +174,7 @@ pub(super) fn run_with_backup(
         let Some(rows_sql) = &c.rows_sql else {
             continue;
         };
-        let lock = may_lock(c.oid)?;
-        if !lock {
-            unlocked.push(c.display.clone());
-        }
+        let lock = lock_or_note(c, &mut unlocked)?;
         let rows = before_images(sp, c, rows_sql, lock)?;
         // a MERGE's matched rows are kept as updates; those it deleted are marked afterwards
         let op = if c.operation == "merge" {
@@ -215,10 +230,7 @@ pub(super) fn run_with_backup(
             pk = pk_object("c", &c.pk),
             t = c.qualified
         );
-        Ok(row_images(|| {
-            sp.as_caller(|| Spi::get_one_with_args::<JsonB>(&keys, &[JsonB(ids).into()]))
-        })?
-        .map(|j| j.0))
+        Ok(Some(images(sp, &keys, &[JsonB(ids).into()])?))
     };
     // an upsert updates the rows its keys meet: a first run, always rolled back, finds
     // them, and their before-images are taken (locked) like an UPDATE's
@@ -231,10 +243,7 @@ pub(super) fn run_with_backup(
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(ApprovalError::Decode(e.message)),
         };
-        let lock = may_lock(c.oid)?;
-        if !lock {
-            unlocked.push(c.display.clone());
-        }
+        let lock = lock_or_note(c, &mut unlocked)?;
         let existing = read_rows(sp, c, &keys, lock)?;
         upserted = Some(keys_of(&existing));
         store_backup(exec_id, c, "update", &existing)?;
@@ -289,18 +298,11 @@ pub(super) fn run_with_backup(
         let Some(t) = shapes.get(oid) else { continue };
         if d.1 == 0 && d.2 == 0 && !t.pk.is_empty() {
             let q = format!(
-                "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
-                   FROM {q} AS c WHERE c.xmin = $1::text::xid",
-                pk = pk_object("c", &t.pk),
+                "SELECT {list} FROM {q} AS c WHERE c.xmin = $1::text::xid",
+                list = image_list(&t.pk),
                 q = t.qualified
             );
-            let found = row_images(|| {
-                sp.as_caller(|| {
-                    Spi::get_one_with_args::<JsonB>(&q, &[u32::from(xid).to_string().into()])
-                })
-            })?
-            .map(|j| j.0)
-            .unwrap_or(json!([]));
+            let found = images(sp, &q, &[u32::from(xid).to_string().into()])?;
             let c = Capture {
                 oid: *oid,
                 qualified: t.qualified.clone(),
@@ -336,12 +338,7 @@ pub(super) fn run_with_backup(
     // after-images of inserted rows; an upsert's rows are split into the ones it inserted
     // and the ones it updated, and the counters must agree with that split
     if let (Some(keys), Some(c)) = (&inserted_keys, target_insert) {
-        let returned = keys_of(&json!(keys
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|k| json!({"pk": k}))
-            .collect::<Vec<_>>()));
+        let returned = key_set(keys.as_array().into_iter().flatten());
         let existed = upserted.clone().unwrap_or_default();
         let updated: BTreeSet<String> = returned.intersection(&existed).cloned().collect();
         let inserted: BTreeSet<String> = returned.difference(&existed).cloned().collect();
@@ -428,20 +425,16 @@ fn merge_after(
     .map(|j| j.0)
     .unwrap_or(json!([]));
     let q = format!(
-        "SELECT coalesce(jsonb_agg(jsonb_build_object('pk', {pk}, 'row', to_jsonb(c))), '[]')
-           FROM {t} AS c WHERE c.xmin = $1::text::xid AND NOT ({pk} IN (SELECT value FROM jsonb_array_elements($2)))",
+        "SELECT {list} FROM {t} AS c
+          WHERE c.xmin = $1::text::xid AND NOT ({pk} IN (SELECT value FROM jsonb_array_elements($2)))",
+        list = image_list(&c.pk),
         pk = pk_object("c", &c.pk),
         t = c.qualified
     );
-    let inserted = row_images(|| {
-        sp.as_caller(|| {
-            Spi::get_one_with_args::<JsonB>(
-                &q,
-                &[u32::from(xid).to_string().into(), JsonB(known).into()],
-            )
-        })
-    })?
-    .map(|j| j.0)
-    .unwrap_or(json!([]));
+    let inserted = images(
+        sp,
+        &q,
+        &[u32::from(xid).to_string().into(), JsonB(known).into()],
+    )?;
     store_backup(exec_id, c, "insert", &inserted)
 }

@@ -51,9 +51,9 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             "delete" => "c IS NOT NULL".to_string(),
             // an updated or inserted row is no longer what the execution left
             _ => format!(
-                "(c IS NULL AND x.after IS NOT NULL AND '{}' = 'update') OR (c IS NOT NULL AND to_jsonb(c) <> to_jsonb(jsonb_populate_record(NULL::{q}, x.after)))",
+                "(c IS NULL AND x.after IS NOT NULL AND '{}' = 'update') OR (c IS NOT NULL AND NOT ({}))",
                 s.operation,
-                q = t.qualified
+                as_left(t)
             ),
         };
         let q = format!(
@@ -94,9 +94,7 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             pk = pk_object("c", &t.pk),
             guard = unchanged(t, force)
         );
-        let n = sp
-            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .unwrap_or(0);
+        let n = count_over(sp, &q, s)?;
         all_of(&t.display, "removed", n, s, force)?;
         note(&t.display, "removed", n);
     }
@@ -130,9 +128,7 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
              SELECT count(*) FROM i",
             q = t.qualified
         );
-        let n = sp
-            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .unwrap_or(0);
+        let n = count_over(sp, &q, s)?;
         note(&t.display, "reinserted", n);
     }
     // 3. put updated rows back, parents first
@@ -162,9 +158,7 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             pk = pk_object("c", &t.pk),
             guard = unchanged(t, force)
         );
-        let n = sp
-            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .unwrap_or(0);
+        let n = count_over(sp, &q, s)?;
         all_of(&t.display, "reset", n, s, force)?;
         note(&t.display, "reset", n);
     }
@@ -187,9 +181,7 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
                 pk = pk_object("c", &t.pk)
             )
         };
-        let bad = sp
-            .as_caller(|| Spi::get_one_with_args::<i64>(&q, &[JsonB(s.rows.clone()).into()]))?
-            .unwrap_or(0);
+        let bad = count_over(sp, &q, s)?;
         if bad > 0 {
             return Err(ApprovalError::Decode(format!(
                 "verification failed: {bad} rows of {} differ from their backup after the restore; nothing was restored",
@@ -207,11 +199,23 @@ fn unchanged(t: &Shape, force: bool) -> String {
     if force {
         "true".into()
     } else {
-        format!(
-            "x.after IS NULL OR to_jsonb(c) = to_jsonb(jsonb_populate_record(NULL::{q}, x.after))",
-            q = t.qualified
-        )
+        format!("x.after IS NULL OR {}", as_left(t))
     }
+}
+
+/// Row `c` equals the after-image `x.after` the execution left.
+fn as_left(t: &Shape) -> String {
+    format!(
+        "to_jsonb(c) = to_jsonb(jsonb_populate_record(NULL::{q}, x.after))",
+        q = t.qualified
+    )
+}
+
+/// A count query over the rows of a backup set (`$1`), with the executor's rights.
+fn count_over(sp: &SearchPath, q: &str, s: &BackupSet) -> Result<i64> {
+    Ok(sp
+        .as_caller(|| Spi::get_one_with_args::<i64>(q, &[JsonB(s.rows.clone()).into()]))?
+        .unwrap_or(0))
 }
 
 /// Unforced, a step must reach every row of its backup: one it misses changed after the

@@ -708,18 +708,11 @@ fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool) -> Result
         format!("{op} of its rows (row locks on each)"),
     ));
     a.touches.push(Touch {
-        rel: shown.clone(),
-        operation: op.into(),
         estimated,
-        exact: None,
-        path: vec![shown.display()],
-        via: "statement",
         rows_sql: Some(rows_sql.clone()),
-        dry: None,
         // a view has no row identity of its own
         ids_sql: (!matches!(t.kind.as_str(), "v" | "f")).then(|| m.ids_sql()),
-        paths: Vec::new(),
-        partitions: None,
+        ..Touch::new(shown.clone(), op.into(), vec![shown.display()], "statement")
     });
     // relations read by USING / FROM / subqueries
     for name in sqlparse::relations(&sqlparse::parse_one(&a.statement)?) {
@@ -797,17 +790,10 @@ fn cascade_facts(sp: &SearchPath, a: &mut Analysis, g: &Graph) -> Result<()> {
             let has_identity = r.kind != "f";
             let est = a.node_rows.get(&node_key(&n, &p)).and_then(|x| x.0);
             a.touches.push(Touch {
-                rel: r,
-                operation: op_name(n.effect, n.action),
                 estimated: est,
-                exact: None,
-                path: full,
-                via: "foreign key",
                 rows_sql: Some(n.rows_sql.clone()),
-                dry: None,
                 ids_sql: has_identity.then(|| n.ids_sql.clone()),
-                paths: Vec::new(),
-                partitions: None,
+                ..Touch::new(r, op_name(n.effect, n.action), full, "foreign key")
             });
         }
     }
@@ -856,18 +842,11 @@ fn insert(sp: &SearchPath, a: &mut Analysis, i: &statement::Insert) -> Result<()
         }
     }
     a.touches.push(Touch {
-        rel: t.clone(),
-        operation: "INSERT".into(),
         estimated,
         // with ON CONFLICT, some rows may be skipped: only a dry run knows
         exact: i.values_rows.filter(|_| !i.on_conflict).map(|n| n as i64),
-        path: vec![t.display()],
-        via: "statement",
         rows_sql: i.source_sql.clone(),
-        dry: None,
-        ids_sql: None,
-        paths: Vec::new(),
-        partitions: None,
+        ..Touch::new(t.clone(), "INSERT".into(), vec![t.display()], "statement")
     });
     Ok(())
 }
@@ -887,18 +866,10 @@ fn merge(sp: &SearchPath, a: &mut Analysis, written: &str, matched_sql: &str) ->
         "MERGE of its rows".into(),
     ));
     a.touches.push(Touch {
-        rel: t.clone(),
-        operation: "MERGE".into(),
         estimated,
-        exact: None,
-        path: vec![t.display()],
-        via: "statement",
         // the rows it matches: the ones a backup must hold
         rows_sql: Some(matched_sql.to_string()),
-        dry: None,
-        ids_sql: None,
-        paths: Vec::new(),
-        partitions: None,
+        ..Touch::new(t.clone(), "MERGE".into(), vec![t.display()], "statement")
     });
     Ok(())
 }
@@ -927,22 +898,15 @@ fn truncate(
         }
         seen.push(t.oid);
         let q = format!("SELECT * FROM {}", t.qualified());
+        let via = if path.len() == 1 {
+            "statement"
+        } else {
+            "TRUNCATE ... CASCADE"
+        };
         a.touches.push(Touch {
-            rel: t.clone(),
-            operation: "TRUNCATE".into(),
             estimated: Some(t.rows),
-            exact: None,
-            path: path.clone(),
-            via: if path.len() == 1 {
-                "statement"
-            } else {
-                "TRUNCATE ... CASCADE"
-            },
             rows_sql: Some(q),
-            dry: None,
-            ids_sql: None,
-            paths: Vec::new(),
-            partitions: None,
+            ..Touch::new(t.clone(), "TRUNCATE".into(), path.clone(), via)
         });
         a.locks
             .push((t.clone(), LockMode::AccessExclusive, "TRUNCATE".into()));
@@ -1096,17 +1060,14 @@ fn other(
         }
         if s.destroys_data && !a.touches.iter().any(|t| t.rel.oid == r.oid) {
             a.touches.push(Touch {
-                rel: r.clone(),
-                operation: s.action.to_uppercase(),
                 estimated: Some(r.rows),
-                exact: None,
-                path: vec![r.display()],
-                via: "statement",
                 rows_sql: Some(format!("SELECT * FROM {}", r.qualified())),
-                dry: None,
-                ids_sql: None,
-                paths: Vec::new(),
-                partitions: None,
+                ..Touch::new(
+                    r.clone(),
+                    s.action.to_uppercase(),
+                    vec![r.display()],
+                    "statement",
+                )
             });
         }
         if a.target.is_none() {
@@ -1605,9 +1566,7 @@ fn document(a: &Analysis, policy: &Policy) -> Result<Value> {
                 let mut path = a.root_path();
                 each_node(&a.tree, &mut path, &mut |n, _| {
                     if n.table == t.rel.table() && n.effect == "update" {
-                        if let Some(e) = a.tree_edges_cols(n) {
-                            v.extend(e);
-                        }
+                        v.extend(n.fk_cols.iter().cloned());
                     }
                 });
                 v
@@ -1791,11 +1750,6 @@ impl Analysis {
             .first()
             .map(|t| t.path.clone())
             .unwrap_or_default()
-    }
-
-    /// The child columns a cascade node rewrites.
-    fn tree_edges_cols(&self, n: &Node) -> Option<Vec<String>> {
-        Some(n.fk_cols.clone())
     }
 }
 

@@ -178,7 +178,8 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
             ));
         }
     }
-    // every cascade node that counts on its own: blockers, and paths folded into a line
+    // every visible cascade node that is not a whole line counts on its own: blockers, and
+    // paths folded into a line
     let line_sql: std::collections::HashSet<String> = a
         .touches
         .iter()
@@ -190,8 +191,9 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
     let node_rows = &a.node_rows;
     each_node(&tree, &mut path, &mut |n, p| {
         let key = node_key(n, p);
-        if node_rows.get(&key).map(|x| !x.2).unwrap_or(false) {
-            node_jobs.push((key, n.rows_sql.clone()));
+        if node_rows.get(&key).map(|x| !x.2).unwrap_or(false) && !line_sql.contains(&n.rows_sql) {
+            let q = format!("SELECT count(*)::text FROM ({}) AS reached", n.rows_sql);
+            node_jobs.push((key, q));
         }
     });
     let run = |sql: &str| -> std::result::Result<String, CaughtPgError> {
@@ -208,17 +210,8 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                 sp.as_caller(|| {
                     let a1: Vec<(usize, bool, std::result::Result<String, CaughtPgError>)> =
                         jobs.iter().map(|(i, s, p)| (*i, *p, run(s))).collect();
-                    let a2: Vec<(String, std::result::Result<String, CaughtPgError>)> = node_jobs
-                        .iter()
-                        .map(|(k, s)| {
-                            let q = if line_sql.contains(s) {
-                                None
-                            } else {
-                                Some(format!("SELECT count(*)::text FROM ({s}) AS reached"))
-                            };
-                            (k.clone(), q.map(|q| run(&q)).unwrap_or(Ok(String::new())))
-                        })
-                        .collect();
+                    let a2: Vec<(String, std::result::Result<String, CaughtPgError>)> =
+                        node_jobs.iter().map(|(k, q)| (k.clone(), run(q))).collect();
                     (a1, a2)
                 })
             })
@@ -409,28 +402,27 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
             .filter(|(_, t)| t.rel.oid == root || t.rel.root == root || t.rel.base == Some(root))
             .map(|(i, _)| i)
             .collect();
-        let mut index = match lines.first() {
-            Some(_) => lines.clone(),
-            None => {
-                let r = rel(root)?;
-                if !r.readable {
-                    a.warnings.push(format!(
-                        "the statement also changes rows of {}, which you cannot read",
-                        r.display()
-                    ));
-                    continue;
-                }
-                let operation = [("INSERT", d.0), ("UPDATE", d.1), ("DELETE", d.2)]
-                    .iter()
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(o, _)| *o)
-                    .collect::<Vec<_>>()
-                    .join(" + ");
-                a.touches
-                    .push(Touch::new(r, operation, Vec::new(), "trigger or rule"));
-                vec![a.touches.len() - 1]
+        let mut index = lines;
+        if index.is_empty() {
+            // changed by a trigger or a rule: a line of its own
+            let r = rel(root)?;
+            if !r.readable {
+                a.warnings.push(format!(
+                    "the statement also changes rows of {}, which you cannot read",
+                    r.display()
+                ));
+                continue;
             }
-        };
+            let operation = [("INSERT", d.0), ("UPDATE", d.1), ("DELETE", d.2)]
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(o, _)| *o)
+                .collect::<Vec<_>>()
+                .join(" + ");
+            a.touches
+                .push(Touch::new(r, operation, Vec::new(), "trigger or rule"));
+            index.push(a.touches.len() - 1);
+        }
         // one line: all of it; several (different operations): each its own counter, the rest
         // to the first
         if index.len() > 1 {

@@ -72,9 +72,13 @@ fn cstring(sql: &str) -> Result<CString, PgSqlError> {
 
 /// Settings every parse of foreign SQL runs under: a backslash never escapes a quote.
 pub fn pinned<R>(f: impl FnOnce() -> R) -> R {
-    crate::spi_util::with_setting(c"standard_conforming_strings", "on", || {
-        crate::spi_util::with_setting(c"backslash_quote", "off", f)
-    })
+    crate::spi_util::with_settings(
+        &[
+            (c"standard_conforming_strings", "on"),
+            (c"backslash_quote", "off"),
+        ],
+        f,
+    )
 }
 
 /// The statements in `sql`, by PostgreSQL's raw parser (standard_conforming_strings on). A
