@@ -3,12 +3,12 @@
 use pgrx::prelude::*;
 
 #[pg_schema]
-mod tests {
+pub(crate) mod tests {
     use crate::pg_tests::impact::tests::{fingerprint, setup};
     use pgrx::prelude::*;
     use serde_json::Value;
 
-    fn run(sql: &str) {
+    pub(crate) fn run(sql: &str) {
         Spi::run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
@@ -27,20 +27,20 @@ mod tests {
         run("GRANT ai_senior TO bob, carol");
     }
 
-    fn as_user<R>(who: &str, f: impl FnOnce() -> R) -> R {
+    pub(crate) fn as_user<R>(who: &str, f: impl FnOnce() -> R) -> R {
         run(&format!("SET SESSION AUTHORIZATION {who}"));
         let r = f();
         run("RESET SESSION AUTHORIZATION");
         r
     }
 
-    fn one<T: pgrx::IntoDatum + pgrx::FromDatum>(sql: &str) -> T {
+    pub(crate) fn one<T: pgrx::IntoDatum + pgrx::FromDatum>(sql: &str) -> T {
         Spi::get_one::<T>(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
             .unwrap()
     }
 
-    fn json(sql: &str) -> Value {
+    pub(crate) fn json(sql: &str) -> Value {
         one::<pgrx::JsonB>(sql).0
     }
 
@@ -425,33 +425,24 @@ mod tests {
             (Some(true), Some(true)),
             "{v}"
         );
+        // ai.verify_audit() fails, for a reason that says this
+        let broken_because = |word: &str| {
+            let v = json("SELECT ai.verify_audit()");
+            assert_eq!(v["ok"], false, "{v}");
+            let why = v["first_broken"]["reason"].as_str().unwrap();
+            assert!(why.contains(word), "{v}");
+        };
         // the newest two entries removed behind the guard's back: the chain itself is intact
         run("ALTER TABLE ai.audit_log DISABLE TRIGGER audit_log_append_only");
         run("DELETE FROM ai.audit_log WHERE id > (SELECT max(id) - 2 FROM ai.audit_log)");
-        let v = json("SELECT ai.verify_audit()");
-        assert_eq!(v["ok"], false, "{v}");
-        assert!(
-            v["first_broken"]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("counts"),
-            "{v}"
-        );
+        broken_because("counts");
         // and the head moved back to match: its seal gives it away
         run(
             "UPDATE ai.audit_head SET entries = (SELECT count(*) FROM ai.audit_log),
                     last_id = (SELECT max(id) FROM ai.audit_log),
                     hash = (SELECT hash FROM ai.audit_log ORDER BY id DESC LIMIT 1)",
         );
-        let v = json("SELECT ai.verify_audit()");
-        assert_eq!(v["ok"], false, "{v}");
-        assert!(
-            v["first_broken"]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("seal"),
-            "{v}"
-        );
+        broken_because("seal");
         run("ALTER TABLE ai.audit_log ENABLE TRIGGER audit_log_append_only");
         // nobody but the extension writes the head
         let denied = as_user("alice", || {

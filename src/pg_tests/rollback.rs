@@ -5,29 +5,9 @@ use pgrx::prelude::*;
 
 #[pg_schema]
 mod tests {
+    use crate::pg_tests::approval::tests::{as_user, json, one, run};
     use pgrx::prelude::*;
     use serde_json::Value;
-
-    fn run(sql: &str) {
-        Spi::run(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
-    }
-
-    fn one<T: pgrx::IntoDatum + pgrx::FromDatum>(sql: &str) -> T {
-        Spi::get_one::<T>(sql)
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .unwrap()
-    }
-
-    fn json(sql: &str) -> Value {
-        one::<pgrx::JsonB>(sql).0
-    }
-
-    fn as_user<R>(who: &str, f: impl FnOnce() -> R) -> R {
-        run(&format!("SET SESSION AUTHORIZATION {who}"));
-        let r = f();
-        run("RESET SESSION AUTHORIZATION");
-        r
-    }
 
     /// Schema `rb`, alice who asks and executes, bob and carol who approve, dave who does not.
     fn setup() {

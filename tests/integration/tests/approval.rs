@@ -1,6 +1,6 @@
 //! The approval workflow with several real sessions: races, a killed backend, concurrent
 //! audit writers, and a property test of execute + rollback over random schemas.
-use ai_architect_integration::{connect, TestDb};
+use ai_architect_integration::{connect, Rng, TestDb};
 use postgres::Client;
 use std::thread;
 use std::time::Duration;
@@ -275,20 +275,6 @@ fn fifty_concurrent_audit_writers_keep_one_chain() {
         .get(0);
     let v: serde_json::Value = serde_json::from_str(&v).unwrap();
     assert_eq!(v["ok"], false, "{v}");
-}
-
-/// xorshift64*: a reproducible stream of choices without a dependency
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 /// Random schemas (a chain and a branch of tables linked by CASCADE / SET NULL / SET DEFAULT

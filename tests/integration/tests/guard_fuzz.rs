@@ -14,34 +14,11 @@
 //!
 //! `make test` runs a fixed-seed slice (AI_FUZZ_CASES, default 8000); the full run is
 //! `make fuzz` (100,000 texts, seed in AI_FUZZ_SEED).
-use ai_architect_integration::TestDb;
+use ai_architect_integration::{Rng, TestDb};
 use postgres::Client;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        // xorshift64*
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[self.below(v.len())]
-    }
-    fn chance(&mut self, p: f64) -> bool {
-        (self.next() % 10_000) as f64 / 10_000.0 < p
-    }
-}
 
 const SCHEMA: &str = "
 CREATE TABLE public.t (a int, b text, c date, d jsonb, e numeric);

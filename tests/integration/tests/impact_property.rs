@@ -13,23 +13,9 @@
 //!
 //! float8 and json columns are not generated: their values do not come back byte-identical
 //! through the jsonb row images yet (the last digit of a float8, the text of a json value).
-use ai_architect_integration::TestDb;
+use ai_architect_integration::{Rng, TestDb};
 use postgres::Client;
 use std::collections::BTreeMap;
-
-/// xorshift64*: a reproducible stream of choices without a dependency
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 struct Table {
     name: String,
