@@ -448,8 +448,10 @@ CREATE TABLE ai.backups (
     operation    text        NOT NULL CHECK (operation IN ('insert', 'update', 'delete')),
     depth        integer     NOT NULL DEFAULT 0,   -- foreign keys away from the target
     pk           jsonb,
-    row_data     jsonb,                             -- before the execution (update, delete)
-    row_after    jsonb,                             -- after it (update, insert): later changes are conflicts
+    -- row images: the row's text (record_out) under fixed settings, so every value reads back
+    -- byte for byte (a float8's last digit, a json's spacing, a timestamptz whatever the TimeZone)
+    row_data     text,                              -- before the execution (update, delete)
+    row_after    text,                              -- after it (update, insert): later changes are conflicts
     created_at   timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX backups_execution ON ai.backups (execution_id, table_oid);

@@ -341,8 +341,9 @@ pub fn with_timeout<R>(ms: u64, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Runs `f` under the settings row images are written and read with: jsonb text of a
-/// timestamptz, float8, bytea, date or interval then means the same value in every session.
+/// Runs `f` under the settings row images are written and read with: the text of a
+/// timestamptz, float8, bytea, date, interval or money then means the same value, byte for
+/// byte, in every session.
 pub fn row_images<R>(f: impl FnOnce() -> R) -> R {
     with_settings(
         &[
@@ -351,6 +352,7 @@ pub fn row_images<R>(f: impl FnOnce() -> R) -> R {
             (c"IntervalStyle", "postgres"),
             (c"extra_float_digits", "3"),
             (c"bytea_output", "hex"),
+            (c"lc_monetary", "C"),
         ],
         f,
     )

@@ -364,17 +364,45 @@ pub fn advise(query: Option<&str>, max_indexes: i32, workload_size: i32) -> Resu
         return Err(AdvisorError::Strategy(strategy));
     }
     let started = Instant::now();
+    // HypoPG's indexes live in the backend, outside any transaction: whatever way the advice
+    // ends (an answer, an error, a cancel), the ones it made go away, so that no later
+    // EXPLAIN of this session sees them
+    let hs = hypopg_schema()?;
+    let before = hypothetical_indexes(&hs)?;
     let sp = SearchPath::pin();
-    let r = advise_in(
-        &sp,
-        query,
-        max_indexes as usize,
-        workload_size as i64,
-        strategy,
-        started,
-    );
+    let r = in_subtransaction(AssertUnwindSafe(|| {
+        advise_in(
+            &sp,
+            query,
+            max_indexes as usize,
+            workload_size as i64,
+            strategy,
+            started,
+        )
+    }));
     sp.restore();
-    r
+    let left = hypothetical_indexes(&hs)?;
+    for oid in left.difference(&before) {
+        Spi::run_with_args(
+            &format!("SELECT {hs}.hypopg_drop_index($1)"),
+            &[pg_sys::Oid::from(*oid).into()],
+        )?;
+    }
+    match r {
+        Ok(r) => r,
+        Err(e) => e.rethrow(),
+    }
+}
+
+/// The hypothetical indexes of this backend.
+fn hypothetical_indexes(hs: &str) -> Result<std::collections::BTreeSet<u32>> {
+    Ok(Spi::get_one::<Vec<pg_sys::Oid>>(&format!(
+        "SELECT coalesce(array_agg(indexrelid), '{{}}') FROM {hs}.hypopg_list_indexes"
+    ))?
+    .unwrap_or_default()
+    .into_iter()
+    .map(|o| o.to_u32())
+    .collect())
 }
 
 fn advise_in(

@@ -369,8 +369,17 @@ pub(super) fn rows_per_table(doc: &Value) -> BTreeMap<String, i64> {
         if t["via"] == "trigger or rule" {
             continue;
         }
-        let n = t["rows_exact"]
-            .as_i64()
+        // a dry run's line: what PostgreSQL's row counters said (an execution is checked
+        // against the same counters)
+        let dry = &t["dry_run"];
+        let counted = dry.is_object().then(|| {
+            ["inserted", "updated", "deleted"]
+                .iter()
+                .map(|k| dry[k].as_i64().unwrap_or(0))
+                .sum::<i64>()
+        });
+        let n = counted
+            .or(t["rows_exact"].as_i64())
             .or(t["rows_estimated"].as_i64())
             .unwrap_or(0);
         *out.entry(t["table"].as_str().unwrap_or("?").to_string())
@@ -978,7 +987,10 @@ pub(super) struct Shape {
     pub(super) qualified: String,
     pub(super) display: String,
     pub(super) pk: Vec<String>,
+    /// columns a restore writes (generated ones left out)
     pub(super) columns: Vec<String>,
+    /// every column, in the order of the row type
+    pub(super) all_columns: Vec<String>,
 }
 
 pub(super) fn table_shapes(oids: &[i64]) -> Result<BTreeMap<i64, Shape>> {
@@ -990,6 +1002,7 @@ pub(super) fn table_shapes(oids: &[i64]) -> Result<BTreeMap<i64, Shape>> {
                 display: r.display(),
                 pk: r.primary_key().to_vec(),
                 columns: r.writable_columns(),
+                all_columns: r.all_columns(),
             };
             (oid, shape)
         })

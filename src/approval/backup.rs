@@ -3,9 +3,11 @@
 //! change slips in between, wherever the executor may lock them); the statement itself; the
 //! after-images; the check of what really happened against the analysis.
 //!
-//! Row images are jsonb written under fixed session settings ([`row_images`]), so that a
-//! timestamptz, a float8 or a bytea reads back the same whatever the executor's or the
-//! roller-back's TimeZone, extra_float_digits or bytea_output.
+//! A row image is the row's text, as PostgreSQL prints a record (each value by its type's
+//! output function, in the order of the table's row type), written under fixed session
+//! settings ([`row_images`]): a timestamptz, a float8, a bytea or a json reads back byte for
+//! byte whatever the executor's or the roller-back's TimeZone, extra_float_digits or
+//! bytea_output; a restore reads it back with the row type's input function.
 use super::api::{
     rows_per_table, table_names, table_shapes, xact_per_table, ApprovalError, Result,
 };
@@ -31,6 +33,16 @@ pub(super) fn pk_object(alias: &str, pk: &[String]) -> String {
     format!("jsonb_build_object({})", pairs.join(", "))
 }
 
+/// `ROW(c."a", c."b", …)::text`: the image of row `c` with the given columns (a table's
+/// columns in the order of its row type, so that `image::table` reads it back).
+pub(super) fn row_text(alias: &str, columns: &[String]) -> String {
+    let cols: Vec<String> = columns
+        .iter()
+        .map(|k| format!("{alias}.{}", quote_ident(k)))
+        .collect();
+    format!("ROW({})::text", cols.join(", "))
+}
+
 /// Whether to lock the rows of `c` (a row lock needs the UPDATE right); a table the executor
 /// may not lock is noted in `unlocked`.
 fn lock_or_note(c: &Capture, unlocked: &mut Vec<String>) -> Result<bool> {
@@ -45,11 +57,12 @@ fn lock_or_note(c: &Capture, unlocked: &mut Vec<String>) -> Result<bool> {
     Ok(lock)
 }
 
-/// The select list of a row-image query over alias `c`: `[{pk, row}]`.
-fn image_list(pk: &[String]) -> String {
+/// The select list of a row-image query over alias `c`: `[{pk, row}]`, `row` the image.
+fn image_list(pk: &[String], columns: &[String]) -> String {
     format!(
-        "coalesce(jsonb_agg(jsonb_build_object('pk', {}, 'row', to_jsonb(c))), '[]')",
-        pk_object("c", pk)
+        "coalesce(jsonb_agg(jsonb_build_object('pk', {}, 'row', {})), '[]')",
+        pk_object("c", pk),
+        row_text("c", columns)
     )
 }
 
@@ -67,7 +80,7 @@ fn images(sp: &SearchPath, q: &str, args: &[pgrx::datum::DatumWithOid]) -> Resul
 fn before_images(sp: &SearchPath, c: &Capture, rows_sql: &str, lock: bool) -> Result<Value> {
     let q = format!(
         "SELECT {list} FROM (SELECT * FROM ({rows_sql}) AS c{lock}) AS c",
-        list = image_list(&c.pk),
+        list = image_list(&c.pk, &c.columns),
         lock = if lock { " FOR UPDATE" } else { "" }
     );
     images(sp, &q, &[])
@@ -78,7 +91,7 @@ fn read_rows(sp: &SearchPath, c: &Capture, keys: &Value, lock: bool) -> Result<V
     let q = format!(
         "SELECT {list}
            FROM (SELECT * FROM {t} AS c WHERE {pk} IN (SELECT value FROM jsonb_array_elements($1)){lock}) AS c",
-        list = image_list(&c.pk),
+        list = image_list(&c.pk, &c.columns),
         pk = pk_object("c", &c.pk),
         t = c.qualified,
         lock = if lock { " FOR UPDATE" } else { "" }
@@ -96,7 +109,7 @@ fn store_backup(exec_id: i64, c: &Capture, operation: &str, rows: &Value) -> Res
         Spi::run_with_args(
             &format!(
                 "INSERT INTO ai.backups (execution_id, table_oid, table_name, operation, depth, pk, row_data, row_after)
-                 SELECT $1, $2::oid, $3, $4, $5, x.pk, {row_col}, {after_col} FROM jsonb_to_recordset($6) AS x(pk jsonb, row jsonb)"
+                 SELECT $1, $2::oid, $3, $4, $5, x.pk, {row_col}, {after_col} FROM jsonb_to_recordset($6) AS x(pk jsonb, row text)"
             ),
             &[
                 exec_id.into(),
@@ -299,7 +312,7 @@ pub(super) fn run_with_backup(
         if d.1 == 0 && d.2 == 0 && !t.pk.is_empty() {
             let q = format!(
                 "SELECT {list} FROM {q} AS c WHERE c.xmin = $1::text::xid",
-                list = image_list(&t.pk),
+                list = image_list(&t.pk, &t.all_columns),
                 q = t.qualified
             );
             let found = images(sp, &q, &[u32::from(xid).to_string().into()])?;
@@ -310,6 +323,7 @@ pub(super) fn run_with_backup(
                 operation: "insert",
                 rows_sql: None,
                 pk: t.pk.clone(),
+                columns: t.all_columns.clone(),
                 depth: 1,
             };
             store_backup(exec_id, &c, "insert", &found)?;
@@ -395,7 +409,7 @@ fn set_after_images(sp: &SearchPath, exec_id: i64, c: &Capture) -> Result<()> {
     as_extension_owner(|| {
         Spi::run_with_args(
             "UPDATE ai.backups b SET row_after = x.row
-               FROM jsonb_to_recordset($3) AS x(pk jsonb, row jsonb)
+               FROM jsonb_to_recordset($3) AS x(pk jsonb, row text)
               WHERE b.execution_id = $1 AND b.table_oid = $2::oid AND b.operation = 'update' AND b.pk = x.pk",
             &[exec_id.into(), c.oid.into(), JsonB(after_rows).into()],
         )?;
@@ -427,7 +441,7 @@ fn merge_after(
     let q = format!(
         "SELECT {list} FROM {t} AS c
           WHERE c.xmin = $1::text::xid AND NOT ({pk} IN (SELECT value FROM jsonb_array_elements($2)))",
-        list = image_list(&c.pk),
+        list = image_list(&c.pk, &c.columns),
         pk = pk_object("c", &c.pk),
         t = c.qualified
     );

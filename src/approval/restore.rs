@@ -1,11 +1,12 @@
 //! How a rollback is applied: the rows an execution inserted are removed, the rows it
-//! deleted are inserted again, the rows it updated are put back, parents before children;
+//! deleted are inserted again, the rows it updated are put back, each step one statement
+//! over all tables (foreign keys are checked when it ends);
 //! every step changes only rows that are still what the execution left (unless forced), so a
 //! change that lands between the conflict check and the restore fails the rollback instead
 //! of being overwritten; then every row is compared with its backup. Row images are read and
 //! written under the fixed settings of [`row_images`].
 use super::api::{table_shapes, ApprovalError, Result, Shape};
-use super::backup::pk_object;
+use super::backup::{pk_object, row_text};
 use crate::impact::cascade::quote_ident;
 use crate::spi_util::{as_extension_owner, row_images, SearchPath};
 use pgrx::prelude::*;
@@ -26,11 +27,13 @@ pub(super) fn restore_rows(sp: &SearchPath, exec_id: i64, force: bool) -> Result
 fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
     let v = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-            "SELECT coalesce(jsonb_agg(jsonb_build_object('table_oid', table_oid::int8, 'operation', operation, 'depth', depth,
-                    'rows', rows) ORDER BY depth, table_oid), '[]')
-               FROM (SELECT table_oid, operation, depth,
+            "SELECT coalesce(jsonb_agg(jsonb_build_object('table_oid', table_oid::int8, 'operation', operation,
+                    'rows', rows) ORDER BY table_oid, operation), '[]')
+               FROM (SELECT table_oid, operation,
                             jsonb_agg(jsonb_build_object('pk', pk, 'before', row_data, 'after', row_after)) AS rows
-                       FROM ai.backups WHERE execution_id = $1 GROUP BY table_oid, operation, depth) s",
+                       FROM (SELECT DISTINCT ON (table_oid, operation, pk) *
+                               FROM ai.backups WHERE execution_id = $1 ORDER BY table_oid, operation, pk, id) b
+                      GROUP BY table_oid, operation) s",
             &[exec_id.into()],
         )?)
     })?
@@ -57,7 +60,7 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             ),
         };
         let q = format!(
-            "SELECT coalesce(jsonb_agg(x.pk), '[]') FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb, after jsonb)
+            "SELECT coalesce(jsonb_agg(x.pk), '[]') FROM jsonb_to_recordset($1) AS x(pk jsonb, before text, after text)
                LEFT JOIN {q} AS c ON {pk} = x.pk WHERE {cond}",
             q = t.qualified,
             pk = pk_object("c", &t.pk)
@@ -83,37 +86,34 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
         let e = report.entry(t.to_string()).or_insert_with(|| json!({}));
         e[k] = json!(e[k].as_i64().unwrap_or(0) + n);
     };
-    // 1. remove inserted rows, deepest first
-    for s in sets.iter().rev().filter(|s| s.operation == "insert") {
-        let t = &tables[&s.table_oid];
-        let q = format!(
-            "WITH d AS (DELETE FROM {q} AS c USING jsonb_to_recordset($1) AS x(pk jsonb, after jsonb)
-                         WHERE {pk} = x.pk AND ({guard}) RETURNING 1)
-             SELECT count(*) FROM d",
-            q = t.qualified,
-            pk = pk_object("c", &t.pk),
-            guard = unchanged(t, force)
-        );
-        let n = count_over(sp, &q, s)?;
-        all_of(&t.display, "removed", n, s, force)?;
-        note(&t.display, "removed", n);
+    // Each step is one statement over every table it touches: PostgreSQL checks foreign
+    // keys at the end of a statement, so rows that reference each other (a self-reference,
+    // a cycle, a child and its parent) come and go together, in whatever order.
+    // 1. remove inserted rows
+    let removals: Vec<Step> = sets
+        .iter()
+        .filter(|s| s.operation == "insert")
+        .map(|s| {
+            let t = &tables[&s.table_oid];
+            let sql = format!(
+                "DELETE FROM {q} AS c USING jsonb_to_recordset(${{n}}) AS x(pk jsonb, after text)
+                  WHERE {pk} = x.pk AND ({guard}) RETURNING 1",
+                q = t.qualified,
+                pk = pk_object("c", &t.pk),
+                guard = unchanged(t, force)
+            );
+            Step { set: s, table: t, sql }
+        })
+        .collect();
+    for (st, n) in together(sp, &removals)? {
+        all_of(&st.table.display, "removed", n, st.set, force)?;
+        note(&st.table.display, "removed", n);
     }
-    // 2. re-insert deleted rows, parents first (forced: rows back under the same key are overwritten)
-    for s in sets.iter().filter(|s| s.operation == "delete") {
-        let t = &tables[&s.table_oid];
-        let cols = t
-            .columns
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rcols = t
-            .columns
-            .iter()
-            .map(|c| format!("r.{}", quote_ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if force {
+    // 2. re-insert deleted rows (forced: rows back under the same key are overwritten)
+    let deleted: Vec<&BackupSet> = sets.iter().filter(|s| s.operation == "delete").collect();
+    if force {
+        for s in &deleted {
+            let t = &tables[&s.table_oid];
             let q = format!(
                 "DELETE FROM {q} AS c WHERE {pk} IN (SELECT x.pk FROM jsonb_to_recordset($1) AS x(pk jsonb))",
                 q = t.qualified,
@@ -121,46 +121,53 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             );
             sp.as_caller(|| Spi::run_with_args(&q, &[JsonB(s.rows.clone()).into()]))?;
         }
-        let q = format!(
-            "WITH i AS (INSERT INTO {q} ({cols}) OVERRIDING SYSTEM VALUE
-                        SELECT {rcols} FROM jsonb_to_recordset($1) AS x(before jsonb),
-                             LATERAL jsonb_populate_record(NULL::{q}, x.before) AS r RETURNING 1)
-             SELECT count(*) FROM i",
-            q = t.qualified
-        );
-        let n = count_over(sp, &q, s)?;
-        note(&t.display, "reinserted", n);
     }
-    // 3. put updated rows back, parents first
-    for s in sets.iter().filter(|s| s.operation == "update") {
-        let t = &tables[&s.table_oid];
-        let set_cols: Vec<&String> = t.columns.iter().filter(|c| !t.pk.contains(c)).collect();
-        if set_cols.is_empty() {
-            continue;
-        }
-        let cols = set_cols
-            .iter()
-            .map(|c| quote_ident(c))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let rcols = set_cols
-            .iter()
-            .map(|c| format!("r.{}", quote_ident(c)))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let q = format!(
-            "WITH u AS (UPDATE {q} AS c SET ({cols}) = ROW({rcols})
-                          FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb, after jsonb),
-                               LATERAL jsonb_populate_record(NULL::{q}, x.before) AS r
-                         WHERE {pk} = x.pk AND ({guard}) RETURNING 1)
-             SELECT count(*) FROM u",
-            q = t.qualified,
-            pk = pk_object("c", &t.pk),
-            guard = unchanged(t, force)
-        );
-        let n = count_over(sp, &q, s)?;
-        all_of(&t.display, "reset", n, s, force)?;
-        note(&t.display, "reset", n);
+    let inserts: Vec<Step> = deleted
+        .iter()
+        .map(|s| {
+            let t = &tables[&s.table_oid];
+            let sql = format!(
+                "INSERT INTO {q} ({cols}) OVERRIDING SYSTEM VALUE
+                 SELECT {rcols} FROM jsonb_to_recordset(${{n}}) AS x(before text),
+                      LATERAL (SELECT (x.before::{q}).*) AS r RETURNING 1",
+                q = t.qualified,
+                cols = column_list("", &t.columns),
+                rcols = column_list("r.", &t.columns)
+            );
+            Step { set: s, table: t, sql }
+        })
+        .collect();
+    for (st, n) in together(sp, &inserts)? {
+        note(&st.table.display, "reinserted", n);
+    }
+    // 3. put updated rows back
+    let resets: Vec<Step> = sets
+        .iter()
+        .filter(|s| s.operation == "update")
+        .filter_map(|s| {
+            let t = &tables[&s.table_oid];
+            let set_cols: Vec<String> =
+                t.columns.iter().filter(|c| !t.pk.contains(c)).cloned().collect();
+            if set_cols.is_empty() {
+                return None;
+            }
+            let sql = format!(
+                "UPDATE {q} AS c SET ({cols}) = ROW({rcols})
+                   FROM jsonb_to_recordset(${{n}}) AS x(pk jsonb, before text, after text),
+                        LATERAL (SELECT (x.before::{q}).*) AS r
+                  WHERE {pk} = x.pk AND ({guard}) RETURNING 1",
+                q = t.qualified,
+                cols = column_list("", &set_cols),
+                rcols = column_list("r.", &set_cols),
+                pk = pk_object("c", &t.pk),
+                guard = unchanged(t, force)
+            );
+            Some(Step { set: s, table: t, sql })
+        })
+        .collect();
+    for (st, n) in together(sp, &resets)? {
+        all_of(&st.table.display, "reset", n, st.set, force)?;
+        note(&st.table.display, "reset", n);
     }
     Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
     // verify: every restored row equals its before-image, every inserted row is gone
@@ -174,11 +181,11 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             )
         } else {
             format!(
-                "SELECT count(*) FROM jsonb_to_recordset($1) AS x(pk jsonb, before jsonb)
-                  WHERE NOT EXISTS (SELECT 1 FROM {q} AS c WHERE {pk} = x.pk
-                                      AND to_jsonb(c) = to_jsonb(jsonb_populate_record(NULL::{q}, x.before)))",
+                "SELECT count(*) FROM jsonb_to_recordset($1) AS x(pk jsonb, before text)
+                  WHERE NOT EXISTS (SELECT 1 FROM {q} AS c WHERE {pk} = x.pk AND {image} = x.before)",
                 q = t.qualified,
-                pk = pk_object("c", &t.pk)
+                pk = pk_object("c", &t.pk),
+                image = row_text("c", &t.all_columns)
             )
         };
         let bad = count_over(sp, &q, s)?;
@@ -194,6 +201,51 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
     )
 }
 
+/// One table's part of a restore step: a data-modifying statement returning a row per row
+/// it changed, its backup set as `${n}`.
+struct Step<'a> {
+    set: &'a BackupSet,
+    table: &'a Shape,
+    sql: String,
+}
+
+/// Runs the steps as one statement, with the executor's rights; the rows each changed.
+fn together<'a, 'b>(sp: &SearchPath, steps: &'b [Step<'a>]) -> Result<Vec<(&'b Step<'a>, i64)>> {
+    if steps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ctes: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, st)| format!("s{i} AS ({})", st.sql.replace("${n}", &format!("${}", i + 1))))
+        .collect();
+    let counts: Vec<String> = (0..steps.len())
+        .map(|i| format!("(SELECT count(*) FROM s{i})"))
+        .collect();
+    let q = format!(
+        "WITH {} SELECT ARRAY[{}]::int8[]",
+        ctes.join(", "),
+        counts.join(", ")
+    );
+    let args: Vec<pgrx::datum::DatumWithOid> = steps
+        .iter()
+        .map(|st| JsonB(st.set.rows.clone()).into())
+        .collect();
+    let n = sp
+        .as_caller(|| Spi::get_one_with_args::<Vec<i64>>(&q, &args))?
+        .unwrap_or_default();
+    Ok(steps.iter().zip(n.into_iter().chain(std::iter::repeat(0))).collect())
+}
+
+/// `a, b` or `r.a, r.b`: quoted column names with a prefix.
+fn column_list(prefix: &str, columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{prefix}{}", quote_ident(c)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The row is still what the execution left (its after-image), unless the rollback is forced.
 fn unchanged(t: &Shape, force: bool) -> String {
     if force {
@@ -203,12 +255,9 @@ fn unchanged(t: &Shape, force: bool) -> String {
     }
 }
 
-/// Row `c` equals the after-image `x.after` the execution left.
+/// Row `c` is still the after-image `x.after` the execution left, byte for byte.
 fn as_left(t: &Shape) -> String {
-    format!(
-        "to_jsonb(c) = to_jsonb(jsonb_populate_record(NULL::{q}, x.after))",
-        q = t.qualified
-    )
+    format!("{} = x.after", row_text("c", &t.all_columns))
 }
 
 /// A count query over the rows of a backup set (`$1`), with the executor's rights.

@@ -163,6 +163,10 @@ impl Rel {
     pub(crate) fn primary_key(&self) -> &[String] {
         &self.pk
     }
+    /// every column, in the order of the row type
+    pub(crate) fn all_columns(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
     /// columns that can be written (generated ones left out)
     pub(crate) fn writable_columns(&self) -> Vec<String> {
         self.columns
@@ -444,6 +448,8 @@ pub struct Capture {
     /// a read-only query returning the rows (None for INSERT: keys come from RETURNING)
     pub rows_sql: Option<String>,
     pub pk: Vec<String>,
+    /// every column of the relation, in the order of its row type (the row image's order)
+    pub columns: Vec<String>,
     /// 0 for the target, n for a table n foreign keys away
     pub depth: usize,
 }
@@ -580,6 +586,7 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
                     t.rows_sql.clone()
                 },
                 pk: t.rel.pk.clone(),
+                columns: t.rel.all_columns(),
                 depth: t.depth(),
             })
         })

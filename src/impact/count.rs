@@ -314,6 +314,47 @@ fn add(a: &mut Delta, b: Delta) {
     a.2 += b.2;
 }
 
+/// Inside the dry run, after the statement: for each table that had rows both updated and
+/// deleted, how many rows the run wrote that are still there (their xmin is this
+/// subtransaction). Tables the caller cannot read are left out.
+fn survivors(before: &HashMap<i64, XactRow>) -> HashMap<i64, i64> {
+    let mut out = HashMap::new();
+    let Ok(now) = in_subtransaction(xact_counts) else {
+        return out;
+    };
+    let mut per_root: BTreeMap<i64, Delta> = BTreeMap::new();
+    for (oid, r) in now.iter().flat_map(|m| m.iter()) {
+        let b = before.get(oid);
+        add(
+            per_root.entry(r.root).or_default(),
+            (
+                r.ins - b.map_or(0, |b| b.ins),
+                r.upd - b.map_or(0, |b| b.upd),
+                r.del - b.map_or(0, |b| b.del),
+            ),
+        );
+    }
+    // SAFETY: reads the current (sub)transaction's id.
+    let xid = u32::from(unsafe { pg_sys::GetCurrentTransactionIdIfAny() });
+    for (root, d) in per_root {
+        if d.1 == 0 || d.2 == 0 {
+            continue;
+        }
+        let n = in_subtransaction(|| {
+            let r = rel(root)?;
+            let q = format!(
+                "SELECT count(*) FROM {} AS c WHERE c.xmin = $1::text::pg_catalog.xid",
+                r.qualified()
+            );
+            Ok::<_, ImpactError>(Spi::get_one_with_args::<i64>(&q, &[xid.to_string().into()])?)
+        });
+        if let Ok(Ok(Some(n))) = n {
+            out.insert(root, n);
+        }
+    }
+    out
+}
+
 /// Runs the statement in a subtransaction that is always rolled back, and reads what it did
 /// from the transaction's own row counters (inserted / updated / deleted per table,
 /// cascades and triggers included).
@@ -328,14 +369,17 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
             sp.as_caller(|| {
                 crate::pgsql::pinned(|| Spi::run(sql))?;
                 // deferred constraints are checked at commit: check them now
-                Spi::run("SET CONSTRAINTS ALL IMMEDIATE")
+                Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
+                Ok::<_, pgrx::spi::Error>(survivors(&before))
             })
         })
     }));
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+    let mut live = HashMap::new();
     match outcome {
-        Ok(Ok(())) => {
+        Ok(Ok(l)) => {
             a.will_fail = Some(false);
+            live = l;
         }
         Ok(Err(e)) => {
             a.will_fail = Some(true);
@@ -387,6 +431,12 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
             per_leaf.entry(r.root).or_default().push((*oid, d));
         }
     }
+    // rows updated and then deleted in the same statement (a MERGE, a cascade back into the
+    // table) count once, as deleted: the table changed `live + deleted` distinct rows
+    let overlap = |root: i64, d: Delta| -> i64 {
+        live.get(&root)
+            .map_or(0, |l| (d.0 + d.1 - l).clamp(0, d.1))
+    };
     let leaf_rels = rels(
         &per_leaf
             .values()
@@ -448,9 +498,19 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
         }
         let rest = (d.0 - given.0, d.1 - given.1, d.2 - given.2);
         add(&mut shares[0].1, rest);
+        let mut twice = overlap(root, d);
+        if twice > 0 {
+            a.warnings.push(format!(
+                "{twice} rows of {} were updated and then deleted by the same statement: counted once, as deleted",
+                a.touches[index[0]].rel.display()
+            ));
+        }
         for (i, s) in shares {
+            // the rows changed twice come off the line that updated them
+            let off = if s.1 > 0 { twice.min(s.1) } else { 0 };
+            twice -= off;
             let t = &mut a.touches[i];
-            t.exact = Some(s.0 + s.1 + s.2);
+            t.exact = Some(s.0 + s.1 + s.2 - off);
             t.dry = Some(s);
         }
         // the partitions' own deltas beside the first line of their table

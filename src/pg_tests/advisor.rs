@@ -72,6 +72,29 @@ mod tests {
         assert_eq!(left, 0);
     }
 
+    /// A cancel while hypothetical indexes exist (planning a query whose constant folding
+    /// sleeps once one does) leaves none behind.
+    #[pg_test]
+    fn a_cancelled_advice_leaves_no_hypothetical_index() {
+        shop();
+        run("CREATE FUNCTION adv.slow_when_hypothetical() RETURNS int IMMUTABLE LANGUAGE plpgsql AS $$
+             BEGIN
+               IF EXISTS (SELECT 1 FROM hypopg_list_indexes) THEN PERFORM pg_sleep(3); END IF;
+               RETURN 7;
+             END $$");
+        let r = crate::spi_util::with_timeout(1000, || {
+            crate::spi_util::in_subtransaction(|| {
+                advice("SELECT id FROM adv.orders WHERE customer_id = adv.slow_when_hypothetical()")
+            })
+        });
+        let e = r.expect_err("the advice was cancelled");
+        assert!(e.is_cancel(), "{e:?}");
+        let left: i64 = Spi::get_one("SELECT count(*) FROM hypopg_list_indexes")
+            .unwrap()
+            .unwrap();
+        assert_eq!(left, 0);
+    }
+
     #[pg_test]
     fn existing_indexes_cover_candidates() {
         shop();

@@ -78,14 +78,14 @@ pub struct Parsed {
 pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
     use sqlparser::keywords::Keyword;
     use sqlparser::tokenizer::{Token, Tokenizer};
-    let tokens = match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize() {
+    let tokens = match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() {
         Ok(t) => t,
         Err(_) => return parse_one(sql).map(|stmt| Parsed { stmt, only: false }),
     };
     let words: Vec<(usize, Keyword)> = tokens
         .iter()
         .enumerate()
-        .filter_map(|(i, t)| match t {
+        .filter_map(|(i, t)| match &t.token {
             Token::Word(w) if w.quote_style.is_none() => Some((i, w.keyword)),
             Token::Whitespace(_) => None,
             _ => Some((i, Keyword::NoKeyword)),
@@ -108,18 +108,36 @@ pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
             drop_token = Some(i);
         }
     }
-    match drop_token {
-        None => parse_one(sql).map(|stmt| Parsed { stmt, only: false }),
-        Some(skip) => {
-            let text: String = tokens
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| *i != skip)
-                .map(|(_, t)| t.to_string())
-                .collect();
-            parse_one(&text).map(|stmt| Parsed { stmt, only: true })
-        }
+    let Some(skip) = drop_token else {
+        return parse_one(sql).map(|stmt| Parsed { stmt, only: false });
+    };
+    // the keyword is cut out of the text as written (a space in its place); everything else
+    // stays byte for byte, quotes and comments included
+    let at = &tokens[skip].span.start;
+    let start = byte_offset(sql, at.line, at.column).ok_or(SqlError::Parse(
+        "the position of ONLY could not be found".into(),
+    ))?;
+    let end = start + "ONLY".len();
+    if !sql.get(start..end).is_some_and(|w| w.eq_ignore_ascii_case("only")) {
+        return Err(SqlError::Parse("the position of ONLY could not be found".into()));
     }
+    let text = format!("{} {}", &sql[..start], &sql[end..]);
+    parse_one(&text).map(|stmt| Parsed { stmt, only: true })
+}
+
+/// The byte offset of a tokenizer location (line and column from 1, columns in characters).
+fn byte_offset(sql: &str, line: u64, column: u64) -> Option<usize> {
+    let mut offset = 0;
+    for (n, l) in sql.split_inclusive('\n').enumerate() {
+        if n as u64 + 1 == line {
+            return l
+                .char_indices()
+                .nth(column.checked_sub(1)? as usize)
+                .map(|(i, _)| offset + i);
+        }
+        offset += l.len();
+    }
+    None
 }
 
 /// Parses `sql` as exactly one PostgreSQL statement.
@@ -367,6 +385,31 @@ mod tests {
             SqlError::CurrentOf
         );
         assert!(parse_statement("SELECT 'where current of c'").is_ok());
+    }
+
+    #[test]
+    fn only_leaves_the_rest_of_the_text_as_written() {
+        // a quote inside a literal, a comment, an E'' string, a dollar quote, several lines:
+        // what is analysed is the statement as written, without ONLY
+        for (sql, read) in [
+            (
+                "DELETE FROM ONLY t WHERE v = 'x'' OR true --'",
+                "DELETE FROM t WHERE v = 'x'' OR true --'",
+            ),
+            (
+                "UPDATE ONLY t SET a = E'it\\'s' WHERE b = 'é''ö'",
+                "UPDATE t SET a = E'it\\'s' WHERE b = 'é''ö'",
+            ),
+            (
+                "delete from\n  only t where v = $$a'b$$ -- only\n and w = 1",
+                "DELETE FROM t WHERE v = $$a'b$$ AND w = 1",
+            ),
+            ("TRUNCATE ONLY \"We\"\"ird\"", "TRUNCATE \"We\"\"ird\""),
+        ] {
+            let p = parse_statement(sql).unwrap();
+            assert!(p.only, "{sql}");
+            assert_eq!(p.stmt.to_string(), parse_one(read).unwrap().to_string(), "{sql}");
+        }
     }
 
     #[test]

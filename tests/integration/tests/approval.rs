@@ -277,6 +277,51 @@ fn fifty_concurrent_audit_writers_keep_one_chain() {
     assert_eq!(v["ok"], false, "{v}");
 }
 
+/// Two sessions under REPEATABLE READ or SERIALIZABLE, both with their snapshot taken: the
+/// first appends and commits; the second, whose snapshot still shows the old chain head,
+/// gets a serialization failure instead of chaining a second entry to the same hash. Retried,
+/// it succeeds, and the chain verifies.
+#[test]
+fn appends_under_snapshot_isolation_fail_instead_of_forking_the_chain() {
+    let db = TestDb::new("fork");
+    db.connect("postgres").batch_execute(SCHEMA).unwrap();
+    let roles = Roles::new(&db, &["alice", "bob"], &[]);
+    let mut admin = db.connect("postgres");
+    let entries = |c: &mut Client| -> i64 {
+        c.query_one("SELECT count(*) FROM ai.audit_log", &[])
+            .unwrap()
+            .get(0)
+    };
+    for level in ["REPEATABLE READ", "SERIALIZABLE"] {
+        let mut a = db.connect(roles.name(0));
+        let mut b = db.connect(roles.name(1));
+        let before = entries(&mut admin);
+        for c in [&mut a, &mut b] {
+            c.batch_execute(&format!("BEGIN ISOLATION LEVEL {level}; SELECT count(*) FROM imp.orders"))
+                .unwrap();
+        }
+        request(&mut a, "UPDATE imp.orders SET total = total + 1 WHERE id = 1");
+        a.batch_execute("COMMIT").unwrap();
+        let e = b
+            .query("SELECT ai.request('UPDATE imp.orders SET total = total + 1 WHERE id = 2')", &[])
+            .expect_err("the second append must not chain to the old head");
+        assert_eq!(
+            e.code(),
+            Some(&postgres::error::SqlState::T_R_SERIALIZATION_FAILURE),
+            "{level}: {e:?}"
+        );
+        b.batch_execute("ROLLBACK").unwrap();
+        request(&mut b, "UPDATE imp.orders SET total = total + 1 WHERE id = 2");
+        let v: String = admin
+            .query_one("SELECT ai.verify_audit()::text", &[])
+            .unwrap()
+            .get(0);
+        let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+        assert_eq!(v["ok"], true, "{level}: {v}");
+        assert_eq!(entries(&mut admin), before + 2, "{level}: one entry per request");
+    }
+}
+
 /// Random schemas (a chain and a branch of tables linked by CASCADE / SET NULL / SET DEFAULT
 /// foreign keys, identity and generated columns), random UPDATE / DELETE statements: after
 /// request → execute → rollback every table is exactly as before.

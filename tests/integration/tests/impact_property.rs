@@ -1,18 +1,15 @@
 //! Property test of exact counts, dry runs and rollbacks over random schemas: diamonds (rows
 //! reached by two foreign-key paths), partitioned tables (two levels), self-references,
-//! composite keys, and columns of the common types (timestamptz, bytea, numeric,
-//! jsonb, arrays, enums, ranges, identity and generated columns); random DELETE,
-//! UPDATE, INSERT and upsert statements.
+//! cycles, composite keys with a text part, and columns of the common types (timestamptz,
+//! bytea, float8, numeric, json, jsonb, arrays, enums, ranges, identity and generated
+//! columns); random DELETE, UPDATE, INSERT, upsert and MERGE statements.
 //!
 //! Truth is the statement really run (then rolled back): per table, the rows whose content
 //! changed, compared by key. `ai.impact(…, 'exact')` and `'dry_run'` must equal it per table;
 //! request → execute → rollback must give back byte-identical tables, the rollback running
 //! under other session settings than the execution.
 //!
-//! `AI_PROPERTY_CASES` (default 500) and `AI_PROPERTY_SEED` change the run.
-//!
-//! float8 and json columns are not generated: their values do not come back byte-identical
-//! through the jsonb row images yet (the last digit of a float8, the text of a json value).
+//! `AI_PROPERTY_CASES` (default 500) and `AI_PROPERTY_SEED` (hex) change the run.
 use ai_architect_integration::{Rng, TestDb};
 use postgres::Client;
 use std::collections::BTreeMap;
@@ -41,7 +38,7 @@ fn schema(rng: &mut Rng, s: &str) -> (String, Vec<Table>) {
         };
         let mut cols = vec!["id int NOT NULL".to_string()];
         if composite {
-            cols.push("sub int NOT NULL".into());
+            cols.push("sub text NOT NULL".into());
         }
         // foreign keys: to one earlier table, sometimes a second (a diamond), sometimes to itself
         let mut fks = Vec::new();
@@ -64,8 +61,8 @@ fn schema(rng: &mut Rng, s: &str) -> (String, Vec<Table>) {
         for (i, p) in parents.iter().enumerate() {
             let pt = &tables[*p];
             let fk_cols: Vec<String> = pt.key.iter().map(|k| format!("p{i}_{k}")).collect();
-            for c in &fk_cols {
-                cols.push(format!("{c} int"));
+            for (c, k) in fk_cols.iter().zip(&pt.key) {
+                cols.push(format!("{c} {}", key_type(k)));
             }
             fks.push(format!(
                 "FOREIGN KEY ({}) REFERENCES {} ({}) ON DELETE {action}",
@@ -87,6 +84,8 @@ fn schema(rng: &mut Rng, s: &str) -> (String, Vec<Table>) {
                 "ts timestamptz",
                 "b bytea",
                 "n numeric(12, 4)",
+                "f float8",
+                "js json",
                 "j jsonb",
                 "arr int[]",
                 "m MOOD",
@@ -118,7 +117,7 @@ fn schema(rng: &mut Rng, s: &str) -> (String, Vec<Table>) {
         let mut vals = vec!["g".to_string()];
         if composite {
             names.push("sub".into());
-            vals.push("g % 3".into());
+            vals.push("'k' || g % 3".into());
         }
         for (i, p) in parents.iter().enumerate() {
             let pt = &tables[*p];
@@ -138,7 +137,7 @@ fn schema(rng: &mut Rng, s: &str) -> (String, Vec<Table>) {
             vals.push("CASE WHEN g > 3 THEN g / 2 END".into());
         }
         names.extend(
-            ["v", "ts", "b", "n", "j", "arr", "m", "r"]
+            ["v", "ts", "b", "n", "f", "js", "j", "arr", "m", "r"]
                 .iter()
                 .map(|c| c.to_string()),
         );
@@ -148,6 +147,10 @@ fn schema(rng: &mut Rng, s: &str) -> (String, Vec<Table>) {
                 .into(),
             "decode(md5(g::text), 'hex')".into(),
             "g * 1.2345".into(),
+            // seventeen significant digits, and -0 and a subnormal now and then
+            "CASE g % 17 WHEN 0 THEN '-0'::float8 WHEN 1 THEN 4.9e-324 ELSE g / 7.0::float8 * 1.7 END".into(),
+            // json keeps its text: spacing, key order, duplicate keys
+            "('{\"b\":  ' || g || ', \"a\" : [1,2], \"b\": \"dup\"}')::json".into(),
             "jsonb_build_object('g', g, 'tags', jsonb_build_array('a', g % 3))".into(),
             "ARRAY[g, g + 1]".into(),
             format!("(ARRAY['sad', 'ok', 'happy']::{s}.mood[])[1 + g % 3]"),
@@ -173,29 +176,50 @@ fn schema(rng: &mut Rng, s: &str) -> (String, Vec<Table>) {
             partitioned,
         });
     }
+    // a cycle: the first table refers back to the last one
+    let last = &tables[n - 1];
+    if last.key.len() == 1 && rng.below(3) == 0 {
+        ddl.push_str(&format!(
+            "ALTER TABLE {first} ADD COLUMN back_id int REFERENCES {last} (id) ON DELETE SET NULL;
+             UPDATE {first} SET back_id = id WHERE id % 4 = 0 AND id IN (SELECT id FROM {last});",
+            first = tables[0].name,
+            last = last.name
+        ));
+    }
     ddl.push_str(&format!(
         "ANALYZE; SELECT 1 FROM pg_namespace WHERE nspname = '{s}';"
     ));
     (ddl, tables)
 }
 
+/// The type of a key column.
+fn key_type(k: &str) -> &'static str {
+    if k == "sub" {
+        "text"
+    } else {
+        "int"
+    }
+}
+
 fn statement(rng: &mut Rng, tables: &[Table]) -> String {
-    let t = &tables[rng.below(tables.len() as u64) as usize];
+    // parents more often than leaves, so that many statements reach several tables
+    let n = tables.len() as u64;
+    let t = &tables[rng.below(n).min(rng.below(n)) as usize];
     let m = 2 + rng.below(6);
     let r = rng.below(m);
     let fresh = 1000 + rng.below(1000);
     let key_cols = t.key.join(", ");
     let key_vals = |id: u64| {
         if t.key.len() == 2 {
-            format!("{id}, {}", id % 3)
+            format!("{id}, 'k{}'", id % 3)
         } else {
             id.to_string()
         }
     };
-    match rng.below(7) {
+    match rng.below(8) {
         0 | 1 => format!("DELETE FROM {} WHERE id % {m} = {r}", t.name),
         2 => format!(
-            "UPDATE {} SET v = v + 1, ts = ts + interval '1 hour', b = b || '\\x01'::bytea, j = j || '{{\"u\": 1}}' WHERE v % {m} = {r}",
+            "UPDATE {} SET v = v + 1, ts = ts + interval '1 hour', b = b || '\\x01'::bytea, f = f * 1.1, js = '{{\"u\":  1}}', j = j || '{{\"u\": 1}}' WHERE v % {m} = {r}",
             t.name
         ),
         3 => format!("DELETE FROM {} WHERE v < {}", t.name, rng.below(13)),
@@ -205,6 +229,23 @@ fn statement(rng: &mut Rng, tables: &[Table]) -> String {
             key_vals(fresh),
             key_vals(fresh + 1)
         ),
+        // a MERGE: matched rows updated or deleted, one new row inserted
+        5 if !t.partitioned => {
+            let on: Vec<String> = t.key.iter().map(|k| format!("t.{k} = s.{k}")).collect();
+            let new_vals: Vec<String> = t.key.iter().map(|k| format!("s.{k}")).collect();
+            format!(
+                "MERGE INTO {} AS t USING (SELECT {key_cols} FROM {} WHERE id % {m} = {r} UNION ALL SELECT {}) AS s ({key_cols})
+                   ON {}
+                 WHEN MATCHED AND t.v % 3 = 0 THEN DELETE
+                 WHEN MATCHED THEN UPDATE SET v = t.v + 1, f = t.f / 3
+                 WHEN NOT MATCHED THEN INSERT ({key_cols}, v, f) VALUES ({}, 5, 0.1)",
+                t.name,
+                t.name,
+                key_vals(fresh),
+                on.join(" AND "),
+                new_vals.join(", ")
+            )
+        }
         // an upsert: one existing key, one new
         _ => format!(
             "INSERT INTO {} ({key_cols}, v, ts) VALUES ({}, 7, now()), ({}, 8, NULL) ON CONFLICT ({key_cols}) DO UPDATE SET v = excluded.v + 100, ts = '1999-12-31 23:59:59.5+00'",
@@ -295,11 +336,7 @@ fn per_table(d: &serde_json::Value, field: &str) -> BTreeMap<String, i64> {
     out
 }
 
-/// Not in `make test` yet: it still finds two rollback defects (a self-referencing table whose
-/// rows come back in two statements, the child's first; float8 and json images). Run it with
-/// `cargo test --test impact_property -- --ignored`.
 #[test]
-#[ignore]
 fn exact_dry_run_and_rollback_agree_with_the_truth() {
     let db = TestDb::empty("iprop");
     let mut c = db.connect("postgres");
@@ -316,7 +353,7 @@ fn exact_dry_run_and_rollback_agree_with_the_truth() {
         .unwrap_or(0x1417_c0de_5eed);
     let mut rng = Rng(seed);
     let per_schema = 10;
-    let (mut done, mut ran, mut multi, mut failing) = (0u64, 0u64, 0u64, 0u64);
+    let (mut done, mut ran, mut multi, mut failing, mut refused) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut schema_no = 0;
     while done < cases {
         schema_no += 1;
@@ -355,7 +392,8 @@ fn exact_dry_run_and_rollback_agree_with_the_truth() {
             if truth.len() > 1 {
                 multi += 1;
             }
-            let upsert = sql.contains("ON CONFLICT");
+            // exact counts are not given for upserts and MERGE (a dry run is)
+            let upsert = sql.contains("ON CONFLICT") || sql.starts_with("MERGE");
             if !upsert {
                 let d = doc(&mut c, &sql, "exact").unwrap_or_else(|e| panic!("{sql}: {e}"));
                 let got: BTreeMap<String, i64> = per_table(&d, "rows_exact")
@@ -365,18 +403,34 @@ fn exact_dry_run_and_rollback_agree_with_the_truth() {
                 assert_eq!(got, truth, "{sql} (exact): {d:#}\n{ddl}");
             }
             let d = doc(&mut c, &sql, "dry_run").unwrap_or_else(|e| panic!("{sql}: {e}"));
-            assert_eq!(
-                per_table(&d, "dry_run"),
-                truth,
-                "{sql} (dry_run): {d:#}\n{ddl}"
-            );
+            // distinct rows per table; PostgreSQL's counters beside them count a row updated
+            // and then deleted twice
+            let rows: BTreeMap<String, i64> = per_table(&d, "rows_exact")
+                .into_iter()
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            assert_eq!(rows, truth, "{sql} (dry_run): {d:#}\n{ddl}");
+            for (t, n) in per_table(&d, "dry_run") {
+                assert!(n >= truth.get(&t).copied().unwrap_or(0), "{sql} (dry_run counters): {d:#}");
+            }
             // request → execute (under one set of session settings) → rollback (under another)
             let before = fingerprint(&mut c, &tables);
             c.batch_execute("SET TimeZone = 'America/St_Johns'; SET extra_float_digits = 0; SET bytea_output = 'escape'; SET DateStyle = 'German'; SET IntervalStyle = 'sql_standard'").unwrap();
-            let id: i64 = c
-                .query_one("SELECT ai.request($1)", &[&sql])
-                .unwrap_or_else(|e| panic!("{sql}: request: {e:?}"))
-                .get(0);
+            let id: i64 = match c.query_one("SELECT ai.request($1)", &[&sql]) {
+                Ok(r) => r.get(0),
+                // a MERGE whose deletes cascade cannot be backed up: refused, rightly only then
+                Err(e)
+                    if sql.starts_with("MERGE")
+                        && truth.len() > 1
+                        && e.as_db_error().is_some_and(|d| {
+                            d.message().contains("only its target's rows can be backed up")
+                        }) =>
+                {
+                    refused += 1;
+                    continue;
+                }
+                Err(e) => panic!("{sql}: request: {e:?}"),
+            };
             let out: String = c
                 .query_one("SELECT ai.execute($1)::text", &[&id])
                 .unwrap_or_else(|e| panic!("{sql}: execute: {e:?}"))
@@ -403,7 +457,7 @@ fn exact_dry_run_and_rollback_agree_with_the_truth() {
         }
     }
     eprintln!(
-        "seed {seed:#x}: {done} cases, {ran} ran ({multi} across several tables), {failing} failed as predicted"
+        "seed {seed:#x}: {done} cases, {ran} ran ({multi} across several tables), {failing} failed as predicted, {refused} MERGE refused at request (cascades)"
     );
     assert!(
         ran * 2 >= done && multi * 5 >= ran,
