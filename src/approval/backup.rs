@@ -8,9 +8,9 @@
 //! settings ([`row_images`]): a timestamptz, a float8, a bytea or a json reads back byte for
 //! byte whatever the executor's or the roller-back's TimeZone, extra_float_digits or
 //! bytea_output; a restore reads it back with the row type's input function.
-use super::api::{
-    rows_per_table, table_names, table_shapes, xact_per_table, ApprovalError, Result,
-};
+use super::api::{rows_per_table, ApprovalError, Result};
+use super::execute::{table_names, xact_per_table};
+use super::restore::table_shapes;
 use crate::impact::api::Capture;
 use crate::impact::cascade::quote_ident;
 use crate::spi_util::{

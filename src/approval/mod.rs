@@ -3,5 +3,9 @@
 //! Rust; `api` is the SQL surface.
 pub mod api;
 mod backup;
+mod decide;
+mod execute;
+mod notify;
 mod restore;
+mod rollback;
 pub mod workflow;

@@ -5,13 +5,14 @@
 //! change that lands between the conflict check and the restore fails the rollback instead
 //! of being overwritten; then every row is compared with its backup. Row images are read and
 //! written under the fixed settings of [`row_images`].
-use super::api::{table_shapes, ApprovalError, Result, Shape};
+use super::api::{ApprovalError, Result};
 use super::backup::{pk_object, row_text};
 use crate::impact::cascade::quote_ident;
 use crate::spi_util::{as_extension_owner, row_images, SearchPath};
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, serde::Deserialize)]
 struct BackupSet {
@@ -102,7 +103,11 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
                 pk = pk_object("c", &t.pk),
                 guard = unchanged(t, force)
             );
-            Step { set: s, table: t, sql }
+            Step {
+                set: s,
+                table: t,
+                sql,
+            }
         })
         .collect();
     for (st, n) in together(sp, &removals)? {
@@ -134,7 +139,11 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
                 cols = column_list("", &t.columns),
                 rcols = column_list("r.", &t.columns)
             );
-            Step { set: s, table: t, sql }
+            Step {
+                set: s,
+                table: t,
+                sql,
+            }
         })
         .collect();
     for (st, n) in together(sp, &inserts)? {
@@ -146,8 +155,12 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
         .filter(|s| s.operation == "update")
         .filter_map(|s| {
             let t = &tables[&s.table_oid];
-            let set_cols: Vec<String> =
-                t.columns.iter().filter(|c| !t.pk.contains(c)).cloned().collect();
+            let set_cols: Vec<String> = t
+                .columns
+                .iter()
+                .filter(|c| !t.pk.contains(c))
+                .cloned()
+                .collect();
             if set_cols.is_empty() {
                 return None;
             }
@@ -162,7 +175,11 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
                 pk = pk_object("c", &t.pk),
                 guard = unchanged(t, force)
             );
-            Some(Step { set: s, table: t, sql })
+            Some(Step {
+                set: s,
+                table: t,
+                sql,
+            })
         })
         .collect();
     for (st, n) in together(sp, &resets)? {
@@ -217,7 +234,12 @@ fn together<'a, 'b>(sp: &SearchPath, steps: &'b [Step<'a>]) -> Result<Vec<(&'b S
     let ctes: Vec<String> = steps
         .iter()
         .enumerate()
-        .map(|(i, st)| format!("s{i} AS ({})", st.sql.replace("${n}", &format!("${}", i + 1))))
+        .map(|(i, st)| {
+            format!(
+                "s{i} AS ({})",
+                st.sql.replace("${n}", &format!("${}", i + 1))
+            )
+        })
         .collect();
     let counts: Vec<String> = (0..steps.len())
         .map(|i| format!("(SELECT count(*) FROM s{i})"))
@@ -234,7 +256,10 @@ fn together<'a, 'b>(sp: &SearchPath, steps: &'b [Step<'a>]) -> Result<Vec<(&'b S
     let n = sp
         .as_caller(|| Spi::get_one_with_args::<Vec<i64>>(&q, &args))?
         .unwrap_or_default();
-    Ok(steps.iter().zip(n.into_iter().chain(std::iter::repeat(0))).collect())
+    Ok(steps
+        .iter()
+        .zip(n.into_iter().chain(std::iter::repeat(0)))
+        .collect())
 }
 
 /// `a, b` or `r.a, r.b`: quoted column names with a prefix.
@@ -278,4 +303,31 @@ fn all_of(table: &str, step: &str, n: i64, s: &BackupSet, force: bool) -> Result
         "{table}: {} of {want} rows changed while the rollback ran ({step}); nothing was restored",
         want - n
     )))
+}
+
+/// What a restore needs of a table: its name, key and columns.
+pub(super) struct Shape {
+    pub(super) qualified: String,
+    pub(super) display: String,
+    pub(super) pk: Vec<String>,
+    /// columns a restore writes (generated ones left out)
+    pub(super) columns: Vec<String>,
+    /// every column, in the order of the row type
+    pub(super) all_columns: Vec<String>,
+}
+
+pub(super) fn table_shapes(oids: &[i64]) -> Result<BTreeMap<i64, Shape>> {
+    Ok(crate::impact::catalog::rels(oids)?
+        .into_iter()
+        .map(|(oid, r)| {
+            let shape = Shape {
+                qualified: r.qualified(),
+                display: r.display(),
+                pk: r.primary_key().to_vec(),
+                columns: r.writable_columns(),
+                all_columns: r.all_columns(),
+            };
+            (oid, shape)
+        })
+        .collect())
 }

@@ -5,9 +5,10 @@
 //!
 //! Rows reached by several paths are counted once: every row set also has its identity form
 //! (`tableoid, ctid`), and a line reached by several paths counts the UNION of those.
-use super::api::{each_node, explain_plan, json_one, node_key, Analysis};
-use super::api::{rel, rels, ImpactError, Result, Touch};
+use super::api::{each_node, node_key, Analysis};
+use super::api::{ImpactError, Result, Touch};
 use super::cascade::ROW_IDENTITY;
+use super::catalog::{explain_plan, json_one, rel, rels};
 use crate::spi_util::{
     in_rolled_back_subtransaction, in_subtransaction, read_only, timeout_is_ours, with_timeout,
     CaughtPgError, SearchPath,
@@ -150,11 +151,26 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
     let ours = timeout_is_ours(ms);
     // (line, query): partitioned lines count per partition
     let mut jobs: Vec<(usize, String, bool)> = Vec::new();
+    // a row a cascade deletes is not also counted as set null or to its default by another
+    // path (a cycle, a self-reference): the UPDATE line of a table leaves out its DELETE
+    // line's rows
+    let deleted_ids = |t: &Touch| -> Option<&String> {
+        a.touches
+            .iter()
+            .find(|d| d.rel.oid == t.rel.oid && d.operation.starts_with("DELETE"))
+            .and_then(|d| d.ids_sql.as_ref())
+    };
     for (i, t) in a.touches.iter().enumerate() {
         if !t.rel.readable || t.exact.is_some() || t.operation == "MERGE" {
             continue;
         }
-        if let (Some(ids), true) = (&t.ids_sql, t.rel.kind == "p") {
+        let ids = match (&t.ids_sql, deleted_ids(t)) {
+            (Some(ids), Some(del)) if t.operation.starts_with("UPDATE") => {
+                Some(format!("({ids}) EXCEPT ({del})"))
+            }
+            (ids, _) => ids.clone(),
+        };
+        if let (Some(ids), true) = (&ids, t.rel.kind == "p") {
             jobs.push((
                 i,
                 format!(
@@ -164,7 +180,7 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                 ),
                 true,
             ));
-        } else if let Some(ids) = &t.ids_sql {
+        } else if let Some(ids) = &ids {
             jobs.push((
                 i,
                 format!("SELECT count(*)::text FROM ({ids}) AS reached"),
@@ -346,7 +362,10 @@ fn survivors(before: &HashMap<i64, XactRow>) -> HashMap<i64, i64> {
                 "SELECT count(*) FROM {} AS c WHERE c.xmin = $1::text::pg_catalog.xid",
                 r.qualified()
             );
-            Ok::<_, ImpactError>(Spi::get_one_with_args::<i64>(&q, &[xid.to_string().into()])?)
+            Ok::<_, ImpactError>(Spi::get_one_with_args::<i64>(
+                &q,
+                &[xid.to_string().into()],
+            )?)
         });
         if let Ok(Ok(Some(n))) = n {
             out.insert(root, n);
@@ -434,8 +453,7 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
     // rows updated and then deleted in the same statement (a MERGE, a cascade back into the
     // table) count once, as deleted: the table changed `live + deleted` distinct rows
     let overlap = |root: i64, d: Delta| -> i64 {
-        live.get(&root)
-            .map_or(0, |l| (d.0 + d.1 - l).clamp(0, d.1))
+        live.get(&root).map_or(0, |l| (d.0 + d.1 - l).clamp(0, d.1))
     };
     let leaf_rels = rels(
         &per_leaf

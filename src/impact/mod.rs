@@ -3,9 +3,13 @@
 //! sensitive-column detection, the text report — and `api`, which gathers the facts.
 pub mod api;
 pub mod cascade;
+pub(crate) mod catalog;
 pub(crate) mod count;
 pub mod ddl;
+mod document;
 pub mod report;
 pub mod risk;
+mod rollback_plan;
 pub mod sensitive;
 pub mod statement;
+mod touches;

@@ -293,7 +293,8 @@ impl Prepared {
             let mut desc: Option<pg_sys::TupleDesc> = None;
             let mut bytes = 0usize;
             'fetch: loop {
-                let want = (max_rows + 1 - out.rows.len()).min(1000) as std::ffi::c_long;
+                let want =
+                    fetch_size(max_rows, out.rows.len(), bytes, max_bytes) as std::ffi::c_long;
                 pg_sys::SPI_cursor_fetch(portal, true, want);
                 let n = pg_sys::SPI_processed as usize;
                 let tt = pg_sys::SPI_tuptable;
@@ -327,6 +328,20 @@ impl Prepared {
             Ok(out)
         }
     }
+}
+
+/// How many rows the next fetch asks for: one more than the row cap leaves (to see whether
+/// more were there), at most 1,000, and no more than the byte cap leaves room for at the
+/// size of the rows read so far (one at first), so that the cap bounds what is read, not
+/// only what is returned.
+fn fetch_size(max_rows: usize, fetched: usize, bytes: usize, max_bytes: usize) -> usize {
+    let by_rows = (max_rows + 1).saturating_sub(fetched).min(1000);
+    if fetched == 0 {
+        return by_rows.min(1);
+    }
+    let per_row = (bytes / fetched).max(1);
+    let by_bytes = max_bytes.saturating_sub(bytes) / per_row + 1;
+    by_rows.min(by_bytes).max(1)
 }
 
 /// Rows read by [`Prepared::rows`].
@@ -428,4 +443,24 @@ unsafe fn row_json(
     let t = pg_sys::heap_form_tuple(renamed, values.as_mut_ptr(), nulls.as_mut_ptr());
     let datum = pg_sys::heap_copy_tuple_as_datum(t, renamed);
     pgrx::direct_function_call::<String>(row_to_json, &[Some(datum)]).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fetch_size;
+
+    #[test]
+    fn the_byte_cap_bounds_each_fetch() {
+        // first one row, to learn its size
+        assert_eq!(fetch_size(100, 0, 0, 1 << 20), 1);
+        // small rows: as many as the row cap leaves (plus one), at most 1,000
+        assert_eq!(fetch_size(100, 1, 50, 1 << 20), 100);
+        assert_eq!(fetch_size(10_000, 1, 50, 1 << 30), 1000);
+        // rows of 400 kB under a 1 MB cap: room for two more, and one to see the cap
+        assert_eq!(fetch_size(100, 1, 400_000, 1_000_000), 2);
+        // the cap reached: one row, to report truncation
+        assert_eq!(fetch_size(100, 3, 1_000_000, 1_000_000), 1);
+        // the row cap reached: one row, to see whether more were there
+        assert_eq!(fetch_size(5, 5, 10, 1 << 20), 1);
+    }
 }

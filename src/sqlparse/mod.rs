@@ -118,8 +118,13 @@ pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
         "the position of ONLY could not be found".into(),
     ))?;
     let end = start + "ONLY".len();
-    if !sql.get(start..end).is_some_and(|w| w.eq_ignore_ascii_case("only")) {
-        return Err(SqlError::Parse("the position of ONLY could not be found".into()));
+    if !sql
+        .get(start..end)
+        .is_some_and(|w| w.eq_ignore_ascii_case("only"))
+    {
+        return Err(SqlError::Parse(
+            "the position of ONLY could not be found".into(),
+        ));
     }
     let text = format!("{} {}", &sql[..start], &sql[end..]);
     parse_one(&text).map(|stmt| Parsed { stmt, only: true })
@@ -408,7 +413,11 @@ mod tests {
         ] {
             let p = parse_statement(sql).unwrap();
             assert!(p.only, "{sql}");
-            assert_eq!(p.stmt.to_string(), parse_one(read).unwrap().to_string(), "{sql}");
+            assert_eq!(
+                p.stmt.to_string(),
+                parse_one(read).unwrap().to_string(),
+                "{sql}"
+            );
         }
     }
 

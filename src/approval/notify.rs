@@ -1,0 +1,117 @@
+//! Telling others: a NOTIFY and a webhook message per state change (sent after commit by
+//! ai.deliver_notifications), and the expiry of requests nobody decided in time.
+use super::api::{log, session_user, ApprovalError, Result};
+use super::workflow::State;
+use crate::error::OrRaise;
+use crate::spi_util::as_extension_owner;
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{json, Value};
+
+/// `NOTIFY ai_approvals` with a json payload (delivered at commit), and, when a webhook is
+/// configured, a message in the outbox (sent after commit by ai.deliver_notifications).
+pub(super) fn notify(id: i64, state: State) -> Result<()> {
+    let by = session_user()?;
+    let payload = json!({"request": id, "state": state.as_str(), "by": by});
+    Spi::run_with_args(
+        "SELECT pg_catalog.pg_notify('ai_approvals', $1)",
+        &[payload.to_string().into()],
+    )?;
+    if crate::guc::approval_webhook_url().is_some() {
+        let db = Spi::get_one::<String>("SELECT current_database()::text")?.unwrap_or_default();
+        let text = format!(
+            "ai_architect ({db}): request {id} is {} (by {by})",
+            state.as_str()
+        );
+        let mut message = payload;
+        message["text"] = json!(text);
+        as_extension_owner(|| {
+            Spi::run_with_args(
+                "INSERT INTO ai.notification_outbox (request_id, payload) VALUES ($1, $2)",
+                &[id.into(), JsonB(message).into()],
+            )?;
+            Ok::<_, ApprovalError>(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Sends queued webhook messages (oldest first, at most `max`); each is tried up to 5 times.
+pub fn deliver(max: i64) -> Result<Value> {
+    let Some(url) = crate::guc::approval_webhook_url() else {
+        return Ok(
+            json!({"sent": 0, "failed": 0, "note": "ai_architect.approval_webhook_url is not set"}),
+        );
+    };
+    let batch = Spi::get_one_with_args::<JsonB>(
+        "SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'payload', payload) ORDER BY id), '[]') FROM (
+            SELECT id, payload FROM ai.notification_outbox WHERE sent_at IS NULL AND attempts < 5
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) q",
+        &[max.into()],
+    )?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let timeout = std::time::Duration::from_millis(crate::guc::approval_webhook_timeout_ms());
+    let agent = ureq::AgentBuilder::new().timeout(timeout).build();
+    let (mut sent, mut failed) = (0, 0);
+    for m in batch.as_array().cloned().unwrap_or_default() {
+        let id = m["id"].as_i64().unwrap_or_default();
+        let error = match agent.post(&url).send_json(m["payload"].clone()) {
+            Ok(_) => None,
+            Err(ureq::Error::Status(code, _)) => Some(format!("HTTP {code}")),
+            Err(e) => Some(e.to_string()),
+        };
+        if error.is_none() {
+            sent += 1;
+        } else {
+            failed += 1;
+        }
+        Spi::run_with_args(
+            "UPDATE ai.notification_outbox SET attempts = attempts + 1, last_error = $2,
+                    sent_at = CASE WHEN $2 IS NULL THEN clock_timestamp() END WHERE id = $1",
+            &[id.into(), error.into()],
+        )?;
+        pgrx::check_for_interrupts!();
+    }
+    Ok(json!({"sent": sent, "failed": failed}))
+}
+
+/// Marks requests past their expiry as expired, logging each; returns how many.
+pub fn expire() -> Result<i64> {
+    let expired = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one::<JsonB>(
+            "WITH e AS (UPDATE ai.approval_requests SET state = 'expired', decided_at = now(),
+                               state_reason = 'not decided within ai_architect.approval_ttl'
+                         WHERE state IN ('pending', 'approved') AND expires_at < now() RETURNING id, sql_sha256)
+             SELECT coalesce(jsonb_agg(jsonb_build_object('id', id, 'sha', sql_sha256)), '[]') FROM e",
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let list = expired.as_array().cloned().unwrap_or_default();
+    for e in &list {
+        let id = e["id"].as_i64().unwrap_or_default();
+        log(
+            "expired",
+            id,
+            e["sha"].as_str().unwrap_or_default(),
+            json!({}),
+        )?;
+        notify(id, State::Expired)?;
+    }
+    Ok(list.len() as i64)
+}
+
+/// Marks expired requests as such (and logs them); schedule it with pg_cron.
+#[pg_extern(volatile, name = "expire_requests")]
+#[search_path(pg_catalog, pg_temp)]
+pub(super) fn expire_requests_sql() -> i64 {
+    expire().or_raise("ai.expire_requests")
+}
+
+/// Sends the queued webhook messages; schedule it with pg_cron (e.g. every minute).
+#[pg_extern(volatile, name = "deliver_notifications")]
+#[search_path(pg_catalog, pg_temp)]
+pub(super) fn deliver_notifications_sql(max: default!(i64, 100)) -> JsonB {
+    JsonB(deliver(max).or_raise("ai.deliver_notifications"))
+}

@@ -1,0 +1,160 @@
+//! Rolling an execution back: by its stored inverse DDL, or row by row from its backup
+//! (see `restore`), when the policy allows it without a request of its own.
+use super::api::{
+    denied, is_member, load, log, rule, session_user, transition, ApprovalError, Result,
+};
+use super::notify::notify;
+use super::workflow::State;
+use crate::spi_util::{as_extension_owner, SearchPath};
+use crate::sqlparse::{self, Kind};
+use pgrx::prelude::*;
+use pgrx::JsonB;
+use serde_json::{json, Value};
+
+/// Restores the rows an execution touched; see the module documentation.
+/// ai.rollback: refused when the policy wants the rollback approved first.
+pub fn rollback(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
+    let risk = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<String>(
+            "SELECT (SELECT r.risk_level FROM ai.executions e JOIN ai.approval_requests r ON r.id = e.request_id WHERE e.id = $1)",
+            &[exec_id.into()],
+        )?)
+    })?
+    .ok_or(ApprovalError::NoExecution(exec_id))?;
+    if rule(&risk)?.rollback_needs_approval {
+        return Err(ApprovalError::RollbackNeedsApproval(exec_id));
+    }
+    rollback_execution(sp, exec_id, force)
+}
+
+/// Asks for the rollback of an execution to be approved, as a request of its own (same
+/// statement, impact and risk level as the execution's request).
+pub fn request_rollback(exec_id: i64, reason: Option<&str>) -> Result<i64> {
+    let orig = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "SELECT (SELECT request_id FROM ai.executions WHERE id = $1 AND status = 'succeeded')",
+            &[exec_id.into()],
+        )?)
+    })?
+    .ok_or(ApprovalError::NoExecution(exec_id))?;
+    let req = load(orig, false)?;
+    let r = rule(&req.risk)?;
+    let ttl = crate::guc::approval_ttl_s() as i64;
+    let id = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "INSERT INTO ai.approval_requests (sql, normalized_sql, sql_sha256, reason, impact, risk_level, expires_at, rollback_of)
+             SELECT sql, normalized_sql, sql_sha256, $2, impact, risk_level, now() + $3 * interval '1 second', $4
+               FROM ai.approval_requests WHERE id = $1 RETURNING id",
+            &[orig.into(), reason.into(), ttl.into(), exec_id.into()],
+        )?)
+    })?
+    .ok_or(ApprovalError::NotFound(orig))?;
+    log(
+        "rollback_requested",
+        id,
+        &req.sha,
+        json!({"execution": exec_id, "of_request": orig, "reason": reason}),
+    )?;
+    notify(id, State::Pending)?;
+    if r.required == 0 {
+        transition(
+            id,
+            State::Pending,
+            State::Approved,
+            Some("approved automatically: the policy needs no approval"),
+        )?;
+        log("auto_approved", id, &req.sha, json!({}))?;
+    }
+    Ok(id)
+}
+
+pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
+    let v = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT (SELECT jsonb_build_object('request', e.request_id, 'status', e.status, 'plan', e.rollback_plan)
+                       FROM ai.executions e WHERE e.id = $1 FOR UPDATE)",
+            &[exec_id.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .filter(|v| !v.is_null())
+    .ok_or(ApprovalError::NoExecution(exec_id))?;
+    let id = v["request"].as_i64().unwrap_or_default();
+    let req = load(id, true)?;
+    if v["status"] != "succeeded" || req.state != State::Executed {
+        return Err(ApprovalError::WrongState {
+            id,
+            state: req.state.as_str().into(),
+            action: "rolled back",
+        });
+    }
+    let me = session_user()?;
+    if me != req.requester {
+        let r = rule(&req.risk)?;
+        if let Some(role) = &r.role {
+            if !is_member(role)? {
+                return Err(denied(
+                    "rolled back",
+                    id,
+                    ApprovalError::NotApprover {
+                        risk: req.risk.clone(),
+                        role: role.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    let kind = sqlparse::kind(&sqlparse::parse_statement(&req.sql)?.stmt);
+    let report = if matches!(kind, Kind::Ddl) {
+        // the plan as the execution resolved it: every name schema-qualified
+        let plan = if v["plan"].is_object() {
+            &v["plan"]
+        } else {
+            &req.impact["rollback_plan"]
+        };
+        let inverse: Vec<String> = plan["inverse"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect();
+        for s in &inverse {
+            // inside this transaction, a concurrent index build is a plain one
+            let s = match s.strip_prefix("DROP INDEX CONCURRENTLY ") {
+                Some(rest) => format!("DROP INDEX {rest}"),
+                None => s.clone(),
+            };
+            crate::spi_util::with_search_path("pg_catalog, pg_temp", || {
+                crate::pgsql::pinned(|| Spi::run(&s))
+            })?;
+        }
+        json!({"inverse": inverse})
+    } else {
+        super::restore::restore_rows(sp, exec_id, force)?
+    };
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "UPDATE ai.executions SET status = 'rolled_back', rolled_back_at = clock_timestamp(), rollback_report = $2 WHERE id = $1",
+            &[exec_id.into(), JsonB(report.clone()).into()],
+        )?;
+        Ok::<_, ApprovalError>(())
+    })?;
+    transition(
+        id,
+        State::Executed,
+        State::RolledBack,
+        Some(if force {
+            "rolled back (forced)"
+        } else {
+            "rolled back"
+        }),
+    )?;
+    log(
+        "rolled_back",
+        id,
+        &req.sha,
+        json!({"execution": exec_id, "force": force, "report": report}),
+    )?;
+    Ok(json!({"request": id, "execution": exec_id, "status": "rolled_back", "restored": report}))
+}
