@@ -86,36 +86,6 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
     // reads work: a question answered from a sample and run, an engine answer, an estimate,
     // the catalog, a plan, insights
     let (mut r, notices) = with_notices(&standby, "shop");
-    if std::env::var("AI_STANDBY_PROBE").is_ok() {
-        r.batch_execute("SET backtrace_functions = 'GetNewTransactionId'").unwrap();
-        for q in [
-            "SELECT ai.version()::text",
-            "SELECT count(*) FROM ai.audit_log",
-            "SELECT ai.verify_audit()::text",
-            "SELECT ai.embed('x') IS NOT NULL",
-            "SELECT count(*) FROM ai.similar_samples('how many artists are there', 3)",
-            "SELECT ai.generate_sql('how many artists are there')",
-            "SELECT ai.ask('how many artists are there', false)::text",
-            "SELECT ai.ask('how many artists are there', true)::text",
-            "SELECT ai.ask('how many tracks are there', true)::text",
-            "SELECT ai.impact('DELETE FROM invoice_line WHERE invoice_id < 10', 'estimate')::text",
-            "SELECT ai.impact('DELETE FROM invoice_line WHERE invoice_id < 10', 'exact')::text",
-            "SELECT count(*) FROM ai.search_catalog('music', 5)",
-            "SELECT ai.explain('SELECT * FROM track WHERE album_id = 3')::text",
-            "SELECT count(*) FROM ai.insights()",
-            "SELECT ai.verify_audit()::text",
-        ] {
-            let mut r = standby.connect("shop");
-            r.batch_execute("SET backtrace_functions = 'GetNewTransactionId'").unwrap();
-            match r.query_one(q, &[]) {
-                Ok(_) => eprintln!("ok   {q}"),
-                Err(e) => eprintln!("FAIL {q}: {}", e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string())),
-            }
-        }
-        let log = standby.log();
-        let at = log.find("BACKTRACE").unwrap_or(0);
-        eprintln!("{}", &log[at..(at + 6000).min(log.len())]);
-    }
     let a: serde_json::Value = serde_json::from_str(
         &r.query_one("SELECT ai.ask('how many artists are there', true)::text", &[])
             .unwrap()
