@@ -395,10 +395,11 @@ pub fn advise(query: Option<&str>, max_indexes: i32, workload_size: i32) -> Resu
     }
 }
 
-/// The hypothetical indexes of this backend.
+/// The hypothetical indexes of this backend (through the function: the view
+/// hypopg_list_indexes is not readable by every role that may advise).
 fn hypothetical_indexes(hs: &str) -> Result<std::collections::BTreeSet<u32>> {
     Ok(Spi::get_one::<Vec<pg_sys::Oid>>(&format!(
-        "SELECT coalesce(array_agg(indexrelid), '{{}}') FROM {hs}.hypopg_list_indexes"
+        "SELECT coalesce(array_agg(h.indexrelid), '{{}}') FROM {hs}.hypopg() AS h"
     ))?
     .unwrap_or_default()
     .into_iter()
