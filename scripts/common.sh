@@ -8,7 +8,7 @@ ORT_LIB=libonnxruntime.so.1.31.1
 PGDATA_DIR="$ROOT/.pgdata"
 PGPORT_DEMO=28815
 DEMO_DB=chinook
-CHINOOK_SQL="$ROOT/../shared/datasets/chinook/Chinook_PostgreSql.sql"
+CHINOOK_SQL="$ROOT/data/chinook/Chinook_PostgreSql.sql"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -1,8 +1,27 @@
 -- Runs last. Only the extension owner may touch state tables directly; everyone else
 -- goes through ai.* functions, and PUBLIC may call only the read-only helpers.
-REVOKE ALL ON ALL TABLES IN SCHEMA ai FROM PUBLIC;
-REVOKE ALL ON ALL SEQUENCES IN SCHEMA ai FROM PUBLIC;
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ai FROM PUBLIC;
+-- Only the extension's own objects: schema ai may hold other extensions' objects too (pgai's
+-- vectorizer tables, say), whose grants are theirs.
+DO $revoke$
+DECLARE
+    o record;
+BEGIN
+    FOR o IN
+        SELECT format('%s %s', CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END, c.oid::pg_catalog.regclass) AS obj
+          FROM pg_catalog.pg_class c
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = c.oid AND d.deptype = 'e'
+          JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'ai_architect'
+         WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+        UNION ALL
+        SELECT format('ROUTINE %s', p.oid::pg_catalog.regprocedure)
+          FROM pg_catalog.pg_proc p
+          JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e'
+          JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'ai_architect'
+    LOOP
+        EXECUTE format('REVOKE ALL ON %s FROM PUBLIC', o.obj);
+    END LOOP;
+END
+$revoke$;
 GRANT USAGE ON SCHEMA ai TO PUBLIC;
 
 -- read-only helpers

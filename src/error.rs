@@ -31,6 +31,33 @@ pub fn raise(func: &'static str, e: &dyn UserError) -> ! {
     unreachable!("ERROR does not return")
 }
 
+pub use crate::spi_util::on_standby;
+
+/// The first step of a function that writes ai.* state: on a hot standby, an ERROR naming
+/// the standby before anything is done.
+#[track_caller]
+pub fn primary_only(func: &'static str) {
+    if on_standby() {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
+            format!("{func}: this server is a hot standby (read-only): {func} writes ai_architect's state"),
+            func,
+        )
+        .set_hint("run it on the primary; its effects reach this standby by replication")
+        .report(PgLogLevel::ERROR);
+    }
+}
+
+/// A part of a read-only function that would write (a usage log, a catalog refresh) is left
+/// out on a hot standby, with a NOTICE saying so; true when it was left out.
+pub fn skipped_on_standby(func: &str, what: &str) -> bool {
+    if !on_standby() {
+        return false;
+    }
+    pgrx::notice!("{func}: this server is a hot standby: {what}");
+    true
+}
+
 /// Unwraps a result or raises its error from SQL function `func`.
 pub trait OrRaise<T> {
     fn or_raise(self, func: &'static str) -> T;

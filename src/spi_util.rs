@@ -357,3 +357,128 @@ pub fn row_images<R>(f: impl FnOnce() -> R) -> R {
         f,
     )
 }
+
+/// This server is a hot standby (in recovery): nothing can be written here.
+pub fn on_standby() -> bool {
+    // SAFETY: a plain read of shared recovery state.
+    unsafe { pg_sys::RecoveryInProgress() }
+}
+
+/// pgrx's `Spi`, as every module of the extension calls it (each imports this one
+/// explicitly, over pgrx's prelude). pgrx runs `get_one`, `run` and the like as mutating
+/// statements and first asks for a transaction id, which a hot standby cannot give: there,
+/// they run as the read-only statements they must be (a write fails as PostgreSQL refuses it;
+/// the functions that write refuse first, see `error::primary_only`). On a primary nothing
+/// changes.
+pub struct Spi;
+
+type SpiResult<T> = Result<T, pgrx::spi::Error>;
+
+impl Spi {
+    pub fn get_one<A: FromDatum + IntoDatum>(query: &str) -> SpiResult<Option<A>> {
+        Self::get_one_with_args(query, &[])
+    }
+
+    pub fn get_one_with_args<A: FromDatum + IntoDatum>(
+        query: &str,
+        args: &[pgrx::datum::DatumWithOid],
+    ) -> SpiResult<Option<A>> {
+        if on_standby() {
+            pgrx::Spi::connect(|c| c.select(query, Some(1), args)?.first().get_one())
+        } else {
+            pgrx::Spi::get_one_with_args(query, args)
+        }
+    }
+
+    pub fn get_two<A: FromDatum + IntoDatum, B: FromDatum + IntoDatum>(
+        query: &str,
+    ) -> SpiResult<(Option<A>, Option<B>)> {
+        if on_standby() {
+            pgrx::Spi::connect(|c| c.select(query, Some(1), &[])?.first().get_two::<A, B>())
+        } else {
+            pgrx::Spi::get_two(query)
+        }
+    }
+
+    pub fn get_three<
+        A: FromDatum + IntoDatum,
+        B: FromDatum + IntoDatum,
+        C: FromDatum + IntoDatum,
+    >(
+        query: &str,
+    ) -> SpiResult<(Option<A>, Option<B>, Option<C>)> {
+        Self::get_three_with_args(query, &[])
+    }
+
+    pub fn get_three_with_args<
+        A: FromDatum + IntoDatum,
+        B: FromDatum + IntoDatum,
+        C: FromDatum + IntoDatum,
+    >(
+        query: &str,
+        args: &[pgrx::datum::DatumWithOid],
+    ) -> SpiResult<(Option<A>, Option<B>, Option<C>)> {
+        if on_standby() {
+            pgrx::Spi::connect(|c| {
+                c.select(query, Some(1), args)?
+                    .first()
+                    .get_three::<A, B, C>()
+            })
+        } else {
+            pgrx::Spi::get_three_with_args(query, args)
+        }
+    }
+
+    pub fn run(query: &str) -> SpiResult<()> {
+        Self::run_with_args(query, &[])
+    }
+
+    pub fn run_with_args(query: &str, args: &[pgrx::datum::DatumWithOid]) -> SpiResult<()> {
+        if on_standby() {
+            pgrx::Spi::connect(|c| c.select(query, None, args).map(|_| ()))
+        } else {
+            pgrx::Spi::run_with_args(query, args)
+        }
+    }
+
+    pub fn connect<R, F: FnOnce(&pgrx::spi::SpiClient<'_>) -> R>(f: F) -> R {
+        pgrx::Spi::connect(f)
+    }
+
+    pub fn connect_mut<R, F: FnOnce(&mut pgrx::spi::SpiClient<'_>) -> R>(f: F) -> R {
+        pgrx::Spi::connect_mut(f)
+    }
+}
+
+#[cfg(test)]
+mod standby_tests {
+    /// Every module that runs SQL through `Spi::` uses the standby-safe one.
+    #[test]
+    fn every_module_uses_the_standby_safe_spi() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(&p, out);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    out.push(p);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        walk(&root, &mut files);
+        let mut missing = Vec::new();
+        for f in files {
+            let name = f.strip_prefix(&root).unwrap().display().to_string();
+            if name == "spi_util.rs" || name.starts_with("pg_tests") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&f).unwrap();
+            if text.contains("Spi::") && !text.contains("use crate::spi_util::Spi;") {
+                missing.push(name);
+            }
+        }
+        assert!(missing.is_empty(), "pgrx's Spi used directly in {missing:?}");
+    }
+}

@@ -7,6 +7,7 @@ use super::select::{self, Oracle, Plan, Problem, Selection};
 use super::AdvisorError;
 use crate::error::OrRaise;
 use crate::guc;
+use crate::spi_util::Spi;
 use crate::spi_util::{extension_schema, in_subtransaction, SearchPath};
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;

@@ -10,6 +10,7 @@ use super::workflow::{Rule, State};
 use crate::audit::api::{self as audit, AuditError};
 use crate::error::{OrRaise, UserError};
 use crate::impact::api::{self as impact, ImpactError, Mode};
+use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, SearchPath};
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
@@ -264,17 +265,8 @@ pub(super) fn rows_per_table(doc: &Value) -> BTreeMap<String, i64> {
         if t["via"] == "trigger or rule" {
             continue;
         }
-        // a dry run's line: what PostgreSQL's row counters said (an execution is checked
-        // against the same counters)
-        let dry = &t["dry_run"];
-        let counted = dry.is_object().then(|| {
-            ["inserted", "updated", "deleted"]
-                .iter()
-                .map(|k| dry[k].as_i64().unwrap_or(0))
-                .sum::<i64>()
-        });
-        let n = counted
-            .or(t["rows_exact"].as_i64())
+        let n = t["rows_exact"]
+            .as_i64()
             .or(t["rows_estimated"].as_i64())
             .unwrap_or(0);
         *out.entry(t["table"].as_str().unwrap_or("?").to_string())
@@ -421,6 +413,7 @@ pub(super) fn status(id: i64) -> Result<Value> {
 /// its hash, the impact and the risk, and routes it by ai.approval_policy. Returns its id.
 #[pg_extern(volatile, name = "request")]
 pub(super) fn request_sql(sql: Option<&str>, reason: default!(Option<&str>, "NULL")) -> i64 {
+    crate::error::primary_only("ai.request");
     pinned(|sp| request(sp, req("sql", sql)?, reason)).or_raise("ai.request")
 }
 
@@ -437,6 +430,7 @@ pub(super) fn pinned<R>(f: impl FnOnce(&SearchPath) -> Result<R>) -> Result<R> {
 #[pg_extern(volatile, name = "approve")]
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn approve_sql(request: Option<i64>, comment: default!(Option<&str>, "NULL")) -> String {
+    crate::error::primary_only("ai.approve");
     req("request", request)
         .and_then(|id| approve(id, comment))
         .or_raise("ai.approve")
@@ -446,6 +440,7 @@ pub(super) fn approve_sql(request: Option<i64>, comment: default!(Option<&str>, 
 #[pg_extern(volatile, name = "reject")]
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn reject_sql(request: Option<i64>, comment: Option<&str>) -> String {
+    crate::error::primary_only("ai.reject");
     req("request", request)
         .and_then(|id| Ok((id, req("comment", comment)?)))
         .and_then(|(id, c)| reject(id, c))
@@ -456,6 +451,7 @@ pub(super) fn reject_sql(request: Option<i64>, comment: Option<&str>) -> String 
 #[pg_extern(volatile, name = "escalate")]
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn escalate_sql(request: Option<i64>, reason: Option<&str>) -> String {
+    crate::error::primary_only("ai.escalate");
     req("request", request)
         .and_then(|id| Ok((id, req("reason", reason)?)))
         .and_then(|(id, r)| escalate(id, r))
@@ -466,6 +462,7 @@ pub(super) fn escalate_sql(request: Option<i64>, reason: Option<&str>) -> String
 #[pg_extern(volatile, name = "cancel")]
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn cancel_sql(request: Option<i64>) -> String {
+    crate::error::primary_only("ai.cancel");
     req("request", request)
         .and_then(cancel)
         .or_raise("ai.cancel")
@@ -475,6 +472,7 @@ pub(super) fn cancel_sql(request: Option<i64>) -> String {
 /// checks the rows per table against the analysis; all or nothing.
 #[pg_extern(volatile, name = "execute")]
 pub(super) fn execute_sql(request: Option<i64>) -> JsonB {
+    crate::error::primary_only("ai.execute");
     JsonB(pinned(|sp| execute(sp, req("request", request)?)).or_raise("ai.execute"))
 }
 
@@ -482,6 +480,7 @@ pub(super) fn execute_sql(request: Option<i64>) -> JsonB {
 /// unless `force`).
 #[pg_extern(volatile, name = "rollback")]
 pub(super) fn rollback_sql(execution: Option<i64>, force: default!(bool, false)) -> JsonB {
+    crate::error::primary_only("ai.rollback");
     JsonB(pinned(|sp| rollback(sp, req("execution", execution)?, force)).or_raise("ai.rollback"))
 }
 
@@ -493,6 +492,7 @@ pub(super) fn request_rollback_sql(
     execution: Option<i64>,
     reason: default!(Option<&str>, "NULL"),
 ) -> i64 {
+    crate::error::primary_only("ai.request_rollback");
     req("execution", execution)
         .and_then(|e| request_rollback(e, reason))
         .or_raise("ai.request_rollback")

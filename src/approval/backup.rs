@@ -13,6 +13,7 @@ use super::execute::{table_names, xact_per_table};
 use super::restore::table_shapes;
 use crate::impact::api::Capture;
 use crate::impact::cascade::quote_ident;
+use crate::spi_util::Spi;
 use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, row_images, with_setting, with_timeout,
     SearchPath,
@@ -276,13 +277,27 @@ pub(super) fn run_with_backup(
     let names = table_names(&after.keys().copied().collect::<Vec<_>>())?;
     let mut by_trigger: Vec<(i64, (i64, i64, i64))> = Vec::new();
     let mut target_delta = (0, 0, 0);
-    for (oid, n) in &after {
+    let delta = |oid: &i64, n: &(i64, i64, i64)| {
         let b = before.get(oid).copied().unwrap_or((0, 0, 0));
-        let d = (n.0 - b.0, n.1 - b.1, n.2 - b.2);
+        (n.0 - b.0, n.1 - b.1, n.2 - b.2)
+    };
+    // distinct rows, like the analysis: a row updated and then deleted counts once
+    let mixed: Vec<i64> = after
+        .iter()
+        .filter(|(oid, n)| {
+            let d = delta(oid, n);
+            d.1 > 0 && d.2 > 0
+        })
+        .map(|(oid, _)| *oid)
+        .collect();
+    let kept = crate::impact::count::kept_rows(&mixed);
+    for (oid, n) in &after {
+        let d = delta(oid, n);
         if d != (0, 0, 0) {
+            let twice = crate::impact::count::changed_twice(d, kept.get(oid).copied());
             rows.insert(
                 names.get(oid).cloned().unwrap_or_else(|| oid.to_string()),
-                json!(d.0 + d.1 + d.2),
+                json!(d.0 + d.1 + d.2 - twice),
             );
             if target_insert.is_some_and(|c| c.oid == *oid) {
                 target_delta = d;

@@ -6,7 +6,7 @@ use super::api::{
 use super::notify::notify;
 use super::workflow::{self, Rule, State};
 use crate::spi_util::as_extension_owner;
-use pgrx::prelude::*;
+use crate::spi_util::Spi;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 

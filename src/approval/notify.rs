@@ -4,6 +4,7 @@ use super::api::{log, session_user, ApprovalError, Result};
 use super::workflow::State;
 use crate::error::OrRaise;
 use crate::spi_util::as_extension_owner;
+use crate::spi_util::Spi;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Value};
@@ -106,6 +107,7 @@ pub fn expire() -> Result<i64> {
 #[pg_extern(volatile, name = "expire_requests")]
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn expire_requests_sql() -> i64 {
+    crate::error::primary_only("ai.expire_requests");
     expire().or_raise("ai.expire_requests")
 }
 
@@ -113,5 +115,6 @@ pub(super) fn expire_requests_sql() -> i64 {
 #[pg_extern(volatile, name = "deliver_notifications")]
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn deliver_notifications_sql(max: default!(i64, 100)) -> JsonB {
+    crate::error::primary_only("ai.deliver_notifications");
     JsonB(deliver(max).or_raise("ai.deliver_notifications"))
 }

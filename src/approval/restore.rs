@@ -8,8 +8,8 @@
 use super::api::{ApprovalError, Result};
 use super::backup::{pk_object, row_text};
 use crate::impact::cascade::quote_ident;
+use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, row_images, SearchPath};
-use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;

@@ -5,9 +5,9 @@ use super::api::{
 };
 use super::notify::notify;
 use super::workflow::State;
+use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, SearchPath};
 use crate::sqlparse::{self, Kind};
-use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 

@@ -14,6 +14,7 @@ use crate::error::{OrRaise, UserError};
 use crate::guc;
 use crate::llm::{self, LlmError};
 use crate::pgsql::{self, Lists, PgSqlError};
+use crate::spi_util::Spi;
 use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only,
     timeout_is_ours, with_timeout, SearchPath, VectorSql,
@@ -119,7 +120,12 @@ struct Generated {
 /// The caller's view of the catalog: tables on the search_path (all when none are), with the
 /// similarity of each to the question.
 fn load_catalog(qvec: &[f32]) -> Result<Vec<CatTable>> {
-    if as_extension_owner(crate::catalog::api::catalog_is_stale)? {
+    if as_extension_owner(crate::catalog::api::catalog_is_stale)?
+        && !crate::error::skipped_on_standby(
+            "ai.ask",
+            "the catalog is not refreshed here (the primary refreshes it; this answer uses the replicated one)",
+        )
+    {
         crate::catalog::api::refresh(None)?;
     }
     let v = VectorSql::new()?;
@@ -544,12 +550,17 @@ fn log_usage(
     error: Option<&str>,
     total_ms: f64,
 ) -> Option<i64> {
-    let writable = Spi::get_one::<bool>(
-        "SELECT NOT pg_catalog.pg_is_in_recovery() AND pg_catalog.current_setting('transaction_read_only') = 'off'",
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false);
+    if crate::error::skipped_on_standby(
+        "ai.ask",
+        "the question is not logged in ai.query_usage_stats (no usage_id: ai.feedback needs the primary)",
+    ) {
+        return None;
+    }
+    let writable =
+        Spi::get_one::<bool>("SELECT pg_catalog.current_setting('transaction_read_only') = 'off'")
+            .ok()
+            .flatten()
+            .unwrap_or(false);
     if !writable {
         return None;
     }

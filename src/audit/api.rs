@@ -3,6 +3,7 @@
 use super::chain::{self, Entry, Stored};
 use crate::error::{OrRaise, UserError};
 use crate::spi_util::as_extension_owner;
+use crate::spi_util::Spi;
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
 use serde_json::{json, Value};

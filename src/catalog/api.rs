@@ -4,6 +4,7 @@ use super::describe::{self, Table};
 use super::plan::{self, Desired};
 use super::search;
 use crate::error::{OrRaise, UserError};
+use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, VectorSql};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
@@ -370,6 +371,7 @@ fn refresh_catalog(
         name!(unchanged, i32),
     ),
 > {
+    crate::error::primary_only("ai.refresh_catalog");
     let counts = refresh(schemas).or_raise("ai.refresh_catalog");
     TableIterator::new(
         counts
@@ -425,6 +427,7 @@ fn spi_quote(ident: &str) -> String {
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn describe(obj: Option<PgRelation>, description: Option<&str>) {
+    crate::error::primary_only("ai.describe");
     obj.ok_or(CatalogError::Null("obj"))
         .and_then(|o| store_description(o.oid(), None, description))
         .or_raise("ai.describe")
@@ -434,6 +437,7 @@ fn describe(obj: Option<PgRelation>, description: Option<&str>) {
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn describe_column(tbl: Option<PgRelation>, col: Option<&str>, description: Option<&str>) {
+    crate::error::primary_only("ai.describe_column");
     tbl.ok_or(CatalogError::Null("tbl"))
         .and_then(|t| Ok((t, col.ok_or(CatalogError::Null("col"))?)))
         .and_then(|(t, c)| store_description(t.oid(), Some(c), description))
@@ -458,7 +462,12 @@ pub fn search(question: &str, k: i32) -> Result<Vec<Hit>> {
     if !(1..=1000).contains(&k) {
         return Err(CatalogError::BadK(k));
     }
-    if as_extension_owner(catalog_is_stale)? {
+    if as_extension_owner(catalog_is_stale)?
+        && !crate::error::skipped_on_standby(
+            "ai.search_catalog",
+            "the catalog is not refreshed here (the primary refreshes it; this search uses the replicated one)",
+        )
+    {
         refresh(None)?;
     }
     let qvec = crate::embed::api::embed_texts(&[Some(question)])

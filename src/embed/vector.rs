@@ -1,5 +1,5 @@
 //! pgvector's `vector` as a Rust value: `struct Vector { int32 vl_len_; int16 dim; int16 unused; float x[]; }`.
-use pgrx::prelude::*;
+use crate::spi_util::Spi;
 use pgrx::{pg_sys, FromDatum, IntoDatum};
 
 pub struct Vector(pub Vec<f32>);

@@ -16,6 +16,7 @@ use super::statement::{self, Shape};
 use super::touches::{blockers, insert, merge, modify, other, select, truncate};
 use crate::error::{OrRaise, UserError};
 use crate::spi_util::SearchPath;
+use crate::spi_util::Spi;
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};

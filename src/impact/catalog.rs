@@ -3,8 +3,8 @@
 use super::api::ImpactError;
 use super::api::Result;
 use super::cascade::{Action, Edge, Table};
+use crate::spi_util::Spi;
 use crate::spi_util::{in_subtransaction, CaughtPgError, SearchPath};
-use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde::Deserialize;
 use serde_json::Value;

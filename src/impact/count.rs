@@ -9,6 +9,7 @@ use super::api::{each_node, node_key, Analysis};
 use super::api::{ImpactError, Result, Touch};
 use super::cascade::ROW_IDENTITY;
 use super::catalog::{explain_plan, json_one, rel, rels};
+use crate::spi_util::Spi;
 use crate::spi_util::{
     in_rolled_back_subtransaction, in_subtransaction, read_only, timeout_is_ours, with_timeout,
     CaughtPgError, SearchPath,
@@ -154,11 +155,14 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
     // a row a cascade deletes is not also counted as set null or to its default by another
     // path (a cycle, a self-reference): the UPDATE line of a table leaves out its DELETE
     // line's rows
-    let deleted_ids = |t: &Touch| -> Option<&String> {
-        a.touches
+    let deleted_ids = |t: &Touch| -> Option<String> {
+        let lines: Vec<String> = a
+            .touches
             .iter()
-            .find(|d| d.rel.oid == t.rel.oid && d.operation.starts_with("DELETE"))
-            .and_then(|d| d.ids_sql.as_ref())
+            .filter(|d| d.rel.oid == t.rel.oid && d.operation.starts_with("DELETE"))
+            .filter_map(|d| d.ids_sql.as_ref().map(|ids| format!("({ids})")))
+            .collect();
+        (!lines.is_empty()).then(|| lines.join(" EXCEPT "))
     };
     for (i, t) in a.touches.iter().enumerate() {
         if !t.rel.readable || t.exact.is_some() || t.operation == "MERGE" {
@@ -166,7 +170,7 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
         }
         let ids = match (&t.ids_sql, deleted_ids(t)) {
             (Some(ids), Some(del)) if t.operation.starts_with("UPDATE") => {
-                Some(format!("({ids}) EXCEPT ({del})"))
+                Some(format!("({ids}) EXCEPT {del}"))
             }
             (ids, _) => ids.clone(),
         };
@@ -331,15 +335,13 @@ fn add(a: &mut Delta, b: Delta) {
 }
 
 /// Inside the dry run, after the statement: for each table that had rows both updated and
-/// deleted, how many rows the run wrote that are still there (their xmin is this
-/// subtransaction). Tables the caller cannot read are left out.
+/// deleted, how many rows the run wrote that are still there.
 fn survivors(before: &HashMap<i64, XactRow>) -> HashMap<i64, i64> {
-    let mut out = HashMap::new();
-    let Ok(now) = in_subtransaction(xact_counts) else {
-        return out;
+    let Ok(Ok(now)) = in_subtransaction(xact_counts) else {
+        return HashMap::new();
     };
     let mut per_root: BTreeMap<i64, Delta> = BTreeMap::new();
-    for (oid, r) in now.iter().flat_map(|m| m.iter()) {
+    for (oid, r) in &now {
         let b = before.get(oid);
         add(
             per_root.entry(r.root).or_default(),
@@ -350,14 +352,24 @@ fn survivors(before: &HashMap<i64, XactRow>) -> HashMap<i64, i64> {
             ),
         );
     }
+    let mixed: Vec<i64> = per_root
+        .iter()
+        .filter(|(_, d)| d.1 > 0 && d.2 > 0)
+        .map(|(r, _)| *r)
+        .collect();
+    kept_rows(&mixed)
+}
+
+/// For each table (a partitioned one with its partitions), how many rows the current
+/// (sub)transaction wrote that are still there: their xmin is its id. Read with the current
+/// rights; tables that cannot be read are left out.
+pub(crate) fn kept_rows(tables: &[i64]) -> HashMap<i64, i64> {
+    let mut out = HashMap::new();
     // SAFETY: reads the current (sub)transaction's id.
     let xid = u32::from(unsafe { pg_sys::GetCurrentTransactionIdIfAny() });
-    for (root, d) in per_root {
-        if d.1 == 0 || d.2 == 0 {
-            continue;
-        }
+    for &oid in tables {
         let n = in_subtransaction(|| {
-            let r = rel(root)?;
+            let r = rel(oid)?;
             let q = format!(
                 "SELECT count(*) FROM {} AS c WHERE c.xmin = $1::text::pg_catalog.xid",
                 r.qualified()
@@ -368,10 +380,17 @@ fn survivors(before: &HashMap<i64, XactRow>) -> HashMap<i64, i64> {
             )?)
         });
         if let Ok(Ok(Some(n))) = n {
-            out.insert(root, n);
+            out.insert(oid, n);
         }
     }
     out
+}
+
+/// Rows of a table both updated and then deleted by one statement, from its counters
+/// (inserted, updated, deleted) and the rows it wrote that are still there: those count once,
+/// as deleted.
+pub(crate) fn changed_twice(d: (i64, i64, i64), kept: Option<i64>) -> i64 {
+    kept.map_or(0, |l| (d.0 + d.1 - l).clamp(0, d.1))
 }
 
 /// Runs the statement in a subtransaction that is always rolled back, and reads what it did
@@ -452,9 +471,7 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
     }
     // rows updated and then deleted in the same statement (a MERGE, a cascade back into the
     // table) count once, as deleted: the table changed `live + deleted` distinct rows
-    let overlap = |root: i64, d: Delta| -> i64 {
-        live.get(&root).map_or(0, |l| (d.0 + d.1 - l).clamp(0, d.1))
-    };
+    let overlap = |root: i64, d: Delta| changed_twice(d, live.get(&root).copied());
     let leaf_rels = rels(
         &per_leaf
             .values()
@@ -567,4 +584,21 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_twice;
+
+    #[test]
+    fn a_row_updated_then_deleted_counts_once() {
+        // 4 updated, 20 deleted, 2 of the updated rows still there: 2 were deleted afterwards
+        assert_eq!(changed_twice((0, 4, 20), Some(2)), 2);
+        // an insert and updates all still there
+        assert_eq!(changed_twice((1, 4, 20), Some(5)), 0);
+        // not measured: nothing taken off
+        assert_eq!(changed_twice((0, 4, 20), None), 0);
+        // never more than were updated
+        assert_eq!(changed_twice((3, 4, 20), Some(0)), 4);
+    }
 }

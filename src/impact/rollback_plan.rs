@@ -5,8 +5,8 @@ use super::api::{Analysis, Touch};
 use super::cascade::{self};
 use super::catalog::{Col, Rel};
 use super::ddl::Inverse;
+use crate::spi_util::Spi;
 use crate::sqlparse::Kind;
-use pgrx::prelude::*;
 use serde_json::{json, Value};
 
 pub(super) fn backup_name(i: usize, t: &Rel) -> String {

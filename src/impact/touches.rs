@@ -7,8 +7,8 @@ use super::catalog::{explain_rows, graph, json_one, rel, rels, resolve, Graph, R
 use super::ddl::{self, LockMode};
 use super::statement::{self, Modify};
 use crate::spi_util::SearchPath;
+use crate::spi_util::Spi;
 use crate::sqlparse::{self};
-use pgrx::prelude::*;
 
 /// The target must exist and be readable; a view must be updatable for `op`.
 pub(super) fn target(

@@ -3,6 +3,7 @@
 use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
+use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, VectorSql};
 use pgrx::prelude::*;
 
@@ -14,6 +15,7 @@ fn remember_optimization(
     recommendation: Option<&str>,
     performance_gain: default!(Option<f64>, "NULL"),
 ) -> i64 {
+    crate::error::primary_only("ai.remember_optimization");
     required("query_text", query_text)
         .and_then(|q| Ok((q, required("recommendation", recommendation)?)))
         .and_then(|(q, r)| remember(q, r, performance_gain))

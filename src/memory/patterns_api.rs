@@ -3,6 +3,7 @@ use super::check_k;
 use super::patterns::{self, Candidate, Context, NewPattern, PatternError};
 use crate::embed::api::embed_texts;
 use crate::error::{OrRaise, UserError};
+use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, in_subtransaction, VectorSql};
 use pgrx::prelude::*;
 use pgrx::{AnyNumeric, JsonB, PgSqlErrorCode, Uuid};
@@ -158,6 +159,7 @@ fn add_fix_pattern(
     metrics: default!(Option<JsonB>, "NULL"),
     reviewed: default!(Option<bool>, false),
 ) -> Uuid {
+    crate::error::primary_only("ai.add_fix_pattern");
     let p = (|| -> Result<NewPattern> {
         Ok(NewPattern {
             title: req("title", title)?.into(),
@@ -187,6 +189,7 @@ fn add_fix_pattern(
 #[pg_extern(volatile, strict, name = "add_fix_pattern")]
 #[search_path(pg_catalog, pg_temp)]
 fn add_fix_pattern_json(pattern: JsonB) -> Uuid {
+    crate::error::primary_only("ai.add_fix_pattern");
     let p: std::result::Result<NewPattern, _> = serde_json::from_value(pattern.0);
     p.map_err(|e| PatternError::Document(e.to_string()))
         .and_then(insert)
@@ -233,6 +236,7 @@ pub fn review(id: Uuid, reviewed: bool) -> Result<i64> {
 #[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn review_pattern(pattern: Uuid, reviewed: default!(bool, true)) -> i64 {
+    crate::error::primary_only("ai.review_pattern");
     review(pattern, reviewed).or_raise("ai.review_pattern")
 }
 
@@ -384,6 +388,7 @@ fn record_pattern_application(
     minutes_saved: Option<i32>,
     file: default!(Option<&str>, "NULL"),
 ) -> JsonB {
+    crate::error::primary_only("ai.record_pattern_application");
     let r = (|| -> Result<JsonB> {
         let (pattern, success) = (req("pattern", pattern)?, req("success", success)?);
         let minutes_saved = req("minutes_saved", minutes_saved)?;
@@ -428,6 +433,7 @@ fn relate_patterns(
     strength: Option<AnyNumeric>,
     description: default!(Option<&str>, "NULL"),
 ) {
+    crate::error::primary_only("ai.relate_patterns");
     let r = (|| -> Result<()> {
         let (source, target) = (req("source", source)?, req("target", target)?);
         let rel = patterns::relationship(req("relationship", relationship)?)?;
@@ -566,6 +572,7 @@ fn add_guardian_rule(
     action: default!(Option<&str>, "'warn'"),
     pattern: default!(Option<Uuid>, "NULL"),
 ) -> i64 {
+    crate::error::primary_only("ai.add_guardian_rule");
     let r = (|| -> Result<i64> {
         let (name, regex, description) = (
             req("name", name)?,

@@ -2,6 +2,7 @@
 use super::{check_k, required, MemoryError};
 use crate::embed::api::embed_texts;
 use crate::error::OrRaise;
+use crate::spi_util::Spi;
 use crate::spi_util::{
     as_extension_owner, as_role, in_subtransaction, read_only, SearchPath, VectorSql,
 };
@@ -94,6 +95,7 @@ fn add_sample(
     query: Option<&str>,
     tags: default!(Option<Vec<String>>, "NULL"),
 ) -> i64 {
+    crate::error::primary_only("ai.add_sample");
     let sp = SearchPath::pin();
     let id = required("question", question)
         .and_then(|q| Ok((q, required("query", query)?)))
@@ -171,6 +173,7 @@ fn feedback(
     correction: default!(Option<&str>, "NULL"),
     comment: default!(Option<&str>, "NULL"),
 ) -> i64 {
+    crate::error::primary_only("ai.feedback");
     let sp = SearchPath::pin();
     let id = required("usage_id", usage_id)
         .and_then(|u| Ok((u, required("rating", rating)?)))
@@ -350,6 +353,7 @@ pub fn is_curator() -> Result<bool> {
 #[pg_extern(volatile, strict)]
 #[search_path(pg_catalog, pg_temp)]
 fn review_sample(id: i64, approve: bool) -> String {
+    crate::error::primary_only("ai.review_sample");
     review(id, approve).or_raise("ai.review_sample")
 }
 
@@ -376,6 +380,7 @@ fn review(id: i64, approve: bool) -> Result<String> {
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn check_samples() -> TableIterator<'static, (name!(valid, i64), name!(stale, i64))> {
+    crate::error::primary_only("ai.check_samples");
     let (ok, stale) = recheck().or_raise("ai.check_samples");
     TableIterator::once((ok, stale))
 }

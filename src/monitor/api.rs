@@ -6,6 +6,7 @@ use super::{MonitorError, INDEX_HEALTH_SQL, INSIGHTS_SQL};
 use crate::advisor::api::stat_statements_schema;
 use crate::error::OrRaise;
 use crate::guc;
+use crate::spi_util::Spi;
 use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only, with_timeout,
     SearchPath,
@@ -317,6 +318,7 @@ pub fn regressions() -> Result<Vec<Regression>> {
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn snapshot_stats() -> pgrx::JsonB {
+    crate::error::primary_only("ai.snapshot_stats");
     pgrx::JsonB(snapshot().or_raise("ai.snapshot_stats"))
 }
 

@@ -19,8 +19,8 @@ mod tree;
 
 pub use policy::{Command, Facts, Lists, Refusal};
 
+use crate::spi_util::Spi;
 use pgrx::pg_sys;
-use pgrx::prelude::*;
 use std::ffi::CString;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

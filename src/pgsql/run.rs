@@ -3,8 +3,8 @@
 use super::policy::{Facts, Function, Relation, Volatility};
 use super::tree::{self, Found};
 use super::{PgSqlError, Prepared};
+use crate::spi_util::Spi;
 use pgrx::pg_sys;
-use pgrx::prelude::*;
 use serde_json::Value;
 
 /// Names, kinds and volatility for the OIDs one walk found.

@@ -2,6 +2,7 @@
 use super::{file_status, runtime_status, Dirs};
 use crate::error::OrRaise;
 use crate::guc;
+use crate::spi_util::Spi;
 use pgrx::prelude::*;
 use serde_json::json;
 use std::ffi::CStr;

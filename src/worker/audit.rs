@@ -8,6 +8,7 @@ use crate::embed::api::embed_texts;
 use crate::error::{OrRaise, UserError};
 use crate::guc;
 use crate::monitor::api as monitor;
+use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, in_subtransaction, VectorSql};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -36,6 +37,7 @@ impl UserError for AuditError {
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn run_audit() -> pgrx::JsonB {
+    crate::error::primary_only("ai.run_audit");
     pgrx::JsonB(audit().or_raise("ai.run_audit"))
 }
 

@@ -8,6 +8,7 @@ pub mod audit;
 
 use crate::guc;
 use crate::spi_util::in_subtransaction;
+use crate::spi_util::Spi;
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
 };

@@ -89,7 +89,7 @@ impl Drop for TestDb {
 /// and analyzes it.
 pub fn load_chinook(c: &mut Client) {
     let path = format!(
-        "{}/../../../shared/datasets/chinook/Chinook_PostgreSql.sql",
+        "{}/../../data/chinook/Chinook_PostgreSql.sql",
         env!("CARGO_MANIFEST_DIR")
     );
     let sql = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -182,6 +182,59 @@ impl Cluster {
         let mut text = std::fs::read_to_string(&conf_file).unwrap();
         text.push_str(&format!("\n{}\n", lines.join("\n")));
         std::fs::write(&conf_file, text).unwrap();
+        c.pg_ctl(&["start"]);
+        c
+    }
+
+    /// A streaming replica of this cluster (pg_basebackup -R) in target/<name>, on `port`,
+    /// with `conf` appended; started, a hot standby.
+    pub fn standby(&self, name: &str, port: u16, conf: &[&str]) -> Cluster {
+        let target = self.dir.parent().unwrap().to_path_buf();
+        let dir = target.join(name);
+        let c = Cluster {
+            dir,
+            port,
+            bindir: self.bindir.clone(),
+        };
+        let d = c.dir.display().to_string();
+        let _ = as_postgres(&[&c.bin("pg_ctl"), "-D", &d, "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&c.dir);
+        std::fs::create_dir_all(&c.dir).unwrap();
+        // a data directory the server accepts: the postgres user's, mode 0700
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&c.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(std::process::Command::new("chown")
+            .args(["postgres:postgres", &d])
+            .status()
+            .unwrap()
+            .success());
+        c.must(&[
+            &c.bin("pg_basebackup"),
+            "-D",
+            &d,
+            "-h",
+            &self.dir.display().to_string(),
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-R",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+        ]);
+        let mut lines = vec![
+            format!("port = {port}"),
+            format!("unix_socket_directories = '{d}'"),
+            "hot_standby = on".into(),
+        ];
+        lines.extend(conf.iter().map(|s| s.to_string()));
+        let conf_file = c.dir.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf_file).unwrap();
+        text.push_str(&format!("\n{}\n", lines.join("\n")));
+        std::fs::write(&conf_file, text).unwrap();
+        let _ = std::fs::remove_file(c.dir.join("server.log"));
         c.pg_ctl(&["start"]);
         c
     }

@@ -181,3 +181,58 @@ fn dump_and_restore_keep_user_content() {
         .get(0);
     assert!(id > 1, "{id}");
 }
+
+/// pgai keeps its own objects in schema `ai` too. Objects with its names, there before
+/// ai_architect, are neither refused nor changed by installing, updating and dropping it:
+/// their rows, their owner and their grants stay as they were.
+#[test]
+fn other_objects_in_schema_ai_are_left_alone() {
+    let db = TestDb::empty("pgai");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "CREATE SCHEMA ai;
+         CREATE TABLE ai.vectorizer (id int PRIMARY KEY, source regclass, config jsonb);
+         CREATE TABLE ai.semantic_catalog (id int PRIMARY KEY, catalog_name text);
+         CREATE SEQUENCE ai.vectorizer_id_seq;
+         CREATE FUNCTION ai.vectorizer_status() RETURNS int LANGUAGE sql AS 'SELECT count(*)::int FROM ai.vectorizer';
+         CREATE VIEW ai.vectorizer_errors AS SELECT id FROM ai.vectorizer WHERE config ? 'error';
+         INSERT INTO ai.vectorizer VALUES (1, 'pg_class', '{\"embedding\": \"openai\"}'), (2, NULL, '{\"error\": 1}');
+         INSERT INTO ai.semantic_catalog VALUES (1, 'default');
+         GRANT SELECT ON ai.vectorizer, ai.semantic_catalog, ai.vectorizer_errors TO PUBLIC;
+         GRANT USAGE ON SEQUENCE ai.vectorizer_id_seq TO PUBLIC;",
+    )
+    .unwrap();
+    let state = |c: &mut postgres::Client| -> String {
+        c.query_one(
+            "SELECT string_agg(format('%s %s %s', c.relname, c.relacl, pg_get_userbyid(c.relowner)), '; ' ORDER BY c.relname)
+                    || ' | ' || (SELECT format('%s %s', p.proacl, ai.vectorizer_status()) FROM pg_proc p
+                                  WHERE p.proname = 'vectorizer_status' AND p.pronamespace = 'ai'::regnamespace)
+                    || ' | ' || (SELECT string_agg(v::text, ',' ORDER BY id) FROM ai.vectorizer v)
+                    || ' | ' || (SELECT string_agg(s::text, ',') FROM ai.semantic_catalog s)
+               FROM pg_class c
+              WHERE c.relnamespace = 'ai'::regnamespace
+                AND c.relname IN ('vectorizer', 'semantic_catalog', 'vectorizer_id_seq', 'vectorizer_errors')",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let before = state(&mut c);
+    c.batch_execute("CREATE EXTENSION ai_architect CASCADE").unwrap();
+    assert_eq!(state(&mut c), before, "installing changed pgai's objects");
+    let v: String = c.query_one("SELECT ai.version()::text", &[]).unwrap().get(0);
+    assert!(v.contains("0."), "{v}");
+    c.batch_execute("ALTER EXTENSION ai_architect UPDATE").unwrap();
+    assert_eq!(state(&mut c), before, "updating changed pgai's objects");
+    c.batch_execute("DROP EXTENSION ai_architect").unwrap();
+    assert_eq!(state(&mut c), before, "dropping changed pgai's objects");
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM pg_class WHERE relnamespace = 'ai'::regnamespace",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    // two tables, their key indexes, the sequence, the view
+    assert_eq!(left, 6, "only pgai's relations remain");
+}
