@@ -18,6 +18,21 @@ extdir="$(pg_sharedir)/extension"
 install -C -m 0755 "$pkg$libdir/ai_architect.so" "$libdir/ai_architect.so"
 install -C -m 0644 "$pkg$extdir"/ai_architect.control "$pkg$extdir"/ai_architect--*.sql "$extdir/"
 
+# earlier versions' install scripts, as released, and the upgrade scripts: the state schema
+# changes written by hand (sql/upgrade/FROM--TO.sql), then the functions that are new or
+# changed between the two install scripts, then the privileges
+install -C -m 0644 sql/versions/ai_architect--*.sql "$extdir/"
+for up in sql/upgrade/*--*.sql; do
+  hop=$(basename "$up" .sql)
+  from=${hop%%--*} to=${hop##*--}
+  to_sql="sql/versions/ai_architect--$to.sql"
+  [ -f "$to_sql" ] || to_sql="$pkg$extdir/ai_architect--$to.sql"
+  [ -f "$to_sql" ] || die "no install script of version $to for $up"
+  { cat "$up"; python3 scripts/upgrade_functions.py "sql/versions/ai_architect--$from.sql" "$to_sql"
+    cat sql/privileges.sql; } > "$ROOT/target/ai_architect--$hop.sql"
+  install -C -m 0644 "$ROOT/target/ai_architect--$hop.sql" "$extdir/"
+done
+
 mkdir -p "$extdir/ai_architect"
 install -C -m 0644 "$ASSET_DIR/model.onnx" "$ASSET_DIR/tokenizer.json" "$extdir/ai_architect/"
 install -C -m 0755 "$ASSET_DIR/$ORT_LIB" "$libdir/$ORT_LIB"
