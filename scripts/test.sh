@@ -76,7 +76,9 @@ run_integration() {
 run_unit
 run_pgrx
 # back to the release build for the layers that use the local cluster
-bash scripts/install.sh && bash scripts/cluster.sh start || { record setup 0 1 1 /dev/null; }
+# (with the libraries of earlier releases, for the upgrade test)
+bash scripts/setup.sh previous && bash scripts/install.sh && bash scripts/cluster.sh start ||
+  { record setup 0 1 1 /dev/null; }
 run_regress
 run_integration
 
