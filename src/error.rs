@@ -31,7 +31,7 @@ pub fn raise(func: &'static str, e: &dyn UserError) -> ! {
     unreachable!("ERROR does not return")
 }
 
-pub use crate::spi_util::on_standby;
+use crate::spi_util::on_standby;
 
 /// The first step of a function that writes ai.* state: on a hot standby, an ERROR naming
 /// the standby before anything is done.

@@ -479,6 +479,9 @@ mod standby_tests {
                 missing.push(name);
             }
         }
-        assert!(missing.is_empty(), "pgrx's Spi used directly in {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "pgrx's Spi used directly in {missing:?}"
+        );
     }
 }

@@ -384,15 +384,21 @@ pub fn advise(query: Option<&str>, max_indexes: i32, workload_size: i32) -> Resu
     sp.restore();
     let left = hypothetical_indexes(&hs)?;
     for oid in left.difference(&before) {
-        Spi::run_with_args(
-            &format!("SELECT {hs}.hypopg_drop_index($1)"),
-            &[pg_sys::Oid::from(*oid).into()],
-        )?;
+        drop_hypothetical(&hs, *oid)?;
     }
     match r {
         Ok(r) => r,
         Err(e) => e.rethrow(),
     }
+}
+
+/// Drops one hypothetical index of this backend.
+fn drop_hypothetical(hs: &str, oid: u32) -> Result<()> {
+    Spi::run_with_args(
+        &format!("SELECT {hs}.hypopg_drop_index($1)"),
+        &[pg_sys::Oid::from(oid).into()],
+    )?;
+    Ok(())
 }
 
 /// The hypothetical indexes of this backend (through the function: the view
@@ -1046,10 +1052,7 @@ impl Hypo<'_> {
     fn drop(&mut self, c: usize) -> Result<()> {
         if let Some(oid) = self.created.remove(&c) {
             self.by_oid.remove(&oid);
-            Spi::run_with_args(
-                &format!("SELECT {}.hypopg_drop_index($1)", self.hs),
-                &[pg_sys::Oid::from(oid).into()],
-            )?;
+            drop_hypothetical(self.hs, oid)?;
         }
         Ok(())
     }

@@ -258,6 +258,22 @@ pub(super) fn log(action: &str, id: i64, sha: &str, details: Value) -> Result<()
     Ok(())
 }
 
+/// A new request is pending (NOTIFY and webhook); when its level needs no approval it is
+/// approved at once, `details` going into the audit entry.
+pub(super) fn route(id: i64, sha: &str, r: &Rule, details: Value) -> Result<()> {
+    notify(id, State::Pending)?;
+    if r.required == 0 {
+        transition(
+            id,
+            State::Pending,
+            State::Approved,
+            Some("approved automatically: the policy needs no approval"),
+        )?;
+        log("auto_approved", id, sha, details)?;
+    }
+    Ok(())
+}
+
 /// rows per table of an impact document (summed over paths)
 pub(super) fn rows_per_table(doc: &Value) -> BTreeMap<String, i64> {
     let mut out = BTreeMap::new();
@@ -309,16 +325,7 @@ pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> 
         &sha,
         json!({"risk_level": risk, "rows_touched": doc["rows_touched"], "reason": reason, "required_approvals": r.required}),
     )?;
-    notify(id, State::Pending)?;
-    if r.required == 0 {
-        transition(
-            id,
-            State::Pending,
-            State::Approved,
-            Some("approved automatically: the policy needs no approval"),
-        )?;
-        log("auto_approved", id, &sha, json!({"risk_level": risk}))?;
-    }
+    route(id, &sha, &r, json!({"risk_level": risk}))?;
     Ok(id)
 }
 

@@ -12,7 +12,7 @@ use super::api::{rows_per_table, ApprovalError, Result};
 use super::execute::{table_names, xact_per_table};
 use super::restore::table_shapes;
 use crate::impact::api::Capture;
-use crate::impact::cascade::quote_ident;
+use crate::impact::cascade::{column_list, quote_ident};
 use crate::spi_util::Spi;
 use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, row_images, with_setting, with_timeout,
@@ -37,11 +37,7 @@ pub(super) fn pk_object(alias: &str, pk: &[String]) -> String {
 /// `ROW(c."a", c."b", …)::text`: the image of row `c` with the given columns (a table's
 /// columns in the order of its row type, so that `image::table` reads it back).
 pub(super) fn row_text(alias: &str, columns: &[String]) -> String {
-    let cols: Vec<String> = columns
-        .iter()
-        .map(|k| format!("{alias}.{}", quote_ident(k)))
-        .collect();
-    format!("ROW({})::text", cols.join(", "))
+    format!("ROW({})::text", column_list(Some(alias), columns))
 }
 
 /// Whether to lock the rows of `c` (a row lock needs the UPDATE right); a table the executor
@@ -282,15 +278,9 @@ pub(super) fn run_with_backup(
         (n.0 - b.0, n.1 - b.1, n.2 - b.2)
     };
     // distinct rows, like the analysis: a row updated and then deleted counts once
-    let mixed: Vec<i64> = after
-        .iter()
-        .filter(|(oid, n)| {
-            let d = delta(oid, n);
-            d.1 > 0 && d.2 > 0
-        })
-        .map(|(oid, _)| *oid)
-        .collect();
-    let kept = crate::impact::count::kept_rows(&mixed);
+    let kept = crate::impact::count::kept_where_changed_twice(
+        after.iter().map(|(oid, n)| (*oid, delta(oid, n))),
+    );
     for (oid, n) in &after {
         let d = delta(oid, n);
         if d != (0, 0, 0) {

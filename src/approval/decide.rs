@@ -10,6 +10,25 @@ use crate::spi_util::Spi;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 
+/// Before an execution: the approvals still count (membership is checked again now), else
+/// the execution is refused.
+pub(super) fn approvals_still_count(id: i64, r: &Rule) -> Result<()> {
+    let (count, lost) = counted_approvals(id, r)?;
+    if count >= r.required {
+        return Ok(());
+    }
+    let why = format!(
+        "{count} of {} approvals count now; no longer in the role: {}",
+        r.required,
+        lost.join(", ")
+    );
+    Err(denied(
+        "executed",
+        id,
+        ApprovalError::ApprovalsLost { id, why },
+    ))
+}
+
 /// Approvals that count: distinct approvers, members of the role when one is required.
 pub(super) fn counted_approvals(id: i64, r: &Rule) -> Result<(u32, Vec<String>)> {
     let v = as_extension_owner(|| {

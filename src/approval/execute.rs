@@ -5,7 +5,7 @@ use super::api::{
     denied, load, log, merge_stays_in_its_table, rows_per_table, rule, sha256_hex, snapshot_mode,
     transition, ApprovalError, Result,
 };
-use super::decide::counted_approvals;
+use super::decide::approvals_still_count;
 use super::restore::table_shapes;
 use super::rollback::rollback_execution;
 use super::workflow::{self, State};
@@ -51,20 +51,7 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
     }
     // an approved rollback request: the rollback is what runs
     if let Some(exec) = req.rollback_of {
-        let r = rule(&req.risk)?;
-        let (count, lost) = counted_approvals(id, &r)?;
-        if count < r.required {
-            let why = format!(
-                "{count} of {} approvals count now; no longer in the role: {}",
-                r.required,
-                lost.join(", ")
-            );
-            return Err(denied(
-                "executed",
-                id,
-                ApprovalError::ApprovalsLost { id, why },
-            ));
-        }
+        approvals_still_count(id, &rule(&req.risk)?)?;
         let out = rollback_execution(sp, exec, false)?;
         transition(
             id,
@@ -83,19 +70,7 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
     }
     // the approvals still hold (membership is checked again now)
     let r = rule(&req.risk)?;
-    let (count, lost) = counted_approvals(id, &r)?;
-    if count < r.required {
-        let why = format!(
-            "{count} of {} approvals count now; no longer in the role: {}",
-            r.required,
-            lost.join(", ")
-        );
-        return Err(denied(
-            "executed",
-            id,
-            ApprovalError::ApprovalsLost { id, why },
-        ));
-    }
+    approvals_still_count(id, &r)?;
     let kind = sqlparse::kind(&reparsed.stmt);
     if matches!(kind, Kind::Ddl | Kind::Truncate)
         && req.impact["rollback_plan"]["reversible"] != json!(true)

@@ -7,7 +7,7 @@
 //! written under the fixed settings of [`row_images`].
 use super::api::{ApprovalError, Result};
 use super::backup::{pk_object, row_text};
-use crate::impact::cascade::quote_ident;
+use crate::impact::cascade::column_list;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, row_images, SearchPath};
 use pgrx::JsonB;
@@ -83,9 +83,19 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
         return Err(ApprovalError::Conflicts(n, conflicts));
     }
     let mut report = serde_json::Map::new();
-    let mut note = |t: &str, k: &str, n: i64| {
-        let e = report.entry(t.to_string()).or_insert_with(|| json!({}));
-        e[k] = json!(e[k].as_i64().unwrap_or(0) + n);
+    // runs a step and adds what it did to the report, per table; `every`: each row of a
+    // backup set must be reached (unforced)
+    let mut apply = |steps: &[Step], name: &str, every: bool| -> Result<()> {
+        for (st, n) in together(sp, steps)? {
+            if every {
+                all_of(&st.table.display, name, n, st.set, force)?;
+            }
+            let e = report
+                .entry(st.table.display.clone())
+                .or_insert_with(|| json!({}));
+            e[name] = json!(e[name].as_i64().unwrap_or(0) + n);
+        }
+        Ok(())
     };
     // Each step is one statement over every table it touches: PostgreSQL checks foreign
     // keys at the end of a statement, so rows that reference each other (a self-reference,
@@ -110,10 +120,7 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             }
         })
         .collect();
-    for (st, n) in together(sp, &removals)? {
-        all_of(&st.table.display, "removed", n, st.set, force)?;
-        note(&st.table.display, "removed", n);
-    }
+    apply(&removals, "removed", true)?;
     // 2. re-insert deleted rows (forced: rows back under the same key are overwritten)
     let deleted: Vec<&BackupSet> = sets.iter().filter(|s| s.operation == "delete").collect();
     if force {
@@ -136,8 +143,8 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
                  SELECT {rcols} FROM jsonb_to_recordset(${{n}}) AS x(before text),
                       LATERAL (SELECT (x.before::{q}).*) AS r RETURNING 1",
                 q = t.qualified,
-                cols = column_list("", &t.columns),
-                rcols = column_list("r.", &t.columns)
+                cols = column_list(None, &t.columns),
+                rcols = column_list(Some("r"), &t.columns)
             );
             Step {
                 set: s,
@@ -146,9 +153,7 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             }
         })
         .collect();
-    for (st, n) in together(sp, &inserts)? {
-        note(&st.table.display, "reinserted", n);
-    }
+    apply(&inserts, "reinserted", false)?;
     // 3. put updated rows back
     let resets: Vec<Step> = sets
         .iter()
@@ -170,8 +175,8 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
                         LATERAL (SELECT (x.before::{q}).*) AS r
                   WHERE {pk} = x.pk AND ({guard}) RETURNING 1",
                 q = t.qualified,
-                cols = column_list("", &set_cols),
-                rcols = column_list("r.", &set_cols),
+                cols = column_list(None, &set_cols),
+                rcols = column_list(Some("r"), &set_cols),
                 pk = pk_object("c", &t.pk),
                 guard = unchanged(t, force)
             );
@@ -182,10 +187,7 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
             })
         })
         .collect();
-    for (st, n) in together(sp, &resets)? {
-        all_of(&st.table.display, "reset", n, st.set, force)?;
-        note(&st.table.display, "reset", n);
-    }
+    apply(&resets, "reset", true)?;
     Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
     // verify: every restored row equals its before-image, every inserted row is gone
     for s in &sets {
@@ -260,15 +262,6 @@ fn together<'a, 'b>(sp: &SearchPath, steps: &'b [Step<'a>]) -> Result<Vec<(&'b S
         .iter()
         .zip(n.into_iter().chain(std::iter::repeat(0)))
         .collect())
-}
-
-/// `a, b` or `r.a, r.b`: quoted column names with a prefix.
-fn column_list(prefix: &str, columns: &[String]) -> String {
-    columns
-        .iter()
-        .map(|c| format!("{prefix}{}", quote_ident(c)))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The row is still what the execution left (its after-image), unless the rollback is forced.

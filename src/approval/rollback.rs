@@ -1,9 +1,8 @@
 //! Rolling an execution back: by its stored inverse DDL, or row by row from its backup
 //! (see `restore`), when the policy allows it without a request of its own.
 use super::api::{
-    denied, is_member, load, log, rule, session_user, transition, ApprovalError, Result,
+    denied, is_member, load, log, route, rule, session_user, transition, ApprovalError, Result,
 };
-use super::notify::notify;
 use super::workflow::State;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, SearchPath};
@@ -55,16 +54,7 @@ pub fn request_rollback(exec_id: i64, reason: Option<&str>) -> Result<i64> {
         &req.sha,
         json!({"execution": exec_id, "of_request": orig, "reason": reason}),
     )?;
-    notify(id, State::Pending)?;
-    if r.required == 0 {
-        transition(
-            id,
-            State::Pending,
-            State::Approved,
-            Some("approved automatically: the policy needs no approval"),
-        )?;
-        log("auto_approved", id, &req.sha, json!({}))?;
-    }
+    route(id, &req.sha, &r, json!({}))?;
     Ok(id)
 }
 

@@ -120,14 +120,7 @@ struct Generated {
 /// The caller's view of the catalog: tables on the search_path (all when none are), with the
 /// similarity of each to the question.
 fn load_catalog(qvec: &[f32]) -> Result<Vec<CatTable>> {
-    if as_extension_owner(crate::catalog::api::catalog_is_stale)?
-        && !crate::error::skipped_on_standby(
-            "ai.ask",
-            "the catalog is not refreshed here (the primary refreshes it; this answer uses the replicated one)",
-        )
-    {
-        crate::catalog::api::refresh(None)?;
-    }
+    crate::catalog::api::refresh_if_stale("ai.ask")?;
     let v = VectorSql::new()?;
     let sql = format!(
         "WITH visible AS (

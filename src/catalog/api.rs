@@ -456,20 +456,27 @@ pub struct Hit {
     pub description: String,
 }
 
+/// Refreshes the catalog when DDL made it stale. On a hot standby the replicated catalog is
+/// used as it is (the primary refreshes it), with a NOTICE from SQL function `func`.
+pub fn refresh_if_stale(func: &str) -> Result<()> {
+    if as_extension_owner(catalog_is_stale)?
+        && !crate::error::skipped_on_standby(
+            func,
+            "the catalog is not refreshed here (the primary refreshes it; the replicated one is used)",
+        )
+    {
+        refresh(None)?;
+    }
+    Ok(())
+}
+
 /// Ranks the tables and columns the caller may read for `question` (refreshing a stale
 /// catalog first).
 pub fn search(question: &str, k: i32) -> Result<Vec<Hit>> {
     if !(1..=1000).contains(&k) {
         return Err(CatalogError::BadK(k));
     }
-    if as_extension_owner(catalog_is_stale)?
-        && !crate::error::skipped_on_standby(
-            "ai.search_catalog",
-            "the catalog is not refreshed here (the primary refreshes it; this search uses the replicated one)",
-        )
-    {
-        refresh(None)?;
-    }
+    refresh_if_stale("ai.search_catalog")?;
     let qvec = crate::embed::api::embed_texts(&[Some(question)])
         .pop()
         .flatten()

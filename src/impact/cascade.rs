@@ -127,11 +127,14 @@ pub fn quote_ident(ident: &str) -> String {
     format!("\"{}\"", ident.replace('"', "\"\""))
 }
 
-/// `a."x", a."y"`
-fn cols(alias: &str, names: &[String]) -> String {
+/// `"x", "y"`, or with an alias `a."x", a."y"`: quoted column names.
+pub fn column_list(alias: Option<&str>, names: &[String]) -> String {
     names
         .iter()
-        .map(|c| format!("{alias}.{}", quote_ident(c)))
+        .map(|c| match alias {
+            Some(a) => format!("{a}.{}", quote_ident(c)),
+            None => quote_ident(c),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -198,8 +201,8 @@ fn walk_from(
         };
         let mut pred = format!(
             "({}) IN (SELECT {} FROM ({}) AS p)",
-            cols("c", &e.child_cols),
-            cols("p", &e.parent_cols),
+            column_list(Some("c"), &e.child_cols),
+            column_list(Some("p"), &e.parent_cols),
             parent_rows
         );
         let earlier = path.iter().rposition(|s| s.table == e.child);
@@ -210,10 +213,10 @@ fn walk_from(
             pred = format!(
                 "({k}) IN (WITH RECURSIVE reach AS (SELECT {k} FROM {t} AS c WHERE ({fk}) IN (SELECT {pk} FROM ({parent_rows}) AS p) \
                  UNION SELECT {k} FROM {t} AS c JOIN reach AS r ON {on}) SELECT * FROM reach)",
-                k = cols("c", &e.parent_cols),
+                k = column_list(Some("c"), &e.parent_cols),
                 t = e.child.qualified(),
-                fk = cols("c", &e.child_cols),
-                pk = cols("p", &e.parent_cols),
+                fk = column_list(Some("c"), &e.child_cols),
+                pk = column_list(Some("p"), &e.parent_cols),
                 on = join_on("c", &e.child_cols, "r", &e.parent_cols),
             );
         }
@@ -229,8 +232,8 @@ fn walk_from(
                 if let Some(key) = key {
                     pred = format!(
                         "{pred} AND ({}) NOT IN (SELECT {} FROM ({}) AS x)",
-                        cols("c", &key),
-                        cols("x", &key),
+                        column_list(Some("c"), &key),
+                        column_list(Some("x"), &key),
                         path[k].rows_sql
                     );
                 }

@@ -326,12 +326,22 @@ pub(crate) fn xact_counts() -> Result<HashMap<i64, XactRow>> {
     Ok(rows.into_iter().map(|r| (r.oid, r)).collect())
 }
 
-type Delta = (i64, i64, i64);
+pub(crate) type Delta = (i64, i64, i64);
 
 fn add(a: &mut Delta, b: Delta) {
     a.0 += b.0;
     a.1 += b.1;
     a.2 += b.2;
+}
+
+/// What a table's counters moved since `before`: (inserted, updated, deleted).
+fn delta(r: &XactRow, before: &HashMap<i64, XactRow>) -> Delta {
+    let b = before.get(&r.oid);
+    (
+        r.ins - b.map_or(0, |b| b.ins),
+        r.upd - b.map_or(0, |b| b.upd),
+        r.del - b.map_or(0, |b| b.del),
+    )
 }
 
 /// Inside the dry run, after the statement: for each table that had rows both updated and
@@ -341,21 +351,22 @@ fn survivors(before: &HashMap<i64, XactRow>) -> HashMap<i64, i64> {
         return HashMap::new();
     };
     let mut per_root: BTreeMap<i64, Delta> = BTreeMap::new();
-    for (oid, r) in &now {
-        let b = before.get(oid);
-        add(
-            per_root.entry(r.root).or_default(),
-            (
-                r.ins - b.map_or(0, |b| b.ins),
-                r.upd - b.map_or(0, |b| b.upd),
-                r.del - b.map_or(0, |b| b.del),
-            ),
-        );
+    for r in now.values() {
+        add(per_root.entry(r.root).or_default(), delta(r, before));
     }
-    let mixed: Vec<i64> = per_root
-        .iter()
+    kept_where_changed_twice(per_root)
+}
+
+/// For the tables whose counters moved `(inserted, updated, deleted)` with rows both updated
+/// and deleted (some may be the same rows), how many rows the current (sub)transaction wrote
+/// that are still there: what [`changed_twice`] needs. Others are left out.
+pub(crate) fn kept_where_changed_twice(
+    deltas: impl IntoIterator<Item = (i64, Delta)>,
+) -> HashMap<i64, i64> {
+    let mixed: Vec<i64> = deltas
+        .into_iter()
         .filter(|(_, d)| d.1 > 0 && d.2 > 0)
-        .map(|(r, _)| *r)
+        .map(|(oid, _)| oid)
         .collect();
     kept_rows(&mixed)
 }
@@ -363,7 +374,7 @@ fn survivors(before: &HashMap<i64, XactRow>) -> HashMap<i64, i64> {
 /// For each table (a partitioned one with its partitions), how many rows the current
 /// (sub)transaction wrote that are still there: their xmin is its id. Read with the current
 /// rights; tables that cannot be read are left out.
-pub(crate) fn kept_rows(tables: &[i64]) -> HashMap<i64, i64> {
+fn kept_rows(tables: &[i64]) -> HashMap<i64, i64> {
     let mut out = HashMap::new();
     // SAFETY: reads the current (sub)transaction's id.
     let xid = u32::from(unsafe { pg_sys::GetCurrentTransactionIdIfAny() });
@@ -389,7 +400,7 @@ pub(crate) fn kept_rows(tables: &[i64]) -> HashMap<i64, i64> {
 /// Rows of a table both updated and then deleted by one statement, from its counters
 /// (inserted, updated, deleted) and the rows it wrote that are still there: those count once,
 /// as deleted.
-pub(crate) fn changed_twice(d: (i64, i64, i64), kept: Option<i64>) -> i64 {
+pub(crate) fn changed_twice(d: Delta, kept: Option<i64>) -> i64 {
     kept.map_or(0, |l| (d.0 + d.1 - l).clamp(0, d.1))
 }
 
@@ -455,12 +466,7 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
     let mut per_root: BTreeMap<i64, Delta> = BTreeMap::new();
     let mut per_leaf: BTreeMap<i64, Vec<(i64, Delta)>> = BTreeMap::new();
     for (oid, r) in &after {
-        let b = before.get(oid);
-        let d = (
-            r.ins - b.map_or(0, |b| b.ins),
-            r.upd - b.map_or(0, |b| b.upd),
-            r.del - b.map_or(0, |b| b.del),
-        );
+        let d = delta(r, &before);
         if d == (0, 0, 0) {
             continue;
         }

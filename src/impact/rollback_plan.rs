@@ -26,15 +26,7 @@ pub(super) fn backup_name(i: usize, t: &Rel) -> String {
 }
 
 pub(super) fn col_list(t: &Rel, alias: Option<&str>) -> String {
-    t.columns
-        .iter()
-        .filter(|c| !c.generated)
-        .map(|c| match alias {
-            Some(a) => format!("{a}.{}", cascade::quote_ident(&c.name)),
-            None => cascade::quote_ident(&c.name),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    cascade::column_list(alias, &t.writable_columns())
 }
 
 pub(super) fn key_match(t: &Rel, left: &str, right: &str) -> Option<String> {

@@ -112,12 +112,7 @@ fn tick(sched: &mut Option<Schedule>) -> Duration {
         });
     }
     guarded("catalog refresh", || {
-        let stale = crate::spi_util::as_extension_owner(crate::catalog::api::catalog_is_stale)
-            .map_err(|e| e.to_string())?;
-        if stale {
-            crate::catalog::api::refresh(None).map_err(|e| e.to_string())?;
-        }
-        Ok(())
+        crate::catalog::api::refresh_if_stale("ai_architect worker").map_err(|e| e.to_string())
     });
     let next = |last: Option<Instant>, every: Duration| {
         if every.is_zero() {

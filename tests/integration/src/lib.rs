@@ -132,6 +132,18 @@ pub fn version(c: &mut Client) -> serde_json::Value {
     serde_json::from_str(row.get::<_, &str>(0)).unwrap()
 }
 
+/// Polls `f` every 250 ms until it is true; fails the test after `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 /// A throw-away cluster of its own (initdb, a port, a socket in its data directory) for tests
 /// that restart or crash the server or need other preloaded libraries. Stopped and removed on
 /// drop.
@@ -161,27 +173,15 @@ impl Cluster {
         std::fs::create_dir_all(&target).unwrap();
         let dir = std::fs::canonicalize(target).unwrap().join(name);
         let c = Cluster { dir, port, bindir };
-        let d = c.dir.display().to_string();
-        let _ = as_postgres(&[&c.bin("pg_ctl"), "-D", &d, "-m", "immediate", "stop"]);
-        let _ = std::fs::remove_dir_all(&c.dir);
-        std::fs::create_dir_all(&c.dir).unwrap();
-        assert!(std::process::Command::new("chown")
-            .args(["postgres:postgres", &d])
-            .status()
-            .unwrap()
-            .success());
+        let d = c.empty_dir();
         c.must(&[&c.bin("initdb"), "-D", &d, "-U", "postgres", "--auth=trust"]);
-        let mut lines = vec![
-            format!("port = {port}"),
-            "listen_addresses = ''".into(),
-            format!("unix_socket_directories = '{d}'"),
-            "fsync = off".into(),
-        ];
-        lines.extend(conf.iter().map(|s| s.to_string()));
-        let conf_file = c.dir.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf_file).unwrap();
-        text.push_str(&format!("\n{}\n", lines.join("\n")));
-        std::fs::write(&conf_file, text).unwrap();
+        c.append_conf(
+            &[
+                "listen_addresses = ''".to_string(),
+                "fsync = off".to_string(),
+            ],
+            conf,
+        );
         c.pg_ctl(&["start"]);
         c
     }
@@ -196,18 +196,7 @@ impl Cluster {
             port,
             bindir: self.bindir.clone(),
         };
-        let d = c.dir.display().to_string();
-        let _ = as_postgres(&[&c.bin("pg_ctl"), "-D", &d, "-m", "immediate", "stop"]);
-        let _ = std::fs::remove_dir_all(&c.dir);
-        std::fs::create_dir_all(&c.dir).unwrap();
-        // a data directory the server accepts: the postgres user's, mode 0700
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&c.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
-        assert!(std::process::Command::new("chown")
-            .args(["postgres:postgres", &d])
-            .status()
-            .unwrap()
-            .success());
+        let d = c.empty_dir();
         c.must(&[
             &c.bin("pg_basebackup"),
             "-D",
@@ -224,19 +213,42 @@ impl Cluster {
             "-c",
             "fast",
         ]);
-        let mut lines = vec![
-            format!("port = {port}"),
-            format!("unix_socket_directories = '{d}'"),
-            "hot_standby = on".into(),
-        ];
-        lines.extend(conf.iter().map(|s| s.to_string()));
-        let conf_file = c.dir.join("postgresql.conf");
-        let mut text = std::fs::read_to_string(&conf_file).unwrap();
-        text.push_str(&format!("\n{}\n", lines.join("\n")));
-        std::fs::write(&conf_file, text).unwrap();
+        c.append_conf(&["hot_standby = on".to_string()], conf);
         let _ = std::fs::remove_file(c.dir.join("server.log"));
         c.pg_ctl(&["start"]);
         c
+    }
+
+    /// The data directory, empty (a server left there by an earlier run stopped first), the
+    /// postgres user's, mode 0700; its path.
+    fn empty_dir(&self) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let d = self.dir.display().to_string();
+        let _ = as_postgres(&[&self.bin("pg_ctl"), "-D", &d, "-m", "immediate", "stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::create_dir_all(&self.dir).unwrap();
+        std::fs::set_permissions(&self.dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        assert!(std::process::Command::new("chown")
+            .args(["postgres:postgres", &d])
+            .status()
+            .unwrap()
+            .success());
+        d
+    }
+
+    /// Appends this cluster's port and socket directory, `own` and `conf` to postgresql.conf
+    /// (later lines win).
+    fn append_conf(&self, own: &[String], conf: &[&str]) {
+        let mut lines = vec![
+            format!("port = {}", self.port),
+            format!("unix_socket_directories = '{}'", self.dir.display()),
+        ];
+        lines.extend(own.iter().cloned());
+        lines.extend(conf.iter().map(|s| s.to_string()));
+        let conf_file = self.dir.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf_file).unwrap();
+        text.push_str(&format!("\n{}\n", lines.join("\n")));
+        std::fs::write(&conf_file, text).unwrap();
     }
 
     fn bin(&self, name: &str) -> String {

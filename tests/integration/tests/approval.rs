@@ -297,14 +297,22 @@ fn appends_under_snapshot_isolation_fail_instead_of_forking_the_chain() {
         let mut b = db.connect(roles.name(1));
         let before = entries(&mut admin);
         for c in [&mut a, &mut b] {
-            c.batch_execute(&format!("BEGIN ISOLATION LEVEL {level}; SELECT count(*) FROM imp.orders"))
-                .unwrap();
+            c.batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL {level}; SELECT count(*) FROM imp.orders"
+            ))
+            .unwrap();
         }
-        request(&mut a, "UPDATE imp.orders SET total = total + 1 WHERE id = 1");
+        request(
+            &mut a,
+            "UPDATE imp.orders SET total = total + 1 WHERE id = 1",
+        );
         a.batch_execute("COMMIT").unwrap();
         let per_request = entries(&mut admin) - before;
         let e = b
-            .query("SELECT ai.request('UPDATE imp.orders SET total = total + 1 WHERE id = 2')", &[])
+            .query(
+                "SELECT ai.request('UPDATE imp.orders SET total = total + 1 WHERE id = 2')",
+                &[],
+            )
             .expect_err("the second append must not chain to the old head");
         assert_eq!(
             e.code(),
@@ -312,7 +320,10 @@ fn appends_under_snapshot_isolation_fail_instead_of_forking_the_chain() {
             "{level}: {e:?}"
         );
         b.batch_execute("ROLLBACK").unwrap();
-        request(&mut b, "UPDATE imp.orders SET total = total + 1 WHERE id = 2");
+        request(
+            &mut b,
+            "UPDATE imp.orders SET total = total + 1 WHERE id = 2",
+        );
         let v: String = admin
             .query_one("SELECT ai.verify_audit()::text", &[])
             .unwrap()

@@ -420,7 +420,10 @@ fn exact_dry_run_and_rollback_agree_with_the_truth() {
                 .collect();
             assert_eq!(rows, truth, "{sql} (dry_run): {d:#}\n{ddl}");
             for (t, n) in per_table(&d, "dry_run") {
-                assert!(n >= truth.get(&t).copied().unwrap_or(0), "{sql} (dry_run counters): {d:#}");
+                assert!(
+                    n >= truth.get(&t).copied().unwrap_or(0),
+                    "{sql} (dry_run counters): {d:#}"
+                );
             }
             // request → execute (under one set of session settings) → rollback (under another)
             let before = fingerprint(&mut c, &tables);
@@ -433,7 +436,8 @@ fn exact_dry_run_and_rollback_agree_with_the_truth() {
                     if sql.starts_with("MERGE")
                         && (truth.len() > 1 || merge_target(&sql, &tables).self_ref)
                         && e.as_db_error().is_some_and(|d| {
-                            d.message().contains("only its target's rows can be backed up")
+                            d.message()
+                                .contains("only its target's rows can be backed up")
                         }) =>
                 {
                     refused += 1;

@@ -218,11 +218,16 @@ fn other_objects_in_schema_ai_are_left_alone() {
         .get(0)
     };
     let before = state(&mut c);
-    c.batch_execute("CREATE EXTENSION ai_architect CASCADE").unwrap();
+    c.batch_execute("CREATE EXTENSION ai_architect CASCADE")
+        .unwrap();
     assert_eq!(state(&mut c), before, "installing changed pgai's objects");
-    let v: String = c.query_one("SELECT ai.version()::text", &[]).unwrap().get(0);
+    let v: String = c
+        .query_one("SELECT ai.version()::text", &[])
+        .unwrap()
+        .get(0);
     assert!(v.contains("0."), "{v}");
-    c.batch_execute("ALTER EXTENSION ai_architect UPDATE").unwrap();
+    c.batch_execute("ALTER EXTENSION ai_architect UPDATE")
+        .unwrap();
     assert_eq!(state(&mut c), before, "updating changed pgai's objects");
     c.batch_execute("DROP EXTENSION ai_architect").unwrap();
     assert_eq!(state(&mut c), before, "dropping changed pgai's objects");

@@ -3,18 +3,10 @@
 //! plans, insights); what would write degrades with a NOTICE (the usage log, a catalog
 //! refresh) or is refused with an ERROR naming the standby (requests, feedback, samples);
 //! the background worker waits, and audits once the standby is promoted.
-use ai_architect_integration::{load_chinook, Cluster};
+use ai_architect_integration::{load_chinook, wait_for, Cluster};
 use postgres::Client;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
+use std::time::Duration;
 
 /// A client that keeps the NOTICEs it receives.
 fn with_notices(cl: &Cluster, db: &str) -> (Client, Arc<Mutex<Vec<String>>>) {
@@ -87,25 +79,42 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
     // the catalog, a plan, insights
     let (mut r, notices) = with_notices(&standby, "shop");
     let a: serde_json::Value = serde_json::from_str(
-        &r.query_one("SELECT ai.ask('how many artists are there', true)::text", &[])
-            .unwrap()
-            .get::<_, String>(0),
+        &r.query_one(
+            "SELECT ai.ask('how many artists are there', true)::text",
+            &[],
+        )
+        .unwrap()
+        .get::<_, String>(0),
     )
     .unwrap();
     assert_eq!(a["rows"][0]["artists"], 275, "{a}");
-    assert!(a["usage_id"].is_null(), "nothing is logged on a standby: {a}");
     assert!(
-        notices.lock().unwrap().iter().any(|n| n.contains("hot standby") && n.contains("not logged")),
+        a["usage_id"].is_null(),
+        "nothing is logged on a standby: {a}"
+    );
+    assert!(
+        notices
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.contains("hot standby") && n.contains("not logged")),
         "{:?}",
         notices.lock().unwrap()
     );
     let a: serde_json::Value = serde_json::from_str(
-        &r.query_one("SELECT ai.ask('how many tracks are there', true)::text", &[])
-            .unwrap()
-            .get::<_, String>(0),
+        &r.query_one(
+            "SELECT ai.ask('how many tracks are there', true)::text",
+            &[],
+        )
+        .unwrap()
+        .get::<_, String>(0),
     )
     .unwrap();
-    assert_eq!(a["rows"][0].as_object().unwrap().values().next().unwrap(), 3503, "{a}");
+    assert_eq!(
+        a["rows"][0].as_object().unwrap().values().next().unwrap(),
+        3503,
+        "{a}"
+    );
     let i: String = r
         .query_one(
             "SELECT ai.impact('DELETE FROM invoice_line WHERE invoice_id < 10', 'estimate')::text",
@@ -113,9 +122,15 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
         )
         .unwrap()
         .get(0);
-    assert!(i.contains("\"invoice_line\"") || i.contains("public.invoice_line"), "{i}");
+    assert!(
+        i.contains("\"invoice_line\"") || i.contains("public.invoice_line"),
+        "{i}"
+    );
     let hits: i64 = r
-        .query_one("SELECT count(*) FROM ai.search_catalog('music tracks and their albums', 5)", &[])
+        .query_one(
+            "SELECT count(*) FROM ai.search_catalog('music tracks and their albums', 5)",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert_eq!(hits, 5);
@@ -127,24 +142,39 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
         .unwrap()
         .get(0);
     let n: i64 = r
-        .query_one("SELECT count(*) FROM invoice_line WHERE invoice_id < 10", &[])
+        .query_one(
+            "SELECT count(*) FROM invoice_line WHERE invoice_id < 10",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(i.contains(&format!("\"rows_exact\": {n}")), "{n}: {i}");
     let g: String = r
-        .query_one("SELECT ai.generate_sql('how many tracks are there')::text", &[])
+        .query_one(
+            "SELECT ai.generate_sql('how many tracks are there')::text",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(g.to_lowercase().contains("count("), "{g}");
     let similar: i64 = r
-        .query_one("SELECT count(*) FROM ai.similar_samples('how many artists', 3)", &[])
+        .query_one(
+            "SELECT count(*) FROM ai.similar_samples('how many artists', 3)",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(similar >= 1);
-    let v: String = r.query_one("SELECT ai.verify_audit()::text", &[]).unwrap().get(0);
+    let v: String = r
+        .query_one("SELECT ai.verify_audit()::text", &[])
+        .unwrap()
+        .get(0);
     assert!(v.contains("\"ok\": true"), "{v}");
     let plan: String = r
-        .query_one("SELECT ai.explain('SELECT * FROM track WHERE album_id = 3')::text", &[])
+        .query_one(
+            "SELECT ai.explain('SELECT * FROM track WHERE album_id = 3')::text",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(plan.contains("track"), "{plan}");
@@ -158,15 +188,22 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
         .unwrap()
         .get(0);
     wait_for("the DDL to replay", Duration::from_secs(60), || {
-        r.query_one("SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", &[&lsn])
-            .unwrap()
-            .get::<_, bool>(0)
+        r.query_one(
+            "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn",
+            &[&lsn],
+        )
+        .unwrap()
+        .get::<_, bool>(0)
     });
     notices.lock().unwrap().clear();
     r.query("SELECT * FROM ai.search_catalog('playlist notes', 3)", &[])
         .unwrap();
     assert!(
-        notices.lock().unwrap().iter().any(|n| n.contains("hot standby") && n.contains("not refreshed")),
+        notices
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|n| n.contains("hot standby") && n.contains("not refreshed")),
         "{:?}",
         notices.lock().unwrap()
     );
@@ -203,7 +240,10 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
         audits(&mut promoted) > on_standby
     });
     let id: i64 = promoted
-        .query_one("SELECT ai.request('DELETE FROM invoice_line WHERE invoice_id = 1')", &[])
+        .query_one(
+            "SELECT ai.request('DELETE FROM invoice_line WHERE invoice_id = 1')",
+            &[],
+        )
         .unwrap()
         .get(0);
     assert!(id > 0);

@@ -54,7 +54,9 @@ fn text(c: &mut Client, sql: &str) -> String {
 }
 
 fn int(c: &mut Client, sql: &str) -> i64 {
-    c.query_one(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {e:?}")).get(0)
+    c.query_one(sql, &[])
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+        .get(0)
 }
 
 #[test]
@@ -88,7 +90,13 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
          UPDATE ai.approval_policy SET required_approvals = 0, allow_irreversible = true;",
     )
     .unwrap();
-    assert_eq!(text(&mut old, "SELECT extversion FROM pg_extension WHERE extname = 'ai_architect'"), "0.1.0");
+    assert_eq!(
+        text(
+            &mut old,
+            "SELECT extversion FROM pg_extension WHERE extname = 'ai_architect'"
+        ),
+        "0.1.0"
+    );
     assert!(text(&mut old, "SELECT probin FROM pg_proc WHERE proname = 'request' AND pronamespace = 'ai'::regnamespace")
         .ends_with("ai_architect-0.1.0"));
     old.batch_execute(
@@ -117,14 +125,28 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
          END $$;",
     )
     .unwrap();
-    assert!(int(&mut old, "SELECT count(*) FROM public.snap WHERE tbl = 'ai.backups'") >= 10);
-    assert!(int(&mut old, "SELECT count(*) FROM public.snap WHERE tbl = 'ai.audit_log'") >= 4);
+    assert!(
+        int(
+            &mut old,
+            "SELECT count(*) FROM public.snap WHERE tbl = 'ai.backups'"
+        ) >= 10
+    );
+    assert!(
+        int(
+            &mut old,
+            "SELECT count(*) FROM public.snap WHERE tbl = 'ai.audit_log'"
+        ) >= 4
+    );
     drop(old);
 
     // the update, in a session that never ran the 0.1.0 library
     let mut c = cl.connect("up");
-    c.batch_execute("ALTER EXTENSION ai_architect UPDATE").unwrap();
-    let v = text(&mut c, "SELECT extversion FROM pg_extension WHERE extname = 'ai_architect'");
+    c.batch_execute("ALTER EXTENSION ai_architect UPDATE")
+        .unwrap();
+    let v = text(
+        &mut c,
+        "SELECT extversion FROM pg_extension WHERE extname = 'ai_architect'",
+    );
     assert_ne!(v, "0.1.0");
     drop(c);
     let mut c = cl.connect("up");
@@ -137,7 +159,11 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
         .map(|r| r.get(0))
         .collect();
     for t in &tables {
-        let strip = if t == "ai.backups" { " - 'row_data' - 'row_after'" } else { "" };
+        let strip = if t == "ai.backups" {
+            " - 'row_data' - 'row_after'"
+        } else {
+            ""
+        };
         let missing = int(
             &mut c,
             &format!(
@@ -145,7 +171,10 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
                    AND NOT EXISTS (SELECT 1 FROM {t} x WHERE to_jsonb(x) @> (s.j{strip}))"
             ),
         );
-        assert_eq!(missing, 0, "{t}: {missing} rows of 0.1.0 are not there any more");
+        assert_eq!(
+            missing, 0,
+            "{t}: {missing} rows of 0.1.0 are not there any more"
+        );
     }
     let images = int(
         &mut c,
@@ -155,9 +184,15 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
                                                WHERE b.table_oid = 'shop.orders'::regclass)
             AND b.table_oid = 'shop.orders'::regclass",
     );
-    assert_eq!(images, 0, "0.1.0 images of shop.orders read back as the same rows");
     assert_eq!(
-        text(&mut c, "SELECT review FROM ai.sql_samples WHERE question = 'how many orders are there'"),
+        images, 0,
+        "0.1.0 images of shop.orders read back as the same rows"
+    );
+    assert_eq!(
+        text(
+            &mut c,
+            "SELECT review FROM ai.sql_samples WHERE question = 'how many orders are there'"
+        ),
         "reviewed",
         "a superuser's sample counts as reviewed"
     );
@@ -168,7 +203,8 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
         assert!(v.contains("\"ok\": true"), "{v}");
     };
     ok(&mut c);
-    c.batch_execute(&format!("SELECT ai.rollback({exec})")).unwrap();
+    c.batch_execute(&format!("SELECT ai.rollback({exec})"))
+        .unwrap();
     assert_eq!(
         text(
             &mut c,
@@ -177,13 +213,16 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
         before_delete,
         "the 0.1.0 DELETE is undone"
     );
-    c.batch_execute("SELECT ai.execute(ai.request('UPDATE shop.orders SET note = note || ''!'' WHERE id = 1'))")
-        .unwrap();
+    c.batch_execute(
+        "SELECT ai.execute(ai.request('UPDATE shop.orders SET note = note || ''!'' WHERE id = 1'))",
+    )
+    .unwrap();
     ok(&mut c);
 
     // the schema is the one a fresh install gives
     let mut f = cl.connect("fresh");
-    f.batch_execute("CREATE EXTENSION ai_architect CASCADE").unwrap();
+    f.batch_execute("CREATE EXTENSION ai_architect CASCADE")
+        .unwrap();
     let fresh = text(&mut f, SHAPE);
     let upgraded = text(&mut c, SHAPE);
     if fresh != upgraded {

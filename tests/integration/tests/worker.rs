@@ -2,21 +2,10 @@
 //! background worker runs audits and snapshots, survives kill -9 and a restart, never runs
 //! at the same time as another audit, and pg_cron can schedule ai.run_audit(). Then the
 //! loop a DBA sees: advice, the index created, its gain measured.
-use ai_architect_integration::Cluster;
+use ai_architect_integration::{wait_for, Cluster};
 use postgres::Client;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < timeout,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
 
 fn count(c: &mut Client, sql: &str) -> i64 {
     c.query_one(sql, &[]).unwrap().get(0)
