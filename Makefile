@@ -1,13 +1,17 @@
 # ai_architect — run `make demo` to see it, `make test` to test it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-PSQL_CMD := psql -h $(CURDIR)/.pgdata -p 28815 -U postgres chinook
+# PostgreSQL major version: 15 (Debian's packages), 17 or 18 (built from source into .cache/)
+PG ?= 15
+export PG
 
-.PHONY: help setup install start stop clean-data demo test bench psql fuzz
+.PHONY: help setup install start stop clean-data demo test test-all bench psql fuzz
 
 help:
 	@echo "make demo        set everything up, start ./.pgdata on port 28815, run demo/showcase.sql"
 	@echo "make test        set up, then every test layer (unit, pgrx, regress, integration)"
+	@echo "make test PG=17  the same on PostgreSQL 17 (or PG=18), built into .cache/ once"
+	@echo "make test-all    make test on 15, then on 17 and 18 (what CI runs)"
 	@echo "make bench       run the benchmarks, results in bench/results/"
 	@echo "make fuzz        the guard's differential fuzz test at full size (100,000 SQL texts)"
 	@echo "make stop        stop the local cluster;  make clean-data  remove it"
@@ -28,6 +32,11 @@ demo: start
 test: setup
 	@bash scripts/test.sh
 
+test-all:
+	@$(MAKE) --no-print-directory test PG=15
+	@$(MAKE) --no-print-directory test PG=17
+	@$(MAKE) --no-print-directory test PG=18
+
 fuzz: start
 	@bash scripts/fuzz.sh
 
@@ -41,4 +50,4 @@ clean-data:
 	@bash scripts/cluster.sh clean
 
 psql:
-	@$(PSQL_CMD)
+	@bash scripts/cluster.sh psql

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The local cluster used by the demo and the tests: ./.pgdata, port 28815, socket in ./.pgdata.
+# The local cluster used by the demo and the tests: ./.pgdata, port 28815, socket in ./.pgdata
+# (PG=17: ./.pgdata-17, port 28825; PG=18: ./.pgdata-18, port 28835; scripts/common.sh).
 #
 #   scripts/cluster.sh start        initdb when needed, start (restart when the installed
 #                                   library changed since the server started)
 #   scripts/cluster.sh stop
 #   scripts/cluster.sh clean        stop and remove ./.pgdata
 #   scripts/cluster.sh chinook DB   (re)create database DB from the Chinook sample
+#   scripts/cluster.sh psql [DB]    psql on the cluster (database chinook by default)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
@@ -92,5 +94,6 @@ case "${1:-}" in
   stop) stop ;;
   clean) clean ;;
   chinook) chinook "${2:?database name}" ;;
-  *) die "usage: $0 start|stop|clean|chinook DB" ;;
+  psql) exec "$PG_BIN/psql" -h "$PGDATA_DIR" -p "$PGPORT_DEMO" -U postgres "${2:-$DEMO_DB}" ;;
+  *) die "usage: $0 start|stop|clean|chinook DB|psql [DB]" ;;
 esac

@@ -1,12 +1,19 @@
 # Shared settings for the scripts; sourced, never run.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"
-PG_BIN="$(dirname "$PG_CONFIG")"
 CACHE_DIR="$ROOT/.cache"
+# The PostgreSQL major version everything runs on: PG=15 (Debian's packages, the default),
+# PG=17 or PG=18 (built from source into .cache/pgNN by scripts/setup.sh). Each version has
+# its own local cluster (./.pgdata, ./.pgdata-17, ./.pgdata-18) on its own port.
+PG_MAJOR="${PG:-15}"
+case "$PG_MAJOR" in
+  15) PG_CONFIG="/usr/lib/postgresql/15/bin/pg_config"; PGDATA_DIR="$ROOT/.pgdata"; PGPORT_DEMO=28815 ;;
+  17) PG_CONFIG="$CACHE_DIR/pg17/bin/pg_config"; PGDATA_DIR="$ROOT/.pgdata-17"; PGPORT_DEMO=28825 ;;
+  18) PG_CONFIG="$CACHE_DIR/pg18/bin/pg_config"; PGDATA_DIR="$ROOT/.pgdata-18"; PGPORT_DEMO=28835 ;;
+  *) printf 'error: PG=%s: the supported versions are 15, 17 and 18\n' "$PG_MAJOR" >&2; exit 2 ;;
+esac
+PG_BIN="$(dirname "$PG_CONFIG")"
 ASSET_DIR="$CACHE_DIR/assets"
 ORT_LIB=libonnxruntime.so.1.31.1
-PGDATA_DIR="$ROOT/.pgdata"
-PGPORT_DEMO=28815
 DEMO_DB=chinook
 CHINOOK_SQL="$ROOT/data/chinook/Chinook_PostgreSql.sql"
 

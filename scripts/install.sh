@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds ai_architect and installs it, with its runtime assets, into the PostgreSQL
-# installation of $PG_CONFIG: a server needs nothing else.
+# installation of $PG_CONFIG: a server needs nothing else. Then the MCP server,
+# ai-architect-mcp, into $MCP_PREFIX/bin (/usr/local/bin).
 #
 # Files are packaged first and then installed with install(1), which replaces a file
 # instead of writing into it: a running server that has the old library mapped keeps
@@ -12,7 +13,7 @@ cd "$ROOT"
 say "install: building ai_architect (release)"
 quiet cargo pgrx package --pg-config "$PG_CONFIG"
 
-pkg="$ROOT/target/release/ai_architect-pg15"
+pkg="$ROOT/target/release/ai_architect-pg$PG_MAJOR"
 libdir="$(pg_pkglibdir)"
 extdir="$(pg_sharedir)/extension"
 install -C -m 0755 "$pkg$libdir/ai_architect.so" "$libdir/ai_architect.so"
@@ -22,7 +23,7 @@ install -C -m 0644 "$pkg$extdir"/ai_architect.control "$pkg$extdir"/ai_architect
 # changes written by hand (sql/upgrade/FROM--TO.sql), then the functions that are new or
 # changed between the two install scripts, then the privileges
 install -C -m 0644 sql/versions/ai_architect--*.sql sql/versions/ai_architect--*.control "$extdir/"
-for lib in "$CACHE_DIR"/previous/*/ai_architect-*.so; do
+for lib in "$CACHE_DIR"/previous/pg"$PG_MAJOR"/*/ai_architect-*.so; do
   [ -f "$lib" ] && install -C -m 0755 "$lib" "$libdir/"
 done
 for up in sql/upgrade/*--*.sql; do
@@ -40,3 +41,9 @@ mkdir -p "$extdir/ai_architect"
 install -C -m 0644 "$ASSET_DIR/model.onnx" "$ASSET_DIR/tokenizer.json" "$extdir/ai_architect/"
 install -C -m 0755 "$ASSET_DIR/$ORT_LIB" "$libdir/$ORT_LIB"
 say "install: ai_architect in $libdir, model and tokenizer in $extdir/ai_architect"
+
+# the MCP server (a program of its own, beside the extension)
+MCP_PREFIX="${MCP_PREFIX:-/usr/local}"
+quiet cargo build --release -p ai-architect-mcp
+install -C -m 0755 "$ROOT/target/release/ai-architect-mcp" "$MCP_PREFIX/bin/ai-architect-mcp"
+say "install: ai-architect-mcp in $MCP_PREFIX/bin"

@@ -3,25 +3,42 @@
 # Each step checks first and does nothing when its result is already there.
 #
 #   scripts/setup.sh            all steps
-#   scripts/setup.sh STEP...    only these (packages pgvector pgrx assets; previous: the
-#                               libraries of earlier releases, for the upgrade test)
+#   scripts/setup.sh STEP...    only these (packages server pgvector pgrx assets; previous:
+#                               the libraries of earlier releases, for the upgrade test)
+#   PG=17 scripts/setup.sh      the same for PostgreSQL 17 (or 18): the server and its
+#                               extensions are built from source into .cache/pg17
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
-PG_MAJOR=15
 PGVECTOR_VERSION=0.8.0
 PGRX_VERSION=0.18.0
 
+# PostgreSQL 17 and 18 and their extensions, from the upstream sources in Debian's archive
+# (the .orig tarballs of Debian's source packages), pinned by path and checksum.
+# pgvector 0.8.0 does not build on 18 (0.8.1 added it): 17 and 18 use 0.8.2.
+declare -A SOURCES=(
+  [postgresql-17]="p/postgresql-17/postgresql-17_17.11.orig.tar.bz2 dd27f2b3c59e73ed14aa3324901242bf69a032a6347805f274e6260322d42979"
+  [postgresql-18]="p/postgresql-18/postgresql-18_18.6.orig.tar.bz2 555610c24d53e4316da5b7d3fc25c279d96856d5e0e23ee308c328c5fa881d9f"
+  [pgvector]="p/pgvector/pgvector_0.8.2.orig.tar.gz 69f4019389af05dc1c9548deb8628e62878e6e207c03907f2b8af2016472cdaa"
+  [hypopg]="h/hypopg/hypopg_1.4.2.orig.tar.gz 30596ca3d71b33af53326cdf27ed9fc794dc6db33864c531fde1e48c1bf7de7d"
+  [pg_cron]="p/pg-cron/pg-cron_1.6.7.orig.tar.gz d950bc29155f31017567e23a31d268ff672e98276c0e9d062512fb7870351f03"
+)
+# the server's own extensions the tests use (Debian's postgresql-contrib for 15)
+CONTRIB=(pg_stat_statements dblink)
+# what building a server from source needs besides the packages above
+SOURCE_PACKAGES=(curl bison flex libssl-dev zlib1g-dev libreadline-dev)
+
 # Debian packages the build, the server and the tests need.
 PACKAGES=(
-  postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR postgresql-contrib
-  postgresql-$PG_MAJOR-hypopg postgresql-$PG_MAJOR-cron
+  postgresql-15 postgresql-server-dev-15 postgresql-contrib
+  postgresql-15-hypopg postgresql-15-cron
   sudo libclang-dev clang pkg-config dpkg-dev unzip ca-certificates
 )
 
 step_packages() {
-  local missing=()
-  for p in "${PACKAGES[@]}"; do
+  local missing=() wanted=("${PACKAGES[@]}")
+  [ "$PG_MAJOR" = 15 ] || wanted+=("${SOURCE_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   if [ ${#missing[@]} -eq 0 ]; then
@@ -46,7 +63,73 @@ debian_mirror() {
   echo "$uri"
 }
 
+# source_tree NAME -> unpacks the pinned tarball of NAME (downloaded once into
+# .cache/sources/, checked) into a fresh directory and prints that directory
+source_tree() {
+  local name=$1 path sha file dir
+  read -r path sha <<<"${SOURCES[$name]}"
+  mkdir -p "$CACHE_DIR/sources"
+  file="$CACHE_DIR/sources/$(basename "$path")"
+  if [ ! -f "$file" ] || ! echo "$sha  $file" | sha256sum -c --status; then
+    curl -fsS --retry 3 -o "$file.tmp" "$(debian_mirror)/pool/main/$path" ||
+      die "download of $(debian_mirror)/pool/main/$path failed"
+    echo "$sha  $file.tmp" | sha256sum -c --status ||
+      die "checksum mismatch for $path: $(sha256sum "$file.tmp")"
+    mv "$file.tmp" "$file"
+  fi
+  dir="$CACHE_DIR/build/$name-pg$PG_MAJOR"
+  rm -rf "$dir" && mkdir -p "$dir"
+  tar -xf "$file" -C "$dir" --strip-components=1
+  echo "$dir"
+}
+
+# PostgreSQL $PG_MAJOR from source into .cache/pgNN, with pgvector, HypoPG and pg_cron;
+# nothing to do for 15 (Debian's packages). Built once; a stamp names what was built.
+step_server() {
+  [ "$PG_MAJOR" = 15 ] && return
+  local prefix="$CACHE_DIR/pg$PG_MAJOR" stamp want src ext
+  stamp="$prefix/.complete"
+  want="${SOURCES[postgresql-$PG_MAJOR]} ${SOURCES[pgvector]} ${SOURCES[hypopg]} ${SOURCES[pg_cron]}"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    say "server: PostgreSQL $PG_MAJOR present in $prefix"
+    server_contrib
+    return
+  fi
+  say "server: building PostgreSQL $PG_MAJOR from source into $prefix (takes about 6 minutes)"
+  src=$(source_tree "postgresql-$PG_MAJOR")
+  rm -rf "$prefix"
+  (cd "$src" && quiet ./configure --prefix="$prefix" --without-icu --with-openssl)
+  quiet make -C "$src" -j"$(nproc)"
+  quiet make -C "$src" install
+  for ext in "${CONTRIB[@]}"; do quiet make -C "$src/contrib/$ext" install; done
+  for ext in pgvector hypopg pg_cron; do
+    say "server: building $ext for PostgreSQL $PG_MAJOR"
+    src=$(source_tree "$ext")
+    quiet make -C "$src" PG_CONFIG="$PG_CONFIG" USE_PGXS=1
+    quiet make -C "$src" PG_CONFIG="$PG_CONFIG" USE_PGXS=1 install
+  done
+  rm -rf "$CACHE_DIR/build"
+  ensure_traversable "$prefix"
+  echo "$want" > "$stamp"
+}
+
+# contrib modules added to CONTRIB after the server was built: built from its source alone
+server_contrib() {
+  local missing=() ext src
+  for ext in "${CONTRIB[@]}"; do
+    [ -f "$(pg_sharedir)/extension/$ext.control" ] || missing+=("$ext")
+  done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  say "server: building ${missing[*]} for PostgreSQL $PG_MAJOR"
+  src=$(source_tree "postgresql-$PG_MAJOR")
+  for ext in "${missing[@]}"; do
+    quiet make -C "$src/contrib/$ext" USE_PGXS=1 PG_CONFIG="$PG_CONFIG" -j"$(nproc)" install
+  done
+  rm -rf "$CACHE_DIR/build"
+}
+
 step_pgvector() {
+  [ "$PG_MAJOR" = 15 ] || return 0  # built with the server
   local ctl
   ctl="$(pg_sharedir)/extension/vector.control"
   if [ -f "$ctl" ] && grep -q "default_version = '$PGVECTOR_VERSION'" "$ctl"; then
@@ -80,11 +163,16 @@ step_pgrx() {
     cargo install --locked cargo-pgrx --version "$PGRX_VERSION" >/dev/null 2>&1 ||
       die "cargo install cargo-pgrx $PGRX_VERSION failed"
   fi
-  local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml"
+  # every server present is registered (init replaces the list with what it is given)
+  local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml" args=() v c
+  for v in 15 17 18; do
+    c=$(PG=$v bash -c ". '$ROOT/scripts/common.sh' && echo \"\$PG_CONFIG\"")
+    [ -x "$c" ] && args+=(--pg$v "$c")
+  done
   if [ -f "$cfg" ] && grep -q "pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg"; then
     say "cargo-pgrx: pg$PG_MAJOR registered"
   else
-    cargo pgrx init --pg$PG_MAJOR "$PG_CONFIG" >/dev/null
+    quiet cargo pgrx init "${args[@]}"
   fi
 }
 
@@ -135,31 +223,52 @@ step_assets() {
 # current one by scripts/install.sh. CREATE EXTENSION ai_architect VERSION 'V' and the
 # upgrade test run them.
 step_previous() {
-  local ctl v commit out src
+  local ctl v commit out src dir
   for ctl in "$ROOT"/sql/versions/ai_architect--*.control; do
     [ -f "$ctl" ] || continue
     v=$(basename "$ctl" .control); v=${v#ai_architect--}
     commit=$(sed -n 's/.*(commit \([0-9a-f]\{40\}\)).*/\1/p' "$ctl" | head -n1)
-    out="$CACHE_DIR/previous/$v/ai_architect-$v.so"
+    dir="$CACHE_DIR/previous/pg$PG_MAJOR/$v"
+    out="$dir/ai_architect-$v.so"
     if [ -f "$out" ]; then say "previous: $v present"; continue; fi
+    if ! grep -q "^# released for PostgreSQL .*\b$PG_MAJOR\b" "$ctl"; then
+      say "previous: $v was not released for PostgreSQL $PG_MAJOR: not built"
+      continue
+    fi
     [ -n "$commit" ] || die "$ctl names no commit"
     if ! git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null; then
       say "previous: commit $commit of $v is not in this clone (a shallow clone?): not built"
       continue
     fi
     say "previous: building the $v library from $commit"
-    src="$CACHE_DIR/previous/$v/src"
+    src="$dir/src"
     rm -rf "$src" && mkdir -p "$src"
     git -C "$ROOT" archive "$commit" | tar -x -C "$src"
     (cd "$src" && CARGO_TARGET_DIR="$CACHE_DIR/previous/target" \
-       quiet cargo pgrx package --debug --pg-config "$PG_CONFIG" --out-dir "$CACHE_DIR/previous/$v/pkg")
-    cp "$CACHE_DIR/previous/$v/pkg$(pg_pkglibdir)/ai_architect.so" "$out.tmp" && mv "$out.tmp" "$out"
+       quiet cargo pgrx package --debug --pg-config "$PG_CONFIG" --out-dir "$dir/pkg")
+    cp "$dir/pkg$(pg_pkglibdir)/ai_architect.so" "$out.tmp" && mv "$out.tmp" "$out"
   done
+}
+
+# The official MCP client (the Python SDK) for the MCP server's tests, in a private
+# virtualenv: nothing is installed into the system's Python.
+MCP_CLIENT_PACKAGES=("mcp==2.3.0" "pytest==8.4.2")
+step_mcpclient() {
+  local venv="$CACHE_DIR/mcp-venv" want="${MCP_CLIENT_PACKAGES[*]}"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.complete" 2>/dev/null)" = "$want" ]; then
+    say "mcp client: present in $venv"
+    return
+  fi
+  say "mcp client: installing ${MCP_CLIENT_PACKAGES[*]} into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  quiet "$venv/bin/pip" install -q "${MCP_CLIENT_PACKAGES[@]}"
+  echo "$want" > "$venv/.complete"
 }
 
 main() {
   local steps=("$@")
-  [ ${#steps[@]} -gt 0 ] || steps=(packages pgvector pgrx assets)
+  [ ${#steps[@]} -gt 0 ] || steps=(packages server pgvector pgrx assets mcpclient)
   for s in "${steps[@]}"; do "step_$s"; done
 }
 

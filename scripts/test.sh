@@ -4,11 +4,15 @@
 #   2. pgrx         cargo pgrx test: #[pg_test] functions inside a throw-away server
 #   3. regress      pg_regress: pg_test/sql vs pg_test/expected, on the local cluster
 #   4. integration  tests/integration: a driver, several sessions, a second cluster
+#   5. mcp          tests/mcp: ai-architect-mcp driven by the official MCP client (Python SDK)
+# PG=17 or PG=18: the same on that server (built into .cache/ by scripts/setup.sh), all but
+# the unit layer, which does not depend on the server.
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 cd "$ROOT"
 
 LOGDIR="$ROOT/target/test-logs"
+[ "$PG_MAJOR" = 15 ] || LOGDIR="$LOGDIR/pg$PG_MAJOR"
 mkdir -p "$LOGDIR"
 declare -a SUMMARY=()
 TOTAL_PASS=0
@@ -31,20 +35,20 @@ record() { # layer passed failed rc log
 run_unit() {
   local log="$LOGDIR/unit.log" rc=0
   say "test: unit (cargo test, pure Rust)"
-  cargo test --lib -- --skip pg_tests:: >"$log" 2>&1 || rc=$?
+  { cargo test --lib -- --skip pg_tests:: && cargo test -p ai-architect-mcp; } >"$log" 2>&1 || rc=$?
   read -r p f < <(cargo_counts "$log")
   record unit "$p" "$f" "$rc" "$log"
 }
 
 run_pgrx() {
   local log="$LOGDIR/pgrx.log" rc=0 pgdata="$ROOT/target/pgrx-test-pgdata"
-  say "test: pgrx (cargo pgrx test pg15, #[pg_test] in a throw-away server)"
+  say "test: pgrx (cargo pgrx test pg$PG_MAJOR, #[pg_test] in a throw-away server)"
   # cargo pgrx test installs its own build over the installed library: stop the local
   # cluster first so no running server has that file mapped.
   bash scripts/cluster.sh stop
   rm -rf "$pgdata" && mkdir -p "$pgdata" && chown postgres:postgres "$pgdata"
   ensure_traversable "$ROOT/target"
-  cargo pgrx test pg15 --runas postgres --pgdata "$pgdata" pg_tests >"$log" 2>&1 || rc=$?
+  cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$pgdata" pg_tests >"$log" 2>&1 || rc=$?
   read -r p f < <(cargo_counts "$log")
   record pgrx "$p" "$f" "$rc" "$log"
 }
@@ -68,12 +72,25 @@ run_integration() {
   say "test: integration (tests/integration against the local cluster)"
   AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" AI_PGBIN="$PG_BIN" \
     cargo test --manifest-path tests/integration/Cargo.toml --target-dir "$ROOT/target/integration" \
-    --test '*' >"$log" 2>&1 || rc=$?
+    --no-fail-fast --test '*' >"$log" 2>&1 || rc=$?
   read -r p f < <(cargo_counts "$log")
   record integration "$p" "$f" "$rc" "$log"
 }
 
-run_unit
+say "test: PostgreSQL $PG_MAJOR ($("$PG_CONFIG" --version))"
+[ "$PG_MAJOR" = 15 ] && run_mcp() {
+  local log="$LOGDIR/mcp.log" rc=0 p f
+  say "test: mcp (ai-architect-mcp with the official MCP client, stdio and HTTP)"
+  AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" AI_PGBIN="$PG_BIN" AI_ROOT="$ROOT" \
+    AI_MCP_BIN="$ROOT/target/release/ai-architect-mcp" \
+    "$CACHE_DIR/mcp-venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/mcp" >"$log" 2>&1 || rc=$?
+  p=$(grep -oE '[0-9]+ passed' "$log" | tail -n1 | grep -oE '[0-9]+' || true)
+  f=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{s += $1} END {print s + 0}')
+  record mcp "${p:-0}" "$f" "$rc" "$log"
+}
+
+say "test: PostgreSQL $PG_MAJOR ($("$PG_CONFIG" --version))"
+[ "$PG_MAJOR" = 15 ] && run_unit
 run_pgrx
 # back to the release build for the layers that use the local cluster
 # (with the libraries of earlier releases, for the upgrade test)
@@ -81,9 +98,10 @@ bash scripts/setup.sh previous && bash scripts/install.sh && bash scripts/cluste
   { record setup 0 1 1 /dev/null; }
 run_regress
 run_integration
+run_mcp
 
 echo
-echo "==================== test summary ===================="
+echo "============ test summary (PostgreSQL $PG_MAJOR) ============"
 for line in "${SUMMARY[@]}"; do echo "$line"; done
 echo "------------------------------------------------------"
 echo "total: $TOTAL_PASS passed, $TOTAL_FAIL failed"

@@ -277,10 +277,28 @@ pub fn with_setting<R>(name: &std::ffi::CStr, value: &str, f: impl FnOnce() -> R
     with_settings(&[(name, value)], f)
 }
 
-/// Runs `f` with the transaction read-only (undone when `f` returns; an ERROR undoes it
-/// through subtransaction abort): whatever SQL `f` runs cannot write.
+/// Runs `f` with the transaction read-only: whatever SQL `f` runs cannot write (the
+/// executor's own check, `ExecCheckXactReadOnly`). Undone when `f` returns or unwinds. The
+/// flag is set directly: since PostgreSQL 16 `transaction_read_only` cannot be saved and
+/// restored around a call (GUC_NO_RESET), and SET LOCAL would outlive `f`.
 pub fn read_only<R>(f: impl FnOnce() -> R) -> R {
-    with_setting(c"transaction_read_only", "on", f)
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: the backend-local flag, written back as it was.
+            unsafe { pg_sys::XactReadOnly = self.0 }
+        }
+    }
+    // SAFETY: backend-local state of the current transaction.
+    let _restore = Restore(unsafe { pg_sys::XactReadOnly });
+    unsafe { pg_sys::XactReadOnly = true };
+    f()
+}
+
+/// Whether the current transaction is read-only (a hot standby's always are).
+pub fn read_only_transaction() -> bool {
+    // SAFETY: a plain read of backend-local state.
+    unsafe { pg_sys::XactReadOnly }
 }
 
 // The backend's timeout API (utils/timeout.h), which pgrx does not bind.

@@ -545,16 +545,8 @@ fn log_usage(
 ) -> Option<i64> {
     if crate::error::skipped_on_standby(
         "ai.ask",
-        "the question is not logged in ai.query_usage_stats (no usage_id: ai.feedback needs the primary)",
+        "the question is not logged in ai.query_usage_stats (no usage_id: ai.feedback needs a writable transaction on the primary)",
     ) {
-        return None;
-    }
-    let writable =
-        Spi::get_one::<bool>("SELECT pg_catalog.current_setting('transaction_read_only') = 'off'")
-            .ok()
-            .flatten()
-            .unwrap_or(false);
-    if !writable {
         return None;
     }
     as_extension_owner(|| {

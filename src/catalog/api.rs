@@ -456,13 +456,13 @@ pub struct Hit {
     pub description: String,
 }
 
-/// Refreshes the catalog when DDL made it stale. On a hot standby the replicated catalog is
-/// used as it is (the primary refreshes it), with a NOTICE from SQL function `func`.
+/// Refreshes the catalog when DDL made it stale. On a hot standby or in a read-only
+/// transaction the catalog is used as it is, with a NOTICE from SQL function `func`.
 pub fn refresh_if_stale(func: &str) -> Result<()> {
     if as_extension_owner(catalog_is_stale)?
         && !crate::error::skipped_on_standby(
             func,
-            "the catalog is not refreshed here (the primary refreshes it; the replicated one is used)",
+            "the catalog is not refreshed here (a writable transaction on the primary refreshes it; the stale one is used)",
         )
     {
         refresh(None)?;

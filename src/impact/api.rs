@@ -45,6 +45,8 @@ pub enum ImpactError {
     NoTransaction(String),
     #[error("{0} statements cannot be dry-run")]
     NotDryRunnable(&'static str),
+    #[error("a dry run runs the statement, and this {0}")]
+    ReadOnly(&'static str),
     #[error("counting the rows failed: {0}")]
     Count(String),
     #[error("the introspection returned unexpected data: {0}")]
@@ -71,6 +73,7 @@ impl UserError for ImpactError {
             NoSelect(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             NotUpdatable { .. } => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Timeout(..) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            ReadOnly(_) => PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
             Count(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             PgSql(_) | ReadDifferently { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
@@ -93,6 +96,7 @@ impl UserError for ImpactError {
             Timeout(..) => Some("raise ai_architect.impact_timeout_ms, or use mode => 'estimate'".into()),
             NoTransaction(_) => Some("use mode => 'estimate' or 'exact'; the linter and lock analysis still apply".into()),
             NotDryRunnable(_) => Some("dry runs take INSERT, UPDATE, DELETE, MERGE, TRUNCATE and DDL".into()),
+            ReadOnly(_) => Some("use mode => 'exact' (counts the rows without running the statement), or a writable transaction on the primary".into()),
             Count(_) => Some("the WHERE clause must be readable as a query; try mode => 'dry_run'".into()),
             _ => None,
         }
@@ -318,6 +322,12 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
         rollback: json!({}),
     };
     if mode == Mode::DryRun {
+        if crate::spi_util::on_standby() {
+            return Err(ImpactError::ReadOnly("server is a hot standby (read-only)"));
+        }
+        if crate::spi_util::read_only_transaction() {
+            return Err(ImpactError::ReadOnly("transaction is read-only"));
+        }
         match kind {
             Kind::Copy => return Err(ImpactError::NotDryRunnable("COPY")),
             Kind::Other => return Err(ImpactError::NotDryRunnable("utility")),

@@ -214,6 +214,7 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
         "SELECT ai.feedback(1, 5, true)",
         "SELECT ai.add_sample('how many genres', 'SELECT count(*) FROM genre')",
         "SELECT * FROM ai.refresh_catalog()",
+        "SELECT ai.impact('DELETE FROM invoice_line WHERE invoice_id = 1', 'dry_run')",
     ] {
         let (code, msg) = error_of(&mut r, sql);
         assert_eq!(code, "25006", "{sql}: {msg}");

@@ -67,6 +67,15 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
         .output()
         .unwrap();
     let libdir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let out = std::process::Command::new(format!("{bindir}/pg_config"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !version.starts_with("PostgreSQL 15.") {
+        eprintln!("skipped: 0.1.0 was released for PostgreSQL 15 only, this is {version}");
+        return;
+    }
     if !std::path::Path::new(&format!("{libdir}/ai_architect-0.1.0.so")).exists() {
         eprintln!("skipped: the 0.1.0 library is not built here (scripts/setup.sh previous needs the release commit)");
         return;
