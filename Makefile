@@ -1,9 +1,9 @@
 # ai_architect — run `make demo` to see it, `make test` to test it.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-# PostgreSQL major version: 15 (Debian's packages), 17 or 18 (built from source into .cache/)
-PG ?= 15
-export PG
+# PostgreSQL major version: PG=15 (Debian's packages, the default), PG=17 or PG=18 (built
+# from source into .cache/); or PG_CONFIG=/path/to/pg_config for your own server
+export PG PG_CONFIG
 
 .PHONY: help setup install start stop clean-data demo test test-all bench psql fuzz
 

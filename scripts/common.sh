@@ -2,15 +2,25 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE_DIR="$ROOT/.cache"
 # The PostgreSQL major version everything runs on: PG=15 (Debian's packages, the default),
-# PG=17 or PG=18 (built from source into .cache/pgNN by scripts/setup.sh). Each version has
-# its own local cluster (./.pgdata, ./.pgdata-17, ./.pgdata-18) on its own port.
-PG_MAJOR="${PG:-15}"
+# PG=17 or PG=18 (built from source into .cache/pgNN by scripts/setup.sh); or the server of
+# PG_CONFIG=/path/to/pg_config (make install into your own server). Each version has its own
+# local cluster (./.pgdata, ./.pgdata-17, ./.pgdata-18) on its own port.
+if [ -n "${PG:-}" ]; then
+  PG_MAJOR=$PG
+elif [ -n "${PG_CONFIG:-}" ]; then
+  PG_MAJOR=$("$PG_CONFIG" --version | sed -E 's/^PostgreSQL ([0-9]+).*/\1/')
+else
+  PG_MAJOR=15
+fi
 case "$PG_MAJOR" in
-  15) PG_CONFIG="/usr/lib/postgresql/15/bin/pg_config"; PGDATA_DIR="$ROOT/.pgdata"; PGPORT_DEMO=28815 ;;
-  17) PG_CONFIG="$CACHE_DIR/pg17/bin/pg_config"; PGDATA_DIR="$ROOT/.pgdata-17"; PGPORT_DEMO=28825 ;;
-  18) PG_CONFIG="$CACHE_DIR/pg18/bin/pg_config"; PGDATA_DIR="$ROOT/.pgdata-18"; PGPORT_DEMO=28835 ;;
-  *) printf 'error: PG=%s: the supported versions are 15, 17 and 18\n' "$PG_MAJOR" >&2; exit 2 ;;
+  15) PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"; PGDATA_DIR="$ROOT/.pgdata"; PGPORT_DEMO=28815 ;;
+  17) PG_CONFIG="${PG_CONFIG:-$CACHE_DIR/pg17/bin/pg_config}"; PGDATA_DIR="$ROOT/.pgdata-17"; PGPORT_DEMO=28825 ;;
+  18) PG_CONFIG="${PG_CONFIG:-$CACHE_DIR/pg18/bin/pg_config}"; PGDATA_DIR="$ROOT/.pgdata-18"; PGPORT_DEMO=28835 ;;
+  13|14|16) [ -n "${PG_CONFIG:-}" ] || { printf 'error: PG=%s: name its pg_config with PG_CONFIG=\n' "$PG_MAJOR" >&2; exit 2; }
+            PGDATA_DIR="$ROOT/.pgdata-$PG_MAJOR"; PGPORT_DEMO=$((28840 + PG_MAJOR)) ;;
+  *) printf 'error: PG=%s: ai_architect runs on PostgreSQL 13 to 18 (tested: 15, 17, 18)\n' "$PG_MAJOR" >&2; exit 2 ;;
 esac
+export PG="$PG_MAJOR"
 PG_BIN="$(dirname "$PG_CONFIG")"
 ASSET_DIR="$CACHE_DIR/assets"
 ORT_LIB=libonnxruntime.so.1.31.1

@@ -77,8 +77,7 @@ run_integration() {
   record integration "$p" "$f" "$rc" "$log"
 }
 
-say "test: PostgreSQL $PG_MAJOR ($("$PG_CONFIG" --version))"
-[ "$PG_MAJOR" = 15 ] && run_mcp() {
+run_mcp() {
   local log="$LOGDIR/mcp.log" rc=0 p f
   say "test: mcp (ai-architect-mcp with the official MCP client, stdio and HTTP)"
   AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" AI_PGBIN="$PG_BIN" AI_ROOT="$ROOT" \

@@ -303,7 +303,8 @@ pub fn read_only_transaction() -> bool {
 
 // The backend's timeout API (utils/timeout.h), which pgrx does not bind.
 mod timeout {
-    /// TimeoutId.STATEMENT_TIMEOUT: the fourth predefined reason in PostgreSQL 15 to 17.
+    /// TimeoutId.STATEMENT_TIMEOUT: the fourth predefined reason in PostgreSQL 15 to 18
+    /// (utils/timeout.h of each; the timeout tests run on 15, 17 and 18).
     pub const STATEMENT_TIMEOUT: std::ffi::c_int = 3;
     unsafe extern "C-unwind" {
         pub fn enable_timeout_after(id: std::ffi::c_int, delay_ms: std::ffi::c_int);

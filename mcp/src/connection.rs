@@ -5,7 +5,10 @@ use std::time::Duration;
 
 /// The connection's settings. `env` reads an environment variable (a parameter, so that the
 /// rules are tested without changing the process's environment).
-pub fn config(opts: &Options, env: impl Fn(&str) -> Option<String>) -> Result<tokio_postgres::Config, String> {
+pub fn config(
+    opts: &Options,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<tokio_postgres::Config, String> {
     let mut c = match &opts.dsn {
         Some(dsn) => dsn
             .parse::<tokio_postgres::Config>()
@@ -17,7 +20,10 @@ pub fn config(opts: &Options, env: impl Fn(&str) -> Option<String>) -> Result<to
                 c.host(h);
             }
             if let Some(p) = env("PGPORT") {
-                c.port(p.parse().map_err(|_| format!("PGPORT={p}: not a port number"))?);
+                c.port(
+                    p.parse()
+                        .map_err(|_| format!("PGPORT={p}: not a port number"))?,
+                );
             }
             if let Some(d) = env("PGDATABASE") {
                 c.dbname(&d);
@@ -34,7 +40,11 @@ pub fn config(opts: &Options, env: impl Fn(&str) -> Option<String>) -> Result<to
         }
     };
     if c.get_user().is_none() {
-        c.user(&env("PGUSER").or_else(|| env("USER")).ok_or("name the role: --dsn 'user=...' or PGUSER")?);
+        c.user(
+            &env("PGUSER")
+                .or_else(|| env("USER"))
+                .ok_or("name the role: --dsn 'user=...' or PGUSER")?,
+        );
     }
     if c.get_application_name().is_none() {
         c.application_name("ai-architect-mcp");
@@ -57,7 +67,9 @@ mod tests {
 
     fn opts(args: &str) -> Options {
         let a: Vec<String> = args.split_whitespace().map(String::from).collect();
-        parse(&a, |_| Err(std::io::Error::other("no file"))).unwrap().unwrap()
+        parse(&a, |_| Err(std::io::Error::other("no file")))
+            .unwrap()
+            .unwrap()
     }
 
     #[test]
@@ -75,18 +87,33 @@ mod tests {
         assert_eq!(c.get_ports(), &[5433]);
         assert_eq!(c.get_application_name(), Some("ai-architect-mcp"));
         assert_eq!(c.get_options(), None);
-        assert!(config(&opts(""), |k| (k == "PGPORT").then(|| "x".into())).unwrap_err().contains("PGPORT"));
+        assert!(config(&opts(""), |k| (k == "PGPORT").then(|| "x".into()))
+            .unwrap_err()
+            .contains("PGPORT"));
     }
 
     #[test]
     fn a_dsn_wins_and_read_only_is_the_connections_default() {
-        let o = Options { dsn: Some("host=/s user=bob dbname=d options='-c work_mem=8MB'".into()), read_only: true, ..opts("") };
+        let o = Options {
+            dsn: Some("host=/s user=bob dbname=d options='-c work_mem=8MB'".into()),
+            read_only: true,
+            ..opts("")
+        };
         let c = config(&o, |_| None).unwrap();
         assert_eq!(c.get_user(), Some("bob"));
-        assert_eq!(c.get_options(), Some("-c work_mem=8MB -c default_transaction_read_only=on"));
-        let o = Options { dsn: Some("postgresql://carol@localhost:5432/db".into()), ..opts("") };
+        assert_eq!(
+            c.get_options(),
+            Some("-c work_mem=8MB -c default_transaction_read_only=on")
+        );
+        let o = Options {
+            dsn: Some("postgresql://carol@localhost:5432/db".into()),
+            ..opts("")
+        };
         assert_eq!(config(&o, |_| None).unwrap().get_user(), Some("carol"));
-        let o = Options { dsn: Some("host=/s".into()), ..opts("") };
+        let o = Options {
+            dsn: Some("host=/s".into()),
+            ..opts("")
+        };
         assert!(config(&o, |_| None).unwrap_err().contains("name the role"));
     }
 }

@@ -13,9 +13,15 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub async fn serve(addr: SocketAddr, token: Option<String>, opts: Options, pg: tokio_postgres::Config) -> Result<(), String> {
+pub async fn serve(
+    addr: SocketAddr,
+    token: Option<String>,
+    opts: Options,
+    pg: tokio_postgres::Config,
+) -> Result<(), String> {
     let ct = tokio_util::sync::CancellationToken::new();
-    let mut config = StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token());
+    let mut config =
+        StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token());
     if token.is_some() {
         // reached by other names than loopback's: the token is the check
         config = config.disable_allowed_hosts();
@@ -29,7 +35,9 @@ pub async fn serve(addr: SocketAddr, token: Option<String>, opts: Options, pg: t
     let router = axum::Router::new()
         .nest_service("/mcp", service)
         .layer(middleware::from_fn_with_state(Arc::new(token), check_token));
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("--http {addr}: {e}"))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("--http {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     eprintln!("ai-architect-mcp: serving MCP at http://{bound}/mcp");
     axum::serve(listener, router)
@@ -41,7 +49,11 @@ pub async fn serve(addr: SocketAddr, token: Option<String>, opts: Options, pg: t
         .map_err(|e| e.to_string())
 }
 
-async fn check_token(State(token): State<Arc<Option<String>>>, request: Request, next: Next) -> Response {
+async fn check_token(
+    State(token): State<Arc<Option<String>>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(want) = token.as_ref() {
         let given = request
             .headers()

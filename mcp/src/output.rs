@@ -54,7 +54,12 @@ pub fn cap_value(v: Value, max_bytes: usize) -> Value {
 }
 
 /// A PostgreSQL error as the agent sees it: the message, the detail and hint, the SQLSTATE.
-pub fn error_text(message: &str, detail: Option<&str>, hint: Option<&str>, code: Option<&str>) -> String {
+pub fn error_text(
+    message: &str,
+    detail: Option<&str>,
+    hint: Option<&str>,
+    code: Option<&str>,
+) -> String {
     let mut s = format!("ERROR: {message}");
     if let Some(d) = detail.filter(|d| !d.is_empty()) {
         s.push_str(&format!("\nDETAIL: {d}"));
@@ -87,9 +92,15 @@ mod tests {
     fn rows_are_capped_by_count_and_bytes() {
         let rows: Vec<Value> = (0..5).map(|i| json!({"n": i})).collect();
         let v = cap_rows(rows.clone(), 10, 1000);
-        assert_eq!((v["row_count"].as_u64(), v["truncated"].as_bool()), (Some(5), Some(false)));
+        assert_eq!(
+            (v["row_count"].as_u64(), v["truncated"].as_bool()),
+            (Some(5), Some(false))
+        );
         let v = cap_rows(rows.clone(), 3, 1000);
-        assert_eq!((v["row_count"].as_u64(), v["truncated"].as_bool()), (Some(3), Some(true)));
+        assert_eq!(
+            (v["row_count"].as_u64(), v["truncated"].as_bool()),
+            (Some(3), Some(true))
+        );
         let v = cap_rows(rows, 10, 20);
         assert!(v["rows"].to_string().len() <= 20, "{v}");
         assert_eq!(v["truncated"], true);
@@ -106,7 +117,15 @@ mod tests {
 
     #[test]
     fn errors_keep_message_hint_and_code() {
-        let t = error_text("permission denied", None, Some("ask an approver"), Some("42501"));
-        assert_eq!(t, "ERROR: permission denied\nHINT: ask an approver\nSQLSTATE: 42501");
+        let t = error_text(
+            "permission denied",
+            None,
+            Some("ask an approver"),
+            Some("42501"),
+        );
+        assert_eq!(
+            t,
+            "ERROR: permission denied\nHINT: ask an approver\nSQLSTATE: 42501"
+        );
     }
 }

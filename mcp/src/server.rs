@@ -33,7 +33,9 @@ struct Inner {
 
 impl Architect {
     pub fn new(opts: Options, pg: tokio_postgres::Config) -> Architect {
-        Architect { inner: Arc::new(Inner { opts, pg }) }
+        Architect {
+            inner: Arc::new(Inner { opts, pg }),
+        }
     }
 
     fn served(&self) -> impl Iterator<Item = &'static Tool> + '_ {
@@ -41,10 +43,17 @@ impl Architect {
     }
 
     /// Runs one tool call; its failures are results the agent reads (message, hint, code).
-    async fn call(&self, tool: &'static Tool, args: &serde_json::Map<String, Value>, cx: &RequestContext<RoleServer>) -> CallToolResult {
+    async fn call(
+        &self,
+        tool: &'static Tool,
+        args: &serde_json::Map<String, Value>,
+        cx: &RequestContext<RoleServer>,
+    ) -> CallToolResult {
         let st = match tools::statement(tool, args, self.inner.opts.max_rows) {
             Ok(st) => st,
-            Err(e) => return CallToolResult::error(vec![ContentBlock::text(format!("ERROR: {e}"))]),
+            Err(e) => {
+                return CallToolResult::error(vec![ContentBlock::text(format!("ERROR: {e}"))])
+            }
         };
         let (client, connection) = match self.inner.pg.connect(NoTls).await {
             Ok(c) => c,
@@ -54,15 +63,24 @@ impl Architect {
         let cancel = client.cancel_token();
         let work = async {
             let max_bytes: usize = client
-                .query_one("SELECT pg_catalog.current_setting('ai_architect.ask_max_bytes', true)", &[])
+                .query_one(
+                    "SELECT pg_catalog.current_setting('ai_architect.ask_max_bytes', true)",
+                    &[],
+                )
                 .await?
                 .get::<_, Option<String>>(0)
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(1_048_576);
-            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
-                st.params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+            let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = st
+                .params
+                .iter()
+                .map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync))
+                .collect();
             let rows = client.query(st.sql.as_str(), &params).await?;
-            let values: Vec<Value> = rows.iter().map(|r| r.get::<_, Option<Value>>(0).unwrap_or(Value::Null)).collect();
+            let values: Vec<Value> = rows
+                .iter()
+                .map(|r| r.get::<_, Option<Value>>(0).unwrap_or(Value::Null))
+                .collect();
             Ok::<_, tokio_postgres::Error>((values, max_bytes))
         };
         let outcome = tokio::select! {
@@ -76,7 +94,9 @@ impl Architect {
                     Ok(()) => eprintln!("ai-architect-mcp: {}: cancelled by the client", tool.name),
                     Err(e) => eprintln!("ai-architect-mcp: {}: cancelled by the client, but cancelling it in PostgreSQL failed: {e}", tool.name),
                 }
-                CallToolResult::error(vec![ContentBlock::text("ERROR: cancelled by the client; the statement was cancelled in the server")])
+                CallToolResult::error(vec![ContentBlock::text(
+                    "ERROR: cancelled by the client; the statement was cancelled in the server",
+                )])
             }
             Some(Err(e)) => CallToolResult::error(vec![ContentBlock::text(db_error(&e))]),
             Some(Ok((values, max_bytes))) => {
@@ -96,7 +116,11 @@ impl Architect {
                     Value::String(s) => s.clone(),
                     v => serde_json::to_string_pretty(v).unwrap_or_default(),
                 };
-                CallToolResult::success(vec![ContentBlock::text(output::as_untrusted(tool.name, &text, &output::nonce()))])
+                CallToolResult::success(vec![ContentBlock::text(output::as_untrusted(
+                    tool.name,
+                    &text,
+                    &output::nonce(),
+                ))])
             }
         };
         drop(client);
@@ -115,9 +139,9 @@ fn db_error(e: &tokio_postgres::Error) -> String {
 /// A tool as MCP lists it: schema and hints.
 fn listed(t: &Tool) -> rmcp::model::Tool {
     let hints = ToolAnnotations::with_title(t.title)
-        .read_only(!t.writes)
-        .destructive(t.destructive)
-        .idempotent(t.idempotent)
+        .read_only(!t.writes())
+        .destructive(t.destructive())
+        .idempotent(t.idempotent())
         .open_world(false);
     rmcp::model::Tool::new(t.name, t.doc, Arc::new(tools::input_schema(t))).annotate(hints)
 }
@@ -125,7 +149,10 @@ fn listed(t: &Tool) -> rmcp::model::Tool {
 impl ServerHandler for Architect {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("ai-architect-mcp", env!("CARGO_PKG_VERSION")))
+            .with_server_info(Implementation::new(
+                "ai-architect-mcp",
+                env!("CARGO_PKG_VERSION"),
+            ))
             .with_instructions(INSTRUCTIONS)
     }
 
@@ -134,7 +161,9 @@ impl ServerHandler for Architect {
         _request: Option<PaginatedRequestParams>,
         _cx: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        Ok(ListToolsResult::with_all_items(self.served().map(listed).collect()))
+        Ok(ListToolsResult::with_all_items(
+            self.served().map(listed).collect(),
+        ))
     }
 
     async fn call_tool(
@@ -144,8 +173,15 @@ impl ServerHandler for Architect {
     ) -> Result<CallToolResponse, ErrorData> {
         let Some(tool) = self.served().find(|t| t.name == request.name.as_ref()) else {
             let hidden = tools::TOOLS.iter().any(|t| t.name == request.name.as_ref());
-            let why = if hidden { "not served here (--tools or --read-only)" } else { "no such tool" };
-            return Err(ErrorData::invalid_params(format!("tool {:?}: {why}", request.name), None));
+            let why = if hidden {
+                "not served here (--tools or --read-only)"
+            } else {
+                "no such tool"
+            };
+            return Err(ErrorData::invalid_params(
+                format!("tool {:?}: {why}", request.name),
+                None,
+            ));
         };
         let args = request.arguments.clone().unwrap_or_default();
         Ok(self.call(tool, &args, &cx).await.into())

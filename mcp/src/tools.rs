@@ -30,7 +30,10 @@ pub enum Kind {
     Text,
     Bool,
     /// an integer from `min` to `max`
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// one of the listed words
     Choice(&'static [&'static str]),
 }
@@ -58,14 +61,24 @@ pub struct Tool {
     pub set: Set,
     pub title: &'static str,
     pub doc: &'static str,
-    /// changes something (state of ai_architect or user data): hidden by --read-only
-    pub writes: bool,
-    pub destructive: bool,
-    pub idempotent: bool,
+    pub effect: Effect,
     pub args: &'static [Arg],
     /// the `ai.*` function called with named arguments, or a fixed statement (`$1`…)
     pub call: Call,
     pub returns: Returns,
+}
+
+impl Tool {
+    /// changes something (state of ai_architect or user data): hidden by --read-only
+    pub fn writes(&self) -> bool {
+        self.effect != Effect::Reads
+    }
+    pub fn destructive(&self) -> bool {
+        self.effect == Effect::ChangesData
+    }
+    pub fn idempotent(&self) -> bool {
+        self.effect == Effect::Reads
+    }
 }
 
 #[derive(Debug)]
@@ -75,15 +88,28 @@ pub enum Call {
 }
 
 const fn arg(name: &'static str, kind: Kind, doc: &'static str) -> Arg {
-    Arg { name, kind, required: true, doc }
+    Arg {
+        name,
+        kind,
+        required: true,
+        doc,
+    }
 }
 const fn opt(name: &'static str, kind: Kind, doc: &'static str) -> Arg {
-    Arg { name, kind, required: false, doc }
+    Arg {
+        name,
+        kind,
+        required: false,
+        doc,
+    }
 }
 
 const TEXT: Kind = Kind::Text;
 const BOOL: Kind = Kind::Bool;
-const ID: Kind = Kind::Int { min: 1, max: i64::MAX };
+const ID: Kind = Kind::Int {
+    min: 1,
+    max: i64::MAX,
+};
 const MODES: Kind = Kind::Choice(&["estimate", "exact", "dry_run"]);
 
 /// The largest text argument accepted (a question, a statement).
@@ -121,367 +147,210 @@ SELECT jsonb_build_object('statement', i -> 'statement', 'risk', i -> 'risk', 'l
                           'warnings', i -> 'warnings', 'locks', i -> 'locks')
   FROM ai.impact($1) AS i";
 
+/// What a tool may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// nothing
+    Reads,
+    /// ai_architect's state (a request, a rating, the audit history)
+    Writes,
+    /// the user's data
+    ChangesData,
+}
+
+const fn tool(
+    effect: Effect,
+    name: &'static str,
+    set: Set,
+    title: &'static str,
+    doc: &'static str,
+    args: &'static [Arg],
+    call: Call,
+    returns: Returns,
+) -> Tool {
+    Tool {
+        name,
+        set,
+        title,
+        doc,
+        effect,
+        args,
+        call,
+        returns,
+    }
+}
+
 pub static TOOLS: &[Tool] = &[
     // ---- database ----
-    Tool {
-        name: "ask",
-        set: Set::Database,
-        title: "Ask the database a question",
-        doc: "Turns a question in plain language into one SELECT, checked by PostgreSQL's parser \
+    tool(Effect::Reads, "ask", Set::Database, "Ask the database a question",
+        "Turns a question in plain language into one SELECT, checked by PostgreSQL's parser \
               and analyser against ai_architect's allow list, and runs it with the rights of the \
               connected role (execute=false returns the SQL only). The answer says how it was \
               made (sample, llm, engine), its confidence, or the words that were not understood. \
               Nothing but reading is possible; the question is recorded in ai_architect's usage log.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[
+        &[
             arg("question", TEXT, "the question, in plain language"),
             opt("execute", BOOL, "run the query and return its rows (default true)"),
             opt("max_rows", Kind::Int { min: 1, max: 10_000 }, "rows returned at most (default and ceiling: the server's --max-rows)"),
         ],
-        call: Call::Function("ask"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "generate_sql",
-        set: Set::Database,
-        title: "Write SQL for a question",
-        doc: "The validated SELECT ai_architect would run for a question, without running it.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[arg("question", TEXT, "the question, in plain language")],
-        call: Call::Function("generate_sql"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "search_catalog",
-        set: Set::Database,
-        title: "Find tables and columns",
-        doc: "Tables and columns whose names, comments and descriptions match a question \
+        Call::Function("ask"), Returns::Value),
+    tool(Effect::Reads, "generate_sql", Set::Database, "Write SQL for a question",
+        "The validated SELECT ai_architect would run for a question, without running it.",
+        &[arg("question", TEXT, "the question, in plain language")],
+        Call::Function("generate_sql"), Returns::Value),
+    tool(Effect::Reads, "search_catalog", Set::Database, "Find tables and columns",
+        "Tables and columns whose names, comments and descriptions match a question \
               (semantic and lexical search over ai_architect's catalog), best first.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[
+        &[
             arg("question", TEXT, "what to look for"),
             opt("k", Kind::Int { min: 1, max: 100 }, "how many (default 10)"),
         ],
-        call: Call::Function("search_catalog"),
-        returns: Returns::Rows,
-    },
-    Tool {
-        name: "describe_table",
-        set: Set::Database,
-        title: "Describe a table",
-        doc: "Columns (type, nullability, default, description), constraints, foreign keys that \
+        Call::Function("search_catalog"), Returns::Rows),
+    tool(Effect::Reads, "describe_table", Set::Database, "Describe a table",
+        "Columns (type, nullability, default, description), constraints, foreign keys that \
               point at it, indexes and the estimated row count of a table or view the connected \
               role may use. The name is resolved like in a query (schema.table or the search path).",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[arg("table", TEXT, "the table's name, for example public.invoice")],
-        call: Call::Statement(DESCRIBE_TABLE),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "explain",
-        set: Set::Database,
-        title: "Explain a query",
-        doc: "PostgreSQL's plan of a query, with ai_architect's reading of it. analyze=true runs \
+        &[arg("table", TEXT, "the table's name, for example public.invoice")],
+        Call::Statement(DESCRIBE_TABLE), Returns::Value),
+    tool(Effect::Reads, "explain", Set::Database, "Explain a query",
+        "PostgreSQL's plan of a query, with ai_architect's reading of it. analyze=true runs \
               the query (only a statement the allow list accepts for reading) to measure it.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[
+        &[
             arg("sql", TEXT, "the query"),
             opt("analyze", BOOL, "run it and report measured times and rows (default false)"),
         ],
-        call: Call::Function("explain"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "similar_samples",
-        set: Set::Database,
-        title: "Stored questions like this one",
-        doc: "Stored question/SQL samples closest in meaning to a question, with their ratings.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[
+        Call::Function("explain"), Returns::Value),
+    tool(Effect::Reads, "similar_samples", Set::Database, "Stored questions like this one",
+        "Stored question/SQL samples closest in meaning to a question, with their ratings.",
+        &[
             arg("question", TEXT, "the question"),
             opt("k", Kind::Int { min: 1, max: 100 }, "how many (default 5)"),
         ],
-        call: Call::Function("similar_samples"),
-        returns: Returns::Rows,
-    },
-    Tool {
-        name: "feedback",
-        set: Set::Database,
-        title: "Rate an answer",
-        doc: "Rates an answer of ask (its usage_id): a rating from 1 to 5, whether it was correct, \
+        Call::Function("similar_samples"), Returns::Rows),
+    tool(Effect::Writes, "feedback", Set::Database, "Rate an answer",
+        "Rates an answer of ask (its usage_id): a rating from 1 to 5, whether it was correct, \
               and optionally the correct SQL. Corrections become samples only after review.",
-        writes: true,
-        destructive: false,
-        idempotent: false,
-        args: &[
+        &[
             arg("usage_id", ID, "the usage_id the ask answer carried"),
             arg("rating", Kind::Int { min: 1, max: 5 }, "1 (useless) to 5 (exactly right)"),
             arg("is_correct", BOOL, "whether the answer was correct"),
             opt("correction", TEXT, "the SQL that would have been right"),
             opt("comment", TEXT, "a remark"),
         ],
-        call: Call::Function("feedback"),
-        returns: Returns::Value,
-    },
+        Call::Function("feedback"), Returns::Value),
     // ---- impact ----
-    Tool {
-        name: "impact",
-        set: Set::Impact,
-        title: "What a statement would change",
-        doc: "Impact of a statement before it runs: rows per table (estimate from statistics, \
+    tool(Effect::Reads, "impact", Set::Impact, "What a statement would change",
+        "Impact of a statement before it runs: rows per table (estimate from statistics, \
               exact counts, or dry_run: run and rolled back), the foreign-key cascade tree, \
               triggers, locks, risk and the rollback plan. Nothing is changed.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[
+        &[
             arg("sql", TEXT, "the statement"),
             opt("mode", MODES, "estimate (default), exact or dry_run"),
         ],
-        call: Call::Function("impact"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "impact_report",
-        set: Set::Impact,
-        title: "What a statement would change, as a report",
-        doc: "The impact of a statement as a text report for people.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[
+        Call::Function("impact"), Returns::Value),
+    tool(Effect::Reads, "impact_report", Set::Impact, "What a statement would change, as a report",
+        "The impact of a statement as a text report for people.",
+        &[
             arg("sql", TEXT, "the statement"),
             opt("mode", MODES, "estimate (default), exact or dry_run"),
         ],
-        call: Call::Function("impact_report"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "lint",
-        set: Set::Impact,
-        title: "Migration lint of a statement",
-        doc: "The migration-safety findings for a statement (a lock that blocks writes, an index \
+        Call::Function("impact_report"), Returns::Value),
+    tool(Effect::Reads, "lint", Set::Impact, "Migration lint of a statement",
+        "The migration-safety findings for a statement (a lock that blocks writes, an index \
               built without CONCURRENTLY, a column added with a volatile default, …), its locks, \
               risk and warnings, from the impact analysis. Nothing is changed.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[arg("sql", TEXT, "the statement")],
-        call: Call::Statement(LINT),
-        returns: Returns::Value,
-    },
+        &[arg("sql", TEXT, "the statement")],
+        Call::Statement(LINT), Returns::Value),
     // ---- approval ----
-    Tool {
-        name: "request",
-        set: Set::Approval,
-        title: "Ask for a change to be approved",
-        doc: "Files a statement for approval; its risk decides how many approvers it needs. \
+    tool(Effect::Writes, "request", Set::Approval, "Ask for a change to be approved",
+        "Files a statement for approval; its risk decides how many approvers it needs. \
               Returns the request id. Nothing runs until the request is approved and executed.",
-        writes: true,
-        destructive: false,
-        idempotent: false,
-        args: &[
+        &[
             arg("sql", TEXT, "the statement to run once approved"),
             opt("reason", TEXT, "why it is needed"),
         ],
-        call: Call::Function("request"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "requests",
-        set: Set::Approval,
-        title: "List approval requests",
-        doc: "Approval requests the connected role may see, newest first, optionally in one state.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[opt(
+        Call::Function("request"), Returns::Value),
+    tool(Effect::Reads, "requests", Set::Approval, "List approval requests",
+        "Approval requests the connected role may see, newest first, optionally in one state.",
+        &[opt(
             "state",
             Kind::Choice(&["pending", "approved", "rejected", "cancelled", "expired", "executed", "failed", "rolled_back"]),
             "only requests in this state",
         )],
-        call: Call::Function("requests"),
-        returns: Returns::Rows,
-    },
-    Tool {
-        name: "request_status",
-        set: Set::Approval,
-        title: "One approval request",
-        doc: "A request's state, statement, impact, approvals and executions.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[arg("request", ID, "the request id")],
-        call: Call::Function("request_status"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "approve",
-        set: Set::Approval,
-        title: "Approve a request",
-        doc: "Approves a request as the connected role. Separation of duties is the database's: \
+        Call::Function("requests"), Returns::Rows),
+    tool(Effect::Reads, "request_status", Set::Approval, "One approval request",
+        "A request's state, statement, impact, approvals and executions.",
+        &[arg("request", ID, "the request id")],
+        Call::Function("request_status"), Returns::Value),
+    tool(Effect::Writes, "approve", Set::Approval, "Approve a request",
+        "Approves a request as the connected role. Separation of duties is the database's: \
               the requester cannot approve their own request, and only a role holding the \
               approver role of the request's risk level can; such an attempt is refused.",
-        writes: true,
-        destructive: false,
-        idempotent: false,
-        args: &[arg("request", ID, "the request id"), opt("comment", TEXT, "a remark")],
-        call: Call::Function("approve"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "reject",
-        set: Set::Approval,
-        title: "Reject a request",
-        doc: "Rejects a request, with the reason (as for approve, the requester cannot decide).",
-        writes: true,
-        destructive: false,
-        idempotent: false,
-        args: &[arg("request", ID, "the request id"), arg("comment", TEXT, "why")],
-        call: Call::Function("reject"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "cancel",
-        set: Set::Approval,
-        title: "Withdraw a request",
-        doc: "Withdraws one's own pending request.",
-        writes: true,
-        destructive: false,
-        idempotent: false,
-        args: &[arg("request", ID, "the request id")],
-        call: Call::Function("cancel"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "execute",
-        set: Set::Approval,
-        title: "Run an approved request",
-        doc: "Runs an approved request's statement with the requester's rights, after backing up \
+        &[arg("request", ID, "the request id"), opt("comment", TEXT, "a remark")],
+        Call::Function("approve"), Returns::Value),
+    tool(Effect::Writes, "reject", Set::Approval, "Reject a request",
+        "Rejects a request, with the reason (as for approve, the requester cannot decide).",
+        &[arg("request", ID, "the request id"), arg("comment", TEXT, "why")],
+        Call::Function("reject"), Returns::Value),
+    tool(Effect::Writes, "cancel", Set::Approval, "Withdraw a request",
+        "Withdraws one's own pending request.",
+        &[arg("request", ID, "the request id")],
+        Call::Function("cancel"), Returns::Value),
+    tool(Effect::ChangesData, "execute", Set::Approval, "Run an approved request",
+        "Runs an approved request's statement with the requester's rights, after backing up \
               every row it changes; returns the execution id, counts and the rollback handle. \
               Changes data.",
-        writes: true,
-        destructive: true,
-        idempotent: false,
-        args: &[arg("request", ID, "the request id")],
-        call: Call::Function("execute"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "rollback",
-        set: Set::Approval,
-        title: "Undo an execution",
-        doc: "Restores the rows an execution changed from its backup; refuses when they were \
+        &[arg("request", ID, "the request id")],
+        Call::Function("execute"), Returns::Value),
+    tool(Effect::ChangesData, "rollback", Set::Approval, "Undo an execution",
+        "Restores the rows an execution changed from its backup; refuses when they were \
               changed since (force=true overrides, a stronger right). Changes data.",
-        writes: true,
-        destructive: true,
-        idempotent: false,
-        args: &[arg("execution", ID, "the execution id"), opt("force", BOOL, "restore over later changes")],
-        call: Call::Function("rollback"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "verify_audit",
-        set: Set::Approval,
-        title: "Verify the audit trail",
-        doc: "Checks the hash chain of the approval audit trail end to end (for the roles an \
+        &[arg("execution", ID, "the execution id"), opt("force", BOOL, "restore over later changes")],
+        Call::Function("rollback"), Returns::Value),
+    tool(Effect::Reads, "verify_audit", Set::Approval, "Verify the audit trail",
+        "Checks the hash chain of the approval audit trail end to end (for the roles an \
               administrator grants ai.verify_audit to).",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[],
-        call: Call::Function("verify_audit"),
-        returns: Returns::Value,
-    },
+        &[],
+        Call::Function("verify_audit"), Returns::Value),
     // ---- monitor ----
-    Tool {
-        name: "insights",
-        set: Set::Monitor,
-        title: "Findings about the database",
-        doc: "Current findings (unused and duplicate indexes, bloat, missing foreign-key indexes, \
+    tool(Effect::Reads, "insights", Set::Monitor, "Findings about the database",
+        "Current findings (unused and duplicate indexes, bloat, missing foreign-key indexes, \
               slow queries, …) with the SQL that would fix each.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[],
-        call: Call::Function("insights"),
-        returns: Returns::Rows,
-    },
-    Tool {
-        name: "top_queries",
-        set: Set::Monitor,
-        title: "The heaviest queries",
-        doc: "The top statements from pg_stat_statements (the texts the connected role may see).",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[
+        &[],
+        Call::Function("insights"), Returns::Rows),
+    tool(Effect::Reads, "top_queries", Set::Monitor, "The heaviest queries",
+        "The top statements from pg_stat_statements (the texts the connected role may see).",
+        &[
             opt("limit", Kind::Int { min: 1, max: 1000 }, "how many (default 10)"),
             opt("order_by", Kind::Choice(&["total_time", "mean_time", "calls", "rows"]), "the measure (default total_time)"),
         ],
-        call: Call::Function("top_queries"),
-        returns: Returns::Rows,
-    },
-    Tool {
-        name: "suggest_indexes",
-        set: Set::Monitor,
-        title: "Index advice",
-        doc: "Indexes that would speed up one query or the recorded workload, each measured with a \
+        Call::Function("top_queries"), Returns::Rows),
+    tool(Effect::Reads, "suggest_indexes", Set::Monitor, "Index advice",
+        "Indexes that would speed up one query or the recorded workload, each measured with a \
               hypothetical index (HypoPG); nothing is created.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[
+        &[
             opt("query", TEXT, "one query to advise on (default: the workload)"),
             opt("max_indexes", Kind::Int { min: 1, max: 50 }, "at most this many (default 5)"),
             opt("workload_size", Kind::Int { min: 1, max: 10_000 }, "statements of the workload considered (default 200)"),
         ],
-        call: Call::Function("suggest_indexes"),
-        returns: Returns::Rows,
-    },
-    Tool {
-        name: "run_audit",
-        set: Set::Monitor,
-        title: "Run the periodic audit now",
-        doc: "Runs the audit the background worker runs: takes a statistics snapshot and records \
+        Call::Function("suggest_indexes"), Returns::Rows),
+    tool(Effect::Writes, "run_audit", Set::Monitor, "Run the periodic audit now",
+        "Runs the audit the background worker runs: takes a statistics snapshot and records \
               findings and advice in ai_architect's history (members of pg_monitor). Changes no \
               user data.",
-        writes: true,
-        destructive: false,
-        idempotent: false,
-        args: &[],
-        call: Call::Function("run_audit"),
-        returns: Returns::Value,
-    },
-    Tool {
-        name: "version",
-        set: Set::Monitor,
-        title: "ai_architect's version and runtime",
-        doc: "The extension's version, the server's, and the state of its runtime parts.",
-        writes: false,
-        destructive: false,
-        idempotent: true,
-        args: &[],
-        call: Call::Function("version"),
-        returns: Returns::Value,
-    },
+        &[],
+        Call::Function("run_audit"), Returns::Value),
+    tool(Effect::Reads, "version", Set::Monitor, "ai_architect's version and runtime",
+        "The extension's version, the server's, and the state of its runtime parts.",
+        &[],
+        Call::Function("version"), Returns::Value),
 ];
 
 /// The tools served: those of the chosen sets, without the writing ones when read-only.
 pub fn served(sets: &[Set], read_only: bool) -> impl Iterator<Item = &'static Tool> + '_ {
-    TOOLS.iter().filter(move |t| sets.contains(&t.set) && !(read_only && t.writes))
+    TOOLS
+        .iter()
+        .filter(move |t| sets.contains(&t.set) && !(read_only && t.writes()))
 }
 
 /// A tool's arguments as JSON Schema.
@@ -497,7 +366,12 @@ pub fn input_schema(t: &Tool) -> Map<String, Value> {
         p["description"] = json!(a.doc);
         props.insert(a.name.into(), p);
     }
-    let required: Vec<&str> = t.args.iter().filter(|a| a.required).map(|a| a.name).collect();
+    let required: Vec<&str> = t
+        .args
+        .iter()
+        .filter(|a| a.required)
+        .map(|a| a.name)
+        .collect();
     let mut m = Map::new();
     m.insert("type".into(), json!("object"));
     m.insert("properties".into(), Value::Object(props));
@@ -515,18 +389,29 @@ pub struct Statement {
 
 /// Checks the arguments against the tool's and builds its statement; an error says what is
 /// wrong in words an agent can act on. `max_rows` is the server's row cap.
-pub fn statement(t: &Tool, args: &Map<String, Value>, max_rows: usize) -> Result<Statement, String> {
+pub fn statement(
+    t: &Tool,
+    args: &Map<String, Value>,
+    max_rows: usize,
+) -> Result<Statement, String> {
     for k in args.keys() {
         if !t.args.iter().any(|a| a.name == k) {
             let known: Vec<&str> = t.args.iter().map(|a| a.name).collect();
-            return Err(format!("{}: unknown argument {k:?} (arguments: {})", t.name, known.join(", ")));
+            return Err(format!(
+                "{}: unknown argument {k:?} (arguments: {})",
+                t.name,
+                known.join(", ")
+            ));
         }
     }
     let mut values: Vec<(&Arg, String)> = Vec::new();
     for a in t.args {
         let v = match args.get(a.name) {
             None | Some(Value::Null) if a.required => {
-                return Err(format!("{}: argument {:?} is required ({})", t.name, a.name, a.doc))
+                return Err(format!(
+                    "{}: argument {:?} is required ({})",
+                    t.name, a.name, a.doc
+                ))
             }
             None | Some(Value::Null) => continue,
             Some(v) => v,
@@ -541,7 +426,11 @@ pub fn statement(t: &Tool, args: &Map<String, Value>, max_rows: usize) -> Result
             Some((_, v)) if v.parse::<usize>().map_or(true, |n| n > max_rows) => *v = cap,
             Some(_) => {}
             None => {
-                let a = t.args.iter().find(|a| a.name == "max_rows").expect("ask has max_rows");
+                let a = t
+                    .args
+                    .iter()
+                    .find(|a| a.name == "max_rows")
+                    .expect("ask has max_rows");
                 values.push((a, cap));
             }
         }
@@ -553,7 +442,9 @@ pub fn statement(t: &Tool, args: &Map<String, Value>, max_rows: usize) -> Result
             let named: Vec<String> = values
                 .iter()
                 .enumerate()
-                .map(|(i, (a, _))| format!("\"{}\" => ({}){}", a.name, placeholder(i + 1), cast(a.kind)))
+                .map(|(i, (a, _))| {
+                    format!("\"{}\" => ({}){}", a.name, placeholder(i + 1), cast(a.kind))
+                })
                 .collect();
             let call = format!("ai.\"{f}\"({})", named.join(", "));
             match t.returns {
@@ -582,7 +473,12 @@ fn cast(k: Kind) -> &'static str {
 }
 
 fn value_text(t: &Tool, a: &Arg, v: &Value) -> Result<String, String> {
-    let wrong = |what: &str| format!("{}: argument {:?} must be {what} ({})", t.name, a.name, a.doc);
+    let wrong = |what: &str| {
+        format!(
+            "{}: argument {:?} must be {what} ({})",
+            t.name, a.name, a.doc
+        )
+    };
     match a.kind {
         Kind::Text => {
             let s = v.as_str().ok_or_else(|| wrong("a string"))?;
@@ -597,9 +493,14 @@ fn value_text(t: &Tool, a: &Arg, v: &Value) -> Result<String, String> {
             }
             Ok(s.to_string())
         }
-        Kind::Bool => v.as_bool().map(|b| b.to_string()).ok_or_else(|| wrong("true or false")),
+        Kind::Bool => v
+            .as_bool()
+            .map(|b| b.to_string())
+            .ok_or_else(|| wrong("true or false")),
         Kind::Int { min, max } => {
-            let n = v.as_i64().ok_or_else(|| wrong(&format!("an integer from {min} to {max}")))?;
+            let n = v
+                .as_i64()
+                .ok_or_else(|| wrong(&format!("an integer from {min} to {max}")))?;
             if n < min || n > max {
                 return Err(wrong(&format!("an integer from {min} to {max}")));
             }
@@ -607,7 +508,8 @@ fn value_text(t: &Tool, a: &Arg, v: &Value) -> Result<String, String> {
         }
         Kind::Choice(words) => {
             let s = v.as_str().filter(|s| words.contains(s));
-            s.map(str::to_string).ok_or_else(|| wrong(&format!("one of {}", words.join(", "))))
+            s.map(str::to_string)
+                .ok_or_else(|| wrong(&format!("one of {}", words.join(", "))))
         }
     }
 }
@@ -628,50 +530,120 @@ mod tests {
         let names = |s: Set| served(&[s], false).map(|t| t.name).collect::<Vec<_>>();
         assert_eq!(
             names(Set::Database),
-            ["ask", "generate_sql", "search_catalog", "describe_table", "explain", "similar_samples", "feedback"]
+            [
+                "ask",
+                "generate_sql",
+                "search_catalog",
+                "describe_table",
+                "explain",
+                "similar_samples",
+                "feedback"
+            ]
         );
         assert_eq!(names(Set::Impact), ["impact", "impact_report", "lint"]);
         assert_eq!(
             names(Set::Approval),
-            ["request", "requests", "request_status", "approve", "reject", "cancel", "execute", "rollback", "verify_audit"]
+            [
+                "request",
+                "requests",
+                "request_status",
+                "approve",
+                "reject",
+                "cancel",
+                "execute",
+                "rollback",
+                "verify_audit"
+            ]
         );
-        assert_eq!(names(Set::Monitor), ["insights", "top_queries", "suggest_indexes", "run_audit", "version"]);
+        assert_eq!(
+            names(Set::Monitor),
+            [
+                "insights",
+                "top_queries",
+                "suggest_indexes",
+                "run_audit",
+                "version"
+            ]
+        );
     }
 
     #[test]
     fn read_only_hides_every_writer() {
         let ro: Vec<&str> = served(&Set::ALL, true).map(|t| t.name).collect();
-        for w in ["feedback", "request", "approve", "reject", "cancel", "execute", "rollback", "run_audit"] {
+        for w in [
+            "feedback",
+            "request",
+            "approve",
+            "reject",
+            "cancel",
+            "execute",
+            "rollback",
+            "run_audit",
+        ] {
             assert!(!ro.contains(&w), "{w} served read-only");
         }
         assert!(ro.contains(&"ask") && ro.contains(&"impact") && ro.contains(&"verify_audit"));
         // a tool that is destructive or not idempotent writes
         for t in TOOLS {
-            assert!(!t.destructive || t.writes, "{}", t.name);
-            assert!(t.idempotent || t.writes, "{}", t.name);
+            assert!(!t.destructive() || t.writes(), "{}", t.name);
+            assert!(t.idempotent() || t.writes(), "{}", t.name);
         }
+        let destructive: Vec<&str> = TOOLS
+            .iter()
+            .filter(|t| t.destructive())
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(destructive, ["execute", "rollback"]);
     }
 
     #[test]
     fn arguments_are_bound_never_written_into_the_sql() {
         let hostile = "x'); DROP TABLE invoice; --";
-        let s = statement(tool("impact"), &args(json!({"sql": hostile, "mode": "exact"})), 100).unwrap();
+        let s = statement(
+            tool("impact"),
+            &args(json!({"sql": hostile, "mode": "exact"})),
+            100,
+        )
+        .unwrap();
         assert_eq!(s.sql, "SELECT pg_catalog.to_jsonb(ai.\"impact\"(\"sql\" => ($1::text), \"mode\" => ($2::text)))");
-        assert_eq!(s.params, vec![Some(hostile.to_string()), Some("exact".into())]);
-        let s = statement(tool("describe_table"), &args(json!({"table": hostile})), 100).unwrap();
+        assert_eq!(
+            s.params,
+            vec![Some(hostile.to_string()), Some("exact".into())]
+        );
+        let s = statement(
+            tool("describe_table"),
+            &args(json!({"table": hostile})),
+            100,
+        )
+        .unwrap();
         assert!(!s.sql.contains("DROP"));
         assert_eq!(s.params, vec![Some(hostile.to_string())]);
     }
 
     #[test]
     fn optional_arguments_are_left_to_the_function_default() {
-        let s = statement(tool("search_catalog"), &args(json!({"question": "albums"})), 100).unwrap();
+        let s = statement(
+            tool("search_catalog"),
+            &args(json!({"question": "albums"})),
+            100,
+        )
+        .unwrap();
         assert_eq!(
             s.sql,
             "SELECT pg_catalog.to_jsonb(r) FROM ai.\"search_catalog\"(\"question\" => ($1::text)) AS r LIMIT 101"
         );
-        let s = statement(tool("rollback"), &args(json!({"execution": 7, "force": true})), 100).unwrap();
-        assert!(s.sql.contains("\"execution\" => ($1::text)::int8, \"force\" => ($2::text)::bool"), "{}", s.sql);
+        let s = statement(
+            tool("rollback"),
+            &args(json!({"execution": 7, "force": true})),
+            100,
+        )
+        .unwrap();
+        assert!(
+            s.sql
+                .contains("\"execution\" => ($1::text)::int8, \"force\" => ($2::text)::bool"),
+            "{}",
+            s.sql
+        );
         let s = statement(tool("version"), &Map::new(), 100).unwrap();
         assert_eq!(s.sql, "SELECT pg_catalog.to_jsonb(ai.\"version\"())");
         assert!(s.params.is_empty());
@@ -680,10 +652,22 @@ mod tests {
     #[test]
     fn ask_rows_are_capped_by_the_server() {
         let p = |v: Value, cap| statement(tool("ask"), &args(v), cap).unwrap().params;
-        assert_eq!(p(json!({"question": "q"}), 100), vec![Some("q".into()), Some("100".into())]);
-        assert_eq!(p(json!({"question": "q", "max_rows": 5}), 100)[1], Some("5".into()));
-        assert_eq!(p(json!({"question": "q", "max_rows": 5000}), 100)[1], Some("100".into()));
-        assert_eq!(p(json!({"question": "q", "execute": false}), 20), vec![Some("q".into()), Some("false".into()), Some("20".into())]);
+        assert_eq!(
+            p(json!({"question": "q"}), 100),
+            vec![Some("q".into()), Some("100".into())]
+        );
+        assert_eq!(
+            p(json!({"question": "q", "max_rows": 5}), 100)[1],
+            Some("5".into())
+        );
+        assert_eq!(
+            p(json!({"question": "q", "max_rows": 5000}), 100)[1],
+            Some("100".into())
+        );
+        assert_eq!(
+            p(json!({"question": "q", "execute": false}), 20),
+            vec![Some("q".into()), Some("false".into()), Some("20".into())]
+        );
     }
 
     #[test]
@@ -692,16 +676,36 @@ mod tests {
         assert!(e("impact", json!({})).contains("\"sql\" is required"));
         assert!(e("impact", json!({"sql": "   "})).contains("non-empty"));
         assert!(e("impact", json!({"sql": 5})).contains("a string"));
-        assert!(e("impact", json!({"sql": "x", "mode": "run"})).contains("estimate, exact, dry_run"));
-        assert!(e("impact", json!({"sql": "x", "as_role": "postgres"})).contains("unknown argument \"as_role\""));
-        assert!(e("feedback", json!({"usage_id": 1, "rating": 6, "is_correct": true})).contains("from 1 to 5"));
-        assert!(e("feedback", json!({"usage_id": 1.5, "rating": 3, "is_correct": true})).contains("integer"));
-        assert!(e("feedback", json!({"usage_id": 1, "rating": 3, "is_correct": "yes"})).contains("true or false"));
+        assert!(
+            e("impact", json!({"sql": "x", "mode": "run"})).contains("estimate, exact, dry_run")
+        );
+        assert!(e("impact", json!({"sql": "x", "as_role": "postgres"}))
+            .contains("unknown argument \"as_role\""));
+        assert!(e(
+            "feedback",
+            json!({"usage_id": 1, "rating": 6, "is_correct": true})
+        )
+        .contains("from 1 to 5"));
+        assert!(e(
+            "feedback",
+            json!({"usage_id": 1.5, "rating": 3, "is_correct": true})
+        )
+        .contains("integer"));
+        assert!(e(
+            "feedback",
+            json!({"usage_id": 1, "rating": 3, "is_correct": "yes"})
+        )
+        .contains("true or false"));
         assert!(e("approve", json!({"request": 0})).contains("from 1"));
         assert!(e("ask", json!({"question": "a\u{0}b"})).contains("NUL"));
         assert!(e("ask", json!({"question": "x".repeat(MAX_TEXT + 1)})).contains("at most"));
         // null is absent
-        assert!(statement(tool("approve"), &args(json!({"request": 3, "comment": null})), 100).is_ok());
+        assert!(statement(
+            tool("approve"),
+            &args(json!({"request": 3, "comment": null})),
+            100
+        )
+        .is_ok());
     }
 
     #[test]
@@ -710,6 +714,9 @@ mod tests {
         assert_eq!(s["required"], json!(["usage_id", "rating", "is_correct"]));
         assert_eq!(s["properties"]["rating"]["maximum"], json!(5));
         assert_eq!(s["additionalProperties"], json!(false));
-        assert_eq!(input_schema(tool("impact"))["properties"]["mode"]["enum"], json!(["estimate", "exact", "dry_run"]));
+        assert_eq!(
+            input_schema(tool("impact"))["properties"]["mode"]["enum"],
+            json!(["estimate", "exact", "dry_run"])
+        );
     }
 }
