@@ -6,10 +6,26 @@
 # Files are packaged first and then installed with install(1), which replaces a file
 # instead of writing into it: a running server that has the old library mapped keeps
 # working until it is restarted (scripts/cluster.sh start does that when it changed).
+#
+#   scripts/install.sh          all of it
+#   scripts/install.sh assets   only the runtime assets (model, tokenizer, ONNX Runtime)
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
+install_assets() {
+  local libdir extdir
+  libdir="$(pg_pkglibdir)"
+  extdir="$(pg_sharedir)/extension"
+  mkdir -p "$extdir/ai_architect"
+  install -C -m 0644 "$ASSET_DIR/model.onnx" "$ASSET_DIR/tokenizer.json" "$extdir/ai_architect/"
+  install -C -m 0755 "$ASSET_DIR/$ORT_LIB" "$libdir/$ORT_LIB"
+}
+
 cd "$ROOT"
+if [ "${1:-}" = assets ]; then
+  install_assets
+  exit 0
+fi
 say "install: building ai_architect (release)"
 quiet cargo pgrx package --pg-config "$PG_CONFIG"
 
@@ -37,9 +53,7 @@ for up in sql/upgrade/*--*.sql; do
   install -C -m 0644 "$ROOT/target/ai_architect--$hop.sql" "$extdir/"
 done
 
-mkdir -p "$extdir/ai_architect"
-install -C -m 0644 "$ASSET_DIR/model.onnx" "$ASSET_DIR/tokenizer.json" "$extdir/ai_architect/"
-install -C -m 0755 "$ASSET_DIR/$ORT_LIB" "$libdir/$ORT_LIB"
+install_assets
 say "install: ai_architect in $libdir, model and tokenizer in $extdir/ai_architect"
 
 # the MCP server (a program of its own, beside the extension)

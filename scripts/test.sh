@@ -46,6 +46,8 @@ run_pgrx() {
   # cargo pgrx test installs its own build over the installed library: stop the local
   # cluster first so no running server has that file mapped.
   bash scripts/cluster.sh stop
+  # the throw-away server reads the runtime assets from the installation's directories
+  bash scripts/install.sh assets
   rm -rf "$pgdata" && mkdir -p "$pgdata" && chown postgres:postgres "$pgdata"
   ensure_traversable "$ROOT/target"
   cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$pgdata" pg_tests >"$log" 2>&1 || rc=$?

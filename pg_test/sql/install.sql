@@ -1,7 +1,9 @@
 -- CREATE EXTENSION installs the state schema and reports a working runtime.
 CREATE EXTENSION ai_architect CASCADE;
 
-SELECT extname, extversion, extnamespace::regnamespace AS schema, extrelocatable
+-- (pgvector's version is the one built for the server: 0.8.0 on 15, 0.8.2 on 17 and 18)
+SELECT extname, CASE WHEN extname = 'vector' THEN extversion >= '0.8.0' ELSE extversion = '0.2.0' END AS version_ok,
+       extnamespace::regnamespace AS schema, extrelocatable
 FROM pg_extension WHERE extname IN ('ai_architect', 'vector') ORDER BY 1;
 
 -- the state tables
@@ -26,7 +28,7 @@ SELECT (SELECT last_value FROM ai.catalog_version) > refreshed_version AS catalo
 SELECT key FROM jsonb_object_keys(ai.version()) AS key ORDER BY 1;
 SELECT v->>'extension_version' = v->>'installed_version' AS versions_match,
        v->>'pgrx_version' AS pgrx,
-       v->>'postgres_version' LIKE '15.%' AS pg15,
+       split_part(v->>'postgres_version', '.', 1) = (current_setting('server_version_num')::int / 10000)::text AS pg_major,
        v->'onnxruntime'->>'loads' AS ort_loads,
        v->'onnxruntime'->>'version' AS ort_version,
        v->'model'->>'exists' AS model_exists,

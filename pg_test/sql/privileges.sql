@@ -32,8 +32,10 @@ TRUNCATE ai.backups;
 SELECT count(*) FROM ai.approval_requests;
 -- but the read-only helper works
 SELECT (ai.version())->>'extension_version' IS NOT NULL AS version_ok;
--- and secrets stay secret
+-- and secrets stay secret (PostgreSQL 16 reworded the refusal: compared by its SQLSTATE)
+\set VERBOSITY sqlstate
 SHOW ai_architect.llm_api_key;
+\set VERBOSITY default
 SET ai_architect.onnxruntime_path = '/tmp/evil.so';
 RESET ROLE;
 

@@ -401,13 +401,26 @@ unsafe fn explain_one_plan(
     )
 }
 
+/// Column `i` (0-based) of a tuple descriptor.
+#[cfg(not(feature = "pg18"))]
+unsafe fn attribute(d: pg_sys::TupleDesc, i: usize) -> *mut pg_sys::FormData_pg_attribute {
+    (*d).attrs.as_mut_ptr().add(i)
+}
+
+/// Column `i` (0-based) of a tuple descriptor: since PostgreSQL 18 the full attributes follow
+/// the compact ones, reached through TupleDescAttr.
+#[cfg(feature = "pg18")]
+unsafe fn attribute(d: pg_sys::TupleDesc, i: usize) -> *mut pg_sys::FormData_pg_attribute {
+    pg_sys::TupleDescAttr(d, i as std::ffi::c_int)
+}
+
 /// A blessed copy of a result description whose repeated column names are made unique (as
 /// row_to_json would otherwise repeat keys); the names.
 unsafe fn renamed_desc(src: pg_sys::TupleDesc) -> (pg_sys::TupleDesc, Vec<String>) {
     let d = pg_sys::CreateTupleDescCopy(src);
     let mut names: Vec<String> = Vec::new();
     for i in 0..(*d).natts as usize {
-        let att = (*d).attrs.as_mut_ptr().add(i);
+        let att = attribute(d, i);
         let base = std::ffi::CStr::from_ptr((*att).attname.data.as_ptr())
             .to_string_lossy()
             .into_owned();
