@@ -9,7 +9,7 @@ export PG PG_CONFIG
 
 help:
 	@echo "make demo        set everything up, start ./.pgdata on port 28815, run demo/showcase.sql"
-	@echo "make test        set up, then every test layer (unit, pgrx, regress, integration)"
+	@echo "make test        set up, then every test layer (unit, pgrx, regress, integration, mcp)"
 	@echo "make test PG=17  the same on PostgreSQL 17 (or PG=18), built into .cache/ once"
 	@echo "make test-all    make test on 15, then on 17 and 18 (what CI runs)"
 	@echo "make bench       run the benchmarks, results in bench/results/"
@@ -32,10 +32,9 @@ demo: start
 test: setup
 	@bash scripts/test.sh
 
+# every version, even after one failed; fails if any did
 test-all:
-	@$(MAKE) --no-print-directory test PG=15
-	@$(MAKE) --no-print-directory test PG=17
-	@$(MAKE) --no-print-directory test PG=18
+	@rc=0; for v in 15 17 18; do $(MAKE) --no-print-directory test PG=$$v || rc=1; done; exit $$rc
 
 fuzz: start
 	@bash scripts/fuzz.sh
