@@ -12,14 +12,22 @@ elif [ -n "${PG_CONFIG:-}" ]; then
 else
   PG_MAJOR=15
 fi
+# the pg_config of a version this repository provides: Debian's for 15, .cache/pgNN's for 17, 18
+pg_config_of() {
+  case "$1" in
+    15) echo /usr/lib/postgresql/15/bin/pg_config ;;
+    *) echo "$CACHE_DIR/pg$1/bin/pg_config" ;;
+  esac
+}
 case "$PG_MAJOR" in
-  15) PG_CONFIG="${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}"; PGDATA_DIR="$ROOT/.pgdata"; PGPORT_DEMO=28815 ;;
-  17) PG_CONFIG="${PG_CONFIG:-$CACHE_DIR/pg17/bin/pg_config}"; PGDATA_DIR="$ROOT/.pgdata-17"; PGPORT_DEMO=28825 ;;
-  18) PG_CONFIG="${PG_CONFIG:-$CACHE_DIR/pg18/bin/pg_config}"; PGDATA_DIR="$ROOT/.pgdata-18"; PGPORT_DEMO=28835 ;;
+  15) PGDATA_DIR="$ROOT/.pgdata"; PGPORT_DEMO=28815 ;;
+  17) PGDATA_DIR="$ROOT/.pgdata-17"; PGPORT_DEMO=28825 ;;
+  18) PGDATA_DIR="$ROOT/.pgdata-18"; PGPORT_DEMO=28835 ;;
   13|14|16) [ -n "${PG_CONFIG:-}" ] || { printf 'error: PG=%s: name its pg_config with PG_CONFIG=\n' "$PG_MAJOR" >&2; exit 2; }
             PGDATA_DIR="$ROOT/.pgdata-$PG_MAJOR"; PGPORT_DEMO=$((28840 + PG_MAJOR)) ;;
   *) printf 'error: PG=%s: ai_architect runs on PostgreSQL 13 to 18 (tested: 15, 17, 18)\n' "$PG_MAJOR" >&2; exit 2 ;;
 esac
+case "$PG_MAJOR" in 15|17|18) PG_CONFIG="${PG_CONFIG:-$(pg_config_of "$PG_MAJOR")}" ;; esac
 export PG="$PG_MAJOR"
 PG_BIN="$(dirname "$PG_CONFIG")"
 ASSET_DIR="$CACHE_DIR/assets"

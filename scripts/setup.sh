@@ -166,7 +166,7 @@ step_pgrx() {
   # every server present is registered (init replaces the list with what it is given)
   local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml" args=() v c
   for v in 15 17 18; do
-    c=$(env -u PG_CONFIG PG=$v bash -c ". '$ROOT/scripts/common.sh' && echo \"\$PG_CONFIG\"")
+    c=$(pg_config_of "$v")
     [ -x "$c" ] && args+=(--pg$v "$c")
   done
   if [ -f "$cfg" ] && grep -q "pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg"; then

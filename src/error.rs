@@ -51,15 +51,13 @@ pub fn primary_only(func: &'static str) {
 /// A part of a read-only function that would write (a usage log, a catalog refresh) is left
 /// out on a hot standby or in a read-only transaction, with a NOTICE saying so; true when it
 /// was left out.
-pub fn skipped_on_standby(func: &str, what: &str) -> bool {
-    if on_standby() {
-        pgrx::notice!("{func}: this server is a hot standby: {what}");
-        true
-    } else if crate::spi_util::read_only_transaction() {
-        pgrx::notice!("{func}: the transaction is read-only: {what}");
-        true
-    } else {
-        false
+pub fn skipped_when_read_only(func: &str, what: &str) -> bool {
+    match crate::spi_util::why_read_only() {
+        Some(why) => {
+            pgrx::notice!("{func}: {why}: {what}");
+            true
+        }
+        None => false,
     }
 }
 

@@ -295,10 +295,17 @@ pub fn read_only<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Whether the current transaction is read-only (a hot standby's always are).
-pub fn read_only_transaction() -> bool {
-    // SAFETY: a plain read of backend-local state.
-    unsafe { pg_sys::XactReadOnly }
+/// Why nothing can be written here, if it cannot: a hot standby, or a read-only transaction
+/// (a standby's transactions are read-only too; it is named first).
+pub fn why_read_only() -> Option<&'static str> {
+    if on_standby() {
+        Some("this server is a hot standby (read-only)")
+    } else if unsafe { pg_sys::XactReadOnly } {
+        // SAFETY: above, a plain read of backend-local state
+        Some("this transaction is read-only")
+    } else {
+        None
+    }
 }
 
 // The backend's timeout API (utils/timeout.h), which pgrx does not bind.

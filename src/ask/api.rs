@@ -543,7 +543,7 @@ fn log_usage(
     error: Option<&str>,
     total_ms: f64,
 ) -> Option<i64> {
-    if crate::error::skipped_on_standby(
+    if crate::error::skipped_when_read_only(
         "ai.ask",
         "the question is not logged in ai.query_usage_stats (no usage_id: ai.feedback needs a writable transaction on the primary)",
     ) {

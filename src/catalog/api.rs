@@ -460,7 +460,7 @@ pub struct Hit {
 /// transaction the catalog is used as it is, with a NOTICE from SQL function `func`.
 pub fn refresh_if_stale(func: &str) -> Result<()> {
     if as_extension_owner(catalog_is_stale)?
-        && !crate::error::skipped_on_standby(
+        && !crate::error::skipped_when_read_only(
             func,
             "the catalog is not refreshed here (a writable transaction on the primary refreshes it; the stale one is used)",
         )

@@ -45,7 +45,7 @@ pub enum ImpactError {
     NoTransaction(String),
     #[error("{0} statements cannot be dry-run")]
     NotDryRunnable(&'static str),
-    #[error("a dry run runs the statement, and this {0}")]
+    #[error("a dry run runs the statement, and {0}")]
     ReadOnly(&'static str),
     #[error("counting the rows failed: {0}")]
     Count(String),
@@ -322,11 +322,8 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
         rollback: json!({}),
     };
     if mode == Mode::DryRun {
-        if crate::spi_util::on_standby() {
-            return Err(ImpactError::ReadOnly("server is a hot standby (read-only)"));
-        }
-        if crate::spi_util::read_only_transaction() {
-            return Err(ImpactError::ReadOnly("transaction is read-only"));
+        if let Some(why) = crate::spi_util::why_read_only() {
+            return Err(ImpactError::ReadOnly(why));
         }
         match kind {
             Kind::Copy => return Err(ImpactError::NotDryRunnable("COPY")),
