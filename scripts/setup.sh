@@ -9,6 +9,9 @@
 #                               extensions are built from source into .cache/pg17
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
+# Run from `make test` this script inherits the outer make's state; PostgreSQL's makefiles
+# generate their headers (utils/errcodes.h, ...) only in a top-level make (MAKELEVEL 0).
+unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
 
 PGVECTOR_VERSION=0.8.0
 PGRX_VERSION=0.18.0
@@ -244,6 +247,8 @@ step_previous() {
     src="$dir/src"
     rm -rf "$src" && mkdir -p "$src"
     git -C "$ROOT" archive "$commit" | tar -x -C "$src"
+    # the old source lies inside this checkout: its own workspace, not a stray member of ours
+    grep -q '^\[workspace\]' "$src/Cargo.toml" || printf '\n[workspace]\n' >> "$src/Cargo.toml"
     (cd "$src" && CARGO_TARGET_DIR="$CACHE_DIR/previous/target" \
        quiet cargo pgrx package --debug --pg-config "$PG_CONFIG" --out-dir "$dir/pkg")
     cp "$dir/pkg$(pg_pkglibdir)/ai_architect.so" "$out.tmp" && mv "$out.tmp" "$out"
