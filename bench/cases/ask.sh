@@ -38,7 +38,7 @@ echo
 report=$(mktemp)
 AI_NL2SQL_REPORT=$report AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" \
   cargo test -q --manifest-path "$ROOT/tests/integration/Cargo.toml" --target-dir "$ROOT/target/integration" \
-  --test ask_engine -- --test-threads 1 engine_answers >/dev/null 2>&1 || true
+  --test ask_engine -- --test-threads 1 engine_accuracy >/dev/null 2>&1 || true
 sed 's/^### /### /' "$report"
 rm -f "$report"
 echo "The question sets are in tests/nl2sql/; they were written with the engine, so these are"
