@@ -163,15 +163,22 @@ mod tests {
 
     #[pg_test]
     fn reading_leaves_a_writable_transaction_writable_and_a_read_only_one_answers() {
-        run("CREATE SCHEMA ro; CREATE TABLE ro.item (id int PRIMARY KEY, name text);
-             INSERT INTO ro.item VALUES (1, 'a'), (2, 'b')");
+        run(
+            "CREATE SCHEMA ro; CREATE TABLE ro.item (id int PRIMARY KEY, name text);
+             INSERT INTO ro.item VALUES (1, 'a'), (2, 'b')",
+        );
         run("SELECT ai.add_sample('how many items are there', 'SELECT count(*) FROM ro.item')");
         let a = ask("how many items are there");
         assert_eq!(a["rows"][0]["count"], 2, "{a}");
         assert!(a["usage_id"].as_i64().is_some(), "{a}");
         // the query ran read-only; the transaction it ran in is as writable as before
         run("INSERT INTO ro.item VALUES (3, 'c')");
-        assert_eq!(Spi::get_one::<String>("SHOW transaction_read_only").unwrap().unwrap(), "off");
+        assert_eq!(
+            Spi::get_one::<String>("SHOW transaction_read_only")
+                .unwrap()
+                .unwrap(),
+            "off"
+        );
         // in a read-only transaction the answer comes without the usage log, and a catalog
         // made stale by DDL is used as it is
         run("CREATE TABLE ro.extra (id int)");
@@ -179,14 +186,18 @@ mod tests {
         let a = ask("how many items are there");
         assert_eq!(a["rows"][0]["count"], 3, "{a}");
         assert!(a.get("usage_id").is_none_or(Value::is_null), "{a}");
-        let hits = Spi::get_one::<i64>("SELECT count(*) FROM ai.search_catalog('item name')").unwrap().unwrap();
+        let hits = Spi::get_one::<i64>("SELECT count(*) FROM ai.search_catalog('item name')")
+            .unwrap()
+            .unwrap();
         assert!(hits > 0);
     }
 
     #[pg_test]
     #[should_panic(expected = "a dry run runs the statement, and this transaction is read-only")]
     fn a_dry_run_in_a_read_only_transaction_is_refused() {
-        run("CREATE TABLE public.ro_dry (id int PRIMARY KEY); INSERT INTO public.ro_dry VALUES (1)");
+        run(
+            "CREATE TABLE public.ro_dry (id int PRIMARY KEY); INSERT INTO public.ro_dry VALUES (1)",
+        );
         run("SET transaction_read_only = on");
         run("SELECT ai.impact('DELETE FROM public.ro_dry', 'dry_run')");
     }

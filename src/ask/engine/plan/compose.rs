@@ -1,0 +1,511 @@
+//! Stage 4, composition: the subject, the measure, the grouping, the conditions and the
+//! ordering, put together from what the earlier stages found; what cannot be placed is left
+//! unexplained and lowers the confidence.
+use super::*;
+
+impl Analysis<'_> {
+    pub(super) fn plan(mut self) -> Result<Answer, NotUnderstood> {
+        let named: Vec<usize> = self
+            .mentions
+            .iter()
+            .filter_map(|m| match m.target {
+                Target::Table(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        // the group key: after per / each / by
+        let mut group_mention: Option<Mention> = None;
+        for &g in &self.group_at {
+            if let Some(m) = self.mention_after(g, 1) {
+                let mut m = m.clone();
+                if let Target::Table(t) = m.target {
+                    let own = self
+                        .mentions
+                        .iter()
+                        .find(|n| n.start == m.start + 1)
+                        .and_then(|n| match &n.target {
+                            Target::Columns(c) => {
+                                c.iter().find(|x| x.0 .0 == t).map(|x| (n.start, x.0))
+                            }
+                            _ => None,
+                        });
+                    if let Some((start, col)) = own {
+                        m = Mention {
+                            start,
+                            target: Target::Columns(vec![(col, 1.0)]),
+                        };
+                    }
+                }
+                group_mention = Some(m);
+            }
+        }
+        let mut by_measure_at: Option<usize> = None;
+        if group_mention.is_none() {
+            if let Some(b) = self.by_at {
+                let top = self.limit.is_some() || self.sup.is_some() || self.most.is_some();
+                if top {
+                    by_measure_at = Some(b);
+                } else if let Some(m) = self.mention_after(b, 1).filter(|_| {
+                    self.count_at.is_some() || self.agg.is_some() || self.money_at.is_some()
+                }) {
+                    group_mention = Some(m.clone());
+                }
+            }
+        }
+        let negated: Option<(usize, usize)> = self.negation_at.and_then(|p| self.table_after(p, 4));
+        let most_target: Option<(usize, usize)> =
+            self.most.and_then(|(p, _)| self.table_after(p, 1));
+        let counted: Option<&Mention> = self
+            .count_at
+            .filter(|p| by_measure_at.is_none_or(|b| p + 1 < b))
+            .and_then(|p| self.mention_after(p, 3));
+        let reserved = |start: usize| {
+            group_mention.as_ref().is_some_and(|m| m.start == start)
+                || negated.is_some_and(|(s, _)| s == start)
+                || most_target.is_some_and(|(s, _)| s == start)
+                || by_measure_at.is_some_and(|b| start >= b && start <= b + 3)
+        };
+        // the subject: what is counted, or the first table named for itself
+        let mut count_distinct: Option<Vec<(Col, f64)>> = None;
+        let mut subject: Option<usize> = match counted.map(|m| &m.target) {
+            Some(Target::Table(t)) => Some(*t),
+            Some(Target::Columns(c)) => {
+                count_distinct = Some(c.clone());
+                None
+            }
+            None => None,
+        };
+        if subject.is_none() {
+            subject = self
+                .mentions
+                .iter()
+                .find(|m| !reserved(m.start) && matches!(m.target, Target::Table(_)))
+                .and_then(|m| match m.target {
+                    Target::Table(t) => Some(t),
+                    _ => None,
+                });
+        }
+        if subject.is_none() {
+            // the table of the best-linked column, of a value, or of the group key
+            let from_cols = self
+                .mentions
+                .iter()
+                .filter(|m| !reserved(m.start))
+                .find_map(|m| match &m.target {
+                    Target::Columns(c) => c
+                        .iter()
+                        .max_by(|a, b| {
+                            (a.1 + self.s.tables[a.0 .0].similarity)
+                                .total_cmp(&(b.1 + self.s.tables[b.0 .0].similarity))
+                        })
+                        .map(|x| x.0 .0),
+                    _ => None,
+                });
+            subject = from_cols.or_else(|| {
+                self.conds.iter().find_map(|c| match c {
+                    Cond::Eq { alts, .. } => alts.first().map(|x| x.0),
+                    _ => None,
+                })
+            });
+            if subject.is_some() {
+                self.guesses.push("subject from a column");
+            }
+        }
+        if subject.is_none() {
+            if let Some(Target::Table(t)) = group_mention.as_ref().map(|m| &m.target) {
+                subject = Some(*t);
+            }
+        }
+        let unexplained_now = self.unexplained();
+        let Some(subject) = subject else {
+            return Err(NotUnderstood::NoSubject {
+                unexplained: unexplained_now,
+            });
+        };
+
+        // the measure
+        let scope_tables = |extra: &[usize]| -> Vec<usize> {
+            let mut v = vec![subject];
+            v.extend(named.iter().copied());
+            v.extend(extra.iter().copied());
+            v.dedup();
+            v
+        };
+        let mut measure: Option<Measure> = None;
+        let mut group: Option<Group> = group_mention.as_ref().map(|m| match &m.target {
+            Target::Table(t) => Group::Table(*t),
+            Target::Columns(c) => Group::Column(self.pick(c, subject, &named)),
+        });
+        let mut order: Option<(String, bool)> = None;
+        let mut rows_of: Option<usize> = None;
+        let mut having: Option<String> = None;
+        let mut order_measure = false;
+
+        if let Some(c) = &count_distinct {
+            measure = Some(Measure::CountDistinct(self.pick(c, subject, &named)));
+        } else if self
+            .count_at
+            .is_some_and(|p| by_measure_at.is_none_or(|b| p + 1 < b))
+        {
+            measure = Some(Measure::Count(subject));
+        } else if let Some((agg, pos)) = self
+            .agg
+            .filter(|(_, p)| by_measure_at.is_none_or(|b| p + 1 < b))
+        {
+            let target = self
+                .mentions
+                .iter()
+                .filter(|m| m.start > pos && m.start <= pos + 4 && !reserved(m.start))
+                .find_map(|m| self.pick_kind(m, Kind::numeric, subject, &named));
+            let target = target
+                .or_else(|| {
+                    self.money_at
+                        .and_then(|_| self.class_column(Class::Money, &scope_tables(&[])))
+                })
+                .or_else(|| {
+                    // "the total of all invoices": a column called total
+                    (agg == Agg::Sum)
+                        .then(|| {
+                            self.mentions.iter().find_map(|m| match &m.target {
+                                Target::Columns(c) if self.w(m.start) == "total" => {
+                                    Some(self.pick(c, subject, &named))
+                                }
+                                _ => None,
+                            })
+                        })
+                        .flatten()
+                });
+            let target = target.or_else(|| {
+                self.sup
+                    .and_then(|s| s.class)
+                    .or_else(|| self.class_word(pos + 1, 4))
+                    .and_then(|c| self.class_column(c, &scope_tables(&[])))
+            });
+            match target {
+                Some(col) => {
+                    self.consume_column_mention(col);
+                    if agg == Agg::Sum && self.w(pos) == "total" {
+                        self.take(pos, 1);
+                    }
+                    measure = Some(Measure::Of(agg, col));
+                }
+                None => self.guesses.push("aggregate without a column"),
+            }
+        }
+        if measure.is_none()
+            && self
+                .count_at
+                .is_none_or(|p| by_measure_at.is_some_and(|b| p + 1 >= b))
+        {
+            if let Some((_, t)) = most_target {
+                // which artist has the most albums
+                let desc = self.most.map(|m| m.1).unwrap_or(true);
+                measure = Some(Measure::Count(t));
+                if group.is_none() {
+                    group = Some(Group::Table(subject));
+                }
+                order = Some((String::new(), desc));
+                order_measure = true;
+                self.limit.get_or_insert(1);
+            } else if let Some(b) = by_measure_at {
+                // top 5 customers by total spent / by number of invoices
+                let m = self.measure_after(b, subject, &named);
+                match m {
+                    Some(Measure::Of(_, col)) if col.0 == subject => {
+                        order = Some((self.col_ref(col), true));
+                        rows_of = Some(subject);
+                    }
+                    Some(m) => {
+                        measure = Some(m);
+                        group.get_or_insert(Group::Table(subject));
+                        order = Some((String::new(), self.sup.map(|s| s.desc).unwrap_or(true)));
+                        order_measure = true;
+                    }
+                    None => self.guesses.push("ordering not understood"),
+                }
+            } else if let Some(sup) = self.sup {
+                // the longest track, the customer with the highest total
+                let col = self
+                    .mentions
+                    .iter()
+                    .filter(|m| m.start > sup.pos && m.start <= sup.pos + 3)
+                    .find_map(|m| match &m.target {
+                        Target::Columns(c) => Some(self.pick(c, subject, &named)),
+                        _ => None,
+                    });
+                let col = col.or_else(|| {
+                    self.money_at
+                        .and_then(|_| self.class_column(Class::Money, &scope_tables(&[])))
+                });
+                let col = col.or_else(|| {
+                    sup.class
+                        .and_then(|c| self.class_column(c, &scope_tables(&[])))
+                });
+                match col {
+                    Some(col)
+                        if col.0 == subject
+                            || super::sql::path(self.s, &[subject], col.0)
+                                .is_some_and(|p| p.iter().all(|s| !s.fans_out)) =>
+                    {
+                        self.consume_column_mention(col);
+                        // oldest = earliest birth date
+                        let desc = if sup.class == Some(Class::Birth)
+                            && self.s.tables[col.0].columns[col.1].kind.temporal()
+                        {
+                            !sup.desc
+                        } else {
+                            sup.desc
+                        };
+                        order = Some((String::new(), desc));
+                        rows_of = Some(subject);
+                        measure = None;
+                        self.limit.get_or_insert(1);
+                        self.order_col = Some(col);
+                    }
+                    Some(col) => {
+                        self.consume_column_mention(col);
+                        measure = Some(Measure::Of(
+                            if self.money_at.is_some() {
+                                Agg::Sum
+                            } else if sup.desc {
+                                Agg::Max
+                            } else {
+                                Agg::Min
+                            },
+                            col,
+                        ));
+                        group.get_or_insert(Group::Table(subject));
+                        order = Some((String::new(), sup.desc));
+                        order_measure = true;
+                        self.limit.get_or_insert(1);
+                    }
+                    None => self.guesses.push("superlative without a column"),
+                }
+            }
+        }
+        // conditions
+        let mut wheres: Vec<(usize, String)> = Vec::new();
+        let mut extra_cols: Vec<Col> = Vec::new();
+        let conds = std::mem::take(&mut self.conds);
+        for c in conds {
+            match c {
+                Cond::Eq { alts, value } => {
+                    let col = self.pick(
+                        &alts.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>(),
+                        subject,
+                        &named,
+                    );
+                    wheres.push((
+                        col.0,
+                        format!("{} = {}", self.col_ref(col), literal(&value)),
+                    ));
+                }
+                Cond::Cmp {
+                    pos,
+                    op,
+                    value,
+                    upper,
+                    scale,
+                    class,
+                    noun,
+                    end,
+                } => {
+                    if let Some(t) = noun {
+                        // more than 10 tracks: a count per subject
+                        measure.get_or_insert(Measure::Count(t));
+                        group.get_or_insert(Group::Table(subject));
+                        having = Some(format!("{op} {}", number(value)));
+                        continue;
+                    }
+                    let near = self
+                        .mentions
+                        .iter()
+                        .rev()
+                        .filter(|m| (m.start < pos && m.start + 4 >= pos) || m.start == end)
+                        .find_map(|m| self.pick_kind(m, Kind::numeric, subject, &named));
+                    let col = near
+                        .or_else(|| class.and_then(|k| self.class_column(k, &scope_tables(&[]))))
+                        .or_else(|| self.only_measure_column(subject));
+                    let Some(col) = col else {
+                        self.guesses.push("comparison without a column");
+                        continue;
+                    };
+                    self.consume_column_mention(col);
+                    let mut scale = scale;
+                    let cname = self.s.tables[col.0].columns[col.1].name.to_lowercase();
+                    if scale != 1.0 {
+                        // the question's unit into the column's
+                        scale /= if cname.contains("milli") || cname.ends_with("_ms") {
+                            1.0
+                        } else if cname.contains("sec") {
+                            1_000.0
+                        } else if cname.contains("min") {
+                            60_000.0
+                        } else {
+                            scale
+                        };
+                    }
+                    let v = value * scale;
+                    let text = match upper {
+                        Some(u) => format!(
+                            "{} BETWEEN {} AND {}",
+                            self.col_ref(col),
+                            number(v),
+                            number(u * scale)
+                        ),
+                        None => format!("{} {op} {}", self.col_ref(col), number(v)),
+                    };
+                    extra_cols.push(col);
+                    wheres.push((col.0, text));
+                }
+                Cond::Date { pos, class, lo, hi } => {
+                    let near = self
+                        .mentions
+                        .iter()
+                        .filter(|m| m.start + 3 >= pos && m.start <= pos + 2)
+                        .find_map(|m| self.pick_kind(m, Kind::temporal, subject, &named));
+                    let mut scope = Vec::new();
+                    if let Some(Measure::Count(t) | Measure::Of(_, (t, _))) = &measure {
+                        scope.push(*t);
+                    }
+                    scope.extend(scope_tables(&[]));
+                    let col = near
+                        .or_else(|| class.and_then(|k| self.class_column(k, &scope)))
+                        .or_else(|| self.class_column(Class::When, &scope))
+                        .or_else(|| self.any_temporal(&scope));
+                    let Some(col) = col else {
+                        self.guesses.push("date without a date column");
+                        continue;
+                    };
+                    self.consume_column_mention(col);
+                    let c = self.col_ref(col);
+                    let mut parts = Vec::new();
+                    // a year kept as a number
+                    let year = |e: String| -> String {
+                        if self.s.tables[col.0].columns[col.1].kind != Kind::Integer {
+                            e
+                        } else if let Some(y) = e.strip_prefix("DATE '") {
+                            y.chars().take(4).collect()
+                        } else {
+                            format!("extract(year from {e})::int")
+                        }
+                    };
+                    let (lo, hi) = (lo.map(year), hi.map(year));
+                    if let Some(lo) = lo {
+                        parts.push(format!("{c} >= {lo}"));
+                    }
+                    if let Some(hi) = hi {
+                        parts.push(format!("{c} < {hi}"));
+                    }
+                    wheres.push((col.0, parts.join(" AND ")));
+                }
+            }
+        }
+        if measure.is_none() && group.is_none() && rows_of.is_none() {
+            rows_of = Some(subject);
+        }
+        // negation: rows of the subject with no related row in the negated table
+        // "a rating of 5": a number right after a numeric column
+        for i in 0..self.toks.len() {
+            let Some(n) = self.num(i).filter(|_| !self.used[i]) else {
+                continue;
+            };
+            let col = self
+                .mentions
+                .iter()
+                .filter(|m| m.start + 2 >= i && m.start < i)
+                .find_map(|m| self.pick_kind(m, Kind::numeric, subject, &named));
+            if let Some(col) = col {
+                self.consume_column_mention(col);
+                self.used[i] = true;
+                wheres.push((col.0, format!("{} = {}", self.col_ref(col), number(n))));
+            }
+        }
+        // "not returned": a column that is not filled in
+        let mut negated_column = false;
+        if let (Some(p), None) = (self.negation_at, negated) {
+            let col = self
+                .mentions
+                .iter()
+                .filter(|m| m.start > p && m.start <= p + 4)
+                .find_map(|m| match &m.target {
+                    Target::Columns(c) => Some(self.pick(c, subject, &named)),
+                    _ => None,
+                });
+            if let Some(col) = col {
+                self.consume_column_mention(col);
+                wheres.push((col.0, format!("{} IS NULL", self.col_ref(col))));
+                negated_column = true;
+            }
+        }
+        let negation = match (self.negation_at, negated) {
+            _ if negated_column => None,
+            (Some(_), Some((_, t))) if t != subject => Some(t),
+            (Some(_), _) => self.main_child(subject),
+            _ => None,
+        };
+        if self.negation_at.is_some() && negation.is_none() && !negated_column {
+            self.guesses.push("negation without a related table");
+        }
+        self.render(
+            subject,
+            measure,
+            group,
+            rows_of,
+            order,
+            order_measure,
+            having,
+            wheres,
+            extra_cols,
+            negation,
+        )
+    }
+
+    /// "by number of invoices", "by total spent", "by unit price" after a top-N.
+    pub(super) fn measure_after(
+        &mut self,
+        b: usize,
+        subject: usize,
+        named: &[usize],
+    ) -> Option<Measure> {
+        if let Some(p) = self.count_at.filter(|p| *p >= b.saturating_sub(1)) {
+            if let Some((_, t)) = self.table_after(p, 2) {
+                self.count_at = None;
+                return Some(Measure::Count(t));
+            }
+        }
+        let agg = self
+            .agg
+            .filter(|(_, p)| *p >= b.saturating_sub(1))
+            .map(|x| x.0);
+        let col = self
+            .mentions
+            .iter()
+            .filter(|m| m.start >= b && m.start <= b + 4)
+            .find_map(|m| self.pick_kind(m, Kind::numeric, subject, named));
+        let col = col.or_else(|| {
+            self.money_at.and_then(|_| {
+                let mut scope = vec![subject];
+                scope.extend(named.iter().copied());
+                scope.extend((0..self.s.tables.len()).filter(|t| {
+                    super::sql::path(self.s, &[subject], *t).is_some_and(|p| p.len() <= 2)
+                }));
+                self.class_column(Class::Money, &scope)
+            })
+        });
+        if let Some(col) = col {
+            self.consume_column_mention(col);
+            if let Some((_, p)) = self.agg {
+                if self.w(p) == "total" {
+                    self.take(p, 1);
+                }
+            }
+            let a = agg.unwrap_or(if col.0 == subject { Agg::Max } else { Agg::Sum });
+            return Some(Measure::Of(a, col));
+        }
+        if let Some((_, t)) = self.table_after(b, 2) {
+            return Some(Measure::Count(t));
+        }
+        None
+    }
+}

@@ -1,0 +1,170 @@
+//! Stage 2, intent: the words that say what is asked (count, list, sum / average / min / max,
+//! top-N and superlatives, grouping, negation, distinct) and the classes of column that
+//! adjectives and units imply.
+use super::*;
+
+impl Analysis<'_> {
+    /// The table a single word names (through the thesaurus), if any.
+    pub(super) fn table_word(&self, i: usize) -> Option<usize> {
+        let t = self.toks.get(i)?;
+        if t.quoted {
+            return None;
+        }
+        let syn = synonyms(&t.stem);
+        self.s.tables.iter().position(|tb| {
+            let parts = name_stems(&tb.name);
+            parts.len() == 1 && syn.iter().any(|w| stem(w) == parts[0])
+        })
+    }
+
+    /// Count, aggregates, superlatives, grouping and negation words.
+    pub(super) fn intent_words(&mut self) {
+        let n = self.toks.len();
+        for i in 0..n {
+            if self.used[i] {
+                continue;
+            }
+            let w = self.w(i).to_string();
+            let next = self.w(i + 1).to_string();
+            match w.as_str() {
+                "how" if next == "many" => {
+                    self.count_at.get_or_insert(i);
+                    self.take(i, 2);
+                }
+                "number" | "count" if next == "of" || w == "count" => {
+                    self.count_at.get_or_insert(i);
+                    self.take(i, if next == "of" { 2 } else { 1 });
+                }
+                "total" | "sum" => {
+                    if self.agg.is_none() {
+                        self.agg = Some((Agg::Sum, i));
+                    }
+                    // the word stays free: it may also be a column called "total"
+                    if w == "sum" {
+                        self.take(i, 1);
+                    }
+                    if next == "of" {
+                        self.take(i + 1, 1);
+                    }
+                }
+                "average" | "avg" | "mean" => {
+                    self.agg = Some((Agg::Avg, i));
+                    self.take(i, 1);
+                }
+                "maximum" | "max" => {
+                    self.agg = Some((Agg::Max, i));
+                    self.take(i, 1);
+                }
+                "minimum" | "min" => {
+                    self.agg = Some((Agg::Min, i));
+                    self.take(i, 1);
+                }
+                "highest" | "largest" | "biggest" | "greatest" | "lowest" | "smallest"
+                | "longest" | "shortest" | "oldest" | "youngest" | "newest" | "latest"
+                | "earliest" | "cheapest" | "priciest" | "best" | "worst" => {
+                    let desc = [
+                        "highest", "largest", "biggest", "greatest", "longest", "youngest",
+                        "newest", "latest", "priciest", "best",
+                    ]
+                    .contains(&w.as_str());
+                    let class = match w.as_str() {
+                        "longest" | "shortest" => Some(Class::Duration),
+                        "oldest" | "youngest" => Some(Class::Birth),
+                        "newest" | "latest" | "earliest" => Some(Class::When),
+                        "cheapest" | "priciest" => Some(Class::Money),
+                        "best" | "worst" => Some(Class::Rating),
+                        "largest" | "biggest" | "smallest" => Some(Class::Size),
+                        _ => None,
+                    };
+                    self.sup = Some(Superlative {
+                        pos: i,
+                        desc,
+                        class,
+                    });
+                    self.take(i, 1);
+                }
+                "most" | "least" | "fewest" => {
+                    let desc = w == "most";
+                    if next == "expensive" {
+                        self.sup = Some(Superlative {
+                            pos: i,
+                            desc,
+                            class: Some(Class::Money),
+                        });
+                        self.take(i, 2);
+                    } else if next == "recent" || next == "recently" {
+                        self.sup = Some(Superlative {
+                            pos: i,
+                            desc: true,
+                            class: Some(Class::When),
+                        });
+                        self.take(i, 2);
+                    } else if next == "popular" || next == "common" || next == "frequent" {
+                        self.most = Some((i, desc));
+                        self.take(i, 2);
+                    } else {
+                        self.most = Some((i, desc));
+                        self.take(i, 1);
+                    }
+                }
+                "per" | "each" | "every" => {
+                    self.group_at.push(i + 1);
+                    self.take(i, 1);
+                }
+                "for" | "in" if next == "each" || next == "every" => {
+                    self.group_at.push(i + 2);
+                    self.take(i, 2);
+                }
+                "by" => {
+                    self.by_at = Some(i + 1);
+                    self.take(i, 1);
+                }
+                "never" | "without" | "none" => {
+                    self.negation_at.get_or_insert(i);
+                    self.take(i, 1);
+                }
+                "no" | "not" if !self.used.get(i + 1).copied().unwrap_or(true) => {
+                    self.negation_at.get_or_insert(i);
+                    let skip = if next == "any" { 2 } else { 1 };
+                    self.take(i, skip);
+                }
+                "distinct" | "different" | "unique" => {
+                    self.distinct = true;
+                    self.take(i, 1);
+                }
+                _ => {}
+            }
+            if MONEY_WORDS.contains(&w.as_str()) && self.money_at.is_none() {
+                self.money_at = Some(i);
+                self.take(i, 1);
+            }
+        }
+        // "do not have", "don't have", "have no": negation words already taken above
+        for i in 0..n {
+            if ["don't", "doesn't", "haven't", "hasn't", "didn't"].contains(&self.w(i)) {
+                self.negation_at.get_or_insert(i);
+                self.take(i, 1);
+            }
+        }
+    }
+
+    /// A free word in `from..from + n` that names a kind of measure ("length", "price").
+    pub(super) fn class_word(&mut self, from: usize, n: usize) -> Option<Class> {
+        for i in from..(from + n).min(self.toks.len()) {
+            if self.used[i] {
+                continue;
+            }
+            let c = match self.toks[i].stem.as_str() {
+                "length" | "duration" | "runtime" | "long" => Class::Duration,
+                "price" | "cost" | "expensive" => Class::Money,
+                "size" | "big" => Class::Size,
+                "age" => Class::Birth,
+                "rating" | "score" => Class::Rating,
+                _ => continue,
+            };
+            self.used[i] = true;
+            return Some(c);
+        }
+        None
+    }
+}

@@ -1,0 +1,413 @@
+//! Stage 3, linking: phrases to stored values, words to tables and columns (names split into
+//! words, comments and descriptions of the catalog), and the columns a class or a table implies.
+use super::*;
+
+impl Analysis<'_> {
+    /// Phrases equal to stored values become equality conditions.
+    pub(super) fn values(&mut self, values: &[ValueHit]) {
+        let n = self.toks.len();
+        for len in (1..=4).rev() {
+            for i in 0..n.saturating_sub(len - 1) {
+                if self.used[i..i + len].iter().any(|u| *u) {
+                    continue;
+                }
+                let span = &self.toks[i..i + len];
+                if len > 1 && span.iter().any(|t| t.quoted) {
+                    continue;
+                }
+                let quoted = span[0].quoted;
+                let capital = span.iter().any(|t| t.capitalised()) && i > 0;
+                let phrase = span
+                    .iter()
+                    .map(|t| t.lower.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let hits: Vec<&ValueHit> = values.iter().filter(|v| v.phrase == phrase).collect();
+                if hits.is_empty() {
+                    continue;
+                }
+                // a plain lower-case word that names a table or column is that, not a value
+                let names_schema =
+                    !quoted && !capital && len == 1 && self.schema_word(&span[0].stem);
+                if names_schema || (!quoted && span.iter().all(|t| is_function_word(&t.lower))) {
+                    continue;
+                }
+                // the strongest: quoted or capitalised, a category, in a table the question names
+                let mentioned = |t: usize| {
+                    let parts = name_stems(&self.s.tables[t].name);
+                    self.toks.iter().any(|tok| {
+                        parts.contains(&tok.stem)
+                            || synonyms(&tok.stem).iter().any(|s| parts.contains(&stem(s)))
+                    })
+                };
+                let score = |v: &ValueHit| -> f64 {
+                    let col = &self.s.tables[v.table].columns[v.column];
+                    let col_named = col_stems(&col.name)
+                        .iter()
+                        .any(|c| self.toks.iter().any(|t| &t.stem == c));
+                    // "the album 'Let There Be Rock'": the word just before names the table
+                    let before = (0..i).rev().find(|&k| {
+                        !["the", "a", "an", "named", "called", "titled"]
+                            .contains(&self.toks[k].lower.as_str())
+                    });
+                    let adjacent = before.is_some_and(|k| {
+                        let st = &self.toks[k].stem;
+                        name_stems(&self.s.tables[v.table].name).contains(st)
+                            || col_stems(&col.name).contains(st)
+                    });
+                    (if mentioned(v.table) { 2.0 } else { 0.0 })
+                        + if col_named { 1.0 } else { 0.0 }
+                        + if v.categorical { 1.0 } else { 0.0 }
+                        + if adjacent { 3.0 } else { 0.0 }
+                };
+                let best = hits.iter().map(|v| score(v)).fold(f64::MIN, f64::max);
+                if !quoted && !capital && best < 1.0 {
+                    continue;
+                }
+                let mut alts: Vec<Col> = Vec::new();
+                let mut value = String::new();
+                for v in hits.iter().filter(|v| score(v) >= best) {
+                    if !alts.contains(&(v.table, v.column)) {
+                        alts.push((v.table, v.column));
+                        value = v.value.clone();
+                    }
+                }
+                self.conds.push(Cond::Eq { alts, value });
+                self.take(i, len);
+            }
+        }
+    }
+
+    pub(super) fn schema_word(&self, st: &str) -> bool {
+        self.s.tables.iter().any(|t| {
+            name_stems(&t.name).iter().any(|p| p == st)
+                || t.columns
+                    .iter()
+                    .any(|c| col_stems(&c.name).iter().any(|p| p == st))
+        })
+    }
+
+    /// Tables and columns named by the free words, longest phrases first.
+    pub(super) fn find_mentions(&mut self) {
+        let n = self.toks.len();
+        for len in (1..=3).rev() {
+            for i in 0..n.saturating_sub(len - 1) {
+                if self.used[i..i + len].iter().any(|u| *u)
+                    || self.toks[i..i + len].iter().any(|t| t.quoted)
+                {
+                    continue;
+                }
+                let stems: Vec<String> = self.toks[i..i + len]
+                    .iter()
+                    .map(|t| t.stem.clone())
+                    .collect();
+                if let Some(target) = self.link(&stems) {
+                    self.mentions.push(Mention { start: i, target });
+                    self.take(i, len);
+                }
+            }
+        }
+        self.mentions.sort_by_key(|m| m.start);
+    }
+
+    pub(super) fn link(&self, stems: &[String]) -> Option<Target> {
+        let variants: Vec<Vec<String>> = if stems.len() == 1 {
+            synonyms(&stems[0])
+                .into_iter()
+                .map(|w| vec![stem(w)])
+                .collect()
+        } else {
+            vec![stems.to_vec()]
+        };
+        // a table by its name
+        for v in &variants {
+            let exact: Vec<usize> = (0..self.s.tables.len())
+                .filter(|&t| &name_stems(&self.s.tables[t].name) == v)
+                .collect();
+            if let Some(&t) = exact.iter().max_by(|a, b| {
+                self.s.tables[**a]
+                    .similarity
+                    .total_cmp(&self.s.tables[**b].similarity)
+            }) {
+                return Some(Target::Table(t));
+            }
+        }
+        // a column by its name, whole or in part
+        let generic = [
+            "id", "date", "name", "code", "at", "on", "is", "no", "num", "type", "number",
+        ];
+        let mut cols: Vec<(Col, f64)> = Vec::new();
+        for (ti, t) in self.s.tables.iter().enumerate() {
+            let tparts = name_stems(&t.name);
+            for (ci, c) in t.columns.iter().enumerate() {
+                let parts = col_stems(&c.name);
+                let without_table: Vec<String> = strip_prefix(&parts, &tparts);
+                for (vi, v) in variants.iter().enumerate() {
+                    let syn = if vi == 0 { 0.0 } else { 0.1 };
+                    let q = if &parts == v || &without_table == v {
+                        1.0
+                    } else if v.len() == 1
+                        && parts.len() > 1
+                        && parts.last() == Some(&v[0])
+                        && !c.pk
+                    {
+                        0.7
+                    } else if v.len() == 1
+                        && parts.len() > 1
+                        && !generic.contains(&v[0].as_str())
+                        && parts.contains(&v[0])
+                        && !c.pk
+                    {
+                        0.6
+                    } else {
+                        continue;
+                    };
+                    if parts.last().map(String::as_str) == Some("id")
+                        && !v.iter().any(|x| x == "id")
+                    {
+                        continue;
+                    }
+                    cols.push(((ti, ci), q - syn));
+                    break;
+                }
+            }
+        }
+        if !cols.is_empty() {
+            return Some(Target::Columns(cols));
+        }
+        // a table through its comment or description
+        if stems.len() == 1 && !is_function_word(&stems[0]) && stems[0].len() > 2 {
+            let hits: Vec<usize> = (0..self.s.tables.len())
+                .filter(|&t| {
+                    crate::catalog::search::tokens(&self.s.tables[t].notes).contains(&stems[0])
+                })
+                .collect();
+            if hits.len() == 1 {
+                return Some(Target::Table(hits[0]));
+            }
+            // a column through its comment or description
+            let cols: Vec<(Col, f64)> = self
+                .s
+                .tables
+                .iter()
+                .enumerate()
+                .flat_map(|(ti, t)| {
+                    t.columns
+                        .iter()
+                        .enumerate()
+                        .map(move |(ci, c)| ((ti, ci), c))
+                })
+                .filter(|(_, c)| crate::catalog::search::tokens(&c.notes).contains(&stems[0]))
+                .map(|(k, _)| (k, 0.5))
+                .collect();
+            if !cols.is_empty() && cols.len() <= 2 {
+                return Some(Target::Columns(cols));
+            }
+        }
+        None
+    }
+
+    pub(super) fn mention_after(&self, pos: usize, within: usize) -> Option<&Mention> {
+        self.mentions
+            .iter()
+            .find(|m| m.start >= pos && m.start <= pos + within)
+    }
+
+    pub(super) fn table_after(&self, pos: usize, within: usize) -> Option<(usize, usize)> {
+        self.mentions
+            .iter()
+            .filter(|m| m.start >= pos && m.start <= pos + within)
+            .find_map(|m| match m.target {
+                Target::Table(t) => Some((m.start, t)),
+                _ => None,
+            })
+    }
+
+    /// Resolves a column mention to one column: in the subject, in a table the question
+    /// names, near the subject, the best match.
+    pub(super) fn pick(&self, alts: &[(Col, f64)], subject: usize, named: &[usize]) -> Col {
+        let score = |(c, q): &(Col, f64)| -> f64 {
+            let hops = super::sql::path(self.s, &[subject], c.0)
+                .map(|p| p.len())
+                .unwrap_or(9) as f64;
+            q + if c.0 == subject { 0.5 } else { 0.0 }
+                + if named.contains(&c.0) { 0.4 } else { 0.0 }
+                - 0.05 * hops
+        };
+        alts.iter()
+            .max_by(|a, b| score(a).total_cmp(&score(b)))
+            .map(|x| x.0)
+            .unwrap_or((subject, 0))
+    }
+
+    /// The best column of a column mention whose kind passes `ok`.
+    pub(super) fn pick_kind(
+        &self,
+        m: &Mention,
+        ok: fn(Kind) -> bool,
+        subject: usize,
+        named: &[usize],
+    ) -> Option<Col> {
+        let Target::Columns(c) = &m.target else {
+            return None;
+        };
+        let fit: Vec<(Col, f64)> = c
+            .iter()
+            .filter(|(x, _)| ok(self.s.tables[x.0].columns[x.1].kind))
+            .cloned()
+            .collect();
+        (!fit.is_empty()).then(|| self.pick(&fit, subject, named))
+    }
+
+    /// The column of `class` in the tables `scope` (first scope table first).
+    pub(super) fn class_column(&self, class: Class, scope: &[usize]) -> Option<Col> {
+        for &t in scope {
+            let tb = &self.s.tables[t];
+            let mut best: Option<(usize, usize)> = None;
+            for (ci, c) in tb.columns.iter().enumerate() {
+                if c.pk
+                    || !class.kind_ok(c.kind)
+                    || col_stems(&c.name).last().map(String::as_str) == Some("id")
+                {
+                    continue;
+                }
+                let parts = col_stems(&c.name);
+                if let Some(rank) = class
+                    .hints()
+                    .iter()
+                    .position(|h| parts.iter().any(|p| p.starts_with(h)))
+                {
+                    if best.is_none_or(|(r, _)| rank < r) {
+                        best = Some((rank, ci));
+                    }
+                }
+            }
+            if let Some((_, ci)) = best {
+                return Some((t, ci));
+            }
+            if class == Class::When || class == Class::Birth {
+                let temporal: Vec<usize> = (0..tb.columns.len())
+                    .filter(|&ci| tb.columns[ci].kind.temporal())
+                    .collect();
+                if temporal.len() == 1 && class == Class::When {
+                    return Some((t, temporal[0]));
+                }
+            }
+        }
+        None
+    }
+
+    pub(super) fn consume_column_mention(&mut self, col: Col) {
+        let idx = self
+            .mentions
+            .iter()
+            .position(|m| matches!(&m.target, Target::Columns(c) if c.iter().any(|x| x.0 == col)));
+        if let Some(i) = idx {
+            self.mentions[i].target = Target::Columns(vec![(col, 1.0)]);
+        }
+    }
+
+    pub(super) fn only_measure_column(&self, t: usize) -> Option<Col> {
+        let nums: Vec<usize> = (0..self.s.tables[t].columns.len())
+            .filter(|&ci| {
+                let c = &self.s.tables[t].columns[ci];
+                c.kind.numeric()
+                    && !c.pk
+                    && col_stems(&c.name).last().map(String::as_str) != Some("id")
+            })
+            .collect();
+        (nums.len() == 1).then(|| (t, nums[0]))
+    }
+
+    pub(super) fn any_temporal(&self, scope: &[usize]) -> Option<Col> {
+        scope.iter().find_map(|&t| {
+            self.s.tables[t]
+                .columns
+                .iter()
+                .position(|c| c.kind.temporal())
+                .map(|c| (t, c))
+        })
+    }
+
+    /// The table whose rows most often refer to `t` (for "customers who never bought").
+    pub(super) fn main_child(&self, t: usize) -> Option<usize> {
+        self.s
+            .fks
+            .iter()
+            .filter(|f| f.to == t && f.from != t)
+            .map(|f| f.from)
+            .max_by(|a, b| {
+                let ka = (
+                    self.s.tables[*a].columns.iter().any(|c| c.kind.temporal()),
+                    self.s.tables[*a].rows as i64,
+                );
+                let kb = (
+                    self.s.tables[*b].columns.iter().any(|c| c.kind.temporal()),
+                    self.s.tables[*b].rows as i64,
+                );
+                ka.cmp(&kb)
+            })
+    }
+
+    pub(super) fn labels(&self, t: usize) -> Vec<usize> {
+        let tb = &self.s.tables[t];
+        let tname = tb.name.to_lowercase();
+        let is_label = |n: &str| {
+            let n = n.to_lowercase();
+            [
+                "name",
+                "title",
+                "full_name",
+                "first_name",
+                "last_name",
+                "username",
+                "label",
+                "display_name",
+            ]
+            .contains(&n.as_str())
+                || n == format!("{tname}_name")
+                || n.ends_with("_name") && !n.starts_with("file")
+                || n.ends_with("name") && n.len() <= 12 && !n.contains('_') && n != "filename"
+        };
+        let labels: Vec<usize> = (0..tb.columns.len())
+            .filter(|&c| is_label(&tb.columns[c].name))
+            .collect();
+        if !labels.is_empty() {
+            return labels;
+        }
+        let pk: Vec<usize> = (0..tb.columns.len())
+            .filter(|&c| tb.columns[c].pk)
+            .collect();
+        if !pk.is_empty() {
+            return pk;
+        }
+        (0..tb.columns.len().min(1)).collect()
+    }
+
+    pub(super) fn pk(&self, t: usize) -> Vec<usize> {
+        (0..self.s.tables[t].columns.len())
+            .filter(|&c| self.s.tables[t].columns[c].pk)
+            .collect()
+    }
+}
+
+/// Stemmed words of a table name.
+pub(super) fn name_stems(name: &str) -> Vec<String> {
+    crate::catalog::describe::words(name)
+        .split_whitespace()
+        .map(stem)
+        .collect()
+}
+
+/// Stemmed words of a column name.
+pub(super) fn col_stems(name: &str) -> Vec<String> {
+    name_stems(name)
+}
+
+pub(super) fn strip_prefix(parts: &[String], prefix: &[String]) -> Vec<String> {
+    if parts.len() > prefix.len() && parts.starts_with(prefix) {
+        parts[prefix.len()..].to_vec()
+    } else {
+        parts.to_vec()
+    }
+}

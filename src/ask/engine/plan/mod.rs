@@ -1,0 +1,245 @@
+//! From the words of a question to a query plan, and from the plan to SQL, in five stages
+//! over one [`Analysis`] of the question's tokens: literals, intent, linking (the three mark
+//! the tokens they explain), composition (the plan) and SQL (rendering). A token no stage
+//! explains is reported back as not understood.
+mod compose;
+mod intent;
+mod linking;
+mod literals;
+mod render;
+use super::sql::{self, ident, literal, number, From};
+use super::words::{self, duration_ms, is_function_word, month, synonyms, time_unit, Token};
+use super::{Answer, Kind, NotUnderstood, Schema, ValueHit};
+use crate::catalog::search::stem;
+use linking::name_stems;
+
+type Col = (usize, usize);
+
+#[derive(Debug, Clone)]
+enum Target {
+    Table(usize),
+    /// Candidate columns with the quality of the match (1 exact, less for a partial one).
+    Columns(Vec<(Col, f64)>),
+}
+
+#[derive(Debug, Clone)]
+struct Mention {
+    start: usize,
+    target: Target,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Agg {
+    Sum,
+    Avg,
+    Max,
+    Min,
+}
+
+impl Agg {
+    fn sql(self) -> &'static str {
+        match self {
+            Agg::Sum => "sum",
+            Agg::Avg => "avg",
+            Agg::Max => "max",
+            Agg::Min => "min",
+        }
+    }
+    fn word(self) -> &'static str {
+        match self {
+            Agg::Sum => "total",
+            Agg::Avg => "average",
+            Agg::Max => "largest",
+            Agg::Min => "smallest",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Measure {
+    Count(usize),
+    CountDistinct(Col),
+    Of(Agg, Col),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Group {
+    Table(usize),
+    Column(Col),
+}
+
+/// What kind of column an adjective or a unit implies.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Class {
+    Duration,
+    Money,
+    Size,
+    Birth,
+    When,
+    Rating,
+}
+
+impl Class {
+    fn hints(self) -> &'static [&'static str] {
+        match self {
+            Class::Duration => &[
+                "millisecond",
+                "duration",
+                "length",
+                "minute",
+                "second",
+                "runtime",
+                "page",
+            ],
+            Class::Money => &[
+                "total", "amount", "price", "cost", "revenue", "sale", "paid", "fee", "salary",
+            ],
+            Class::Size => &[
+                "size",
+                "byte",
+                "weight",
+                "capacity",
+                "population",
+                "area",
+                "page",
+                "total",
+                "amount",
+            ],
+            Class::Birth => &["birth", "born", "dob"],
+            Class::When => &["date", "created", "time", "at", "on", "day", "year"],
+            Class::Rating => &["rating", "score", "star", "grade"],
+        }
+    }
+    fn kind_ok(self, k: Kind) -> bool {
+        match self {
+            Class::Birth | Class::When => {
+                k.temporal() || (self == Class::When && k == Kind::Integer)
+            }
+            _ => k.numeric(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Cond {
+    Eq {
+        alts: Vec<Col>,
+        value: String,
+    },
+    /// A comparison whose column is found later: near `pos`, of class `class`, or the
+    /// counted table `noun` (then it is a HAVING).
+    Cmp {
+        pos: usize,
+        op: &'static str,
+        value: f64,
+        upper: Option<f64>,
+        scale: f64,
+        class: Option<Class>,
+        noun: Option<usize>,
+        end: usize,
+    },
+    Date {
+        pos: usize,
+        class: Option<Class>,
+        lo: Option<String>,
+        hi: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Superlative {
+    pos: usize,
+    desc: bool,
+    class: Option<Class>,
+}
+
+struct Analysis<'a> {
+    s: &'a Schema,
+    toks: Vec<Token>,
+    used: Vec<bool>,
+    mentions: Vec<Mention>,
+    conds: Vec<Cond>,
+    limit: Option<u64>,
+    count_at: Option<usize>,
+    agg: Option<(Agg, usize)>,
+    sup: Option<Superlative>,
+    most: Option<(usize, bool)>,
+    group_at: Vec<usize>,
+    by_at: Option<usize>,
+    negation_at: Option<usize>,
+    distinct: bool,
+    money_at: Option<usize>,
+    order_col: Option<Col>,
+    guesses: Vec<&'static str>,
+}
+
+const MONEY_WORDS: &[&str] = &[
+    "sales", "sale", "revenue", "spent", "spend", "spending", "income", "earnings", "earned",
+    "sold", "paid", "money",
+];
+
+/// Builds SQL for `question` over `s`, given the stored values its phrases matched.
+pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer, NotUnderstood> {
+    let toks = words::tokenize(question);
+    let mut a = Analysis {
+        s,
+        used: vec![false; toks.len()],
+        toks,
+        mentions: Vec::new(),
+        conds: Vec::new(),
+        limit: None,
+        count_at: None,
+        agg: None,
+        sup: None,
+        most: None,
+        group_at: Vec::new(),
+        by_at: None,
+        negation_at: None,
+        distinct: false,
+        money_at: None,
+        order_col: None,
+        guesses: Vec::new(),
+    };
+    // stages 1-3 mark what they understand; composition builds the plan and renders it
+    a.literals();
+    a.intent_words();
+    a.values(values);
+    a.find_mentions();
+    a.plan()
+}
+
+impl Analysis<'_> {
+    pub(super) fn w(&self, i: usize) -> &str {
+        self.toks.get(i).map(|t| t.lower.as_str()).unwrap_or("")
+    }
+
+    pub(super) fn take(&mut self, from: usize, n: usize) {
+        for i in from..(from + n).min(self.used.len()) {
+            self.used[i] = true;
+        }
+    }
+
+    pub(super) fn num(&self, i: usize) -> Option<f64> {
+        self.toks
+            .get(i)
+            .filter(|t| !t.quoted)
+            .and_then(|t| t.number)
+    }
+
+    pub(super) fn year(&self, i: usize) -> Option<i32> {
+        self.num(i)
+            .filter(|n| {
+                n.fract() == 0.0 && (1900.0..=2100.0).contains(n) && self.toks[i].lower.len() == 4
+            })
+            .map(|n| n as i32)
+    }
+
+    pub(super) fn unexplained(&self) -> Vec<String> {
+        self.toks
+            .iter()
+            .enumerate()
+            .filter(|(i, t)| !self.used[*i] && !is_function_word(&t.lower) && t.number.is_none())
+            .map(|(_, t)| t.text.clone())
+            .collect()
+    }
+}
