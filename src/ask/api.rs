@@ -113,6 +113,8 @@ struct Generated {
     similarity: Option<f64>,
     /// Set when the engine is not confident: the words it did not understand.
     not_understood: Option<Vec<String>>,
+    /// The engine's words it could not account for, also when it answered.
+    unexplained: Vec<String>,
     closest: Vec<String>,
     attempts: usize,
 }
@@ -484,6 +486,7 @@ fn generate(sp: &SearchPath, question: &str, lists: &Lists) -> Result<Generated>
             g.confidence = a.confidence;
             g.tables = a.tables.clone();
             g.explanation = a.explanation.clone();
+            g.unexplained = a.unexplained.clone();
             if a.confidence < guc::ask_min_confidence() {
                 g.not_understood = Some(a.unexplained.clone());
             }
@@ -620,6 +623,9 @@ fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) ->
     out.insert("confidence".into(), json!(g.confidence));
     out.insert("tables".into(), json!(g.tables));
     out.insert("explanation".into(), json!(g.explanation));
+    if !g.unexplained.is_empty() {
+        out.insert("unexplained".into(), json!(g.unexplained));
+    }
     if let Some(s) = g.similarity {
         out.insert(
             "sample_similarity".into(),

@@ -126,8 +126,8 @@ pub enum NotUnderstood {
     NoSubject { unexplained: Vec<String> },
 }
 
-/// The phrases (1 to 4 consecutive words, lower case, and every quoted string) whose stored
-/// values the engine wants to know about.
+/// The phrases (1 to 4 consecutive words, lower case, also with the last word in the
+/// singular, and every quoted string) whose stored values the engine wants to know about.
 pub fn phrases(question: &str) -> Vec<String> {
     let toks = tokenize(question);
     let mut out: Vec<String> = Vec::new();
@@ -152,8 +152,11 @@ pub fn phrases(question: &str) -> Vec<String> {
                 .map(|t| t.lower.as_str())
                 .collect::<Vec<_>>()
                 .join(" ");
-            if !out.contains(&p) {
-                out.push(p);
+            let singular = words::singular_phrase(&p);
+            for p in std::iter::once(p).chain(singular) {
+                if !out.contains(&p) {
+                    out.push(p);
+                }
             }
         }
     }

@@ -302,6 +302,9 @@ pub const FUNCTION_WORDS: &[&str] = &[
     "someone",
     "anyone",
     "ones",
+    "yet",
+    "among",
+    "amongst",
 ];
 
 pub fn is_function_word(w: &str) -> bool {
@@ -395,6 +398,23 @@ pub fn time_unit(w: &str) -> Option<&'static str> {
         "minute" => Some("minute"),
         _ => None,
     }
+}
+
+/// The phrase with its last word in the singular ("cargo bikes" -> "cargo bike"), when that
+/// differs: stored values are usually singular while questions count them in the plural.
+pub fn singular_phrase(phrase: &str) -> Option<String> {
+    let (head, last) = match phrase.rsplit_once(' ') {
+        Some((h, l)) => (Some(h), l),
+        None => (None, phrase),
+    };
+    let s = stem(last);
+    if s == last || s.is_empty() {
+        return None;
+    }
+    Some(match head {
+        Some(h) => format!("{h} {s}"),
+        None => s,
+    })
 }
 
 /// Milliseconds in a duration unit (`minutes`, `seconds`, `ms` ...).

@@ -17,26 +17,7 @@ impl Analysis<'_> {
         let mut group_mention: Option<Mention> = None;
         for &g in &self.group_at {
             if let Some(m) = self.mention_after(g, 1) {
-                let mut m = m.clone();
-                if let Target::Table(t) = m.target {
-                    let own = self
-                        .mentions
-                        .iter()
-                        .find(|n| n.start == m.start + 1)
-                        .and_then(|n| match &n.target {
-                            Target::Columns(c) => {
-                                c.iter().find(|x| x.0 .0 == t).map(|x| (n.start, x.0))
-                            }
-                            _ => None,
-                        });
-                    if let Some((start, col)) = own {
-                        m = Mention {
-                            start,
-                            target: Target::Columns(vec![(col, 1.0)]),
-                        };
-                    }
-                }
-                group_mention = Some(m);
+                group_mention = Some(self.own_column(m.clone()));
             }
         }
         let mut by_measure_at: Option<usize> = None;
@@ -48,7 +29,7 @@ impl Analysis<'_> {
                 } else if let Some(m) = self.mention_after(b, 1).filter(|_| {
                     self.count_at.is_some() || self.agg.is_some() || self.money_at.is_some()
                 }) {
-                    group_mention = Some(m.clone());
+                    group_mention = Some(self.own_column(m.clone()));
                 }
             }
         }
@@ -65,6 +46,28 @@ impl Analysis<'_> {
                 || most_target.is_some_and(|(s, _)| s == start)
                 || by_measure_at.is_some_and(|b| start >= b && start <= b + 3)
         };
+        // "which drugs ...", "top 3 drugs by ...": the first thing named is a column, not a
+        // table; its values are listed, or grouped when there is a measure
+        let col_subject: Option<Col> = if counted.is_some() || self.agg.is_some() {
+            None
+        } else {
+            self.mentions
+                .iter()
+                .find(|m| !reserved(m.start))
+                .filter(|m| (0..m.start).all(|k| self.used[k] || is_function_word(self.w(k))))
+                .and_then(|m| match &m.target {
+                    Target::Columns(c) => {
+                        c.iter()
+                            .filter(|x| x.1 >= 1.0)
+                            .map(|x| x.0)
+                            .find(|&(t, ci)| {
+                                self.s.tables[t].columns[ci].kind == Kind::Text
+                                    && !self.labels(t).contains(&ci)
+                            })
+                    }
+                    _ => None,
+                })
+        };
         // the subject: what is counted, or the first table named for itself
         let mut count_distinct: Option<Vec<(Col, f64)>> = None;
         let mut subject: Option<usize> = match counted.map(|m| &m.target) {
@@ -75,6 +78,22 @@ impl Analysis<'_> {
             }
             None => None,
         };
+        if let Some(c) = col_subject.filter(|_| subject.is_none()) {
+            subject = Some(c.0);
+        }
+        if subject.is_none() && counted.is_none() {
+            // "how many trucks": a value right after the count word, of one table
+            subject = self.count_at.and_then(|p| {
+                self.conds.iter().find_map(|c| match c {
+                    Cond::Eq { pos, alts, .. }
+                        if *pos > p && *pos <= p + 3 && alts.iter().all(|a| a.0 == alts[0].0) =>
+                    {
+                        alts.first().map(|a| a.0)
+                    }
+                    _ => None,
+                })
+            });
+        }
         if subject.is_none() {
             subject = self
                 .mentions
@@ -202,7 +221,7 @@ impl Analysis<'_> {
                 let desc = self.most.map(|m| m.1).unwrap_or(true);
                 measure = Some(Measure::Count(t));
                 if group.is_none() {
-                    group = Some(Group::Table(subject));
+                    group = Some(col_subject.map_or(Group::Table(subject), Group::Column));
                 }
                 order = Some((String::new(), desc));
                 order_measure = true;
@@ -217,7 +236,9 @@ impl Analysis<'_> {
                     }
                     Some(m) => {
                         measure = Some(m);
-                        group.get_or_insert(Group::Table(subject));
+                        group.get_or_insert(
+                            col_subject.map_or(Group::Table(subject), Group::Column),
+                        );
                         order = Some((String::new(), self.sup.map(|s| s.desc).unwrap_or(true)));
                         order_measure = true;
                     }
@@ -248,9 +269,9 @@ impl Analysis<'_> {
                                 .is_some_and(|p| p.iter().all(|s| !s.fans_out)) =>
                     {
                         self.consume_column_mention(col);
-                        // oldest = earliest birth date
+                        // oldest = the earliest birth date, but the highest age
                         let desc = if sup.class == Some(Class::Birth)
-                            && self.s.tables[col.0].columns[col.1].kind.temporal()
+                            && !self.s.tables[col.0].columns[col.1].kind.temporal()
                         {
                             !sup.desc
                         } else {
@@ -286,15 +307,28 @@ impl Analysis<'_> {
         // conditions
         let mut wheres: Vec<(usize, String)> = Vec::new();
         let mut extra_cols: Vec<Col> = Vec::new();
-        let conds = std::mem::take(&mut self.conds);
+        let mut conds = std::mem::take(&mut self.conds);
+        conds.sort_by_key(|c| match c {
+            Cond::Eq { pos, .. } | Cond::Cmp { pos, .. } | Cond::Date { pos, .. } => *pos,
+        });
+        let ratio = self.share.is_some_and(|s| s.ratio);
+        // "lost or returned", "from India and China": one column, either value
+        let mut eq_values: Vec<(Col, usize, Vec<String>)> = Vec::new();
         for c in conds {
             match c {
-                Cond::Eq { alts, value } => {
+                Cond::Eq { alts, value, .. } => {
                     let col = self.pick(
                         &alts.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>(),
                         subject,
                         &named,
                     );
+                    if let Some(e) = eq_values.iter_mut().find(|e| e.0 == col).filter(|_| !ratio) {
+                        e.2.push(value);
+                        let list: Vec<String> = e.2.iter().map(|v| literal(v)).collect();
+                        wheres[e.1].1 = format!("{} IN ({})", self.col_ref(col), list.join(", "));
+                        continue;
+                    }
+                    eq_values.push((col, wheres.len(), vec![value.clone()]));
                     wheres.push((
                         col.0,
                         format!("{} = {}", self.col_ref(col), literal(&value)),
@@ -403,6 +437,10 @@ impl Analysis<'_> {
         }
         if measure.is_none() && group.is_none() && rows_of.is_none() {
             rows_of = Some(subject);
+            if let Some(c) = col_subject {
+                self.consume_column_mention(c);
+                self.list_col = Some(c);
+            }
         }
         // negation: rows of the subject with no related row in the negated table
         // "a rating of 5": a number right after a numeric column
@@ -423,6 +461,7 @@ impl Analysis<'_> {
         }
         // "not returned": a column that is not filled in
         let mut negated_column = false;
+        let mut negated_child: Option<usize> = None;
         if let (Some(p), None) = (self.negation_at, negated) {
             let col = self
                 .mentions
@@ -432,13 +471,23 @@ impl Analysis<'_> {
                     Target::Columns(c) => Some(self.pick(c, subject, &named)),
                     _ => None,
                 });
-            if let Some(col) = col {
+            let child = col.filter(|c| {
+                c.0 != subject
+                    && super::sql::path(self.s, &[subject], c.0)
+                        .is_some_and(|p| p.iter().any(|s| s.fans_out))
+            });
+            if let Some(col) = child {
+                // "patients who were never admitted": no row in the table of admitted_at
+                self.consume_column_mention(col);
+                negated_child = Some(col.0);
+            } else if let Some(col) = col {
                 self.consume_column_mention(col);
                 wheres.push((col.0, format!("{} IS NULL", self.col_ref(col))));
                 negated_column = true;
             }
         }
         let negation = match (self.negation_at, negated) {
+            _ if negated_child.is_some() => negated_child,
             _ if negated_column => None,
             (Some(_), Some((_, t))) if t != subject => Some(t),
             (Some(_), _) => self.main_child(subject),
@@ -507,5 +556,28 @@ impl Analysis<'_> {
             return Some(Measure::Count(t));
         }
         None
+    }
+
+    /// "by client sector": the table named and then one of its columns is that column.
+    pub(super) fn own_column(&self, m: Mention) -> Mention {
+        let Target::Table(t) = m.target else {
+            return m;
+        };
+        let own = self
+            .mentions
+            .iter()
+            .find(|n| n.start == m.start + 1)
+            .and_then(|n| match &n.target {
+                Target::Columns(c) => c.iter().find(|x| x.0 .0 == t).map(|x| (n.start, x.0)),
+                _ => None,
+            });
+        match own {
+            Some((start, col)) => Mention {
+                start,
+                len: 1,
+                target: Target::Columns(vec![(col, 1.0)]),
+            },
+            None => m,
+        }
     }
 }

@@ -61,10 +61,11 @@ impl Analysis<'_> {
                 }
                 "highest" | "largest" | "biggest" | "greatest" | "lowest" | "smallest"
                 | "longest" | "shortest" | "oldest" | "youngest" | "newest" | "latest"
-                | "earliest" | "cheapest" | "priciest" | "best" | "worst" => {
+                | "earliest" | "cheapest" | "priciest" | "best" | "worst" | "heaviest"
+                | "lightest" => {
                     let desc = [
                         "highest", "largest", "biggest", "greatest", "longest", "youngest",
-                        "newest", "latest", "priciest", "best",
+                        "newest", "latest", "priciest", "best", "heaviest",
                     ]
                     .contains(&w.as_str());
                     let class = match w.as_str() {
@@ -73,7 +74,9 @@ impl Analysis<'_> {
                         "newest" | "latest" | "earliest" => Some(Class::When),
                         "cheapest" | "priciest" => Some(Class::Money),
                         "best" | "worst" => Some(Class::Rating),
-                        "largest" | "biggest" | "smallest" => Some(Class::Size),
+                        "largest" | "biggest" | "smallest" | "heaviest" | "lightest" => {
+                            Some(Class::Size)
+                        }
                         _ => None,
                     };
                     self.sup = Some(Superlative {
@@ -127,6 +130,14 @@ impl Analysis<'_> {
                     self.negation_at.get_or_insert(i);
                     let skip = if next == "any" { 2 } else { 1 };
                     self.take(i, skip);
+                }
+                "percentage" | "percent" | "share" | "fraction" | "proportion" | "ratio" => {
+                    self.share = Some(Share {
+                        pos: i,
+                        percent: w == "percentage" || w == "percent",
+                        ratio: w == "ratio",
+                    });
+                    self.take(i, if next == "of" { 2 } else { 1 });
                 }
                 "distinct" | "different" | "unique" => {
                     self.distinct = true;

@@ -22,7 +22,14 @@ impl Analysis<'_> {
                     .map(|t| t.lower.as_str())
                     .collect::<Vec<_>>()
                     .join(" ");
-                let hits: Vec<&ValueHit> = values.iter().filter(|v| v.phrase == phrase).collect();
+                let singular = words::singular_phrase(&phrase).filter(|_| !quoted);
+                let exact = values.iter().any(|v| v.phrase == phrase);
+                let hits: Vec<&ValueHit> = values
+                    .iter()
+                    .filter(|v| {
+                        v.phrase == phrase || (!exact && singular.as_ref() == Some(&v.phrase))
+                    })
+                    .collect();
                 if hits.is_empty() {
                     continue;
                 }
@@ -72,7 +79,11 @@ impl Analysis<'_> {
                         value = v.value.clone();
                     }
                 }
-                self.conds.push(Cond::Eq { alts, value });
+                self.conds.push(Cond::Eq {
+                    pos: i,
+                    alts,
+                    value,
+                });
                 self.take(i, len);
             }
         }
@@ -102,7 +113,11 @@ impl Analysis<'_> {
                     .map(|t| t.stem.clone())
                     .collect();
                 if let Some(target) = self.link(&stems) {
-                    self.mentions.push(Mention { start: i, target });
+                    self.mentions.push(Mention {
+                        start: i,
+                        len,
+                        target,
+                    });
                     self.take(i, len);
                 }
             }

@@ -15,10 +15,11 @@ impl Analysis<'_> {
             let w = self.w(i).to_string();
             // "top 5", "first 10", "5 longest" (the superlative reads the limit later)
             if ["top", "first", "best", "bottom", "last"].contains(&w.as_str()) {
-                if let Some(k) = self
-                    .num(i + 1)
-                    .filter(|k| *k >= 1.0 && k.fract() == 0.0 && self.year(i + 1).is_none())
-                {
+                // "last 30 days" is a date, not a limit
+                let date_follows = time_unit(self.w(i + 2)).is_some();
+                if let Some(k) = self.num(i + 1).filter(|k| {
+                    *k >= 1.0 && k.fract() == 0.0 && self.year(i + 1).is_none() && !date_follows
+                }) {
                     self.limit = Some(k as u64);
                     self.take(i, 2);
                     if w == "bottom" {
@@ -52,7 +53,7 @@ impl Analysis<'_> {
                 let next_is_sup = [
                     "longest", "shortest", "largest", "biggest", "smallest", "highest", "lowest",
                     "most", "least", "oldest", "youngest", "newest", "latest", "cheapest", "best",
-                    "top", "recent",
+                    "heaviest", "lightest", "top", "recent",
                 ]
                 .contains(&self.w(i + 1));
                 if next_is_sup && k >= 1.0 && k.fract() == 0.0 {
@@ -195,6 +196,8 @@ impl Analysis<'_> {
                 ("shorter", "than") => ("<", Some(Class::Duration), 2),
                 ("pricier" | "costlier", "than") => (">", Some(Class::Money), 2),
                 ("cheaper", "than") => ("<", Some(Class::Money), 2),
+                ("heavier", "than") => (">", Some(Class::Size), 2),
+                ("lighter", "than") => ("<", Some(Class::Size), 2),
                 ("less" | "fewer" | "lower" | "smaller", "than") => ("<", None, 2),
                 ("more", "expensive") if self.w(i + 2) == "than" => (">", Some(Class::Money), 3),
                 ("less", "expensive") if self.w(i + 2) == "than" => ("<", Some(Class::Money), 3),
@@ -253,7 +256,7 @@ impl Analysis<'_> {
     }
 }
 
-/// `now()` minus `k` units, as SQL.
+/// Today minus `k` units, as SQL: "in the last 30 days" counts whole days, today included.
 pub(super) fn ago(k: f64, unit: &str) -> String {
-    format!("pg_catalog.now() - interval '{} {unit}'", number(k))
+    format!("CURRENT_DATE - interval '{} {unit}'", number(k))
 }

@@ -11,7 +11,7 @@ use super::sql::{self, ident, literal, number, From};
 use super::words::{self, duration_ms, is_function_word, month, synonyms, time_unit, Token};
 use super::{Answer, Kind, NotUnderstood, Schema, ValueHit};
 use crate::catalog::search::stem;
-use linking::name_stems;
+use linking::{col_stems, name_stems};
 
 type Col = (usize, usize);
 
@@ -25,6 +25,8 @@ enum Target {
 #[derive(Debug, Clone)]
 struct Mention {
     start: usize,
+    /// Tokens it took.
+    len: usize,
     target: Target,
 }
 
@@ -123,6 +125,7 @@ impl Class {
 #[derive(Debug, Clone)]
 enum Cond {
     Eq {
+        pos: usize,
         alts: Vec<Col>,
         value: String,
     },
@@ -144,6 +147,16 @@ enum Cond {
         lo: Option<String>,
         hi: Option<String>,
     },
+}
+
+/// "what percentage / share / fraction of X ...", "the ratio of A to B".
+#[derive(Debug, Clone, Copy)]
+struct Share {
+    pos: usize,
+    /// Times 100 ("percentage", "percent"), else a fraction between 0 and 1.
+    percent: bool,
+    /// "ratio of A to B": the first condition over the second, not over all rows.
+    ratio: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +181,9 @@ struct Analysis<'a> {
     by_at: Option<usize>,
     negation_at: Option<usize>,
     distinct: bool,
+    share: Option<Share>,
+    /// The one column listed (\"which drugs\"), instead of the subject's labels.
+    list_col: Option<Col>,
     money_at: Option<usize>,
     order_col: Option<Col>,
     guesses: Vec<&'static str>,
@@ -196,6 +212,8 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         by_at: None,
         negation_at: None,
         distinct: false,
+        share: None,
+        list_col: None,
         money_at: None,
         order_col: None,
         guesses: Vec::new(),

@@ -2,6 +2,9 @@
 //! fans out, NOT EXISTS for negation), its confidence and its explanation.
 use super::*;
 
+/// The highest confidence of an answer that leaves question words unexplained.
+pub(super) const UNEXPLAINED_CAP: f64 = 0.5;
+
 impl Analysis<'_> {
     pub(super) fn col_ref(&self, c: Col) -> String {
         // placeholder alias, fixed once the FROM clause knows its aliases
@@ -158,7 +161,10 @@ impl Analysis<'_> {
         if let Some((m, alias)) = &measure_sql {
             select.push(format!("{m} AS {}", ident(alias)));
         }
-        if let Some(t) = rows_of {
+        if let (Some(_), Some(c)) = (rows_of, self.list_col) {
+            select.push(col(c, &from));
+            distinct = true;
+        } else if let Some(t) = rows_of {
             for c in self.labels(t) {
                 select.push(col((t, c), &from));
             }
@@ -175,6 +181,9 @@ impl Analysis<'_> {
                 }
             }
             distinct = from.fans_out;
+        }
+        if self.list_col.is_some() && rows_of.is_some() {
+            distinct = true;
         }
         if self.distinct && rows_of.is_some() {
             distinct = true;
@@ -193,6 +202,55 @@ impl Analysis<'_> {
         if let Some(p) = &neg_path {
             if let Some(sub) = self.not_exists(subject, p, &from, &wheres) {
                 conds.push(sub);
+            }
+        }
+        // a share of rows: the conditions become the filter of the numerator
+        let mut share_text = None;
+        if let Some(sh) = self.share {
+            let plain = group.is_none()
+                && neg_path.is_none()
+                && !from.fans_out
+                && having.is_none()
+                && order.is_none()
+                && self.order_col.is_none()
+                && matches!(measure, None | Some(Measure::Count(_)));
+            let parts = if sh.ratio {
+                conds.len() == 2
+            } else {
+                !conds.is_empty()
+            };
+            if plain && parts {
+                let (expr, alias, text) = if sh.ratio {
+                    (
+                        format!(
+                            "count(*) FILTER (WHERE {})::numeric / NULLIF(count(*) FILTER (WHERE {}), 0)",
+                            conds[0], conds[1]
+                        ),
+                        "ratio",
+                        "the ratio of the rows where the first condition holds to those where the second does",
+                    )
+                } else {
+                    let f = format!("count(*) FILTER (WHERE {})", conds.join(" AND "));
+                    if sh.percent {
+                        (
+                            format!("100.0 * {f} / NULLIF(count(*), 0)"),
+                            "percentage",
+                            "the percentage of rows where the conditions hold",
+                        )
+                    } else {
+                        (
+                            format!("{f}::numeric / NULLIF(count(*), 0)"),
+                            "fraction",
+                            "the fraction (0 to 1) of rows where the conditions hold",
+                        )
+                    }
+                };
+                sql = format!("SELECT {expr} AS {alias}\nFROM {}", from.render(s));
+                share_text = Some(text);
+                conds.clear();
+            } else {
+                // a share of what, among what: not understood, and said so
+                self.used[sh.pos] = false;
             }
         }
         if !conds.is_empty() {
@@ -248,6 +306,23 @@ impl Analysis<'_> {
         } else if self.limit.is_some() {
             self.guesses.push("a limit without an ordering");
         }
+        self.account_for_words(&sql, &from, &neg_tables);
+        // "customers each employee supports": a word of a foreign key the joins follow
+        // (support_rep_id) names that relationship
+        for (st, _) in &from.joins {
+            let fk = &s.fks[st.fk];
+            let words: Vec<String> = fk
+                .from_columns
+                .iter()
+                .flat_map(|c| col_stems(c))
+                .filter(|w| w != "id")
+                .collect();
+            for i in 0..self.toks.len() {
+                if !self.used[i] && words.contains(&self.toks[i].stem) {
+                    self.used[i] = true;
+                }
+            }
+        }
         let unexplained = self.unexplained();
         let content = self
             .toks
@@ -257,6 +332,11 @@ impl Analysis<'_> {
             .max(1);
         let mut confidence = 1.0 - unexplained.len() as f64 / content as f64;
         confidence -= 0.2 * self.guesses.len() as f64;
+        if !unexplained.is_empty() {
+            // a word left out may change the answer: below the default threshold (0.6), so
+            // ai.ask shows the attempt and the words instead of running it
+            confidence = confidence.min(UNEXPLAINED_CAP);
+        }
         if !missing.is_empty() {
             confidence = confidence.min(0.2);
         }
@@ -272,7 +352,7 @@ impl Analysis<'_> {
                 }
                 v
             });
-        let explanation = self.explain(
+        let mut explanation = self.explain(
             subject,
             &measure,
             &group,
@@ -281,6 +361,9 @@ impl Analysis<'_> {
             &order_text,
             &tables,
         );
+        if let Some(t) = share_text {
+            explanation = format!("Computes {t} in {}. {explanation}", tables.join(", "));
+        }
         let answer = Answer {
             sql,
             confidence,
@@ -397,5 +480,103 @@ impl Analysis<'_> {
         }
         out.push('.');
         out
+    }
+
+    /// Which question words the finished SQL accounts for. A table or column the question
+    /// names but the SQL does not use is not understood ("which drugs ..." answered with
+    /// departments); a word that shares its first six letters with a table or column the SQL
+    /// uses is ("insured" and insurer, "prescribed" and prescriptions); a word between two
+    /// tables the SQL joins directly, not right before the second, names their relationship
+    /// ("clients that sent the most shipments", "physicians who never attended an admission").
+    fn account_for_words(&mut self, sql: &str, from: &From, neg_tables: &[usize]) {
+        let s = self.s;
+        let in_sql = |t: usize| from.tables.contains(&t) || neg_tables.contains(&t);
+        let col_used = |(t, c): Col| {
+            in_sql(t) && sql.contains(&format!(".{}", ident(&s.tables[t].columns[c].name)))
+        };
+        for m in &self.mentions {
+            let used = match &m.target {
+                Target::Table(t) => in_sql(*t),
+                Target::Columns(cs) => cs
+                    .iter()
+                    .any(|(c, _)| col_used(*c) || neg_tables.contains(&c.0)),
+            };
+            if !used {
+                for i in m.start..(m.start + m.len).min(self.used.len()) {
+                    self.used[i] = false;
+                }
+            }
+        }
+        let mut words: Vec<String> = Vec::new();
+        for &t in from.tables.iter().chain(neg_tables) {
+            words.extend(name_stems(&s.tables[t].name));
+            for (c, col) in s.tables[t].columns.iter().enumerate() {
+                if col_used((t, c)) {
+                    words.extend(col_stems(&col.name));
+                }
+            }
+        }
+        let prefix = |a: &str, b: &str| {
+            a.len() >= 6 && b.len() >= 6 && a.chars().zip(b.chars()).take(6).all(|(x, y)| x == y)
+        };
+        for i in 0..self.toks.len() {
+            if !self.used[i] && words.iter().any(|w| prefix(w, &self.toks[i].stem)) {
+                self.used[i] = true;
+            }
+        }
+        let mut tables_at: Vec<(usize, usize)> = self
+            .mentions
+            .iter()
+            .filter_map(|m| match m.target {
+                Target::Table(t) if in_sql(t) => Some((m.start, t)),
+                _ => None,
+            })
+            .collect();
+        // "more than 53 shipments": a table named inside a comparison
+        for k in 0..self.toks.len() {
+            if let Some(t) = self.table_word(k).filter(|&t| self.used[k] && in_sql(t)) {
+                if !tables_at.iter().any(|(p, _)| *p == k) {
+                    tables_at.push((k, t));
+                }
+            }
+        }
+        tables_at.sort();
+        let linked = |a: usize, b: usize| {
+            a == b
+                || s.fks
+                    .iter()
+                    .any(|fk| (fk.from == a && fk.to == b) || (fk.from == b && fk.to == a))
+        };
+        // directly, or through one bridge table the SQL also reads ("members borrowed books":
+        // loans)
+        let direct = |a: usize, b: usize| {
+            linked(a, b)
+                || from
+                    .tables
+                    .iter()
+                    .chain(neg_tables)
+                    .any(|&m| m != a && m != b && linked(a, m) && linked(m, b))
+        };
+        for i in 0..self.toks.len() {
+            if self.used[i]
+                || is_function_word(&self.toks[i].lower)
+                || self.toks[i].number.is_some()
+            {
+                continue;
+            }
+            let before = tables_at.iter().rev().find(|(p, _)| *p < i);
+            let after = tables_at.iter().find(|(p, _)| *p > i + 1);
+            let (Some(&(pa, a)), Some(&(pb, b))) = (before, after) else {
+                continue;
+            };
+            let alone = (pa + 1..pb).filter(|&k| k != i).all(|k| {
+                self.used[k]
+                    || is_function_word(&self.toks[k].lower)
+                    || self.toks[k].number.is_some()
+            });
+            if alone && a != b && direct(a, b) {
+                self.used[i] = true;
+            }
+        }
     }
 }
