@@ -250,3 +250,202 @@ fn phrases_for_value_lookup() {
     assert!(p.contains(&"hard rock".to_string()));
     assert!(!p.contains(&"in the".to_string()));
 }
+
+/// A hospital: another vocabulary (dept_no keys, timestamps named after verbs, a bill).
+fn clinic() -> Schema {
+    let tables = vec![
+        table(
+            "departments",
+            6.0,
+            &[("dept_no", "integer", true), ("dept_name", "text", false)],
+        ),
+        table(
+            "physicians",
+            42.0,
+            &[
+                ("physician_id", "integer", true),
+                ("surname", "text", false),
+                ("specialty", "text", false),
+                ("dept_no", "integer", false),
+                ("hired_on", "date", false),
+                ("annual_salary", "numeric(10,2)", false),
+            ],
+        ),
+        table(
+            "patients",
+            320.0,
+            &[
+                ("patient_id", "integer", true),
+                ("patient_name", "text", false),
+                ("date_of_birth", "date", false),
+                ("insurer", "text", false),
+            ],
+        ),
+        table(
+            "admissions",
+            1500.0,
+            &[
+                ("admission_id", "integer", true),
+                ("patient_id", "integer", false),
+                ("dept_no", "integer", false),
+                ("physician_id", "integer", false),
+                ("admitted_at", "timestamp without time zone", false),
+                ("discharged_at", "timestamp without time zone", false),
+                ("diagnosis", "text", false),
+                ("bill_amount", "numeric(10,2)", false),
+            ],
+        ),
+        table(
+            "prescriptions",
+            2600.0,
+            &[
+                ("prescription_id", "integer", true),
+                ("admission_id", "integer", false),
+                ("drug", "text", false),
+                ("dose_mg", "integer", false),
+            ],
+        ),
+    ];
+    let fk = |from: usize, fc: &str, to: usize, tc: &str| ForeignKey {
+        from,
+        from_columns: vec![fc.into()],
+        to,
+        to_columns: vec![tc.into()],
+    };
+    Schema {
+        tables,
+        fks: vec![
+            fk(1, "dept_no", 0, "dept_no"),
+            fk(3, "patient_id", 2, "patient_id"),
+            fk(3, "dept_no", 0, "dept_no"),
+            fk(3, "physician_id", 1, "physician_id"),
+            fk(4, "admission_id", 3, "admission_id"),
+        ],
+    }
+}
+
+fn clinic_answer(q: &str, values: &[ValueHit]) -> Answer {
+    let mut a = answer(q, &clinic(), values).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    a.sql = a.sql.split_whitespace().collect::<Vec<_>>().join(" ");
+    a
+}
+
+#[test]
+fn values_of_one_column_are_either_and_plurals_match() {
+    let a = clinic_answer(
+        "How many admissions were for stroke or migraine?",
+        &[hit(3, 6, "stroke"), hit(3, 6, "migraine")],
+    );
+    assert!(
+        a.sql.ends_with("WHERE a.diagnosis IN ('stroke', 'migraine')"),
+        "{a:?}"
+    );
+    // the stored value is singular, the question counts in the plural
+    let p = phrases("How many physicians are cardiologists?");
+    assert!(p.contains(&"cardiologist".to_string()), "{p:?}");
+    let a = clinic_answer(
+        "How many physicians are cardiologists?",
+        &[hit(1, 2, "cardiologist")],
+    );
+    assert!(a.sql.ends_with("WHERE p.specialty = 'cardiologist'"), "{a:?}");
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+}
+
+#[test]
+fn shares_and_ratios() {
+    let a = clinic_answer(
+        "What percentage of patients are insured by Aetna?",
+        &[hit(2, 3, "Aetna")],
+    );
+    assert_eq!(
+        a.sql,
+        "SELECT 100.0 * count(*) FILTER (WHERE p.insurer = 'Aetna') / NULLIF(count(*), 0) AS percentage FROM public.patients p",
+        "{a:?}"
+    );
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+    let a = clinic_answer("What fraction of admissions have not been discharged?", &[]);
+    assert_eq!(
+        a.sql,
+        "SELECT count(*) FILTER (WHERE a.discharged_at IS NULL)::numeric / NULLIF(count(*), 0) AS fraction FROM public.admissions a",
+        "{a:?}"
+    );
+    let a = clinic_answer(
+        "What is the ratio of stroke admissions to migraine admissions?",
+        &[hit(3, 6, "stroke"), hit(3, 6, "migraine")],
+    );
+    assert!(
+        a.sql.starts_with("SELECT count(*) FILTER (WHERE a.diagnosis = 'stroke')::numeric / NULLIF(count(*) FILTER (WHERE a.diagnosis = 'migraine'), 0) AS ratio"),
+        "{a:?}"
+    );
+    // a share of nothing the engine could place: the word stays not understood
+    let a = clinic_answer("What percentage of patients are female?", &[]);
+    assert!(a.confidence < 0.6, "{a:?}");
+    assert!(a.unexplained.contains(&"percentage".to_string()), "{a:?}");
+}
+
+#[test]
+fn a_column_can_be_the_subject() {
+    let a = clinic_answer(
+        "Which drugs were prescribed in the Oncology department?",
+        &[hit(0, 1, "Oncology")],
+    );
+    assert!(a.sql.starts_with("SELECT DISTINCT p.drug FROM"), "{a:?}");
+    assert!(a.sql.contains("d.dept_name = 'Oncology'"), "{a:?}");
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+    let a = clinic_answer("Top 3 drugs by number of prescriptions", &[]);
+    assert!(a.sql.starts_with("SELECT p.drug, count(*)"), "{a:?}");
+    assert!(a.sql.contains("GROUP BY p.drug"), "{a:?}");
+    assert!(a.sql.ends_with("LIMIT 3"), "{a:?}");
+}
+
+#[test]
+fn verbs_named_by_columns_and_relationships() {
+    // never admitted: no admission row, not an admission without a date
+    let a = clinic_answer("How many patients were never admitted?", &[]);
+    assert!(
+        a.sql.contains("WHERE NOT EXISTS (SELECT 1 FROM public.admissions a WHERE a.patient_id = p.patient_id)"),
+        "{a:?}"
+    );
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+    let a = clinic_answer("Which patients were admitted more than 5 times?", &[]);
+    assert!(a.sql.contains("HAVING count(a.admission_id) > 5"), "{a:?}");
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+    // the verb between two joined tables names their relationship
+    let a = clinic_answer("Which physicians have never attended an admission?", &[]);
+    assert!(a.sql.contains("NOT EXISTS"), "{a:?}");
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+    // "insured" shares its first six letters with the column the SQL filters
+    let a = clinic_answer(
+        "How many admissions did patients insured by Cigna have?",
+        &[hit(2, 3, "Cigna")],
+    );
+    assert!(a.sql.contains("p.insurer = 'Cigna'"), "{a:?}");
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+}
+
+#[test]
+fn dates_and_superlatives_on_other_vocabularies() {
+    let a = clinic_answer("How many admissions were there in the last 30 days?", &[]);
+    assert!(
+        a.sql.ends_with("WHERE a.admitted_at >= CURRENT_DATE - interval '30 day'"),
+        "{a:?}"
+    );
+    let a = clinic_answer("Who is the oldest patient?", &[]);
+    assert!(
+        a.sql.ends_with("ORDER BY p.date_of_birth ASC NULLS LAST LIMIT 1"),
+        "{a:?}"
+    );
+    let a = clinic_answer("How many different diagnoses are recorded?", &[]);
+    assert!(a.sql.contains("count(DISTINCT a.diagnosis)"), "{a:?}");
+}
+
+#[test]
+fn what_is_left_out_is_not_answered() {
+    // a table the question names but the SQL leaves out is not understood
+    let a = clinic_answer("Which departments have physicians who like jazz?", &[]);
+    assert!(a.confidence < 0.6, "{a:?}");
+    // one unexplained word is enough to hold the answer back
+    let a = clinic_answer("How many physicians does the hospital employ?", &[]);
+    assert!(a.confidence <= 0.5, "{a:?}");
+    assert!(a.unexplained.contains(&"employ".to_string()), "{a:?}");
+}

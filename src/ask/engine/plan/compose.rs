@@ -343,7 +343,38 @@ impl Analysis<'_> {
                     class,
                     noun,
                     end,
+                    times,
                 } => {
+                    // "admitted more than 5 times": rows of the table whose column the verb
+                    // names ("admitted_at"), counted per subject
+                    let noun = noun.or_else(|| {
+                        let t = self
+                            .mentions
+                            .iter()
+                            .rev()
+                            .filter(|m| times && m.start < pos && m.start + 3 >= pos)
+                            .find_map(|m| match &m.target {
+                                Target::Columns(c) => c.iter().map(|x| x.0 .0).find(|&t| {
+                                    t != subject
+                                        && super::sql::path(self.s, &[subject], t)
+                                            .is_some_and(|p| p.len() == 1 && p[0].fans_out)
+                                }),
+                                _ => None,
+                            })?;
+                        let at = self.mentions.iter().position(|m| {
+                            m.start < pos
+                                && m.start + 3 >= pos
+                                && matches!(&m.target, Target::Columns(c) if c.iter().any(|x| x.0 .0 == t))
+                        })?;
+                        // the verb's column is explained by the count of its rows
+                        self.mentions[at].target = Target::Table(t);
+                        Some(t)
+                    });
+                    if times && noun.is_none() {
+                        // how often what happened: not understood
+                        self.used[end - 1] = false;
+                        continue;
+                    }
                     if let Some(t) = noun {
                         // more than 10 tracks: a count per subject
                         measure.get_or_insert(Measure::Count(t));

@@ -127,10 +127,15 @@ impl Analysis<'_> {
 
     pub(super) fn link(&self, stems: &[String]) -> Option<Target> {
         let variants: Vec<Vec<String>> = if stems.len() == 1 {
-            synonyms(&stems[0])
+            let mut v: Vec<Vec<String>> = synonyms(&stems[0])
                 .into_iter()
                 .map(|w| vec![stem(w)])
-                .collect()
+                .collect();
+            // "diagnoses", "analyses": the plural of a word in -sis
+            if let Some(base) = stems[0].strip_suffix("se").filter(|b| b.len() >= 3) {
+                v.push(vec![format!("{base}sis")]);
+            }
+            v
         } else {
             vec![stems.to_vec()]
         };

@@ -240,6 +240,10 @@ impl Analysis<'_> {
         if noun.is_some() {
             end += 1;
         }
+        let times = noun.is_none() && class.is_none() && self.w(end) == "times";
+        if times {
+            end += 1;
+        }
         let op = if op == "between" { ">=" } else { op };
         self.conds.push(Cond::Cmp {
             pos: i,
@@ -250,6 +254,7 @@ impl Analysis<'_> {
             class,
             noun,
             end,
+            times,
         });
         self.take(i, end - i);
         Some(end - i)

@@ -140,6 +140,8 @@ enum Cond {
         class: Option<Class>,
         noun: Option<usize>,
         end: usize,
+        /// "more than 5 times": how often the verb before it happened, a count of rows.
+        times: bool,
     },
     Date {
         pos: usize,

@@ -496,7 +496,13 @@ impl Analysis<'_> {
         };
         for m in &self.mentions {
             let used = match &m.target {
-                Target::Table(t) => in_sql(*t),
+                // "members who never borrowed a book": no loan, whatever its book
+                Target::Table(t) => {
+                    in_sql(*t)
+                        || s.fks
+                            .iter()
+                            .any(|fk| fk.to == *t && neg_tables.contains(&fk.from))
+                }
                 Target::Columns(cs) => cs
                     .iter()
                     .any(|(c, _)| col_used(*c) || neg_tables.contains(&c.0)),
