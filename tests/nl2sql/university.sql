@@ -59,7 +59,8 @@ INSERT INTO students
 SELECT i,
        (ARRAY['Aiden','Bea','Caio','Dana','Emre','Freya','Goran','Hana','Idris','Jade','Kofi','Lina'])[1 + i % 12],
        (ARRAY['Adams','Bauer','Cohen','Duarte','Engel','Fraser','Grant','Hoang','Ibrahim','Jovanovic'])[1 + (i / 12) % 10],
-       (ARRAY['Ireland','India','Nigeria','Canada','Germany','Brazil','China','Ireland','Ireland'])[1 + (i * 5) % 9],
+       (ARRAY['Ireland','India','Nigeria','Canada','Germany','Brazil','China','Ireland','Ireland',
+              'Ireland','India','India','Nigeria'])[1 + (i * 5) % 13],
        extract(year FROM current_date)::int - (i * 7) % 12,
        CASE WHEN i % 15 = 0 THEN NULL ELSE round((2.0 + 2 * ((i * 0.7548776662) - floor(i * 0.7548776662)))::numeric, 3) END,
        make_date(extract(year FROM current_date)::int - (i * 7) % 12 + 4, 6, 30)

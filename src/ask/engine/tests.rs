@@ -337,7 +337,8 @@ fn values_of_one_column_are_either_and_plurals_match() {
         &[hit(3, 6, "stroke"), hit(3, 6, "migraine")],
     );
     assert!(
-        a.sql.ends_with("WHERE a.diagnosis IN ('stroke', 'migraine')"),
+        a.sql
+            .ends_with("WHERE a.diagnosis IN ('stroke', 'migraine')"),
         "{a:?}"
     );
     // the stored value is singular, the question counts in the plural
@@ -347,7 +348,10 @@ fn values_of_one_column_are_either_and_plurals_match() {
         "How many physicians are cardiologists?",
         &[hit(1, 2, "cardiologist")],
     );
-    assert!(a.sql.ends_with("WHERE p.specialty = 'cardiologist'"), "{a:?}");
+    assert!(
+        a.sql.ends_with("WHERE p.specialty = 'cardiologist'"),
+        "{a:?}"
+    );
     assert_eq!(a.confidence, 1.0, "{a:?}");
 }
 
@@ -427,12 +431,14 @@ fn verbs_named_by_columns_and_relationships() {
 fn dates_and_superlatives_on_other_vocabularies() {
     let a = clinic_answer("How many admissions were there in the last 30 days?", &[]);
     assert!(
-        a.sql.ends_with("WHERE a.admitted_at >= CURRENT_DATE - interval '30 day'"),
+        a.sql
+            .ends_with("WHERE a.admitted_at >= CURRENT_DATE - interval '30 day'"),
         "{a:?}"
     );
     let a = clinic_answer("Who is the oldest patient?", &[]);
     assert!(
-        a.sql.ends_with("ORDER BY p.date_of_birth ASC NULLS LAST LIMIT 1"),
+        a.sql
+            .ends_with("ORDER BY p.date_of_birth ASC NULLS LAST LIMIT 1"),
         "{a:?}"
     );
     let a = clinic_answer("How many different diagnoses are recorded?", &[]);
@@ -448,4 +454,29 @@ fn what_is_left_out_is_not_answered() {
     let a = clinic_answer("How many physicians does the hospital employ?", &[]);
     assert!(a.confidence <= 0.5, "{a:?}");
     assert!(a.unexplained.contains(&"employ".to_string()), "{a:?}");
+}
+
+#[test]
+fn limits_bridges_and_verbs_of_a_group() {
+    // a count before the table: a limit; through a bridge each patient counts once
+    let a = clinic_answer("The 3 departments with the most patients", &[]);
+    assert!(a.sql.contains("count(DISTINCT p.patient_id)"), "{a:?}");
+    assert!(a.sql.ends_with("LIMIT 3"), "{a:?}");
+    // "does each department employ": the verb names the relationship
+    let a = clinic_answer("How many physicians does each department employ?", &[]);
+    assert!(a.sql.contains("GROUP BY d.dept_no, d.dept_name"), "{a:?}");
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+    let a = clinic_answer("How many admissions in the next 2 weeks?", &[]);
+    assert!(
+        a.sql.ends_with("WHERE a.admitted_at >= CURRENT_DATE AND a.admitted_at < CURRENT_DATE + interval '2 week'"),
+        "{a:?}"
+    );
+    // the column of another table is asked for, not listed on its own; the answer the
+    // engine can give leaves it out, so it is not run
+    let a = clinic_answer(
+        "What is the specialty of the physician with the highest annual salary?",
+        &[],
+    );
+    assert!(!a.sql.contains("GROUP BY"), "{a:?}");
+    assert!(a.sql.contains("p.specialty") || a.confidence < 0.6, "{a:?}");
 }

@@ -55,6 +55,12 @@ impl Analysis<'_> {
                 .iter()
                 .find(|m| !reserved(m.start))
                 .filter(|m| (0..m.start).all(|k| self.used[k] || is_function_word(self.w(k))))
+                // "the title of the faculty": a column of the table named next
+                .filter(|m| {
+                    let of_next = self.mentions.iter().find(|n| n.start > m.start && n.start <= m.start + 3);
+                    !matches!((&m.target, of_next.map(|n| &n.target)),
+                        (Target::Columns(c), Some(Target::Table(t))) if c.iter().any(|x| x.0 .0 == *t))
+                })
                 .and_then(|m| match &m.target {
                     Target::Columns(c) => {
                         c.iter()

@@ -387,6 +387,7 @@ impl Analysis<'_> {
             .contains(&n.as_str())
                 || n == format!("{tname}_name")
                 || n.ends_with("_name") && !n.starts_with("file")
+                || n.ends_with("_title")
                 || n.ends_with("name") && n.len() <= 12 && !n.contains('_') && n != "filename"
         };
         let labels: Vec<usize> = (0..tb.columns.len())

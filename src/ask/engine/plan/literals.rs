@@ -56,7 +56,11 @@ impl Analysis<'_> {
                     "heaviest", "lightest", "top", "recent",
                 ]
                 .contains(&self.w(i + 1));
-                if next_is_sup && k >= 1.0 && k.fract() == 0.0 {
+                // "the 5 courses with the most students": a count of rows near the start
+                let rows_named = i <= 2
+                    && self.table_word(i + 1).is_some()
+                    && (0..i).all(|j| ["the", "top", "list", "show", "which"].contains(&self.w(j)));
+                if (next_is_sup || rows_named) && k >= 1.0 && k.fract() == 0.0 {
                     self.limit = Some(k as u64);
                     self.take(i, 1);
                 }
@@ -148,6 +152,17 @@ impl Analysis<'_> {
                 return push(self, Some(ago(k, unit)), None, 3);
             }
         }
+        // next month / in the next 2 years: from today on
+        if ["next", "coming"].contains(&w.as_str()) {
+            let (k, u) = match self.num(i + 1) {
+                Some(k) => (k, i + 2),
+                None => (1.0, i + 1),
+            };
+            if let Some(unit) = time_unit(self.w(u)).filter(|u| *u != "hour" && *u != "minute") {
+                let hi = format!("CURRENT_DATE + interval '{} {unit}'", number(k));
+                return push(self, Some("CURRENT_DATE".into()), Some(hi), u - i + 1);
+            }
+        }
         // older than 6 months / more than 2 years ago / 3 days ago
         if ["older", "earlier"].contains(&w.as_str()) && self.w(i + 1) == "than" {
             if let (Some(k), Some(unit)) = (self.num(i + 2), time_unit(self.w(i + 3))) {
@@ -206,7 +221,7 @@ impl Analysis<'_> {
                 ("no", "more") if self.w(i + 2) == "than" => ("<=", None, 3),
                 ("over" | "above" | "exceeding" | "exceeds", _) => (">", None, 1),
                 ("under" | "below", _) => ("<", None, 1),
-                ("exactly", _) => ("=", None, 1),
+                ("exactly" | "worth", _) => ("=", None, 1),
                 ("equal" | "equals", "to") => ("=", None, 2),
                 ("between", _) => ("between", None, 1),
                 _ => return None,

@@ -114,7 +114,15 @@ impl Analysis<'_> {
                     // a join that fans out repeats rows of the counted table
                     let inner_only = !from.joins.iter().any(|j| j.1);
                     let repeats = (*t != root && inner_only) || (*t == subject && subject == root);
-                    let d = if from.fans_out && repeats {
+                    // "courses with the most students": through a bridge (enrolments) a student
+                    // comes back once per bridge row
+                    let bridged = *t != root
+                        && super::sql::path(s, &[root], *t).is_some_and(|p| {
+                            p.iter()
+                                .position(|st| st.fans_out)
+                                .is_some_and(|k| p[k + 1..].iter().any(|st| !st.fans_out))
+                        });
+                    let d = if from.fans_out && (repeats || bridged) {
                         "DISTINCT "
                     } else {
                         ""
@@ -572,6 +580,14 @@ impl Analysis<'_> {
             }
             let before = tables_at.iter().rev().find(|(p, _)| *p < i);
             let after = tables_at.iter().find(|(p, _)| *p > i + 1);
+            // "how many courses does each faculty offer": the verb last, after does / do / did
+            let last = (i + 1..self.toks.len()).all(|k| is_function_word(&self.toks[k].lower));
+            let asked = (0..i).any(|k| ["does", "do", "did"].contains(&self.w(k)));
+            let earlier = tables_at.iter().rev().filter(|(p, _)| *p < i).nth(1);
+            let (before, after) = match (after, earlier) {
+                (None, Some(e)) if last && asked => (Some(e), before),
+                _ => (before, after),
+            };
             let (Some(&(pa, a)), Some(&(pb, b))) = (before, after) else {
                 continue;
             };
