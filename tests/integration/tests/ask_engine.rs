@@ -1,4 +1,4 @@
-//! Execution accuracy and precision of the in-process engine (no LLM) on five schemas:
+//! Execution accuracy and precision of the in-process engine (no LLM) on six schemas:
 //! Chinook and a library schema (development sets: the engine was written on them), a
 //! hospital, a logistics company and a university (schemas with a vocabulary of their own,
 //! written after the engine; the university was held out until its first measurement) and
@@ -369,7 +369,7 @@ fn engine_accuracy_and_precision() {
         let o = evaluate(&mut c, file);
         let (t, md) = report(name, &o);
         let dev = name.contains("development");
-        if dev && t.accuracy() < 0.85 {
+        if dev && t.accuracy() < MIN_DEVELOPMENT_ACCURACY {
             problems.push(format!("accuracy on {name} fell to {:.2}\n{md}", t.accuracy()));
         }
         if !dev && t.precision() < MIN_UNSEEN_PRECISION {
@@ -387,8 +387,11 @@ fn engine_accuracy_and_precision() {
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.
-const MIN_UNSEEN_PRECISION: f64 = 0.0;
-const MIN_UNSEEN_ACCURACY: f64 = 0.0;
+const MIN_UNSEEN_PRECISION: f64 = 0.85;
+const MIN_UNSEEN_ACCURACY: f64 = 0.25;
+/// Chinook's and the library's accuracy before the unseen schemas were added (36/38, 34/34):
+/// generality must not cost the development sets anything.
+const MIN_DEVELOPMENT_ACCURACY: f64 = 0.94;
 
 #[test]
 fn a_close_sample_answers_with_its_literals_adapted() {
