@@ -19,6 +19,16 @@ fn table(name: &str, rows: f64, cols: &[(&str, &str, bool)]) -> Table {
     }
 }
 
+/// A one-column foreign key from table `from` to table `to`.
+fn fk(from: usize, fc: &str, to: usize, tc: &str) -> ForeignKey {
+    ForeignKey {
+        from,
+        from_columns: vec![fc.into()],
+        to,
+        to_columns: vec![tc.into()],
+    }
+}
+
 /// The music store's shape: enough of Chinook to test linking and joins.
 fn music() -> Schema {
     let tables = vec![
@@ -106,12 +116,6 @@ fn music() -> Schema {
             ],
         ),
     ];
-    let fk = |from: usize, fc: &str, to: usize, tc: &str| ForeignKey {
-        from,
-        from_columns: vec![fc.into()],
-        to,
-        to_columns: vec![tc.into()],
-    };
     Schema {
         tables,
         fks: vec![
@@ -306,12 +310,6 @@ fn clinic() -> Schema {
             ],
         ),
     ];
-    let fk = |from: usize, fc: &str, to: usize, tc: &str| ForeignKey {
-        from,
-        from_columns: vec![fc.into()],
-        to,
-        to_columns: vec![tc.into()],
-    };
     Schema {
         tables,
         fks: vec![
