@@ -136,7 +136,8 @@ fn load_catalog(qvec: &[f32]) -> Result<Vec<CatTable>> {
            'columns', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                  'name', c.column_name, 'data_type', c.data_type, 'nullable', c.is_nullable,
                  'pk', c.is_primary_key, 'notes', nullif(concat_ws('. ', c.comment, c.human_description), ''),
-                 'samples', coalesce(pg_catalog.to_jsonb(c.sample_values), '[]')) ORDER BY c.ordinal)
+                 'samples', coalesce(pg_catalog.to_jsonb(c.sample_values), '[]'),
+                 'similarity', CASE WHEN c.embedding IS NULL THEN 0 ELSE 1 - {} END) ORDER BY c.ordinal)
                FROM ai.catalog_columns c WHERE c.table_id = t.id), '[]'),
            'fks', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                  'columns', pg_catalog.to_jsonb(r.from_columns), 'ref_schema', rt.schema_name,
@@ -146,7 +147,8 @@ fn load_catalog(qvec: &[f32]) -> Result<Vec<CatTable>> {
          ) ORDER BY t.schema_name, t.table_name), '[]')
          FROM visible t
          WHERE t.on_path OR NOT EXISTS (SELECT 1 FROM visible WHERE on_path)",
-        v.distance_to("t.embedding", 1)
+        v.distance_to("t.embedding", 1),
+        v.distance_to("c.embedding", 1)
     );
     let j = Spi::get_one_with_args::<JsonB>(&sql, &[qvec.to_vec().into()])?
         .map(|j| j.0)
@@ -178,6 +180,7 @@ fn engine_schema(cat: &[CatTable]) -> engine::Schema {
                     kind: engine::Kind::of(&c.data_type),
                     pk: c.pk,
                     notes: c.notes.clone().unwrap_or_default(),
+                    similarity: c.similarity,
                 })
                 .collect(),
         })

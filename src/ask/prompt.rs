@@ -12,6 +12,9 @@ pub struct CatColumn {
     pub notes: Option<String>,
     #[serde(default)]
     pub samples: Vec<String>,
+    /// Similarity of the column's catalog description to the question (0 when unknown).
+    #[serde(default)]
+    pub similarity: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -188,6 +191,7 @@ mod tests {
                     pk: true,
                     notes: None,
                     samples: vec![],
+                    similarity: 0.0,
                 },
                 CatColumn {
                     name: "name".into(),
@@ -196,6 +200,7 @@ mod tests {
                     pk: false,
                     notes: Some("title of the song".into()),
                     samples: vec!["Balls to the Wall".into()],
+                    similarity: 0.0,
                 },
                 CatColumn {
                     name: "genre_id".into(),
@@ -204,6 +209,7 @@ mod tests {
                     pk: false,
                     notes: None,
                     samples: vec![],
+                    similarity: 0.0,
                 },
             ],
             fks: vec![CatForeignKey {

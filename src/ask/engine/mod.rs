@@ -70,6 +70,8 @@ pub struct Column {
     pub pk: bool,
     /// Comment and human description.
     pub notes: String,
+    /// Similarity of the column's catalog description (its embedding) to the question.
+    pub similarity: f64,
 }
 
 #[derive(Debug, Clone)]

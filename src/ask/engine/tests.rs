@@ -13,6 +13,7 @@ fn table(name: &str, rows: f64, cols: &[(&str, &str, bool)]) -> Table {
                 kind: Kind::of(t),
                 pk: *pk,
                 notes: String::new(),
+                similarity: 0.0,
             })
             .collect(),
         similarity: 0.0,
@@ -477,4 +478,18 @@ fn limits_bridges_and_verbs_of_a_group() {
     );
     assert!(!a.sql.contains("GROUP BY"), "{a:?}");
     assert!(a.sql.contains("p.specialty") || a.confidence < 0.6, "{a:?}");
+}
+
+#[test]
+fn column_descriptions_close_to_the_question_break_ties() {
+    // two date columns a hint names equally: the one whose catalog description (embedding)
+    // is closer to the question is the date the question means
+    let q = "How many admissions in the last 30 days?";
+    let a = answer(q, &clinic(), &[]).unwrap();
+    assert!(a.sql.contains("a.admitted_at >="), "{a:?}");
+    let mut s = clinic();
+    s.tables[3].columns[5].similarity = 0.6;
+    s.tables[3].columns[4].similarity = 0.3;
+    let a = answer(q, &s, &[]).unwrap();
+    assert!(a.sql.contains("a.discharged_at >="), "{a:?}");
 }

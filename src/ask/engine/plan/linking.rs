@@ -253,6 +253,7 @@ impl Analysis<'_> {
             q + if c.0 == subject { 0.5 } else { 0.0 }
                 + if named.contains(&c.0) { 0.4 } else { 0.0 }
                 - 0.05 * hops
+                + 0.2 * self.s.tables[c.0].columns[c.1].similarity
         };
         alts.iter()
             .max_by(|a, b| score(a).total_cmp(&score(b)))
@@ -297,12 +298,23 @@ impl Analysis<'_> {
                     .iter()
                     .position(|h| parts.iter().any(|p| p.starts_with(h)))
                 {
-                    if best.is_none_or(|(r, _)| rank < r) {
+                    // equal hints: the column whose description is closer to the question
+                    let closer = |b: usize| c.similarity > tb.columns[b].similarity;
+                    if best.is_none_or(|(r, b)| rank < r || (rank == r && closer(b))) {
                         best = Some((rank, ci));
                     }
                 }
             }
             if let Some((_, ci)) = best {
+                // "graduate in the next 2 years": a date column described much closer to the
+                // question than the one a hint names ("year" in enrolled_year)
+                let sim = |ci: usize| tb.columns[ci].similarity;
+                let closest = (0..tb.columns.len())
+                    .filter(|&k| tb.columns[k].kind.temporal() && class.kind_ok(tb.columns[k].kind))
+                    .max_by(|a, b| sim(*a).total_cmp(&sim(*b)));
+                if let Some(k) = closest.filter(|&k| sim(k) >= sim(ci) + 0.1) {
+                    return Some((t, k));
+                }
                 return Some((t, ci));
             }
             if class == Class::When || class == Class::Birth {
