@@ -166,15 +166,22 @@ step_pgrx() {
     cargo install --locked cargo-pgrx --version "$PGRX_VERSION" >/dev/null 2>&1 ||
       die "cargo install cargo-pgrx $PGRX_VERSION failed"
   fi
-  # every server present is registered (init replaces the list with what it is given)
-  local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml" args=() v c
+  # every server of this checkout is registered, and nothing else: init replaces the list
+  # with what it is given, and pgrx's build checks every entry, so one left by another
+  # checkout that is gone would break this one's build
+  local cfg="${PGRX_HOME:-$HOME/.pgrx}/config.toml" args=() names=() want="" v c
   for v in 15 17 18; do
     c=$(pg_config_of "$v")
-    [ -x "$c" ] && args+=(--pg$v "$c")
+    if [ -x "$c" ]; then
+      args+=(--pg$v "$c")
+      names+=("pg$v")
+      want+="pg$v = \"$c\""$'\n'
+    fi
   done
-  if [ -f "$cfg" ] && grep -q "pg$PG_MAJOR = \"$PG_CONFIG\"" "$cfg"; then
-    say "cargo-pgrx: pg$PG_MAJOR registered"
+  if [ -f "$cfg" ] && [ "$(grep '^pg[0-9]* = ' "$cfg" | sort)" = "$(printf '%s' "$want" | sort)" ]; then
+    say "cargo-pgrx: ${names[*]} registered"
   else
+    say "cargo-pgrx: registering this checkout's servers"
     quiet cargo pgrx init "${args[@]}"
   fi
 }
