@@ -253,7 +253,6 @@ impl Analysis<'_> {
             q + if c.0 == subject { 0.5 } else { 0.0 }
                 + if named.contains(&c.0) { 0.4 } else { 0.0 }
                 - 0.05 * hops
-                + 0.2 * self.s.tables[c.0].columns[c.1].similarity
         };
         alts.iter()
             .max_by(|a, b| score(a).total_cmp(&score(b)))
@@ -298,8 +297,10 @@ impl Analysis<'_> {
                     .iter()
                     .position(|h| parts.iter().any(|p| p.starts_with(h)))
                 {
-                    // equal hints: the column whose description is closer to the question
-                    let closer = |b: usize| c.similarity > tb.columns[b].similarity;
+                    // equal hints: the column whose description is clearly closer to the
+                    // question (embeddings of two descriptions of one table differ by a few
+                    // thousandths when neither is meant)
+                    let closer = |b: usize| c.similarity >= tb.columns[b].similarity + 0.05;
                     if best.is_none_or(|(r, b)| rank < r || (rank == r && closer(b))) {
                         best = Some((rank, ci));
                     }
