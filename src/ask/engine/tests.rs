@@ -493,3 +493,24 @@ fn column_descriptions_close_to_the_question_break_ties() {
     let a = answer(q, &s, &[]).unwrap();
     assert!(a.sql.contains("a.discharged_at >="), "{a:?}");
 }
+
+#[test]
+fn neither_of_two_values() {
+    let v = [hit(2, 3, "Aetna"), hit(2, 3, "Cigna")];
+    let a = clinic_answer(
+        "How many patients are insured by neither Aetna nor Cigna?",
+        &v,
+    );
+    assert!(
+        a.sql
+            .ends_with("WHERE (p.insurer IS NULL OR p.insurer NOT IN ('Aetna', 'Cigna'))"),
+        "{a:?}"
+    );
+    assert_eq!(a.confidence, 1.0, "{a:?}");
+    // neither over what the engine cannot pair: not understood
+    let a = clinic_answer(
+        "How many patients are neither old nor insured by Aetna?",
+        &v[..1],
+    );
+    assert!(a.confidence < 0.6, "{a:?}");
+}

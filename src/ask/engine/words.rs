@@ -127,6 +127,7 @@ pub const FUNCTION_WORDS: &[&str] = &[
     "with",
     "and",
     "or",
+    "either",
     "is",
     "are",
     "was",

@@ -472,6 +472,19 @@ impl Analysis<'_> {
                 }
             }
         }
+        // "neither Aetna nor Cigna": rows whose value is none of them (an empty one included)
+        if let Some(p) = self.neither_at {
+            let nor = (p + 1..self.toks.len()).find(|&k| self.w(k) == "nor");
+            let both: Vec<&(Col, usize, Vec<String>)> =
+                eq_values.iter().filter(|e| e.2.len() >= 2).collect();
+            if let (Some(k), [e]) = (nor, both.as_slice()) {
+                let list: Vec<String> = e.2.iter().map(|v| literal(v)).collect();
+                let c = self.col_ref(e.0);
+                wheres[e.1].1 = format!("({c} IS NULL OR {c} NOT IN ({}))", list.join(", "));
+                self.take(p, 1);
+                self.take(k, 1);
+            }
+        }
         if measure.is_none() && group.is_none() && rows_of.is_none() {
             rows_of = Some(subject);
             if let Some(c) = col_subject {

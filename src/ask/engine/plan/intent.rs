@@ -139,6 +139,8 @@ impl Analysis<'_> {
                     });
                     self.take(i, if next == "of" { 2 } else { 1 });
                 }
+                // "neither A nor B": understood only when A and B are values of one column
+                "neither" => self.neither_at = Some(i),
                 "distinct" | "different" | "unique" => {
                     self.distinct = true;
                     self.take(i, 1);

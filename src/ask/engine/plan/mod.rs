@@ -184,6 +184,8 @@ struct Analysis<'a> {
     negation_at: Option<usize>,
     distinct: bool,
     share: Option<Share>,
+    /// "neither A nor B": the position of neither.
+    neither_at: Option<usize>,
     /// The one column listed (\"which drugs\"), instead of the subject's labels.
     list_col: Option<Col>,
     money_at: Option<usize>,
@@ -215,6 +217,7 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         negation_at: None,
         distinct: false,
         share: None,
+        neither_at: None,
         list_col: None,
         money_at: None,
         order_col: None,
