@@ -330,8 +330,8 @@ impl Analysis<'_> {
                     );
                     if let Some(e) = eq_values.iter_mut().find(|e| e.0 == col).filter(|_| !ratio) {
                         e.2.push(value);
-                        let list: Vec<String> = e.2.iter().map(|v| literal(v)).collect();
-                        wheres[e.1].1 = format!("{} IN ({})", self.col_ref(col), list.join(", "));
+                        wheres[e.1].1 =
+                            format!("{} IN ({})", self.col_ref(col), literal_list(&e.2));
                         continue;
                     }
                     eq_values.push((col, wheres.len(), vec![value.clone()]));
@@ -354,24 +354,24 @@ impl Analysis<'_> {
                     // "admitted more than 5 times": rows of the table whose column the verb
                     // names ("admitted_at"), counted per subject
                     let noun = noun.or_else(|| {
-                        let t = self
+                        let (at, t) = self
                             .mentions
                             .iter()
+                            .enumerate()
                             .rev()
-                            .filter(|m| times && m.start < pos && m.start + 3 >= pos)
-                            .find_map(|m| match &m.target {
-                                Target::Columns(c) => c.iter().map(|x| x.0 .0).find(|&t| {
-                                    t != subject
-                                        && super::sql::path(self.s, &[subject], t)
-                                            .is_some_and(|p| p.len() == 1 && p[0].fans_out)
-                                }),
+                            .filter(|(_, m)| times && m.start < pos && m.start + 3 >= pos)
+                            .find_map(|(at, m)| match &m.target {
+                                Target::Columns(c) => c
+                                    .iter()
+                                    .map(|x| x.0 .0)
+                                    .find(|&t| {
+                                        t != subject
+                                            && super::sql::path(self.s, &[subject], t)
+                                                .is_some_and(|p| p.len() == 1 && p[0].fans_out)
+                                    })
+                                    .map(|t| (at, t)),
                                 _ => None,
                             })?;
-                        let at = self.mentions.iter().position(|m| {
-                            m.start < pos
-                                && m.start + 3 >= pos
-                                && matches!(&m.target, Target::Columns(c) if c.iter().any(|x| x.0 .0 == t))
-                        })?;
                         // the verb's column is explained by the count of its rows
                         self.mentions[at].target = Target::Table(t);
                         Some(t)
@@ -478,9 +478,8 @@ impl Analysis<'_> {
             let both: Vec<&(Col, usize, Vec<String>)> =
                 eq_values.iter().filter(|e| e.2.len() >= 2).collect();
             if let (Some(k), [e]) = (nor, both.as_slice()) {
-                let list: Vec<String> = e.2.iter().map(|v| literal(v)).collect();
                 let c = self.col_ref(e.0);
-                wheres[e.1].1 = format!("({c} IS NULL OR {c} NOT IN ({}))", list.join(", "));
+                wheres[e.1].1 = format!("({c} IS NULL OR {c} NOT IN ({}))", literal_list(&e.2));
                 self.take(p, 1);
                 self.take(k, 1);
             }
@@ -630,4 +629,13 @@ impl Analysis<'_> {
             None => m,
         }
     }
+}
+
+/// Values as a list of SQL literals: `'a', 'b'`.
+fn literal_list(values: &[String]) -> String {
+    values
+        .iter()
+        .map(|v| literal(v))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -285,13 +285,11 @@ impl Analysis<'_> {
             let tb = &self.s.tables[t];
             let mut best: Option<(usize, usize)> = None;
             for (ci, c) in tb.columns.iter().enumerate() {
-                if c.pk
-                    || !class.kind_ok(c.kind)
-                    || col_stems(&c.name).last().map(String::as_str) == Some("id")
+                let parts = col_stems(&c.name);
+                if c.pk || !class.kind_ok(c.kind) || parts.last().map(String::as_str) == Some("id")
                 {
                     continue;
                 }
-                let parts = col_stems(&c.name);
                 if let Some(rank) = class
                     .hints()
                     .iter()

@@ -257,12 +257,15 @@ impl Analysis<'_> {
             .map(|n| n as i32)
     }
 
+    /// Token `i` carries meaning: neither a function word nor a number.
+    pub(super) fn is_content(&self, i: usize) -> bool {
+        let t = &self.toks[i];
+        !is_function_word(&t.lower) && t.number.is_none()
+    }
     pub(super) fn unexplained(&self) -> Vec<String> {
-        self.toks
-            .iter()
-            .enumerate()
-            .filter(|(i, t)| !self.used[*i] && !is_function_word(&t.lower) && t.number.is_none())
-            .map(|(_, t)| t.text.clone())
+        (0..self.toks.len())
+            .filter(|&i| !self.used[i] && self.is_content(i))
+            .map(|i| self.toks[i].text.clone())
             .collect()
     }
 }

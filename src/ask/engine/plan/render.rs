@@ -190,18 +190,9 @@ impl Analysis<'_> {
             }
             distinct = from.fans_out;
         }
-        if self.list_col.is_some() && rows_of.is_some() {
-            distinct = true;
-        }
         if self.distinct && rows_of.is_some() {
             distinct = true;
         }
-        let mut sql = format!(
-            "SELECT {}{}\nFROM {}",
-            if distinct { "DISTINCT " } else { "" },
-            select.join(", "),
-            from.render(s)
-        );
         let mut conds: Vec<String> = wheres
             .iter()
             .filter(|w| !neg_tables.contains(&w.0) || from.has(w.0))
@@ -214,6 +205,7 @@ impl Analysis<'_> {
         }
         // a share of rows: the conditions become the filter of the numerator
         let mut share_text = None;
+        let mut share_select = None;
         if let Some(sh) = self.share {
             let plain = group.is_none()
                 && neg_path.is_none()
@@ -253,7 +245,7 @@ impl Analysis<'_> {
                         )
                     }
                 };
-                sql = format!("SELECT {expr} AS {alias}\nFROM {}", from.render(s));
+                share_select = Some(format!("{expr} AS {alias}"));
                 share_text = Some(text);
                 conds.clear();
             } else {
@@ -261,6 +253,15 @@ impl Analysis<'_> {
                 self.used[sh.pos] = false;
             }
         }
+        let mut sql = match share_select {
+            Some(head) => format!("SELECT {head}\nFROM {}", from.render(s)),
+            None => format!(
+                "SELECT {}{}\nFROM {}",
+                if distinct { "DISTINCT " } else { "" },
+                select.join(", "),
+                from.render(s)
+            ),
+        };
         if !conds.is_empty() {
             sql.push_str(&format!("\nWHERE {}", conds.join("\n  AND ")));
         }
@@ -315,27 +316,9 @@ impl Analysis<'_> {
             self.guesses.push("a limit without an ordering");
         }
         self.account_for_words(&sql, &from, &neg_tables);
-        // "customers each employee supports": a word of a foreign key the joins follow
-        // (support_rep_id) names that relationship
-        for (st, _) in &from.joins {
-            let fk = &s.fks[st.fk];
-            let words: Vec<String> = fk
-                .from_columns
-                .iter()
-                .flat_map(|c| col_stems(c))
-                .filter(|w| w != "id")
-                .collect();
-            for i in 0..self.toks.len() {
-                if !self.used[i] && words.contains(&self.toks[i].stem) {
-                    self.used[i] = true;
-                }
-            }
-        }
         let unexplained = self.unexplained();
-        let content = self
-            .toks
-            .iter()
-            .filter(|t| !is_function_word(&t.lower) && t.number.is_none())
+        let content = (0..self.toks.len())
+            .filter(|&i| self.is_content(i))
             .count()
             .max(1);
         let mut confidence = 1.0 - unexplained.len() as f64 / content as f64;
@@ -492,10 +475,12 @@ impl Analysis<'_> {
 
     /// Which question words the finished SQL accounts for. A table or column the question
     /// names but the SQL does not use is not understood ("which drugs ..." answered with
-    /// departments); a word that shares its first six letters with a table or column the SQL
-    /// uses is ("insured" and insurer, "prescribed" and prescriptions); a word between two
-    /// tables the SQL joins directly, not right before the second, names their relationship
-    /// ("clients that sent the most shipments", "physicians who never attended an admission").
+    /// departments); a word of a foreign key the joins follow is ("each employee supports":
+    /// support_rep_id), and so is a word that shares its first six letters with a table or
+    /// column the SQL uses ("insured" and insurer, "prescribed" and prescriptions); a word
+    /// between two tables the SQL joins directly, not right before the second, names their
+    /// relationship ("clients that sent the most shipments", "physicians who never attended
+    /// an admission").
     fn account_for_words(&mut self, sql: &str, from: &From, neg_tables: &[usize]) {
         let s = self.s;
         let in_sql = |t: usize| from.tables.contains(&t) || neg_tables.contains(&t);
@@ -556,10 +541,9 @@ impl Analysis<'_> {
         }
         tables_at.sort();
         let linked = |a: usize, b: usize| {
-            a == b
-                || s.fks
-                    .iter()
-                    .any(|fk| (fk.from == a && fk.to == b) || (fk.from == b && fk.to == a))
+            s.fks
+                .iter()
+                .any(|fk| (fk.from == a && fk.to == b) || (fk.from == b && fk.to == a))
         };
         // directly, or through one bridge table the SQL also reads ("members borrowed books":
         // loans)
@@ -572,10 +556,7 @@ impl Analysis<'_> {
                     .any(|&m| m != a && m != b && linked(a, m) && linked(m, b))
         };
         for i in 0..self.toks.len() {
-            if self.used[i]
-                || is_function_word(&self.toks[i].lower)
-                || self.toks[i].number.is_some()
-            {
+            if self.used[i] || !self.is_content(i) {
                 continue;
             }
             let before = tables_at.iter().rev().find(|(p, _)| *p < i);
@@ -591,12 +572,24 @@ impl Analysis<'_> {
             let (Some(&(pa, a)), Some(&(pb, b))) = (before, after) else {
                 continue;
             };
-            let alone = (pa + 1..pb).filter(|&k| k != i).all(|k| {
-                self.used[k]
-                    || is_function_word(&self.toks[k].lower)
-                    || self.toks[k].number.is_some()
-            });
+            let alone = (pa + 1..pb)
+                .filter(|&k| k != i)
+                .all(|k| self.used[k] || !self.is_content(k));
             if alone && a != b && direct(a, b) {
+                self.used[i] = true;
+            }
+        }
+        // last, so that the relationship rule above judges the words between two tables
+        // without these
+        let fk_words: Vec<String> = from
+            .joins
+            .iter()
+            .flat_map(|(st, _)| &s.fks[st.fk].from_columns)
+            .flat_map(|c| col_stems(c))
+            .filter(|w| w != "id")
+            .collect();
+        for i in 0..self.toks.len() {
+            if !self.used[i] && fk_words.contains(&self.toks[i].stem) {
                 self.used[i] = true;
             }
         }
