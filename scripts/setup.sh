@@ -36,6 +36,7 @@ PACKAGES=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   postgresql-15-hypopg postgresql-15-cron
   sudo libclang-dev clang pkg-config dpkg-dev unzip ca-certificates
+  graphviz
 )
 
 step_packages() {

@@ -94,3 +94,14 @@ GRANT EXECUTE ON FUNCTION ai.insights() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.snapshot_stats() TO pg_monitor;
 GRANT EXECUTE ON FUNCTION ai.run_audit() TO pg_monitor;
 GRANT SELECT ON ai.stat_snapshots, ai.stat_snapshot_queries, ai.audit_runs TO pg_monitor;
+
+-- the conversation runs each tool with the caller's rights; the turns are the caller's own
+-- (row-level security in schema.sql: one sees only one's own sessions)
+GRANT EXECUTE ON FUNCTION ai.chat(text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.chat_history(text) TO PUBLIC;
+GRANT SELECT ON ai.chat_messages TO PUBLIC;
+-- the schema review and the diagrams read the catalog with the caller's rights
+GRANT EXECUTE ON FUNCTION ai.lint_schema(text[]) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.erd(text[], text) TO PUBLIC;
+-- counts of what the architect did, for monitoring (postgres_exporter runs as pg_monitor)
+GRANT EXECUTE ON FUNCTION ai.metrics() TO pg_monitor;

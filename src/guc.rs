@@ -27,6 +27,7 @@ static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static IMPACT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
 static APPROVAL_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
+static CHAT_SESSION_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static APPROVAL_WEBHOOK_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static APPROVAL_WEBHOOK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static EXECUTE_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
@@ -250,6 +251,16 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::UNIT_S,
     );
+    GucRegistry::define_int_guc(
+        c"ai_architect.chat_session_ttl",
+        c"How long an ai.chat() session lives after its last message.",
+        c"An expired session's turns are deleted; its next message starts a new conversation.",
+        &CHAT_SESSION_TTL_S,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
     GucRegistry::define_string_guc(
         c"ai_architect.approval_webhook_url",
         c"Slack-compatible webhook told about every approval state change.",
@@ -451,6 +462,9 @@ pub fn impact_timeout_ms() -> u64 {
 }
 pub fn approval_ttl_s() -> u64 {
     APPROVAL_TTL_S.get().max(1) as u64
+}
+pub fn chat_session_ttl_s() -> u64 {
+    CHAT_SESSION_TTL_S.get().max(1) as u64
 }
 pub fn approval_webhook_url() -> Option<String> {
     string(&APPROVAL_WEBHOOK_URL)

@@ -10,12 +10,16 @@ mod approval;
 mod ask;
 mod audit;
 mod catalog;
+mod chat;
 mod embed;
+mod erd;
 mod error;
 mod guc;
 mod impact;
+mod lint;
 mod llm;
 mod memory;
+mod metrics;
 mod monitor;
 mod pgsql;
 mod spi_util;
@@ -36,6 +40,7 @@ extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
     status::api::init();
+    metrics::counters::init();
     worker::init();
 }
 

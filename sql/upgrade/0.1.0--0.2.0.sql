@@ -67,3 +67,29 @@ CREATE TABLE ai.audit_head (
 INSERT INTO ai.audit_head (last_id, entries, hash)
 SELECT coalesce(max(id), 0), count(*), (SELECT l.hash FROM ai.audit_log l ORDER BY l.id DESC LIMIT 1)
   FROM ai.audit_log;
+
+------------------------------------------------------------------------------------------
+-- New in 0.2.0: conversations (ai.chat): each person sees only their own sessions
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.chat_messages (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    session      text        NOT NULL CHECK (length(session) BETWEEN 1 AND 200),
+    user_name    name        NOT NULL DEFAULT session_user,
+    turn         integer     NOT NULL,
+    speaker      text        NOT NULL CHECK (speaker IN ('user', 'assistant')),
+    content      text        NOT NULL,
+    question     text,                  -- the user's message as resolved against the previous turn
+    follow_up_of integer,               -- the turn it follows up on
+    tool         text        CHECK (tool IN ('ask', 'impact', 'insights', 'suggest_indexes', 'lint')),
+    usage_id     bigint      REFERENCES ai.query_usage_stats (id) ON DELETE SET NULL,
+    result       jsonb,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (user_name, session, turn, speaker)
+);
+CREATE INDEX chat_messages_usage ON ai.chat_messages (usage_id);
+CREATE INDEX chat_messages_created ON ai.chat_messages (created_at);
+ALTER TABLE ai.chat_messages ENABLE ROW LEVEL SECURITY;
+CREATE POLICY own_sessions ON ai.chat_messages FOR SELECT USING (user_name = session_user);
+COMMENT ON TABLE ai.chat_messages IS 'Conversations with ai.chat(), the last turns of each session until it expires (ai_architect.chat_session_ttl).';
+SELECT pg_catalog.pg_extension_config_dump('ai.chat_messages', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.chat_messages_id_seq', '');

@@ -99,7 +99,7 @@ impl UserError for AskError {
     }
 }
 
-type Result<T> = std::result::Result<T, AskError>;
+pub type Result<T> = std::result::Result<T, AskError>;
 
 /// A query for a question, before it runs.
 #[derive(Debug, Clone, Default)]
@@ -369,7 +369,13 @@ fn validate(sp: &SearchPath, sql: &str, lists: &Lists) -> Result<f64> {
     Ok(cost)
 }
 
-fn generate(sp: &SearchPath, question: &str, lists: &Lists) -> Result<Generated> {
+/// `history`: earlier turns of a conversation (ai.chat), given to the model before the question.
+fn generate(
+    sp: &SearchPath,
+    question: &str,
+    lists: &Lists,
+    history: &[llm::Message],
+) -> Result<Generated> {
     if question.trim().is_empty() {
         return Err(AskError::Empty);
     }
@@ -432,8 +438,13 @@ fn generate(sp: &SearchPath, question: &str, lists: &Lists) -> Result<Generated>
         let tables = relevant(&cat, question);
         let examples: Vec<(String, String)> =
             samples.iter().map(|s| (s.1.clone(), s.2.clone())).collect();
-        let mut messages =
-            prompt::messages(question, &tables, &examples, guc::llm_send_sample_values());
+        let mut messages = prompt::messages(
+            question,
+            history,
+            &tables,
+            &examples,
+            guc::llm_send_sample_values(),
+        );
         let attempts = guc::llm_max_attempts();
         let mut last = String::new();
         for attempt in 1..=attempts {
@@ -603,12 +614,18 @@ fn not_understood(g: &Generated) -> AskError {
 }
 
 /// The whole flow; the result object, or the error that ai.ask reports in it.
-fn ask_json(sp: &SearchPath, question: &str, execute_it: bool, max_rows: i32) -> Result<Value> {
+pub fn ask_json(
+    sp: &SearchPath,
+    question: &str,
+    history: &[llm::Message],
+    execute_it: bool,
+    max_rows: i32,
+) -> Result<Value> {
     let started = Instant::now();
     let max_rows = check_max_rows(max_rows)?;
     let lists = pgsql::lists()?;
     // a model that gave no usable SQL is answered like refused SQL: in the result, logged
-    let (g, gave_up) = match generate(sp, question, &lists) {
+    let (g, gave_up) = match generate(sp, question, &lists, history) {
         Ok(g) => (g, None),
         Err(e @ AskError::LlmGaveUp { .. }) => (
             Generated {
@@ -709,7 +726,7 @@ fn ask(
     max_rows: default!(i32, 100),
 ) -> JsonB {
     let sp = SearchPath::pin();
-    let v = ask_json(&sp, question.unwrap_or(""), execute, max_rows).or_raise("ai.ask");
+    let v = ask_json(&sp, question.unwrap_or(""), &[], execute, max_rows).or_raise("ai.ask");
     sp.restore();
     JsonB(v)
 }
@@ -722,7 +739,7 @@ fn generate_sql(question: Option<&str>) -> String {
     let started = Instant::now();
     let r = (|| -> Result<String> {
         let lists = pgsql::lists()?;
-        let g = generate(&sp, question.unwrap_or(""), &lists)?;
+        let g = generate(&sp, question.unwrap_or(""), &lists, &[])?;
         if g.not_understood.is_some() {
             return Err(not_understood(&g));
         }
@@ -748,7 +765,7 @@ fn ask_table(
     max_rows: default!(i32, 100),
 ) -> SetOfIterator<'static, JsonB> {
     let sp = SearchPath::pin();
-    let v = ask_json(&sp, question.unwrap_or(""), true, max_rows).or_raise("ai.ask_table");
+    let v = ask_json(&sp, question.unwrap_or(""), &[], true, max_rows).or_raise("ai.ask_table");
     sp.restore();
     if let Some(e) = v.get("error").and_then(Value::as_str) {
         let mut r = pgrx::pg_sys::panic::ErrorReport::new(

@@ -134,6 +134,7 @@ Rules:\n\
 /// The conversation for one question.
 pub fn messages(
     question: &str,
+    history: &[Message],
     tables: &[&CatTable],
     samples: &[(String, String)],
     with_values: bool,
@@ -149,16 +150,17 @@ pub fn messages(
             system.push_str(&format!("\nQuestion: {sq}\n```sql\n{ss}\n```\n"));
         }
     }
-    vec![
-        Message {
-            role: "system",
-            content: system,
-        },
-        Message {
-            role: "user",
-            content: question.to_string(),
-        },
-    ]
+    let mut out = vec![Message {
+        role: "system",
+        content: system,
+    }];
+    // a conversation's earlier turns, so the model reads the question as a follow-up
+    out.extend(history.iter().cloned());
+    out.push(Message {
+        role: "user",
+        content: question.to_string(),
+    });
+    out
 }
 
 /// The follow-up after an answer that could not be used.
@@ -237,6 +239,7 @@ mod tests {
         let t = track();
         let m = messages(
             "longest song?",
+            &[],
             &[&t],
             &[("q".into(), "SELECT 1".into())],
             false,
@@ -245,8 +248,27 @@ mod tests {
         assert!(!m[0].content.contains("Balls to the Wall"));
         assert!(m[0].content.contains("Question: q\n```sql\nSELECT 1\n```"));
         assert_eq!(m[1].content, "longest song?");
-        assert!(messages("x", &[&t], &[], true)[0]
+        assert!(messages("x", &[], &[&t], &[], true)[0]
             .content
             .contains("Balls to the Wall"));
+    }
+
+    #[test]
+    fn a_conversation_goes_between_the_schema_and_the_question() {
+        let t = track();
+        let history = [
+            Message {
+                role: "user",
+                content: "How many tracks are there?".into(),
+            },
+            Message {
+                role: "assistant",
+                content: "SELECT count(*) FROM track".into(),
+            },
+        ];
+        let m = messages("and longer than 5 minutes?", &history, &[&t], &[], false);
+        let roles: Vec<&str> = m.iter().map(|m| m.role).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user"]);
+        assert_eq!(m[3].content, "and longer than 5 minutes?");
     }
 }

@@ -52,6 +52,7 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
     if present.is_empty() {
         return out;
     }
+    let started = std::time::Instant::now();
     with_engine(|engine| {
         // Sorting by byte length approximates sorting by token count without tokenizing
         // everything up front, so cancellation is checked within one batch's work.
@@ -72,6 +73,7 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
         }
         Ok(())
     });
+    crate::metrics::counters::record_embedding(present.len(), started.elapsed().as_micros() as u64);
     out
 }
 

@@ -1,0 +1,401 @@
+//! SQL surface of the conversation: ai.chat and ai.chat_history. Every tool runs with the
+//! caller's rights (ai.ask's SQL read-only, ai.impact without running anything); the turns
+//! are written as the extension owner into ai.chat_messages, where row-level security shows
+//! each person only their own sessions.
+use super::followup::{self, Tool};
+use crate::error::{OrRaise, UserError};
+use crate::llm::Message;
+use crate::spi_util::Spi;
+use crate::spi_util::{as_extension_owner, SearchPath};
+use pgrx::datum::TimestampWithTimeZone;
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgSqlErrorCode};
+use serde_json::{json, Value};
+
+/// Turns kept per session; older ones are deleted as new ones come.
+pub const KEPT_TURNS: i32 = 50;
+/// Turns given to a model as the conversation so far.
+const PROMPT_TURNS: i64 = 6;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    #[error("{0}")]
+    Spi(#[from] pgrx::spi::Error),
+    #[error("{0} must not be NULL or empty")]
+    Empty(&'static str),
+    #[error("a session name is at most 200 characters")]
+    LongSession,
+    #[error("{0}")]
+    NothingToFollow(#[from] followup::NothingToFollow),
+}
+
+impl UserError for ChatError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            ChatError::Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            ChatError::Empty(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            ChatError::LongSession => PgSqlErrorCode::ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+            ChatError::NothingToFollow(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            ChatError::NothingToFollow(_) => Some(
+                "ask a whole question first (\"How many invoices were issued in 2022?\"); sessions expire after ai_architect.chat_session_ttl".into(),
+            ),
+            ChatError::Empty("session") => Some("name the conversation, e.g. ai.chat('sales', 'How many invoices?')".into()),
+            _ => None,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ChatError>;
+
+/// The previous turn of a session: its number, the question it answered (for ask turns).
+struct Previous {
+    turn: i32,
+    question: Option<String>,
+}
+
+fn forget_expired(user: &str) -> Result<()> {
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "DELETE FROM ai.chat_messages m
+              WHERE m.user_name = $1
+                AND m.session IN (SELECT session FROM ai.chat_messages WHERE user_name = $1
+                                   GROUP BY session HAVING max(created_at) < now() - $2 * interval '1 second')",
+            &[user.into(), (crate::guc::chat_session_ttl_s() as i64).into()],
+        )
+    })?;
+    Ok(())
+}
+
+fn previous(user: &str, session: &str) -> Result<Option<Previous>> {
+    let v = as_extension_owner(|| {
+        Spi::get_one_with_args::<JsonB>(
+            "SELECT (SELECT jsonb_build_object('turn', turn,
+                        'question', (SELECT u.question FROM ai.chat_messages u
+                                      WHERE u.user_name = $1 AND u.session = $2 AND u.speaker = 'user' AND u.tool = 'ask'
+                                        AND u.question IS NOT NULL
+                                      ORDER BY u.turn DESC LIMIT 1))
+               FROM ai.chat_messages WHERE user_name = $1 AND session = $2 ORDER BY turn DESC LIMIT 1)",
+            &[user.into(), session.into()],
+        )
+    })?;
+    Ok(v.map(|j| j.0).filter(|v| !v.is_null()).map(|v| Previous {
+        turn: v["turn"].as_i64().unwrap_or(0) as i32,
+        question: v["question"].as_str().map(str::to_string),
+    }))
+}
+
+/// The last turns, oldest first, as a model's conversation: the user's question, the SQL
+/// that answered it.
+fn history(user: &str, session: &str) -> Result<Vec<Message>> {
+    let v = as_extension_owner(|| {
+        Spi::get_one_with_args::<JsonB>(
+            "SELECT coalesce(jsonb_agg(jsonb_build_array(speaker, content) ORDER BY turn, speaker DESC), '[]')
+               FROM (SELECT turn, speaker, CASE WHEN speaker = 'assistant' THEN coalesce(result ->> 'sql', content)
+                                                ELSE coalesce(question, content) END AS content
+                       FROM ai.chat_messages WHERE user_name = $1 AND session = $2 AND tool = 'ask'
+                      ORDER BY turn DESC, speaker LIMIT $3) t",
+            &[user.into(), session.into(), (2 * PROMPT_TURNS).into()],
+        )
+    })?
+    .map(|j| j.0)
+    .unwrap_or_default();
+    Ok(v.as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| Message {
+            role: if p[0] == "assistant" {
+                "assistant"
+            } else {
+                "user"
+            },
+            content: p[1].as_str().unwrap_or_default().to_string(),
+        })
+        .collect())
+}
+
+/// What one tool said: its result, a sentence for the conversation, the usage row.
+struct Answer {
+    result: Value,
+    text: String,
+    usage_id: Option<i64>,
+}
+
+fn first_cell(v: &Value) -> Option<String> {
+    let row = v["rows"].as_array()?.first()?.as_object()?;
+    if row.len() != 1 {
+        return None;
+    }
+    let (k, val) = row.iter().next()?;
+    Some(format!(
+        "{k}: {}",
+        val.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| val.to_string())
+    ))
+}
+
+fn ask_answer(v: Value) -> Answer {
+    let usage_id = v["usage_id"].as_i64();
+    let text = if let Some(e) = v["error"].as_str() {
+        match v["hint"].as_str() {
+            Some(h) => format!("I could not answer: {e} ({h})"),
+            None => format!("I could not answer: {e}"),
+        }
+    } else {
+        let n = v["row_count"].as_i64().unwrap_or(0);
+        match (n, first_cell(&v)) {
+            (1, Some(cell)) => cell,
+            _ => format!(
+                "{n} row{}{}",
+                if n == 1 { "" } else { "s" },
+                if v["truncated"] == json!(true) {
+                    " (the first ones; more exist)"
+                } else {
+                    ""
+                }
+            ),
+        }
+    };
+    Answer {
+        result: v,
+        text,
+        usage_id,
+    }
+}
+
+fn run_tool(
+    sp: &SearchPath,
+    tool: Tool,
+    question: &str,
+    message: &str,
+    hist: &[Message],
+) -> Answer {
+    let fail = |e: &dyn UserError| Answer {
+        text: format!("I could not answer: {e}"),
+        result: json!({"error": e.to_string(), "hint": e.hint()}),
+        usage_id: None,
+    };
+    match tool {
+        Tool::Ask => match crate::ask::api::ask_json(sp, question, hist, true, 100) {
+            Ok(v) => ask_answer(v),
+            Err(e) => fail(&e),
+        },
+        Tool::Impact => {
+            let sql = followup::statement_in(message).unwrap_or_default();
+            match sp.as_caller(|| crate::impact::api::analyse(&sql, crate::impact::api::Mode::Estimate)) {
+                Ok(doc) => Answer {
+                    text: format!(
+                        "{} would touch about {} row(s); risk {}",
+                        doc["statement_type"].as_str().unwrap_or("the statement"),
+                        doc["rows_touched"],
+                        doc["risk_level"].as_str().unwrap_or("?")
+                    ),
+                    result: doc,
+                    usage_id: None,
+                },
+                Err(e) => fail(&e),
+            }
+        }
+        Tool::Insights => match crate::monitor::api::collect_insights() {
+            Ok(rows) => Answer {
+                text: match rows.first() {
+                    Some(r) => format!("{} finding(s); the most severe: {} ({})", rows.len(), r.3, r.2),
+                    None => "nothing to report".into(),
+                },
+                result: json!(rows
+                    .iter()
+                    .map(|r| json!({"category": r.0, "severity": r.1, "object": r.2, "finding": r.3, "remediation_sql": r.4}))
+                    .collect::<Vec<_>>()),
+                usage_id: None,
+            },
+            Err(e) => fail(&e),
+        },
+        Tool::SuggestIndexes => match crate::advisor::api::advise(None, 5, 200) {
+            Ok(a) => {
+                let rows = crate::advisor::api::rows(&a);
+                Answer {
+                    text: if rows.is_empty() {
+                        "no index would help the recorded workload".into()
+                    } else {
+                        format!(
+                            "{} index(es) would help: {}",
+                            rows.len(),
+                            rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>().join("; ")
+                        )
+                    },
+                    result: json!(rows
+                        .iter()
+                        .map(|r| json!({"index_sql": r.0, "table": r.1, "columns": r.2, "cost_reduction_pct": r.4, "reason": r.7}))
+                        .collect::<Vec<_>>()),
+                    usage_id: None,
+                }
+            }
+            Err(e) => fail(&e),
+        },
+        Tool::Lint => match crate::lint::api::findings(None) {
+            Ok(f) => Answer {
+                text: if f.is_empty() {
+                    "the schema has no finding".into()
+                } else {
+                    let n = |s: &str| f.iter().filter(|x| x.severity == s).count();
+                    format!("{} finding(s): {} high, {} medium, {} low", f.len(), n("high"), n("medium"), n("low"))
+                },
+                result: json!(f
+                    .iter()
+                    .map(|x| json!({"rule": x.rule, "severity": x.severity, "object": x.object, "message": x.message, "fix_sql": x.fix_sql}))
+                    .collect::<Vec<_>>()),
+                usage_id: None,
+            },
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+fn chat_turn(sp: &SearchPath, session: &str, message: &str) -> Result<Value> {
+    let user = Spi::get_one::<String>("SELECT session_user::text")?.unwrap_or_default();
+    // one turn at a time per session
+    Spi::run_with_args(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 7243))",
+        &[format!("ai.chat {user} {session}").into()],
+    )?;
+    forget_expired(&user)?;
+    let prev = previous(&user, session)?;
+    let turn = prev.as_ref().map_or(1, |p| p.turn + 1);
+    let tool = followup::route(message);
+    let (question, follow_up) = if tool == Tool::Ask {
+        let r = followup::resolve(prev.as_ref().and_then(|p| p.question.as_deref()), message)?;
+        (r.question, r.follow_up)
+    } else {
+        (message.trim().to_string(), None)
+    };
+    // with a model, the earlier turns go into its prompt
+    let hist =
+        if tool == Tool::Ask && crate::guc::llm_base_url().is_some_and(|u| !u.trim().is_empty()) {
+            history(&user, session)?
+        } else {
+            Vec::new()
+        };
+    let answer = run_tool(sp, tool, &question, message, &hist);
+    let follow_up_of = follow_up.and(prev.as_ref().map(|p| p.turn));
+    as_extension_owner(|| {
+        Spi::run_with_args(
+            "INSERT INTO ai.chat_messages (session, user_name, turn, speaker, content, question, follow_up_of, tool, usage_id, result)
+             VALUES ($1, $2, $3, 'user', $4, $5, $6, $7, NULL, NULL),
+                    ($1, $2, $3, 'assistant', $8, NULL, NULL, $7, $9, $10)",
+            &[
+                session.into(),
+                user.as_str().into(),
+                turn.into(),
+                message.into(),
+                question.as_str().into(),
+                follow_up_of.into(),
+                tool.as_str().into(),
+                answer.text.as_str().into(),
+                answer.usage_id.into(),
+                JsonB(answer.result.clone()).into(),
+            ],
+        )?;
+        Spi::run_with_args(
+            "DELETE FROM ai.chat_messages WHERE user_name = $1 AND session = $2 AND turn <= $3",
+            &[
+                user.as_str().into(),
+                session.into(),
+                (turn - KEPT_TURNS).into(),
+            ],
+        )
+    })?;
+    Ok(json!({
+        "session": session,
+        "turn": turn,
+        "tool": tool.as_str(),
+        "question": question,
+        "follow_up": follow_up,
+        "follow_up_of": follow_up_of,
+        "answer": answer.text,
+        "result": answer.result,
+        "usage_id": answer.usage_id,
+    }))
+}
+
+/// One turn of a conversation with the architect. The message goes to the tool it is for
+/// (ask, impact, insights, suggest_indexes, lint); a follow-up ("and in 2023?", "only for
+/// Germany", "show them", "sorted by total") is read against the session's previous
+/// question. Returns the tool, the question as understood, a short answer, the tool's whole
+/// result and the usage row (ai.query_usage_stats) of an ask.
+#[pg_extern(volatile)]
+fn chat(session: Option<&str>, message: Option<&str>) -> JsonB {
+    crate::error::primary_only("ai.chat");
+    let sp = SearchPath::pin();
+    let r = (|| {
+        let session = session
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ChatError::Empty("session"))?;
+        if session.chars().count() > 200 {
+            return Err(ChatError::LongSession);
+        }
+        let message = message
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ChatError::Empty("message"))?;
+        chat_turn(&sp, session, message)
+    })();
+    sp.restore();
+    JsonB(r.or_raise("ai.chat"))
+}
+
+/// The caller's conversations (one session, or all of them), turn by turn, until they expire.
+#[pg_extern(stable)]
+#[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::type_complexity)]
+fn chat_history(
+    session: default!(Option<&str>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(session, String),
+        name!(turn, i32),
+        name!(speaker, String),
+        name!(content, String),
+        name!(tool, Option<String>),
+        name!(usage_id, Option<i64>),
+        name!(created_at, Option<TimestampWithTimeZone>),
+    ),
+> {
+    let rows = (|| -> Result<Vec<_>> {
+        let user = Spi::get_one::<String>("SELECT session_user::text")?.unwrap_or_default();
+        as_extension_owner(|| {
+            Spi::connect(|c| {
+                let mut out = Vec::new();
+                for r in c.select(
+                    "SELECT m.session, m.turn, m.speaker, m.content, m.tool, m.usage_id, m.created_at
+                       FROM ai.chat_messages m
+                      WHERE m.user_name = $1 AND ($2::text IS NULL OR m.session = $2)
+                        AND (SELECT max(l.created_at) FROM ai.chat_messages l
+                              WHERE l.user_name = m.user_name AND l.session = m.session)
+                            >= now() - $3 * interval '1 second'
+                      ORDER BY m.session, m.turn, m.speaker DESC",
+                    None,
+                    &[user.as_str().into(), session.into(), (crate::guc::chat_session_ttl_s() as i64).into()],
+                )? {
+                    out.push((
+                        r.get::<String>(1)?.unwrap_or_default(),
+                        r.get::<i32>(2)?.unwrap_or(0),
+                        r.get::<String>(3)?.unwrap_or_default(),
+                        r.get::<String>(4)?.unwrap_or_default(),
+                        r.get::<String>(5)?,
+                        r.get::<i64>(6)?,
+                        r.get::<TimestampWithTimeZone>(7)?,
+                    ));
+                }
+                Ok::<_, ChatError>(out)
+            })
+        })
+    })()
+    .or_raise("ai.chat_history");
+    TableIterator::new(rows)
+}

@@ -1,0 +1,119 @@
+//! SQL surface of the schema lint: ai.lint_schema. It reads the catalog with the caller's
+//! rights, so it judges only the tables the caller may read, and changes nothing.
+use super::rules::{self, Finding, IndexFinding, Table};
+use crate::error::{OrRaise, UserError};
+use crate::monitor::INDEX_HEALTH_SQL;
+use crate::spi_util::Spi;
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgSqlErrorCode};
+
+const FACTS_SQL: &str = include_str!("facts.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum LintError {
+    #[error("{0}")]
+    Spi(#[from] pgrx::spi::Error),
+    #[error("the catalog query returned unexpected data: {0}")]
+    Decode(String),
+    #[error("schema {0:?} does not exist")]
+    NoSchema(String),
+}
+
+impl UserError for LintError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        match self {
+            LintError::NoSchema(_) => PgSqlErrorCode::ERRCODE_INVALID_SCHEMA_NAME,
+            _ => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        match self {
+            LintError::NoSchema(_) => {
+                Some("\\dn lists the schemas; NULL lints every user schema".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The tables of `schemas` (NULL: every user schema) the caller may read, with their
+/// columns, keys and statistics.
+pub fn tables(schemas: &Option<Vec<String>>) -> Result<Vec<Table>, LintError> {
+    for s in schemas.iter().flatten() {
+        let found = Spi::get_one_with_args::<bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)",
+            &[s.as_str().into()],
+        )?;
+        if found != Some(true) {
+            return Err(LintError::NoSchema(s.clone()));
+        }
+    }
+    let doc = Spi::get_one_with_args::<JsonB>(FACTS_SQL, &[schemas.clone().into()])?
+        .map(|j| j.0)
+        .unwrap_or_default();
+    serde_json::from_value(doc).map_err(|e| LintError::Decode(e.to_string()))
+}
+
+pub fn findings(schemas: Option<Vec<String>>) -> Result<Vec<Finding>, LintError> {
+    let tables = tables(&schemas)?;
+    let mut indexes = Vec::new();
+    Spi::connect(|c| {
+        for r in c.select(INDEX_HEALTH_SQL, None, &[])? {
+            let schema = r.get::<String>(2)?.unwrap_or_default();
+            if schemas.as_ref().is_some_and(|s| !s.contains(&schema)) {
+                continue;
+            }
+            indexes.push(IndexFinding {
+                kind: r.get::<String>(1)?.unwrap_or_default(),
+                schema,
+                index: r.get::<String>(4)?.unwrap_or_default(),
+                detail: r.get::<String>(7)?.unwrap_or_default(),
+                drop_sql: r.get::<String>(8)?.unwrap_or_default(),
+            });
+        }
+        Ok::<_, pgrx::spi::Error>(())
+    })?;
+    let mut out = rules::lint(&tables, &indexes);
+    let rank = |s: &str| match s {
+        "high" => 0,
+        "medium" => 1,
+        _ => 2,
+    };
+    out.sort_by(|a, b| {
+        rank(a.severity)
+            .cmp(&rank(b.severity))
+            .then(a.object.cmp(&b.object))
+            .then(a.rule.cmp(b.rule))
+    });
+    Ok(out)
+}
+
+/// What a schema review would point out, most severe first: rule, severity, object, message,
+/// and the statement that fixes it (NULL when the fix is a decision). Nothing is changed:
+/// pass a fix to ai.impact() to see what it would do, ai.request() to have it approved.
+#[pg_extern(stable)]
+#[search_path(pg_catalog, pg_temp)]
+#[allow(clippy::type_complexity)]
+fn lint_schema(
+    schemas: default!(Option<Vec<String>>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(rule, String),
+        name!(severity, String),
+        name!(object, String),
+        name!(message, String),
+        name!(fix_sql, Option<String>),
+    ),
+> {
+    let rows = findings(schemas).or_raise("ai.lint_schema");
+    TableIterator::new(rows.into_iter().map(|f| {
+        (
+            f.rule.to_string(),
+            f.severity.to_string(),
+            f.object,
+            f.message,
+            f.fix_sql,
+        )
+    }))
+}
