@@ -103,5 +103,7 @@ GRANT SELECT ON ai.chat_messages TO PUBLIC;
 -- the schema review and the diagrams read the catalog with the caller's rights
 GRANT EXECUTE ON FUNCTION ai.lint_schema(text[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.erd(text[], text) TO PUBLIC;
+-- schema changes in plain language become approval requests of the caller's (nothing runs)
+GRANT EXECUTE ON FUNCTION ai.propose_ddl(text) TO PUBLIC;
 -- counts of what the architect did, for monitoring (postgres_exporter runs as pg_monitor)
 GRANT EXECUTE ON FUNCTION ai.metrics() TO pg_monitor;

@@ -11,6 +11,7 @@ mod ask;
 mod audit;
 mod catalog;
 mod chat;
+mod ddl;
 mod embed;
 mod erd;
 mod error;

@@ -2,8 +2,8 @@
 //! state tables are its own); what leaves the function is numbers, for monitoring roles.
 use super::counters;
 use crate::error::OrRaise;
-use crate::spi_util::Spi;
 use crate::spi_util::as_extension_owner;
+use crate::spi_util::Spi;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::json;

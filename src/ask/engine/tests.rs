@@ -514,3 +514,19 @@ fn neither_of_two_values() {
     );
     assert!(a.confidence < 0.6, "{a:?}");
 }
+
+#[test]
+fn sorted_by_a_column_orders_the_rows() {
+    assert_eq!(
+        sql("List the invoices sorted by total", &[]),
+        "SELECT i.invoice_id, i.total FROM public.invoice i ORDER BY i.total ASC NULLS LAST"
+    );
+    let d = sql("List the tracks ordered by milliseconds descending", &[]);
+    assert!(
+        d.ends_with("ORDER BY t.milliseconds DESC NULLS LAST"),
+        "{d}"
+    );
+    // a sort key that names nothing is not understood
+    let a = answer("List the invoices sorted by nothing", &music(), &[]);
+    assert!(a.is_err() || a.unwrap().confidence < 0.6);
+}

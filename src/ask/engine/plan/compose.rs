@@ -250,6 +250,25 @@ impl Analysis<'_> {
                     }
                     None => self.guesses.push("ordering not understood"),
                 }
+            } else if let Some((p, desc)) = self.sort_at.filter(|_| self.sup.is_none()) {
+                // the invoices of 2023 sorted by total: the rows, in that column's order
+                let col = self.mention_after(p, 1).and_then(|m| match &m.target {
+                    Target::Columns(c) => Some(self.pick(c, subject, &named)),
+                    _ => None,
+                });
+                match col {
+                    Some(col)
+                        if col.0 == subject
+                            || super::sql::path(self.s, &[subject], col.0)
+                                .is_some_and(|p| p.iter().all(|s| !s.fans_out)) =>
+                    {
+                        self.consume_column_mention(col);
+                        order = Some((String::new(), desc));
+                        rows_of = Some(subject);
+                        self.order_col = Some(col);
+                    }
+                    _ => self.guesses.push("sort key not understood"),
+                }
             } else if let Some(sup) = self.sup {
                 // the longest track, the customer with the highest total
                 let col = self

@@ -35,8 +35,20 @@ impl Analysis<'_> {
                     self.count_at.get_or_insert(i);
                     self.take(i, if next == "of" { 2 } else { 1 });
                 }
+                "sorted" | "ordered" | "sort" | "order" | "ranked" if next == "by" => {
+                    let after = (i + 2..n).find(|&k| {
+                        matches!(self.w(k), "descending" | "desc" | "ascending" | "asc")
+                    });
+                    let desc = after.is_some_and(|k| self.w(k).starts_with("desc"));
+                    if let Some(k) = after {
+                        self.take(k, 1);
+                    }
+                    self.sort_at = Some((i + 2, desc));
+                    self.take(i, 2);
+                }
                 "total" | "sum" => {
-                    if self.agg.is_none() {
+                    // "sorted by total": the column, not a sum
+                    if self.agg.is_none() && self.sort_at.is_none_or(|(p, _)| p != i) {
                         self.agg = Some((Agg::Sum, i));
                     }
                     // the word stays free: it may also be a column called "total"

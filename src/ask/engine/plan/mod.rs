@@ -190,6 +190,8 @@ struct Analysis<'a> {
     list_col: Option<Col>,
     money_at: Option<usize>,
     order_col: Option<Col>,
+    /// "sorted by X" / "ordered by X": where X starts, and whether descending.
+    sort_at: Option<(usize, bool)>,
     guesses: Vec<&'static str>,
 }
 
@@ -221,6 +223,7 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         list_col: None,
         money_at: None,
         order_col: None,
+        sort_at: None,
         guesses: Vec::new(),
     };
     // stages 1-3 mark what they understand; composition builds the plan and renders it

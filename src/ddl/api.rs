@@ -1,0 +1,160 @@
+//! SQL surface of the DDL proposals: ai.propose_ddl. The schema is read with the caller's
+//! rights; the DDL is judged by PostgreSQL's parser, analysed by ai.impact and filed with
+//! ai.request as the caller, so approval, separation of duties and execution follow the
+//! workflow's rules like any other request.
+use super::grammar::{self, GrammarError, Statement};
+use crate::approval::api::{self as approval, ApprovalError};
+use crate::error::{OrRaise, UserError};
+use crate::impact::api::{self as impact, ImpactError, Mode};
+use crate::lint::api::{tables, LintError};
+use crate::pgsql::{self, PgSqlError};
+use crate::spi_util::SearchPath;
+use crate::spi_util::Spi;
+use pgrx::prelude::*;
+use pgrx::{JsonB, PgSqlErrorCode};
+use serde_json::{json, Value};
+
+/// The statements a proposal may hold, by PostgreSQL's command tag.
+const ALLOWED_TAGS: &[&str] = &["CREATE TABLE", "ALTER TABLE", "CREATE INDEX"];
+
+#[derive(Debug, thiserror::Error)]
+enum ProposeError {
+    #[error("{0}")]
+    Spi(#[from] pgrx::spi::Error),
+    #[error("{0}")]
+    Grammar(#[from] GrammarError),
+    #[error("{0}")]
+    Schema(#[from] LintError),
+    #[error("{0}")]
+    PgSql(#[from] PgSqlError),
+    #[error("{0}")]
+    Impact(#[from] ImpactError),
+    #[error("{0}")]
+    Approval(#[from] ApprovalError),
+    #[error("a proposal holds CREATE TABLE, ALTER TABLE and CREATE INDEX only, not {0}")]
+    NotAllowed(String),
+    #[error("intent must not be NULL or empty")]
+    Empty,
+}
+
+impl UserError for ProposeError {
+    fn sqlstate(&self) -> PgSqlErrorCode {
+        use ProposeError::*;
+        match self {
+            Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            Grammar(GrammarError::NoTable(_)) => PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
+            Grammar(GrammarError::NoColumn { .. }) => PgSqlErrorCode::ERRCODE_UNDEFINED_COLUMN,
+            Grammar(GrammarError::Exists(_)) => PgSqlErrorCode::ERRCODE_DUPLICATE_TABLE,
+            Grammar(GrammarError::Ambiguous(..)) => PgSqlErrorCode::ERRCODE_AMBIGUOUS_ALIAS,
+            Grammar(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            Schema(e) => e.sqlstate(),
+            PgSql(_) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            Impact(e) => e.sqlstate(),
+            Approval(e) => e.sqlstate(),
+            NotAllowed(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            Empty => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+        }
+    }
+    fn hint(&self) -> Option<String> {
+        use ProposeError::*;
+        match self {
+            Grammar(GrammarError::Unknown(_)) | Empty => Some(
+                "say it like: add a table track_review with a rating from 1 to 5 and a comment, linked to track; \
+                 add a column release_date (date) to album; rename column name of artist to artist_name; \
+                 add an index on invoice (billing_country); make customer.email unique; \
+                 invoice_line.quantity must be between 1 and 100"
+                    .into(),
+            ),
+            Grammar(GrammarError::Ambiguous(..)) => Some("qualify the table with its schema: schema.table".into()),
+            Grammar(GrammarError::NoTable(_)) => Some("ai.erd() shows the tables you may read".into()),
+            Impact(e) => e.hint(),
+            Approval(e) => e.hint(),
+            PgSql(e) => Some(e.hint()),
+            _ => None,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ProposeError>;
+
+/// What PostgreSQL's parser says each statement is; only the allowed kinds pass.
+fn judge(statements: &[Statement]) -> Result<()> {
+    for s in statements {
+        let raw = pgsql::one_statement(&s.sql)?;
+        if !ALLOWED_TAGS.contains(&raw.tag.as_str()) {
+            return Err(ProposeError::NotAllowed(raw.tag));
+        }
+    }
+    Ok(())
+}
+
+fn propose(sp: &SearchPath, intent: &str) -> Result<Value> {
+    let schema = tables(&None)?;
+    let default_schema = sp
+        .as_caller(|| Spi::get_one::<String>("SELECT current_schema()::text"))?
+        .unwrap_or_else(|| "public".into());
+    let change = grammar::parse(intent)?;
+    let statements = grammar::plan(&change, &schema, &default_schema)?;
+    judge(&statements)?;
+    let reason = format!("ai.propose_ddl: {intent}");
+    let mut requests = Vec::new();
+    let mut later = Vec::new();
+    for s in &statements {
+        if s.on_new_table {
+            later.push(s);
+            continue;
+        }
+        let doc = sp.as_caller(|| impact::analyse(&s.sql, Mode::Estimate))?;
+        let id = approval::request(sp, &s.sql, Some(&reason))?;
+        requests.push(json!({
+            "request": id,
+            "sql": s.sql,
+            "risk_level": doc["risk_level"],
+            "impact": doc,
+        }));
+    }
+    let first = requests.first().and_then(|r| r["request"].as_i64());
+    let then: Vec<Value> = later
+        .iter()
+        .map(|s| {
+            json!({
+                "sql": s.sql,
+                "after_request": first,
+                "how": format!("once request {} is executed: SELECT ai.request($ddl${}$ddl$, 'ai.propose_ddl: {}')",
+                               first.unwrap_or(0), s.sql, intent.replace('\'', "''")),
+            })
+        })
+        .collect();
+    Ok(json!({
+        "intent": intent,
+        "source": "grammar",
+        "ddl": statements.iter().map(|s| s.sql.clone()).collect::<Vec<_>>(),
+        "request": first,
+        "requests": requests,
+        "then": then,
+        "next": first.map(|id| format!(
+            "another person approves it (SELECT ai.approve({id})), then SELECT ai.execute({id}); nothing has run yet"
+        )),
+    }))
+}
+
+/// A schema change in plain language ("add a table track_review with a rating from 1 to 5 and
+/// a comment, linked to track"): the DDL in the schema's naming style (keys, types, CHECKs,
+/// an index for each foreign key), its impact, and an approval request for it (`request`).
+/// Nothing runs until the request is approved and executed. A statement on a table the
+/// proposal itself creates (the new table's foreign-key index) is listed under `then`, to
+/// request once the table exists.
+#[pg_extern(volatile)]
+fn propose_ddl(intent: Option<&str>) -> JsonB {
+    crate::error::primary_only("ai.propose_ddl");
+    let sp = SearchPath::pin();
+    let r = (|| {
+        let intent = intent
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .ok_or(ProposeError::Empty)?;
+        propose(&sp, intent)
+    })();
+    sp.restore();
+    JsonB(r.or_raise("ai.propose_ddl"))
+}
