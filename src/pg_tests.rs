@@ -3,6 +3,7 @@ use pgrx::prelude::*;
 
 mod advisor;
 mod approval;
+mod architect;
 mod impact;
 mod pgsql;
 mod rollback;

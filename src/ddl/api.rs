@@ -114,6 +114,13 @@ fn propose(sp: &SearchPath, intent: &str) -> Result<Value> {
         }));
     }
     let first = requests.first().and_then(|r| r["request"].as_i64());
+    let state = match first {
+        Some(id) => Spi::get_one_with_args::<String>(
+            "SELECT ai.request_status($1) ->> 'state'",
+            &[id.into()],
+        )?,
+        None => None,
+    };
     let then: Vec<Value> = later
         .iter()
         .map(|s| {
@@ -132,9 +139,13 @@ fn propose(sp: &SearchPath, intent: &str) -> Result<Value> {
         "request": first,
         "requests": requests,
         "then": then,
-        "next": first.map(|id| format!(
-            "another person approves it (SELECT ai.approve({id})), then SELECT ai.execute({id}); nothing has run yet"
-        )),
+        "state": state,
+        "next": first.map(|id| match state.as_deref() {
+            Some("approved") => format!(
+                "the policy of its risk level approved it: SELECT ai.execute({id}) runs it; nothing has run yet"
+            ),
+            _ => format!("another person approves it (SELECT ai.approve({id})), then SELECT ai.execute({id}); nothing has run yet"),
+        }),
     }))
 }
 

@@ -68,7 +68,12 @@ pub fn findings(schemas: Option<Vec<String>>) -> Result<Vec<Finding>, LintError>
                 schema,
                 index: r.get::<String>(4)?.unwrap_or_default(),
                 detail: r.get::<String>(7)?.unwrap_or_default(),
-                drop_sql: r.get::<String>(8)?.unwrap_or_default(),
+                // a fix goes through ai.impact and the approval workflow, whose execution
+                // is one transaction, where CONCURRENTLY cannot run
+                drop_sql: r
+                    .get::<String>(8)?
+                    .unwrap_or_default()
+                    .replace("DROP INDEX CONCURRENTLY ", "DROP INDEX "),
             });
         }
         Ok::<_, pgrx::spi::Error>(())
