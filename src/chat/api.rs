@@ -266,19 +266,24 @@ fn chat_turn(sp: &SearchPath, session: &str, message: &str) -> Result<Value> {
     let prev = previous(&user, session)?;
     let turn = prev.as_ref().map_or(1, |p| p.turn + 1);
     let tool = followup::route(message);
+    let with_model = crate::guc::llm_base_url().is_some_and(|u| !u.trim().is_empty());
     let (question, follow_up) = if tool == Tool::Ask {
         let r = followup::resolve(prev.as_ref().and_then(|p| p.question.as_deref()), message)?;
-        (r.question, r.follow_up)
+        // a model reads the follow-up itself, with the earlier turns before it
+        let q = if with_model {
+            followup::clean(message)
+        } else {
+            r.question
+        };
+        (q, r.follow_up)
     } else {
         (message.trim().to_string(), None)
     };
-    // with a model, the earlier turns go into its prompt
-    let hist =
-        if tool == Tool::Ask && crate::guc::llm_base_url().is_some_and(|u| !u.trim().is_empty()) {
-            history(&user, session)?
-        } else {
-            Vec::new()
-        };
+    let hist = if tool == Tool::Ask && with_model {
+        history(&user, session)?
+    } else {
+        Vec::new()
+    };
     let answer = run_tool(sp, tool, &question, message, &hist);
     let follow_up_of = follow_up.and(prev.as_ref().map(|p| p.turn));
     as_extension_owner(|| {

@@ -141,7 +141,8 @@ pub struct Resolution {
 #[error("{0:?} follows up on an earlier question, and this session has none")]
 pub struct NothingToFollow(pub String);
 
-fn clean(s: &str) -> String {
+/// A message without its trailing punctuation.
+pub fn clean(s: &str) -> String {
     s.trim()
         .trim_end_matches(['?', '.', '!'])
         .trim()
