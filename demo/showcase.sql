@@ -175,6 +175,21 @@ SELECT * FROM ai.ask_table('Number of customers per country', 3);
 \echo '   a question it does not understand says so instead of guessing'
 SELECT a->>'error' AS error FROM ai.ask('What is the meaning of life?') a;
 
+\echo '== a conversation: follow-ups read against the previous question (ai.chat)'
+SELECT m AS message, t->>'question' AS understood_as, t->>'answer' AS answer
+  FROM unnest(ARRAY['How many invoices were issued in 2022?', 'and in 2023?', 'only for Germany',
+                    'show them', 'sorted by total']) WITH ORDINALITY u(m, n),
+       LATERAL ai.chat('demo', m) t
+ ORDER BY n;
+
+\echo '== a schema review (ai.lint_schema) and a diagram (ai.erd, Mermaid)'
+SELECT rule, severity, object, fix_sql FROM ai.lint_schema();
+SELECT ai.erd();
+
+\echo '== a schema change in plain language, filed as an approval request (ai.propose_ddl)'
+SELECT p->'ddl'->>0 AS ddl, p->>'state' AS state, p->>'next' AS next
+  FROM ai.propose_ddl('add a table track_review with a rating from 1 to 5 and a comment, linked to track') p;
+
 \echo '== a plan with its anti-patterns (ai.explain, run read-only and rolled back)'
 SELECT f->>'issue' AS issue, f->>'severity' AS severity, f->>'detail' AS detail, f->>'suggestion' AS suggestion
   FROM jsonb_array_elements(ai.explain('SELECT * FROM invoice_line WHERE unit_price * quantity = 0.99', true)->'findings') f;

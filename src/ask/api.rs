@@ -369,6 +369,37 @@ fn validate(sp: &SearchPath, sql: &str, lists: &Lists) -> Result<f64> {
     Ok(cost)
 }
 
+/// The configured OpenAI-compatible model, if any (ai_architect.llm_base_url).
+pub fn model_config() -> Option<llm::Config> {
+    let base_url = guc::llm_base_url().filter(|u| !u.trim().is_empty())?;
+    Some(llm::Config {
+        base_url,
+        model: guc::llm_model(),
+        api_key: guc::llm_api_key(),
+        timeout: std::time::Duration::from_millis(guc::llm_timeout_ms()),
+        max_body: guc::llm_max_response_bytes(),
+    })
+}
+
+/// One answer of the model; a cancel of the query stops the wait and is PostgreSQL's own.
+pub fn ask_model(
+    cfg: &llm::Config,
+    messages: &[llm::Message],
+) -> std::result::Result<String, LlmError> {
+    // SAFETY: reads the backend's interrupt flags, on its main thread.
+    let mut cancelled = || unsafe {
+        pg_sys::InterruptPending != 0
+            && (pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0)
+    };
+    match llm::chat(cfg, messages, &mut cancelled) {
+        Err(LlmError::Cancelled) => {
+            pg_sys::check_for_interrupts!();
+            Err(LlmError::Cancelled)
+        }
+        r => r,
+    }
+}
+
 /// `history`: earlier turns of a conversation (ai.chat), given to the model before the question.
 fn generate(
     sp: &SearchPath,
@@ -427,14 +458,7 @@ fn generate(
         return Ok(g);
     }
     // 2. the LLM, when configured
-    if let Some(base_url) = guc::llm_base_url().filter(|u| !u.trim().is_empty()) {
-        let cfg = llm::Config {
-            base_url,
-            model: guc::llm_model(),
-            api_key: guc::llm_api_key(),
-            timeout: std::time::Duration::from_millis(guc::llm_timeout_ms()),
-            max_body: guc::llm_max_response_bytes(),
-        };
+    if let Some(cfg) = model_config() {
         let tables = relevant(&cat, question);
         let examples: Vec<(String, String)> =
             samples.iter().map(|s| (s.1.clone(), s.2.clone())).collect();
@@ -448,19 +472,7 @@ fn generate(
         let attempts = guc::llm_max_attempts();
         let mut last = String::new();
         for attempt in 1..=attempts {
-            // SAFETY: reads the backend's interrupt flags, on its main thread.
-            let mut cancelled = || unsafe {
-                pg_sys::InterruptPending != 0
-                    && (pg_sys::QueryCancelPending != 0 || pg_sys::ProcDiePending != 0)
-            };
-            let answer = match llm::chat(&cfg, &messages, &mut cancelled) {
-                Ok(a) => a,
-                Err(LlmError::Cancelled) => {
-                    pg_sys::check_for_interrupts!();
-                    return Err(LlmError::Cancelled.into());
-                }
-                Err(e) => return Err(e.into()),
-            };
+            let answer = ask_model(&cfg, &messages)?;
             let sql = llm::extract_sql(&answer);
             match validate(sp, &sql, lists) {
                 Ok(_) => {

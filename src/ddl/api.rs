@@ -35,6 +35,10 @@ enum ProposeError {
     NotAllowed(String),
     #[error("intent must not be NULL or empty")]
     Empty,
+    #[error("{0}")]
+    Llm(#[from] crate::llm::LlmError),
+    #[error("the model's answer holds no statement")]
+    NoDdl,
 }
 
 impl UserError for ProposeError {
@@ -53,6 +57,9 @@ impl UserError for ProposeError {
             Approval(e) => e.sqlstate(),
             NotAllowed(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Empty => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Llm(crate::llm::LlmError::Cancelled) => PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            Llm(_) => PgSqlErrorCode::ERRCODE_CONNECTION_FAILURE,
+            NoDdl => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         }
     }
     fn hint(&self) -> Option<String> {
@@ -88,23 +95,122 @@ fn judge(statements: &[Statement]) -> Result<()> {
     Ok(())
 }
 
+const DDL_RULES: &str = "You write PostgreSQL DDL for a change to the schema below. Answer with the statements only, \
+in one ```sql block: CREATE TABLE, ALTER TABLE and CREATE INDEX, nothing else. Follow the schema's naming style \
+(key names, foreign-key column names), give every table a primary key, every foreign key an index, and \
+CHECK constraints for ranges. Qualify tables with their schema.";
+
+/// The tables as the model sees them: one line each, keys and foreign keys marked.
+fn schema_text(schema: &[crate::lint::rules::Table]) -> String {
+    schema
+        .iter()
+        .map(|t| {
+            let cols: Vec<String> = t
+                .columns
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{} {}{}",
+                        c.name,
+                        c.data_type,
+                        if c.pk { " PRIMARY KEY" } else { "" }
+                    )
+                })
+                .collect();
+            let fks: Vec<String> = t
+                .fks
+                .iter()
+                .map(|f| {
+                    format!(
+                        "FOREIGN KEY ({}) REFERENCES {}.{}",
+                        f.columns.join(", "),
+                        f.ref_schema,
+                        f.ref_table
+                    )
+                })
+                .collect();
+            format!(
+                "{}.{}({})",
+                t.schema,
+                t.name,
+                cols.into_iter().chain(fks).collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An intent outside the grammar, given to the configured model; its statements are judged
+/// like the grammar's. A statement after a CREATE TABLE of the same answer may name the new
+/// table: it waits for it (`then`) when it cannot be analysed yet.
+fn from_model(
+    intent: &str,
+    schema: &[crate::lint::rules::Table],
+) -> Result<Option<(Vec<Statement>, String)>> {
+    let Some(cfg) = crate::ask::api::model_config() else {
+        return Ok(None);
+    };
+    let messages = [
+        crate::llm::Message {
+            role: "system",
+            content: format!("{DDL_RULES}\n\nTables:\n{}", schema_text(schema)),
+        },
+        crate::llm::Message {
+            role: "user",
+            content: intent.to_string(),
+        },
+    ];
+    let answer = crate::ask::api::ask_model(&cfg, &messages)?;
+    let raws = pgsql::statements(&crate::llm::extract_sql(&answer))?;
+    if raws.is_empty() {
+        return Err(ProposeError::NoDdl);
+    }
+    let mut out = Vec::new();
+    let mut created = false;
+    for r in raws.iter().take(20) {
+        out.push(Statement {
+            sql: r.text.clone(),
+            on_new_table: created,
+        });
+        created |= r.tag == "CREATE TABLE";
+    }
+    Ok(Some((out, cfg.model)))
+}
+
 fn propose(sp: &SearchPath, intent: &str) -> Result<Value> {
     let schema = tables(&None)?;
     let default_schema = sp
         .as_caller(|| Spi::get_one::<String>("SELECT current_schema()::text"))?
         .unwrap_or_else(|| "public".into());
-    let change = grammar::parse(intent)?;
-    let statements = grammar::plan(&change, &schema, &default_schema)?;
+    let (statements, source) = match grammar::parse(intent) {
+        Ok(change) => (
+            grammar::plan(&change, &schema, &default_schema)?,
+            "grammar".to_string(),
+        ),
+        Err(e @ GrammarError::Unknown(_)) => match from_model(intent, &schema)? {
+            Some((st, model)) => (st, format!("llm ({model})")),
+            None => return Err(e.into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
     judge(&statements)?;
     let reason = format!("ai.propose_ddl: {intent}");
     let mut requests = Vec::new();
     let mut later = Vec::new();
     for s in &statements {
-        if s.on_new_table {
+        if s.on_new_table && source == "grammar" {
             later.push(s);
             continue;
         }
-        let doc = sp.as_caller(|| impact::analyse(&s.sql, Mode::Estimate))?;
+        // a model's statement on the table its answer creates cannot be analysed yet
+        let doc = match sp.as_caller(|| impact::analyse(&s.sql, Mode::Estimate)) {
+            Ok(d) => d,
+            Err(_) if s.on_new_table => {
+                later.push(s);
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let id = approval::request(sp, &s.sql, Some(&reason))?;
         requests.push(json!({
             "request": id,
@@ -134,7 +240,7 @@ fn propose(sp: &SearchPath, intent: &str) -> Result<Value> {
         .collect();
     Ok(json!({
         "intent": intent,
-        "source": "grammar",
+        "source": source,
         "ddl": statements.iter().map(|s| s.sql.clone()).collect::<Vec<_>>(),
         "request": first,
         "requests": requests,
@@ -154,7 +260,8 @@ fn propose(sp: &SearchPath, intent: &str) -> Result<Value> {
 /// an index for each foreign key), its impact, and an approval request for it (`request`).
 /// Nothing runs until the request is approved and executed. A statement on a table the
 /// proposal itself creates (the new table's foreign-key index) is listed under `then`, to
-/// request once the table exists.
+/// request once the table exists. An intent outside the grammar goes to the configured model
+/// (ai_architect.llm_base_url), and its statements are judged the same way.
 #[pg_extern(volatile)]
 fn propose_ddl(intent: Option<&str>) -> JsonB {
     crate::error::primary_only("ai.propose_ddl");

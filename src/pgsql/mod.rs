@@ -64,6 +64,8 @@ pub struct RawStatement {
     /// the command tag: SELECT, INSERT, CREATE INDEX, SELECT INTO, ...
     pub tag: String,
     pub command: Command,
+    /// its own text, as the parser delimited it (without the `;`)
+    pub text: String,
 }
 
 fn cstring(sql: &str) -> Result<CString, PgSqlError> {
@@ -109,7 +111,18 @@ pub fn statements(sql: &str) -> Result<Vec<RawStatement>, PgSqlError> {
                     T_MergeStmt => Command::Merge,
                     _ => Command::Utility,
                 };
-                out.push(RawStatement { tag: name, command });
+                // stmt_location / stmt_len: byte offsets into the text; 0 length is "to the end"
+                let start = ((*raw).stmt_location.max(0) as usize).min(sql.len());
+                let end = match (*raw).stmt_len {
+                    0 => sql.len(),
+                    n => (start + n as usize).min(sql.len()),
+                };
+                let text = sql.get(start..end).unwrap_or_default().trim().to_string();
+                out.push(RawStatement {
+                    tag: name,
+                    command,
+                    text,
+                });
             }
             Ok(out)
         }

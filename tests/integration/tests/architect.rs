@@ -341,3 +341,37 @@ fn every_exporter_query_runs_and_the_dashboard_uses_only_their_series() {
     }
     assert!(used >= 14);
 }
+
+#[test]
+fn an_intent_outside_the_grammar_goes_to_the_model_and_is_judged_the_same_way() {
+    let f = Fixture::new("ddl_llm", &[]);
+    let mut c = f.connect("postgres");
+    let (url, seen) = model(vec![
+        "```sql\nCREATE TABLE public.wishlist (wishlist_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n  customer_id integer NOT NULL REFERENCES public.customer (customer_id));\nCREATE INDEX wishlist_customer_id_idx ON public.wishlist (customer_id);\n```",
+        "```sql\nDROP TABLE public.invoice_line;\n```",
+        "```sql\nCREATE TABLE public.x AS SELECT * FROM public.customer;\n```",
+    ]);
+    c.batch_execute(&format!("SET ai_architect.llm_base_url = '{url}'")).unwrap();
+    let p: Value = serde_json::from_str(
+        c.query_one("SELECT ai.propose_ddl('customers want to keep a wish list')::text", &[])
+            .unwrap()
+            .get::<_, &str>(0),
+    )
+    .unwrap();
+    assert!(p["source"].as_str().unwrap().starts_with("llm"), "{p}");
+    assert_eq!(p["requests"].as_array().unwrap().len(), 1, "{p}");
+    assert!(p["then"][0]["sql"].as_str().unwrap().starts_with("CREATE INDEX wishlist_customer_id_idx"), "{p}");
+    assert_eq!(count(&mut c, "SELECT count(*) FROM pg_class WHERE relname = 'wishlist'"), 0);
+    // the model was shown the schema
+    let req: Value = serde_json::from_str(&seen.lock().unwrap()[0]).unwrap();
+    assert!(req["messages"][0]["content"].as_str().unwrap().contains("public.customer(customer_id integer PRIMARY KEY"), "{req}");
+    // what the workflow does not take is refused, and nothing is filed
+    let requests = count(&mut c, "SELECT count(*) FROM ai.approval_requests");
+    for _ in 0..2 {
+        let e = c.query_one("SELECT ai.propose_ddl('clean up the old lines')", &[]).unwrap_err();
+        let msg = e.as_db_error().unwrap().message().to_string();
+        assert!(msg.contains("a proposal holds CREATE TABLE, ALTER TABLE and CREATE INDEX only"), "{msg}");
+    }
+    assert_eq!(count(&mut c, "SELECT count(*) FROM ai.approval_requests"), requests);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM pg_class WHERE relname = 'invoice_line'"), 1);
+}
