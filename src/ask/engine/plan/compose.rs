@@ -257,11 +257,7 @@ impl Analysis<'_> {
                     _ => None,
                 });
                 match col {
-                    Some(col)
-                        if col.0 == subject
-                            || super::sql::path(self.s, &[subject], col.0)
-                                .is_some_and(|p| p.iter().all(|s| !s.fans_out)) =>
-                    {
+                    Some(col) if self.one_per_row(subject, col) => {
                         self.consume_column_mention(col);
                         order = Some((String::new(), desc));
                         rows_of = Some(subject);
@@ -288,11 +284,7 @@ impl Analysis<'_> {
                         .and_then(|c| self.class_column(c, &scope_tables(&[])))
                 });
                 match col {
-                    Some(col)
-                        if col.0 == subject
-                            || super::sql::path(self.s, &[subject], col.0)
-                                .is_some_and(|p| p.iter().all(|s| !s.fans_out)) =>
-                    {
+                    Some(col) if self.one_per_row(subject, col) => {
                         self.consume_column_mention(col);
                         // oldest = the earliest birth date, but the highest age
                         let desc = if sup.class == Some(Class::Birth)
@@ -657,4 +649,14 @@ fn literal_list(values: &[String]) -> String {
         .map(|v| literal(v))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl Analysis<'_> {
+    /// `col` has one value per row of `subject`: its own column, or one reached through
+    /// foreign keys that never fan out.
+    fn one_per_row(&self, subject: usize, col: Col) -> bool {
+        col.0 == subject
+            || super::sql::path(self.s, &[subject], col.0)
+                .is_some_and(|p| p.iter().all(|s| !s.fans_out))
+    }
 }
