@@ -189,7 +189,8 @@ fn as_list(previous: &str) -> String {
 
 /// Splits off a trailing "sorted by …" so a filter goes before it.
 fn split_order(q: &str) -> (&str, &str) {
-    match q.to_lowercase().rfind(" sorted by ") {
+    // ASCII lower case keeps byte offsets, so the index cuts `q` where it found the words
+    match q.to_ascii_lowercase().rfind(" sorted by ") {
         Some(i) => (&q[..i], &q[i..]),
         None => (q, ""),
     }
@@ -268,7 +269,7 @@ fn replace_value(previous: &str, phrase: &str) -> String {
 /// The question a message asks, read against the previous question of the session.
 pub fn resolve(previous: Option<&str>, message: &str) -> Result<Resolution, NothingToFollow> {
     let m = clean(message);
-    let lower = m.to_lowercase();
+    let lower = m.to_ascii_lowercase();
     let own = || Resolution {
         question: m.clone(),
         follow_up: None,
@@ -367,10 +368,8 @@ pub fn resolve(previous: Option<&str>, message: &str) -> Result<Resolution, Noth
             let p = need(previous)?;
             let phrase =
                 if lead.ends_with("for ") || lead.ends_with("in ") || lead.ends_with("from ") {
-                    format!(
-                        "{}{rest}",
-                        &lead[lead.trim_end().rfind(' ').map_or(0, |i| i + 1)..]
-                    )
+                    // the preposition as the message wrote it (the lead is ASCII: same offsets)
+                    m[lead.trim_end().rfind(' ').map_or(0, |i| i + 1)..].to_string()
                 } else {
                     rest.to_string()
                 };
@@ -482,5 +481,112 @@ mod tests {
         assert_eq!(route("lint my schema"), Tool::Lint);
         assert_eq!(route("How is the database health?"), Tool::Insights);
         assert_eq!(route("How many invoices were issued in 2022?"), Tool::Ask);
+    }
+
+    /// Random messages (ASCII and not, follow-up forms and fragments) after random previous
+    /// questions: routing and resolution always answer, never panic, and a follow-up keeps
+    /// the previous question's words it did not replace.
+    #[test]
+    fn any_message_is_routed_and_resolved_without_panicking() {
+        let words = [
+            "and",
+            "in",
+            "2023",
+            "only",
+            "for",
+            "Germany",
+            "show",
+            "them",
+            "sorted",
+            "by",
+            "total",
+            "what",
+            "about",
+            "İstanbul",
+            "Kelvin",
+            "straße",
+            "🙂",
+            "DELETE",
+            "FROM",
+            "update",
+            "set",
+            "just",
+            "ones",
+            "which",
+            "ten",
+            "5",
+            "?",
+            ",",
+            "how",
+            "many",
+            "invoices",
+            "were",
+            "issued",
+            "São",
+            "Paulo",
+            "desc",
+        ];
+        let mut seed: u64 = 0x5eed_c4a7;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        for _ in 0..5000 {
+            let (a, b) = (1 + next(8), 1 + next(5));
+            let prev = (0..a)
+                .map(|_| words[next(words.len())])
+                .collect::<Vec<_>>()
+                .join(" ");
+            let leads = [
+                "and in",
+                "sorted by",
+                "only for",
+                "what about",
+                "show them",
+                "and",
+                "by",
+                "for",
+            ];
+            let lead = if next(2) == 0 {
+                leads[next(leads.len())]
+            } else {
+                ""
+            };
+            let tail = (0..b)
+                .map(|_| words[next(words.len())])
+                .collect::<Vec<_>>()
+                .join(" ");
+            let msg = format!("{lead} {tail}");
+            // the previous question sometimes carries an ordering of its own
+            let prev = if next(3) == 0 {
+                format!("{prev} sorted by {}", words[next(words.len())])
+            } else {
+                prev
+            };
+            let _ = route(&msg);
+            let _ = statement_in(&msg);
+            if let Ok(r) = resolve(Some(&prev), &msg) {
+                // every word comes from the previous question, the message, or the rewrite
+                let known: Vec<&str> = prev
+                    .split_whitespace()
+                    .chain(msg.split_whitespace())
+                    .chain(["List", "the", "sorted", "by", "for", "in"])
+                    .collect();
+                for w in r.question.split_whitespace() {
+                    let w = w.trim_end_matches(['?', '.', '!']);
+                    assert!(
+                        w.is_empty()
+                            || known
+                                .iter()
+                                .any(|k| k.trim_end_matches(['?', '.', '!']) == w),
+                        "{w:?} in {:?} from {prev:?} / {msg:?}",
+                        r.question
+                    );
+                }
+            }
+            let _ = resolve(None, &msg);
+        }
     }
 }
