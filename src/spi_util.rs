@@ -77,6 +77,11 @@ impl VectorSql {
 }
 
 /// Schema that pgvector is installed in.
+/// The role that opened the session (the person a function acts for; SET ROLE keeps it).
+pub fn session_user() -> Result<String, pgrx::spi::Error> {
+    Ok(Spi::get_one::<String>("SELECT session_user::text")?.unwrap_or_default())
+}
+
 pub fn vector_schema() -> Result<String, pgrx::spi::Error> {
     Ok(extension_schema("vector")?.unwrap_or_else(|| "public".into()))
 }

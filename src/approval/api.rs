@@ -140,10 +140,7 @@ pub(super) fn req<T>(name: &'static str, v: Option<T>) -> Result<T> {
 
 /// A denied attempt leaves a server-log line even though its transaction rolls back.
 pub(super) fn denied(action: &str, id: i64, e: ApprovalError) -> ApprovalError {
-    let user = Spi::get_one::<String>("SELECT session_user::text")
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    let user = crate::spi_util::session_user().unwrap_or_default();
     pgrx::log!("ai_architect: denied {action} of request {id} by {user}: {e}");
     e
 }
@@ -220,7 +217,7 @@ pub(super) fn rule(risk: &str) -> Result<Rule> {
 }
 
 pub(super) fn session_user() -> Result<String> {
-    Ok(Spi::get_one::<String>("SELECT session_user::text")?.unwrap_or_default())
+    Ok(crate::spi_util::session_user()?)
 }
 
 pub(super) fn is_member(role: &str) -> Result<bool> {
@@ -292,6 +289,15 @@ pub(super) fn rows_per_table(doc: &Value) -> BTreeMap<String, i64> {
 }
 
 pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> {
+    request_with_impact(sp, sql, reason).map(|(id, _)| id)
+}
+
+/// A new request's id and the impact it was made with (what its approvers see).
+pub fn request_with_impact(
+    sp: &SearchPath,
+    sql: &str,
+    reason: Option<&str>,
+) -> Result<(i64, Value)> {
     let parsed = sqlparse::parse_statement(sql)?;
     match sqlparse::kind(&parsed.stmt) {
         Kind::Insert | Kind::Update | Kind::Delete | Kind::Truncate | Kind::Ddl => {}
@@ -326,7 +332,7 @@ pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> 
         json!({"risk_level": risk, "rows_touched": doc["rows_touched"], "reason": reason, "required_approvals": r.required}),
     )?;
     route(id, &sha, &r, json!({"risk_level": risk}))?;
-    Ok(id)
+    Ok((id, doc))
 }
 
 /// The rows per table a request is approved for: exact counts; for MERGE and INSERT … ON

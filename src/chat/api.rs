@@ -256,7 +256,7 @@ fn run_tool(
 }
 
 fn chat_turn(sp: &SearchPath, session: &str, message: &str) -> Result<Value> {
-    let user = Spi::get_one::<String>("SELECT session_user::text")?.unwrap_or_default();
+    let user = crate::spi_util::session_user()?;
     // one turn at a time per session
     Spi::run_with_args(
         "SELECT pg_advisory_xact_lock(hashtextextended($1, 7243))",
@@ -372,7 +372,7 @@ fn chat_history(
     ),
 > {
     let rows = (|| -> Result<Vec<_>> {
-        let user = Spi::get_one::<String>("SELECT session_user::text")?.unwrap_or_default();
+        let user = crate::spi_util::session_user()?;
         as_extension_owner(|| {
             Spi::connect(|c| {
                 let mut out = Vec::new();

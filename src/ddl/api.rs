@@ -1,11 +1,10 @@
 //! SQL surface of the DDL proposals: ai.propose_ddl. The schema is read with the caller's
-//! rights; the DDL is judged by PostgreSQL's parser, analysed by ai.impact and filed with
-//! ai.request as the caller, so approval, separation of duties and execution follow the
+//! rights; the DDL is judged by PostgreSQL's parser and filed with ai.request (which analyses
+//! its impact) as the caller, so approval, separation of duties and execution follow the
 //! workflow's rules like any other request.
 use super::grammar::{self, GrammarError, Statement};
 use crate::approval::api::{self as approval, ApprovalError};
 use crate::error::{OrRaise, UserError};
-use crate::impact::api::{self as impact, ImpactError, Mode};
 use crate::lint::api::{tables, LintError};
 use crate::pgsql::{self, PgSqlError};
 use crate::spi_util::SearchPath;
@@ -27,8 +26,6 @@ enum ProposeError {
     Schema(#[from] LintError),
     #[error("{0}")]
     PgSql(#[from] PgSqlError),
-    #[error("{0}")]
-    Impact(#[from] ImpactError),
     #[error("{0}")]
     Approval(#[from] ApprovalError),
     #[error("a proposal holds CREATE TABLE, ALTER TABLE and CREATE INDEX only, not {0}")]
@@ -53,7 +50,6 @@ impl UserError for ProposeError {
             Grammar(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             Schema(e) => e.sqlstate(),
             PgSql(_) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
-            Impact(e) => e.sqlstate(),
             Approval(e) => e.sqlstate(),
             NotAllowed(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Empty => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -74,7 +70,6 @@ impl UserError for ProposeError {
             ),
             Grammar(GrammarError::Ambiguous(..)) => Some("qualify the table with its schema: schema.table".into()),
             Grammar(GrammarError::NoTable(_)) => Some("ai.erd() shows the tables you may read".into()),
-            Impact(e) => e.hint(),
             Approval(e) => e.hint(),
             PgSql(e) => Some(e.hint()),
             _ => None,
@@ -202,16 +197,16 @@ fn propose(sp: &SearchPath, intent: &str) -> Result<Value> {
             later.push(s);
             continue;
         }
-        // a model's statement on the table its answer creates cannot be analysed yet
-        let doc = match sp.as_caller(|| impact::analyse(&s.sql, Mode::Estimate)) {
-            Ok(d) => d,
-            Err(_) if s.on_new_table => {
+        // the request's own impact analysis; a model's statement on the table its answer
+        // creates cannot be analysed yet
+        let (id, doc) = match approval::request_with_impact(sp, &s.sql, Some(&reason)) {
+            Ok(r) => r,
+            Err(ApprovalError::Impact(_)) if s.on_new_table => {
                 later.push(s);
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        let id = approval::request(sp, &s.sql, Some(&reason))?;
         requests.push(json!({
             "request": id,
             "sql": s.sql,

@@ -2,6 +2,7 @@
 //! rights, so it judges only the tables the caller may read, and changes nothing.
 use super::rules::{self, Finding, IndexFinding, Table};
 use crate::error::{OrRaise, UserError};
+use crate::monitor::api::severity_rank;
 use crate::monitor::INDEX_HEALTH_SQL;
 use crate::spi_util::Spi;
 use pgrx::prelude::*;
@@ -79,14 +80,9 @@ pub fn findings(schemas: Option<Vec<String>>) -> Result<Vec<Finding>, LintError>
         Ok::<_, pgrx::spi::Error>(())
     })?;
     let mut out = rules::lint(&tables, &indexes);
-    let rank = |s: &str| match s {
-        "high" => 0,
-        "medium" => 1,
-        _ => 2,
-    };
     out.sort_by(|a, b| {
-        rank(a.severity)
-            .cmp(&rank(b.severity))
+        severity_rank(a.severity)
+            .cmp(&severity_rank(b.severity))
             .then(a.object.cmp(&b.object))
             .then(a.rule.cmp(b.rule))
     });

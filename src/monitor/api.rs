@@ -243,19 +243,23 @@ pub fn collect_insights() -> Result<Vec<Insight>> {
             Some(format!("SELECT ai.explain($q${}$q$)", r.query)).filter(|_| !r.query.contains('$')),
         ));
     }
-    let rank = |s: &str| match s {
-        "critical" => 0,
-        "high" => 1,
-        "medium" => 2,
-        _ => 3,
-    };
     out.sort_by(|a, b| {
-        rank(&a.1)
-            .cmp(&rank(&b.1))
+        severity_rank(&a.1)
+            .cmp(&severity_rank(&b.1))
             .then(a.0.cmp(&b.0))
             .then(a.2.cmp(&b.2))
     });
     Ok(out)
+}
+
+/// Findings sort most severe first: critical, high, medium, then the rest.
+pub fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "critical" => 0,
+        "high" => 1,
+        "medium" => 2,
+        _ => 3,
+    }
 }
 
 pub struct Regression {
