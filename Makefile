@@ -5,7 +5,7 @@ SHELL := /bin/bash
 # from source into .cache/); or PG_CONFIG=/path/to/pg_config for your own server
 export PG PG_CONFIG
 
-.PHONY: help setup install start stop clean-data demo test test-all bench psql fuzz
+.PHONY: help setup install start stop clean-data demo test test-all test-cold bench psql fuzz
 
 help:
 	@echo "make demo        set everything up, start ./.pgdata on port 28815, run demo/showcase.sql"
@@ -29,12 +29,21 @@ start: install
 demo: start
 	@bash scripts/demo.sh
 
-test: setup
+# setup is the first timed step of scripts/test.sh
+test:
 	@bash scripts/test.sh
 
-# every version, even after one failed; fails if any did
+# every version, even after one failed; fails if any did; a table of the three at the end
 test-all:
-	@rc=0; for v in 15 17 18; do $(MAKE) --no-print-directory test PG=$$v || rc=1; done; exit $$rc
+	@t=$$(mktemp); start=$$(date +%s); rc=0; \
+	for v in 15 17 18; do AI_TEST_TOTALS=$$t $(MAKE) --no-print-directory test PG=$$v || rc=1; done; \
+	echo; echo "============ make test-all ============"; cat $$t; \
+	echo "all three: $$(( $$(date +%s) - start ))s"; rm -f $$t; exit $$rc
+
+# the fresh-machine path: setup and the unit and pgrx layers with an empty shared cache (run on
+# every release; the shared cache only accelerates, it is never needed)
+test-cold:
+	@bash scripts/test-cold.sh
 
 fuzz: start
 	@bash scripts/fuzz.sh

@@ -1,6 +1,28 @@
 # Shared settings for the scripts; sourced, never run.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# This checkout's own cache: the runtime assets it installs (.cache/assets), scratch space.
 CACHE_DIR="$ROOT/.cache"
+# What does not change between clones lives in one cache outside the checkout, shared by every
+# clone on the machine: PostgreSQL 17 and 18 built from source (with pgvector, HypoPG and
+# pg_cron), the downloaded sources and wheels, the libraries of earlier releases, the MCP
+# client's virtualenv, and cargo's intermediate build files (CARGO_BUILD_BUILD_DIR). Each entry
+# is keyed by the exact checksums of what it was built from and verified before it is used;
+# a missing or damaged entry is rebuilt, so an empty directory is always a valid cache.
+#   AI_ARCHITECT_CACHE=/path  choose it (default /var/cache/ai_architect, or
+#                             ~/.cache/ai_architect for a user who cannot write there)
+if [ -n "${AI_ARCHITECT_CACHE:-}" ]; then
+  SHARED_CACHE=$AI_ARCHITECT_CACHE
+elif mkdir -p /var/cache/ai_architect 2>/dev/null && [ -w /var/cache/ai_architect ]; then
+  SHARED_CACHE=/var/cache/ai_architect
+else
+  SHARED_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/ai_architect"
+fi
+mkdir -p "$SHARED_CACHE"
+SHARED_CACHE="$(cd "$SHARED_CACHE" && pwd)"
+export AI_ARCHITECT_CACHE="$SHARED_CACHE"
+# cargo's intermediate files (every dependency compiled once per machine, not per clone); the
+# final artifacts stay in this checkout's target/. Cargo locks the directory while it builds.
+export CARGO_BUILD_BUILD_DIR="${CARGO_BUILD_BUILD_DIR:-$SHARED_CACHE/cargo-build}"
 # The PostgreSQL major version everything runs on: PG=15 (Debian's packages, the default),
 # PG=17 or PG=18 (built from source into .cache/pgNN by scripts/setup.sh); or the server of
 # PG_CONFIG=/path/to/pg_config (make install into your own server). Each version has its own
@@ -12,11 +34,12 @@ elif [ -n "${PG_CONFIG:-}" ]; then
 else
   PG_MAJOR=15
 fi
-# the pg_config of a version this repository provides: Debian's for 15, .cache/pgNN's for 17, 18
+# the pg_config of a version this repository provides: Debian's for 15, the shared cache's
+# for 17 and 18
 pg_config_of() {
   case "$1" in
     15) echo /usr/lib/postgresql/15/bin/pg_config ;;
-    *) echo "$CACHE_DIR/pg$1/bin/pg_config" ;;
+    *) echo "$SHARED_CACHE/pg$1/bin/pg_config" ;;
   esac
 }
 case "$PG_MAJOR" in
@@ -43,6 +66,16 @@ pg_pkglibdir() { "$PG_CONFIG" --pkglibdir; }
 as_pg() { sudo -u postgres -- "$@"; }
 # psql against the local cluster: psql_local DB [psql args...]
 psql_local() { local db=$1; shift; as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PGDATA_DIR" -p "$PGPORT_DEMO" -d "$db" "$@"; }
+# with_lock NAME CMD...: runs CMD holding the shared cache's lock NAME, so that two clones
+# filling the same entry at once wait for each other instead of building it twice
+with_lock() {
+  local name=$1; shift
+  mkdir -p "$SHARED_CACHE/locks"
+  (
+    flock 9
+    "$@"
+  ) 9>"$SHARED_CACHE/locks/$name.lock"
+}
 # run a command, showing its output only when it fails
 quiet() {
   local log; log=$(mktemp)

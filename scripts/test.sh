@@ -24,12 +24,26 @@ cargo_counts() {
        END { printf "%d %d\n", p, f }' "$1"
 }
 
+# each layer's wall-clock time, from the start of the step before it to its record
+LAYER_START=$SECONDS
+RUN_START=$SECONDS
 record() { # layer passed failed rc log
-  local layer=$1 p=$2 f=$3 rc=$4 log=$5
+  local layer=$1 p=$2 f=$3 rc=$4 log=$5 took=$((SECONDS - LAYER_START))
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a layer that broke before counting
   TOTAL_PASS=$((TOTAL_PASS + p)); TOTAL_FAIL=$((TOTAL_FAIL + f))
-  SUMMARY+=("$(printf '%-12s %d passed, %d failed   (log: %s)' "$layer:" "$p" "$f" "${log#$ROOT/}")")
+  SUMMARY+=("$(printf '%-12s %4d passed, %d failed %6ss   (log: %s)' "$layer:" "$p" "$f" "$took" "${log#$ROOT/}")")
   if [ "$rc" -ne 0 ]; then tail -n 60 "$log" >&2; fi
+  LAYER_START=$SECONDS
+}
+# a preparation step (no tests of its own): timed, and a failure counts as one
+step() { # name log cmd...
+  local name=$1 log=$2 rc=0; shift 2
+  "$@" >"$log" 2>&1 || rc=$?
+  local took=$((SECONDS - LAYER_START))
+  SUMMARY+=("$(printf '%-12s %-25s %6ss   (log: %s)' "$name:" "$([ $rc -eq 0 ] && echo ok || echo FAILED)" "$took" "${log#$ROOT/}")")
+  if [ "$rc" -ne 0 ]; then tail -n 60 "$log" >&2; TOTAL_FAIL=$((TOTAL_FAIL + 1)); fi
+  LAYER_START=$SECONDS
+  return $rc
 }
 
 run_unit() {
@@ -89,19 +103,23 @@ run_mcp() {
   say "test: mcp (ai-architect-mcp with the official MCP client, stdio and HTTP)"
   AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" AI_PGBIN="$PG_BIN" AI_ROOT="$ROOT" \
     AI_MCP_BIN="$ROOT/target/release/ai-architect-mcp" \
-    "$CACHE_DIR/mcp-venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/mcp" >"$log" 2>&1 || rc=$?
+    "$SHARED_CACHE/mcp-venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/mcp" >"$log" 2>&1 || rc=$?
   p=$(grep -oE '[0-9]+ passed' "$log" | tail -n1 | grep -oE '[0-9]+' || true)
   f=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{s += $1} END {print s + 0}')
   record mcp "${p:-0}" "$f" "$rc" "$log"
 }
 
+say "test: setup (scripts/setup.sh; shared cache $SHARED_CACHE)"
+step setup "$LOGDIR/setup.log" bash scripts/setup.sh || {
+  echo "setup failed (log: ${LOGDIR#$ROOT/}/setup.log)" >&2; exit 1; }
 say "test: PostgreSQL $PG_MAJOR ($("$PG_CONFIG" --version))"
 [ "$PG_MAJOR" = 15 ] && run_unit
 run_pgrx
 # back to the release build for the layers that use the local cluster
 # (with the libraries of earlier releases, for the upgrade test)
-bash scripts/setup.sh previous && bash scripts/install.sh && bash scripts/cluster.sh start ||
-  { record setup 0 1 1 /dev/null; }
+say "test: install (the release build, earlier releases' libraries, the local cluster)"
+step install "$LOGDIR/install.log" \
+  bash -c 'bash scripts/setup.sh previous && bash scripts/install.sh && bash scripts/cluster.sh start'
 run_regress
 run_integration
 run_mcp
@@ -110,5 +128,9 @@ echo
 echo "============ test summary (PostgreSQL $PG_MAJOR) ============"
 for line in "${SUMMARY[@]}"; do echo "$line"; done
 echo "------------------------------------------------------"
-echo "total: $TOTAL_PASS passed, $TOTAL_FAIL failed"
+printf 'total: %d passed, %d failed in %ss\n' "$TOTAL_PASS" "$TOTAL_FAIL" "$((SECONDS - RUN_START))"
+# one line per version for make test-all's closing table
+[ -n "${AI_TEST_TOTALS:-}" ] &&
+  printf 'PostgreSQL %-3s %5d passed, %d failed %6ss\n' "$PG_MAJOR" "$TOTAL_PASS" "$TOTAL_FAIL" \
+    "$((SECONDS - RUN_START))" >> "$AI_TEST_TOTALS"
 [ "$TOTAL_FAIL" -eq 0 ]

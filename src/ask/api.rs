@@ -101,6 +101,10 @@ impl UserError for AskError {
 
 pub type Result<T> = std::result::Result<T, AskError>;
 
+/// The search_path of SQL the extension writes with every name qualified: nothing the caller
+/// or anyone else creates can shadow a name in it.
+const SAFE_PATH: &str = "pg_catalog, pg_temp";
+
 /// A query for a question, before it runs.
 #[derive(Debug, Clone, Default)]
 struct Generated {
@@ -129,7 +133,7 @@ fn load_catalog(qvec: &[f32]) -> Result<Vec<CatTable>> {
            SELECT t.*, t.schema_name = ANY (pg_catalog.current_schemas(false)) AS on_path
              FROM ai.catalog_tables t)
          SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-           'schema', t.schema_name, 'name', t.table_name,
+           'schema', t.schema_name, 'name', t.table_name, 'relkind', t.relkind::text,
            'notes', nullif(concat_ws('. ', t.comment, t.human_description), ''),
            'rows', coalesce(t.row_estimate, 0),
            'similarity', CASE WHEN t.embedding IS NULL THEN 0 ELSE 1 - {} END,
@@ -203,22 +207,53 @@ fn engine_schema(cat: &[CatTable]) -> engine::Schema {
 
 /// Stored values of text columns equal to phrases of the question: most common values from
 /// pg_stats and the distinct values of a bounded sample of each column, read as the caller.
-fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
+///
+/// The sample reads are SQL the extension writes over relations it did not write, so they
+/// pass the gateway like any generated SQL: PostgreSQL's analyser and rewriter expand each
+/// view and row-level policy, and a relation whose code calls a function the allow list
+/// refuses is left out with a NOTICE, never read. Foreign tables are never read (their scan
+/// runs code no analyser sees). Everything runs read-only in a subtransaction that is rolled
+/// back, so nothing a read did (a GUC set, a lock, a notification) outlives it.
+fn value_hits(
+    s: &engine::Schema,
+    relkinds: &[char],
+    lists: &Lists,
+    phrases: &[String],
+) -> Result<Vec<ValueHit>> {
     if phrases.is_empty() {
         return Ok(Vec::new());
     }
-    let mut parts = Vec::new();
+    let wanted = format!(
+        "ARRAY[{}]::pg_catalog.text[]",
+        phrases
+            .iter()
+            .map(|p| pgrx::spi::quote_literal(p))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    // one read per relation (all its text columns), so a refusal leaves out just that one
+    let mut parts: Vec<(usize, String)> = Vec::new();
     for (ti, t) in s.tables.iter().enumerate() {
+        if relkinds.get(ti).copied() == Some('f') {
+            continue;
+        }
+        let rel = format!(
+            "{}.{}",
+            engine::sql::ident(&t.schema),
+            engine::sql::ident(&t.name)
+        );
         for (ci, c) in t.columns.iter().enumerate() {
             if c.kind != engine::Kind::Text {
                 continue;
             }
             let col = engine::sql::ident(&c.name);
-            parts.push(format!(
-                "SELECT {ti}, {ci}, v FROM (SELECT DISTINCT x.{col}::text AS v FROM (SELECT {col} FROM {}.{} LIMIT 20000) x
-                  WHERE pg_catalog.lower(x.{col}::text) = ANY ($1)) s",
-                engine::sql::ident(&t.schema),
-                engine::sql::ident(&t.name)
+            parts.push((
+                ti,
+                format!(
+                    "SELECT {ti} AS t, {ci} AS c, v FROM (SELECT DISTINCT x.{col}::pg_catalog.text AS v
+                       FROM (SELECT {col} FROM {rel} LIMIT 20000) x
+                      WHERE pg_catalog.lower(x.{col}::pg_catalog.text) OPERATOR(pg_catalog.=) ANY ({wanted})) s"
+                ),
             ));
         }
     }
@@ -229,7 +264,7 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
                    FROM pg_catalog.pg_stats s
                    JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname
                    JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
-                   LEFT JOIN LATERAL unnest(s.most_common_vals::text::text[]) v ON pg_catalog.lower(v) = ANY ($1)
+                   LEFT JOIN LATERAL pg_catalog.unnest(s.most_common_vals::text::text[]) v ON pg_catalog.lower(v) = ANY ($1)
                   WHERE s.schemaname <> ALL (ARRAY['pg_catalog', 'information_schema', 'ai'])";
     let locate = |schema: &str, table: &str, column: &str| -> Option<(usize, usize)> {
         let ti = s
@@ -255,7 +290,7 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
             });
         }
     };
-    let run = || -> std::result::Result<(), pgrx::spi::Error> {
+    let mut run = || -> std::result::Result<(), pgrx::spi::Error> {
         Spi::connect(|client| {
             for r in client.select(stats, None, &[phrases.to_vec().into()])? {
                 let (schema, table, column): (String, String, String) = (
@@ -276,27 +311,82 @@ fn value_hits(s: &engine::Schema, phrases: &[String]) -> Result<Vec<ValueHit>> {
                     add(&mut hits, ti, ci, v);
                 }
             }
-            for chunk in parts.chunks(50) {
-                let q = chunk.join("\nUNION ALL\n");
-                for r in client.select(&q, None, &[phrases.to_vec().into()])? {
-                    let ti = r.get::<i32>(1)?.unwrap_or_default() as usize;
-                    let ci = r.get::<i32>(2)?.unwrap_or_default() as usize;
-                    if let Some(v) = r.get::<String>(3)? {
-                        add(&mut hits, ti, ci, v);
-                    }
-                }
-            }
             Ok(())
         })
     };
-    // bounded reads, but of the caller's tables: under the same limits as the answer
-    match in_subtransaction(AssertUnwindSafe(|| {
-        read_only(|| with_timeout(guc::statement_timeout_ms(), run))
-    })) {
+    // the values the gateway found; a relation it refuses is named in a NOTICE and left out
+    let mut sampled: Vec<(usize, usize, String)> = Vec::new();
+    let read = |sql: &str| -> std::result::Result<Vec<(usize, usize, String)>, PgSqlError> {
+        pgsql::checked_select(sql, SAFE_PATH, lists, |p| {
+            p.rows(usize::MAX, usize::MAX)
+        })
+        .map(|r| {
+            r.rows
+                .iter()
+                .filter_map(|row| {
+                    Some((
+                        row.get("t")?.as_u64()? as usize,
+                        row.get("c")?.as_u64()? as usize,
+                        row.get("v")?.as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+    };
+    let mut reads = || -> std::result::Result<(), PgSqlError> {
+        for chunk in parts.chunks(50) {
+            let sql = chunk
+                .iter()
+                .map(|(_, q)| q.as_str())
+                .collect::<Vec<_>>()
+                .join("\nUNION ALL\n");
+            match read(&sql) {
+                Ok(v) => sampled.extend(v),
+                Err(PgSqlError::Refused(_)) => {
+                    // find the relation(s) refused, read the others one by one
+                    let mut refused: Vec<usize> = Vec::new();
+                    for (ti, q) in chunk {
+                        if refused.contains(ti) {
+                            continue;
+                        }
+                        match read(q) {
+                            Ok(v) => sampled.extend(v),
+                            Err(PgSqlError::Refused(why)) => {
+                                refused.push(*ti);
+                                let t = &s.tables[*ti];
+                                pgrx::notice!(
+                                    "ai.ask: values are not looked up in {}.{}: reading it {why}",
+                                    t.schema,
+                                    t.name
+                                );
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    };
+    // bounded reads of the caller's tables, under the same limits as the answer; rolled back
+    let ms = guc::statement_timeout_ms();
+    let outcome = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
+        read_only(|| {
+            with_timeout(ms, || -> Result<()> {
+                run()?;
+                reads().map_err(|e| AskError::Run(e.to_string()))
+            })
+        })
+    }));
+    match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e.into()),
-        Err(e) if e.is_cancel() && !timeout_is_ours(guc::statement_timeout_ms()) => e.rethrow(),
+        Err(e) if e.is_cancel() && !timeout_is_ours(ms) => e.rethrow(),
         Err(_) => {} // value linking is best effort: a slow or failing table is skipped
+    }
+    for (ti, ci, v) in sampled {
+        add(&mut hits, ti, ci, v);
     }
     for h in &mut hits {
         h.categorical = categorical.contains(&(h.table, h.column));
@@ -505,7 +595,11 @@ fn generate(
     }
     // 3. the in-process engine
     let schema = engine_schema(&cat);
-    let hits = value_hits(&schema, &engine::phrases(question))?;
+    let relkinds: Vec<char> = cat
+        .iter()
+        .map(|t| t.relkind.chars().next().unwrap_or('r'))
+        .collect();
+    let hits = value_hits(&schema, &relkinds, lists, &engine::phrases(question))?;
     match engine::answer(question, &schema, &hits) {
         Ok(a) => {
             g.source = "engine";

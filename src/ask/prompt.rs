@@ -30,6 +30,9 @@ pub struct CatForeignKey {
 pub struct CatTable {
     pub schema: String,
     pub name: String,
+    /// pg_class.relkind: r, p, v, m or f
+    #[serde(default)]
+    pub relkind: String,
     pub notes: Option<String>,
     pub rows: f64,
     pub similarity: f64,
