@@ -8,7 +8,9 @@ use super::AdvisorError;
 use crate::error::OrRaise;
 use crate::guc;
 use crate::spi_util::Spi;
-use crate::spi_util::{extension_schema, in_subtransaction, SearchPath};
+use crate::spi_util::{
+    extension_schema, in_rolled_back_subtransaction, in_subtransaction, read_only, SearchPath,
+};
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
 use pgrx::spi::quote_identifier;
@@ -31,8 +33,81 @@ pub struct WorkQuery {
     explain_sql: String,
     uses: QueryUses,
     pub base: f64,
-    /// planned as this role (the one that ran it), None: as the caller
+    /// who it is planned as, and with which search_path
+    planner: Planner,
+}
+
+/// Who plans a statement, and with which search_path. A workload statement is planned as the
+/// role that ran it, with that role's own search_path (its configured setting, else the
+/// default), never the caller's: the caller cannot choose what another role's names mean.
+/// `pg_temp` is searched last (explicitly), so no temporary object shadows a name.
+#[derive(Clone, Debug)]
+struct Planner {
+    /// None: the caller's own statement, planned as the caller
     role: Option<pg_sys::Oid>,
+    path: String,
+}
+
+impl Planner {
+    fn new(sp: &SearchPath, role: Option<pg_sys::Oid>) -> Result<Planner> {
+        let path = match role {
+            None => sp.caller().to_string(),
+            Some(r) => {
+                let configured = Spi::get_one_with_args::<String>(
+                    "SELECT pg_catalog.substr(c, 13)
+                       FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c
+                      WHERE c LIKE 'search_path=%'
+                        AND (s.setrole = $1 OR s.setrole = 0)
+                        AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database
+                                                   WHERE datname = pg_catalog.current_database()))
+                      ORDER BY s.setrole <> 0 AND s.setdatabase <> 0 DESC, s.setrole <> 0 DESC
+                      LIMIT 1",
+                    &[r.into()],
+                )?;
+                role_path(configured.as_deref().unwrap_or("\"$user\", public"))
+            }
+        };
+        Ok(Planner { role, path })
+    }
+}
+
+/// A role's search_path made safe to plan with: pg_catalog first, temporary schemas removed
+/// from wherever the setting put them and searched last.
+fn role_path(setting: &str) -> String {
+    let mut parts = vec!["pg_catalog".to_string()];
+    for item in split_path(setting) {
+        // as PostgreSQL reads it: quotes keep the case, an unquoted name is folded
+        let name = if item.starts_with('"') {
+            item.trim_matches('"').to_string()
+        } else {
+            item.to_lowercase()
+        };
+        let temp = name == "pg_temp" || name.starts_with("pg_temp_");
+        if !temp && !item.is_empty() && name != "pg_catalog" {
+            parts.push(item);
+        }
+    }
+    parts.push("pg_temp".into());
+    parts.join(", ")
+}
+
+/// The elements of a search_path setting, split at commas outside double quotes.
+fn split_path(setting: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in setting.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                cur.push(ch);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_string()),
+            _ => cur.push(ch),
+        }
+    }
+    out.push(cur.trim().to_string());
+    out
 }
 
 /// A table the workload reads.
@@ -446,12 +521,14 @@ fn advise_in(
     let mut tables: HashMap<String, Option<Table>> = HashMap::new();
     let mut queries = Vec::new();
     let mut skipped = Vec::new();
+    let lists = crate::pgsql::lists()?;
     for (queryid, text, calls, mean_ms, role) in raw {
         let text = params::typed_literals_as_casts(&text);
         // a workload statement is analysed and planned as the role that ran it (a
-        // restricted operation): the planner may run its functions, never with our rights
-        match as_planner(role, || prepare(sp, &text, &mut tables)) {
-            Ok((explain_sql, uses)) => match explain(sp, &explain_sql, role) {
+        // restricted operation), with its own search_path, and judged before it is planned
+        let planner = Planner::new(sp, role)?;
+        match as_planner(role, || prepare(&planner.path, &text, &mut tables)) {
+            Ok((explain_sql, uses)) => match explain(&planner, &lists, &explain_sql) {
                 Ok(plan) => queries.push(WorkQuery {
                     queryid,
                     text,
@@ -460,7 +537,7 @@ fn advise_in(
                     explain_sql,
                     uses,
                     base: plan.0,
-                    role,
+                    planner,
                 }),
                 Err(e) => skipped.push((text, e)),
             },
@@ -519,12 +596,12 @@ fn advise_in(
         by_name.keys().map(|k| (k.clone(), k.clone())).collect();
     let mut oracle = Hypo {
         hs: &hs,
-        sp,
+        lists: &lists,
         defs: cands.iter().map(|c| c.definition(&c.table)).collect(),
         tables: cands.iter().map(|c| c.table.clone()).collect(),
         queries: queries
             .iter()
-            .map(|q| (q.explain_sql.clone(), q.uses.tables(), q.role))
+            .map(|q| (q.explain_sql.clone(), q.uses.tables(), q.planner.clone()))
             .collect(),
         created: HashMap::new(),
         by_oid: HashMap::new(),
@@ -623,12 +700,13 @@ type Raw = (Option<i64>, String, f64, f64, Option<pg_sys::Oid>);
 fn workload(limit: i64) -> Result<(Vec<Raw>, Option<f64>, i64)> {
     let ss = stat_statements_schema()?;
     // a statement is planned as its role when that role still exists and the caller may
-    // stand in for it: the caller is a superuser, or the role is not one and the caller is
-    // a member of it or of pg_read_all_stats (which shows the statement's text anyway)
+    // stand in for it: the caller is a superuser, or the role is not one and the caller is a
+    // member of it (reading a statement's text, as pg_read_all_stats may, is not the right
+    // to act as its author)
     let sql = format!(
         "SELECT s.queryid, s.query, s.calls::float8, s.mean_exec_time, s.userid,
                 r.oid IS NOT NULL AND (me.rolsuper OR (NOT r.rolsuper AND
-                    (pg_catalog.pg_has_role(r.oid, 'MEMBER') OR pg_catalog.pg_has_role('pg_read_all_stats', 'MEMBER'))))
+                    pg_catalog.pg_has_role(r.oid, 'MEMBER')))
            FROM {ss}.pg_stat_statements s
            LEFT JOIN pg_catalog.pg_roles r ON r.oid = s.userid
            CROSS JOIN (SELECT rolsuper FROM pg_catalog.pg_roles WHERE oid = current_user::regrole::oid) me
@@ -714,7 +792,7 @@ fn table_writes(
         };
         let key = target.to_lowercase();
         if !tables.contains_key(&key) {
-            let t = resolve(sp, &target)?;
+            let t = resolve(sp.caller(), &target)?;
             tables.insert(key.clone(), t);
         }
         if let Some(Some(t)) = tables.get(&key) {
@@ -728,7 +806,7 @@ fn table_writes(
 /// Parses one statement, resolves its tables, replaces parameters by representative
 /// values: the text to EXPLAIN, and what it asks of each table.
 fn prepare(
-    sp: &SearchPath,
+    path: &str,
     text: &str,
     tables: &mut HashMap<String, Option<Table>>,
 ) -> std::result::Result<(String, QueryUses), String> {
@@ -744,7 +822,7 @@ fn prepare(
     });
     for (key, name) in names {
         if !tables.contains_key(&key) {
-            let t = resolve(sp, &name).map_err(|e| e.to_string())?;
+            let t = resolve(path, &name).map_err(|e| e.to_string())?;
             tables.insert(key, t);
         }
     }
@@ -773,18 +851,18 @@ fn prepare(
         return Err(NO_TABLE.into());
     }
     let sql = if text.contains('$') {
-        bind(sp, text, &uses)?
+        bind(path, text, &uses)?
     } else {
         text.to_string()
     };
     Ok((sql, uses))
 }
 
-/// A table by the name a statement uses (the caller's search_path), when it is one the
-/// advisor may index: an ordinary, partitioned or materialized table the caller can read,
+/// A table by the name a statement uses (with the statement's search_path), when it is one
+/// the advisor may index: an ordinary, partitioned or materialized table the caller can read,
 /// outside the system schemas.
-fn resolve(sp: &SearchPath, name: &str) -> std::result::Result<Option<Table>, pgrx::spi::Error> {
-    let oid = sp.as_caller(|| {
+fn resolve(path: &str, name: &str) -> std::result::Result<Option<Table>, pgrx::spi::Error> {
+    let oid = crate::spi_util::with_search_path(path, || {
         Spi::get_one_with_args::<pg_sys::Oid>(
             "SELECT pg_catalog.to_regclass($1)::oid",
             &[name.into()],
@@ -820,9 +898,9 @@ fn resolve(sp: &SearchPath, name: &str) -> std::result::Result<Option<Table>, pg
 
 /// Replaces `$n` by representative literals of the right type. The types come from the
 /// server's own parse analysis (PREPARE, never executed); the values from pg_stats.
-fn bind(sp: &SearchPath, text: &str, uses: &QueryUses) -> std::result::Result<String, String> {
-    let types = in_subtransaction(AssertUnwindSafe(|| {
-        crate::pgsql::parameter_types(text, sp.caller())
+fn bind(path: &str, text: &str, uses: &QueryUses) -> std::result::Result<String, String> {
+    let types = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
+        crate::pgsql::parameter_types(text, path)
     }));
     let types = match types {
         Ok(Ok(t)) => t,
@@ -897,12 +975,15 @@ fn stats_value(table: &str, column: &str, op: candidates::ParamOp) -> Option<Str
     params::pick(op, &s.most_common, &s.histogram)
 }
 
-/// EXPLAIN (no execution) with the caller's rights and search_path: total cost and the
-/// hypothetical indexes (by oid) the plan uses.
+/// EXPLAIN (no execution) as the planner's role with its search_path: total cost and the
+/// hypothetical indexes (by oid) the plan uses. PostgreSQL's analyser and rewriter judge the
+/// statement first (every function it calls, views and row-level policies expanded, against
+/// the allow list), so planning, which folds IMMUTABLE calls, runs no code the allow list
+/// refuses; the planning is read-only and rolled back.
 fn explain(
-    sp: &SearchPath,
+    planner: &Planner,
+    lists: &crate::pgsql::Lists,
     sql: &str,
-    role: Option<pg_sys::Oid>,
 ) -> std::result::Result<(f64, Vec<u32>), String> {
     // HypoPG shows its indexes to EXPLAIN statements only: the text goes into one, after
     // PostgreSQL's raw parser has confirmed it is one statement and stays one inside EXPLAIN
@@ -922,15 +1003,27 @@ fn explain(
         Ok(v) if v.len() == 1 => {}
         _ => return Err("the statement does not stay one statement inside EXPLAIN".into()),
     }
-    let plan = in_subtransaction(AssertUnwindSafe(|| {
-        as_planner(role, || {
-            crate::pgsql::pinned(|| sp.as_caller(|| Spi::get_one::<pgrx::Json>(&q)))
+    let plan = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
+        read_only(|| {
+            as_planner(planner.role, || {
+                crate::pgsql::prepare(sql, &planner.path, |p| {
+                    crate::pgsql::policy::check_calls(&p.facts, lists)
+                })
+                .and_then(|judged| judged.map_err(crate::pgsql::PgSqlError::from))
+                .map_err(|e| e.to_string())?;
+                crate::pgsql::pinned(|| {
+                    crate::spi_util::with_search_path(&planner.path, || {
+                        Spi::get_one::<pgrx::Json>(&q)
+                    })
+                })
+                .map_err(|e| e.to_string())
+            })
         })
     }));
     let plan = match plan {
         Ok(Ok(Some(j))) => j.0,
         Ok(Ok(None)) => Value::Null,
-        Ok(Err(e)) => return Err(e.to_string()),
+        Ok(Err(e)) => return Err(e),
         Err(e) if e.is_cancel() => e.rethrow(),
         Err(e) => return Err(e.message),
     };
@@ -1019,11 +1112,11 @@ pub fn drop_advice() -> Result<Vec<DropAdvice>> {
 /// The planner with HypoPG: keeps exactly the hypothetical indexes a question needs.
 struct Hypo<'a> {
     hs: &'a str,
-    sp: &'a SearchPath,
+    lists: &'a crate::pgsql::Lists,
     defs: Vec<String>,
     tables: Vec<String>,
     /// the EXPLAIN text of each query and the tables it reads
-    queries: Vec<(String, Vec<String>, Option<pg_sys::Oid>)>,
+    queries: Vec<(String, Vec<String>, Planner)>,
     created: HashMap<usize, u32>,
     by_oid: HashMap<u32, usize>,
 }
@@ -1098,7 +1191,7 @@ impl Hypo<'_> {
             self.create(c)?;
         }
         Ok(
-            match explain(self.sp, &self.queries[q].0, self.queries[q].2) {
+            match explain(&self.queries[q].2, self.lists, &self.queries[q].0) {
                 Ok((cost, used)) => Some(Plan {
                     cost,
                     used: used
@@ -1121,5 +1214,31 @@ impl Oracle for Hypo<'_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::role_path;
+
+    #[test]
+    fn a_role_path_searches_the_catalog_first_and_temporary_objects_last() {
+        assert_eq!(
+            role_path("\"$user\", public"),
+            "pg_catalog, \"$user\", public, pg_temp"
+        );
+        // wherever the setting puts pg_temp, it is searched last
+        assert_eq!(role_path("pg_temp, app"), "pg_catalog, app, pg_temp");
+        assert_eq!(
+            role_path("PG_TEMP,app , pg_temp_3, pg_catalog"),
+            "pg_catalog, app, pg_temp"
+        );
+        // a quoted name with a comma is one schema; quoted "pg_temp" is the temporary schema
+        // too, quoted "PG_TEMP" is not
+        assert_eq!(
+            role_path("\"a,b\", \"pg_temp\", \"PG_TEMP\""),
+            "pg_catalog, \"a,b\", \"PG_TEMP\", pg_temp"
+        );
+        assert_eq!(role_path(""), "pg_catalog, pg_temp");
     }
 }

@@ -185,6 +185,7 @@ mod tests {
         CatTable {
             schema: "public".into(),
             name: "track".into(),
+            relkind: "r".into(),
             notes: Some("Songs for sale".into()),
             rows: 3503.0,
             similarity: 0.5,

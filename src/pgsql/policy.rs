@@ -339,6 +339,13 @@ pub fn check_select(facts: &Facts, lists: &Lists) -> Result<(), Refusal> {
     if facts.row_locks {
         return Err(Refusal::RowLocks);
     }
+    check_calls(facts, lists)
+}
+
+/// Whether every relation a statement reads and every function it calls (views and policies
+/// expanded) may be reached, whatever the statement's kind: what planning another role's
+/// UPDATE or DELETE needs, since the planner folds IMMUTABLE calls.
+pub fn check_calls(facts: &Facts, lists: &Lists) -> Result<(), Refusal> {
     for r in &facts.relations {
         check_relation(r)?;
     }
