@@ -125,12 +125,21 @@ struct Generated {
 
 /// The caller's view of the catalog: tables on the search_path (all when none are), with the
 /// similarity of each to the question.
-fn load_catalog(qvec: &[f32]) -> Result<Vec<CatTable>> {
+fn load_catalog(sp: &SearchPath, qvec: &[f32]) -> Result<Vec<CatTable>> {
     crate::catalog::api::refresh_if_stale("ai.ask")?;
+    // the schemas of the caller's own search_path (not of the pinned one these functions run
+    // under), without pg_temp
+    let on_path: Vec<String> = sp
+        .as_caller(|| {
+            Spi::get_one::<Vec<String>>(
+                "SELECT pg_catalog.current_schemas(false)::pg_catalog.text[]",
+            )
+        })?
+        .unwrap_or_default();
     let v = VectorSql::new()?;
     let sql = format!(
         "WITH visible AS (
-           SELECT t.*, t.schema_name = ANY (pg_catalog.current_schemas(false)) AS on_path
+           SELECT t.*, t.schema_name::text = ANY ($2::text[]) AS on_path
              FROM ai.catalog_tables t)
          SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'schema', t.schema_name, 'name', t.table_name, 'relkind', t.relkind::text,
@@ -154,7 +163,7 @@ fn load_catalog(qvec: &[f32]) -> Result<Vec<CatTable>> {
         v.distance_to("t.embedding", 1),
         v.distance_to("c.embedding", 1)
     );
-    let j = Spi::get_one_with_args::<JsonB>(&sql, &[qvec.to_vec().into()])?
+    let j = Spi::get_one_with_args::<JsonB>(&sql, &[qvec.to_vec().into(), on_path.into()])?
         .map(|j| j.0)
         .unwrap_or(Value::Null);
     let tables: Vec<CatTable> =
@@ -504,7 +513,7 @@ fn generate(
         .pop()
         .flatten()
         .unwrap_or_default();
-    let cat = load_catalog(&qvec)?;
+    let cat = load_catalog(sp, &qvec)?;
     // only samples the caller wrote or a curator reviewed answer or guide the model
     let samples = crate::memory::samples::similar(question, 5, true)?;
     let top_similarity = samples.first().map(|s| s.3);
