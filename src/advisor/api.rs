@@ -54,14 +54,14 @@ impl Planner {
             None => sp.caller().to_string(),
             Some(r) => {
                 let configured = Spi::get_one_with_args::<String>(
-                    "SELECT pg_catalog.substr(c, 13)
+                    "SELECT (SELECT pg_catalog.substr(c, 13)
                        FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) c
                       WHERE c LIKE 'search_path=%'
                         AND (s.setrole = $1 OR s.setrole = 0)
                         AND s.setdatabase IN (0, (SELECT oid FROM pg_catalog.pg_database
                                                    WHERE datname = pg_catalog.current_database()))
                       ORDER BY s.setrole <> 0 AND s.setdatabase <> 0 DESC, s.setrole <> 0 DESC
-                      LIMIT 1",
+                      LIMIT 1)",
                     &[r.into()],
                 )?;
                 role_path(configured.as_deref().unwrap_or("\"$user\", public"))

@@ -16,7 +16,7 @@ use crate::llm::{self, LlmError};
 use crate::pgsql::{self, Lists, PgSqlError};
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only,
+    as_extension_owner, in_rolled_back_subtransaction, read_only,
     timeout_is_ours, with_timeout, SearchPath, VectorSql,
 };
 use pgrx::prelude::*;
@@ -326,9 +326,8 @@ fn value_hits(
     // the values the gateway found; a relation it refuses is named in a NOTICE and left out
     let mut sampled: Vec<(usize, usize, String)> = Vec::new();
     let read = |sql: &str| -> std::result::Result<Vec<(usize, usize, String)>, PgSqlError> {
-        pgsql::checked_select(sql, SAFE_PATH, lists, |p| {
-            p.rows(usize::MAX, usize::MAX)
-        })
+        // (matches of the question's few phrases: far below these bounds)
+        pgsql::checked_select(sql, SAFE_PATH, lists, |p| p.rows(100_000, 16 << 20))
         .map(|r| {
             r.rows
                 .iter()
@@ -452,7 +451,8 @@ fn relevant<'a>(cat: &'a [CatTable], question: &str) -> Vec<&'a CatTable> {
 /// Checks that `sql` may run (PostgreSQL's analysis against the allow list) and plans it as
 /// the caller: one safe SELECT, under the cost limit.
 fn validate(sp: &SearchPath, sql: &str, lists: &Lists) -> Result<f64> {
-    let r = in_subtransaction(AssertUnwindSafe(|| {
+    // planning folds IMMUTABLE calls: rolled back, so nothing it did remains
+    let r = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
         read_only(|| pgsql::checked_select(sql, sp.caller(), lists, |p| p.total_cost()))
     }));
     let cost = match r {

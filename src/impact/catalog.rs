@@ -4,7 +4,7 @@ use super::api::ImpactError;
 use super::api::Result;
 use super::cascade::{Action, Edge, Table};
 use crate::spi_util::Spi;
-use crate::spi_util::{in_subtransaction, CaughtPgError, SearchPath};
+use crate::spi_util::{in_rolled_back_subtransaction, CaughtPgError, SearchPath};
 use pgrx::JsonB;
 use serde::Deserialize;
 use serde_json::Value;
@@ -194,9 +194,16 @@ pub(super) fn explain_plan(
     sp: &SearchPath,
     sql: &str,
 ) -> std::result::Result<Value, CaughtPgError> {
-    // the statement itself, prepared and planned by PostgreSQL (never its text in another)
-    let plan = in_subtransaction(AssertUnwindSafe(|| {
-        crate::pgsql::prepare(sql, sp.caller(), |p| p.explain_json(false, false)).and_then(|r| r)
+    // the statement itself, prepared and planned by PostgreSQL (never its text in another);
+    // planning folds IMMUTABLE calls, so what it reaches (views and row-level policies
+    // expanded) is judged against the allow list first, and the planning is rolled back
+    let lists = crate::pgsql::lists().map_err(|e| CaughtPgError::internal(e.to_string()))?;
+    let plan = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
+        crate::pgsql::prepare(sql, sp.caller(), |p| {
+            crate::pgsql::policy::check_calls(&p.facts, &lists)?;
+            p.explain_json(false, false)
+        })
+        .and_then(|r| r)
     }))?;
     plan.map_err(|e| CaughtPgError::internal(e.to_string()))
 }

@@ -216,15 +216,26 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
             node_jobs.push((key, q));
         }
     });
+    // each count reads relations others may have written (views, row-level policies): it
+    // passes the gateway like any SQL that is not ours, and a refused one stays uncounted
+    let lists = crate::pgsql::lists()?;
     let run = |sql: &str| -> std::result::Result<String, CaughtPgError> {
-        match in_subtransaction(AssertUnwindSafe(|| Spi::get_one::<String>(sql))) {
-            Ok(Ok(n)) => Ok(n.unwrap_or_default()),
+        let counted = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
+            crate::pgsql::checked_select(sql, sp.caller(), &lists, |p| p.rows(1, 1 << 20))
+        }));
+        match counted {
+            Ok(Ok(r)) => Ok(r
+                .rows
+                .first()
+                .and_then(|row| row.as_object()?.values().next().cloned())
+                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                .unwrap_or_default()),
             Ok(Err(e)) => Err(CaughtPgError::internal(e.to_string())),
             Err(e) if e.is_cancel() => e.rethrow(),
             Err(e) => Err(e),
         }
     };
-    let outcome = in_subtransaction(AssertUnwindSafe(|| {
+    let outcome = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
         read_only(|| {
             with_timeout(ms, || {
                 sp.as_caller(|| {
