@@ -1,9 +1,11 @@
 -- One jsonb array: every user table, view, materialized view and foreign table with its
 -- columns, primary key, foreign keys, comments, human descriptions, row estimate and a few
--- sample values of low-cardinality text columns (from pg_stats).
+-- sample values of low-cardinality text columns (from pg_stats), never of a table with
+-- row-level security: the catalog is readable by every role that may read the column, and
+-- the policy may hide those rows from some of them.
 -- $1: schemas to include (NULL: every user schema).
 WITH rels AS (
-    SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples
+    SELECT c.oid, n.nspname, c.relname, c.relkind, c.reltuples, c.relrowsecurity
     FROM pg_catalog.pg_class c
     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f')
@@ -43,6 +45,7 @@ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                   AND a.atttypid IN ('text'::pg_catalog.regtype, 'varchar'::pg_catalog.regtype,
                                      'bpchar'::pg_catalog.regtype, 'name'::pg_catalog.regtype)
                   AND s.n_distinct BETWEEN 1 AND 50
+                  AND NOT r.relrowsecurity
                   AND s.most_common_vals IS NOT NULL), '[]'::jsonb)
         ) ORDER BY a.attnum)
         FROM pg_catalog.pg_attribute a

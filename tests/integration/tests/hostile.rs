@@ -403,3 +403,108 @@ fn every_function_of_the_extension_is_called_over_the_hostile_schema_or_says_why
         .collect();
     assert!(gone.is_empty(), "listed but not functions of the extension: {gone:?}");
 }
+
+/// Review C-2: a `pg_monitor` member shadows another role's table with a temporary one whose
+/// row-level policy calls an IMMUTABLE function; the advisor used to plan the victim's
+/// statement as the victim under the caller's search_path, folding the function as the victim.
+#[test]
+fn a_monitoring_role_cannot_make_the_advisor_run_code_as_a_statements_author() {
+    let db = TestDb::new("hostile_c2");
+    let app = format!("{}_app", db.name);
+    let mon = format!("{}_mon", db.name);
+    let mut su = db.connect("postgres");
+    su.batch_execute(&format!(
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE EXTENSION hypopg;
+         CREATE ROLE \"{app}\" LOGIN; CREATE ROLE \"{mon}\" LOGIN IN ROLE pg_monitor;
+         CREATE SCHEMA app AUTHORIZATION \"{app}\";
+         ALTER ROLE \"{app}\" SET search_path = app;"
+    ))
+    .unwrap();
+    let mut a = db.connect(&app);
+    a.batch_execute(
+        "CREATE TABLE app.accounts (id int PRIMARY KEY, owner text, balance numeric);
+         INSERT INTO app.accounts SELECT g, 'o' || g % 100, g FROM generate_series(1, 20000) g;
+         ANALYZE app.accounts;",
+    )
+    .unwrap();
+    for i in 0..30 {
+        a.batch_execute(&format!("SELECT * FROM accounts WHERE owner = 'o{i}'"))
+            .unwrap();
+    }
+    let mut m = db.connect(&mon);
+    m.batch_execute(&format!(
+        "SET search_path = pg_temp, app;
+         CREATE TEMP TABLE accounts (id int, owner text, balance numeric);
+         CREATE FUNCTION pg_temp.g() RETURNS void LANGUAGE plpgsql AS
+           $$ BEGIN EXECUTE 'GRANT SELECT ON app.accounts TO \"{mon}\"'; END $$;
+         CREATE FUNCTION pg_temp.f(int) RETURNS bool LANGUAGE plpgsql IMMUTABLE AS
+           $$ BEGIN PERFORM pg_temp.g(); RETURN true; END $$;
+         ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY p ON accounts USING (pg_temp.f(1));
+         GRANT SELECT ON accounts TO PUBLIC;"
+    ))
+    .unwrap();
+    let _ = m.batch_execute("SELECT ai.suggest_indexes()");
+    let _ = m.batch_execute("SELECT ai.chat('c2', 'Which indexes should I add?')");
+    let granted: bool = su
+        .query_one(
+            "SELECT has_table_privilege($1, 'app.accounts', 'SELECT')",
+            &[&mon],
+        )
+        .unwrap()
+        .get(0);
+    drop(m);
+    drop(a);
+    let _ = su.batch_execute(&format!(
+        "DROP SCHEMA app CASCADE; DROP OWNED BY \"{app}\"; DROP OWNED BY \"{mon}\""
+    ));
+    drop(su);
+    let mut admin = connect("postgres", "postgres");
+    let _ = admin.batch_execute(&format!(
+        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS \"{app}\"; DROP ROLE IF EXISTS \"{mon}\"",
+        db.name
+    ));
+    assert!(!granted, "the monitoring role granted itself the victim's table through the advisor");
+}
+
+/// Review M-2: the catalog keeps no sample values of a table with row-level security, so a
+/// value one role's policy hides never reaches another through ai.catalog_columns.
+#[test]
+fn row_level_security_hides_sample_values_from_the_catalog() {
+    let db = TestDb::new("hostile_m2");
+    let alice = format!("{}_alice", db.name);
+    let mut su = db.connect("postgres");
+    su.batch_execute(&format!(
+        "CREATE ROLE \"{alice}\" LOGIN;
+         CREATE TABLE public.t (tenant text, plan text);
+         ALTER TABLE public.t ENABLE ROW LEVEL SECURITY;
+         CREATE POLICY own ON public.t USING (tenant = current_user);
+         GRANT SELECT ON public.t TO \"{alice}\";
+         INSERT INTO public.t SELECT 'bob', 'bob-secret-' || (g % 3) FROM generate_series(1, 300) g;
+         CREATE TABLE public.open (plan text);
+         INSERT INTO public.open SELECT 'open-' || (g % 3) FROM generate_series(1, 300) g;
+         GRANT SELECT ON public.open TO \"{alice}\";
+         ANALYZE; SELECT ai.refresh_catalog();"
+    ))
+    .unwrap();
+    let mut a = db.connect(&alice);
+    let samples: Vec<String> = a
+        .query(
+            "SELECT coalesce(sample_values::text, '') FROM ai.catalog_columns WHERE column_name = 'plan' ORDER BY table_oid",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    drop(a);
+    drop(su);
+    let mut admin = connect("postgres", "postgres");
+    let _ = admin.batch_execute(&format!(
+        "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS \"{alice}\"",
+        db.name
+    ));
+    // the table without a policy keeps its samples (so the test can fail)
+    assert!(samples.iter().any(|s| s.contains("open-")), "{samples:?}");
+    assert!(!samples.iter().any(|s| s.contains("bob-secret")), "{samples:?}");
+}
