@@ -8,7 +8,7 @@ use crate::error::OrRaise;
 use crate::guc;
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    as_extension_owner, in_rolled_back_subtransaction, in_subtransaction, read_only, with_timeout,
+    as_extension_owner, in_rolled_back_subtransaction, read_only, with_timeout,
     SearchPath,
 };
 use crate::sqlparse::Kind;
@@ -114,7 +114,8 @@ fn explain_json(sql: &str, analyze: bool) -> Result<Value> {
                     ))
                 }
                 _ if analyze => crate::pgsql::policy::check_select(&p.facts, &lists)?,
-                _ => {}
+                // planning alone folds IMMUTABLE calls: what it reaches is judged too
+                _ => crate::pgsql::policy::check_calls(&p.facts, &lists)?,
             }
             Ok((p.facts.command, p.explain_json(true, analyze)?))
         })
@@ -125,7 +126,7 @@ fn explain_json(sql: &str, analyze: bool) -> Result<Value> {
             read_only(|| with_timeout(guc::statement_timeout_ms(), run))
         }))
     } else {
-        in_subtransaction(AssertUnwindSafe(run))
+        in_rolled_back_subtransaction(AssertUnwindSafe(run))
     };
     let (command, plan) = match out {
         Ok(Ok(p)) => p,
