@@ -35,7 +35,7 @@ SOURCE_PACKAGES=(curl bison flex libssl-dev zlib1g-dev libreadline-dev)
 PACKAGES=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   postgresql-15-hypopg postgresql-15-cron
-  sudo libclang-dev clang pkg-config dpkg-dev unzip ca-certificates
+  sudo libclang-dev clang pkg-config dpkg-dev unzip ca-certificates libssl-dev
   graphviz
 )
 

@@ -1,8 +1,10 @@
-//! Streamable HTTP at /mcp. With a token, every request must carry `Authorization: Bearer
-//! <token>` (compared in constant time); without one the server only binds to loopback
-//! (options.rs refuses anything else) and checks the Host header against DNS rebinding.
+//! Streamable HTTP at /mcp, on TCP or on a unix socket. On TCP every request must carry
+//! `Authorization: Bearer <token>`, loopback included (every local process can reach it);
+//! tokens are compared in constant time, and a token may name the role its calls run as. On
+//! a unix socket (created with mode 0600) the file's permissions decide, and tokens are
+//! optional. A request with an `Origin` header not in --allow-origin is refused.
 
-use crate::options::Options;
+use crate::options::{Listen, Options, Token};
 use crate::server::Architect;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -10,23 +12,34 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// Who a request is from: the role its token names (None: the connection's own role). Put
+/// into the request's extensions by [`check_token`]; the tool call reads it from there.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Identity {
+    pub role: Option<String>,
+}
+
 pub async fn serve(
-    addr: SocketAddr,
-    token: Option<String>,
+    listen: Listen,
+    tokens: Vec<Token>,
+    origins: Vec<String>,
     opts: Options,
     pg: tokio_postgres::Config,
+    tls: postgres_openssl::MakeTlsConnector,
 ) -> Result<(), String> {
     let ct = tokio_util::sync::CancellationToken::new();
-    let mut config =
-        StreamableHttpServerConfig::default().with_cancellation_token(ct.child_token());
-    if token.is_some() {
+    let mut config = StreamableHttpServerConfig::default()
+        .with_cancellation_token(ct.child_token())
+        // browsers send Origin: only the listed ones may call (none by default)
+        .with_allowed_origins(origins)
+        .enforce_origin_validation();
+    if !tokens.is_empty() {
         // reached by other names than loopback's: the token is the check
         config = config.disable_allowed_hosts();
     }
-    let architect = Architect::new(opts, pg);
+    let architect = Architect::new(opts, pg, tls);
     let service = StreamableHttpService::new(
         move || Ok(architect.clone()),
         Arc::new(LocalSessionManager::default()),
@@ -34,41 +47,82 @@ pub async fn serve(
     );
     let router = axum::Router::new()
         .nest_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(Arc::new(token), check_token));
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("--http {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    eprintln!("ai-architect-mcp: serving MCP at http://{bound}/mcp");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = tokio::signal::ctrl_c().await;
-            ct.cancel();
-        })
-        .await
-        .map_err(|e| e.to_string())
+        .layer(middleware::from_fn_with_state(Arc::new(tokens), check_token));
+    let shutdown = async move {
+        let _ = tokio::signal::ctrl_c().await;
+        ct.cancel();
+    };
+    match listen {
+        Listen::Tcp(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("--http {addr}: {e}"))?;
+            let bound = listener.local_addr().map_err(|e| e.to_string())?;
+            eprintln!("ai-architect-mcp: serving MCP at http://{bound}/mcp");
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Listen::Unix(path) => {
+            let shown = path.display().to_string();
+            if path.exists() {
+                return Err(format!(
+                    "--http unix:{shown}: the file exists (another server's socket? remove it first)"
+                ));
+            }
+            // created with mode 0600 (owner only): the umask is set around the bind
+            // SAFETY: umask only changes this process's file-creation mask.
+            let old = unsafe { libc_umask(0o177) };
+            let bound = tokio::net::UnixListener::bind(&path);
+            unsafe { libc_umask(old) };
+            let listener = bound.map_err(|e| format!("--http unix:{shown}: {e}"))?;
+            eprintln!("ai-architect-mcp: serving MCP at unix:{shown} (path /mcp)");
+            let r = axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+                .map_err(|e| e.to_string());
+            let _ = std::fs::remove_file(&path);
+            r
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "umask"]
+    fn libc_umask(mask: u32) -> u32;
 }
 
 async fn check_token(
-    State(token): State<Arc<Option<String>>>,
-    request: Request,
+    State(tokens): State<Arc<Vec<Token>>>,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    if let Some(want) = token.as_ref() {
+    if !tokens.is_empty() {
         let given = request
             .headers()
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if !same(given.as_bytes(), want.as_bytes()) {
+        // every token is compared, so the time does not tell which one matched
+        let mut found: Option<&Token> = None;
+        for t in tokens.iter() {
+            if same(given.as_bytes(), t.secret.as_bytes()) {
+                found = Some(t);
+            }
+        }
+        let Some(t) = found else {
             return (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Bearer")],
                 "a valid bearer token is required\n",
             )
                 .into_response();
-        }
+        };
+        request.extensions_mut().insert(Identity {
+            role: t.role.clone(),
+        });
     }
     next.run(request).await
 }

@@ -25,7 +25,9 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let pg = match connection::config(&opts, |k| std::env::var(k).ok()) {
+    let (pg, tls) = match connection::config(&opts, |k| std::env::var(k).ok())
+        .and_then(|(pg, tls)| Ok((pg, connection::connector(&tls)?)))
+    {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ai-architect-mcp: {e}");
@@ -36,7 +38,7 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(opts, pg)) {
+    match runtime.block_on(run(opts, pg, tls)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ai-architect-mcp: {e}");
@@ -45,16 +47,24 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run(opts: Options, pg: tokio_postgres::Config) -> Result<(), String> {
+async fn run(
+    opts: Options,
+    pg: tokio_postgres::Config,
+    tls: postgres_openssl::MakeTlsConnector,
+) -> Result<(), String> {
     match opts.transport.clone() {
         Transport::Stdio => {
-            let service = server::Architect::new(opts, pg)
+            let service = server::Architect::new(opts, pg, tls)
                 .serve(rmcp::transport::stdio())
                 .await
                 .map_err(|e| format!("stdio: {e}"))?;
             service.waiting().await.map_err(|e| format!("stdio: {e}"))?;
             Ok(())
         }
-        Transport::Http { addr, token } => http::serve(addr, token, opts, pg).await,
+        Transport::Http {
+            listen,
+            tokens,
+            origins,
+        } => http::serve(listen, tokens, origins, opts, pg, tls).await,
     }
 }

@@ -1,27 +1,40 @@
 //! The command line: what the server serves, to whom, and over which transport.
 
 use crate::tools::Set;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub const USAGE: &str = "\
 ai-architect-mcp: ai_architect's tools for AI agents, over the Model Context Protocol
 
-usage: ai-architect-mcp [--dsn DSN] [--tools SETS] [--read-only]
-                        [--http [ADDR:]PORT [--token-file FILE]] [--max-rows N]
+usage: ai-architect-mcp [--dsn DSN] [--tools SETS] [--read-only] [--max-rows N]
+                        [--max-connections N] [--statement-timeout MS]
+                        [--http [ADDR:]PORT|unix:PATH [--token-file FILE] [--allow-origin O]...]
 
   --dsn DSN          the PostgreSQL connection (a libpq key=value string or a URL);
                      without it the PG* environment variables (PGHOST, PGPORT, PGUSER,
-                     PGDATABASE, PGPASSWORD) name it. Every tool runs as that role.
+                     PGDATABASE, PGPASSWORD, PGSSLMODE, PGSSLROOTCERT, PGSSLCERT,
+                     PGSSLKEY) name it. Every tool runs as that role (or as a token's
+                     role, below). sslmode disable, prefer, require, verify-ca and
+                     verify-full mean what they mean to libpq.
   --tools SETS       comma-separated: database, impact, approval, monitor (default: all)
   --read-only        hide every tool that writes; the connection opens with
                      default_transaction_read_only = on
   --http [ADDR:]PORT serve streamable HTTP at http://ADDR:PORT/mcp instead of stdio
-                     (a port alone: on 127.0.0.1); an address other than loopback needs
-                     --token-file
-  --token-file FILE  a bearer token (the file's first line) every HTTP request must carry
+                     (a port alone: on 127.0.0.1); needs --token-file, on loopback too
+                     (every local process can reach loopback)
+  --http unix:PATH   serve it on a unix socket instead, created with mode 0600: the file's
+                     permissions decide who connects (--token-file optional)
+  --token-file FILE  the bearer tokens a request must carry, one per line: TOKEN [ROLE].
+                     A token with a ROLE runs its calls as that role (SET ROLE: the
+                     connection's role must be a member of it), so agents need not share
+                     one identity. Tokens are at least 16 characters.
+  --allow-origin O   a browser origin (scheme://host[:port]) allowed to call; a request
+                     with any other Origin header is refused (repeatable; default: none)
   --max-rows N       rows a tool returns at most (default 100, as ai.ask); bytes are capped
                      by the server's ai_architect.ask_max_bytes
+  --max-connections N  PostgreSQL connections open at once (default 8); more calls wait
+  --statement-timeout MS  statement_timeout of every call's connection (default 30000)
   --help             this text
 ";
 
@@ -29,9 +42,25 @@ usage: ai-architect-mcp [--dsn DSN] [--tools SETS] [--read-only]
 pub enum Transport {
     Stdio,
     Http {
-        addr: SocketAddr,
-        token: Option<String>,
+        listen: Listen,
+        /// every token a request may carry, with the role its calls run as (None: the
+        /// connection's own)
+        tokens: Vec<Token>,
+        /// browser origins allowed (any other Origin header is refused)
+        origins: Vec<String>,
     },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listen {
+    Tcp(SocketAddr),
+    Unix(PathBuf),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    pub secret: String,
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +70,8 @@ pub struct Options {
     pub read_only: bool,
     pub transport: Transport,
     pub max_rows: usize,
+    pub max_connections: usize,
+    pub statement_timeout_ms: u64,
 }
 
 /// What the command line asks for, or why it cannot be served. `read_file` reads the token
@@ -52,9 +83,12 @@ pub fn parse(
     let mut dsn = None;
     let mut sets = Set::ALL.to_vec();
     let mut read_only = false;
-    let mut http: Option<SocketAddr> = None;
+    let mut http: Option<Listen> = None;
     let mut token_file: Option<PathBuf> = None;
+    let mut origins: Vec<String> = Vec::new();
     let mut max_rows = 100usize;
+    let mut max_connections = 8usize;
+    let mut statement_timeout_ms = 30_000u64;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = |flag: &str| {
@@ -69,14 +103,48 @@ pub fn parse(
             "--read-only" => read_only = true,
             "--http" => {
                 let v = value("--http")?;
+                if let Some(path) = v.strip_prefix("unix:") {
+                    if path.is_empty() {
+                        return Err("--http unix:PATH: name the socket's path".into());
+                    }
+                    http = Some(Listen::Unix(PathBuf::from(path)));
+                    continue;
+                }
                 // a port alone is served on loopback
                 let addr = match v.parse::<u16>() {
                     Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
                     Err(_) => v.parse::<SocketAddr>(),
                 };
-                http = Some(addr.map_err(|_| {
-                    format!("--http {v}: not a port or an address and port (for example 8808 or 127.0.0.1:8808)")
-                })?)
+                http = Some(Listen::Tcp(addr.map_err(|_| {
+                    format!("--http {v}: not a port, an address and port, or unix:PATH (for example 8808, 127.0.0.1:8808 or unix:/run/ai-mcp.sock)")
+                })?))
+            }
+            "--allow-origin" => {
+                let v = value("--allow-origin")?;
+                if !(v.starts_with("http://") || v.starts_with("https://") || v == "null") {
+                    return Err(format!(
+                        "--allow-origin {v}: an origin is scheme://host[:port], for example https://app.example.com"
+                    ));
+                }
+                origins.push(v)
+            }
+            "--max-connections" => {
+                let v = value("--max-connections")?;
+                max_connections = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=1000).contains(n))
+                    .ok_or_else(|| format!("--max-connections {v}: a number from 1 to 1000"))?
+            }
+            "--statement-timeout" => {
+                let v = value("--statement-timeout")?;
+                statement_timeout_ms = v
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=86_400_000).contains(n))
+                    .ok_or_else(|| {
+                        format!("--statement-timeout {v}: milliseconds from 1 to 86400000")
+                    })?
             }
             "--token-file" => token_file = Some(PathBuf::from(value("--token-file")?)),
             "--max-rows" => {
@@ -92,33 +160,35 @@ pub fn parse(
     }
     let transport = match http {
         None => {
-            if token_file.is_some() {
-                return Err("--token-file is for --http; stdio has no requests to check".into());
+            if token_file.is_some() || !origins.is_empty() {
+                return Err(
+                    "--token-file and --allow-origin are for --http; stdio has no requests to check"
+                        .into(),
+                );
             }
             Transport::Stdio
         }
-        Some(addr) => {
-            let token = match &token_file {
-                None => None,
+        Some(listen) => {
+            let tokens = match &token_file {
+                None => Vec::new(),
                 Some(f) => {
                     let text =
                         read_file(f).map_err(|e| format!("--token-file {}: {e}", f.display()))?;
-                    let t = text.lines().next().unwrap_or("").trim().to_string();
-                    if t.len() < 16 {
-                        return Err(format!(
-                            "--token-file {}: the token must be at least 16 characters",
-                            f.display()
-                        ));
-                    }
-                    Some(t)
+                    tokens(&text).map_err(|e| format!("--token-file {}: {e}", f.display()))?
                 }
             };
-            if token.is_none() && !is_loopback(addr.ip()) {
-                return Err(format!(
-                    "--http {addr}: binding to an address other than loopback needs --token-file"
-                ));
+            if tokens.is_empty() {
+                if let Listen::Tcp(addr) = listen {
+                    return Err(format!(
+                        "--http {addr}: HTTP needs --token-file, on loopback too (every local process can reach it); or serve on a unix socket: --http unix:PATH"
+                    ));
+                }
             }
-            Transport::Http { addr, token }
+            Transport::Http {
+                listen,
+                tokens,
+                origins,
+            }
         }
     };
     Ok(Some(Options {
@@ -127,11 +197,41 @@ pub fn parse(
         read_only,
         transport,
         max_rows,
+        max_connections,
+        statement_timeout_ms,
     }))
 }
 
-fn is_loopback(ip: IpAddr) -> bool {
-    ip.is_loopback()
+/// The tokens of a token file: one per line, `TOKEN [ROLE]`; blank lines and lines starting
+/// with `#` are skipped.
+fn tokens(text: &str) -> Result<Vec<Token>, String> {
+    let mut out: Vec<Token> = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let secret = words.next().unwrap_or_default().to_string();
+        let role = words.next().map(str::to_string);
+        if words.next().is_some() {
+            return Err(format!("line {}: expected TOKEN [ROLE]", n + 1));
+        }
+        if secret.len() < 16 {
+            return Err(format!(
+                "line {}: the token must be at least 16 characters",
+                n + 1
+            ));
+        }
+        if out.iter().any(|t| t.secret == secret) {
+            return Err(format!("line {}: the same token twice", n + 1));
+        }
+        out.push(Token { secret, role });
+    }
+    if out.is_empty() {
+        return Err("no token in the file".into());
+    }
+    Ok(out)
 }
 
 fn parse_sets(v: &str) -> Result<Vec<Set>, String> {
@@ -170,7 +270,7 @@ mod tests {
         ))
     }
     fn token(_: &PathBuf) -> std::io::Result<String> {
-        Ok("0123456789abcdef0123\nignored\n".into())
+        Ok("0123456789abcdef0123\n".into())
     }
 
     #[test]
@@ -198,31 +298,38 @@ mod tests {
     }
 
     #[test]
-    fn http_beyond_loopback_needs_a_token() {
-        let o = parse(&args("--http 127.0.0.1:8808"), no_file)
-            .unwrap()
-            .unwrap();
-        assert!(matches!(o.transport, Transport::Http { token: None, .. }));
-        let o = parse(&args("--http 8808"), no_file).unwrap().unwrap();
-        assert_eq!(
-            o.transport,
-            Transport::Http {
-                addr: "127.0.0.1:8808".parse().unwrap(),
-                token: None
-            }
-        );
-        let e = parse(&args("--http 0.0.0.0:8808"), no_file).unwrap_err();
-        assert!(e.contains("needs --token-file"), "{e}");
-        let o = parse(&args("--http 0.0.0.0:8808 --token-file t"), token)
+    fn http_needs_a_token_on_every_address_or_a_unix_socket() {
+        for a in ["--http 127.0.0.1:8808", "--http 8808", "--http 0.0.0.0:8808", "--http [::1]:1"] {
+            let e = parse(&args(a), no_file).unwrap_err();
+            assert!(e.contains("needs --token-file"), "{a}: {e}");
+        }
+        let o = parse(&args("--http 8808 --token-file t"), token)
             .unwrap()
             .unwrap();
         assert_eq!(
             o.transport,
             Transport::Http {
-                addr: "0.0.0.0:8808".parse().unwrap(),
-                token: Some("0123456789abcdef0123".into())
+                listen: Listen::Tcp("127.0.0.1:8808".parse().unwrap()),
+                tokens: vec![Token {
+                    secret: "0123456789abcdef0123".into(),
+                    role: None
+                }],
+                origins: vec![]
             }
         );
+        // a unix socket's permissions decide: no token needed
+        let o = parse(&args("--http unix:/run/x.sock"), no_file)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.transport,
+            Transport::Http {
+                listen: Listen::Unix("/run/x.sock".into()),
+                tokens: vec![],
+                origins: vec![]
+            }
+        );
+        assert!(parse(&args("--http unix:"), no_file).is_err());
         assert!(parse(&args("--http 0.0.0.0:8808 --token-file t"), no_file)
             .unwrap_err()
             .contains("no such file"));
@@ -234,6 +341,53 @@ mod tests {
             .unwrap_err()
             .contains("stdio"));
         assert!(parse(&args("--http localhost"), no_file).is_err());
+    }
+
+    #[test]
+    fn each_token_may_name_its_role() {
+        let file = |_: &PathBuf| {
+            Ok::<_, std::io::Error>(
+                "# agents\nAAAAAAAAAAAAAAAA1 agent_reader\n\nBBBBBBBBBBBBBBBB2\n".to_string(),
+            )
+        };
+        let o = parse(&args("--http 9 --token-file t"), file).unwrap().unwrap();
+        let Transport::Http { tokens, .. } = o.transport else {
+            panic!("http")
+        };
+        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens[0].role.as_deref(), Some("agent_reader"));
+        assert_eq!(tokens[1].role, None);
+        let twice = |_: &PathBuf| {
+            Ok::<_, std::io::Error>("AAAAAAAAAAAAAAAA1 a\nAAAAAAAAAAAAAAAA1 b\n".to_string())
+        };
+        assert!(parse(&args("--http 9 --token-file t"), twice)
+            .unwrap_err()
+            .contains("twice"));
+        let extra = |_: &PathBuf| Ok::<_, std::io::Error>("AAAAAAAAAAAAAAAA1 a b\n".to_string());
+        assert!(parse(&args("--http 9 --token-file t"), extra).is_err());
+        let empty = |_: &PathBuf| Ok::<_, std::io::Error>("# nothing\n".to_string());
+        assert!(parse(&args("--http 9 --token-file t"), empty)
+            .unwrap_err()
+            .contains("no token"));
+    }
+
+    #[test]
+    fn origins_limits_and_timeouts() {
+        let o = parse(
+            &args("--http 9 --token-file t --allow-origin https://app.example.com --max-connections 3 --statement-timeout 500"),
+            token,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(matches!(&o.transport, Transport::Http { origins, .. } if origins == &["https://app.example.com"]));
+        assert_eq!(o.max_connections, 3);
+        assert_eq!(o.statement_timeout_ms, 500);
+        assert!(parse(&args("--http 9 --token-file t --allow-origin app.example.com"), token).is_err());
+        assert!(parse(&args("--allow-origin https://a.b"), token).is_err());
+        assert!(parse(&args("--max-connections 0"), no_file).is_err());
+        assert!(parse(&args("--statement-timeout x"), no_file).is_err());
+        let d = parse(&[], no_file).unwrap().unwrap();
+        assert_eq!((d.max_connections, d.statement_timeout_ms), (8, 30_000));
     }
 
     #[test]

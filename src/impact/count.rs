@@ -230,6 +230,11 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                 .and_then(|row| row.as_object()?.values().next().cloned())
                 .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
                 .unwrap_or_default()),
+            // refused by the allow list: told apart, so that it leaves the count unknown
+            Ok(Err(e @ crate::pgsql::PgSqlError::Refused(_))) => Err(CaughtPgError {
+                code: pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+                ..CaughtPgError::internal(e.to_string())
+            }),
             Ok(Err(e)) => Err(CaughtPgError::internal(e.to_string())),
             Err(e) if e.is_cancel() => e.rethrow(),
             Err(e) => Err(e),
@@ -278,6 +283,13 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                     text.parse::<i64>()
                         .map_err(|e| ImpactError::Decode(e.to_string()))?,
                 )
+            }
+            Err(e) if e.code == pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE => {
+                a.warnings.push(format!(
+                    "{} not counted exactly ({}); the planner's estimate stands",
+                    a.touches[i].rel.display(),
+                    e.message
+                ))
             }
             Err(e) if i == 0 => return Err(ImpactError::Count(e.message)),
             Err(e) => a.warnings.push(format!(

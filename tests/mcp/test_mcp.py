@@ -296,11 +296,24 @@ def free_port():
         return s.getsockname()[1]
 
 
+TOKEN = "s3cret-token-0123456789"
+BOB_TOKEN = "bobs-token-0123456789abc"
+STRANGER_TOKEN = "strangers-token-01234567"
+
+
 class HttpServer:
+    """ai-architect-mcp over HTTP on loopback, with a token file: TOKEN (alice's own role),
+    BOB_TOKEN (runs as bob), STRANGER_TOKEN (a role alice is not a member of)."""
+
     def __init__(self, *args):
         self.port = free_port()
+        f = tempfile.NamedTemporaryFile("w", suffix=".token", delete=False)
+        f.write(f"# agents\n{TOKEN}\n{BOB_TOKEN} {BOB}\n{STRANGER_TOKEN} pg_write_server_files\n")
+        f.close()
+        self.token_file = f.name
         self.proc = subprocess.Popen(
-            [MCP_BIN, "--dsn", f"host={HOST} port={PORT} dbname={DB} user={ALICE}", "--http", f"127.0.0.1:{self.port}", *args],
+            [MCP_BIN, "--dsn", f"host={HOST} port={PORT} dbname={DB} user={ALICE}",
+             "--http", f"127.0.0.1:{self.port}", "--token-file", self.token_file, *args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         )
         self.url = f"http://127.0.0.1:{self.port}/mcp"
@@ -317,54 +330,109 @@ class HttpServer:
     def __exit__(self, *exc):
         self.proc.kill()
         self.proc.wait()
+        os.unlink(self.token_file)
+
+
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
+HDR = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
 def test_streamable_http_with_a_token():
-    with tempfile.NamedTemporaryFile("w", suffix=".token", delete=False) as f:
-        f.write("s3cret-token-0123456789\n")
-        token_file = f.name
+    with HttpServer() as srv:
+        # no token, a wrong token: 401 before any MCP
+        assert httpx2.post(srv.url, json=INIT, headers=HDR).status_code == 401
+        r = httpx2.post(srv.url, json=INIT, headers={**HDR, "Authorization": "Bearer wrong-token-0123456789"})
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+        async def refused():
+            async with httpx2.AsyncClient(headers={"Authorization": "Bearer wrong-token-0123456789"}) as h:
+                async with Client(streamable_http_client(srv.url, http_client=h)) as c:
+                    await c.list_tools()
+
+        with pytest.raises(BaseException):
+            run(refused)
+
+        async def served():
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as h:
+                async with Client(streamable_http_client(srv.url, http_client=h)) as c:
+                    names = {t.name for t in (await c.list_tools()).tools}
+                    assert names == ALL_TOOLS
+                    ans = body(await c.call_tool("ask", {"question": "how many invoices are there"}))
+                    assert ans["rows"] == [{"invoices": 412}]
+                    r = await c.call_tool("approve", {"request": 999999})
+                    assert r.is_error and "does not exist" in text(r)
+
+        run(served)
+
+
+def test_each_token_runs_as_its_own_role():
+    psql(f"GRANT {BOB} TO {ALICE}; CREATE TABLE IF NOT EXISTS public.alice_only (x int); "
+         f"REVOKE ALL ON public.alice_only FROM PUBLIC; GRANT SELECT ON public.alice_only TO {ALICE}")
+
+    with HttpServer() as srv:
+        async def describe(token):
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as h:
+                async with Client(streamable_http_client(srv.url, http_client=h)) as c:
+                    return await c.call_tool("describe_table", {"table": "public.alice_only"})
+
+        r = run(lambda: describe(TOKEN))  # alice may read it
+        assert not r.is_error, text(r)
+        r = run(lambda: describe(BOB_TOKEN))  # bob may not: the call ran as bob
+        assert r.is_error, text(r)
+        r = run(lambda: describe(STRANGER_TOKEN))  # a role the login role is not a member of
+        assert r.is_error and "set role" in text(r).lower(), text(r)
+
+
+def test_http_needs_a_token_on_every_address():
+    for addr in ["0.0.0.0:0", "127.0.0.1:0", "0"]:
+        out = subprocess.run([MCP_BIN, "--http", addr, "--dsn", "user=x"], capture_output=True, text=True)
+        assert out.returncode == 2 and "needs --token-file" in out.stderr, (addr, out.stderr)
+
+
+def test_a_browser_origin_is_refused_unless_allowed():
+    with HttpServer("--allow-origin", "https://console.example.com") as srv:
+        auth = {**HDR, "Authorization": f"Bearer {TOKEN}"}
+        r = httpx2.post(srv.url, json=INIT, headers={**auth, "Origin": "https://evil.example.com"})
+        assert r.status_code == 403, r.status_code
+        r = httpx2.post(srv.url, json=INIT, headers={**auth, "Origin": "https://console.example.com"})
+        assert r.status_code == 200, (r.status_code, r.text)
+        # no Origin (not a browser): the token decides
+        assert httpx2.post(srv.url, json=INIT, headers=auth).status_code == 200
+
+
+def test_a_unix_socket_is_served_to_those_its_permissions_let_in():
+    d = tempfile.mkdtemp()
+    sock = os.path.join(d, "mcp.sock")
+    proc = subprocess.Popen(
+        [MCP_BIN, "--dsn", f"host={HOST} port={PORT} dbname={DB} user={ALICE}", "--read-only",
+         "--http", f"unix:{sock}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
     try:
-        with HttpServer("--token-file", token_file) as srv:
-            # no token, a wrong token: 401 before any MCP
-            init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}
-            hdr = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
-            assert httpx2.post(srv.url, json=init, headers=hdr).status_code == 401
-            r = httpx2.post(srv.url, json=init, headers={**hdr, "Authorization": "Bearer wrong-token-0123456789"})
-            assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+        wait_until(lambda: os.path.exists(sock) or proc.poll() is not None)
+        assert proc.poll() is None, proc.stderr.read()
+        assert (os.stat(sock).st_mode & 0o777) == 0o600
 
-            async def refused():
-                async with httpx2.AsyncClient(headers={"Authorization": "Bearer wrong-token-0123456789"}) as h:
-                    async with Client(streamable_http_client(srv.url, http_client=h)) as c:
-                        await c.list_tools()
+        async def main():
+            t = httpx2.AsyncHTTPTransport(uds=sock)
+            async with httpx2.AsyncClient(transport=t, timeout=60) as h:
+                async with Client(streamable_http_client("http://localhost/mcp", http_client=h)) as c:
+                    assert "version" in {t.name for t in (await c.list_tools()).tools}
 
-            with pytest.raises(BaseException):
-                run(refused)
-
-            async def served():
-                async with httpx2.AsyncClient(headers={"Authorization": "Bearer s3cret-token-0123456789"}, timeout=60) as h:
-                    async with Client(streamable_http_client(srv.url, http_client=h)) as c:
-                        names = {t.name for t in (await c.list_tools()).tools}
-                        assert names == ALL_TOOLS
-                        ans = body(await c.call_tool("ask", {"question": "how many invoices are there"}))
-                        assert ans["rows"] == [{"invoices": 412}]
-                        r = await c.call_tool("approve", {"request": 999999})
-                        assert r.is_error and "does not exist" in text(r)
-
-            run(served)
+        run(main)
     finally:
-        os.unlink(token_file)
+        proc.kill()
+        proc.wait()
+        subprocess.run(["rm", "-rf", d])
 
 
-def test_http_beyond_loopback_needs_a_token():
-    out = subprocess.run([MCP_BIN, "--http", "0.0.0.0:0", "--dsn", "user=x"], capture_output=True, text=True)
-    assert out.returncode == 2 and "needs --token-file" in out.stderr
-
-
-def test_http_on_loopback_without_a_token_is_served():
-    async def main(url):
-        async with Client(url) as c:
-            assert "version" in {t.name for t in (await c.list_tools()).tools}
-
+def test_read_only_http_hides_the_writers():
     with HttpServer("--read-only") as srv:
-        anyio.run(main, srv.url)
+        async def main():
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as h:
+                async with Client(streamable_http_client(srv.url, http_client=h)) as c:
+                    names = {t.name for t in (await c.list_tools()).tools}
+                    assert "version" in names and not (names & WRITERS)
+
+        run(main)

@@ -220,11 +220,14 @@ impl Hostile {
              CREATE FUNCTION att.payload(kind text) RETURNS text LANGUAGE plpgsql IMMUTABLE AS $f$
              BEGIN
                IF current_user <> '{attacker}' THEN
-                 PERFORM public.dblink_exec('{conn}',
-                   pg_catalog.format('INSERT INTO att.fired VALUES (%L, %L)', kind, current_user));
                  PERFORM pg_catalog.nextval('att.fired_seq');
                  PERFORM pg_catalog.set_config('search_path', 'att, public', false);
                  PERFORM pg_catalog.pg_advisory_lock(4242);
+                 BEGIN  -- dblink connects without a password only for a superuser
+                   PERFORM public.dblink_exec('{conn}',
+                     pg_catalog.format('INSERT INTO att.fired VALUES (%L, %L)', kind, current_user));
+                 EXCEPTION WHEN OTHERS THEN NULL;
+                 END;
                END IF;
                RETURN 'Germany';
              END $f$;
@@ -255,13 +258,28 @@ impl Hostile {
         }
     }
 
-    /// The payloads that ran for someone other than the attacker since the last call.
+    /// The payloads that ran for someone other than the attacker since the last call: (kind,
+    /// victim) from the rows a superuser's run wrote through dblink, and ("?", "N runs") when
+    /// the sequence every run steps moved further than those rows account for.
     fn fired(&self) -> Vec<(String, String)> {
         let mut su = self.db.connect("postgres");
         let rows = su
             .query("DELETE FROM att.fired RETURNING kind, victim", &[])
             .unwrap();
-        rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+        let mut out: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let steps: i64 = su
+            .query_one(
+                "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM att.fired_seq",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        su.batch_execute("SELECT pg_catalog.setval('att.fired_seq', 1, false)")
+            .unwrap();
+        if steps as usize > out.len() {
+            out.push(("?".into(), format!("{} run(s) by a non-superuser", steps as usize - out.len())));
+        }
+        out
     }
 
     /// A victim's session, with the attacker's schema on its search_path after its own.
@@ -314,7 +332,7 @@ fn every_function_over_the_hostile_schema_runs_none_of_its_code() {
             .unwrap_or_else(|e| panic!("the {kind} weapon: {e}"));
         let fired = h.fired();
         assert!(
-            fired.iter().any(|(k, _)| k == kind),
+            fired.iter().any(|(k, _)| k == kind || (*kind == "policy" && k == "?")),
             "the {kind} payload must run when a victim touches the object directly (fired: {fired:?})"
         );
         // the session advisory lock outlives the rollback (the search_path it set does not)

@@ -1,0 +1,113 @@
+//! Every file of `src/` that runs SQL through SPI, and what it runs it over. The test below
+//! fails when a file starts running SQL without being listed here (or stops, and still is),
+//! so a new path that runs SQL is a decision someone wrote down, and docs/security.md's list of
+//! paths stays true.
+//!
+//! What the kinds mean:
+//! - `gateway`: PostgreSQL's parser and analyser, the allow list, planning and running of a
+//!   checked statement (this folder);
+//! - `judged`: SQL over user objects (views, policies, tables of others) that passes the
+//!   gateway first, read-only, in a subtransaction that is rolled back;
+//! - `catalogs`: system catalogs and statistics views only (names, types, pg_stats, plans
+//!   of nothing), never a user relation;
+//! - `state`: the extension's own tables in schema `ai`;
+//! - `approved`: an approved change, run as its requester (docs/security.md).
+
+/// (file under src/, kinds, what it runs)
+#[allow(dead_code)] // read by the test below and by people
+pub const SQL_SITES: &[(&str, &str, &str)] = &[
+    ("pgsql/mod.rs", "gateway", "SPI_prepare of the text judged, the allow lists"),
+    ("pgsql/run.rs", "gateway", "facts of a prepared statement; plan, EXPLAIN, cursor of exactly it"),
+    ("spi_util.rs", "catalogs", "the extension's owner and schema, session_user"),
+    ("ask/api.rs", "judged catalogs state", "value lookup and answers through the gateway; the catalog; usage log"),
+    ("advisor/api.rs", "judged catalogs state", "workload statements judged then EXPLAINed as their role; HypoPG; advice log"),
+    ("impact/count.rs", "judged approved", "exact counts through the gateway; the dry run runs the caller's own statement, rolled back"),
+    ("impact/catalog.rs", "judged catalogs", "EXPLAIN of the judged statement; foreign keys, triggers, rules"),
+    ("impact/touches.rs", "catalogs", "name resolution, rules, identity columns"),
+    ("impact/api.rs", "catalogs", "statement kind, locks"),
+    ("impact/rollback_plan.rs", "catalogs", "definitions to restore (pg_get_*def)"),
+    ("monitor/api.rs", "judged catalogs state", "ai.explain through the gateway; pg_stat_statements; snapshots"),
+    ("approval/api.rs", "state", "change requests"),
+    ("approval/decide.rs", "state", "approvals, rejections, escalations"),
+    ("approval/notify.rs", "state", "notifications"),
+    ("approval/execute.rs", "approved state", "the approved statement as its requester"),
+    ("approval/backup.rs", "approved state", "row backups of the approved statement's target"),
+    ("approval/restore.rs", "approved state", "restores a request's own backup"),
+    ("approval/rollback.rs", "approved state", "rollback of an executed request"),
+    ("audit/api.rs", "state", "the hash-chained audit log"),
+    ("audit/chain.rs", "state", "the audit head"),
+    ("catalog/api.rs", "catalogs state", "introspection of the user schema, the catalog tables"),
+    ("catalog/describe.rs", "catalogs state", "descriptions of tables and columns"),
+    ("chat/api.rs", "state", "chat messages"),
+    ("ddl/api.rs", "catalogs state", "key-naming style, files requests"),
+    ("embed/assets.rs", "catalogs", "the installation's directories"),
+    ("embed/vector.rs", "catalogs", "pgvector's type"),
+    ("lint/api.rs", "catalogs", "lint facts (pg_stats, constraints, indexes)"),
+    ("memory/optimizations.rs", "state", "the optimization log"),
+    ("memory/patterns_api.rs", "state", "fix patterns and guardian rules"),
+    ("memory/samples.rs", "judged state", "samples, judged at add and at use"),
+    ("metrics/api.rs", "catalogs state", "counters"),
+    ("status/api.rs", "catalogs", "version, worker"),
+    ("worker/audit.rs", "state", "the audit run (calls the functions above)"),
+    ("worker/mod.rs", "catalogs", "the worker's database and role"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::SQL_SITES;
+    use std::path::{Path, PathBuf};
+
+    fn files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Whether the file's own code (tests aside) calls SPI.
+    fn runs_sql(text: &str) -> bool {
+        let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+        ["Spi::", "SPI_", "client.select(", "c.select(", ".update("]
+            .iter()
+            .any(|needle| code.contains(needle))
+    }
+
+    #[test]
+    fn every_file_that_runs_sql_is_listed_with_what_it_runs_it_over() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut all = Vec::new();
+        files(&src, &mut all);
+        let mut unlisted = Vec::new();
+        let mut stale = Vec::new();
+        for p in &all {
+            let rel = p.strip_prefix(&src).unwrap().to_string_lossy().replace('\\', "/");
+            if rel.starts_with("pg_tests") || rel == "pgsql/sites.rs" {
+                continue; // the tests run SQL of their own; this file names the rest
+            }
+            let text = std::fs::read_to_string(p).unwrap();
+            let listed = SQL_SITES.iter().any(|s| s.0 == rel);
+            match (runs_sql(&text), listed) {
+                (true, false) => unlisted.push(rel),
+                (false, true) => stale.push(rel),
+                _ => {}
+            }
+        }
+        assert!(
+            unlisted.is_empty(),
+            "files that run SQL but are not in pgsql/sites.rs (say what they run it over): {unlisted:?}"
+        );
+        assert!(stale.is_empty(), "listed in pgsql/sites.rs but run no SQL: {stale:?}");
+        for (file, kinds, _) in SQL_SITES {
+            for k in kinds.split(' ') {
+                assert!(
+                    ["gateway", "judged", "catalogs", "state", "approved"].contains(&k),
+                    "{file}: unknown kind {k}"
+                );
+            }
+        }
+    }
+}
