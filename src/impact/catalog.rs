@@ -205,7 +205,20 @@ pub(super) fn explain_plan(
         })
         .and_then(|r| r)
     }))?;
-    plan.map_err(|e| CaughtPgError::internal(e.to_string()))
+    plan.map_err(|e| match e {
+        // refused by the allow list: told apart (see [`refused`])
+        crate::pgsql::PgSqlError::Refused(_) => CaughtPgError {
+            code: pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            ..CaughtPgError::internal(e.to_string())
+        },
+        e => CaughtPgError::internal(e.to_string()),
+    })
+}
+
+/// Whether a plan or a count was not made because the allow list refuses what it would run:
+/// the analysis goes on without that figure, and says so.
+pub(super) fn refused(e: &CaughtPgError) -> bool {
+    e.code == pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE
 }
 
 /// Planner estimate of the rows a query returns (EXPLAIN only: nothing runs).

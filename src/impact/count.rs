@@ -284,7 +284,7 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                         .map_err(|e| ImpactError::Decode(e.to_string()))?,
                 )
             }
-            Err(e) if e.code == pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE => {
+            Err(e) if super::catalog::refused(&e) => {
                 a.warnings.push(format!(
                     "{} not counted exactly ({}); the planner's estimate stands",
                     a.touches[i].rel.display(),

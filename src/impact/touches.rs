@@ -3,7 +3,7 @@
 use super::api::Result;
 use super::api::{each_node, node_key, op_name, Analysis, ImpactError, Mode, Touch};
 use super::cascade::{self, Node, Op};
-use super::catalog::{explain_rows, graph, json_one, rel, rels, resolve, Graph, Rel};
+use super::catalog::{explain_rows, graph, json_one, refused, rel, rels, resolve, Graph, Rel};
 use super::ddl::{self, LockMode};
 use super::statement::{self, Modify};
 use crate::spi_util::SearchPath;
@@ -94,6 +94,10 @@ pub(super) fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool
     let estimated = match explain_rows(sp, &rows_sql) {
         Ok(r) => Some(r),
         Err(e) if e.is_cancel() => e.rethrow(),
+        Err(e) if refused(&e) => {
+            a.warnings.push(format!("not estimated ({}): the rows it reaches are not planned", e.message));
+            None
+        }
         Err(e) => return Err(ImpactError::Count(e.message)),
     };
     let base = fk_table(&t, a)?;
@@ -217,7 +221,14 @@ pub(super) fn insert(sp: &SearchPath, a: &mut Analysis, i: &statement::Insert) -
     let estimated = match (&i.values_rows, &i.source_sql) {
         (Some(n), _) => Some(*n as f64),
         (None, Some(src)) => {
-            Some(explain_rows(sp, src).map_err(|e| ImpactError::Count(e.message))?)
+            match explain_rows(sp, src) {
+                Ok(n) => Some(n),
+                Err(e) if refused(&e) => {
+                    a.warnings.push(format!("not estimated ({})", e.message));
+                    None
+                }
+                Err(e) => return Err(ImpactError::Count(e.message)),
+            }
         }
         _ => None,
     };
@@ -360,10 +371,16 @@ pub(super) fn select(
         }
         a.locks.push((r, LockMode::AccessShare, "read".into()));
     }
-    let estimated = explain_rows(sp, &a.statement).map_err(|e| ImpactError::Count(e.message))?;
-    a.warnings.push(format!(
-        "a SELECT changes nothing; the planner expects {estimated:.0} rows"
-    ));
+    match explain_rows(sp, &a.statement) {
+        Ok(estimated) => a.warnings.push(format!(
+            "a SELECT changes nothing; the planner expects {estimated:.0} rows"
+        )),
+        Err(e) if refused(&e) => a.warnings.push(format!(
+            "a SELECT changes nothing; not estimated ({})",
+            e.message
+        )),
+        Err(e) => return Err(ImpactError::Count(e.message)),
+    }
     Ok(())
 }
 

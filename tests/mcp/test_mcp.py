@@ -279,6 +279,10 @@ def test_a_cancelled_call_is_cancelled_in_the_server():
     finally:
         locker.kill()
         locker.wait()
+        # the server side of the killed psql would hold the lock until its sleep ends
+        psql("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE relation = 'invoice'::regclass AND mode = 'AccessExclusiveLock'")
+        wait_until(lambda: psql("SELECT count(*) FROM pg_locks WHERE relation = 'invoice'::regclass AND mode = 'AccessExclusiveLock'") == "0",
+                   what="the lock to go")
 
 
 def wait_until(cond, timeout=15, what="the condition"):
