@@ -122,6 +122,7 @@ const CALLS: &[(&str, &str)] = &[
     ("lint_schema", "SELECT ai.lint_schema()"),
     ("erd", "SELECT ai.erd()"),
     ("explain", "SELECT ai.explain('SELECT max(country) FROM att.customer_view')"),
+    ("explain", "SELECT ai.explain('SELECT count(*) FROM public.customer WHERE country = ''Germany''')"),
     ("explain", "SELECT ai.explain('SELECT count(*) FROM att.policied')"),
     ("check_sql", "SELECT ai.check_sql('SELECT count(*) FROM att.barrier_view')"),
     ("impact", "SELECT ai.impact('UPDATE att.triggered SET country = country')"),
