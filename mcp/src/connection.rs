@@ -189,7 +189,10 @@ pub fn config(
         _ => tokio_postgres::config::SslMode::Require,
     });
     let mut o = c.get_options().unwrap_or("").to_string();
-    o.push_str(&format!(" -c statement_timeout={}", opts.statement_timeout_ms));
+    o.push_str(&format!(
+        " -c statement_timeout={}",
+        opts.statement_timeout_ms
+    ));
     if opts.read_only {
         o.push_str(" -c default_transaction_read_only=on");
     }
@@ -281,7 +284,10 @@ mod tests {
             _ => None,
         };
         let (_, tls) = config(&opts(""), env).unwrap();
-        assert_eq!((tls.mode, tls.cert.as_deref()), (SslMode::Require, Some("/c.pem")));
+        assert_eq!(
+            (tls.mode, tls.cert.as_deref()),
+            (SslMode::Require, Some("/c.pem"))
+        );
         let o = Options {
             dsn: Some("user=u sslmode=sometimes".into()),
             ..opts("")
@@ -289,10 +295,23 @@ mod tests {
         assert!(config(&o, |_| None).unwrap_err().contains("verify-full"));
         // a connector for each mode (no files needed without verification)
         for mode in [SslMode::Prefer, SslMode::Require, SslMode::VerifyFull] {
-            let t = Tls { mode, root_cert: None, cert: None, key: None };
+            let t = Tls {
+                mode,
+                root_cert: None,
+                cert: None,
+                key: None,
+            };
             assert!(connector(&t).is_ok());
         }
-        let t = Tls { mode: SslMode::VerifyCa, root_cert: Some("/nonexistent.pem".into()), cert: None, key: None };
-        assert!(connector(&t).err().unwrap_or_default().contains("/nonexistent.pem"));
+        let t = Tls {
+            mode: SslMode::VerifyCa,
+            root_cert: Some("/nonexistent.pem".into()),
+            cert: None,
+            key: None,
+        };
+        assert!(connector(&t)
+            .err()
+            .unwrap_or_default()
+            .contains("/nonexistent.pem"));
     }
 }

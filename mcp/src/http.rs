@@ -45,9 +45,13 @@ pub async fn serve(
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    let router = axum::Router::new()
-        .nest_service("/mcp", service)
-        .layer(middleware::from_fn_with_state(Arc::new(tokens), check_token));
+    let router =
+        axum::Router::new()
+            .nest_service("/mcp", service)
+            .layer(middleware::from_fn_with_state(
+                Arc::new(tokens),
+                check_token,
+            ));
     let shutdown = async move {
         let _ = tokio::signal::ctrl_c().await;
         ct.cancel();

@@ -299,7 +299,12 @@ mod tests {
 
     #[test]
     fn http_needs_a_token_on_every_address_or_a_unix_socket() {
-        for a in ["--http 127.0.0.1:8808", "--http 8808", "--http 0.0.0.0:8808", "--http [::1]:1"] {
+        for a in [
+            "--http 127.0.0.1:8808",
+            "--http 8808",
+            "--http 0.0.0.0:8808",
+            "--http [::1]:1",
+        ] {
             let e = parse(&args(a), no_file).unwrap_err();
             assert!(e.contains("needs --token-file"), "{a}: {e}");
         }
@@ -350,7 +355,9 @@ mod tests {
                 "# agents\nAAAAAAAAAAAAAAAA1 agent_reader\n\nBBBBBBBBBBBBBBBB2\n".to_string(),
             )
         };
-        let o = parse(&args("--http 9 --token-file t"), file).unwrap().unwrap();
+        let o = parse(&args("--http 9 --token-file t"), file)
+            .unwrap()
+            .unwrap();
         let Transport::Http { tokens, .. } = o.transport else {
             panic!("http")
         };
@@ -379,10 +386,16 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert!(matches!(&o.transport, Transport::Http { origins, .. } if origins == &["https://app.example.com"]));
+        assert!(
+            matches!(&o.transport, Transport::Http { origins, .. } if origins == &["https://app.example.com"])
+        );
         assert_eq!(o.max_connections, 3);
         assert_eq!(o.statement_timeout_ms, 500);
-        assert!(parse(&args("--http 9 --token-file t --allow-origin app.example.com"), token).is_err());
+        assert!(parse(
+            &args("--http 9 --token-file t --allow-origin app.example.com"),
+            token
+        )
+        .is_err());
         assert!(parse(&args("--allow-origin https://a.b"), token).is_err());
         assert!(parse(&args("--max-connections 0"), no_file).is_err());
         assert!(parse(&args("--statement-timeout x"), no_file).is_err());

@@ -4,6 +4,7 @@
 use crate::options::Options;
 use crate::output;
 use crate::tools::{self, Returns, Tool};
+use postgres_openssl::MakeTlsConnector;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, ToolAnnotations,
@@ -12,7 +13,6 @@ use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler};
 use serde_json::Value;
 use std::sync::Arc;
-use postgres_openssl::MakeTlsConnector;
 
 const INSTRUCTIONS: &str = "ai_architect's tools over one PostgreSQL connection. Every tool \
 runs as the connection's role (or the role the caller's token names) and sees exactly what \

@@ -297,9 +297,11 @@ pub static TOOLS: &[Tool] = &[
         &[arg("request", ID, "the request id")],
         Call::Function("cancel"), Returns::Value),
     tool(Effect::ChangesData, "execute", Set::Approval, "Run an approved request",
-        "Runs an approved request's statement with the requester's rights, after backing up \
-              every row it changes; returns the execution id, counts and the rollback handle. \
-              Changes data.",
+        "Runs an approved request's statement, exactly as approved, with the rights of the \
+              connected role (the executor, not the requester): every function it calls (listed \
+              under functions in its impact) runs with those rights. Backs up every row it \
+              changes first; returns the execution id, counts and the rollback handle. Changes \
+              data.",
         &[arg("request", ID, "the request id")],
         Call::Function("execute"), Returns::Value),
     tool(Effect::ChangesData, "rollback", Set::Approval, "Undo an execution",

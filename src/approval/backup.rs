@@ -8,11 +8,11 @@
 //! settings ([`row_images`]): a timestamptz, a float8, a bytea or a json reads back byte for
 //! byte whatever the executor's or the roller-back's TimeZone, extra_float_digits or
 //! bytea_output; a restore reads it back with the row type's input function.
-use super::api::{rows_per_table, ApprovalError, Result};
-use super::execute::{table_names, xact_per_table};
-use super::restore::table_shapes;
-use crate::impact::api::Capture;
-use crate::impact::cascade::{column_list, quote_ident};
+use super::rows::table_shapes;
+use super::rows::{pk_object, row_text};
+use super::rows::{table_names, xact_per_table};
+use super::store::{rows_per_table, ApprovalError, Result};
+use crate::impact::model::Capture;
 use crate::spi_util::Spi;
 use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, row_images, with_setting, with_timeout,
@@ -24,21 +24,6 @@ use pgrx::JsonB;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::panic::AssertUnwindSafe;
-
-/// `jsonb_build_object('k1', c."k1", …)`: a row's primary key as jsonb.
-pub(super) fn pk_object(alias: &str, pk: &[String]) -> String {
-    let pairs: Vec<String> = pk
-        .iter()
-        .map(|k| format!("'{}', {alias}.{}", k.replace('\'', "''"), quote_ident(k)))
-        .collect();
-    format!("jsonb_build_object({})", pairs.join(", "))
-}
-
-/// `ROW(c."a", c."b", …)::text`: the image of row `c` with the given columns (a table's
-/// columns in the order of its row type, so that `image::table` reads it back).
-pub(super) fn row_text(alias: &str, columns: &[String]) -> String {
-    format!("ROW({})::text", column_list(Some(alias), columns))
-}
 
 /// Whether to lock the rows of `c` (a row lock needs the UPDATE right); a table the executor
 /// may not lock is noted in `unlocked`.

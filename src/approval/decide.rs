@@ -1,9 +1,9 @@
 //! Decisions on a request: approvals that count (distinct approvers, members of the role),
 //! separation of duties, rejection, escalation to the next level, cancellation.
-use super::api::{
+use super::store::notify;
+use super::store::{
     denied, is_member, load, log, rule, session_user, transition, ApprovalError, Request, Result,
 };
-use super::notify::notify;
 use super::workflow::{self, Rule, State};
 use crate::spi_util::as_extension_owner;
 use crate::spi_util::Spi;

@@ -1,35 +1,21 @@
 //! Executing an approved request: the statement analysed again and held against its
 //! approved snapshot (drift), then run with the executor's rights and a backup of every row
 //! it changes.
-use super::api::{
-    denied, load, log, merge_stays_in_its_table, rows_per_table, rule, sha256_hex, snapshot_mode,
-    transition, ApprovalError, Result,
-};
 use super::decide::approvals_still_count;
-use super::restore::table_shapes;
+use super::request::snapshot_mode;
 use super::rollback::rollback_execution;
+use super::store::{
+    denied, load, log, merge_stays_in_its_table, rows_per_table, rule, sha256_hex, transition,
+    ApprovalError, Result,
+};
 use super::workflow::{self, State};
-use crate::impact::api as impact;
+use crate::impact::analyse as impact;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, in_subtransaction, SearchPath};
 use crate::sqlparse::{self, Kind};
 use pgrx::JsonB;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
-
-/// Rows inserted, updated and deleted so far in this transaction, per table (partitions
-/// added up into their partitioned table).
-pub(super) fn xact_per_table() -> Result<BTreeMap<i64, (i64, i64, i64)>> {
-    let mut out = BTreeMap::new();
-    for r in crate::impact::count::xact_counts()?.into_values() {
-        let e = out.entry(r.root).or_insert((0, 0, 0));
-        e.0 += r.ins;
-        e.1 += r.upd;
-        e.2 += r.del;
-    }
-    Ok(out)
-}
 
 /// Runs an approved request; see the module documentation.
 pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
@@ -178,11 +164,4 @@ pub(super) fn finish_failed(
     d["reason"] = json!(reason);
     log("execution_failed", id, sha, d)?;
     Ok(())
-}
-
-pub(super) fn table_names(oids: &[i64]) -> Result<BTreeMap<i64, String>> {
-    Ok(table_shapes(oids)?
-        .into_iter()
-        .map(|(oid, t)| (oid, t.display))
-        .collect())
 }

@@ -1,11 +1,15 @@
 //! The approval workflow: requests routed by risk, decisions with separation of duties,
 //! execution with a backup of every row touched, rollback. `workflow` holds the rules in plain
-//! Rust; `api` is the SQL surface.
+//! Rust; `store` is the kernel every part imports; `api` is the SQL surface, which nothing
+//! imports back.
 pub mod api;
 mod backup;
 mod decide;
 mod execute;
 mod notify;
+pub mod request;
 mod restore;
 mod rollback;
+mod rows;
+pub mod store;
 pub mod workflow;

@@ -1,6 +1,6 @@
 //! Telling others: a NOTIFY and a webhook message per state change (sent after commit by
 //! ai.deliver_notifications), and the expiry of requests nobody decided in time.
-use super::api::{log, session_user, ApprovalError, Result};
+use super::store::{log, notify, ApprovalError, Result};
 use super::workflow::State;
 use crate::error::OrRaise;
 use crate::spi_util::as_extension_owner;
@@ -8,34 +8,6 @@ use crate::spi_util::Spi;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Value};
-
-/// `NOTIFY ai_approvals` with a json payload (delivered at commit), and, when a webhook is
-/// configured, a message in the outbox (sent after commit by ai.deliver_notifications).
-pub(super) fn notify(id: i64, state: State) -> Result<()> {
-    let by = session_user()?;
-    let payload = json!({"request": id, "state": state.as_str(), "by": by});
-    Spi::run_with_args(
-        "SELECT pg_catalog.pg_notify('ai_approvals', $1)",
-        &[payload.to_string().into()],
-    )?;
-    if crate::guc::approval_webhook_url().is_some() {
-        let db = Spi::get_one::<String>("SELECT current_database()::text")?.unwrap_or_default();
-        let text = format!(
-            "ai_architect ({db}): request {id} is {} (by {by})",
-            state.as_str()
-        );
-        let mut message = payload;
-        message["text"] = json!(text);
-        as_extension_owner(|| {
-            Spi::run_with_args(
-                "INSERT INTO ai.notification_outbox (request_id, payload) VALUES ($1, $2)",
-                &[id.into(), JsonB(message).into()],
-            )?;
-            Ok::<_, ApprovalError>(())
-        })?;
-    }
-    Ok(())
-}
 
 /// Sends queued webhook messages (oldest first, at most `max`); each is tried up to 5 times.
 pub fn deliver(max: i64) -> Result<Value> {

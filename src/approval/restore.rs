@@ -5,14 +5,14 @@
 //! change that lands between the conflict check and the restore fails the rollback instead
 //! of being overwritten; then every row is compared with its backup. Row images are read and
 //! written under the fixed settings of [`row_images`].
-use super::api::{ApprovalError, Result};
-use super::backup::{pk_object, row_text};
+use super::rows::{pk_object, row_text};
+use super::rows::{table_shapes, Shape};
+use super::store::{ApprovalError, Result};
 use crate::impact::cascade::column_list;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, row_images, SearchPath};
 use pgrx::JsonB;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, serde::Deserialize)]
 struct BackupSet {
@@ -296,31 +296,4 @@ fn all_of(table: &str, step: &str, n: i64, s: &BackupSet, force: bool) -> Result
         "{table}: {} of {want} rows changed while the rollback ran ({step}); nothing was restored",
         want - n
     )))
-}
-
-/// What a restore needs of a table: its name, key and columns.
-pub(super) struct Shape {
-    pub(super) qualified: String,
-    pub(super) display: String,
-    pub(super) pk: Vec<String>,
-    /// columns a restore writes (generated ones left out)
-    pub(super) columns: Vec<String>,
-    /// every column, in the order of the row type
-    pub(super) all_columns: Vec<String>,
-}
-
-pub(super) fn table_shapes(oids: &[i64]) -> Result<BTreeMap<i64, Shape>> {
-    Ok(crate::impact::catalog::rels(oids)?
-        .into_iter()
-        .map(|(oid, r)| {
-            let shape = Shape {
-                qualified: r.qualified(),
-                display: r.display(),
-                pk: r.primary_key().to_vec(),
-                columns: r.writable_columns(),
-                all_columns: r.all_columns(),
-            };
-            (oid, shape)
-        })
-        .collect())
 }

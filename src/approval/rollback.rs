@@ -1,7 +1,8 @@
 //! Rolling an execution back: by its stored inverse DDL, or row by row from its backup
 //! (see `restore`), when the policy allows it without a request of its own.
-use super::api::{
-    denied, is_member, load, log, route, rule, session_user, transition, ApprovalError, Result,
+use super::request::route;
+use super::store::{
+    denied, is_member, load, log, rule, session_user, transition, ApprovalError, Result,
 };
 use super::workflow::State;
 use crate::spi_util::Spi;

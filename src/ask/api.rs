@@ -16,8 +16,8 @@ use crate::llm::{self, LlmError};
 use crate::pgsql::{self, Lists, PgSqlError};
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    as_extension_owner, in_rolled_back_subtransaction, read_only,
-    timeout_is_ours, with_timeout, SearchPath, VectorSql,
+    as_extension_owner, in_rolled_back_subtransaction, read_only, timeout_is_ours, with_timeout,
+    SearchPath, VectorSql,
 };
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
@@ -327,8 +327,7 @@ fn value_hits(
     let mut sampled: Vec<(usize, usize, String)> = Vec::new();
     let read = |sql: &str| -> std::result::Result<Vec<(usize, usize, String)>, PgSqlError> {
         // (matches of the question's few phrases: far below these bounds)
-        pgsql::checked_select(sql, SAFE_PATH, lists, |p| p.rows(100_000, 16 << 20))
-        .map(|r| {
+        pgsql::checked_select(sql, SAFE_PATH, lists, |p| p.rows(100_000, 16 << 20)).map(|r| {
             r.rows
                 .iter()
                 .filter_map(|row| {

@@ -43,27 +43,6 @@ pub struct Table {
     pub fks: Vec<ForeignKey>,
 }
 
-/// `invoice_line` / `InvoiceLine` / `invoiceLine` -> `invoice line`.
-pub fn words(name: &str) -> String {
-    let mut out = String::new();
-    let mut prev_lower = false;
-    for ch in name.chars() {
-        if ch == '_' || ch == '-' || ch == ' ' || ch == '.' {
-            if !out.ends_with(' ') && !out.is_empty() {
-                out.push(' ');
-            }
-            prev_lower = false;
-            continue;
-        }
-        if ch.is_uppercase() && prev_lower && !out.ends_with(' ') {
-            out.push(' ');
-        }
-        prev_lower = ch.is_lowercase() || ch.is_ascii_digit();
-        out.extend(ch.to_lowercase());
-    }
-    out.trim().to_string()
-}
-
 fn kind(relkind: &str) -> &'static str {
     match relkind {
         "v" => "view",
@@ -85,11 +64,11 @@ fn notes(human: &Option<String>, comment: &Option<String>) -> String {
 pub fn schema_text(schema: &str, tables: &[&Table]) -> String {
     let names: Vec<String> = tables
         .iter()
-        .map(|t| format!("{} ({})", t.name, words(&t.name)))
+        .map(|t| format!("{} ({})", t.name, super::text::words(&t.name)))
         .collect();
     format!(
         "Schema {schema} ({}) with {} objects: {}.",
-        words(schema),
+        super::text::words(schema),
         tables.len(),
         names.join(", ")
     )
@@ -100,7 +79,7 @@ pub fn table_text(t: &Table, referenced_by: &[(String, String)]) -> String {
         "{} {} ({}) in schema {}",
         capitalised(kind(&t.relkind)),
         t.name,
-        words(&t.name),
+        super::text::words(&t.name),
         t.schema
     );
     // Row counts change all the time: they are stored beside the text, not in it, so a
@@ -130,14 +109,14 @@ pub fn table_text(t: &Table, referenced_by: &[(String, String)]) -> String {
         let refs: Vec<String> = t
             .fks
             .iter()
-            .map(|f| format!("{} ({})", f.ref_table, words(&f.ref_table)))
+            .map(|f| format!("{} ({})", f.ref_table, super::text::words(&f.ref_table)))
             .collect();
         s.push_str(&format!(" Belongs to: {}.", refs.join(", ")));
     }
     if !referenced_by.is_empty() {
         let refs: Vec<String> = referenced_by
             .iter()
-            .map(|(_, tbl)| format!("{tbl} ({})", words(tbl)))
+            .map(|(_, tbl)| format!("{tbl} ({})", super::text::words(tbl)))
             .collect();
         s.push_str(&format!(" Has many: {}.", refs.join(", ")));
     }
@@ -148,10 +127,10 @@ pub fn column_text(t: &Table, c: &Column) -> String {
     let mut s = format!(
         "Column {} ({}) of {} {} ({}): {}",
         c.name,
-        words(&c.name),
+        super::text::words(&c.name),
         kind(&t.relkind),
         t.name,
-        words(&t.name),
+        super::text::words(&t.name),
         c.data_type
     );
     if c.pk {
@@ -163,7 +142,7 @@ pub fn column_text(t: &Table, c: &Column) -> String {
         s.push_str(&format!(
             ", references {} ({})",
             fk.ref_table,
-            words(&fk.ref_table)
+            super::text::words(&fk.ref_table)
         ));
     }
     s.push('.');
@@ -176,10 +155,10 @@ pub fn column_text(t: &Table, c: &Column) -> String {
 
 /// `order_items` -> `order item`: the singular, for sentences about one row.
 fn singular(name: &str) -> String {
-    let w = words(name);
+    let w = super::text::words(name);
     match w.rsplit_once(' ') {
-        Some((head, last)) => format!("{head} {}", super::search::stem(last)),
-        None => super::search::stem(&w),
+        Some((head, last)) => format!("{head} {}", super::text::stem(last)),
+        None => super::text::stem(&w),
     }
 }
 
@@ -187,9 +166,9 @@ pub fn relationship_text(t: &Table, fk: &ForeignKey) -> String {
     format!(
         "{} ({}) references {} ({}): {}.{} = {}.{}; each {} belongs to one {}, one {} has many {}. On delete {}, on update {}.",
         t.name,
-        words(&t.name),
+        super::text::words(&t.name),
         fk.ref_table,
-        words(&fk.ref_table),
+        super::text::words(&fk.ref_table),
         t.name,
         fk.columns.join(", "),
         fk.ref_table,
@@ -197,7 +176,7 @@ pub fn relationship_text(t: &Table, fk: &ForeignKey) -> String {
         singular(&t.name),
         singular(&fk.ref_table),
         singular(&fk.ref_table),
-        words(&t.name),
+        super::text::words(&t.name),
         fk.on_delete,
         fk.on_update,
     )
@@ -278,10 +257,13 @@ mod tests {
 
     #[test]
     fn splits_identifiers_into_words() {
-        assert_eq!(words("invoice_line"), "invoice line");
-        assert_eq!(words("InvoiceLine"), "invoice line");
-        assert_eq!(words("invoiceLineID2"), "invoice line id2");
-        assert_eq!(words("__a__b"), "a b");
+        assert_eq!(crate::catalog::text::words("invoice_line"), "invoice line");
+        assert_eq!(crate::catalog::text::words("InvoiceLine"), "invoice line");
+        assert_eq!(
+            crate::catalog::text::words("invoiceLineID2"),
+            "invoice line id2"
+        );
+        assert_eq!(crate::catalog::text::words("__a__b"), "a b");
     }
 
     #[test]

@@ -4,3 +4,4 @@ pub mod api;
 pub mod describe;
 pub mod plan;
 pub mod search;
+pub mod text;

@@ -1,5 +1,6 @@
 //! Hybrid ranking for ai.search_catalog: vector similarity plus lexical matching of names,
 //! so that a question saying "invoices" finds table `invoice` even when meaning is vague.
+use super::text::stem;
 use std::collections::HashSet;
 
 const STOPWORDS: &[&str] = &[
@@ -9,28 +10,9 @@ const STOPWORDS: &[&str] = &[
     "has", "give", "find", "get", "most", "top", "number",
 ];
 
-/// A light English stemmer for identifiers and questions: plural and possessive forms.
-pub fn stem(word: &str) -> String {
-    let w = word.to_lowercase();
-    let w = w.trim_end_matches("'s").trim_end_matches('\'');
-    let n = w.len();
-    if n > 4 && w.ends_with("ies") {
-        return format!("{}y", &w[..n - 3]);
-    }
-    for suffix in ["sses", "xes", "ches", "shes", "zes"] {
-        if n > suffix.len() + 1 && w.ends_with(suffix) {
-            return w[..n - 2].to_string();
-        }
-    }
-    if n > 3 && w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
-        return w[..n - 1].to_string();
-    }
-    w.to_string()
-}
-
 /// Stemmed content words of a question or an identifier (`InvoiceLine`, `invoice_line`).
 pub fn tokens(text: &str) -> Vec<String> {
-    super::describe::words(text)
+    super::text::words(text)
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty() && !STOPWORDS.contains(w))
         .map(stem)

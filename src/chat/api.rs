@@ -186,7 +186,7 @@ fn run_tool(
         },
         Tool::Impact => {
             let sql = followup::statement_in(message).unwrap_or_default();
-            match sp.as_caller(|| crate::impact::api::analyse(&sql, crate::impact::api::Mode::Estimate)) {
+            match sp.as_caller(|| crate::impact::analyse::analyse(&sql, crate::impact::model::Mode::Estimate)) {
                 Ok(doc) => Answer {
                     text: format!(
                         "{} would touch about {} row(s); risk {}",

@@ -3,7 +3,8 @@
 //! its impact) as the caller, so approval, separation of duties and execution follow the
 //! workflow's rules like any other request.
 use super::grammar::{self, GrammarError, Statement};
-use crate::approval::api::{self as approval, ApprovalError};
+use crate::approval::request as approval;
+use crate::approval::store::ApprovalError;
 use crate::error::{OrRaise, UserError};
 use crate::lint::api::{tables, LintError};
 use crate::pgsql::{self, PgSqlError};

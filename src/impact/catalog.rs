@@ -1,8 +1,8 @@
 //! What the catalog says about the relations a statement names: their kind, size, columns,
 //! key and the caller's rights; the foreign-key graph; the planner's row estimates.
-use super::api::ImpactError;
-use super::api::Result;
 use super::cascade::{Action, Edge, Table};
+use super::error::ImpactError;
+use super::error::Result;
 use crate::spi_util::Spi;
 use crate::spi_util::{in_rolled_back_subtransaction, CaughtPgError, SearchPath};
 use pgrx::JsonB;

@@ -5,10 +5,11 @@
 //!
 //! Rows reached by several paths are counted once: every row set also has its identity form
 //! (`tableoid, ctid`), and a line reached by several paths counts the UNION of those.
-use super::api::{each_node, node_key, Analysis};
-use super::api::{ImpactError, Result, Touch};
 use super::cascade::ROW_IDENTITY;
 use super::catalog::{explain_plan, json_one, rel, rels};
+use super::error::{ImpactError, Result};
+use super::model::Touch;
+use super::model::{each_node, node_key, Analysis};
 use crate::spi_util::Spi;
 use crate::spi_util::{
     in_rolled_back_subtransaction, in_subtransaction, read_only, timeout_is_ours, with_timeout,
@@ -228,7 +229,11 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                 .rows
                 .first()
                 .and_then(|row| row.as_object()?.values().next().cloned())
-                .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()))
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string())
+                })
                 .unwrap_or_default()),
             // refused by the allow list: told apart, so that it leaves the count unknown
             Ok(Err(e @ crate::pgsql::PgSqlError::Refused(_))) => Err(CaughtPgError {
@@ -284,13 +289,11 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                         .map_err(|e| ImpactError::Decode(e.to_string()))?,
                 )
             }
-            Err(e) if super::catalog::refused(&e) => {
-                a.warnings.push(format!(
-                    "{} not counted exactly ({}); the planner's estimate stands",
-                    a.touches[i].rel.display(),
-                    e.message
-                ))
-            }
+            Err(e) if super::catalog::refused(&e) => a.warnings.push(format!(
+                "{} not counted exactly ({}); the planner's estimate stands",
+                a.touches[i].rel.display(),
+                e.message
+            )),
             Err(e) if i == 0 => return Err(ImpactError::Count(e.message)),
             Err(e) => a.warnings.push(format!(
                 "{} not counted: {}",

@@ -1,9 +1,9 @@
 //! The jsonb document ai.impact returns, assembled from an analysis.
-use super::api::Result;
-use super::api::{each_node, node_key, Analysis, Touch};
 use super::cascade::Node;
 use super::catalog::{json_one, Rel};
 use super::ddl::LockMode;
+use super::error::Result;
+use super::model::{each_node, node_key, Analysis, Touch};
 use super::risk::{self, Facts, Policy};
 use super::sensitive;
 use crate::sqlparse::Kind;

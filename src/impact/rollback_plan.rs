@@ -1,10 +1,10 @@
 //! The rollback plan of a document: what to copy before the statement, and the inverse of
 //! each DDL step, printed with schema-qualified names.
-use super::api::Result;
-use super::api::{Analysis, Touch};
 use super::cascade::{self};
 use super::catalog::{Col, Rel};
 use super::ddl::Inverse;
+use super::error::Result;
+use super::model::{Analysis, Touch};
 use crate::spi_util::Spi;
 use crate::sqlparse::Kind;
 use serde_json::{json, Value};

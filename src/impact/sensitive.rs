@@ -32,7 +32,7 @@ const FRAGMENTS: &[(&str, &str)] = &[
 
 /// Why a column name looks sensitive, if it does.
 pub fn classify(column: &str) -> Option<&'static str> {
-    let words = crate::catalog::describe::words(column);
+    let words = crate::catalog::text::words(column);
     let joined: String = words.split(' ').collect();
     for (fragment, kind) in FRAGMENTS {
         if words

@@ -1,10 +1,11 @@
 //! What each kind of statement touches: its target (resolved as the caller wrote it), the
 //! rows it changes and the tables its cascades reach, the locks it takes, the DDL it runs.
-use super::api::Result;
-use super::api::{each_node, node_key, op_name, Analysis, ImpactError, Mode, Touch};
 use super::cascade::{self, Node, Op};
 use super::catalog::{explain_rows, graph, json_one, refused, rel, rels, resolve, Graph, Rel};
 use super::ddl::{self, LockMode};
+use super::error::ImpactError;
+use super::error::Result;
+use super::model::{each_node, node_key, op_name, Analysis, Mode, Touch};
 use super::statement::{self, Modify};
 use crate::spi_util::SearchPath;
 use crate::spi_util::Spi;
@@ -95,7 +96,10 @@ pub(super) fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool
         Ok(r) => Some(r),
         Err(e) if e.is_cancel() => e.rethrow(),
         Err(e) if refused(&e) => {
-            a.warnings.push(format!("not estimated ({}): the rows it reaches are not planned", e.message));
+            a.warnings.push(format!(
+                "not estimated ({}): the rows it reaches are not planned",
+                e.message
+            ));
             None
         }
         Err(e) => return Err(ImpactError::Count(e.message)),
@@ -220,16 +224,14 @@ pub(super) fn insert(sp: &SearchPath, a: &mut Analysis, i: &statement::Insert) -
     });
     let estimated = match (&i.values_rows, &i.source_sql) {
         (Some(n), _) => Some(*n as f64),
-        (None, Some(src)) => {
-            match explain_rows(sp, src) {
-                Ok(n) => Some(n),
-                Err(e) if refused(&e) => {
-                    a.warnings.push(format!("not estimated ({})", e.message));
-                    None
-                }
-                Err(e) => return Err(ImpactError::Count(e.message)),
+        (None, Some(src)) => match explain_rows(sp, src) {
+            Ok(n) => Some(n),
+            Err(e) if refused(&e) => {
+                a.warnings.push(format!("not estimated ({})", e.message));
+                None
             }
-        }
+            Err(e) => return Err(ImpactError::Count(e.message)),
+        },
         _ => None,
     };
     if i.on_conflict {

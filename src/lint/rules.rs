@@ -1,6 +1,6 @@
 //! The schema lint's rules, over the facts its catalog query gathers (facts.sql). Plain Rust:
 //! each rule says what it found and, where one statement fixes it, that statement.
-use crate::catalog::describe::words;
+use crate::catalog::text::words;
 use crate::sqlparse::ident;
 use serde::Deserialize;
 

@@ -8,8 +8,7 @@ use crate::error::OrRaise;
 use crate::guc;
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    as_extension_owner, in_rolled_back_subtransaction, read_only, with_timeout,
-    SearchPath,
+    as_extension_owner, in_rolled_back_subtransaction, read_only, with_timeout, SearchPath,
 };
 use crate::sqlparse::Kind;
 use pgrx::prelude::*;

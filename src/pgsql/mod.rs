@@ -13,9 +13,9 @@
 //!   very tree that was checked: the text is never pasted into a larger statement, and a plan
 //!   that PostgreSQL would have to analyse again (a concurrent schema change) is refused.
 mod api;
-pub mod sites;
 pub mod policy;
 mod run;
+pub mod sites;
 mod tree;
 
 pub use policy::{Command, Facts, Lists, Refusal};

@@ -170,7 +170,7 @@ impl From {
 /// A short alias from the initials of a table's words (`invoice_line` → `il`), unique
 /// among `taken`.
 pub fn alias(table: &str, taken: &[String]) -> String {
-    let initials: String = crate::catalog::describe::words(table)
+    let initials: String = crate::catalog::text::words(table)
         .split_whitespace()
         .filter_map(|w| w.chars().next())
         .filter(|c| c.is_ascii_alphabetic())

@@ -1,7 +1,7 @@
 //! The words of a question: tokens with their stems, numbers and quoted strings, and the
 //! small English vocabulary the engine understands (function words, intent words, a
 //! thesaurus of common database nouns, units of time).
-use crate::catalog::search::stem;
+use crate::catalog::text::stem;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Token {

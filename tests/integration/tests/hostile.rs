@@ -527,3 +527,49 @@ fn row_level_security_hides_sample_values_from_the_catalog() {
     assert!(samples.iter().any(|s| s.contains("open-")), "{samples:?}");
     assert!(!samples.iter().any(|s| s.contains("bob-secret")), "{samples:?}");
 }
+
+/// Review M-1: the impact (and so the request its approvers read) lists every function the
+/// statement runs as PostgreSQL's analyser sees it — a column default, a domain check, an
+/// operator — and says that the executor runs those that are not built in with their rights.
+#[test]
+fn the_impact_lists_the_functions_a_statement_runs() {
+    let db = TestDb::new("hostile_m1");
+    let mut su = db.connect("postgres");
+    su.batch_execute(
+        "CREATE FUNCTION public.stamp() RETURNS text LANGUAGE sql AS $$ SELECT 'x' $$;
+         CREATE TABLE public.t (id int PRIMARY KEY, note text DEFAULT public.stamp());",
+    )
+    .unwrap();
+    let doc: serde_json::Value = su
+        .query_one("SELECT ai.impact('INSERT INTO public.t (id) VALUES (1)')::text", &[])
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap();
+    let f = doc["functions"].as_array().expect("a functions list");
+    assert!(
+        f.iter().any(|f| f["signature"] == "stamp()" || f["signature"] == "public.stamp()"),
+        "{f:?}"
+    );
+    assert!(f.iter().all(|f| f["built_in"] == false), "{f:?}");
+    let warned = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap_or("").contains("not built in, with the rights of whoever executes it"));
+    assert!(warned, "{}", doc["warnings"]);
+    let report: String = su
+        .query_one("SELECT ai.impact_report('INSERT INTO public.t (id) VALUES (1)')", &[])
+        .unwrap()
+        .get(0);
+    assert!(report.contains("functions it runs (not built in"), "{report}");
+    // a statement that calls only built-ins lists them, and warns of nothing
+    let doc: serde_json::Value = su
+        .query_one("SELECT ai.impact('UPDATE public.t SET note = upper(note)')::text", &[])
+        .unwrap()
+        .get::<_, String>(0)
+        .parse()
+        .unwrap();
+    assert!(doc["functions"].as_array().unwrap().iter().any(|f| f["built_in"] == true));
+    assert!(!doc["warnings"].to_string().contains("not built in"));
+}

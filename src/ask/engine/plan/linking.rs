@@ -425,7 +425,7 @@ impl Analysis<'_> {
 
 /// Stemmed words of a table name.
 pub(super) fn name_stems(name: &str) -> Vec<String> {
-    crate::catalog::describe::words(name)
+    crate::catalog::text::words(name)
         .split_whitespace()
         .map(stem)
         .collect()

@@ -10,7 +10,7 @@ mod render;
 use super::sql::{self, ident, literal, number, From};
 use super::words::{self, duration_ms, is_function_word, month, synonyms, time_unit, Token};
 use super::{Answer, Kind, NotUnderstood, Schema, ValueHit};
-use crate::catalog::search::stem;
+use crate::catalog::text::stem;
 use linking::{col_stems, name_stems};
 
 type Col = (usize, usize);

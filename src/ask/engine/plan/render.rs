@@ -105,7 +105,7 @@ impl Analysis<'_> {
         };
         let mut select: Vec<String> = Vec::new();
         let mut group_by: Vec<String> = Vec::new();
-        let tname = |t: usize| crate::catalog::describe::words(&s.tables[t].name).replace(' ', "_");
+        let tname = |t: usize| crate::catalog::text::words(&s.tables[t].name).replace(' ', "_");
         let measure_sql = measure.as_ref().map(|m| match m {
             Measure::Count(t) => {
                 let pk = self.pk(*t);
@@ -435,7 +435,7 @@ impl Analysis<'_> {
         tables: &[String],
     ) -> String {
         let s = self.s;
-        let tw = |t: usize| crate::catalog::describe::words(&s.tables[t].name);
+        let tw = |t: usize| crate::catalog::text::words(&s.tables[t].name);
         let cw = |c: &Col| format!("{}.{}", s.tables[c.0].name, s.tables[c.0].columns[c.1].name);
         let what = match measure {
             Some(Measure::Count(t)) => format!("Counts {} rows", tw(*t)),

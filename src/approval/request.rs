@@ -1,0 +1,87 @@
+//! A new request: its impact taken with the requester's rights, stored with its hash, routed
+//! by the approval policy.
+use super::store::notify;
+use super::store::{
+    log, merge_stays_in_its_table, rule, sha256_hex, transition, ApprovalError, Result,
+};
+use super::workflow::{Rule, State};
+use crate::impact::analyse as impact;
+use crate::impact::model::Mode;
+use crate::spi_util::Spi;
+use crate::spi_util::{as_extension_owner, SearchPath};
+use crate::sqlparse::{self, Kind};
+use pgrx::JsonB;
+use serde_json::{json, Value};
+
+/// A new request is pending (NOTIFY and webhook); when its level needs no approval it is
+/// approved at once, `details` going into the audit entry.
+pub(super) fn route(id: i64, sha: &str, r: &Rule, details: Value) -> Result<()> {
+    notify(id, State::Pending)?;
+    if r.required == 0 {
+        transition(
+            id,
+            State::Pending,
+            State::Approved,
+            Some("approved automatically: the policy needs no approval"),
+        )?;
+        log("auto_approved", id, sha, details)?;
+    }
+    Ok(())
+}
+
+pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> {
+    request_with_impact(sp, sql, reason).map(|(id, _)| id)
+}
+
+/// A new request's id and the impact it was made with (what its approvers see).
+pub fn request_with_impact(
+    sp: &SearchPath,
+    sql: &str,
+    reason: Option<&str>,
+) -> Result<(i64, Value)> {
+    let parsed = sqlparse::parse_statement(sql)?;
+    match sqlparse::kind(&parsed.stmt) {
+        Kind::Insert | Kind::Update | Kind::Delete | Kind::Truncate | Kind::Ddl => {}
+        Kind::Merge => {}
+        Kind::Select => return Err(ApprovalError::NotAllowed("SELECT")),
+        Kind::Copy => return Err(ApprovalError::NotAllowed("COPY")),
+        Kind::Other => return Err(ApprovalError::NotAllowed("utility")),
+    }
+    let (doc, captures) = impact::analyse_in(sp, sql, snapshot_mode(&parsed))?;
+    merge_stays_in_its_table(sp, &parsed, &doc, &captures)?;
+    // every row is backed up and restored by its key, inserted ones too
+    if let Some(c) = captures.iter().find(|c| c.pk.is_empty()) {
+        return Err(ApprovalError::NoPrimaryKey(c.display.clone()));
+    }
+    let normalized = doc["statement"].as_str().unwrap_or(sql).to_string();
+    let sha = sha256_hex(&normalized);
+    let risk = doc["risk_level"].as_str().unwrap_or("CRITICAL").to_string();
+    let r = rule(&risk)?;
+    let ttl = crate::guc::approval_ttl_s() as i64;
+    let id = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "INSERT INTO ai.approval_requests (sql, normalized_sql, sql_sha256, reason, impact, risk_level, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, now() + $7 * interval '1 second') RETURNING id",
+            &[sql.into(), normalized.clone().into(), sha.clone().into(), reason.into(), JsonB(doc.clone()).into(), risk.clone().into(), ttl.into()],
+        )?)
+    })?
+    .ok_or(ApprovalError::Decode("no id".into()))?;
+    log(
+        "request",
+        id,
+        &sha,
+        json!({"risk_level": risk, "rows_touched": doc["rows_touched"], "reason": reason, "required_approvals": r.required}),
+    )?;
+    route(id, &sha, &r, json!({"risk_level": risk}))?;
+    Ok((id, doc))
+}
+
+/// The rows per table a request is approved for: exact counts; for MERGE and INSERT … ON
+/// CONFLICT, whose actions depend on each row, a dry run (rolled back) is the exact count.
+pub(super) fn snapshot_mode(p: &sqlparse::Parsed) -> Mode {
+    if sqlparse::kind(&p.stmt) == Kind::Merge || super::backup::is_upsert(p) {
+        Mode::DryRun
+    } else {
+        Mode::Exact
+    }
+}
