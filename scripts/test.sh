@@ -49,7 +49,9 @@ step() { # name log cmd...
 run_unit() {
   local log="$LOGDIR/unit.log" rc=0
   say "test: unit (cargo test, pure Rust)"
-  { cargo test --lib -- --skip pg_tests:: && cargo test -p ai-architect-mcp; } >"$log" 2>&1 || rc=$?
+  # and no import circle between the files of src/ (scripts/import_cycles.py)
+  { cargo test --lib -- --skip pg_tests:: && cargo test -p ai-architect-mcp &&
+    python3 scripts/import_cycles.py src; } >"$log" 2>&1 || rc=$?
   read -r p f < <(cargo_counts "$log")
   record unit "$p" "$f" "$rc" "$log"
 }
