@@ -20,9 +20,12 @@ fi
 mkdir -p "$SHARED_CACHE"
 SHARED_CACHE="$(cd "$SHARED_CACHE" && pwd)"
 export AI_ARCHITECT_CACHE="$SHARED_CACHE"
-# cargo's intermediate files (every dependency compiled once per machine, not per clone); the
-# final artifacts stay in this checkout's target/. Cargo locks the directory while it builds.
-export CARGO_BUILD_BUILD_DIR="${CARGO_BUILD_BUILD_DIR:-$SHARED_CACHE/cargo-build}"
+# cargo's intermediate files, kept across clones made at the same path (a CI workspace): the
+# dependencies are compiled once, not per clone; the final artifacts stay in this checkout's
+# target/. One directory per checkout path: cargo names a workspace crate's files by its path
+# relative to the workspace, so two checkouts at different paths sharing one directory would
+# take each other's builds of the extension for fresh. Cargo locks it while it builds.
+export CARGO_BUILD_BUILD_DIR="${CARGO_BUILD_BUILD_DIR:-$SHARED_CACHE/cargo-build/$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)}"
 # The PostgreSQL major version everything runs on: PG=15 (Debian's packages, the default),
 # PG=17 or PG=18 (built from source into .cache/pgNN by scripts/setup.sh); or the server of
 # PG_CONFIG=/path/to/pg_config (make install into your own server). Each version has its own
