@@ -131,7 +131,8 @@ pub const DENIED_BUILTINS: &[&str] = &[
     "ts_rewrite",
 ];
 
-/// VOLATILE built-ins that only read a clock, a random source or a size: allowed.
+/// VOLATILE built-ins that only read a clock, a random source, a size or who blocks whom:
+/// allowed (monitoring queries use the last two kinds).
 pub const HARMLESS_VOLATILE: &[&str] = &[
     "random",
     "random_normal",
@@ -142,6 +143,8 @@ pub const HARMLESS_VOLATILE: &[&str] = &[
     "pg_total_relation_size",
     "pg_table_size",
     "pg_indexes_size",
+    "pg_database_size",
+    "pg_blocking_pids",
 ];
 
 /// System relations generated SQL may read: the descriptive catalogs and views, never
@@ -188,6 +191,7 @@ pub const SYSTEM_RELATIONS: &[&str] = &[
     "pg_catalog.pg_cursors",
     // activity and statistics views (they show others' details only to privileged roles)
     "pg_catalog.pg_stat_activity",
+    "pg_catalog.pg_stat_ssl",
     "pg_catalog.pg_stat_database",
     "pg_catalog.pg_stat_all_tables",
     "pg_catalog.pg_stat_user_tables",
@@ -434,6 +438,24 @@ mod tests {
             ..Default::default()
         };
         assert!(check_function(&f(1, "UPPER", Volatility::Immutable), &deny_upper).is_err());
+    }
+
+    #[test]
+    fn read_only_monitoring_is_allowed_on_purpose() {
+        let l = Lists::default();
+        for name in ["pg_blocking_pids", "pg_database_size"] {
+            assert!(check_function(&f(9, name, Volatility::Volatile), &l).is_ok(), "{name}");
+        }
+        let rel = |schema: &str, name: &str| Relation {
+            oid: 12000,
+            schema: schema.into(),
+            name: name.into(),
+            kind: 'v',
+        };
+        assert!(check_relation(&rel("pg_catalog", "pg_stat_ssl")).is_ok());
+        // pg_group lists role memberships by OID: pg_roles is the documented view, and
+        // pg_auth_members is not on the list either
+        assert!(check_relation(&rel("pg_catalog", "pg_group")).is_err());
     }
 
     #[test]
