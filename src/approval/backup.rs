@@ -124,6 +124,46 @@ fn as_keys(keys: &BTreeSet<String>) -> Value {
     )
 }
 
+/// After a DELETE or UPDATE of the target `c`: every backed-up row is gone (DELETE), or is
+/// this (sub)transaction's new version where its key still finds it (UPDATE). With the counts
+/// already equal, that makes the changed rows exactly the backed-up ones; otherwise the
+/// statement is undone (the caller's subtransaction rolls back) with an error.
+fn same_rows_as_backed_up(sp: &SearchPath, c: &Capture, keys: &BTreeSet<String>) -> Result<()> {
+    let pk = pk_object("c", &c.pk);
+    let backed_up = JsonB(as_keys(keys));
+    let problem = if c.operation == "delete" {
+        let q = format!(
+            "SELECT coalesce(jsonb_agg({pk}), '[]') FROM {t} AS c
+              WHERE {pk} IN (SELECT value FROM jsonb_array_elements($1))",
+            t = c.qualified
+        );
+        let left = images(sp, &q, &[backed_up.into()])?;
+        let n = left.as_array().map_or(0, |a| a.len());
+        (n > 0).then(|| format!("{n} backed-up row(s) of {} are still there", c.display))
+    } else {
+        // a backed-up row still under its key must be this (sub)transaction's new version; one
+        // whose key changed (an UPDATE of the key) is not under it any more
+        // SAFETY: reads the current (sub)transaction's id.
+        let xid = u32::from(unsafe { pg_sys::GetCurrentTransactionIdIfAny() });
+        let q = format!(
+            "SELECT coalesce(jsonb_agg({pk}), '[]') FROM {t} AS c
+              WHERE {pk} IN (SELECT value FROM jsonb_array_elements($1))
+                AND c.xmin <> $2::text::pg_catalog.xid",
+            t = c.qualified
+        );
+        let untouched = images(sp, &q, &[backed_up.into(), xid.to_string().into()])?;
+        let n = untouched.as_array().map_or(0, |a| a.len());
+        (n > 0).then(|| format!("{n} backed-up row(s) of {} were not changed", c.display))
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(ApprovalError::Decode(format!(
+            "verification failed: {p} (its WHERE met other rows than the backup holds: a \
+             non-deterministic condition or a concurrent change); the statement was undone"
+        ))),
+    }
+}
+
 /// An INSERT … ON CONFLICT: some of its rows may update rows that were there before.
 pub(super) fn is_upsert(parsed: &sqlparse::Parsed) -> bool {
     use sqlparser::ast::{SetExpr, Statement};
@@ -164,6 +204,8 @@ pub(super) fn run_with_backup(
     expected: &Value,
 ) -> Result<Value> {
     let mut unlocked = Vec::new();
+    // the keys backed up of the statement's own target, to hold against what it changed
+    let mut target_keys: Option<(&Capture, BTreeSet<String>)> = None;
     // before-images, read with the caller's rights, rows locked until the end of the transaction
     for c in captures.iter().filter(|c| c.operation != "insert") {
         let Some(rows_sql) = &c.rows_sql else {
@@ -171,6 +213,9 @@ pub(super) fn run_with_backup(
         };
         let lock = lock_or_note(c, &mut unlocked)?;
         let rows = before_images(sp, c, rows_sql, lock)?;
+        if c.depth == 0 && matches!(c.operation, "delete" | "update") && !c.pk.is_empty() {
+            target_keys = Some((c, keys_of(&rows)));
+        }
         // a MERGE's matched rows are kept as updates; those it deleted are marked afterwards
         let op = if c.operation == "merge" {
             "update"
@@ -290,6 +335,11 @@ pub(super) fn run_with_backup(
                 "verification failed: {t} had {got} rows changed, the analysis said {n}; the statement was undone"
             )));
         }
+    }
+    // the rows it changed are the rows backed up, not only as many: a WHERE evaluated again
+    // (random(), now(), a concurrent writer) may have met other rows
+    if let Some((c, keys)) = &target_keys {
+        same_rows_as_backed_up(sp, c, keys)?;
     }
     // rows triggers inserted into other tables: found by this subtransaction's xid, removed
     // by a rollback like the statement's own inserts; other trigger changes cannot be undone

@@ -732,3 +732,38 @@ fn approve_against_expiry() {
         .collect();
     assert_eq!(actions, vec!["request", "expired"]);
 }
+
+/// Review H-3: the backup and the change must hold the same rows. A WHERE evaluated twice
+/// (`ORDER BY random() LIMIT n`) meets other rows at execution than when the backup was read:
+/// the counts agree, the rows do not. The execution is undone with an error, for DELETE and
+/// for UPDATE, and a deterministic statement still runs.
+#[test]
+fn a_where_that_meets_other_rows_than_the_backup_is_undone() {
+    let db = TestDb::new("nondet");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "UPDATE ai.approval_policy SET required_approvals = 0, allow_irreversible = true;
+         CREATE TABLE public.r (id int PRIMARY KEY, v int NOT NULL);
+         INSERT INTO public.r SELECT g, 0 FROM generate_series(1, 500) g;",
+    )
+    .unwrap();
+    let state = |c: &mut Client| -> (i64, i64) {
+        let r = c
+            .query_one("SELECT count(*), sum(v)::int8 FROM public.r", &[])
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    for sql in [
+        "DELETE FROM public.r WHERE id IN (SELECT id FROM public.r ORDER BY random() LIMIT 20)",
+        "UPDATE public.r SET v = v + 1 WHERE id IN (SELECT id FROM public.r ORDER BY random() LIMIT 20)",
+    ] {
+        let id: i64 = c.query_one("SELECT ai.request($1)", &[&sql]).unwrap().get(0);
+        let e = err_of(c.query("SELECT ai.execute($1)", &[&id]));
+        assert!(e.contains("verification failed"), "{sql}: {e}");
+        assert_eq!(state(&mut c), (500, 0), "{sql}: nothing changed");
+    }
+    let sql = "DELETE FROM public.r WHERE id <= 20";
+    let id: i64 = c.query_one("SELECT ai.request($1)", &[&sql]).unwrap().get(0);
+    c.query("SELECT ai.execute($1)", &[&id]).unwrap();
+    assert_eq!(state(&mut c), (480, 0));
+}
