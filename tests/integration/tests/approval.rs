@@ -758,8 +758,16 @@ fn a_where_that_meets_other_rows_than_the_backup_is_undone() {
         "UPDATE public.r SET v = v + 1 WHERE id IN (SELECT id FROM public.r ORDER BY random() LIMIT 20)",
     ] {
         let id: i64 = c.query_one("SELECT ai.request($1)", &[&sql]).unwrap().get(0);
-        let e = err_of(c.query("SELECT ai.execute($1)", &[&id]));
-        assert!(e.contains("verification failed"), "{sql}: {e}");
+        let out: String = c
+            .query_one("SELECT ai.execute($1)::text", &[&id])
+            .unwrap()
+            .get(0);
+        let out: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(out["status"], "failed", "{sql}: {out}");
+        assert!(
+            out["reason"].as_str().unwrap_or("").contains("verification failed"),
+            "{sql}: {out}"
+        );
         assert_eq!(state(&mut c), (500, 0), "{sql}: nothing changed");
     }
     let sql = "DELETE FROM public.r WHERE id <= 20";
