@@ -269,6 +269,8 @@ const HARMLESS_VOLATILE: &[&str] = &[
     "pg_total_relation_size",
     "pg_table_size",
     "pg_indexes_size",
+    "pg_database_size",
+    "pg_blocking_pids",
 ];
 const RUNS_TEXT: &[&str] = &[
     "ts_stat",
