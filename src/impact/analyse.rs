@@ -64,7 +64,16 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
     // PostgreSQL's raw parser has the last word on how many statements the text holds and
     // what they are, for the text and for the form the analysis renders and runs
     agrees_with_postgres(sql, kind)?;
-    agrees_with_postgres(&parsed.stmt.to_string(), kind)?;
+    let rendered = parsed.stmt.to_string();
+    agrees_with_postgres(&rendered, kind)?;
+    // and the form the analysis counts, backs up and shows reads as the same statement to
+    // PostgreSQL as the text that runs: literals another parser reads otherwise (0b101, 0x1F,
+    // 1_000 on PostgreSQL 16 and later) are refused, not analysed as something else
+    // (ONLY is cut out of the form analysed and kept aside: it is the one difference allowed)
+    let ignore: &[&str] = if parsed.only { &["inh"] } else { &[] };
+    if !crate::pgsql::same_raw_tree(sql, &rendered, ignore)? {
+        return Err(ImpactError::RenderedDifferently { rendered });
+    }
     let shape = statement::shape(&parsed)?;
     let mut a = Analysis {
         kind,

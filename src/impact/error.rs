@@ -39,6 +39,8 @@ pub enum ImpactError {
     PgSql(#[from] crate::pgsql::PgSqlError),
     #[error("PostgreSQL reads this text as {pg}, the analysis as {ours}")]
     ReadDifferently { pg: String, ours: &'static str },
+    #[error("PostgreSQL reads this statement differently from the form the analysis works on ({rendered}); it is not analysed, so that what is approved is what runs")]
+    RenderedDifferently { rendered: String },
 }
 
 impl UserError for ImpactError {
@@ -58,7 +60,9 @@ impl UserError for ImpactError {
             ReadOnly(_) => PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
             Count(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            PgSql(_) | ReadDifferently { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            PgSql(_) | ReadDifferently { .. } | RenderedDifferently { .. } => {
+                PgSqlErrorCode::ERRCODE_SYNTAX_ERROR
+            }
         }
     }
     fn hint(&self) -> Option<String> {
@@ -67,6 +71,7 @@ impl UserError for ImpactError {
             Sql(e) => Some(e.hint().to_string()),
             PgSql(e) => Some(e.hint()),
             ReadDifferently { .. } => Some("write the statement plainly (standard_conforming_strings is on for everything ai_architect parses and runs)".into()),
+            RenderedDifferently { .. } => Some("write literals in their plain form (5 rather than 0b101 or 0x5, 1000 rather than 1_000) so that every reader of the statement means the same rows".into()),
             Shape(_) => Some("analyse a simpler form of the statement, or use mode => 'dry_run'".into()),
             BadMode(_) => Some("'estimate' asks the planner, 'exact' counts the rows, 'dry_run' runs it and rolls back".into()),
             UnknownTable(t) => Some(format!(

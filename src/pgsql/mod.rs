@@ -130,6 +130,56 @@ pub fn statements(sql: &str) -> Result<Vec<RawStatement>, PgSqlError> {
     })
 }
 
+/// PostgreSQL's raw parse tree of `sql` (standard_conforming_strings on) as nodeToString
+/// prints it, without the byte offsets (`:location`, `:stmt_location`, `:stmt_len`), so that
+/// two texts that differ only in spacing, case or comments print the same.
+pub fn raw_tree(sql: &str, also_ignore: &[&str]) -> Result<String, PgSqlError> {
+    let text = cstring(sql)?;
+    let printed = pinned(|| {
+        // SAFETY: raw_parser reads the NUL-terminated text and returns a List of RawStmt in
+        // the current memory context; nodeToString only reads it.
+        unsafe {
+            let list = pg_sys::raw_parser(text.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
+            let out = pg_sys::nodeToString(list as *const std::ffi::c_void);
+            std::ffi::CStr::from_ptr(out).to_string_lossy().into_owned()
+        }
+    });
+    Ok(without_fields(&printed, also_ignore))
+}
+
+/// nodeToString's text without the values of its byte-offset fields and of `also_ignore`
+/// (scalar fields: a number, a word, `true`/`false`).
+fn without_fields(printed: &str, also_ignore: &[&str]) -> String {
+    let mut out = String::with_capacity(printed.len());
+    let mut rest = printed;
+    while let Some(i) = rest.find(':') {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let key_end = rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .map_or(rest.len(), |n| n + 1);
+        let key = &rest[1..key_end];
+        out.push_str(&rest[..key_end]);
+        rest = &rest[key_end..];
+        if matches!(key, "location" | "stmt_location" | "stmt_len") || also_ignore.contains(&key) {
+            let value = rest.trim_start();
+            let skip = value
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                .unwrap_or(value.len());
+            rest = &value[skip..];
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Whether PostgreSQL's raw parser reads `a` and `b` as the same statements (offsets and the
+/// fields in `also_ignore` aside): how a rendering of a statement by another parser is held to
+/// the text that runs.
+pub fn same_raw_tree(a: &str, b: &str, also_ignore: &[&str]) -> Result<bool, PgSqlError> {
+    Ok(raw_tree(a, also_ignore)? == raw_tree(b, also_ignore)?)
+}
+
 /// The one statement in `sql` (PostgreSQL's raw parser), or why there is not exactly one.
 pub fn one_statement(sql: &str) -> Result<RawStatement, PgSqlError> {
     let mut v = statements(sql)?;
@@ -277,4 +327,19 @@ pub fn parameter_types(sql: &str, search_path: &str) -> Result<Vec<String>, PgSq
             }
         })
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn offsets_are_left_out_and_nothing_else() {
+        let t = "({RAWSTMT :stmt {SELECTSTMT :location 7 :x 1} :stmt_location 0 :stmt_len 12} :location -1)";
+        assert_eq!(
+            super::without_fields(t, &[]),
+            "({RAWSTMT :stmt {SELECTSTMT :location :x 1} :stmt_location :stmt_len} :location)"
+        );
+        // a string constant that holds ":location 5" is kept (only the field's number goes)
+        assert_eq!(super::without_fields(":sval \":a\" :location 3}", &[]), ":sval \":a\" :location}");
+        assert_eq!(super::without_fields("{RANGEVAR :inh false :x}", &["inh"]), "{RANGEVAR :inh :x}");
+    }
 }

@@ -775,3 +775,85 @@ fn a_where_that_meets_other_rows_than_the_backup_is_undone() {
     c.query("SELECT ai.execute($1)", &[&id]).unwrap();
     assert_eq!(state(&mut c), (480, 0));
 }
+
+/// Review H-1: what is approved is what runs. The analysis works on another parser's rendering
+/// of the statement; PostgreSQL's raw parser must read that rendering as the same statement
+/// as the text that runs, or the statement is refused. On PostgreSQL 16 and later `0b101`,
+/// `0x5` and `1_000` are integers to PostgreSQL and something else to the other parser: they are
+/// refused (before, the rows counted and backed up were not the rows deleted). Quoting forms
+/// and comments every reader agrees on are analysed, and counted right.
+#[test]
+fn what_is_approved_is_what_runs_whatever_the_literals() {
+    let db = TestDb::new("literals");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "CREATE TABLE public.acc (id int PRIMARY KEY, v text);
+         INSERT INTO public.acc SELECT g, 'x' FROM generate_series(0, 1200) g;",
+    )
+    .unwrap();
+    let version: i32 = c
+        .query_one("SELECT current_setting('server_version_num')::int / 10000", &[])
+        .unwrap()
+        .get(0);
+    let counted = |c: &mut Client, sql: &str| -> Result<i64, String> {
+        let doc: String = c
+            .query_one("SELECT ai.impact($1, 'exact')::text", &[&sql])
+            .map_err(|e| e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string()))?
+            .get(0);
+        let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
+        Ok(doc["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == "public.acc")
+            .and_then(|t| t["rows_exact"].as_i64())
+            .unwrap_or(-1))
+    };
+    for (sql, rows) in [
+        ("DELETE FROM public.acc WHERE v = E'x' AND id = 5", 1),
+        ("DELETE FROM public.acc WHERE v = $$x$$ AND id = 5", 1),
+        ("DELETE FROM public.acc WHERE v = $q$x$q$ AND id IN (5, 6)", 2),
+        ("DELETE /* a */ FROM public.acc -- b\n WHERE id /* c */ = 5", 1),
+        ("DELETE FROM public.acc WHERE id = 1000", 1),
+    ] {
+        assert_eq!(counted(&mut c, sql), Ok(rows), "{sql}");
+    }
+    // every form: refused, or counted as PostgreSQL itself deletes
+    for sql in [
+        "DELETE FROM public.acc WHERE id IN (SELECT 0b101)",
+        "DELETE FROM public.acc WHERE id = 0x5",
+        "DELETE FROM public.acc WHERE id = 1_000",
+    ] {
+        match counted(&mut c, sql) {
+            Err(e) => {
+                assert!(
+                    e.contains("reads this statement differently") || e.contains("syntax"),
+                    "{sql}: {e}"
+                );
+                // the other parser reads 0b101 as 0 AS b101 and 0x5 as X'5' from 16 on
+                if version >= 16 {
+                    let e = err_of(c.query("SELECT ai.request($1)", &[&sql]));
+                    assert!(e.contains("reads this statement differently"), "{sql}: {e}");
+                }
+            }
+            Ok(n) => {
+                let real: i64 = {
+                    let mut t = c.transaction().unwrap();
+                    let n = t.execute(sql, &[]).unwrap() as i64;
+                    t.rollback().unwrap();
+                    n
+                };
+                assert_eq!(n, real, "{sql}: counted {n}, PostgreSQL deletes {real}");
+            }
+        }
+    }
+    if version >= 16 {
+        for sql in [
+            "DELETE FROM public.acc WHERE id IN (SELECT 0b101)",
+            "DELETE FROM public.acc WHERE id = 0x5",
+        ] {
+            let e = counted(&mut c, sql).expect_err(sql);
+            assert!(e.contains("reads this statement differently"), "{sql}: {e}");
+        }
+    }
+}
