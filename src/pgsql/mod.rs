@@ -131,7 +131,8 @@ pub fn statements(sql: &str) -> Result<Vec<RawStatement>, PgSqlError> {
 }
 
 /// PostgreSQL's raw parse tree of `sql` (standard_conforming_strings on) as nodeToString
-/// prints it, without the byte offsets (`:location`, `:stmt_location`, `:stmt_len`), so that
+/// prints it (every node kind from PostgreSQL 16 on; 15 prints statements only in part),
+/// without the byte offsets (`:location`, `:stmt_location`, `:stmt_len`), so that
 /// two texts that differ only in spacing, case or comments print the same.
 pub fn raw_tree(sql: &str, also_ignore: &[&str]) -> Result<String, PgSqlError> {
     let text = cstring(sql)?;
