@@ -85,6 +85,25 @@ impl Drop for TestDb {
     }
 }
 
+/// The names of the extension's own functions in schema `ai` (members of the extension, not
+/// trigger or event-trigger functions), in order: what the reference and the hostile-schema
+/// suite must each account for.
+pub fn extension_functions(c: &mut Client) -> Vec<String> {
+    c.query(
+        "SELECT DISTINCT p.proname::text FROM pg_catalog.pg_proc p
+           JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
+           JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'ai_architect'
+          WHERE d.deptype = 'e' AND p.prokind IN ('f', 'p') AND p.pronamespace = 'ai'::regnamespace
+            AND p.prorettype NOT IN ('pg_catalog.trigger'::regtype, 'pg_catalog.event_trigger'::regtype)
+          ORDER BY 1",
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| r.get(0))
+    .collect()
+}
+
 /// Loads the Chinook sample into the connected database (its own CREATE DATABASE skipped)
 /// and analyzes it.
 pub fn load_chinook(c: &mut Client) {

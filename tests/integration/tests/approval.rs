@@ -771,7 +771,10 @@ fn a_where_that_meets_other_rows_than_the_backup_is_undone() {
         assert_eq!(state(&mut c), (500, 0), "{sql}: nothing changed");
     }
     let sql = "DELETE FROM public.r WHERE id <= 20";
-    let id: i64 = c.query_one("SELECT ai.request($1)", &[&sql]).unwrap().get(0);
+    let id: i64 = c
+        .query_one("SELECT ai.request($1)", &[&sql])
+        .unwrap()
+        .get(0);
     c.query("SELECT ai.execute($1)", &[&id]).unwrap();
     assert_eq!(state(&mut c), (480, 0));
 }
@@ -792,13 +795,20 @@ fn what_is_approved_is_what_runs_whatever_the_literals() {
     )
     .unwrap();
     let version: i32 = c
-        .query_one("SELECT current_setting('server_version_num')::int / 10000", &[])
+        .query_one(
+            "SELECT current_setting('server_version_num')::int / 10000",
+            &[],
+        )
         .unwrap()
         .get(0);
     let counted = |c: &mut Client, sql: &str| -> Result<i64, String> {
         let doc: String = c
             .query_one("SELECT ai.impact($1, 'exact')::text", &[&sql])
-            .map_err(|e| e.as_db_error().map(|d| d.message().to_string()).unwrap_or(e.to_string()))?
+            .map_err(|e| {
+                e.as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or(e.to_string())
+            })?
             .get(0);
         let doc: serde_json::Value = serde_json::from_str(&doc).unwrap();
         Ok(doc["tables"]
@@ -812,8 +822,14 @@ fn what_is_approved_is_what_runs_whatever_the_literals() {
     for (sql, rows) in [
         ("DELETE FROM public.acc WHERE v = E'x' AND id = 5", 1),
         ("DELETE FROM public.acc WHERE v = $$x$$ AND id = 5", 1),
-        ("DELETE FROM public.acc WHERE v = $q$x$q$ AND id IN (5, 6)", 2),
-        ("DELETE /* a */ FROM public.acc -- b\n WHERE id /* c */ = 5", 1),
+        (
+            "DELETE FROM public.acc WHERE v = $q$x$q$ AND id IN (5, 6)",
+            2,
+        ),
+        (
+            "DELETE /* a */ FROM public.acc -- b\n WHERE id /* c */ = 5",
+            1,
+        ),
         ("DELETE FROM public.acc WHERE id = 1000", 1),
     ] {
         assert_eq!(counted(&mut c, sql), Ok(rows), "{sql}");

@@ -1,7 +1,7 @@
 //! The documentation cannot drift from the code: every function of the installed extension is
 //! in docs/reference.md and every `ai.name(...)` there is a function of the extension; every
 //! relative link of README.md and docs/ leads to a file, and every `#anchor` to a heading of it.
-use ai_architect_integration::TestDb;
+use ai_architect_integration::{extension_functions, TestDb};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -39,19 +39,7 @@ fn calls(text: &str) -> BTreeSet<String> {
 fn the_reference_documents_exactly_the_extensions_functions() {
     let db = TestDb::new("docs_ref");
     let mut c = db.connect("postgres");
-    let installed: BTreeSet<String> = c
-        .query(
-            "SELECT DISTINCT p.proname::text FROM pg_catalog.pg_proc p
-               JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
-               JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'ai_architect'
-              WHERE d.deptype = 'e' AND p.pronamespace = 'ai'::regnamespace
-                AND p.prorettype NOT IN ('pg_catalog.trigger'::regtype, 'pg_catalog.event_trigger'::regtype)",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let installed: BTreeSet<String> = extension_functions(&mut c).into_iter().collect();
     let documented = calls(&read(&root().join("docs/reference.md")));
     let missing: Vec<_> = installed.difference(&documented).collect();
     let gone: Vec<_> = documented.difference(&installed).collect();
@@ -129,7 +117,10 @@ fn every_link_of_the_readme_and_the_docs_leads_somewhere() {
     for page in &pages {
         let text = read(page);
         for target in links(&text) {
-            if target.starts_with("http://") || target.starts_with("https://") || target.starts_with("mailto:") {
+            if target.starts_with("http://")
+                || target.starts_with("https://")
+                || target.starts_with("mailto:")
+            {
                 continue;
             }
             seen += 1;
@@ -160,5 +151,8 @@ fn every_link_of_the_readme_and_the_docs_leads_somewhere() {
 #[test]
 fn the_readme_stays_a_front_door() {
     let n = read(&root().join("README.md")).chars().count();
-    assert!(n <= 15_000, "README.md is {n} characters; reference material belongs in docs/");
+    assert!(
+        n <= 15_000,
+        "README.md is {n} characters; reference material belongs in docs/"
+    );
 }

@@ -11,7 +11,7 @@
 //! A new object kind is one line of `OBJECTS`; a new function is one line of `CALLS` (or of
 //! `NOT_OVER_USER_OBJECTS`, with the reason): the test fails when a function of the extension
 //! is in neither.
-use ai_architect_integration::{connect, host, port, TestDb};
+use ai_architect_integration::{connect, extension_functions, host, port, TestDb};
 use postgres::Client;
 
 /// (kind, the attacker's DDL, what a victim does that runs it directly: the weapon's proof,
@@ -108,40 +108,103 @@ const OBJECTS: &[(&str, &str, Option<&str>)] = &[
 const CALLS: &[(&str, &str)] = &[
     ("ask", "SELECT ai.ask('How many customers are in Germany?')"),
     ("ask", "SELECT ai.ask('Which countries are there?')"),
-    ("generate_sql", "SELECT ai.generate_sql('How many customer views are in Germany?')"),
-    ("ask_table", "SELECT ai.ask_table('How many customers are in Germany?')"),
-    ("chat", "SELECT ai.chat('hostile-{v}', 'How many customers are in Germany?')"),
-    ("chat", "SELECT ai.chat('hostile-{v}', 'Which indexes should I add?')"),
+    (
+        "generate_sql",
+        "SELECT ai.generate_sql('How many customer views are in Germany?')",
+    ),
+    (
+        "ask_table",
+        "SELECT ai.ask_table('How many customers are in Germany?')",
+    ),
+    (
+        "chat",
+        "SELECT ai.chat('hostile-{v}', 'How many customers are in Germany?')",
+    ),
+    (
+        "chat",
+        "SELECT ai.chat('hostile-{v}', 'Which indexes should I add?')",
+    ),
     ("chat", "SELECT ai.chat('hostile-{v}', 'Lint the schema')"),
     ("chat_history", "SELECT ai.chat_history('hostile-{v}')"),
     ("refresh_catalog", "SELECT ai.refresh_catalog()"),
-    ("search_catalog", "SELECT ai.search_catalog('customers by country')"),
+    (
+        "search_catalog",
+        "SELECT ai.search_catalog('customers by country')",
+    ),
     ("describe", "SELECT ai.describe('att', 'customer_view')"),
-    ("describe_column", "SELECT ai.describe_column('att', 'customer_view', 'country')"),
-    ("discover_relationships", "SELECT ai.discover_relationships()"),
+    (
+        "describe_column",
+        "SELECT ai.describe_column('att', 'customer_view', 'country')",
+    ),
+    (
+        "discover_relationships",
+        "SELECT ai.discover_relationships()",
+    ),
     ("lint_schema", "SELECT ai.lint_schema()"),
     ("erd", "SELECT ai.erd()"),
-    ("explain", "SELECT ai.explain('SELECT max(country) FROM att.customer_view')"),
-    ("explain", "SELECT ai.explain('SELECT count(*) FROM public.customer WHERE country = ''Germany''')"),
-    ("explain", "SELECT ai.explain('SELECT count(*) FROM att.policied')"),
-    ("check_sql", "SELECT ai.check_sql('SELECT count(*) FROM att.barrier_view')"),
-    ("impact", "SELECT ai.impact('UPDATE att.triggered SET country = country')"),
-    ("impact", "SELECT ai.impact('UPDATE att.ruled SET country = country')"),
-    ("impact", "SELECT ai.impact('DELETE FROM att.policied WHERE id < 10')"),
-    ("impact", "SELECT ai.impact('INSERT INTO att.defaulted (id) VALUES (7)')"),
-    ("impact_report", "SELECT ai.impact_report('UPDATE att.triggered SET country = country')"),
+    (
+        "explain",
+        "SELECT ai.explain('SELECT max(country) FROM att.customer_view')",
+    ),
+    (
+        "explain",
+        "SELECT ai.explain('SELECT count(*) FROM public.customer WHERE country = ''Germany''')",
+    ),
+    (
+        "explain",
+        "SELECT ai.explain('SELECT count(*) FROM att.policied')",
+    ),
+    (
+        "check_sql",
+        "SELECT ai.check_sql('SELECT count(*) FROM att.barrier_view')",
+    ),
+    (
+        "impact",
+        "SELECT ai.impact('UPDATE att.triggered SET country = country')",
+    ),
+    (
+        "impact",
+        "SELECT ai.impact('UPDATE att.ruled SET country = country')",
+    ),
+    (
+        "impact",
+        "SELECT ai.impact('DELETE FROM att.policied WHERE id < 10')",
+    ),
+    (
+        "impact",
+        "SELECT ai.impact('INSERT INTO att.defaulted (id) VALUES (7)')",
+    ),
+    (
+        "impact_report",
+        "SELECT ai.impact_report('UPDATE att.triggered SET country = country')",
+    ),
     ("suggest_indexes", "SELECT ai.suggest_indexes()"),
-    ("suggest_indexes", "SELECT ai.suggest_indexes('SELECT * FROM att.customer_view WHERE id = 3')"),
-    ("suggest_indexes_report", "SELECT ai.suggest_indexes_report()"),
+    (
+        "suggest_indexes",
+        "SELECT ai.suggest_indexes('SELECT * FROM att.customer_view WHERE id = 3')",
+    ),
+    (
+        "suggest_indexes_report",
+        "SELECT ai.suggest_indexes_report()",
+    ),
     ("insights", "SELECT ai.insights()"),
     ("top_queries", "SELECT ai.top_queries()"),
     ("snapshot_stats", "SELECT ai.snapshot_stats()"),
     ("run_audit", "SELECT ai.run_audit()"),
     ("metrics", "SELECT ai.metrics()"),
-    ("propose_ddl", "SELECT ai.propose_ddl('add an index on att.base country')"),
-    ("request", "SELECT ai.request('UPDATE att.triggered SET country = country WHERE id = 2', 'hostile')"),
+    (
+        "propose_ddl",
+        "SELECT ai.propose_ddl('add an index on att.base country')",
+    ),
+    (
+        "request",
+        "SELECT ai.request('UPDATE att.triggered SET country = country WHERE id = 2', 'hostile')",
+    ),
     ("check_samples", "SELECT ai.check_samples()"),
-    ("similar_samples", "SELECT ai.similar_samples('customers in Germany')"),
+    (
+        "similar_samples",
+        "SELECT ai.similar_samples('customers in Germany')",
+    ),
     ("embed", "SELECT ai.embed('customers in Germany')"),
 ];
 
@@ -151,13 +214,19 @@ const CALLS: &[(&str, &str)] = &[
 const NOT_OVER_USER_OBJECTS: &[(&str, &str)] = &[
     ("add_fix_pattern", "writes ai.fix_patterns"),
     ("add_guardian_rule", "writes ai.guardian_rules"),
-    ("add_sample", "judged like generated SQL; the samples tests cover it"),
+    (
+        "add_sample",
+        "judged like generated SQL; the samples tests cover it",
+    ),
     ("approve", "changes a request's state"),
     ("cancel", "changes a request's state"),
     ("check_guardian_rules", "matches text against stored rules"),
     ("deliver_notifications", "sends stored notifications"),
     ("escalate", "changes a request's state"),
-    ("execute", "runs an approved request as its requester, by contract"),
+    (
+        "execute",
+        "runs an approved request as its requester, by contract",
+    ),
     ("expire_requests", "changes requests' state"),
     ("feedback", "writes ai.query_usage_stats"),
     ("record_pattern_application", "writes ai.fix_patterns"),
@@ -282,7 +351,10 @@ impl Hostile {
         su.batch_execute("SELECT pg_catalog.setval('att.fired_seq', 1, false)")
             .unwrap();
         if steps as usize > out.len() {
-            out.push(("?".into(), format!("{} run(s) by a non-superuser", steps as usize - out.len())));
+            out.push((
+                "?".into(),
+                format!("{} run(s) by a non-superuser", steps as usize - out.len()),
+            ));
         }
         out
     }
@@ -303,7 +375,12 @@ impl Drop for Hostile {
             self.db.name
         ));
         let mut roles = vec![self.attacker.clone()];
-        roles.extend(self.victims.iter().filter(|v| v.0 != "postgres").map(|v| v.0.clone()));
+        roles.extend(
+            self.victims
+                .iter()
+                .filter(|v| v.0 != "postgres")
+                .map(|v| v.0.clone()),
+        );
         for r in roles {
             let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS \"{r}\""));
         }
@@ -363,9 +440,7 @@ fn every_function_over_the_hostile_schema_runs_none_of_its_code() {
             }
             let after = session_marks(&mut c);
             for (kind, role) in h.fired() {
-                problems.push(format!(
-                    "{what}: `{sql}` ran the {kind} payload as {role}"
-                ));
+                problems.push(format!("{what}: `{sql}` ran the {kind} payload as {role}"));
             }
             if after != before {
                 problems.push(format!(
@@ -376,7 +451,16 @@ fn every_function_over_the_hostile_schema_runs_none_of_its_code() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     // the calls did their work (a test where everything failed would prove nothing)
-    for name in ["ask", "chat", "refresh_catalog", "lint_schema", "erd", "suggest_indexes", "impact", "run_audit"] {
+    for name in [
+        "ask",
+        "chat",
+        "refresh_catalog",
+        "lint_schema",
+        "erd",
+        "suggest_indexes",
+        "impact",
+        "run_audit",
+    ] {
         assert!(
             succeeded.contains(&(&"superuser", name)),
             "ai.{name} ran for the superuser over the hostile schema"
@@ -394,20 +478,7 @@ fn every_function_over_the_hostile_schema_runs_none_of_its_code() {
 fn every_function_of_the_extension_is_called_over_the_hostile_schema_or_says_why_not() {
     let db = TestDb::new("hostile_list");
     let mut c = db.connect("postgres");
-    let names: Vec<String> = c
-        .query(
-            "SELECT DISTINCT p.proname::text FROM pg_catalog.pg_proc p
-               JOIN pg_catalog.pg_depend d ON d.classid = 'pg_catalog.pg_proc'::regclass AND d.objid = p.oid
-               JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid AND e.extname = 'ai_architect'
-              WHERE d.deptype = 'e' AND p.prokind IN ('f', 'p')
-                AND p.prorettype NOT IN ('pg_catalog.trigger'::regtype, 'pg_catalog.event_trigger'::regtype)
-              ORDER BY 1",
-            &[],
-        )
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let names = extension_functions(&mut c);
     let missing: Vec<&String> = names
         .iter()
         .filter(|n| {
@@ -424,7 +495,10 @@ fn every_function_of_the_extension_is_called_over_the_hostile_schema_or_says_why
         .chain(NOT_OVER_USER_OBJECTS.iter().map(|c| c.0))
         .filter(|n| !names.iter().any(|x| x == n))
         .collect();
-    assert!(gone.is_empty(), "listed but not functions of the extension: {gone:?}");
+    assert!(
+        gone.is_empty(),
+        "listed but not functions of the extension: {gone:?}"
+    );
 }
 
 /// Review C-2: a `pg_monitor` member shadows another role's table with a temporary one whose
@@ -487,7 +561,10 @@ fn a_monitoring_role_cannot_make_the_advisor_run_code_as_a_statements_author() {
         "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE); DROP ROLE IF EXISTS \"{app}\"; DROP ROLE IF EXISTS \"{mon}\"",
         db.name
     ));
-    assert!(!granted, "the monitoring role granted itself the victim's table through the advisor");
+    assert!(
+        !granted,
+        "the monitoring role granted itself the victim's table through the advisor"
+    );
 }
 
 /// Review M-2: the catalog keeps no sample values of a table with row-level security, so a
@@ -529,7 +606,10 @@ fn row_level_security_hides_sample_values_from_the_catalog() {
     ));
     // the table without a policy keeps its samples (so the test can fail)
     assert!(samples.iter().any(|s| s.contains("open-")), "{samples:?}");
-    assert!(!samples.iter().any(|s| s.contains("bob-secret")), "{samples:?}");
+    assert!(
+        !samples.iter().any(|s| s.contains("bob-secret")),
+        "{samples:?}"
+    );
 }
 
 /// Review M-1: the impact (and so the request its approvers read) lists every function the
@@ -545,35 +625,52 @@ fn the_impact_lists_the_functions_a_statement_runs() {
     )
     .unwrap();
     let doc: serde_json::Value = su
-        .query_one("SELECT ai.impact('INSERT INTO public.t (id) VALUES (1)')::text", &[])
+        .query_one(
+            "SELECT ai.impact('INSERT INTO public.t (id) VALUES (1)')::text",
+            &[],
+        )
         .unwrap()
         .get::<_, String>(0)
         .parse()
         .unwrap();
     let f = doc["functions"].as_array().expect("a functions list");
     assert!(
-        f.iter().any(|f| f["signature"] == "stamp()" || f["signature"] == "public.stamp()"),
+        f.iter()
+            .any(|f| f["signature"] == "stamp()" || f["signature"] == "public.stamp()"),
         "{f:?}"
     );
     assert!(f.iter().all(|f| f["built_in"] == false), "{f:?}");
-    let warned = doc["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|w| w.as_str().unwrap_or("").contains("not built in, with the rights of whoever executes it"));
+    let warned = doc["warnings"].as_array().unwrap().iter().any(|w| {
+        w.as_str()
+            .unwrap_or("")
+            .contains("not built in, with the rights of whoever executes it")
+    });
     assert!(warned, "{}", doc["warnings"]);
     let report: String = su
-        .query_one("SELECT ai.impact_report('INSERT INTO public.t (id) VALUES (1)')", &[])
+        .query_one(
+            "SELECT ai.impact_report('INSERT INTO public.t (id) VALUES (1)')",
+            &[],
+        )
         .unwrap()
         .get(0);
-    assert!(report.contains("functions it runs (not built in"), "{report}");
+    assert!(
+        report.contains("functions it runs (not built in"),
+        "{report}"
+    );
     // a statement that calls only built-ins lists them, and warns of nothing
     let doc: serde_json::Value = su
-        .query_one("SELECT ai.impact('UPDATE public.t SET note = upper(note)')::text", &[])
+        .query_one(
+            "SELECT ai.impact('UPDATE public.t SET note = upper(note)')::text",
+            &[],
+        )
         .unwrap()
         .get::<_, String>(0)
         .parse()
         .unwrap();
-    assert!(doc["functions"].as_array().unwrap().iter().any(|f| f["built_in"] == true));
+    assert!(doc["functions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["built_in"] == true));
     assert!(!doc["warnings"].to_string().contains("not built in"));
 }
