@@ -79,9 +79,7 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
         kind,
         Kind::Select | Kind::Insert | Kind::Update | Kind::Delete | Kind::Merge
     );
-    if cfg!(not(feature = "pg15"))
-        && rows
-        && !crate::pgsql::same_raw_tree(sql, &rendered, ignore)?
+    if cfg!(not(feature = "pg15")) && rows && !crate::pgsql::same_raw_tree(sql, &rendered, ignore)?
     {
         return Err(ImpactError::RenderedDifferently { rendered });
     }
@@ -208,9 +206,10 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
 /// whether it is built in. Whoever executes the statement runs them with their own rights.
 /// Empty for a statement PostgreSQL does not analyse (DDL).
 fn functions_called(sp: &SearchPath, sql: &str) -> Vec<Value> {
-    let facts = crate::spi_util::in_rolled_back_subtransaction(std::panic::AssertUnwindSafe(|| {
-        crate::pgsql::prepare(sql, sp.caller(), |p| p.facts.functions.clone())
-    }));
+    let facts =
+        crate::spi_util::in_rolled_back_subtransaction(std::panic::AssertUnwindSafe(|| {
+            crate::pgsql::prepare(sql, sp.caller(), |p| p.facts.functions.clone())
+        }));
     let Ok(Ok(mut functions)) = facts else {
         return Vec::new();
     };

@@ -205,12 +205,25 @@ pub fn render(doc: &Value) -> String {
     // the functions it runs that are not built in: the executor runs them with their rights
     let foreign: Vec<&Value> = doc["functions"]
         .as_array()
-        .map(|v| v.iter().filter(|f| f["built_in"] == Value::Bool(false)).collect())
+        .map(|v| {
+            v.iter()
+                .filter(|f| f["built_in"] == Value::Bool(false))
+                .collect()
+        })
         .unwrap_or_default();
     if !foreign.is_empty() {
-        let _ = writeln!(out, "\nfunctions it runs (not built in; with the executor's rights)");
+        let _ = writeln!(
+            out,
+            "\nfunctions it runs (not built in; with the executor's rights)"
+        );
         for f in foreign {
-            let _ = writeln!(out, "  {} ({}, {})", s(f, "signature"), s(f, "volatility"), s(f, "via"));
+            let _ = writeln!(
+                out,
+                "  {} ({}, {})",
+                s(f, "signature"),
+                s(f, "volatility"),
+                s(f, "via")
+            );
         }
     }
     let rb = &doc["rollback_plan"];

@@ -340,7 +340,13 @@ mod tests {
             "({RAWSTMT :stmt {SELECTSTMT :location :x 1} :stmt_location :stmt_len} :location)"
         );
         // a string constant that holds ":location 5" is kept (only the field's number goes)
-        assert_eq!(super::without_fields(":sval \":a\" :location 3}", &[]), ":sval \":a\" :location}");
-        assert_eq!(super::without_fields("{RANGEVAR :inh false :x}", &["inh"]), "{RANGEVAR :inh :x}");
+        assert_eq!(
+            super::without_fields(":sval \":a\" :location 3}", &[]),
+            ":sval \":a\" :location}"
+        );
+        assert_eq!(
+            super::without_fields("{RANGEVAR :inh false :x}", &["inh"]),
+            "{RANGEVAR :inh :x}"
+        );
     }
 }

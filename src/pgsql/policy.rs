@@ -444,7 +444,10 @@ mod tests {
     fn read_only_monitoring_is_allowed_on_purpose() {
         let l = Lists::default();
         for name in ["pg_blocking_pids", "pg_database_size"] {
-            assert!(check_function(&f(9, name, Volatility::Volatile), &l).is_ok(), "{name}");
+            assert!(
+                check_function(&f(9, name, Volatility::Volatile), &l).is_ok(),
+                "{name}"
+            );
         }
         let rel = |schema: &str, name: &str| Relation {
             oid: 12000,

@@ -74,9 +74,15 @@ mod tests {
     fn runs_sql(text: &str) -> bool {
         let code = text.split("#[cfg(test)]").next().unwrap_or(text);
         // (written in two halves so that this file does not name them itself)
-        [concat!("Spi", "::"), concat!("SPI", "_"), "client.select(", "c.select(", ".update("]
-            .iter()
-            .any(|needle| code.contains(needle))
+        [
+            concat!("Spi", "::"),
+            concat!("SPI", "_"),
+            "client.select(",
+            "c.select(",
+            ".update(",
+        ]
+        .iter()
+        .any(|needle| code.contains(needle))
     }
 
     #[test]
