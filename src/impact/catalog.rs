@@ -205,14 +205,19 @@ pub(super) fn explain_plan(
         })
         .and_then(|r| r)
     }))?;
-    plan.map_err(|e| match e {
-        // refused by the allow list: told apart (see [`refused`])
+    plan.map_err(caught)
+}
+
+/// A gateway error as a caught one; a refusal of the allow list keeps a code of its own, so
+/// that [`refused`] tells it apart.
+pub(super) fn caught(e: crate::pgsql::PgSqlError) -> CaughtPgError {
+    match e {
         crate::pgsql::PgSqlError::Refused(_) => CaughtPgError {
             code: pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             ..CaughtPgError::internal(e.to_string())
         },
         e => CaughtPgError::internal(e.to_string()),
-    })
+    }
 }
 
 /// Whether a plan or a count was not made because the allow list refuses what it would run:

@@ -235,12 +235,8 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
                         .unwrap_or_else(|| v.to_string())
                 })
                 .unwrap_or_default()),
-            // refused by the allow list: told apart, so that it leaves the count unknown
-            Ok(Err(e @ crate::pgsql::PgSqlError::Refused(_))) => Err(CaughtPgError {
-                code: pgrx::PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
-                ..CaughtPgError::internal(e.to_string())
-            }),
-            Ok(Err(e)) => Err(CaughtPgError::internal(e.to_string())),
+            // a refusal of the allow list stays told apart: it leaves the count unknown
+            Ok(Err(e)) => Err(super::catalog::caught(e)),
             Err(e) if e.is_cancel() => e.rethrow(),
             Err(e) => Err(e),
         }
