@@ -52,6 +52,18 @@ static ASK_MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
 static ASK_MAX_COST: GucSetting<f64> = GucSetting::<f64>::new(1e7);
 static ADVISOR_SEARCH: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"greedy"));
+static EXECUTE_AS: GucSetting<ExecuteAs> = GucSetting::<ExecuteAs>::new(ExecuteAs::Requester);
+
+/// Whose rights an approved statement runs with (`ai_architect.execute_as`).
+#[derive(pgrx::PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ExecuteAs {
+    /// the role that made the request (the default): approval is consent, never privilege
+    #[name = c"requester"]
+    Requester,
+    /// the role that calls ai.execute: functions the statement reaches run with its rights
+    #[name = c"executor"]
+    Executor,
+}
 
 /// Registers every setting. Called once from `_PG_init`.
 pub fn init() {
@@ -383,6 +395,14 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_enum_guc(
+        c"ai_architect.execute_as",
+        c"Whose rights an approved statement runs with: requester (the default) or executor.",
+        c"requester: the role that made the request, with the search_path it was analysed under; approval is consent, not privilege, and no function the requester wrote runs with the executor's rights. executor: the role that calls ai.execute (the model of a DBA who runs what developers may not). Only superusers change it.",
+        &EXECUTE_AS,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
 }
 
 #[pgrx::pg_guard]
@@ -501,6 +521,9 @@ pub fn audit_slow_query_ms() -> f64 {
 }
 pub fn audit_slow_query_calls() -> i64 {
     AUDIT_SLOW_QUERY_CALLS.get().max(1) as i64
+}
+pub fn execute_as() -> ExecuteAs {
+    EXECUTE_AS.get()
 }
 pub fn advisor_search() -> String {
     string(&ADVISOR_SEARCH).unwrap_or_else(|| "greedy".into())

@@ -82,6 +82,11 @@ pub fn session_user() -> Result<String, pgrx::spi::Error> {
     Ok(Spi::get_one::<String>("SELECT session_user::text")?.unwrap_or_default())
 }
 
+/// The role whose rights are in effect now (after SET ROLE, inside SECURITY DEFINER).
+pub fn current_user() -> Result<String, pgrx::spi::Error> {
+    Ok(Spi::get_one::<String>("SELECT current_user::text")?.unwrap_or_default())
+}
+
 pub fn vector_schema() -> Result<String, pgrx::spi::Error> {
     Ok(extension_schema("vector")?.unwrap_or_else(|| "public".into()))
 }
@@ -242,6 +247,12 @@ impl SearchPath {
                 std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
             }
         };
+        SearchPath::pin_for(caller)
+    }
+
+    /// Pins like [`SearchPath::pin`], with `caller` standing for the caller's search_path:
+    /// the path a statement run for someone else resolves its names through.
+    pub fn pin_for(caller: String) -> SearchPath {
         // SAFETY: opens a GUC nest level that restore() (or transaction abort) closes.
         let level = unsafe { pg_sys::NewGUCNestLevel() };
         set_search_path("pg_catalog, pg_temp");
@@ -262,6 +273,45 @@ impl SearchPath {
         // SAFETY: closes the level pin() opened.
         unsafe { pg_sys::AtEOXact_GUC(true, self.level) }
     }
+}
+
+/// A role's search_path made safe to plan or run its statements with: pg_catalog first, temporary schemas removed
+/// from wherever the setting put them and searched last.
+pub fn role_path(setting: &str) -> String {
+    let mut parts = vec!["pg_catalog".to_string()];
+    for item in split_path(setting) {
+        // as PostgreSQL reads it: quotes keep the case, an unquoted name is folded
+        let name = if item.starts_with('"') {
+            item.trim_matches('"').to_string()
+        } else {
+            item.to_lowercase()
+        };
+        let temp = name == "pg_temp" || name.starts_with("pg_temp_");
+        if !temp && !item.is_empty() && name != "pg_catalog" {
+            parts.push(item);
+        }
+    }
+    parts.push("pg_temp".into());
+    parts.join(", ")
+}
+
+/// The elements of a search_path setting, split at commas outside double quotes.
+fn split_path(setting: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    for ch in setting.chars() {
+        match ch {
+            '"' => {
+                quoted = !quoted;
+                cur.push(ch);
+            }
+            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_string()),
+            _ => cur.push(ch),
+        }
+    }
+    out.push(cur.trim().to_string());
+    out
 }
 
 /// Runs `f` with settings changed like SET LOCAL, undone when `f` returns (an ERROR undoes
@@ -514,5 +564,31 @@ mod standby_tests {
             missing.is_empty(),
             "pgrx's Spi used directly in {missing:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::role_path;
+
+    #[test]
+    fn a_role_path_searches_the_catalog_first_and_temporary_objects_last() {
+        assert_eq!(
+            role_path("\"$user\", public"),
+            "pg_catalog, \"$user\", public, pg_temp"
+        );
+        // wherever the setting puts pg_temp, it is searched last
+        assert_eq!(role_path("pg_temp, app"), "pg_catalog, app, pg_temp");
+        assert_eq!(
+            role_path("PG_TEMP,app , pg_temp_3, pg_catalog"),
+            "pg_catalog, app, pg_temp"
+        );
+        // a quoted name with a comma is one schema; quoted "pg_temp" is the temporary schema
+        // too, quoted "PG_TEMP" is not
+        assert_eq!(
+            role_path("\"a,b\", \"pg_temp\", \"PG_TEMP\""),
+            "pg_catalog, \"a,b\", \"PG_TEMP\", pg_temp"
+        );
+        assert_eq!(role_path(""), "pg_catalog, pg_temp");
     }
 }

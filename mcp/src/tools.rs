@@ -298,10 +298,12 @@ pub static TOOLS: &[Tool] = &[
         Call::Function("cancel"), Returns::Value),
     tool(Effect::ChangesData, "execute", Set::Approval, "Run an approved request",
         "Runs an approved request's statement, exactly as approved, with the rights of the \
-              connected role (the executor, not the requester): every function it calls (listed \
-              under functions in its impact) runs with those rights. Backs up every row it \
-              changes first; returns the execution id, counts and the rollback handle. Changes \
-              data.",
+              role that requested it and the search_path it was analysed under (unless the \
+              server sets ai_architect.execute_as = executor: then with the connected role's), \
+              so every function it calls (listed under functions in its impact) runs with those \
+              rights; only the requester or an approver of its level may run it. Backs up every \
+              row it changes first; returns the execution id, counts, ran_as and the rollback \
+              handle. Changes data.",
         &[arg("request", ID, "the request id")],
         Call::Function("execute"), Returns::Value),
     tool(Effect::ChangesData, "rollback", Set::Approval, "Undo an execution",

@@ -9,7 +9,8 @@ use crate::error::OrRaise;
 use crate::guc;
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    extension_schema, in_rolled_back_subtransaction, in_subtransaction, read_only, SearchPath,
+    extension_schema, in_rolled_back_subtransaction, in_subtransaction, read_only, role_path,
+    SearchPath,
 };
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
@@ -69,45 +70,6 @@ impl Planner {
         };
         Ok(Planner { role, path })
     }
-}
-
-/// A role's search_path made safe to plan with: pg_catalog first, temporary schemas removed
-/// from wherever the setting put them and searched last.
-fn role_path(setting: &str) -> String {
-    let mut parts = vec!["pg_catalog".to_string()];
-    for item in split_path(setting) {
-        // as PostgreSQL reads it: quotes keep the case, an unquoted name is folded
-        let name = if item.starts_with('"') {
-            item.trim_matches('"').to_string()
-        } else {
-            item.to_lowercase()
-        };
-        let temp = name == "pg_temp" || name.starts_with("pg_temp_");
-        if !temp && !item.is_empty() && name != "pg_catalog" {
-            parts.push(item);
-        }
-    }
-    parts.push("pg_temp".into());
-    parts.join(", ")
-}
-
-/// The elements of a search_path setting, split at commas outside double quotes.
-fn split_path(setting: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in setting.chars() {
-        match ch {
-            '"' => {
-                quoted = !quoted;
-                cur.push(ch);
-            }
-            ',' if !quoted => out.push(std::mem::take(&mut cur).trim().to_string()),
-            _ => cur.push(ch),
-        }
-    }
-    out.push(cur.trim().to_string());
-    out
 }
 
 /// A table the workload reads.
@@ -1214,31 +1176,5 @@ impl Oracle for Hypo<'_> {
                 None
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::role_path;
-
-    #[test]
-    fn a_role_path_searches_the_catalog_first_and_temporary_objects_last() {
-        assert_eq!(
-            role_path("\"$user\", public"),
-            "pg_catalog, \"$user\", public, pg_temp"
-        );
-        // wherever the setting puts pg_temp, it is searched last
-        assert_eq!(role_path("pg_temp, app"), "pg_catalog, app, pg_temp");
-        assert_eq!(
-            role_path("PG_TEMP,app , pg_temp_3, pg_catalog"),
-            "pg_catalog, app, pg_temp"
-        );
-        // a quoted name with a comma is one schema; quoted "pg_temp" is the temporary schema
-        // too, quoted "PG_TEMP" is not
-        assert_eq!(
-            role_path("\"a,b\", \"pg_temp\", \"PG_TEMP\""),
-            "pg_catalog, \"a,b\", \"PG_TEMP\", pg_temp"
-        );
-        assert_eq!(role_path(""), "pg_catalog, pg_temp");
     }
 }

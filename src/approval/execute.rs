@@ -1,18 +1,23 @@
 //! Executing an approved request: the statement analysed again and held against its
-//! approved snapshot (drift), then run with the executor's rights and a backup of every row
-//! it changes.
+//! approved snapshot (drift), then run with a backup of every row it changes — as the role
+//! that requested it (or, when the owner says so, as the executor) and with the search_path
+//! it was analysed under.
 use super::decide::approvals_still_count;
 use super::request::snapshot_mode;
 use super::rollback::rollback_execution;
 use super::store::{
-    denied, load, log, merge_stays_in_its_table, rows_per_table, rule, sha256_hex, transition,
-    ApprovalError, Result,
+    denied, load, log, merge_stays_in_its_table, requester_or_approver, rows_per_table, rule,
+    sha256_hex, transition, ApprovalError, Request, Result,
 };
-use super::workflow::{self, State};
+use super::workflow::{self, Rule, State};
+use crate::guc::ExecuteAs;
 use crate::impact::analyse as impact;
 use crate::spi_util::Spi;
-use crate::spi_util::{as_extension_owner, in_subtransaction, SearchPath};
+use crate::spi_util::{
+    as_extension_owner, as_role, current_user, in_subtransaction, role_path, SearchPath,
+};
 use crate::sqlparse::{self, Kind};
+use pgrx::pg_sys;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 use std::panic::AssertUnwindSafe;
@@ -68,9 +73,85 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
             ApprovalError::Irreversible(req.risk.clone()),
         ));
     }
+    // the requester's rights are lent only to the requester and the approvers of its level
+    if crate::guc::execute_as() == ExecuteAs::Requester {
+        requester_or_approver(&req, "executed")?;
+    }
+    let runner = Runner::of(&req, sp)?;
+    let rsp = SearchPath::pin_for(runner.path.clone());
+    let out = run(&rsp, &runner, &req, &reparsed, &r);
+    rsp.restore();
+    out
+}
+
+/// Who an approved statement runs as, and the search_path its names resolve through.
+struct Runner {
+    /// None: the executor, with its own rights (`ai_architect.execute_as = executor`)
+    role: Option<(pg_sys::Oid, String)>,
+    path: String,
+}
+
+impl Runner {
+    fn of(req: &Request, sp: &SearchPath) -> Result<Runner> {
+        let stored = req.impact["search_path"].as_str().map(str::to_string);
+        match crate::guc::execute_as() {
+            ExecuteAs::Executor => Ok(Runner {
+                role: None,
+                path: stored.unwrap_or_else(|| role_path(sp.caller())),
+            }),
+            ExecuteAs::Requester => {
+                // requests made before the role was kept name their session user
+                let name = req.impact["requested_as"]
+                    .as_str()
+                    .unwrap_or(&req.requester)
+                    .to_string();
+                let oid = Spi::get_one_with_args::<pg_sys::Oid>(
+                    "SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1",
+                    &[name.clone().into()],
+                )?
+                .ok_or_else(|| ApprovalError::RunnerGone(name.clone()))?;
+                Ok(Runner {
+                    role: Some((oid, name)),
+                    path: stored.unwrap_or_else(|| role_path("\"$user\", public")),
+                })
+            }
+        }
+    }
+
+    /// Runs `f` with the runner's rights (a restricted operation when it is the requester).
+    fn run<R, E>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<R, E>,
+    ) -> std::result::Result<R, E> {
+        match &self.role {
+            Some((oid, _)) => as_role(*oid, f),
+            None => f(),
+        }
+    }
+
+    fn name(&self) -> Result<String> {
+        match &self.role {
+            Some((_, n)) => Ok(n.clone()),
+            None => Ok(current_user()?),
+        }
+    }
+}
+
+/// The approved statement, run: the rows to touch now held against the approved snapshot,
+/// then the statement with its backup, all as the runner.
+fn run(
+    sp: &SearchPath,
+    runner: &Runner,
+    req: &Request,
+    reparsed: &sqlparse::Parsed,
+    r: &Rule,
+) -> Result<Value> {
+    let id = req.id;
+    let ran_as = runner.name()?;
     // the rows to touch now, against the approved snapshot
-    let (now, captures) = impact::analyse_in(sp, &req.sql, snapshot_mode(&reparsed))?;
-    merge_stays_in_its_table(sp, &reparsed, &now, &captures)?;
+    let (now, captures) =
+        runner.run(|| impact::analyse_in(sp, &req.sql, snapshot_mode(reparsed)))?;
+    runner.run(|| merge_stays_in_its_table(sp, reparsed, &now, &captures))?;
     let drift = workflow::drift(
         &rows_per_table(&req.impact),
         &rows_per_table(&now),
@@ -105,10 +186,12 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
     let started = std::time::Instant::now();
     // an Err becomes an ERROR inside, so that the subtransaction rolls back the backups and
     // whatever part of the statement ran
-    let outcome = in_subtransaction(AssertUnwindSafe(|| {
-        super::backup::run_with_backup(sp, exec_id, &req.sql, &reparsed, &captures, &now)
-            .unwrap_or_else(|e| pgrx::error!("{e}"))
-    }));
+    let outcome = runner.run(|| {
+        Ok::<_, ApprovalError>(in_subtransaction(AssertUnwindSafe(|| {
+            super::backup::run_with_backup(sp, exec_id, &req.sql, reparsed, &captures, &now)
+                .unwrap_or_else(|e| pgrx::error!("{e}"))
+        })))
+    })?;
     let elapsed = started.elapsed().as_secs_f64() * 1000.0;
     let result = match outcome {
         Ok(rows) => Ok(rows),
@@ -131,15 +214,17 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
                 "executed",
                 id,
                 &req.sha,
-                json!({"execution": exec_id, "rows_by_table": rows, "duration_ms": elapsed}),
+                json!({"execution": exec_id, "rows_by_table": rows, "duration_ms": elapsed, "ran_as": ran_as}),
             )?;
             Ok(
-                json!({"request": id, "execution": exec_id, "status": "succeeded", "rows_by_table": rows, "duration_ms": elapsed}),
+                json!({"request": id, "execution": exec_id, "status": "succeeded", "rows_by_table": rows, "duration_ms": elapsed, "ran_as": ran_as}),
             )
         }
         Err(reason) => {
-            finish_failed(id, exec_id, &req.sha, &reason, json!({}))?;
-            Ok(json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason}))
+            finish_failed(id, exec_id, &req.sha, &reason, json!({"ran_as": ran_as}))?;
+            Ok(
+                json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason, "ran_as": ran_as}),
+            )
         }
     }
 }

@@ -8,7 +8,7 @@ use super::workflow::{Rule, State};
 use crate::impact::analyse as impact;
 use crate::impact::model::Mode;
 use crate::spi_util::Spi;
-use crate::spi_util::{as_extension_owner, SearchPath};
+use crate::spi_util::{as_extension_owner, current_user, role_path, SearchPath};
 use crate::sqlparse::{self, Kind};
 use pgrx::JsonB;
 use serde_json::{json, Value};
@@ -34,10 +34,28 @@ pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> 
 }
 
 /// A new request's id and the impact it was made with (what its approvers see).
+///
+/// The statement is analysed with the requester's search_path made safe (pg_catalog first,
+/// temporary schemas last), and the request keeps that path and the requester's current
+/// role: an approved statement runs with both (`ai_architect.execute_as`), so its names
+/// mean what they meant to its approvers, whoever executes it.
 pub fn request_with_impact(
     sp: &SearchPath,
     sql: &str,
     reason: Option<&str>,
+) -> Result<(i64, Value)> {
+    let path = role_path(sp.caller());
+    let rsp = SearchPath::pin_for(path.clone());
+    let r = store_request(&rsp, sql, reason, &path);
+    rsp.restore();
+    r
+}
+
+fn store_request(
+    sp: &SearchPath,
+    sql: &str,
+    reason: Option<&str>,
+    path: &str,
 ) -> Result<(i64, Value)> {
     let parsed = sqlparse::parse_statement(sql)?;
     match sqlparse::kind(&parsed.stmt) {
@@ -47,7 +65,9 @@ pub fn request_with_impact(
         Kind::Copy => return Err(ApprovalError::NotAllowed("COPY")),
         Kind::Other => return Err(ApprovalError::NotAllowed("utility")),
     }
-    let (doc, captures) = impact::analyse_in(sp, sql, snapshot_mode(&parsed))?;
+    let (mut doc, captures) = impact::analyse_in(sp, sql, snapshot_mode(&parsed))?;
+    doc["requested_as"] = json!(current_user()?);
+    doc["search_path"] = json!(path);
     merge_stays_in_its_table(sp, &parsed, &doc, &captures)?;
     // every row is backed up and restored by its key, inserted ones too
     if let Some(c) = captures.iter().find(|c| c.pk.is_empty()) {

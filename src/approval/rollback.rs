@@ -1,9 +1,7 @@
 //! Rolling an execution back: by its stored inverse DDL, or row by row from its backup
 //! (see `restore`), when the policy allows it without a request of its own.
 use super::request::route;
-use super::store::{
-    denied, is_member, load, log, rule, session_user, transition, ApprovalError, Result,
-};
+use super::store::{load, log, requester_or_approver, rule, transition, ApprovalError, Result};
 use super::workflow::State;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, SearchPath};
@@ -79,22 +77,7 @@ pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> 
             action: "rolled back",
         });
     }
-    let me = session_user()?;
-    if me != req.requester {
-        let r = rule(&req.risk)?;
-        if let Some(role) = &r.role {
-            if !is_member(role)? {
-                return Err(denied(
-                    "rolled back",
-                    id,
-                    ApprovalError::NotApprover {
-                        risk: req.risk.clone(),
-                        role: role.clone(),
-                    },
-                ));
-            }
-        }
-    }
+    requester_or_approver(&req, "rolled back")?;
     let kind = sqlparse::kind(&sqlparse::parse_statement(&req.sql)?.stmt);
     let report = if matches!(kind, Kind::Ddl) {
         // the plan as the execution resolved it: every name schema-qualified

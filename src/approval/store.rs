@@ -5,6 +5,7 @@
 use super::workflow::{Rule, State};
 use crate::audit::api::{self as audit, AuditError};
 use crate::error::UserError;
+use crate::guc::ExecuteAs;
 use crate::impact::error::ImpactError;
 use crate::impact::model::Capture;
 use crate::spi_util::Spi;
@@ -69,6 +70,10 @@ pub enum ApprovalError {
     RollbackNeedsApproval(i64),
     #[error("{0} must not be NULL")]
     Null(&'static str),
+    #[error(
+        "the role {0}, which made this request and whose rights it runs with, no longer exists"
+    )]
+    RunnerGone(String),
     #[error("the backup holds unexpected data: {0}")]
     Decode(String),
 }
@@ -93,7 +98,9 @@ impl UserError for ApprovalError {
             AlreadyApproved(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
             NotAllowed(_) | NoPrimaryKey(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Tampered(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
-            RollbackNeedsApproval(_) => PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            RollbackNeedsApproval(_) | RunnerGone(_) => {
+                PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
             MergeReachesOthers(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             PgSql(_) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
@@ -122,6 +129,7 @@ impl UserError for ApprovalError {
             Irreversible(level) => Some(format!("an owner may set allow_irreversible for {level} in ai.approval_policy")),
             Conflicts(..) => Some("review the rows listed; ai.rollback(execution, force => true) overwrites them".into()),
             WrongState { .. } => Some("ai.request_status(id) shows its history".into()),
+            RunnerGone(_) => Some("make the request again as a role that exists; ai_architect.execute_as = executor (superuser) runs approved statements with the executor's rights instead".into()),
             RollbackNeedsApproval(e) => Some(format!(
                 "the policy of its risk level says so: SELECT ai.request_rollback({e}), have it approved, then ai.execute() it"
             )),
@@ -212,6 +220,25 @@ pub(super) fn rule(risk: &str) -> Result<Rule> {
         allow_irreversible: v["allow_irreversible"].as_bool().unwrap_or(false),
         rollback_needs_approval: v["rollback_needs_approval"].as_bool().unwrap_or(false),
     })
+}
+
+/// Refuses `action` on a request unless the caller is its requester or a member of the
+/// approver role of its risk level (anyone, when the level names no role).
+pub(super) fn requester_or_approver(req: &Request, action: &'static str) -> Result<()> {
+    if session_user()? == req.requester {
+        return Ok(());
+    }
+    match rule(&req.risk)?.role {
+        Some(role) if !is_member(&role)? => Err(denied(
+            action,
+            req.id,
+            ApprovalError::NotApprover {
+                risk: req.risk.clone(),
+                role,
+            },
+        )),
+        _ => Ok(()),
+    }
 }
 
 pub(super) fn session_user() -> Result<String> {
@@ -326,6 +353,8 @@ pub(super) fn status(id: i64) -> Result<Value> {
                  'statement', r.normalized_sql, 'sql_sha256', r.sql_sha256, 'created_at', r.created_at,
                  'expires_at', r.expires_at, 'decided_at', r.decided_at, 'state_reason', r.state_reason,
                  'rows_touched', r.impact -> 'rows_touched', 'tables', r.impact -> 'tables',
+                 'functions', r.impact -> 'functions', 'search_path', r.impact -> 'search_path',
+                 'requested_as', coalesce(r.impact ->> 'requested_as', r.requester),
                  'decisions', coalesce((SELECT jsonb_agg(jsonb_build_object('by', a.approver, 'decision', a.decision,
                                  'comment', a.comment, 'at', a.created_at) ORDER BY a.id) FROM ai.approvals a WHERE a.request_id = r.id), '[]'),
                  'executions', coalesce((SELECT jsonb_agg(jsonb_build_object('id', e.id, 'status', e.status, 'by', e.executed_by,
@@ -344,6 +373,10 @@ pub(super) fn status(id: i64) -> Result<Value> {
     v["state"] = json!(req.state.effective(req.past_expiry).as_str());
     v["required_approvals"] = json!(r.required);
     v["approver_role"] = json!(r.role);
+    v["runs_as"] = match crate::guc::execute_as() {
+        ExecuteAs::Requester => v["requested_as"].clone(),
+        ExecuteAs::Executor => json!("the executor"),
+    };
     Ok(v)
 }
 

@@ -190,7 +190,7 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
     if !foreign.is_empty() {
         if let Some(w) = doc["warnings"].as_array_mut() {
             w.push(json!(format!(
-                "runs {} function(s) that are not built in, with the rights of whoever executes it: {}",
+                "runs {} function(s) that are not built in, with the rights of the role it runs as (an approved request: its requester, unless ai_architect.execute_as = executor): {}",
                 foreign.len(),
                 foreign.join(", ")
             )));

@@ -116,6 +116,7 @@ def test_tools_are_listed_with_schemas_and_hints():
                 assert t.input_schema["type"] == "object" and t.input_schema["additionalProperties"] is False, name
                 assert t.annotations.read_only_hint == (name not in WRITERS), name
             assert tools["execute"].annotations.destructive_hint is True
+            assert "role that requested it" in tools["execute"].description
             assert tools["rollback"].annotations.destructive_hint is True
             assert tools["request"].annotations.destructive_hint is False
             assert tools["impact"].input_schema["properties"]["mode"]["enum"] == ["estimate", "exact", "dry_run"]
@@ -178,6 +179,7 @@ def test_every_tool_on_chinook_with_separation_of_duties():
             st = body(await a.call_tool("request_status", {"request": rid}))
             assert st["state"] == "approved", st
             ex = body(await a.call_tool("execute", {"request": rid}))
+            assert ex["ran_as"] == st["requested_as"], (ex, st)
             assert psql("SELECT string_agg(total::text, ',' ORDER BY invoice_id) FROM invoice WHERE invoice_id <= 3") != before
             rb = body(await a.call_tool("rollback", {"execution": ex["execution"]}))
             assert rb, rb

@@ -877,3 +877,168 @@ fn what_is_approved_is_what_runs_whatever_the_literals() {
         }
     }
 }
+
+fn approve_if_pending(approver: &mut Client, id: i64) {
+    if state(approver, id) == "pending" {
+        approver.query("SELECT ai.approve($1)", &[&id]).unwrap();
+    }
+    assert_eq!(state(approver, id), "approved");
+}
+
+fn execute(c: &mut Client, id: i64) -> serde_json::Value {
+    let out: String = c
+        .query_one("SELECT ai.execute($1)::text", &[&id])
+        .unwrap()
+        .get(0);
+    serde_json::from_str(&out).unwrap()
+}
+
+fn is_superuser(c: &mut Client, role: &str) -> bool {
+    c.query_one("SELECT rolsuper FROM pg_roles WHERE rolname = $1", &[&role])
+        .unwrap()
+        .get(0)
+}
+
+/// Review M-1: an approved statement runs with its requester's rights. Her own function,
+/// reached from the statement, tries to make her superuser: run with the executor's rights
+/// (`ai_architect.execute_as = executor`, how 0.2.0 ran every request) it does — the weapon
+/// is real; with the requester's (the default) it cannot, and the statement still runs. Only
+/// the requester and the approvers of its level may have it run with her rights.
+#[test]
+fn an_approved_statement_runs_with_its_requesters_rights() {
+    let db = TestDb::new("runas");
+    let mut admin = db.connect("postgres");
+    admin.batch_execute(SCHEMA).unwrap();
+    let roles = Roles::new(&db, &["alice", "bob", "carol"], &["bob"]);
+    let alice_name = roles.name(0).to_string();
+    admin
+        .batch_execute(&format!(
+            "CREATE SCHEMA {alice_name} AUTHORIZATION {alice_name};
+             UPDATE ai.approval_policy SET required_approvals = 1 WHERE risk_level = 'CRITICAL'"
+        ))
+        .unwrap();
+    let mut alice = db.connect(&alice_name);
+    alice
+        .batch_execute(&format!(
+            "CREATE TABLE {alice_name}.seen (who name);
+             CREATE FUNCTION {alice_name}.tag(t text) RETURNS text LANGUAGE plpgsql AS $f$
+             BEGIN
+               INSERT INTO {alice_name}.seen VALUES (current_user);
+               BEGIN
+                 EXECUTE pg_catalog.format('ALTER ROLE %I SUPERUSER', '{alice_name}');
+               EXCEPTION WHEN insufficient_privilege THEN NULL;
+               END;
+               RETURN t;
+             END $f$"
+        ))
+        .unwrap();
+    let mut bob = db.connect(roles.name(1));
+    let tagged = |id: i32| format!("UPDATE imp.customer SET name = {alice_name}.tag(name) WHERE id = {id}");
+
+    // the weapon: with the executor's rights her function makes her superuser
+    let id = request(&mut alice, &tagged(5));
+    approve_if_pending(&mut bob, id);
+    admin
+        .batch_execute("SET ai_architect.execute_as = executor")
+        .unwrap();
+    let out = execute(&mut admin, id);
+    assert_eq!(out["status"], "succeeded", "{out}");
+    assert_eq!(out["ran_as"], "postgres", "{out}");
+    assert!(is_superuser(&mut admin, &alice_name), "the weapon did not fire");
+    admin
+        .batch_execute(&format!(
+            "ALTER ROLE {alice_name} NOSUPERUSER; RESET ai_architect.execute_as; TRUNCATE {alice_name}.seen"
+        ))
+        .unwrap();
+
+    // the default: her statement, her rights, whoever executes it
+    let id = request(&mut alice, &tagged(6));
+    let impact: String = admin
+        .query_one(
+            "SELECT ai.request_status($1) ->> 'runs_as'",
+            &[&id],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(impact, alice_name, "the request keeps the role it runs as");
+    approve_if_pending(&mut bob, id);
+    let out = execute(&mut admin, id);
+    assert_eq!(out["status"], "succeeded", "{out}");
+    assert_eq!(out["ran_as"], alice_name.as_str(), "{out}");
+    assert!(!is_superuser(&mut admin, &alice_name), "her code ran as the executor");
+    let seen: Vec<String> = admin
+        .query(&format!("SELECT who::text FROM {alice_name}.seen"), &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(seen, vec![alice_name.clone()]);
+
+    // a CRITICAL request (it writes a sensitive column): carol, neither its requester nor a
+    // senior, may not have it run with alice's rights; alice may
+    let id = request(&mut alice, "UPDATE imp.customer SET email = NULL WHERE id = 7");
+    approve_if_pending(&mut bob, id);
+    let mut carol = db.connect(roles.name(2));
+    let err = err_of(carol.query("SELECT ai.execute($1)", &[&id]));
+    assert!(err.contains("ai_senior"), "{err}");
+    assert_eq!(state(&mut alice, id), "approved");
+    let out = execute(&mut alice, id);
+    assert_eq!(out["status"], "succeeded", "{out}");
+}
+
+/// The other way round: an executor cannot make a requester's statement mean something else
+/// through their own search_path. The requester is a superuser; the executor puts a schema of
+/// their own before pg_catalog with a `lower(text)` that tries to make them superuser. They
+/// reach it themselves (the weapon is real); the approved statement resolves its names with
+/// the path it was analysed under and never does.
+#[test]
+fn an_executors_search_path_cannot_borrow_a_requesters_rights() {
+    let db = TestDb::new("runpath");
+    let mut admin = db.connect("postgres");
+    admin.batch_execute(SCHEMA).unwrap();
+    let roles = Roles::new(&db, &["bob"], &["bob"]);
+    let bob_name = roles.name(0).to_string();
+    admin
+        .batch_execute(&format!(
+            "CREATE SCHEMA {bob_name} AUTHORIZATION {bob_name}"
+        ))
+        .unwrap();
+    let mut bob = db.connect(&bob_name);
+    bob.batch_execute(&format!(
+        "CREATE TABLE {bob_name}.seen (who name);
+         GRANT INSERT ON {bob_name}.seen TO PUBLIC;
+         GRANT USAGE ON SCHEMA {bob_name} TO PUBLIC;
+         CREATE FUNCTION {bob_name}.lower(t text) RETURNS text LANGUAGE plpgsql AS $f$
+         BEGIN
+           INSERT INTO {bob_name}.seen VALUES (current_user);
+           BEGIN
+             EXECUTE pg_catalog.format('ALTER ROLE %I SUPERUSER', '{bob_name}');
+           EXCEPTION WHEN insufficient_privilege THEN NULL;
+           END;
+           RETURN t;
+         END $f$;
+         SET search_path = {bob_name}, pg_catalog, imp;"
+    ))
+    .unwrap();
+    // the weapon: under bob's path, lower() is his
+    bob.batch_execute("SELECT lower('X')").unwrap();
+    let seen: i64 = admin
+        .query_one(&format!("SELECT count(*) FROM {bob_name}.seen"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 1, "bob's lower() is not the one his path finds");
+    let id = request(
+        &mut admin,
+        "UPDATE imp.customer SET name = lower(name) WHERE id = 8",
+    );
+    approve_if_pending(&mut bob, id);
+    let out = execute(&mut bob, id);
+    assert_eq!(out["status"], "succeeded", "{out}");
+    assert_eq!(out["ran_as"], "postgres", "{out}");
+    assert!(!is_superuser(&mut admin, &bob_name), "bob borrowed the requester's rights");
+    let seen: i64 = admin
+        .query_one(&format!("SELECT count(*) FROM {bob_name}.seen"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(seen, 1, "the executor's lower() ran in the approved statement");
+}

@@ -643,7 +643,7 @@ fn the_impact_lists_the_functions_a_statement_runs() {
     let warned = doc["warnings"].as_array().unwrap().iter().any(|w| {
         w.as_str()
             .unwrap_or("")
-            .contains("not built in, with the rights of whoever executes it")
+            .contains("not built in, with the rights of the role it runs as")
     });
     assert!(warned, "{}", doc["warnings"]);
     let report: String = su
