@@ -52,6 +52,7 @@ static ASK_MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
 static ASK_MAX_COST: GucSetting<f64> = GucSetting::<f64>::new(1e7);
 static ADVISOR_SEARCH: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"greedy"));
+static ASK_SCHEMAS: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static EXECUTE_AS: GucSetting<ExecuteAs> = GucSetting::<ExecuteAs>::new(ExecuteAs::Requester);
 
 /// Whose rights an approved statement runs with (`ai_architect.execute_as`).
@@ -395,6 +396,14 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
+    GucRegistry::define_string_guc(
+        c"ai_architect.ask_schemas",
+        c"The schemas ai.ask chooses tables from: empty for those on the caller's search_path, a list like a search_path, or * for every schema the caller can use.",
+        c"Read the way PostgreSQL reads a search_path (quotes keep case; schemas that do not exist or that the caller may not use are left out). A question over tables in no listed schema is not understood.",
+        &ASK_SCHEMAS,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
     GucRegistry::define_enum_guc(
         c"ai_architect.execute_as",
         c"Whose rights an approved statement runs with: requester (the default) or executor.",
@@ -521,6 +530,10 @@ pub fn audit_slow_query_ms() -> f64 {
 }
 pub fn audit_slow_query_calls() -> i64 {
     AUDIT_SLOW_QUERY_CALLS.get().max(1) as i64
+}
+/// `ai_architect.ask_schemas`: None for the caller's search_path.
+pub fn ask_schemas() -> Option<String> {
+    string(&ASK_SCHEMAS)
 }
 pub fn execute_as() -> ExecuteAs {
     EXECUTE_AS.get()

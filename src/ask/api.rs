@@ -16,8 +16,8 @@ use crate::llm::{self, LlmError};
 use crate::pgsql::{self, Lists, PgSqlError};
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    as_extension_owner, in_rolled_back_subtransaction, read_only, timeout_is_ours, with_timeout,
-    SearchPath, VectorSql,
+    as_extension_owner, in_rolled_back_subtransaction, read_only, timeout_is_ours,
+    with_search_path, with_timeout, SearchPath, VectorSql,
 };
 use pgrx::prelude::*;
 use pgrx::{JsonB, PgSqlErrorCode};
@@ -88,7 +88,7 @@ impl UserError for AskError {
             AskError::Llm(LlmError::TooLarge(_)) => "ai_architect.llm_max_response_bytes sets the limit".into(),
             AskError::Llm(_) => "the server at ai_architect.llm_base_url must speak the OpenAI chat-completions API".into(),
             AskError::NotUnderstood { .. } => {
-                "use the names of tables and columns (ai.search_catalog shows what is there), or teach it with ai.add_sample(question, sql)".into()
+                "use the names of tables and columns (ai.search_catalog shows what is there), or teach it with ai.add_sample(question, sql); it chooses among the tables on your search_path (SET ai_architect.ask_schemas = '*' for every schema)".into()
             }
             AskError::Refused(u) => u.hint(),
             AskError::LlmGaveUp { .. } => "rephrase the question, or raise ai_architect.llm_max_attempts".into(),
@@ -123,24 +123,32 @@ struct Generated {
     attempts: usize,
 }
 
-/// The caller's view of the catalog: tables on the search_path (all when none are), with the
-/// similarity of each to the question.
+/// The schemas a question may choose tables from, as PostgreSQL reads them: those of the
+/// caller's own search_path (not of the pinned one these functions run under), or of
+/// `ai_architect.ask_schemas`; None (every schema) only when that setting is `*`. Schemas
+/// that do not exist or that the caller may not use are left out, and so is pg_temp.
+fn schemas_in_scope(sp: &SearchPath) -> Result<Option<Vec<String>>> {
+    let path = match guc::ask_schemas() {
+        Some(s) if s.trim() == "*" => return Ok(None),
+        Some(s) => s,
+        None => sp.caller().to_string(),
+    };
+    let schemas = with_search_path(&path, || {
+        Spi::get_one::<Vec<String>>("SELECT pg_catalog.current_schemas(false)::pg_catalog.text[]")
+    })?;
+    Ok(Some(schemas.unwrap_or_default()))
+}
+
+/// The caller's view of the catalog: the tables of the schemas in scope (see
+/// [`schemas_in_scope`]), with the similarity of each to the question.
 fn load_catalog(sp: &SearchPath, qvec: &[f32]) -> Result<Vec<CatTable>> {
     crate::catalog::api::refresh_if_stale("ai.ask")?;
-    // the schemas of the caller's own search_path (not of the pinned one these functions run
-    // under), without pg_temp
-    let on_path: Vec<String> = sp
-        .as_caller(|| {
-            Spi::get_one::<Vec<String>>(
-                "SELECT pg_catalog.current_schemas(false)::pg_catalog.text[]",
-            )
-        })?
-        .unwrap_or_default();
+    let in_scope = schemas_in_scope(sp)?;
     let v = VectorSql::new()?;
     let sql = format!(
         "WITH visible AS (
-           SELECT t.*, t.schema_name::text = ANY ($2::text[]) AS on_path
-             FROM ai.catalog_tables t)
+           SELECT t.* FROM ai.catalog_tables t
+            WHERE $2::pg_catalog.text[] IS NULL OR t.schema_name::text = ANY ($2::pg_catalog.text[]))
          SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'schema', t.schema_name, 'name', t.table_name, 'relkind', t.relkind::text,
            'notes', nullif(concat_ws('. ', t.comment, t.human_description), ''),
@@ -158,12 +166,11 @@ fn load_catalog(sp: &SearchPath, qvec: &[f32]) -> Result<Vec<CatTable>> {
                FROM ai.catalog_relationships r JOIN ai.catalog_tables rt ON rt.id = r.to_table_id
               WHERE r.from_table_id = t.id), '[]')
          ) ORDER BY t.schema_name, t.table_name), '[]')
-         FROM visible t
-         WHERE t.on_path OR NOT EXISTS (SELECT 1 FROM visible WHERE on_path)",
+         FROM visible t",
         v.distance_to("t.embedding", 1),
         v.distance_to("c.embedding", 1)
     );
-    let j = Spi::get_one_with_args::<JsonB>(&sql, &[qvec.to_vec().into(), on_path.into()])?
+    let j = Spi::get_one_with_args::<JsonB>(&sql, &[qvec.to_vec().into(), in_scope.into()])?
         .map(|j| j.0)
         .unwrap_or(Value::Null);
     let tables: Vec<CatTable> =
@@ -720,7 +727,7 @@ fn not_understood(g: &Generated) -> AskError {
             words.join(", ")
         },
         closest: if g.closest.is_empty() {
-            "(no readable tables)".into()
+            "(no readable tables in the schemas in scope)".into()
         } else {
             g.closest.join(", ")
         },

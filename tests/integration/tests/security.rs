@@ -377,3 +377,60 @@ fn constructs_a_name_deny_list_missed_are_refused() {
             .unwrap_or_else(|e| panic!("{q}: {e:?}"));
     }
 }
+
+/// Review M-8: ai.ask chooses among the tables of the schemas on the caller's search_path,
+/// never among every schema it can read unless asked (`ai_architect.ask_schemas`). 0.2.0
+/// read the path under its own pinned one and so always fell back to every schema.
+#[test]
+fn a_question_chooses_among_the_tables_on_the_callers_search_path() {
+    let db = TestDb::new("scope");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "CREATE SCHEMA a; CREATE SCHEMA b;
+         CREATE TABLE a.customer (id int PRIMARY KEY, name text);
+         INSERT INTO a.customer SELECT g, 'c' || g FROM generate_series(1, 3) g;
+         CREATE TABLE b.invoice (id int PRIMARY KEY, total numeric);
+         INSERT INTO b.invoice SELECT g, g FROM generate_series(1, 7) g;
+         ANALYZE; SELECT ai.refresh_catalog();",
+    )
+    .unwrap();
+    let ask = |c: &mut Client, q: &str| -> serde_json::Value {
+        let s: String = c
+            .query_one("SELECT ai.ask($1)::text", &[&q])
+            .unwrap()
+            .get(0);
+        serde_json::from_str(&s).unwrap()
+    };
+    // the one value of a one-row, one-column answer
+    let count = |out: &serde_json::Value| out["rows"][0].as_object().and_then(|r| r.values().next().cloned());
+    c.batch_execute("SET search_path = a").unwrap();
+    let out = ask(&mut c, "How many invoices are there?");
+    assert!(
+        !out["sql"].as_str().unwrap_or("").contains("invoice"),
+        "answered from a schema off the search_path: {out}"
+    );
+    assert!(
+        out["hint"].as_str().unwrap_or("").contains("ask_schemas"),
+        "{out}"
+    );
+    // the path's own tables answer
+    let out = ask(&mut c, "How many customers are there?");
+    assert_eq!(count(&out), Some(3.into()), "{out}");
+    // a path without tables is not "every schema"
+    c.batch_execute("SET search_path = nosuch").unwrap();
+    let out = ask(&mut c, "How many customers are there?");
+    assert!(out["sql"].is_null(), "answered from a schema off the search_path: {out}");
+    c.batch_execute("SET search_path = a").unwrap();
+    // asked for: one schema by name, or every schema
+    for scope in ["b", "*"] {
+        c.batch_execute(&format!("SET ai_architect.ask_schemas = '{scope}'"))
+            .unwrap();
+        let out = ask(&mut c, "How many invoices are there?");
+        assert_eq!(count(&out), Some(7.into()), "{scope}: {out}");
+    }
+    // a listed schema that does not exist is left out, as PostgreSQL leaves it out of a path
+    c.batch_execute("SET ai_architect.ask_schemas = 'nosuch, a'")
+        .unwrap();
+    let out = ask(&mut c, "How many customers are there?");
+    assert_eq!(count(&out), Some(3.into()), "{out}");
+}
