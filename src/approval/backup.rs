@@ -155,13 +155,7 @@ fn same_rows_as_backed_up(sp: &SearchPath, c: &Capture, keys: &BTreeSet<String>)
         let n = untouched.as_array().map_or(0, |a| a.len());
         (n > 0).then(|| format!("{n} backed-up row(s) of {} were not changed", c.display))
     };
-    match problem {
-        None => Ok(()),
-        Some(p) => Err(ApprovalError::Decode(format!(
-            "verification failed: {p} (its WHERE met other rows than the backup holds: a \
-             non-deterministic condition or a concurrent change); the statement was undone"
-        ))),
-    }
+    problem.map_or(Ok(()), |p| Err(verification_failed(p)))
 }
 
 /// An INSERT … ON CONFLICT: some of its rows may update rows that were there before.
@@ -327,6 +321,8 @@ pub(super) fn run_with_backup(
             }
         }
     }
+    // a capture's table's counters, over all its partitions
+    let delta_of = |c: &Capture| after.get(&c.oid).map_or((0, 0, 0), |n| delta(&c.oid, n));
     let wanted = rows_per_table(expected);
     for (t, n) in &wanted {
         let got = rows.get(t).and_then(|v| v.as_i64()).unwrap_or(0);
@@ -340,6 +336,8 @@ pub(super) fn run_with_backup(
     // (random(), now(), a concurrent writer) may have met other rows
     if let Some((c, keys)) = &target_keys {
         same_rows_as_backed_up(sp, c, keys)?;
+        // and as many as backed up: no changed row is missing from the backup
+        as_many_as_backed_up(exec_id, c, delta_of(c))?;
     }
     // rows triggers inserted into other tables: found by this subtransaction's xid, removed
     // by a rollback like the statement's own inserts; other trigger changes cannot be undone
@@ -430,7 +428,7 @@ pub(super) fn run_with_backup(
         set_after_images(sp, exec_id, c)?;
     }
     for c in captures.iter().filter(|c| c.operation == "merge") {
-        merge_after(sp, exec_id, c, xid)?;
+        merge_after(sp, exec_id, c, xid, delta_of(c))?;
     }
     Ok(Value::Object(rows))
 }
@@ -457,15 +455,79 @@ fn set_after_images(sp: &SearchPath, exec_id: i64, c: &Capture) -> Result<()> {
     })
 }
 
-/// After a MERGE: matched rows that are gone were deleted; rows of this subtransaction that
-/// were not matched before were inserted.
+/// Backed-up rows of `c` per operation, all depths (a cascade into the target's own table
+/// is backed up under it too).
+fn backed_up(exec_id: i64, c: &Capture, operation: &str) -> Result<i64> {
+    as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "SELECT count(*) FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = $3",
+            &[exec_id.into(), c.oid.into(), operation.into()],
+        )?)
+    })
+    .map(Option::unwrap_or_default)
+}
+
+fn verification_failed(what: String) -> ApprovalError {
+    ApprovalError::Decode(format!(
+        "verification failed: {what} (the statement met other rows than the backup holds: a \
+         non-deterministic condition or a concurrent change); the statement was undone"
+    ))
+}
+
+/// After a DELETE or UPDATE: the target's table had as many rows deleted (updated) as the
+/// backup holds for it, `d` being its (inserted, updated, deleted) counters over all its
+/// partitions; a row moved to another partition counts as one deleted and one inserted.
+/// With [`same_rows_as_backed_up`], the changed rows are exactly the backed-up ones.
+fn as_many_as_backed_up(exec_id: i64, c: &Capture, d: (i64, i64, i64)) -> Result<()> {
+    let (changed, moved_ok) = match c.operation {
+        "delete" => (d.2, true),
+        _ => (d.1 + d.2, d.0 == d.2),
+    };
+    let held = backed_up(exec_id, c, c.operation)?;
+    if changed != held || !moved_ok {
+        return Err(verification_failed(format!(
+            "{} had {changed} row(s) {}d, the backup holds {held}",
+            c.display, c.operation
+        )));
+    }
+    Ok(())
+}
+
+/// After a MERGE: matched rows that are gone were deleted; matched rows it left alone need no
+/// restore; rows of this subtransaction that were not matched before were inserted. The
+/// target's counters `d` (inserted, updated, deleted) must agree with that split, or a row
+/// the MERGE changed is missing from the backup (it met other rows than were backed up).
 fn merge_after(
     sp: &SearchPath,
     exec_id: i64,
     c: &Capture,
     xid: pg_sys::TransactionId,
+    d: (i64, i64, i64),
 ) -> Result<()> {
+    let matched = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
+            "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'",
+            &[exec_id.into(), c.oid.into()],
+        )?)
+    })?
+    .map(|j| j.0)
+    .unwrap_or(json!([]));
+    let untouched = images(
+        sp,
+        &format!(
+            "SELECT coalesce(jsonb_agg({pk}), '[]') FROM {t} AS c
+              WHERE {pk} IN (SELECT value FROM jsonb_array_elements($1)) AND c.xmin <> $2::text::pg_catalog.xid",
+            pk = pk_object("c", &c.pk),
+            t = c.qualified
+        ),
+        &[JsonB(matched).into(), u32::from(xid).to_string().into()],
+    )?;
     let known = as_extension_owner(|| {
+        Spi::run_with_args(
+            "DELETE FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'
+                AND pk IN (SELECT value FROM jsonb_array_elements($3))",
+            &[exec_id.into(), c.oid.into(), JsonB(untouched).into()],
+        )?;
         Spi::run_with_args(
             "UPDATE ai.backups SET operation = 'delete'
               WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update' AND row_after IS NULL",
@@ -490,5 +552,18 @@ fn merge_after(
         &q,
         &[u32::from(xid).to_string().into(), JsonB(known).into()],
     )?;
+    let split = (
+        inserted.as_array().map_or(0, |a| a.len()) as i64,
+        backed_up(exec_id, c, "update")?,
+        backed_up(exec_id, c, "delete")?,
+    );
+    // a row moved to another partition counts as deleted and inserted as well as updated
+    let moved = d.2 - split.2;
+    if moved < 0 || d != (split.0 + moved, split.1 - moved, split.2 + moved) {
+        return Err(verification_failed(format!(
+            "{} had {} row(s) inserted, {} updated and {} deleted; the backup holds {}, {} and {}",
+            c.display, d.0, d.1, d.2, split.0, split.1, split.2
+        )));
+    }
     store_backup(exec_id, c, "insert", &inserted)
 }
