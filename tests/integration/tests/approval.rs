@@ -934,7 +934,8 @@ fn an_approved_statement_runs_with_its_requesters_rights() {
         ))
         .unwrap();
     let mut bob = db.connect(roles.name(1));
-    let tagged = |id: i32| format!("UPDATE imp.customer SET name = {alice_name}.tag(name) WHERE id = {id}");
+    let tagged =
+        |id: i32| format!("UPDATE imp.customer SET name = {alice_name}.tag(name) WHERE id = {id}");
 
     // the weapon: with the executor's rights her function makes her superuser
     let id = request(&mut alice, &tagged(5));
@@ -945,7 +946,10 @@ fn an_approved_statement_runs_with_its_requesters_rights() {
     let out = execute(&mut admin, id);
     assert_eq!(out["status"], "succeeded", "{out}");
     assert_eq!(out["ran_as"], "postgres", "{out}");
-    assert!(is_superuser(&mut admin, &alice_name), "the weapon did not fire");
+    assert!(
+        is_superuser(&mut admin, &alice_name),
+        "the weapon did not fire"
+    );
     admin
         .batch_execute(&format!(
             "ALTER ROLE {alice_name} NOSUPERUSER; RESET ai_architect.execute_as; TRUNCATE {alice_name}.seen"
@@ -955,10 +959,7 @@ fn an_approved_statement_runs_with_its_requesters_rights() {
     // the default: her statement, her rights, whoever executes it
     let id = request(&mut alice, &tagged(6));
     let impact: String = admin
-        .query_one(
-            "SELECT ai.request_status($1) ->> 'runs_as'",
-            &[&id],
-        )
+        .query_one("SELECT ai.request_status($1) ->> 'runs_as'", &[&id])
         .unwrap()
         .get(0);
     assert_eq!(impact, alice_name, "the request keeps the role it runs as");
@@ -966,7 +967,10 @@ fn an_approved_statement_runs_with_its_requesters_rights() {
     let out = execute(&mut admin, id);
     assert_eq!(out["status"], "succeeded", "{out}");
     assert_eq!(out["ran_as"], alice_name.as_str(), "{out}");
-    assert!(!is_superuser(&mut admin, &alice_name), "her code ran as the executor");
+    assert!(
+        !is_superuser(&mut admin, &alice_name),
+        "her code ran as the executor"
+    );
     let seen: Vec<String> = admin
         .query(&format!("SELECT who::text FROM {alice_name}.seen"), &[])
         .unwrap()
@@ -977,7 +981,10 @@ fn an_approved_statement_runs_with_its_requesters_rights() {
 
     // a CRITICAL request (it writes a sensitive column): carol, neither its requester nor a
     // senior, may not have it run with alice's rights; alice may
-    let id = request(&mut alice, "UPDATE imp.customer SET email = NULL WHERE id = 7");
+    let id = request(
+        &mut alice,
+        "UPDATE imp.customer SET email = NULL WHERE id = 7",
+    );
     approve_if_pending(&mut bob, id);
     let mut carol = db.connect(roles.name(2));
     let err = err_of(carol.query("SELECT ai.execute($1)", &[&id]));
@@ -1036,12 +1043,18 @@ fn an_executors_search_path_cannot_borrow_a_requesters_rights() {
     let out = execute(&mut bob, id);
     assert_eq!(out["status"], "succeeded", "{out}");
     assert_eq!(out["ran_as"], "postgres", "{out}");
-    assert!(!is_superuser(&mut admin, &bob_name), "bob borrowed the requester's rights");
+    assert!(
+        !is_superuser(&mut admin, &bob_name),
+        "bob borrowed the requester's rights"
+    );
     let seen: i64 = admin
         .query_one(&format!("SELECT count(*) FROM {bob_name}.seen"), &[])
         .unwrap()
         .get(0);
-    assert_eq!(seen, 1, "the executor's lower() ran in the approved statement");
+    assert_eq!(
+        seen, 1,
+        "the executor's lower() ran in the approved statement"
+    );
 }
 
 /// The notifications a listener has received so far, as JSON.
@@ -1135,9 +1148,10 @@ fn the_backup_holds_exactly_the_rows_a_statement_changed() {
         let id: i64 = match c.query_one("SELECT ai.request($1)", &[&stmt]) {
             Ok(row) => row.get(0),
             Err(e)
-                if e
-                    .as_db_error()
-                    .is_some_and(|d| d.message().contains("only its target's rows can be backed up")) =>
+                if e.as_db_error().is_some_and(|d| {
+                    d.message()
+                        .contains("only its target's rows can be backed up")
+                }) =>
             {
                 refused += 1;
                 continue;
@@ -1156,7 +1170,10 @@ fn the_backup_holds_exactly_the_rows_a_statement_changed() {
                     let k = 1 + rng.below(320);
                     let q = match rng.below(3) {
                         0 => format!("UPDATE w.t SET v = v + 1 WHERE id = {k}"),
-                        1 => format!("INSERT INTO w.t VALUES ({k}, {}, 'w') ON CONFLICT DO NOTHING", k % 17),
+                        1 => format!(
+                            "INSERT INTO w.t VALUES ({k}, {}, 'w') ON CONFLICT DO NOTHING",
+                            k % 17
+                        ),
                         _ => format!("DELETE FROM w.t WHERE id = {k}"),
                     };
                     let _ = w.batch_execute(&q);
@@ -1170,8 +1187,14 @@ fn the_backup_holds_exactly_the_rows_a_statement_changed() {
         let out: serde_json::Value = match out {
             Ok(row) => serde_json::from_str(row.get::<_, &str>(0)).unwrap(),
             Err(e) => {
-                let msg = e.as_db_error().map(|d| d.message().to_string()).unwrap_or_default();
-                assert!(msg.contains("only its target's rows can be backed up"), "{stmt}: {e}");
+                let msg = e
+                    .as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_default();
+                assert!(
+                    msg.contains("only its target's rows can be backed up"),
+                    "{stmt}: {e}"
+                );
                 refused += 1;
                 continue;
             }
@@ -1189,7 +1212,10 @@ fn the_backup_holds_exactly_the_rows_a_statement_changed() {
         succeeded += 1;
         let exec = out["execution"].as_i64().unwrap();
         let xid: String = c
-            .query_one("SELECT txid::text FROM ai.executions WHERE id = $1", &[&exec])
+            .query_one(
+                "SELECT txid::text FROM ai.executions WHERE id = $1",
+                &[&exec],
+            )
             .unwrap()
             .get(0);
         let logged: BTreeSet<Change> = announced(&mut listener)
@@ -1214,12 +1240,18 @@ fn the_backup_holds_exactly_the_rows_a_statement_changed() {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2)))
             .collect();
-        assert_eq!(held, logged, "{stmt}: the backup is not the rows it changed");
+        assert_eq!(
+            held, logged,
+            "{stmt}: the backup is not the rows it changed"
+        );
         if c.query("SELECT ai.rollback($1)", &[&exec]).is_ok() {
             restored += 1;
             for (op, key, before) in &logged {
                 let now: Option<String> = c
-                    .query_opt("SELECT ROW(id, v, label)::text FROM w.t WHERE id = $1", &[key])
+                    .query_opt(
+                        "SELECT ROW(id, v, label)::text FROM w.t WHERE id = $1",
+                        &[key],
+                    )
                     .unwrap()
                     .map(|r| r.get(0));
                 let want = if op == "insert" { None } else { before.clone() };

@@ -1,6 +1,6 @@
 //! The hostile schema: an unprivileged attacker owns a schema in which every kind of object
 //! PostgreSQL runs code from carries a payload, and every `ai.*` function is called over it by
-//! a superuser, a `pg_monitor` member and a plain reader. The payload's effects outlive a
+//! a superuser, a `pg_monitor` member, a plain reader, a curator and an approver. The payload's effects outlive a
 //! rollback (a row written through dblink, a sequence step) or leak when a subtransaction is
 //! kept (a session search_path, a session advisory lock): if any of them is seen for a victim,
 //! the attacker's code ran with the victim's rights through ai_architect.
@@ -104,7 +104,8 @@ const OBJECTS: &[(&str, &str, Option<&str>)] = &[
 ];
 
 /// Every function of the extension that reads, plans or runs anything over user objects,
-/// called the way a user would. `{v}` is the victim's name (for per-victim sessions).
+/// called the way a user would. `{v}` is the victim's name (for per-victim sessions), `{a}`
+/// the attacker's.
 const CALLS: &[(&str, &str)] = &[
     ("ask", "SELECT ai.ask('How many customers are in Germany?')"),
     ("ask", "SELECT ai.ask('Which countries are there?')"),
@@ -200,6 +201,11 @@ const CALLS: &[(&str, &str)] = &[
         "request",
         "SELECT ai.request('UPDATE att.triggered SET country = country WHERE id = 2', 'hostile')",
     ),
+    // one of the attacker's own approved requests: it runs as its requester, by contract
+    (
+        "execute",
+        "SELECT ai.execute((SELECT min(id) FROM ai.requests('approved') WHERE requester = '{a}'))",
+    ),
     ("check_samples", "SELECT ai.check_samples()"),
     (
         "similar_samples",
@@ -223,10 +229,6 @@ const NOT_OVER_USER_OBJECTS: &[(&str, &str)] = &[
     ("check_guardian_rules", "matches text against stored rules"),
     ("deliver_notifications", "sends stored notifications"),
     ("escalate", "changes a request's state"),
-    (
-        "execute",
-        "runs an approved request as its requester, by contract",
-    ),
     ("expire_requests", "changes requests' state"),
     ("feedback", "writes ai.query_usage_stats"),
     ("record_pattern_application", "writes ai.fix_patterns"),
@@ -259,13 +261,25 @@ impl Hostile {
         let attacker = format!("{}_att", db.name);
         let reader = format!("{}_reader", db.name);
         let monitor = format!("{}_mon", db.name);
+        let curator = format!("{}_cur", db.name);
+        let approver = format!("{}_appr", db.name);
         let mut su = db.connect("postgres");
+        // tests run at the same time: the first to create a shared role wins
+        for shared in ["ai_curator", "ai_senior"] {
+            su.batch_execute(&format!(
+                "DO $$ BEGIN CREATE ROLE {shared}; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+            ))
+            .unwrap();
+        }
         su.batch_execute(&format!(
             "CREATE EXTENSION dblink; CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
              CREATE EXTENSION hypopg;
              CREATE ROLE \"{attacker}\" LOGIN;
              CREATE ROLE \"{reader}\" LOGIN;
              CREATE ROLE \"{monitor}\" LOGIN IN ROLE pg_monitor;
+             CREATE ROLE \"{curator}\" LOGIN IN ROLE ai_curator;
+             CREATE ROLE \"{approver}\" LOGIN IN ROLE ai_senior;
+             UPDATE ai.approval_policy SET required_approvals = 0;
              CREATE SCHEMA att AUTHORIZATION \"{attacker}\";
              GRANT USAGE ON SCHEMA att TO PUBLIC;
              CREATE TABLE public.customer (id int PRIMARY KEY, name text, country text);
@@ -321,14 +335,25 @@ impl Hostile {
         .unwrap();
         su.batch_execute("ANALYZE; SELECT ai.refresh_catalog()")
             .unwrap();
+        let victims = vec![
+            ("postgres".into(), "superuser"),
+            (monitor, "pg_monitor member"),
+            (reader, "plain reader"),
+            (curator, "curator"),
+            (approver, "approver"),
+        ];
+        // the attacker's requests, approved (the policy needs none here): one per victim, and
+        // one to show what running it with the executor's rights would do
+        for _ in 0..=victims.len() {
+            a.batch_execute(
+                "SELECT ai.request('UPDATE att.triggered SET country = country WHERE id = 3', 'mine')",
+            )
+            .unwrap();
+        }
         Hostile {
             db,
             attacker,
-            victims: vec![
-                ("postgres".into(), "superuser"),
-                (monitor, "pg_monitor member"),
-                (reader, "plain reader"),
-            ],
+            victims,
         }
     }
 
@@ -433,7 +458,7 @@ fn every_function_over_the_hostile_schema_runs_none_of_its_code() {
         for (name, call) in CALLS {
             let mut c = h.session(victim);
             let before = session_marks(&mut c);
-            let sql = call.replace("{v}", victim);
+            let sql = call.replace("{v}", victim).replace("{a}", &h.attacker);
             match c.batch_execute(&sql) {
                 Ok(()) => succeeded.push((what, name)),
                 Err(_) => {} // refusals are fine; only what ran matters
@@ -466,12 +491,33 @@ fn every_function_over_the_hostile_schema_runs_none_of_its_code() {
             "ai.{name} ran for the superuser over the hostile schema"
         );
     }
-    for name in ["ask", "chat", "lint_schema", "erd", "impact", "explain"] {
+    for name in [
+        "ask",
+        "chat",
+        "lint_schema",
+        "erd",
+        "impact",
+        "explain",
+        "execute",
+    ] {
         assert!(
             succeeded.contains(&(&"plain reader", name)),
             "ai.{name} ran for the plain reader over the hostile schema"
         );
     }
+    assert!(succeeded.contains(&(&"superuser", "execute")));
+    // the contract is what kept the attacker's approved request from running as its executor:
+    // with the executor's rights (how 0.2.0 ran every request) its trigger fires
+    let mut c = h.session("postgres");
+    c.batch_execute("SET ai_architect.execute_as = executor")
+        .unwrap();
+    let sql = CALLS.iter().find(|(n, _)| *n == "execute").unwrap().1;
+    c.batch_execute(&sql.replace("{a}", &h.attacker)).unwrap();
+    let fired = h.fired();
+    assert!(
+        fired.iter().any(|(k, v)| k == "trigger" && v == "postgres"),
+        "the request's trigger must run as an executor with the executor's rights: {fired:?}"
+    );
 }
 
 #[test]

@@ -402,7 +402,11 @@ fn a_question_chooses_among_the_tables_on_the_callers_search_path() {
         serde_json::from_str(&s).unwrap()
     };
     // the one value of a one-row, one-column answer
-    let count = |out: &serde_json::Value| out["rows"][0].as_object().and_then(|r| r.values().next().cloned());
+    let count = |out: &serde_json::Value| {
+        out["rows"][0]
+            .as_object()
+            .and_then(|r| r.values().next().cloned())
+    };
     c.batch_execute("SET search_path = a").unwrap();
     let out = ask(&mut c, "How many invoices are there?");
     assert!(
@@ -419,7 +423,10 @@ fn a_question_chooses_among_the_tables_on_the_callers_search_path() {
     // a path without tables is not "every schema"
     c.batch_execute("SET search_path = nosuch").unwrap();
     let out = ask(&mut c, "How many customers are there?");
-    assert!(out["sql"].is_null(), "answered from a schema off the search_path: {out}");
+    assert!(
+        out["sql"].is_null(),
+        "answered from a schema off the search_path: {out}"
+    );
     c.batch_execute("SET search_path = a").unwrap();
     // asked for: one schema by name, or every schema
     for scope in ["b", "*"] {
