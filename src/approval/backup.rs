@@ -171,21 +171,18 @@ pub(super) fn is_upsert(parsed: &sqlparse::Parsed) -> bool {
     }
 }
 
-fn add_returning(stmt: &mut sqlparser::ast::Statement, pk: &[String]) {
-    use sqlparser::ast::{Expr, Ident, SelectItem, SetExpr, Statement};
-    let items: Vec<SelectItem> = pk
-        .iter()
-        .map(|k| SelectItem::UnnamedExpr(Expr::Identifier(Ident::with_quote('"', k))))
-        .collect();
-    match stmt {
-        Statement::Insert(i) => i.returning = Some(items),
-        Statement::Query(q) => {
-            if let SetExpr::Insert(Statement::Insert(i)) = q.body.as_mut() {
-                i.returning = Some(items);
-            }
-        }
-        _ => {}
-    }
+/// The keys of the rows of `c` this (sub)transaction wrote (inserted, or updated to a new
+/// version), found by the transaction id PostgreSQL stamped on them: the statement that
+/// wrote them ran exactly as approved, with nothing added to it.
+fn written_here(sp: &SearchPath, c: &Capture) -> Result<Value> {
+    // SAFETY: reads the current (sub)transaction's id.
+    let xid = u32::from(unsafe { pg_sys::GetCurrentTransactionIdIfAny() });
+    let q = format!(
+        "SELECT coalesce(jsonb_agg({pk}), '[]') FROM {t} AS c WHERE c.xmin = $1::text::pg_catalog.xid",
+        pk = pk_object("c", &c.pk),
+        t = c.qualified
+    );
+    images(sp, &q, &[xid.to_string().into()])
 }
 
 /// Inside a subtransaction: back up, run, check. Any error undoes all of it.
@@ -233,47 +230,25 @@ pub(super) fn run_with_backup(
             with_timeout(statement_ms, || sp.as_caller(&mut *f))
         })
     };
-    // the INSERT with the identity of the rows it wrote returned (text that does not depend
-    // on the session), still one statement for PostgreSQL
-    let returning = match target_insert {
-        Some(_) => {
-            let mut stmt = parsed.stmt.clone();
-            add_returning(&mut stmt, &["tableoid".to_string(), "ctid".to_string()]);
-            let q = format!(
-                "WITH ins AS ({stmt}) SELECT coalesce(jsonb_agg(jsonb_build_array(c.tableoid::int8, c.ctid::text)), '[]') FROM ins AS c"
-            );
-            if crate::pgsql::statements(&q)?.len() != 1 {
-                return Err(ApprovalError::Tampered(exec_id));
-            }
-            Some(q)
-        }
-        None => None,
+    // the statement exactly as approved, under the session's own settings
+    let run = || -> Result<()> {
+        limits(&mut || {
+            crate::pgsql::pinned(|| Spi::run(sql))?;
+            Ok(None)
+        })?;
+        Ok(())
     };
-    // the statement under the session's own settings; the keys of what it wrote read back
-    // under the row-image settings
-    let run_returning = |q: &str| -> Result<Option<Value>> {
-        let ids = crate::pgsql::pinned(|| Spi::get_one::<JsonB>(q))?
-            .map(|j| j.0)
-            .unwrap_or(json!([]));
-        let Some(c) = target_insert else {
-            return Ok(None);
-        };
-        let keys = format!(
-            "SELECT coalesce(jsonb_agg({pk}), '[]') FROM {t} AS c
-              WHERE (c.tableoid, c.ctid) IN (SELECT (x->>0)::pg_catalog.oid, (x->>1)::pg_catalog.tid FROM jsonb_array_elements($1) AS x)",
-            pk = pk_object("c", &c.pk),
-            t = c.qualified
-        );
-        Ok(Some(images(sp, &keys, &[JsonB(ids).into()])?))
-    };
-    // an upsert updates the rows its keys meet: a first run, always rolled back, finds
-    // them, and their before-images are taken (locked) like an UPDATE's
+    // an upsert updates the rows its keys meet: a first run, always rolled back, finds the
+    // rows it writes; those that are still there after the rollback existed before, and their
+    // before-images are taken (locked) like an UPDATE's
     let mut upserted: Option<BTreeSet<String>> = None;
-    if let (Some(c), Some(q), true) = (target_insert, &returning, is_upsert(parsed)) {
-        let probe =
-            in_rolled_back_subtransaction(AssertUnwindSafe(|| limits(&mut || run_returning(q))));
+    if let (Some(c), true) = (target_insert, is_upsert(parsed)) {
+        let probe = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
+            run()?;
+            written_here(sp, c)
+        }));
         let keys = match probe {
-            Ok(Ok(k)) => k.unwrap_or(json!([])),
+            Ok(Ok(k)) => k,
             Ok(Err(e)) => return Err(e),
             Err(e) => return Err(ApprovalError::Decode(e.message)),
         };
@@ -283,13 +258,11 @@ pub(super) fn run_with_backup(
         store_backup(exec_id, c, "update", &existing)?;
     }
     let before = xact_per_table()?;
-    let inserted_keys: Option<Value> = limits(&mut || match &returning {
-        Some(q) => run_returning(q),
-        None => {
-            crate::pgsql::pinned(|| Spi::run(sql))?;
-            Ok(None)
-        }
-    })?;
+    run()?;
+    let inserted_keys: Option<Value> = match target_insert {
+        Some(c) => Some(written_here(sp, c)?),
+        None => None,
+    };
     Spi::run("SET CONSTRAINTS ALL IMMEDIATE")?;
     // what really happened, per table, against what the analysis said
     let after = xact_per_table()?;

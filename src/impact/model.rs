@@ -141,7 +141,7 @@ pub struct Capture {
     pub display: String,
     /// `delete`, `update` or `insert`
     pub operation: &'static str,
-    /// a read-only query returning the rows (None for INSERT: keys come from RETURNING)
+    /// a read-only query returning the rows (None for INSERT: its rows are found by the transaction that wrote them)
     pub rows_sql: Option<String>,
     pub pk: Vec<String>,
     /// every column of the relation, in the order of its row type (the row image's order)

@@ -1265,3 +1265,58 @@ fn the_backup_holds_exactly_the_rows_a_statement_changed() {
         "{succeeded} executed, {restored} rolled back, {refused} refused of {cases}"
     );
 }
+
+/// What was approved is, byte for byte, what runs: an INSERT (and an upsert) runs as its
+/// requester wrote it, comments included — nothing is added to find the rows it wrote (they
+/// are found by the transaction that wrote them). pg_stat_statements, tracking nested
+/// statements, shows the text that ran (its constants as $n); its rollback still removes the
+/// rows it inserted and restores the ones it updated.
+#[test]
+fn an_approved_insert_runs_exactly_as_written() {
+    let db = TestDb::new("verbatim");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+         UPDATE ai.approval_policy SET required_approvals = 0;
+         CREATE TABLE public.lit (id int PRIMARY KEY, v text);
+         INSERT INTO public.lit VALUES (1, 'one');
+         SET pg_stat_statements.track = 'all';",
+    )
+    .unwrap();
+    let ran = |c: &mut Client, marker: &str| -> Vec<String> {
+        c.query(
+            "SELECT query FROM pg_stat_statements
+              WHERE query LIKE '%' || $1 || '%' AND query NOT LIKE '%ai.%' AND dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            &[&marker],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+    };
+    for (marker, sql, want) in [
+        (
+            "approved-7",
+            "INSERT INTO public.lit /* approved-7 */ VALUES (7, 'seven')",
+            "INSERT INTO public.lit /* approved-7 */ VALUES ($1, $2)",
+        ),
+        (
+            "approved-8",
+            "INSERT INTO public.lit AS l /* approved-8 */ VALUES (1, 'uno'), (8, 'eight')\n  ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v",
+            "INSERT INTO public.lit AS l /* approved-8 */ VALUES ($1, $2), ($3, $4)\n  ON CONFLICT (id) DO UPDATE SET v = EXCLUDED.v",
+        ),
+    ] {
+        let before = fingerprint(&mut c, &["public.lit"]);
+        let id = request(&mut c, sql);
+        let out = execute(&mut c, id);
+        assert_eq!(out["status"], "succeeded", "{sql}: {out}");
+        let texts = ran(&mut c, marker);
+        assert!(
+            texts.iter().any(|t| t == want),
+            "{sql}: what ran was {texts:?}"
+        );
+        c.query("SELECT ai.rollback($1)", &[&out["execution"].as_i64().unwrap()])
+            .unwrap();
+        assert_eq!(fingerprint(&mut c, &["public.lit"]), before, "{sql}: not restored");
+    }
+}
