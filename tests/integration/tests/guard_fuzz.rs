@@ -12,6 +12,15 @@
 //!   transaction changes: statistics reset time, notifications, settings, advisory locks,
 //!   roles, a sequence.
 //!
+//!
+//! The same texts also go through the paths where ai_architect plans or reads what someone
+//! else wrote: every fourth text is planned by the index advisor as a workload statement
+//! (`ai.suggest_indexes(sql)`), and every fiftieth becomes a view (owned by a superuser, so
+//! that its functions run with the reader's rights) over which the engine of `ai.ask` looks
+//! up a value the question names. Whatever the guard decides, neither may leave a trace:
+//! no notification, no session setting or advisory lock of the caller's, nothing outside the
+//! transaction.
+//!
 //! `make test` runs a fixed-seed slice (AI_FUZZ_CASES, default 8000); the full run is
 //! `make fuzz` (100,000 texts, seed in AI_FUZZ_SEED).
 use ai_architect_integration::{Rng, TestDb};
@@ -21,6 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const SCHEMA: &str = "
+CREATE EXTENSION IF NOT EXISTS hypopg;
 CREATE TABLE public.t (a int, b text, c date, d jsonb, e numeric);
 INSERT INTO public.t SELECT g, 'b' || g, date '2024-01-01' + g, jsonb_build_object('k', g), g / 3.0 FROM generate_series(1, 50) g;
 CREATE TABLE public.rls (a int);
@@ -429,7 +439,16 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
     su.batch_execute("SELECT pg_stat_reset()").unwrap();
 
     // the session under test, and the independent one that only parses
-    let mut c = db.connect(&role);
+    let notices: Arc<Mutex<Vec<String>>> = Arc::default();
+    let heard = notices.clone();
+    let mut c = postgres::Config::new()
+        .host(&ai_architect_integration::host())
+        .port(ai_architect_integration::port())
+        .user(&role)
+        .dbname(&db.name)
+        .notice_callback(move |n| heard.lock().unwrap().push(n.message().to_string()))
+        .connect(postgres::NoTls)
+        .unwrap();
     c.batch_execute("LISTEN fz").unwrap();
     let dumps: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let sink = dumps.clone();
@@ -456,6 +475,17 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
     let mut rng = Rng(seed);
     let started = Instant::now();
     let (mut accepted, mut refused, mut errors, mut ran) = (0usize, 0usize, 0usize, 0usize);
+    let (mut planned, mut looked_up, mut lookup_refused) = (0usize, 0usize, 0usize);
+    let session = |c: &mut Client| -> String {
+        c.query_one(
+            "SELECT concat_ws('|', current_setting('search_path'), current_setting('work_mem'),
+                    (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()))",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let clean = session(&mut c);
     let mut false_accepts: Vec<String> = Vec::new();
     let mut false_refusals: Vec<String> = Vec::new();
     let mut cache = HashMap::new();
@@ -509,6 +539,64 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
                 false_refusals.push(format!("{sql}  =>  {}", verdict["refusal"]));
             }
         }
+        // the planning path: the advisor plans the text as a workload statement
+        if i % 4 == 0 {
+            if c.query_one("SELECT count(*) FROM ai.suggest_indexes($1)", &[&sql])
+                .is_ok()
+            {
+                planned += 1;
+            }
+            assert!(
+                c.notifications().is_empty(),
+                "the advisor let a notification escape from {sql}"
+            );
+            assert_eq!(
+                session(&mut c),
+                clean,
+                "the advisor changed the session with {sql}"
+            );
+        }
+        // the lookup path: the text as a view whose values a question names
+        if i % 50 == 0 {
+            let view = format!(
+                "DROP VIEW IF EXISTS public.fzv; CREATE VIEW public.fzv AS SELECT q::text AS label FROM ({sql}) AS q;
+                 GRANT SELECT ON public.fzv TO \"{role}\""
+            );
+            if su.batch_execute(&view).is_ok() {
+                looked_up += 1;
+                notices.lock().unwrap().clear();
+                let _ = c.query_one(
+                    "SELECT ai.ask('How many fzv have the label Germany?', false)::text",
+                    &[],
+                );
+                // the view is read exactly when the guard would read the text
+                let skipped = notices
+                    .lock()
+                    .unwrap()
+                    .iter()
+                    .any(|n| n.contains("not looked up in public.fzv"));
+                if ok {
+                    assert!(!skipped, "the lookup refused a view over accepted {sql}");
+                } else if !independent.is_empty() {
+                    assert!(skipped, "the lookup read a view over refused {sql}");
+                    lookup_refused += 1;
+                }
+                assert!(
+                    c.notifications().is_empty(),
+                    "the value lookup let a notification escape from a view over {sql}"
+                );
+                assert_eq!(
+                    session(&mut c),
+                    clean,
+                    "the value lookup changed the session with a view over {sql}"
+                );
+                assert_eq!(
+                    outside_state(&mut judge_conn),
+                    before,
+                    "the value lookup over a view of {sql}"
+                );
+            }
+        }
         if i % 1000 == 999 {
             assert_eq!(
                 outside_state(&mut judge_conn),
@@ -524,7 +612,7 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
         "something outside the transactions changed"
     );
     eprintln!(
-        "guard fuzz: {cases} texts (seed {seed:#x}) in {secs:.1} s: {accepted} accepted ({ran} ran), {refused} refused, {errors} errors; false accepts {}, false refusals {}",
+        "guard fuzz: {cases} texts (seed {seed:#x}) in {secs:.1} s: {accepted} accepted ({ran} ran), {refused} refused, {errors} errors; false accepts {}, false refusals {}; {planned} planned by the advisor, {looked_up} views looked up by ai.ask ({lookup_refused} of them refused), no trace",
         false_accepts.len(),
         false_refusals.len()
     );
@@ -541,6 +629,10 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
     assert!(
         accepted > cases / 20 && refused > cases / 5,
         "the generator lost its spread"
+    );
+    assert!(
+        planned > cases / 40 && looked_up > cases / 500 && lookup_refused > 0,
+        "the planning and lookup paths saw too few texts: {planned} planned, {looked_up} views"
     );
     drop((c, ind, su, judge_conn));
     let mut admin = ai_architect_integration::connect("postgres", "postgres");
