@@ -31,7 +31,8 @@ static CHAT_SESSION_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static APPROVAL_WEBHOOK_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
 static APPROVAL_WEBHOOK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static EXECUTE_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
-static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
+static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(2_000);
+static EXECUTE_LOCK_RETRY_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static CURATOR_ROLE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"ai_curator"));
 static WORKER_ROLE: GucSetting<Option<CString>> =
@@ -312,6 +313,16 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_int_guc(
+        c"ai_architect.execute_lock_retry_ms",
+        c"How long ai.execute keeps trying again when its statement cannot take its locks within execute_lock_timeout_ms; 0 tries once.",
+        c"Each attempt waits at most execute_lock_timeout_ms (readers queue behind it no longer), is rolled back, logged in the audit trail with the sessions that held the locks, and followed by a pause that doubles from 250 ms up to 5 s.",
+        &EXECUTE_LOCK_RETRY_MS,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
     GucRegistry::define_string_guc(
         c"ai_architect.curator_role",
         c"Role whose members review samples (ai.review_sample); their own samples count as reviewed.",
@@ -506,6 +517,9 @@ pub fn execute_statement_timeout_ms() -> u64 {
 }
 pub fn execute_lock_timeout_ms() -> u64 {
     EXECUTE_LOCK_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn execute_lock_retry_ms() -> u64 {
+    EXECUTE_LOCK_RETRY_MS.get().max(0) as u64
 }
 pub fn curator_role() -> String {
     string(&CURATOR_ROLE).unwrap_or_else(|| "ai_curator".into())

@@ -19,6 +19,7 @@ use crate::spi_util::{
 use crate::sqlparse::{self, Kind};
 use pgrx::pg_sys;
 use pgrx::JsonB;
+use pgrx::PgSqlErrorCode;
 use serde_json::{json, Value};
 use std::panic::AssertUnwindSafe;
 
@@ -148,56 +149,99 @@ fn run(
 ) -> Result<Value> {
     let id = req.id;
     let ran_as = runner.name()?;
-    // the rows to touch now, against the approved snapshot
-    let (now, captures) =
-        runner.run(|| impact::analyse_in(sp, &req.sql, snapshot_mode(reparsed)))?;
-    runner.run(|| merge_stays_in_its_table(sp, reparsed, &now, &captures))?;
-    let drift = workflow::drift(
-        &rows_per_table(&req.impact),
-        &rows_per_table(&now),
-        r.tolerance_pct,
-    );
-    let exec_id = as_extension_owner(|| {
-        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
-            "INSERT INTO ai.executions (request_id, status, error) VALUES ($1, 'failed', 'running') RETURNING id",
-            &[id.into()],
-        )?)
-    })?
-    .unwrap_or_default();
-    if !drift.is_empty() {
-        let d: Vec<Value> = drift
-            .iter()
-            .map(|(t, a, n)| json!({"table": t, "approved": a, "now": n}))
-            .collect();
-        let reason = format!(
-            "the rows to touch drifted beyond {}% since the approval: {}",
+    // an attempt that cannot take its locks in execute_lock_timeout_ms is rolled back (readers
+    // queued behind it go on), logged, and made again after a pause, for execute_lock_retry_ms
+    let budget_ms = crate::guc::execute_lock_retry_ms();
+    let began = std::time::Instant::now();
+    let mut attempts: Vec<Value> = Vec::new();
+    let mut exec_id: Option<i64> = None;
+    let (now, outcome, elapsed) = loop {
+        // the rows to touch now, against the approved snapshot
+        let (now, captures) =
+            runner.run(|| impact::analyse_in(sp, &req.sql, snapshot_mode(reparsed)))?;
+        runner.run(|| merge_stays_in_its_table(sp, reparsed, &now, &captures))?;
+        let drift = workflow::drift(
+            &rows_per_table(&req.impact),
+            &rows_per_table(&now),
             r.tolerance_pct,
-            drift
+        );
+        let eid = match exec_id {
+            Some(e) => e,
+            None => {
+                let e = as_extension_owner(|| {
+                    Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+                        "INSERT INTO ai.executions (request_id, status, error) VALUES ($1, 'failed', 'running') RETURNING id",
+                        &[id.into()],
+                    )?)
+                })?
+                .unwrap_or_default();
+                *exec_id.insert(e)
+            }
+        };
+        if !drift.is_empty() {
+            let d: Vec<Value> = drift
                 .iter()
-                .map(|(t, a, n)| format!("{t} {a} → {n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-        finish_failed(id, exec_id, &req.sha, &reason, json!({"drift": d}))?;
-        return Ok(
-            json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason, "drift": d}),
-        );
-    }
-    let started = std::time::Instant::now();
-    // an Err becomes an ERROR inside, so that the subtransaction rolls back the backups and
-    // whatever part of the statement ran
-    let outcome = runner.run(|| {
-        Ok::<_, ApprovalError>(in_subtransaction(AssertUnwindSafe(|| {
-            super::backup::run_with_backup(sp, exec_id, &req.sql, reparsed, &captures, &now)
-                .unwrap_or_else(|e| pgrx::error!("{e}"))
-        })))
-    })?;
-    let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+                .map(|(t, a, n)| json!({"table": t, "approved": a, "now": n}))
+                .collect();
+            let reason = format!(
+                "the rows to touch drifted beyond {}% since the approval: {}",
+                r.tolerance_pct,
+                drift
+                    .iter()
+                    .map(|(t, a, n)| format!("{t} {a} → {n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            finish_failed(id, eid, &req.sha, &reason, json!({"drift": d}))?;
+            return Ok(
+                json!({"request": id, "execution": eid, "status": "failed", "reason": reason, "drift": d}),
+            );
+        }
+        let started = std::time::Instant::now();
+        // an Err becomes an ERROR inside, so that the subtransaction rolls back the backups and
+        // whatever part of the statement ran
+        let outcome = runner.run(|| {
+            Ok::<_, ApprovalError>(in_subtransaction(AssertUnwindSafe(|| {
+                super::backup::run_with_backup(sp, eid, &req.sql, reparsed, &captures, &now)
+                    .unwrap_or_else(|e| pgrx::error!("{e}"))
+            })))
+        })?;
+        let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        if let Err(e) = &outcome {
+            if e.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE {
+                let attempt = json!({
+                    "execution": eid,
+                    "attempt": attempts.len() + 1,
+                    "error": e.message,
+                    "blocked_by": blockers(&now),
+                });
+                log("execute_attempt", id, &req.sha, attempt.clone())?;
+                attempts.push(attempt);
+                let pause = (250u64 << (attempts.len() - 1).min(5)).min(5_000);
+                if began.elapsed().as_millis() as u64 + pause < budget_ms {
+                    Spi::run_with_args(
+                        "SELECT pg_catalog.pg_sleep($1)",
+                        &[(pause as f64 / 1000.0).into()],
+                    )?;
+                    continue;
+                }
+            }
+        }
+        break (now, outcome, elapsed);
+    };
+    let exec_id = exec_id.unwrap_or_default();
     let result = match outcome {
         Ok(rows) => Ok(rows),
         Err(e) if e.is_cancel() && !e.message.contains("statement timeout") => e.rethrow(),
+        Err(e) if e.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE => Err(format!(
+            "its locks could not be taken in {} attempt(s) over {:.1} s (ai_architect.execute_lock_timeout_ms each, ai_architect.execute_lock_retry_ms in all); held by: {}",
+            attempts.len(),
+            began.elapsed().as_secs_f64(),
+            held_by(&attempts)
+        )),
         Err(e) => Err(e.message),
     };
+    let tries = attempts.len() + usize::from(result.is_ok());
     match result {
         Ok(rows) => {
             as_extension_owner(|| {
@@ -214,19 +258,66 @@ fn run(
                 "executed",
                 id,
                 &req.sha,
-                json!({"execution": exec_id, "rows_by_table": rows, "duration_ms": elapsed, "ran_as": ran_as}),
+                json!({"execution": exec_id, "rows_by_table": rows, "duration_ms": elapsed, "ran_as": ran_as, "attempts": tries}),
             )?;
             Ok(
-                json!({"request": id, "execution": exec_id, "status": "succeeded", "rows_by_table": rows, "duration_ms": elapsed, "ran_as": ran_as}),
+                json!({"request": id, "execution": exec_id, "status": "succeeded", "rows_by_table": rows, "duration_ms": elapsed, "ran_as": ran_as, "attempts": tries, "blocked_by": attempts}),
             )
         }
         Err(reason) => {
-            finish_failed(id, exec_id, &req.sha, &reason, json!({"ran_as": ran_as}))?;
+            finish_failed(
+                id,
+                exec_id,
+                &req.sha,
+                &reason,
+                json!({"ran_as": ran_as, "attempts": tries}),
+            )?;
             Ok(
-                json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason, "ran_as": ran_as}),
+                json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason, "ran_as": ran_as, "attempts": tries, "blocked_by": attempts}),
             )
         }
     }
+}
+
+/// The sessions that held a lock the statement needs, as the analysis before an attempt saw
+/// them: table, pid, user, application, state, since, query (as PostgreSQL shows it to the
+/// caller), mode.
+fn blockers(doc: &Value) -> Value {
+    let mut out = Vec::new();
+    for l in doc["locks"].as_array().into_iter().flatten() {
+        for b in l["blocked_by"].as_array().into_iter().flatten() {
+            let mut b = b.clone();
+            b["table"] = l["table"].clone();
+            b["needs"] = l["mode"].clone();
+            out.push(b);
+        }
+    }
+    Value::Array(out)
+}
+
+/// The last attempt's blockers in a sentence.
+fn held_by(attempts: &[Value]) -> String {
+    let last = attempts
+        .last()
+        .and_then(|a| a["blocked_by"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    if last.is_empty() {
+        return "sessions that took their locks after the analysis".into();
+    }
+    last.iter()
+        .map(|b| {
+            format!(
+                "pid {} ({}, {} on {}, since {})",
+                b["pid"],
+                b["user"].as_str().unwrap_or("?"),
+                b["mode"].as_str().unwrap_or("?"),
+                b["table"].as_str().unwrap_or("?"),
+                b["since"].as_str().unwrap_or("?")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 pub(super) fn finish_failed(

@@ -1320,3 +1320,118 @@ fn an_approved_insert_runs_exactly_as_written() {
         assert_eq!(fingerprint(&mut c, &["public.lit"]), before, "{sql}: not restored");
     }
 }
+
+/// Lock-safe DDL: an approved ALTER TABLE behind a long transaction waits in short attempts
+/// (`execute_lock_timeout_ms` each), each rolled back so that readers queued behind it go on,
+/// logged with the session that held the lock, and lands once the blocker commits. Readers
+/// arriving meanwhile wait at most about one attempt. With too small a retry budget the
+/// request fails and says who held the lock.
+#[test]
+fn an_alter_behind_a_long_transaction_waits_in_short_attempts_and_lands() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Instant;
+    let db = TestDb::new("lockretry");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "UPDATE ai.approval_policy SET required_approvals = 0, allow_irreversible = true;
+         CREATE TABLE public.big (id int PRIMARY KEY, v int);
+         INSERT INTO public.big SELECT g, g FROM generate_series(1, 10000) g;",
+    )
+    .unwrap();
+    let mut blocker = db.connect("postgres");
+    let blocker_pid: i32 = blocker
+        .query_one("SELECT pg_backend_pid()", &[])
+        .unwrap()
+        .get(0);
+
+    // the budget runs out: the request fails, naming the session that held the lock
+    let id = request(&mut c, "ALTER TABLE public.big ADD COLUMN early text");
+    blocker
+        .batch_execute("BEGIN; SELECT count(*) FROM public.big")
+        .unwrap();
+    c.batch_execute(
+        "SET ai_architect.execute_lock_timeout_ms = 200; SET ai_architect.execute_lock_retry_ms = 1000",
+    )
+    .unwrap();
+    let out = execute(&mut c, id);
+    assert_eq!(out["status"], "failed", "{out}");
+    let reason = out["reason"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("could not be taken") && reason.contains(&format!("pid {blocker_pid}")),
+        "{out}"
+    );
+    assert!(out["attempts"].as_u64().unwrap_or(0) >= 2, "{out}");
+    blocker.batch_execute("COMMIT").unwrap();
+
+    // enough budget: it lands after the blocker commits, readers never wait long
+    let id = request(&mut c, "ALTER TABLE public.big ADD COLUMN note text");
+    blocker
+        .batch_execute("BEGIN; SELECT count(*) FROM public.big")
+        .unwrap();
+    let (dbname, stop) = (db.name.clone(), Arc::new(AtomicBool::new(false)));
+    let executor = {
+        let dbname = dbname.clone();
+        thread::spawn(move || {
+            let mut e = connect(&dbname, "postgres");
+            e.batch_execute(
+                "SET ai_architect.execute_lock_timeout_ms = 300; SET ai_architect.execute_lock_retry_ms = 30000",
+            )
+            .unwrap();
+            execute(&mut e, id)
+        })
+    };
+    let reader = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut r = connect(&dbname, "postgres");
+            let mut worst = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                r.query_one("SELECT count(*) FROM public.big WHERE id < 10", &[])
+                    .unwrap();
+                worst = worst.max(t.elapsed());
+                thread::sleep(Duration::from_millis(20));
+            }
+            worst
+        })
+    };
+    thread::sleep(Duration::from_millis(2500));
+    blocker.batch_execute("COMMIT").unwrap();
+    let out = executor.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    let worst = reader.join().unwrap();
+    assert_eq!(out["status"], "succeeded", "{out}");
+    assert!(out["attempts"].as_u64().unwrap_or(0) >= 2, "{out}");
+    let seen: Vec<i64> = out["blocked_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|a| a["blocked_by"].as_array().cloned().unwrap_or_default())
+        .filter_map(|b| b["pid"].as_i64())
+        .collect();
+    assert!(seen.contains(&(blocker_pid as i64)), "{out}");
+    eprintln!(
+        "ALTER behind a 2.5 s transaction: {} attempts; a reader's worst wait {worst:?}",
+        out["attempts"]
+    );
+    // about one attempt (300 ms), never the blocker's 2.5 s
+    assert!(
+        worst < Duration::from_millis(1500),
+        "a reader waited {worst:?} behind the ALTER"
+    );
+    c.query_one("SELECT note FROM public.big LIMIT 1", &[])
+        .unwrap();
+    let logged: i64 = c
+        .query_one(
+            "SELECT count(*) FROM ai.audit_log WHERE action = 'execute_attempt' AND object_type = 'request' AND object_id = $1",
+            &[&id.to_string()],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        logged as u64,
+        out["attempts"].as_u64().unwrap() - 1,
+        "{out}"
+    );
+}
