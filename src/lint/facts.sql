@@ -38,7 +38,7 @@ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
             'checked', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k
                                 WHERE k.conrelid = r.oid AND k.contype = 'c' AND a.attnum = ANY (k.conkey)),
             'unique_alone', EXISTS (SELECT 1 FROM pg_catalog.pg_index i
-                                     WHERE i.indrelid = r.oid AND i.indisunique AND i.indnkeyatts = 1
+                                     WHERE i.indrelid = r.oid AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
                                        AND i.indkey[0] = a.attnum AND i.indpred IS NULL),
             'serial_sequence', pg_catalog.pg_get_serial_sequence(pg_catalog.quote_ident(r.nspname) || '.' || pg_catalog.quote_ident(r.relname), a.attname),
             'serial_next', (SELECT CASE WHEN pg_catalog.has_sequence_privilege(q.seq, 'SELECT')
@@ -66,9 +66,10 @@ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                           JOIN pg_catalog.pg_attribute a ON a.attrelid = f.conrelid AND a.attnum = k.n),
             'ref_schema', rn.nspname,
             'ref_table', rc.relname,
-            -- an index whose leading key columns are exactly the foreign key's
+            -- a valid index whose leading key columns are exactly the foreign key's (one a
+            -- failed CREATE INDEX CONCURRENTLY left INVALID covers nothing)
             'indexed', EXISTS (SELECT 1 FROM pg_catalog.pg_index i
-                                WHERE i.indrelid = f.conrelid AND i.indpred IS NULL
+                                WHERE i.indrelid = f.conrelid AND i.indpred IS NULL AND i.indisvalid
                                   AND (pg_catalog.string_to_array(i.indkey::text, ' ')::int2[])[1:pg_catalog.cardinality(f.conkey)]
                                       OPERATOR(pg_catalog.@>) f.conkey
                                   AND (pg_catalog.string_to_array(i.indkey::text, ' ')::int2[])[1:pg_catalog.cardinality(f.conkey)]

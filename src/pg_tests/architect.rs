@@ -98,9 +98,20 @@ mod tests {
         );
     }
 
+    /// Every fix the lint gives goes through the approval workflow as it is (ai.request, then
+    /// ai.execute), on tables holding a value the statistics never saw; afterwards every row
+    /// of every table can still be updated. The enum-like CHECK meets that value and fails,
+    /// enforcing nothing (added NOT VALID, as the lint once proposed it, it would have been
+    /// enforced on every later UPDATE of that row); every other fix clears its finding.
     #[pg_test]
-    fn every_fix_passes_impact_and_applied_it_clears_its_finding() {
+    fn every_fix_runs_through_the_workflow_and_leaves_every_row_updatable() {
         messy();
+        // written after the statistics were taken: the lint's sample never saw it
+        run(
+            r#"INSERT INTO messy."Shipment" ("user", status, amount, sent, code)
+               VALUES ('late', 'returned', 2.5, now(), 'xyz')"#,
+        );
+        run("UPDATE ai.approval_policy SET required_approvals = 0, allow_irreversible = true");
         let f = lint("messy");
         let fixes: Vec<&Finding> = f.iter().filter(|x| x.2.is_some()).collect();
         assert!(fixes.len() >= 10, "{f:?}");
@@ -116,17 +127,48 @@ mod tests {
                 0
             }
         });
+        let mut failed: Vec<(String, String)> = Vec::new();
         for (rule, object, fix) in fixes.iter().map(|x| (&x.0, &x.1, x.2.as_deref().unwrap())) {
-            let doc = Spi::get_one_with_args::<pgrx::JsonB>("SELECT ai.impact($1)", &[fix.into()])
-                .unwrap_or_else(|e| panic!("{rule} {object}: ai.impact({fix}): {e}"))
-                .unwrap()
-                .0;
-            assert!(doc["risk_level"].is_string(), "{fix}: {doc}");
-            run(fix);
+            let id = Spi::get_one_with_args::<i64>("SELECT ai.request($1)", &[fix.into()])
+                .unwrap_or_else(|e| panic!("{rule} {object}: ai.request({fix}): {e}"))
+                .unwrap();
+            let out = json(&format!("SELECT ai.execute({id})"));
+            if out["status"] != "succeeded" {
+                failed.push((rule.clone(), out["reason"].to_string()));
+            }
+        }
+        assert_eq!(
+            failed.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+            ["enum_like_text"],
+            "{failed:?}"
+        );
+        assert!(failed[0].1.contains("check constraint"), "{failed:?}");
+        // every row of every table still takes an UPDATE
+        let updates: Vec<String> = Spi::connect(|c| {
+            c.select(
+                "SELECT pg_catalog.format('UPDATE %s SET %I = %I', t.oid::regclass, a.attname, a.attname)
+                   FROM pg_catalog.pg_class t JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
+                   JOIN LATERAL (SELECT attname FROM pg_catalog.pg_attribute
+                                  WHERE attrelid = t.oid AND attnum > 0 AND NOT attisdropped
+                                    AND attgenerated = '' AND attidentity <> 'a'
+                                  ORDER BY attnum LIMIT 1) a ON true
+                  WHERE n.nspname = 'messy' AND t.relkind = 'r'",
+                None,
+                &[],
+            )
+            .unwrap()
+            .map(|r| r.get::<String>(1).unwrap().unwrap())
+            .collect()
+        });
+        assert!(updates.len() >= 6, "{updates:?}");
+        for u in &updates {
+            run(u);
         }
         let after = lint("messy");
         assert!(
-            after.iter().all(|x| x.2.is_none()),
+            after
+                .iter()
+                .all(|x| x.2.is_none() || x.0 == "enum_like_text"),
             "findings with a fix remain after applying them: {after:?}"
         );
     }
