@@ -484,8 +484,12 @@ fn advise_in(
     let mut queries = Vec::new();
     let mut skipped = Vec::new();
     let lists = crate::pgsql::lists()?;
+    // SAFETY: reads the backend's current user id.
+    let me = unsafe { pg_sys::GetUserId() };
     for (queryid, text, calls, mean_ms, role) in raw {
         let text = params::typed_literals_as_casts(&text);
+        // the caller's own statements are the caller's to plan, with the caller's search_path
+        let role = role.filter(|r| *r != me);
         // a workload statement is analysed and planned as the role that ran it (a
         // restricted operation), with its own search_path, and judged before it is planned
         let planner = Planner::new(sp, role)?;

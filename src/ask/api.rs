@@ -139,6 +139,21 @@ fn schemas_in_scope(sp: &SearchPath) -> Result<Option<Vec<String>>> {
     Ok(Some(schemas.unwrap_or_default()))
 }
 
+/// Whether any of `names` (lower case) is a table or a column the caller could ask about: in
+/// the catalog, in the schemas in scope (see [`schemas_in_scope`]).
+pub fn names_in_scope(sp: &SearchPath, names: &[String]) -> Result<bool> {
+    let in_scope = schemas_in_scope(sp)?;
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT EXISTS (SELECT 1 FROM ai.catalog_tables t
+                 WHERE ($2::pg_catalog.text[] IS NULL OR t.schema_name::text = ANY ($2::pg_catalog.text[]))
+                   AND (pg_catalog.lower(t.table_name) = ANY ($1::pg_catalog.text[])
+                        OR EXISTS (SELECT 1 FROM ai.catalog_columns c
+                                    WHERE c.table_id = t.id AND pg_catalog.lower(c.column_name) = ANY ($1::pg_catalog.text[]))))",
+        &[names.to_vec().into(), in_scope.into()],
+    )?
+    .unwrap_or(false))
+}
+
 /// The caller's view of the catalog: the tables of the schemas in scope (see
 /// [`schemas_in_scope`]), with the similarity of each to the question.
 fn load_catalog(sp: &SearchPath, qvec: &[f32]) -> Result<Vec<CatTable>> {

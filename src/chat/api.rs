@@ -214,7 +214,8 @@ fn run_tool(
             },
             Err(e) => fail(&e),
         },
-        Tool::SuggestIndexes => match crate::advisor::api::advise(None, 5, 200) {
+        // the caller's own statements are planned with the caller's search_path
+        Tool::SuggestIndexes => match sp.as_caller(|| crate::advisor::api::advise(None, 5, 200)) {
             Ok(a) => {
                 let rows = crate::advisor::api::rows(&a);
                 Answer {
@@ -265,7 +266,9 @@ fn chat_turn(sp: &SearchPath, session: &str, message: &str) -> Result<Value> {
     forget_expired(&user)?;
     let prev = previous(&user, session)?;
     let turn = prev.as_ref().map_or(1, |p| p.turn + 1);
-    let tool = followup::route(message);
+    let tool = followup::route(message, &mut |names| {
+        crate::ask::api::names_in_scope(sp, names).unwrap_or(false)
+    });
     let with_model = crate::guc::llm_base_url().is_some_and(|u| !u.trim().is_empty());
     let (question, follow_up) = if tool == Tool::Ask {
         let r = followup::resolve(prev.as_ref().and_then(|p| p.question.as_deref()), message)?;

@@ -73,18 +73,77 @@ pub fn statement_in(message: &str) -> Option<String> {
     None
 }
 
-fn has_any(lower: &str, words: &[&str]) -> bool {
-    words.iter().any(|w| lower.contains(w))
+/// The message's words, lower-cased: runs of letters, digits and underscores.
+pub fn words(message: &str) -> Vec<String> {
+    message
+        .to_lowercase()
+        .split(|ch: char| !(ch.is_alphanumeric() || ch == '_' || ch == '\''))
+        .map(|w| w.trim_matches('\''))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
-/// The tool a message is for.
-pub fn route(message: &str) -> Tool {
-    let lower = message.to_lowercase();
+/// Whether `phrase` (words separated by spaces) stands in `words`, word for word.
+fn has_phrase(words: &[String], phrase: &str) -> bool {
+    let p: Vec<&str> = phrase.split(' ').collect();
+    words
+        .windows(p.len())
+        .any(|w| w.iter().zip(&p).all(|(a, b)| a == b))
+}
+
+fn has_any(words: &[String], phrases: &[&str]) -> bool {
+    phrases.iter().any(|p| has_phrase(words, p))
+}
+
+/// An English plural's singular ("categories" → "category", "indexes" → "index", "patients"
+/// → "patient"); None when the word does not look plural.
+fn singular(w: &str) -> Option<String> {
+    if let Some(stem) = w.strip_suffix("ies") {
+        return Some(format!("{stem}y"));
+    }
+    for es in ["sses", "xes", "zes", "ches", "shes"] {
+        if w.ends_with(es) {
+            return Some(w[..w.len() - 2].to_string());
+        }
+    }
+    (w.ends_with('s') && !["ss", "us", "is"].iter().any(|e| w.ends_with(e)))
+        .then(|| w[..w.len() - 1].to_string())
+}
+
+/// The names a message could mean in the schema: each word of three letters or more and its
+/// singular, and two or three words joined by `_`, the last one also singular ("body mass
+/// indexes" → body_mass_index).
+pub fn name_candidates(words: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for w in words.iter().filter(|w| w.chars().count() >= 3) {
+        out.push(w.clone());
+        out.extend(singular(w));
+    }
+    for n in [2, 3] {
+        for w in words.windows(n) {
+            out.push(w.join("_"));
+            if let Some(last) = singular(&w[n - 1]) {
+                out.push(format!("{}_{last}", w[..n - 1].join("_")));
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The tool a message is for, by its words (never parts of words). `names_data` says whether
+/// some of the given names are tables or columns the caller can ask about: a message that
+/// names them is a question about the data, whatever else it says ("How many patients have
+/// health insurance?"), unless it asks for index advice or a lint in so many words.
+pub fn route(message: &str, names_data: &mut dyn FnMut(&[String]) -> bool) -> Tool {
     if statement_in(message).is_some() {
         return Tool::Impact;
     }
+    let w = words(message);
     if has_any(
-        &lower,
+        &w,
         &[
             "lint",
             "review my schema",
@@ -97,27 +156,40 @@ pub fn route(message: &str) -> Tool {
     ) {
         return Tool::Lint;
     }
-    if lower.contains("index")
+    if has_any(&w, &["index", "indexes", "indices"])
         && has_any(
-            &lower,
+            &w,
             &[
                 "suggest",
                 "recommend",
+                "recommended",
                 "missing",
-                "which",
                 "need",
+                "needs",
+                "needed",
                 "advice",
-                "should i",
+                "advise",
+                "add",
+                "create",
+                "should",
+                "help",
             ],
         )
     {
         return Tool::SuggestIndexes;
     }
+    if names_data(&name_candidates(&w)) {
+        return Tool::Ask;
+    }
     if has_any(
-        &lower,
+        &w,
         &[
             "insight",
-            "health",
+            "insights",
+            "database health",
+            "health check",
+            "health of",
+            "how healthy",
             "what should i look at",
             "anything wrong",
             "what is wrong",
@@ -466,7 +538,74 @@ mod tests {
     }
 
     #[test]
+    fn routing_by_meaning() {
+        // the schema of a hospital: patients, their insurer, their body mass index
+        let schema = [
+            "patients",
+            "patient",
+            "insurer",
+            "body_mass_index",
+            "visits",
+        ];
+        let mut names = |c: &[String]| c.iter().any(|n| schema.contains(&n.as_str()));
+        let mut nothing = |_: &[String]| false;
+        assert_eq!(
+            route("How many patients have health insurance?", &mut names),
+            Tool::Ask
+        );
+        assert_eq!(
+            route(
+                "Which patients have a body mass index above 30?",
+                &mut names
+            ),
+            Tool::Ask
+        );
+        // the same words without a schema that names them: not index advice either
+        assert_eq!(
+            route(
+                "Which patients have a body mass index above 30?",
+                &mut nothing
+            ),
+            Tool::Ask
+        );
+        assert_eq!(
+            route("Which indexes should I add to patients?", &mut names),
+            Tool::SuggestIndexes
+        );
+        assert_eq!(
+            route("How is the database health?", &mut names),
+            Tool::Insights
+        );
+        assert_eq!(route("Is anything wrong?", &mut names), Tool::Insights);
+        assert_eq!(singular("categories").as_deref(), Some("category"));
+        assert_eq!(singular("status"), None);
+        assert_eq!(singular("address"), None);
+        assert_eq!(singular("boxes").as_deref(), Some("box"));
+        // parts of words route nothing: "reindexing", "insightful", "splinter"
+        assert_eq!(
+            route("Is reindexing needed for visits?", &mut nothing),
+            Tool::Ask
+        );
+        assert_eq!(route("an insightful splinter", &mut nothing), Tool::Ask);
+        assert_eq!(
+            name_candidates(&words("body mass indexes")),
+            [
+                "body",
+                "body_mass",
+                "body_mass_index",
+                "body_mass_indexes",
+                "index",
+                "indexes",
+                "mass",
+                "mass_index",
+                "mass_indexes"
+            ]
+        );
+    }
+
+    #[test]
     fn routing() {
+        let route = |m: &str| route(m, &mut |_: &[String]| false);
         assert_eq!(
             route("What happens if I run DELETE FROM customer WHERE country = 'Germany'?"),
             Tool::Impact
@@ -565,7 +704,7 @@ mod tests {
             } else {
                 prev
             };
-            let _ = route(&msg);
+            let _ = route(&msg, &mut |c: &[String]| c.len() % 2 == 0);
             let _ = statement_in(&msg);
             if let Ok(r) = resolve(Some(&prev), &msg) {
                 // every word comes from the previous question, the message, or the rewrite

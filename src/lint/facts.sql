@@ -41,11 +41,6 @@ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
                                      WHERE i.indrelid = r.oid AND i.indisunique AND i.indisvalid AND i.indnkeyatts = 1
                                        AND i.indkey[0] = a.attnum AND i.indpred IS NULL),
             'serial_sequence', pg_catalog.pg_get_serial_sequence(pg_catalog.quote_ident(r.nspname) || '.' || pg_catalog.quote_ident(r.relname), a.attname),
-            'serial_next', (SELECT CASE WHEN pg_catalog.has_sequence_privilege(q.seq, 'SELECT')
-                                        THEN coalesce(pg_catalog.pg_sequence_last_value(q.seq), 0) + 1 END
-                              FROM (SELECT pg_catalog.pg_get_serial_sequence(pg_catalog.quote_ident(r.nspname) || '.'
-                                        || pg_catalog.quote_ident(r.relname), a.attname)::pg_catalog.regclass AS seq) q
-                             WHERE q.seq IS NOT NULL),
             'null_frac', s.null_frac,
             'n_distinct', s.n_distinct,
             -- the values of low-cardinality text columns (enum-like ones)

@@ -31,7 +31,6 @@ pub struct Column {
     #[serde(default)]
     pub unique_alone: bool,
     pub serial_sequence: Option<String>,
-    pub serial_next: Option<i64>,
     pub null_frac: Option<f64>,
     pub n_distinct: Option<f64>,
     pub values: Option<Vec<String>>,
@@ -527,7 +526,6 @@ mod tests {
     fn serial_is_advice_that_sets_the_identity_from_max_in_one_transaction() {
         let mut c = col("id", "int4");
         c.serial_sequence = Some("s.t_id_seq".into());
-        c.serial_next = Some(43);
         let f = lint(&[table("t", vec![c.clone()])], &[]);
         assert_eq!(f[0].rule, "serial_column");
         assert!(f[0].fix_sql.is_none(), "{:?}", f[0]);

@@ -375,3 +375,47 @@ fn an_intent_outside_the_grammar_goes_to_the_model_and_is_judged_the_same_way() 
     assert_eq!(count(&mut c, "SELECT count(*) FROM ai.approval_requests"), requests);
     assert_eq!(count(&mut c, "SELECT count(*) FROM pg_class WHERE relname = 'invoice_line'"), 1);
 }
+
+/// Review M-4: the chat routes by meaning. A message that names the schema's tables or columns
+/// is a question about the data, whatever other word it holds ("health", "index"); index
+/// advice plans the caller's own workload with the caller's search_path (it planned under the
+/// chat's pinned one, where no unqualified name resolves: "no index would help", always).
+#[test]
+fn the_chat_routes_by_meaning_and_its_index_advice_sees_the_callers_path() {
+    let db = TestDb::new("chat_meaning");
+    let mut c = db.connect("postgres");
+    let hospital = std::fs::read_to_string(format!(
+        "{}/../nl2sql/hospital.sql",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    c.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements; CREATE EXTENSION hypopg; CREATE SCHEMA clinic; SET search_path = clinic")
+        .unwrap();
+    c.batch_execute(&hospital).unwrap();
+    c.batch_execute(
+        "CREATE TABLE clinic.visit_log (id int PRIMARY KEY, patient_ref int NOT NULL, note text);
+         INSERT INTO clinic.visit_log SELECT g, g % 5000, 'n' || g FROM generate_series(1, 200000) g;
+         ANALYZE; SELECT ai.refresh_catalog();",
+    )
+    .unwrap();
+    for q in [
+        "How many patients have health insurance?",
+        "Which patients have a body mass index above 30?",
+    ] {
+        let t = chat(&mut c, "m", q).unwrap();
+        assert_eq!(t["tool"], "ask", "{q}: {t}");
+    }
+    // the caller's workload: an unqualified name its own search_path resolves
+    for k in 0..30 {
+        c.query("SELECT note FROM visit_log WHERE patient_ref = $1", &[&k])
+            .unwrap();
+    }
+    let t = chat(&mut c, "m", "Which indexes should I add?").unwrap();
+    assert_eq!(t["tool"], "suggest_indexes", "{t}");
+    let answer = t["answer"].as_str().unwrap();
+    assert!(
+        answer.contains("would help") && !answer.starts_with("no index"),
+        "{t}"
+    );
+    assert!(t.to_string().contains("patient_ref"), "{t}");
+}
