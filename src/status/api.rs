@@ -64,9 +64,11 @@ fn version() -> pgrx::JsonB {
         "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'ai_architect worker'",
     )
     .or_raise(F);
-    let worker_running = worker_pids.unwrap_or(0) > 0;
+    let waiting = crate::worker::waiting_for();
+    let worker_running = worker_pids.unwrap_or(0) > 0 && waiting.is_none();
     let preloaded = preloaded();
     let worker_detail = match (preloaded, worker_running) {
+        (true, false) if waiting.is_some() => waiting.unwrap_or_default(),
         (_, true) => format!(
             "running in database {:?}: an audit every {} s, a statistics snapshot every {} s",
             guc::audit_database(),

@@ -9,11 +9,14 @@ pub mod audit;
 use crate::guc;
 use crate::spi_util::in_subtransaction;
 use crate::spi_util::Spi;
+use pgrx::atomics::PgAtomic;
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
 };
+use pgrx::pg_shmem_init;
 use pgrx::prelude::*;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 pub const WORKER_TYPE: &str = "ai_architect worker";
@@ -22,10 +25,72 @@ const POLL: Duration = Duration::from_secs(10);
 /// After a crash, the postmaster starts the worker again after this long.
 const RESTART: Duration = Duration::from_secs(5);
 
+/// Where the worker is, in shared memory (so that a restarted worker and `ai.version()` see it).
+static STATE: PgAtomic<AtomicU32> = unsafe { PgAtomic::new(c"ai_architect_worker_state") };
+// 0, the state after the server starts: the next start checks that its role and database
+// exist before connecting.
+/// The check passed: the next start connects.
+const READY: u32 = 1;
+/// Connected and working.
+const RUNNING: u32 = 2;
+/// Waiting, with a WARNING now and then, for its role to be created.
+const NO_ROLE: u32 = 3;
+/// Waiting for its database to be created.
+const NO_DATABASE: u32 = 4;
+/// How often a missing role or database is looked for again (a cheap catalog lookup).
+const RECHECK: Duration = Duration::from_secs(5);
+/// The WARNING that says what is missing comes at most once per period, which doubles from
+/// FIRST_WARN up to MAX_WARN.
+const FIRST_WARN: Duration = Duration::from_secs(60);
+const MAX_WARN: Duration = Duration::from_secs(3600);
+
+/// What `ai.version()` says of the worker when it is not simply running: None when the
+/// library is not preloaded or the worker is running.
+pub fn waiting_for() -> Option<String> {
+    if !crate::status::api::preloaded() {
+        return None;
+    }
+    let (db, role) = (guc::audit_database(), guc::worker_role());
+    match STATE.get().load(Ordering::Relaxed) {
+        NO_ROLE => Some(missing_role(&role)),
+        NO_DATABASE => Some(missing_database(&db)),
+        _ => None,
+    }
+}
+
+fn missing_role(role: &str) -> String {
+    format!(
+        "the background worker waits for its role {role:?}: CREATE ROLE {} LOGIN IN ROLE pg_monitor; (or set ai_architect.worker_role to an existing non-superuser role and reload)",
+        quote(role)
+    )
+}
+
+fn missing_database(db: &str) -> String {
+    format!(
+        "the background worker waits for its database {db:?}: create it, or set ai_architect.audit_database to the database ai_architect is installed in and reload"
+    )
+}
+
+/// An identifier as SQL writes it (no catalog access: the worker may not be in a database yet).
+fn quote(name: &str) -> String {
+    let plain = name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && !name.is_empty();
+    if plain {
+        name.to_string()
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+#[allow(unexpected_cfgs)] // the macro also names PostgreSQL versions this build does not have
 pub fn init() {
     if !crate::status::api::preloaded() {
         return;
     }
+    pg_shmem_init!(STATE);
     BackgroundWorkerBuilder::new(WORKER_TYPE)
         .set_type(WORKER_TYPE)
         .set_library("ai_architect")
@@ -47,13 +112,19 @@ struct Schedule {
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn ai_architect_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::attach_signal_handlers(SignalWakeFlags::SIGHUP | SignalWakeFlags::SIGTERM);
+    // A start first checks, connected to no database, that its role and database exist (a
+    // missing one would make every restart end in a FATAL, every few seconds, forever); only
+    // the start after a passed check connects.
+    if STATE.get().swap(RUNNING, Ordering::Relaxed) != READY {
+        wait_until_connectable();
+        STATE.get().store(READY, Ordering::Relaxed);
+        // SAFETY: exit code 1 asks the postmaster to start the worker again, now to connect.
+        unsafe { pg_sys::proc_exit(1) };
+    }
     let db = guc::audit_database();
     // never the bootstrap superuser: the worker plans other roles' statements (as those
     // roles) and writes only through the extension's functions
     let role = guc::worker_role();
-    log!(
-        "{WORKER_TYPE}: connecting to database {db:?} as role {role:?} (ai_architect.worker_role)"
-    );
     BackgroundWorker::connect_worker_to_spi(Some(&db), Some(&role));
     log!("{WORKER_TYPE}: started in database {db:?} as role {role:?}");
     let mut sched: Option<Schedule> = None;
@@ -76,6 +147,89 @@ pub extern "C-unwind" fn ai_architect_worker_main(_arg: pg_sys::Datum) {
         wait = BackgroundWorker::transaction(AssertUnwindSafe(|| tick(&mut sched)));
     }
     log!("{WORKER_TYPE}: stopping");
+}
+
+/// Connected to no database (the shared catalogs only), waits until the worker's role and
+/// database exist, looking again every few seconds (and at once after a reload): a WARNING
+/// says what is missing and how to fix it, at most once per period, the period doubling
+/// from a minute to an hour. Returns when both exist; exits on SIGTERM.
+fn wait_until_connectable() {
+    BackgroundWorker::connect_worker_to_spi(None, None);
+    let mut period = FIRST_WARN;
+    let mut next_warning = Instant::now();
+    loop {
+        let (db, role) = (guc::audit_database(), guc::worker_role());
+        let missing = BackgroundWorker::transaction(|| {
+            if !shared_catalog_has(pg_sys::AuthIdRelationId, &role) {
+                Some(NO_ROLE)
+            } else if !shared_catalog_has(pg_sys::DatabaseRelationId, &db) {
+                Some(NO_DATABASE)
+            } else {
+                None
+            }
+        });
+        let Some(state) = missing else {
+            return;
+        };
+        STATE.get().store(state, Ordering::Relaxed);
+        if Instant::now() >= next_warning {
+            let why = if state == NO_ROLE {
+                missing_role(&role)
+            } else {
+                missing_database(&db)
+            };
+            warning!(
+                "{WORKER_TYPE}: {why} (this message again in {} min at the earliest)",
+                period.as_secs() / 60
+            );
+            next_warning = Instant::now() + period;
+            period = (period * 2).min(MAX_WARN);
+        }
+        if !BackgroundWorker::wait_latch(Some(RECHECK)) {
+            // SAFETY: SIGTERM: a clean exit, not restarted.
+            unsafe { pg_sys::proc_exit(0) };
+        }
+        if BackgroundWorker::sighup_received() {
+            // SAFETY: the documented way for a process to apply a reloaded configuration.
+            unsafe { pg_sys::ProcessConfigFile(pg_sys::GucContext::PGC_SIGHUP) };
+        }
+    }
+}
+
+/// Whether pg_authid or pg_database (shared catalogs, whose rows start with an oid and a name)
+/// holds a row named `name`: a plain scan of the table, as a process connected to no database
+/// may do (the caches and indexes behind get_role_oid would need a database's pg_class once an
+/// invalidation arrives).
+fn shared_catalog_has(catalog: pg_sys::Oid, name: &str) -> bool {
+    /// The leading columns of both catalogs.
+    #[repr(C)]
+    struct Named {
+        oid: pg_sys::Oid,
+        name: pg_sys::NameData,
+    }
+    let mut found = false;
+    // SAFETY: a catalog scan inside the caller's transaction, the relation opened and closed
+    // here; each tuple's data is read only while the scan holds it.
+    unsafe {
+        let rel = pg_sys::table_open(catalog, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+        let scan = pg_sys::table_beginscan_catalog(rel, 0, std::ptr::null_mut());
+        loop {
+            let tuple = pg_sys::heap_getnext(scan, pg_sys::ScanDirection::ForwardScanDirection);
+            if tuple.is_null() {
+                break;
+            }
+            let header = (*tuple).t_data;
+            let row = (header as *const u8).add((*header).t_hoff as usize) as *const Named;
+            let n = std::ffi::CStr::from_ptr((*row).name.data.as_ptr());
+            if n.to_bytes() == name.as_bytes() {
+                found = true;
+                break;
+            }
+        }
+        pg_sys::table_endscan(scan);
+        pg_sys::table_close(rel, pg_sys::AccessShareLock as pg_sys::LOCKMODE);
+    }
+    found
 }
 
 /// One wake-up: does what is due, returns how long to sleep.

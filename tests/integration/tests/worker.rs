@@ -307,3 +307,65 @@ fn worker_cron_and_the_measured_gain() {
         .get(0);
     assert!(gain > 50.0, "{gain}");
 }
+
+/// A server preloaded without the worker's role (as "Installing into your own server" left
+/// it in 0.2.0: a FATAL every five seconds, forever): the worker says once what is missing and
+/// the exact statement that fixes it, no FATAL, at most three lines in a minute; ai.version()
+/// says the same; the worker starts as soon as the role exists.
+#[test]
+fn without_its_role_the_worker_says_so_once_and_starts_when_it_exists() {
+    let cl = Cluster::new(
+        "it-worker-quiet",
+        28822,
+        &["shared_preload_libraries = 'pg_stat_statements,ai_architect'"],
+    );
+    let mut admin = cl.connect("postgres");
+    admin
+        .batch_execute("CREATE EXTENSION ai_architect CASCADE")
+        .unwrap();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(60));
+    let log = cl.log();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("ai_architect worker") || l.contains("ai_architect_worker"))
+        .collect();
+    assert!(
+        lines.len() <= 3 && !log.contains("FATAL"),
+        "{} lines in {:?}:\n{log}",
+        lines.len(),
+        started.elapsed()
+    );
+    assert!(
+        log.contains("CREATE ROLE ai_architect_worker LOGIN IN ROLE pg_monitor"),
+        "{log}"
+    );
+    let v: Value = serde_json::from_str(
+        &admin
+            .query_one("SELECT ai.version()::text", &[])
+            .unwrap()
+            .get::<_, String>(0),
+    )
+    .unwrap();
+    assert_eq!(v["worker"]["running"], false, "{v}");
+    assert!(
+        v["worker"]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("waits for its role"),
+        "{v}"
+    );
+    admin
+        .batch_execute("CREATE ROLE ai_architect_worker LOGIN IN ROLE pg_monitor")
+        .unwrap();
+    wait_for(
+        "the worker connected as its role",
+        Duration::from_secs(30),
+        || {
+            count(
+            &mut admin,
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'ai_architect worker' AND usename = 'ai_architect_worker'",
+        ) == 1
+        },
+    );
+}
