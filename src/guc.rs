@@ -33,6 +33,7 @@ static APPROVAL_WEBHOOK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_0
 static EXECUTE_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(2_000);
 static EXECUTE_LOCK_RETRY_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
+static EXECUTE_TIMEOUT_CEILING_MS: GucSetting<i32> = GucSetting::<i32>::new(600_000);
 static CURATOR_ROLE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"ai_curator"));
 static WORKER_ROLE: GucSetting<Option<CString>> =
@@ -314,6 +315,16 @@ pub fn init() {
         GucFlags::UNIT_MS,
     );
     GucRegistry::define_int_guc(
+        c"ai_architect.execute_timeout_ceiling_ms",
+        c"The most execute_statement_timeout_ms can be when ai.execute runs another role's statement.",
+        c"An executor may lower the time limit of a statement it runs for its requester, never raise it beyond this. Only superusers change it.",
+        &EXECUTE_TIMEOUT_CEILING_MS,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
         c"ai_architect.execute_lock_retry_ms",
         c"How long ai.execute keeps trying again when its statement cannot take its locks within execute_lock_timeout_ms; 0 tries once.",
         c"Each attempt waits at most execute_lock_timeout_ms (readers queue behind it no longer), is rolled back, logged in the audit trail with the sessions that held the locks, and followed by a pause that doubles from 250 ms up to 5 s.",
@@ -511,6 +522,16 @@ pub fn approval_webhook_url() -> Option<String> {
 }
 pub fn approval_webhook_timeout_ms() -> u64 {
     APPROVAL_WEBHOOK_TIMEOUT_MS.get().max(1) as u64
+}
+/// `execute_statement_timeout_ms`, capped by `execute_timeout_ceiling_ms` when the
+/// statement runs for another role than the caller.
+pub fn execute_statement_timeout_ms_for(another_role: bool) -> u64 {
+    let ms = execute_statement_timeout_ms();
+    if another_role {
+        ms.min(EXECUTE_TIMEOUT_CEILING_MS.get().max(1) as u64)
+    } else {
+        ms
+    }
 }
 pub fn execute_statement_timeout_ms() -> u64 {
     EXECUTE_STATEMENT_TIMEOUT_MS.get().max(1) as u64

@@ -185,7 +185,8 @@ fn written_here(sp: &SearchPath, c: &Capture) -> Result<Value> {
     images(sp, &q, &[xid.to_string().into()])
 }
 
-/// Inside a subtransaction: back up, run, check. Any error undoes all of it.
+/// Inside a subtransaction: back up, run (under `statement_ms`), check. Any error undoes all
+/// of it.
 pub(super) fn run_with_backup(
     sp: &SearchPath,
     exec_id: i64,
@@ -193,6 +194,7 @@ pub(super) fn run_with_backup(
     parsed: &sqlparse::Parsed,
     captures: &[Capture],
     expected: &Value,
+    statement_ms: u64,
 ) -> Result<Value> {
     let mut unlocked = Vec::new();
     // the keys backed up of the statement's own target, to hold against what it changed
@@ -223,7 +225,6 @@ pub(super) fn run_with_backup(
             return Err(ApprovalError::NoPrimaryKey(c.display.clone()));
         }
     }
-    let statement_ms = crate::guc::execute_statement_timeout_ms();
     let lock_ms = crate::guc::execute_lock_timeout_ms();
     let limits = |f: &mut dyn FnMut() -> Result<Option<Value>>| -> Result<Option<Value>> {
         with_setting(c"lock_timeout", &lock_ms.to_string(), || {

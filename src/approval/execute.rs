@@ -152,6 +152,13 @@ fn run(
     // an attempt that cannot take its locks in execute_lock_timeout_ms is rolled back (readers
     // queued behind it go on), logged, and made again after a pause, for execute_lock_retry_ms
     let budget_ms = crate::guc::execute_lock_retry_ms();
+    // an executor may lower the time limit of a statement it runs for another role, not raise
+    // it beyond the owner's ceiling
+    // SAFETY: reads the backend's current user id.
+    let me = unsafe { pg_sys::GetUserId() };
+    let statement_ms = crate::guc::execute_statement_timeout_ms_for(
+        runner.role.as_ref().is_some_and(|(oid, _)| *oid != me),
+    );
     let began = std::time::Instant::now();
     let mut attempts: Vec<Value> = Vec::new();
     let mut exec_id: Option<i64> = None;
@@ -202,8 +209,16 @@ fn run(
         // whatever part of the statement ran
         let outcome = runner.run(|| {
             Ok::<_, ApprovalError>(in_subtransaction(AssertUnwindSafe(|| {
-                super::backup::run_with_backup(sp, eid, &req.sql, reparsed, &captures, &now)
-                    .unwrap_or_else(|e| pgrx::error!("{e}"))
+                super::backup::run_with_backup(
+                    sp,
+                    eid,
+                    &req.sql,
+                    reparsed,
+                    &captures,
+                    &now,
+                    statement_ms,
+                )
+                .unwrap_or_else(|e| pgrx::error!("{e}"))
             })))
         })?;
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;

@@ -1435,3 +1435,52 @@ fn an_alter_behind_a_long_transaction_waits_in_short_attempts_and_lands() {
         "{out}"
     );
 }
+
+/// An executor cannot lift the time limit of a statement it runs for another role: the
+/// requester's statement takes 1.5 s; the owner's ceiling (`execute_timeout_ceiling_ms`,
+/// 500 ms here) holds whatever `execute_statement_timeout_ms` the executor sets, and the
+/// execution fails, undone. The requester running her own statement may raise her limit.
+#[test]
+fn an_executor_cannot_lift_the_time_limit_of_another_roles_statement() {
+    let db = TestDb::new("ceiling");
+    let mut admin = db.connect("postgres");
+    admin.batch_execute(SCHEMA).unwrap();
+    let roles = Roles::new(&db, &["alice", "bob"], &["bob"]);
+    let alice_name = roles.name(0).to_string();
+    admin
+        .batch_execute(&format!(
+            "CREATE SCHEMA {alice_name} AUTHORIZATION {alice_name};
+             UPDATE ai.approval_policy SET required_approvals = 0;
+             ALTER DATABASE \"{}\" SET ai_architect.execute_timeout_ceiling_ms = 500",
+            db.name
+        ))
+        .unwrap();
+    let mut alice = db.connect(&alice_name);
+    alice
+        .batch_execute(&format!(
+            "CREATE FUNCTION {alice_name}.slow(t text) RETURNS text LANGUAGE plpgsql AS $f$
+             BEGIN PERFORM pg_catalog.pg_sleep(1.5); RETURN t; END $f$;
+             SET ai_architect.execute_statement_timeout_ms = 100000"
+        ))
+        .unwrap();
+    let mut bob = db.connect(roles.name(1));
+    bob.batch_execute("SET ai_architect.execute_statement_timeout_ms = 100000")
+        .unwrap();
+    let sql = format!("UPDATE imp.customer SET name = {alice_name}.slow(name) WHERE id = 5");
+    let before = fingerprint(&mut admin, &["imp.customer"]);
+    let id = request(&mut alice, &sql);
+    let out = execute(&mut bob, id);
+    assert_eq!(out["status"], "failed", "{out}");
+    assert!(
+        out["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("statement timeout"),
+        "{out}"
+    );
+    assert_eq!(fingerprint(&mut admin, &["imp.customer"]), before);
+    // her own statement, her own limit
+    let id = request(&mut alice, &sql);
+    let out = execute(&mut alice, id);
+    assert_eq!(out["status"], "succeeded", "{out}");
+}
