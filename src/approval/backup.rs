@@ -407,16 +407,21 @@ pub(super) fn run_with_backup(
     Ok(Value::Object(rows))
 }
 
-/// The after-images of the rows of `c` backed up as updates.
-fn set_after_images(sp: &SearchPath, exec_id: i64, c: &Capture) -> Result<()> {
-    let keys = as_extension_owner(|| {
+/// The keys of the rows of `c` backed up for `operation`, as a json array.
+fn backed_up_keys(exec_id: i64, c: &Capture, operation: &str) -> Result<Value> {
+    Ok(as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-            "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'",
-            &[exec_id.into(), c.oid.into()],
+            "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = $3",
+            &[exec_id.into(), c.oid.into(), operation.into()],
         )?)
     })?
     .map(|j| j.0)
-    .unwrap_or(json!([]));
+    .unwrap_or(json!([])))
+}
+
+/// The after-images of the rows of `c` backed up as updates.
+fn set_after_images(sp: &SearchPath, exec_id: i64, c: &Capture) -> Result<()> {
+    let keys = backed_up_keys(exec_id, c, "update")?;
     let after_rows = read_rows(sp, c, &keys, false)?;
     as_extension_owner(|| {
         Spi::run_with_args(
@@ -478,14 +483,7 @@ fn merge_after(
     xid: pg_sys::TransactionId,
     d: (i64, i64, i64),
 ) -> Result<()> {
-    let matched = as_extension_owner(|| {
-        Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-            "SELECT coalesce(jsonb_agg(pk), '[]') FROM ai.backups WHERE execution_id = $1 AND table_oid = $2::oid AND operation = 'update'",
-            &[exec_id.into(), c.oid.into()],
-        )?)
-    })?
-    .map(|j| j.0)
-    .unwrap_or(json!([]));
+    let matched = backed_up_keys(exec_id, c, "update")?;
     let untouched = images(
         sp,
         &format!(
