@@ -64,7 +64,9 @@ fn version() -> pgrx::JsonB {
         "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE backend_type = 'ai_architect worker'",
     )
     .or_raise(F);
-    let waiting = crate::worker::waiting_for();
+    let waiting = preloaded()
+        .then(crate::worker::state::waiting_for)
+        .flatten();
     let worker_running = worker_pids.unwrap_or(0) > 0 && waiting.is_none();
     let preloaded = preloaded();
     let worker_detail = match (preloaded, worker_running) {

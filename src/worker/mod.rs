@@ -5,18 +5,22 @@
 //! its latch, reloads settings on SIGHUP, stops on SIGTERM, starts only once recovery is over
 //! (never on a standby) and is restarted by the postmaster after a crash.
 pub mod audit;
+pub mod state;
 
 use crate::guc;
 use crate::spi_util::in_subtransaction;
 use crate::spi_util::Spi;
-use pgrx::atomics::PgAtomic;
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
 };
 use pgrx::pg_shmem_init;
 use pgrx::prelude::*;
+use state::{
+    missing_database, missing_role, FIRST_WARN, MAX_WARN, NO_DATABASE, NO_ROLE, READY, RECHECK,
+    RUNNING, STATE,
+};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 pub const WORKER_TYPE: &str = "ai_architect worker";
@@ -24,66 +28,6 @@ pub const WORKER_TYPE: &str = "ai_architect worker";
 const POLL: Duration = Duration::from_secs(10);
 /// After a crash, the postmaster starts the worker again after this long.
 const RESTART: Duration = Duration::from_secs(5);
-
-/// Where the worker is, in shared memory (so that a restarted worker and `ai.version()` see it).
-static STATE: PgAtomic<AtomicU32> = unsafe { PgAtomic::new(c"ai_architect_worker_state") };
-// 0, the state after the server starts: the next start checks that its role and database
-// exist before connecting.
-/// The check passed: the next start connects.
-const READY: u32 = 1;
-/// Connected and working.
-const RUNNING: u32 = 2;
-/// Waiting, with a WARNING now and then, for its role to be created.
-const NO_ROLE: u32 = 3;
-/// Waiting for its database to be created.
-const NO_DATABASE: u32 = 4;
-/// How often a missing role or database is looked for again (a cheap catalog lookup).
-const RECHECK: Duration = Duration::from_secs(5);
-/// The WARNING that says what is missing comes at most once per period, which doubles from
-/// FIRST_WARN up to MAX_WARN.
-const FIRST_WARN: Duration = Duration::from_secs(60);
-const MAX_WARN: Duration = Duration::from_secs(3600);
-
-/// What `ai.version()` says of the worker when it is not simply running: None when the
-/// library is not preloaded or the worker is running.
-pub fn waiting_for() -> Option<String> {
-    if !crate::status::api::preloaded() {
-        return None;
-    }
-    let (db, role) = (guc::audit_database(), guc::worker_role());
-    match STATE.get().load(Ordering::Relaxed) {
-        NO_ROLE => Some(missing_role(&role)),
-        NO_DATABASE => Some(missing_database(&db)),
-        _ => None,
-    }
-}
-
-fn missing_role(role: &str) -> String {
-    format!(
-        "the background worker waits for its role {role:?}: CREATE ROLE {} LOGIN IN ROLE pg_monitor; (or set ai_architect.worker_role to an existing non-superuser role and reload)",
-        quote(role)
-    )
-}
-
-fn missing_database(db: &str) -> String {
-    format!(
-        "the background worker waits for its database {db:?}: create it, or set ai_architect.audit_database to the database ai_architect is installed in and reload"
-    )
-}
-
-/// An identifier as SQL writes it (no catalog access: the worker may not be in a database yet).
-fn quote(name: &str) -> String {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && !name.is_empty();
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
-}
 
 #[allow(unexpected_cfgs)] // the macro also names PostgreSQL versions this build does not have
 pub fn init() {
