@@ -486,6 +486,14 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
         .get(0)
     };
     let clean = session(&mut c);
+    // no notification escaped, and the session is as it was
+    let no_trace = |c: &mut Client, what: &str| {
+        assert!(
+            c.notifications().is_empty(),
+            "{what}: a notification escaped"
+        );
+        assert_eq!(session(c), clean, "{what}: the session changed");
+    };
     let mut false_accepts: Vec<String> = Vec::new();
     let mut false_refusals: Vec<String> = Vec::new();
     let mut cache = HashMap::new();
@@ -546,15 +554,7 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
             {
                 planned += 1;
             }
-            assert!(
-                c.notifications().is_empty(),
-                "the advisor let a notification escape from {sql}"
-            );
-            assert_eq!(
-                session(&mut c),
-                clean,
-                "the advisor changed the session with {sql}"
-            );
+            no_trace(&mut c, &format!("the advisor planning {sql}"));
         }
         // the lookup path: the text as a view whose values a question names
         if i % 50 == 0 {
@@ -590,15 +590,7 @@ fn the_guard_accepts_only_what_postgres_analysis_allows() {
                 if skipped {
                     lookup_refused += 1;
                 }
-                assert!(
-                    c.notifications().is_empty(),
-                    "the value lookup let a notification escape from a view over {sql}"
-                );
-                assert_eq!(
-                    session(&mut c),
-                    clean,
-                    "the value lookup changed the session with a view over {sql}"
-                );
+                no_trace(&mut c, &format!("the value lookup over a view of {sql}"));
                 assert_eq!(
                     outside_state(&mut judge_conn),
                     before,
