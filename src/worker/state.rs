@@ -1,6 +1,6 @@
 //! The worker's state in shared memory, and what it says while it waits: read by
 //! `ai.version()` as well as by the worker (this file imports nothing of the extension but its
-//! settings).
+//! settings and the identifier quoting).
 use crate::guc;
 use pgrx::atomics::PgAtomic;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -41,7 +41,7 @@ pub fn waiting_for() -> Option<String> {
 pub(super) fn missing_role(role: &str) -> String {
     format!(
         "the background worker waits for its role {role:?}: CREATE ROLE {} LOGIN IN ROLE pg_monitor; (or set ai_architect.worker_role to an existing non-superuser role and reload)",
-        quote(role)
+        crate::sqlparse::ident(role)
     )
 }
 
@@ -49,18 +49,4 @@ pub(super) fn missing_database(db: &str) -> String {
     format!(
         "the background worker waits for its database {db:?}: create it, or set ai_architect.audit_database to the database ai_architect is installed in and reload"
     )
-}
-
-/// An identifier as SQL writes it (no catalog access: the worker may not be in a database yet).
-fn quote(name: &str) -> String {
-    let plain = name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && !name.starts_with(|c: char| c.is_ascii_digit())
-        && !name.is_empty();
-    if plain {
-        name.to_string()
-    } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
-    }
 }
