@@ -161,7 +161,13 @@ fn run(
     );
     let began = std::time::Instant::now();
     let mut attempts: Vec<Value> = Vec::new();
-    let mut exec_id: Option<i64> = None;
+    let exec_id = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
+            "INSERT INTO ai.executions (request_id, status, error) VALUES ($1, 'failed', 'running') RETURNING id",
+            &[id.into()],
+        )?)
+    })?
+    .unwrap_or_default();
     let (now, outcome, elapsed) = loop {
         // the rows to touch now, against the approved snapshot
         let (now, captures) =
@@ -172,19 +178,6 @@ fn run(
             &rows_per_table(&now),
             r.tolerance_pct,
         );
-        let eid = match exec_id {
-            Some(e) => e,
-            None => {
-                let e = as_extension_owner(|| {
-                    Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
-                        "INSERT INTO ai.executions (request_id, status, error) VALUES ($1, 'failed', 'running') RETURNING id",
-                        &[id.into()],
-                    )?)
-                })?
-                .unwrap_or_default();
-                *exec_id.insert(e)
-            }
-        };
         if !drift.is_empty() {
             let d: Vec<Value> = drift
                 .iter()
@@ -199,9 +192,9 @@ fn run(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            finish_failed(id, eid, &req.sha, &reason, json!({"drift": d}))?;
+            finish_failed(id, exec_id, &req.sha, &reason, json!({"drift": d}))?;
             return Ok(
-                json!({"request": id, "execution": eid, "status": "failed", "reason": reason, "drift": d}),
+                json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason, "drift": d}),
             );
         }
         let started = std::time::Instant::now();
@@ -211,7 +204,7 @@ fn run(
             Ok::<_, ApprovalError>(in_subtransaction(AssertUnwindSafe(|| {
                 super::backup::run_with_backup(
                     sp,
-                    eid,
+                    exec_id,
                     &req.sql,
                     reparsed,
                     &captures,
@@ -225,7 +218,7 @@ fn run(
         if let Err(e) = &outcome {
             if e.code == PgSqlErrorCode::ERRCODE_LOCK_NOT_AVAILABLE {
                 let attempt = json!({
-                    "execution": eid,
+                    "execution": exec_id,
                     "attempt": attempts.len() + 1,
                     "error": e.message,
                     "blocked_by": blockers(&now),
@@ -244,7 +237,6 @@ fn run(
         }
         break (now, outcome, elapsed);
     };
-    let exec_id = exec_id.unwrap_or_default();
     let result = match outcome {
         Ok(rows) => Ok(rows),
         Err(e) if e.is_cancel() && !e.message.contains("statement timeout") => e.rethrow(),
