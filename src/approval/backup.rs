@@ -18,7 +18,7 @@ use crate::spi_util::{
     as_extension_owner, in_rolled_back_subtransaction, row_images, with_setting, with_timeout,
     SearchPath,
 };
-use crate::sqlparse::{self, Kind};
+use crate::sqlparse::Kind;
 use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Value};
@@ -158,19 +158,6 @@ fn same_rows_as_backed_up(sp: &SearchPath, c: &Capture, keys: &BTreeSet<String>)
     problem.map_or(Ok(()), |p| Err(verification_failed(p)))
 }
 
-/// An INSERT … ON CONFLICT: some of its rows may update rows that were there before.
-pub(super) fn is_upsert(parsed: &sqlparse::Parsed) -> bool {
-    use sqlparser::ast::{SetExpr, Statement};
-    match &parsed.stmt {
-        Statement::Insert(i) => i.on.is_some(),
-        Statement::Query(q) => match q.body.as_ref() {
-            SetExpr::Insert(Statement::Insert(i)) => i.on.is_some(),
-            _ => false,
-        },
-        _ => false,
-    }
-}
-
 /// The keys of the rows of `c` this (sub)transaction wrote (inserted, or updated to a new
 /// version), found by the transaction id PostgreSQL stamped on them: the statement that
 /// wrote them ran exactly as approved, with nothing added to it.
@@ -191,7 +178,7 @@ pub(super) fn run_with_backup(
     sp: &SearchPath,
     exec_id: i64,
     sql: &str,
-    parsed: &sqlparse::Parsed,
+    reading: &crate::impact::analyse::Reading,
     captures: &[Capture],
     expected: &Value,
     statement_ms: u64,
@@ -243,7 +230,7 @@ pub(super) fn run_with_backup(
     // rows it writes; those that are still there after the rollback existed before, and their
     // before-images are taken (locked) like an UPDATE's
     let mut upserted: Option<BTreeSet<String>> = None;
-    if let (Some(c), true) = (target_insert, is_upsert(parsed)) {
+    if let (Some(c), true) = (target_insert, reading.upsert) {
         let probe = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
             run()?;
             written_here(sp, c)
@@ -300,7 +287,7 @@ pub(super) fn run_with_backup(
     let wanted = rows_per_table(expected);
     for (t, n) in &wanted {
         let got = rows.get(t).and_then(|v| v.as_i64()).unwrap_or(0);
-        if got != *n && !matches!(sqlparse::kind(&parsed.stmt), Kind::Ddl | Kind::Truncate) {
+        if got != *n && !matches!(reading.kind, Kind::Ddl | Kind::Truncate) {
             return Err(ApprovalError::Decode(format!(
                 "verification failed: {t} had {got} rows changed, the analysis said {n}; the statement was undone"
             )));

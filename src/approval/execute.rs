@@ -55,15 +55,14 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
         return Ok(out);
     }
     // the statement is the one approved, and PostgreSQL reads it as one statement of that kind
-    let reparsed = sqlparse::parse_statement(&req.sql)?;
-    impact::agrees_with_postgres(&req.sql, sqlparse::kind(&reparsed.stmt))?;
-    if sha256_hex(&req.normalized) != req.sha || reparsed.stmt.to_string() != req.normalized {
+    let reading = impact::read(&req.sql)?;
+    if sha256_hex(&req.normalized) != req.sha || !same_statement(&reading, &req) {
         return Err(denied("executed", id, ApprovalError::Tampered(id)));
     }
     // the approvals still hold (membership is checked again now)
     let r = rule(&req.risk)?;
     approvals_still_count(id, &r)?;
-    let kind = sqlparse::kind(&reparsed.stmt);
+    let kind = reading.kind;
     if matches!(kind, Kind::Ddl | Kind::Truncate)
         && req.impact["rollback_plan"]["reversible"] != json!(true)
         && !r.allow_irreversible
@@ -80,7 +79,7 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
     }
     let runner = Runner::of(&req, sp)?;
     let rsp = SearchPath::pin_for(runner.path.clone());
-    let out = run(&rsp, &runner, &req, &reparsed, &r);
+    let out = run(&rsp, &runner, &req, &reading, &r);
     rsp.restore();
     out
 }
@@ -144,7 +143,7 @@ fn run(
     sp: &SearchPath,
     runner: &Runner,
     req: &Request,
-    reparsed: &sqlparse::Parsed,
+    reading: &impact::Reading,
     r: &Rule,
 ) -> Result<Value> {
     let id = req.id;
@@ -171,8 +170,8 @@ fn run(
     let (now, outcome, elapsed) = loop {
         // the rows to touch now, against the approved snapshot
         let (now, captures) =
-            runner.run(|| impact::analyse_in(sp, &req.sql, snapshot_mode(reparsed)))?;
-        runner.run(|| merge_stays_in_its_table(sp, reparsed, &now, &captures))?;
+            runner.run(|| impact::analyse_in(sp, &req.sql, snapshot_mode(reading)))?;
+        runner.run(|| merge_stays_in_its_table(sp, reading, &now, &captures))?;
         let drift = workflow::drift(
             &rows_per_table(&req.impact),
             &rows_per_table(&now),
@@ -206,7 +205,7 @@ fn run(
                     sp,
                     exec_id,
                     &req.sql,
-                    reparsed,
+                    reading,
                     &captures,
                     &now,
                     statement_ms,
@@ -347,4 +346,11 @@ pub(super) fn finish_failed(
     d["reason"] = json!(reason);
     log("execution_failed", id, sha, d)?;
     Ok(())
+}
+
+/// Whether the stored request's statement is the one read now: the text PostgreSQL delimits
+/// (or, for a request stored by an earlier version, the form that version showed).
+fn same_statement(reading: &impact::Reading, req: &Request) -> bool {
+    reading.text == req.normalized
+        || sqlparse::parse_statement(&req.sql).is_ok_and(|p| p.stmt.to_string() == req.normalized)
 }

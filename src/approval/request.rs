@@ -9,7 +9,7 @@ use crate::impact::analyse as impact;
 use crate::impact::model::Mode;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, current_user, role_path, SearchPath};
-use crate::sqlparse::{self, Kind};
+use crate::sqlparse::Kind;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 
@@ -57,18 +57,18 @@ fn store_request(
     reason: Option<&str>,
     path: &str,
 ) -> Result<(i64, Value)> {
-    let parsed = sqlparse::parse_statement(sql)?;
-    match sqlparse::kind(&parsed.stmt) {
+    let reading = impact::read(sql)?;
+    match reading.kind {
         Kind::Insert | Kind::Update | Kind::Delete | Kind::Truncate | Kind::Ddl => {}
         Kind::Merge => {}
         Kind::Select => return Err(ApprovalError::NotAllowed("SELECT")),
         Kind::Copy => return Err(ApprovalError::NotAllowed("COPY")),
         Kind::Other => return Err(ApprovalError::NotAllowed("utility")),
     }
-    let (mut doc, captures) = impact::analyse_in(sp, sql, snapshot_mode(&parsed))?;
+    let (mut doc, captures) = impact::analyse_in(sp, sql, snapshot_mode(&reading))?;
     doc["requested_as"] = json!(current_user()?);
     doc["search_path"] = json!(path);
-    merge_stays_in_its_table(sp, &parsed, &doc, &captures)?;
+    merge_stays_in_its_table(sp, &reading, &doc, &captures)?;
     // every row is backed up and restored by its key, inserted ones too
     if let Some(c) = captures.iter().find(|c| c.pk.is_empty()) {
         return Err(ApprovalError::NoPrimaryKey(c.display.clone()));
@@ -98,8 +98,8 @@ fn store_request(
 
 /// The rows per table a request is approved for: exact counts; for MERGE and INSERT … ON
 /// CONFLICT, whose actions depend on each row, a dry run (rolled back) is the exact count.
-pub(super) fn snapshot_mode(p: &sqlparse::Parsed) -> Mode {
-    if sqlparse::kind(&p.stmt) == Kind::Merge || super::backup::is_upsert(p) {
+pub(super) fn snapshot_mode(r: &impact::Reading) -> Mode {
+    if r.kind == Kind::Merge || r.upsert {
         Mode::DryRun
     } else {
         Mode::Exact

@@ -5,7 +5,7 @@ use super::store::{load, log, requester_or_approver, rule, transition, ApprovalE
 use super::workflow::State;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, SearchPath};
-use crate::sqlparse::{self, Kind};
+use crate::sqlparse::Kind;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 
@@ -78,7 +78,7 @@ pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> 
         });
     }
     requester_or_approver(&req, "rolled back")?;
-    let kind = sqlparse::kind(&sqlparse::parse_statement(&req.sql)?.stmt);
+    let kind = crate::impact::analyse::read(&req.sql)?.kind;
     let report = if matches!(kind, Kind::Ddl) {
         // the plan as the execution resolved it: every name schema-qualified
         let plan = if v["plan"].is_object() {

@@ -302,11 +302,11 @@ pub(super) fn rows_per_table(doc: &Value) -> BTreeMap<String, i64> {
 /// run (the snapshot of a MERGE) says what it changed.
 pub(super) fn merge_stays_in_its_table(
     sp: &SearchPath,
-    p: &sqlparse::Parsed,
+    reading: &crate::impact::analyse::Reading,
     doc: &Value,
     captures: &[Capture],
 ) -> Result<()> {
-    if sqlparse::kind(&p.stmt) != Kind::Merge {
+    if reading.kind != Kind::Merge {
         return Ok(());
     }
     let lines = doc["tables"].as_array().cloned().unwrap_or_default();

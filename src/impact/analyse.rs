@@ -13,6 +13,7 @@ use super::risk::Policy;
 use super::rollback_plan::rollback_plan;
 use super::statement::{self, Shape};
 use super::touches::{blockers, insert, merge, modify, other, select, truncate};
+use crate::pgsql::Parts;
 use crate::spi_util::SearchPath;
 use crate::sqlparse::{self, Kind};
 use serde_json::{json, Value};
@@ -58,36 +59,93 @@ pub fn analyse_in(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
     analyse_pinned(sp, sql, mode)
 }
 
-fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<Capture>)> {
-    let parsed = sqlparse::parse_statement(sql)?;
-    let kind = sqlparse::kind(&parsed.stmt);
-    // PostgreSQL's raw parser has the last word on how many statements the text holds and
-    // what they are, for the text and for the form the analysis renders and runs
-    agrees_with_postgres(sql, kind)?;
-    let rendered = parsed.stmt.to_string();
-    agrees_with_postgres(&rendered, kind)?;
-    // and the form the analysis counts, backs up and shows reads as the same statement to
-    // PostgreSQL as the text that runs: literals another parser reads otherwise (0b101, 0x1F,
-    // 1_000 on PostgreSQL 16 and later) are refused, not analysed as something else
-    // (ONLY is cut out of the form analysed and kept aside: it is the one difference allowed).
-    // PostgreSQL 15 can print only part of a raw parse tree, and its lexer refuses those
-    // literals itself ("trailing junk after numeric literal"): the check is for 16 and later.
-    let ignore: &[&str] = if parsed.only { &["inh"] } else { &[] };
-    // Statements that change rows (what is counted and backed up); DDL is judged by its
-    // steps and run as written.
-    let rows = matches!(
-        kind,
-        Kind::Select | Kind::Insert | Kind::Update | Kind::Delete | Kind::Merge
+/// How PostgreSQL reads one statement: its kind and its parts; for a utility statement (DDL)
+/// also the form the DDL analysis works on, whose kind PostgreSQL's tag confirms.
+pub struct Reading {
+    pub kind: Kind,
+    pub parts: Parts,
+    /// an INSERT … ON CONFLICT: some of its rows may update rows that were there before
+    pub upsert: bool,
+    pub utility: Option<sqlparse::Parsed>,
+    /// the statement as shown, stored and hashed: PostgreSQL's own delimitation of the text
+    /// (DDL: the form the DDL analysis read)
+    pub text: String,
+}
+
+/// Reads `sql` with PostgreSQL's raw parser (standard_conforming_strings on). Row-changing
+/// statements are taken apart by PostgreSQL alone; DDL is read by the DDL analysis too, and
+/// refused where the two disagree on what it is.
+pub fn read(sql: &str) -> Result<Reading> {
+    let parts = crate::pgsql::parts(sql)?;
+    let (kind, utility) = match &parts {
+        Parts::Delete { .. } => (Kind::Delete, None),
+        Parts::Update { .. } => (Kind::Update, None),
+        Parts::Insert { .. } => (Kind::Insert, None),
+        Parts::Merge { .. } => (Kind::Merge, None),
+        Parts::Truncate { .. } => (Kind::Truncate, None),
+        Parts::Select => (Kind::Select, None),
+        Parts::Utility { .. } => {
+            let parsed = sqlparse::parse_statement(sql)?;
+            let kind = sqlparse::kind(&parsed.stmt);
+            agrees_with_postgres(sql, kind)?;
+            (kind, Some(parsed))
+        }
+    };
+    let upsert = matches!(
+        parts,
+        Parts::Insert {
+            on_conflict: true,
+            ..
+        }
     );
-    if cfg!(not(feature = "pg15")) && rows && !crate::pgsql::same_raw_tree(sql, &rendered, ignore)?
-    {
-        return Err(ImpactError::RenderedDifferently { rendered });
-    }
-    let shape = statement::shape(&parsed)?;
+    let text = match &utility {
+        Some(p) => p.stmt.to_string(),
+        None => crate::pgsql::one_statement(sql)?.text,
+    };
+    Ok(Reading {
+        kind,
+        parts,
+        upsert,
+        utility,
+        text,
+    })
+}
+
+/// What PostgreSQL's analyser finds in the statement under the caller's search_path
+/// (functions, relations), in a subtransaction that is rolled back; `None` for a statement it
+/// does not analyse (DDL) or cannot (a name that does not exist).
+fn analysed(sp: &SearchPath, sql: &str) -> Option<crate::pgsql::Facts> {
+    let facts =
+        crate::spi_util::in_rolled_back_subtransaction(std::panic::AssertUnwindSafe(|| {
+            crate::pgsql::prepare(sql, sp.caller(), |p| p.facts.clone())
+        }));
+    facts.ok()?.ok()
+}
+
+fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<Capture>)> {
+    let reading = read(sql)?;
+    let kind = reading.kind;
+    let shape = statement::shape(&reading.parts);
+    let facts = match reading.utility {
+        Some(_) => None,
+        None => analysed(sp, sql),
+    };
+    // the relations PostgreSQL resolved the statement's names to (views expanded)
+    let read_relations: Vec<String> = facts
+        .iter()
+        .flat_map(|f| f.relations.iter())
+        .map(|r| {
+            format!(
+                "{}.{}",
+                sqlparse::ident(&r.schema),
+                sqlparse::ident(&r.name)
+            )
+        })
+        .collect();
     let mut a = Analysis {
         kind,
         mode,
-        statement: parsed.stmt.to_string(),
+        statement: reading.text.clone(),
         target: None,
         touches: Vec::new(),
         tree: Vec::new(),
@@ -121,9 +179,13 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
     }
     let policy = load_policy()?;
     match &shape {
-        Shape::Delete(m) | Shape::Update(m) => {
-            modify(sp, &mut a, m, matches!(shape, Shape::Delete(_)))?
-        }
+        Shape::Delete(m) | Shape::Update(m) => modify(
+            sp,
+            &mut a,
+            m,
+            matches!(shape, Shape::Delete(_)),
+            &read_relations,
+        )?,
         Shape::Insert(i) => insert(sp, &mut a, i)?,
         Shape::Merge {
             target,
@@ -134,8 +196,11 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
             cascade,
             only,
         } => truncate(sp, &mut a, tables, *cascade, *only)?,
-        Shape::Select => select(sp, &mut a, &parsed.stmt)?,
-        Shape::Other => other(sp, &mut a, &parsed.stmt, sql)?,
+        Shape::Select => select(sp, &mut a, &read_relations)?,
+        Shape::Other => match &reading.utility {
+            Some(p) => other(sp, &mut a, &p.stmt, sql)?,
+            None => return Err(ImpactError::NotDryRunnable("utility")),
+        },
     }
     count::merge_touches(&mut a)?;
     count::partition_estimates(sp, &mut a)?;
@@ -181,7 +246,7 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
         })
         .collect();
     let mut doc = document(&a, &policy)?;
-    let functions = functions_called(sp, sql);
+    let functions = functions_called(facts);
     let foreign: Vec<String> = functions
         .iter()
         .filter(|f| f["built_in"] == json!(false))
@@ -205,12 +270,8 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
 /// rule bodies are listed with the triggers): signature, volatility, how it is reached, and
 /// whether it is built in. Whoever executes the statement runs them with their own rights.
 /// Empty for a statement PostgreSQL does not analyse (DDL).
-fn functions_called(sp: &SearchPath, sql: &str) -> Vec<Value> {
-    let facts =
-        crate::spi_util::in_rolled_back_subtransaction(std::panic::AssertUnwindSafe(|| {
-            crate::pgsql::prepare(sql, sp.caller(), |p| p.facts.functions.clone())
-        }));
-    let Ok(Ok(mut functions)) = facts else {
+fn functions_called(facts: Option<crate::pgsql::Facts>) -> Vec<Value> {
+    let Some(mut functions) = facts.map(|f| f.functions) else {
         return Vec::new();
     };
     functions.sort_by(|a, b| a.signature.cmp(&b.signature));

@@ -1,5 +1,4 @@
 //! The impact analysis's errors, as a user reads them (SQLSTATE and hint).
-use super::statement;
 use crate::error::UserError;
 use crate::spi_util::Spi;
 use crate::sqlparse;
@@ -11,8 +10,6 @@ pub enum ImpactError {
     Spi(#[from] pgrx::spi::Error),
     #[error("{0}")]
     Sql(#[from] sqlparse::SqlError),
-    #[error("{0}")]
-    Shape(#[from] statement::ShapeError),
     #[error("mode must be 'estimate', 'exact' or 'dry_run', got '{0}'")]
     BadMode(String),
     #[error("relation \"{0}\" does not exist")]
@@ -39,8 +36,6 @@ pub enum ImpactError {
     PgSql(#[from] crate::pgsql::PgSqlError),
     #[error("PostgreSQL reads this text as {pg}, the analysis as {ours}")]
     ReadDifferently { pg: String, ours: &'static str },
-    #[error("PostgreSQL reads this statement differently from the form the analysis works on ({rendered}); it is not analysed, so that what is approved is what runs")]
-    RenderedDifferently { rendered: String },
 }
 
 impl UserError for ImpactError {
@@ -49,9 +44,7 @@ impl UserError for ImpactError {
         match self {
             Spi(_) | Decode(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             Sql(e) => e.sqlstate(),
-            Shape(_) | NoTransaction(_) | NotDryRunnable(_) => {
-                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED
-            }
+            NoTransaction(_) | NotDryRunnable(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             BadMode(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             UnknownTable(_) => PgSqlErrorCode::ERRCODE_UNDEFINED_TABLE,
             NoSelect(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
@@ -60,9 +53,7 @@ impl UserError for ImpactError {
             ReadOnly(_) => PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
             Count(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            PgSql(_) | ReadDifferently { .. } | RenderedDifferently { .. } => {
-                PgSqlErrorCode::ERRCODE_SYNTAX_ERROR
-            }
+            PgSql(_) | ReadDifferently { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
         }
     }
     fn hint(&self) -> Option<String> {
@@ -71,8 +62,6 @@ impl UserError for ImpactError {
             Sql(e) => Some(e.hint().to_string()),
             PgSql(e) => Some(e.hint()),
             ReadDifferently { .. } => Some("write the statement plainly (standard_conforming_strings is on for everything ai_architect parses and runs)".into()),
-            RenderedDifferently { .. } => Some("write literals in their plain form (5 rather than 0b101 or 0x5, 1000 rather than 1_000) so that every reader of the statement means the same rows".into()),
-            Shape(_) => Some("analyse a simpler form of the statement, or use mode => 'dry_run'".into()),
             BadMode(_) => Some("'estimate' asks the planner, 'exact' counts the rows, 'dry_run' runs it and rolls back".into()),
             UnknownTable(t) => Some(format!(
                 "check the name and your search_path ({}); qualify it with its schema, e.g. public.{t}",

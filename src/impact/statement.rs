@@ -1,16 +1,10 @@
 //! What a data-changing statement aims at: its target table, the rows it selects (as a
-//! read-only query), the columns it assigns, its source rows. Plain Rust over the AST.
-use crate::sqlparse::Parsed;
-use sqlparser::ast::{
-    AssignmentTarget, CascadeOption, FromTable, Ident, ObjectName, ObjectNamePart, SetExpr,
-    Statement, TableFactor, TableWithJoins, UpdateTableFromKind,
-};
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ShapeError {
-    #[error("{0} is not supported by the impact analysis")]
-    Unsupported(String),
-}
+//! read-only query), the columns it assigns, its source rows. Plain Rust over the parts
+//! PostgreSQL's parser found ([`crate::pgsql::Parts`]): every clause is the statement's own
+//! text, placed in a query of the same grammar (a FROM list in a FROM list, a condition in a
+//! WHERE), never a rendering by another parser.
+use crate::pgsql::{Parts, Target};
+use sqlparser::ast::Ident;
 
 /// An UPDATE or DELETE: rows of one table chosen by a WHERE clause (and USING / FROM items).
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +15,8 @@ pub struct Modify {
     pub only: bool,
     /// the statement's WITH clause, as written
     pub with: Option<String>,
-    /// USING (DELETE) or FROM (UPDATE) items
-    pub from: Vec<String>,
+    /// USING (DELETE) or FROM (UPDATE) items, as written
+    pub from: Option<String>,
     pub selection: Option<String>,
     /// UPDATE: the columns assigned (folded to lower case unless quoted)
     pub changed: Vec<String>,
@@ -57,14 +51,11 @@ impl Modify {
         if let Some(a) = &self.alias {
             sql.push_str(&format!(" AS {a}"));
         }
-        match (self.from.is_empty(), &self.selection) {
-            (true, None) => {}
-            (true, Some(w)) => sql.push_str(&format!(" WHERE {w}")),
-            (false, w) => {
-                sql.push_str(&format!(
-                    " WHERE EXISTS (SELECT 1 FROM {}",
-                    self.from.join(", ")
-                ));
+        match (&self.from, &self.selection) {
+            (None, None) => {}
+            (None, Some(w)) => sql.push_str(&format!(" WHERE {w}")),
+            (Some(from), w) => {
+                sql.push_str(&format!(" WHERE EXISTS (SELECT 1 FROM {from}"));
                 if let Some(w) = w {
                     sql.push_str(&format!(" WHERE {w}"));
                 }
@@ -118,161 +109,107 @@ pub fn ident_name(i: &Ident) -> String {
     }
 }
 
-fn last_name(n: &ObjectName) -> String {
-    match n.0.last() {
-        Some(ObjectNamePart::Identifier(i)) => ident_name(i),
-        Some(other) => other.to_string(),
-        None => String::new(),
-    }
-}
-
-fn table_of(t: &TableWithJoins, what: &str) -> Result<(String, Option<String>), ShapeError> {
-    if !t.joins.is_empty() {
-        return Err(ShapeError::Unsupported(format!(
-            "a JOIN in the {what} target"
-        )));
-    }
-    match &t.relation {
-        TableFactor::Table {
-            name,
-            alias,
-            args: None,
-            ..
-        } => Ok((name.to_string(), alias.as_ref().map(|a| a.name.to_string()))),
-        other => Err(ShapeError::Unsupported(format!("{what} of {other}"))),
-    }
-}
-
-pub fn shape(p: &Parsed) -> Result<Shape, ShapeError> {
-    shape_of(&p.stmt, None, p.only)
-}
-
-fn shape_of(stmt: &Statement, with: Option<String>, only: bool) -> Result<Shape, ShapeError> {
-    match stmt {
-        Statement::Query(q) => match q.body.as_ref() {
-            SetExpr::Insert(s) | SetExpr::Update(s) | SetExpr::Delete(s) | SetExpr::Merge(s) => {
-                shape_of(s, q.with.as_ref().map(|w| w.to_string()), only)
-            }
-            _ => Ok(Shape::Select),
-        },
-        Statement::Delete(d) => {
-            let tables = match &d.from {
-                FromTable::WithFromKeyword(t) | FromTable::WithoutKeyword(t) => t,
-            };
-            if tables.len() != 1 || !d.tables.is_empty() {
-                return Err(ShapeError::Unsupported(
-                    "a DELETE from several tables".into(),
-                ));
-            }
-            let (target, alias) = table_of(&tables[0], "DELETE")?;
-            Ok(Shape::Delete(Modify {
-                target,
-                alias,
-                only,
-                with,
-                from: d.using.iter().flatten().map(|t| t.to_string()).collect(),
-                selection: d.selection.as_ref().map(|e| e.to_string()),
-                changed: Vec::new(),
-                returning: d.returning.is_some(),
-            }))
-        }
-        Statement::Update(u) => {
-            let (target, alias) = table_of(&u.table, "UPDATE")?;
-            let from = match &u.from {
-                Some(UpdateTableFromKind::BeforeSet(t))
-                | Some(UpdateTableFromKind::AfterSet(t)) => {
-                    t.iter().map(|t| t.to_string()).collect()
-                }
-                None => Vec::new(),
-            };
-            let mut changed = Vec::new();
-            for a in &u.assignments {
-                match &a.target {
-                    AssignmentTarget::ColumnName(n) => changed.push(last_name(n)),
-                    AssignmentTarget::Tuple(ns) => changed.extend(ns.iter().map(last_name)),
-                }
-            }
-            changed.dedup();
-            Ok(Shape::Update(Modify {
-                target,
-                alias,
-                only,
-                with,
-                from,
-                selection: u.selection.as_ref().map(|e| e.to_string()),
-                changed,
-                returning: u.returning.is_some(),
-            }))
-        }
-        Statement::Insert(i) => {
-            let target = i.table.to_string();
-            let columns = i.columns.iter().map(last_name).collect();
-            let (values_rows, source_sql) = match &i.source {
-                None => (Some(1), None), // DEFAULT VALUES
-                Some(q) => match q.body.as_ref() {
-                    SetExpr::Values(v) if q.with.is_none() => (Some(v.rows.len() as u64), None),
-                    _ => {
-                        let mut src = q.as_ref().clone();
-                        let inner_with = src.with.take();
-                        let prefix = match (&with, inner_with) {
-                            (Some(outer), None) => format!("{outer} "),
-                            (None, Some(inner)) => format!("{inner} "),
-                            (Some(outer), Some(inner)) => {
-                                // both: the inner CTEs are appended to the outer list
-                                format!(
-                                    "{outer}, {} ",
-                                    inner.to_string().trim_start_matches("WITH ").trim_start()
-                                )
-                            }
-                            (None, None) => String::new(),
-                        };
-                        (
-                            None,
-                            Some(format!("{prefix}SELECT * FROM ({src}) AS source")),
-                        )
-                    }
-                },
-            };
-            Ok(Shape::Insert(Insert {
-                target,
-                columns,
-                values_rows,
-                source_sql,
-                on_conflict: i.on.is_some(),
-                returning: i.returning.is_some(),
-            }))
-        }
-        Statement::Merge(m) => match &m.table {
-            TableFactor::Table { name, alias, .. } => {
-                let alias = alias.as_ref().map(|a| a.name.to_string());
-                let reference = alias.clone().unwrap_or_else(|| name.to_string());
-                let as_alias = alias.map(|a| format!(" AS {a}")).unwrap_or_default();
-                Ok(Shape::Merge {
-                    target: name.to_string(),
-                    matched_sql: format!(
-                        "SELECT {reference}.* FROM {name}{as_alias} WHERE EXISTS (SELECT 1 FROM {} WHERE {})",
-                        m.source, m.on
-                    ),
-                })
-            }
-            other => Err(ShapeError::Unsupported(format!("MERGE into {other}"))),
-        },
-        Statement::Truncate(t) => Ok(Shape::Truncate {
-            tables: t.table_names.iter().map(|n| n.name.to_string()).collect(),
-            cascade: matches!(t.cascade, Some(CascadeOption::Cascade)),
-            only: only || t.table_names.iter().any(|n| n.only),
+pub fn shape(p: &Parts) -> Shape {
+    let modify = |with: &Option<String>,
+                  t: &Target,
+                  from: &Option<String>,
+                  filter: &Option<String>,
+                  changed: Vec<String>,
+                  returning: bool| Modify {
+        target: t.written(),
+        alias: t.alias.as_deref().map(crate::sqlparse::ident),
+        only: t.only,
+        with: with.clone(),
+        from: from.clone(),
+        selection: filter.clone(),
+        changed,
+        returning,
+    };
+    let prefix = |with: &Option<String>| with.as_ref().map(|w| format!("{w} ")).unwrap_or_default();
+    match p {
+        Parts::Delete {
+            with,
+            target,
+            using,
+            filter,
+            returning,
+        } => Shape::Delete(modify(with, target, using, filter, Vec::new(), *returning)),
+        Parts::Update {
+            with,
+            target,
+            changed,
+            from,
+            filter,
+            returning,
+        } => Shape::Update(modify(
+            with,
+            target,
+            from,
+            filter,
+            changed.clone(),
+            *returning,
+        )),
+        Parts::Insert {
+            with,
+            target,
+            columns,
+            values_rows,
+            source,
+            on_conflict,
+            returning,
+        } => Shape::Insert(Insert {
+            target: target.written(),
+            columns: columns.clone(),
+            values_rows: *values_rows,
+            source_sql: source
+                .as_ref()
+                .map(|s| format!("{}SELECT * FROM ({s}) AS source", prefix(with))),
+            on_conflict: *on_conflict,
+            returning: *returning,
         }),
-        _ => Ok(Shape::Other),
+        Parts::Merge {
+            with,
+            target,
+            source,
+            on,
+        } => {
+            let as_alias = target
+                .alias
+                .as_deref()
+                .map(|a| format!(" AS {}", crate::sqlparse::ident(a)))
+                .unwrap_or_default();
+            Shape::Merge {
+                target: target.written(),
+                matched_sql: format!(
+                    "{}SELECT {}.* FROM {}{as_alias} WHERE EXISTS (SELECT 1 FROM {source} WHERE {on})",
+                    prefix(with),
+                    target.reference(),
+                    target.written(),
+                ),
+            }
+        }
+        Parts::Truncate { tables, cascade } => Shape::Truncate {
+            tables: tables.iter().map(Target::written).collect(),
+            cascade: *cascade,
+            only: tables.iter().any(|t| t.only),
+        },
+        Parts::Select => Shape::Select,
+        Parts::Utility { .. } => Shape::Other,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sqlparse::parse_statement;
 
-    fn sh(sql: &str) -> Shape {
-        shape(&parse_statement(sql).unwrap()).unwrap()
+    fn table(name: &str, alias: Option<&str>) -> Target {
+        Target {
+            catalog: None,
+            schema: None,
+            name: name.into(),
+            alias: alias.map(str::to_string),
+            only: false,
+        }
     }
 
     fn modify(s: Shape) -> Modify {
@@ -284,44 +221,75 @@ mod tests {
 
     #[test]
     fn delete_rows_are_a_query() {
-        let m = modify(sh("DELETE FROM customer WHERE country = 'France'"));
+        let m = modify(shape(&Parts::Delete {
+            with: None,
+            target: table("customer", None),
+            using: None,
+            filter: Some("country = 'France'".into()),
+            returning: false,
+        }));
         assert_eq!(
             m.rows_sql(),
             "SELECT customer.* FROM customer WHERE country = 'France'"
         );
-        let m = modify(sh("DELETE FROM public.customer c USING invoice i WHERE i.customer_id = c.customer_id AND i.total > 10 RETURNING c.customer_id"));
+        let m = modify(shape(&Parts::Delete {
+            with: None,
+            target: Target {
+                schema: Some("public".into()),
+                ..table("customer", Some("c"))
+            },
+            using: Some("invoice i".into()),
+            filter: Some("i.customer_id = c.customer_id AND i.total > 0x1F".into()),
+            returning: true,
+        }));
         assert_eq!(
             m.rows_sql(),
-            "SELECT c.* FROM public.customer AS c WHERE EXISTS (SELECT 1 FROM invoice i WHERE i.customer_id = c.customer_id AND i.total > 10)"
+            "SELECT c.* FROM public.customer AS c WHERE EXISTS (SELECT 1 FROM invoice i WHERE i.customer_id = c.customer_id AND i.total > 0x1F)"
         );
         assert!(m.returning);
-        let m = modify(sh("DELETE FROM ONLY t"));
-        assert_eq!(m.rows_sql(), "SELECT t.* FROM ONLY t");
+        let m = modify(shape(&Parts::Delete {
+            with: None,
+            target: Target {
+                only: true,
+                ..table("T", None)
+            },
+            using: None,
+            filter: None,
+            returning: false,
+        }));
+        assert_eq!(m.rows_sql(), "SELECT \"T\".* FROM ONLY \"T\"");
         assert_eq!(m.selection, None);
     }
 
     #[test]
     fn update_assignments_and_ctes() {
-        let m = modify(sh(
-            "WITH gone AS (SELECT id FROM old) UPDATE Track SET (Name, \"Composer\") = ('a', 'b'), unit_price = 1 FROM gone WHERE Track.id = gone.id",
-        ));
-        assert_eq!(m.changed, vec!["name", "Composer", "unit_price"]);
+        let m = modify(shape(&Parts::Update {
+            with: Some("WITH gone AS (SELECT id FROM old)".into()),
+            target: table("track", None),
+            changed: vec!["name".into(), "Composer".into()],
+            from: Some("gone".into()),
+            filter: Some("track.id = gone.id -- the old ones\n".into()),
+            returning: false,
+        }));
+        assert_eq!(m.changed, vec!["name", "Composer"]);
         assert_eq!(
             m.rows_sql(),
-            "WITH gone AS (SELECT id FROM old) SELECT Track.* FROM Track WHERE EXISTS (SELECT 1 FROM gone WHERE Track.id = gone.id)"
+            "WITH gone AS (SELECT id FROM old) SELECT track.* FROM track WHERE EXISTS (SELECT 1 FROM gone WHERE track.id = gone.id -- the old ones\n)"
         );
     }
 
     #[test]
     fn inserts_count_their_source() {
-        match sh("INSERT INTO genre (genre_id, name) VALUES (1, 'a'), (2, 'b')") {
-            Shape::Insert(i) => {
-                assert_eq!(i.values_rows, Some(2));
-                assert_eq!(i.columns, vec!["genre_id", "name"]);
-            }
-            s => panic!("{s:?}"),
-        }
-        match sh("WITH x AS (SELECT 1 AS a) INSERT INTO t SELECT a FROM x ON CONFLICT DO NOTHING") {
+        let i = |values_rows, source: Option<&str>| Parts::Insert {
+            with: Some("WITH x AS (SELECT 1 AS a)".into()),
+            target: table("t", None),
+            columns: vec![],
+            values_rows,
+            source: source.map(str::to_string),
+            on_conflict: true,
+            returning: false,
+        };
+        match shape(&i(None, Some("SELECT a FROM x"))) {
             Shape::Insert(i) => {
                 assert_eq!(
                     i.source_sql.as_deref(),
@@ -331,8 +299,8 @@ mod tests {
             }
             s => panic!("{s:?}"),
         }
-        match sh("INSERT INTO t DEFAULT VALUES") {
-            Shape::Insert(i) => assert_eq!(i.values_rows, Some(1)),
+        match shape(&i(Some(2), None)) {
+            Shape::Insert(i) => assert_eq!((i.values_rows, i.source_sql), (Some(2), None)),
             s => panic!("{s:?}"),
         }
     }
@@ -340,15 +308,29 @@ mod tests {
     #[test]
     fn truncate_merge_and_others() {
         assert_eq!(
-            sh("TRUNCATE a, b CASCADE"),
+            shape(&Parts::Truncate {
+                tables: vec![
+                    table("a", None),
+                    Target {
+                        only: true,
+                        ..table("b", None)
+                    }
+                ],
+                cascade: true,
+            }),
             Shape::Truncate {
                 tables: vec!["a".into(), "b".into()],
                 cascade: true,
-                only: false
+                only: true
             }
         );
         assert_eq!(
-            sh("MERGE INTO t AS x USING s AS y ON x.id = y.id WHEN MATCHED THEN DELETE"),
+            shape(&Parts::Merge {
+                with: None,
+                target: table("t", Some("x")),
+                source: "s AS y".into(),
+                on: "x.id = y.id".into(),
+            }),
             Shape::Merge {
                 target: "t".into(),
                 matched_sql:
@@ -356,7 +338,12 @@ mod tests {
                         .into()
             }
         );
-        assert_eq!(sh("SELECT 1"), Shape::Select);
-        assert_eq!(sh("CREATE INDEX ON t (a)"), Shape::Other);
+        assert_eq!(shape(&Parts::Select), Shape::Select);
+        assert_eq!(
+            shape(&Parts::Utility {
+                tag: "CREATE INDEX".into()
+            }),
+            Shape::Other
+        );
     }
 }

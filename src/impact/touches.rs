@@ -9,7 +9,6 @@ use super::model::{each_node, node_key, op_name, Analysis, Mode, Touch};
 use super::statement::{self, Modify};
 use crate::spi_util::SearchPath;
 use crate::spi_util::Spi;
-use crate::sqlparse::{self};
 
 /// The target must exist and be readable; a view must be updatable for `op`.
 pub(super) fn target(
@@ -86,10 +85,16 @@ pub(super) fn fk_table(t: &Rel, a: &mut Analysis) -> Result<Option<Rel>> {
     Ok(Some(t.clone()))
 }
 
-pub(super) fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool) -> Result<()> {
+pub(super) fn modify(
+    sp: &SearchPath,
+    a: &mut Analysis,
+    m: &Modify,
+    delete: bool,
+    read: &[String],
+) -> Result<()> {
     let op = if delete { "DELETE" } else { "UPDATE" };
     let t = target(sp, a, &m.target, op)?;
-    a.has_where = m.selection.is_some() || !m.from.is_empty();
+    a.has_where = m.selection.is_some() || m.from.is_some();
     a.changed = m.changed.clone();
     let rows_sql = m.rows_sql();
     let estimated = match explain_rows(sp, &rows_sql) {
@@ -125,9 +130,9 @@ pub(super) fn modify(sp: &SearchPath, a: &mut Analysis, m: &Modify, delete: bool
         ids_sql: (!matches!(t.kind.as_str(), "v" | "f")).then(|| m.ids_sql()),
         ..Touch::new(shown.clone(), op.into(), vec![shown.display()], "statement")
     });
-    // relations read by USING / FROM / subqueries
-    for name in sqlparse::relations(&sqlparse::parse_one(&a.statement)?) {
-        if let Ok(r) = resolve(sp, &name) {
+    // relations read by USING / FROM / subqueries, as PostgreSQL's analyser resolved them
+    for name in read {
+        if let Ok(r) = resolve(sp, name) {
             if r.oid != t.oid && !a.locks.iter().any(|(l, _, _)| l.oid == r.oid) {
                 a.locks
                     .push((r, LockMode::AccessShare, "read by the statement".into()));
@@ -361,13 +366,9 @@ pub(super) fn truncate(
     Ok(())
 }
 
-pub(super) fn select(
-    sp: &SearchPath,
-    a: &mut Analysis,
-    stmt: &sqlparser::ast::Statement,
-) -> Result<()> {
-    for name in sqlparse::relations(stmt) {
-        let r = resolve(sp, &name)?;
+pub(super) fn select(sp: &SearchPath, a: &mut Analysis, read: &[String]) -> Result<()> {
+    for name in read {
+        let r = resolve(sp, name)?;
         if !r.readable {
             return Err(ImpactError::NoSelect(r.display()));
         }

@@ -14,6 +14,9 @@ impl UserError for PgSqlError {
             PgSqlError::Refused(_) => PgSqlErrorCode::ERRCODE_INSUFFICIENT_PRIVILEGE,
             PgSqlError::Changed => PgSqlErrorCode::ERRCODE_T_R_SERIALIZATION_FAILURE,
             PgSqlError::Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            PgSqlError::Unreadable(_) | PgSqlError::CurrentOf => {
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED
+            }
             _ => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
         }
     }

@@ -4,6 +4,8 @@
 //! statement, an approved request) is judged here by PostgreSQL's own parser, analyser and
 //! rewriter, never by a text parser of another grammar:
 //! - [`statements`]: the raw parser's statements and their command tags (how many, what);
+//! - [`parts`]: a row-changing statement's target and clauses, cut from the text as written
+//!   with PostgreSQL's lexer and proven equal to the raw parser's clauses;
 //! - [`prepare`]: `SPI_prepare` under pinned settings (standard_conforming_strings on, the
 //!   given search_path) parses, analyses and rewrites the text — views, rules and row-level
 //!   policies expanded, every name resolved to an OID — and [`tree`] walks the result for
@@ -13,11 +15,14 @@
 //!   very tree that was checked: the text is never pasted into a larger statement, and a plan
 //!   that PostgreSQL would have to analyse again (a concurrent schema change) is refused.
 mod api;
+mod lexer;
+mod parts;
 pub mod policy;
 mod run;
 pub mod sites;
 mod tree;
 
+pub use parts::{parts, Parts, Target};
 pub use policy::{Command, Facts, Lists, Refusal};
 
 use crate::spi_util::Spi;
@@ -36,6 +41,10 @@ pub enum PgSqlError {
         "the statement changed while it was checked (a concurrent schema change); run it again"
     )]
     Changed,
+    #[error("WHERE CURRENT OF refers to a cursor position, which a statement analysed on its own does not have")]
+    CurrentOf,
+    #[error("the statement's {0} could not be told apart from the rest of its text")]
+    Unreadable(String),
     #[error(transparent)]
     Refused(#[from] Refusal),
     #[error("reading the catalog failed: {0}")]
@@ -51,6 +60,10 @@ impl PgSqlError {
             }
             PgSqlError::Nul => "remove the NUL byte".into(),
             PgSqlError::Changed => "the check and the run must see the same schema".into(),
+            PgSqlError::CurrentOf => "name the row by its key instead, e.g. WHERE id = 42".into(),
+            PgSqlError::Unreadable(_) => {
+                "write the clause plainly (a simpler form of the statement), or analyse it with mode => 'dry_run'".into()
+            }
             PgSqlError::Refused(r) => r.hint(),
             PgSqlError::Spi(_) => {
                 "an internal query of the check failed; the message says which".into()
@@ -128,57 +141,6 @@ pub fn statements(sql: &str) -> Result<Vec<RawStatement>, PgSqlError> {
             Ok(out)
         }
     })
-}
-
-/// PostgreSQL's raw parse tree of `sql` (standard_conforming_strings on) as nodeToString
-/// prints it (every node kind from PostgreSQL 16 on; 15 prints statements only in part),
-/// without the byte offsets (`:location`, `:stmt_location`, `:stmt_len`), so that
-/// two texts that differ only in spacing, case or comments print the same.
-pub fn raw_tree(sql: &str, also_ignore: &[&str]) -> Result<String, PgSqlError> {
-    let text = cstring(sql)?;
-    let printed = pinned(|| {
-        // SAFETY: raw_parser reads the NUL-terminated text and returns a List of RawStmt in
-        // the current memory context; nodeToString only reads it.
-        unsafe {
-            let list = pg_sys::raw_parser(text.as_ptr(), pg_sys::RawParseMode::RAW_PARSE_DEFAULT);
-            let out = pg_sys::nodeToString(list as *const std::ffi::c_void);
-            std::ffi::CStr::from_ptr(out).to_string_lossy().into_owned()
-        }
-    });
-    Ok(without_fields(&printed, also_ignore))
-}
-
-/// nodeToString's text without the values of its byte-offset fields and of `also_ignore`
-/// (scalar fields: a number, a word, `true`/`false`).
-fn without_fields(printed: &str, also_ignore: &[&str]) -> String {
-    let mut out = String::with_capacity(printed.len());
-    let mut rest = printed;
-    while let Some(i) = rest.find(':') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let key_end = rest[1..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .map_or(rest.len(), |n| n + 1);
-        let key = &rest[1..key_end];
-        out.push_str(&rest[..key_end]);
-        rest = &rest[key_end..];
-        if matches!(key, "location" | "stmt_location" | "stmt_len") || also_ignore.contains(&key) {
-            let value = rest.trim_start();
-            let skip = value
-                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
-                .unwrap_or(value.len());
-            rest = &value[skip..];
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
-/// Whether PostgreSQL's raw parser reads `a` and `b` as the same statements (offsets and the
-/// fields in `also_ignore` aside): how a rendering of a statement by another parser is held to
-/// the text that runs.
-pub fn same_raw_tree(a: &str, b: &str, also_ignore: &[&str]) -> Result<bool, PgSqlError> {
-    Ok(raw_tree(a, also_ignore)? == raw_tree(b, also_ignore)?)
 }
 
 /// The one statement in `sql` (PostgreSQL's raw parser), or why there is not exactly one.
@@ -328,25 +290,4 @@ pub fn parameter_types(sql: &str, search_path: &str) -> Result<Vec<String>, PgSq
             }
         })
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn offsets_are_left_out_and_nothing_else() {
-        let t = "({RAWSTMT :stmt {SELECTSTMT :location 7 :x 1} :stmt_location 0 :stmt_len 12} :location -1)";
-        assert_eq!(
-            super::without_fields(t, &[]),
-            "({RAWSTMT :stmt {SELECTSTMT :location :x 1} :stmt_location :stmt_len} :location)"
-        );
-        // a string constant that holds ":location 5" is kept (only the field's number goes)
-        assert_eq!(
-            super::without_fields(":sval \":a\" :location 3}", &[]),
-            ":sval \":a\" :location}"
-        );
-        assert_eq!(
-            super::without_fields("{RANGEVAR :inh false :x}", &["inh"]),
-            "{RANGEVAR :inh :x}"
-        );
-    }
 }

@@ -65,22 +65,22 @@ impl Kind {
     }
 }
 
-/// A parsed statement with what the parser does not keep: `ONLY` after `DELETE FROM`,
-/// `UPDATE` or `TRUNCATE [TABLE]` (the parser would read `ONLY` as the table's name).
+/// A parsed statement. `ONLY` after `DELETE FROM`, `UPDATE` or `TRUNCATE [TABLE]` is left out
+/// (this parser would read it as the table's name): the form requests stored by earlier
+/// versions show. Row-changing statements are read by PostgreSQL's parser ([`crate::pgsql`]).
 #[derive(Debug, Clone)]
 pub struct Parsed {
     pub stmt: Statement,
-    pub only: bool,
 }
 
-/// Parses `sql` as exactly one PostgreSQL statement, keeping `ONLY` and refusing
+/// Parses `sql` as exactly one PostgreSQL statement, without `ONLY` and refusing
 /// `WHERE CURRENT OF`.
 pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
     use sqlparser::keywords::Keyword;
     use sqlparser::tokenizer::{Token, Tokenizer};
     let tokens = match Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location() {
         Ok(t) => t,
-        Err(_) => return parse_one(sql).map(|stmt| Parsed { stmt, only: false }),
+        Err(_) => return parse_one(sql).map(|stmt| Parsed { stmt }),
     };
     let words: Vec<(usize, Keyword)> = tokens
         .iter()
@@ -109,7 +109,7 @@ pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
         }
     }
     let Some(skip) = drop_token else {
-        return parse_one(sql).map(|stmt| Parsed { stmt, only: false });
+        return parse_one(sql).map(|stmt| Parsed { stmt });
     };
     // the keyword is cut out of the text as written (a space in its place); everything else
     // stays byte for byte, quotes and comments included
@@ -127,7 +127,7 @@ pub fn parse_statement(sql: &str) -> Result<Parsed, SqlError> {
         ));
     }
     let text = format!("{} {}", &sql[..start], &sql[end..]);
-    parse_one(&text).map(|stmt| Parsed { stmt, only: true })
+    parse_one(&text).map(|stmt| Parsed { stmt })
 }
 
 /// The byte offset of a tokenizer location (line and column from 1, columns in characters).
@@ -379,12 +379,11 @@ mod tests {
     #[test]
     fn only_is_kept_and_current_of_refused() {
         let p = parse_statement("DELETE FROM ONLY t WHERE id = 1").unwrap();
-        assert!(p.only);
         assert_eq!(p.stmt.to_string(), "DELETE FROM t WHERE id = 1");
-        assert!(parse_statement("update  only t set a = 1").unwrap().only);
-        assert!(parse_statement("TRUNCATE TABLE ONLY t").unwrap().only);
+        let p = parse_statement("update  only t set a = 1").unwrap();
+        assert_eq!(p.stmt.to_string(), "UPDATE t SET a = 1");
         let p = parse_statement("DELETE FROM \"only\" WHERE id = 1").unwrap();
-        assert!(!p.only);
+        assert_eq!(p.stmt.to_string(), "DELETE FROM \"only\" WHERE id = 1");
         assert_eq!(
             parse_statement("DELETE FROM t WHERE CURRENT OF c").unwrap_err(),
             SqlError::CurrentOf
@@ -412,7 +411,6 @@ mod tests {
             ("TRUNCATE ONLY \"We\"\"ird\"", "TRUNCATE \"We\"\"ird\""),
         ] {
             let p = parse_statement(sql).unwrap();
-            assert!(p.only, "{sql}");
             assert_eq!(
                 p.stmt.to_string(),
                 parse_one(read).unwrap().to_string(),

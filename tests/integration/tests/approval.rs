@@ -780,18 +780,20 @@ fn a_where_that_meets_other_rows_than_the_backup_is_undone() {
     assert_eq!(state(&mut c), (480, 0));
 }
 
-/// Review H-1: what is approved is what runs. The analysis works on another parser's rendering
-/// of the statement; PostgreSQL's raw parser must read that rendering as the same statement
-/// as the text that runs, or the statement is refused. On PostgreSQL 16 and later `0b101`,
-/// `0x5` and `1_000` are integers to PostgreSQL and something else to the other parser: they are
-/// refused (before, the rows counted and backed up were not the rows deleted). Quoting forms
-/// and comments every reader agrees on are analysed, and counted right.
+/// Review H-1: what is approved is what runs. The analysis reads the statement with
+/// PostgreSQL's own parser and lexer: the WHERE, USING / FROM and WITH it counts and backs up
+/// are the statement's own text, never another parser's rendering. On PostgreSQL 16 and later
+/// `0b101`, `0x5`, `0o17` and `1_000` are integers (another parser read them as something else:
+/// 0.2.0 counted and backed up other rows than it deleted); every quoting form and comments
+/// between tokens are counted exactly as PostgreSQL itself changes rows, and an approved
+/// statement with them runs, is backed up and rolled back row for row.
 #[test]
 fn what_is_approved_is_what_runs_whatever_the_literals() {
     let db = TestDb::new("literals");
     let mut c = db.connect("postgres");
     c.batch_execute(
-        "CREATE TABLE public.acc (id int PRIMARY KEY, v text);
+        "UPDATE ai.approval_policy SET required_approvals = 0;
+         CREATE TABLE public.acc (id int PRIMARY KEY, v text);
          INSERT INTO public.acc SELECT g, 'x' FROM generate_series(0, 1200) g;",
     )
     .unwrap();
@@ -803,8 +805,14 @@ fn what_is_approved_is_what_runs_whatever_the_literals() {
         .unwrap()
         .get(0);
     let counted = |c: &mut Client, sql: &str| -> Result<i64, String> {
+        // a MERGE's rows per action are known from its dry run
+        let mode = if sql.starts_with("MERGE") {
+            "dry_run"
+        } else {
+            "exact"
+        };
         let doc: String = c
-            .query_one("SELECT ai.impact($1, 'exact')::text", &[&sql])
+            .query_one("SELECT ai.impact($1, $2)::text", &[&sql, &mode])
             .map_err(|e| {
                 e.as_db_error()
                     .map(|d| d.message().to_string())
@@ -820,63 +828,91 @@ fn what_is_approved_is_what_runs_whatever_the_literals() {
             .and_then(|t| t["rows_exact"].as_i64())
             .unwrap_or(-1))
     };
-    for (sql, rows) in [
-        ("DELETE FROM public.acc WHERE v = E'x' AND id = 5", 1),
-        ("DELETE FROM public.acc WHERE v = $$x$$ AND id = 5", 1),
-        (
-            "DELETE FROM public.acc WHERE v = $q$x$q$ AND id IN (5, 6)",
-            2,
-        ),
-        (
-            "DELETE /* a */ FROM public.acc -- b\n WHERE id /* c */ = 5",
-            1,
-        ),
-        ("DELETE FROM public.acc WHERE id = 1000", 1),
-    ] {
-        assert_eq!(counted(&mut c, sql), Ok(rows), "{sql}");
-    }
-    // every form: refused, or counted as PostgreSQL itself deletes
-    for sql in [
+    let real = |c: &mut Client, sql: &str| -> i64 {
+        let mut t = c.transaction().unwrap();
+        let n = t.execute(sql, &[]).unwrap() as i64;
+        t.rollback().unwrap();
+        n
+    };
+    let mut forms = vec![
+        "DELETE FROM public.acc WHERE v = E'x' AND id = 5",
+        "DELETE FROM public.acc WHERE v = U&'\\0078' AND id IN (5, 6)",
+        "DELETE FROM public.acc WHERE v = $$x$$ AND id = 5",
+        "DELETE FROM public.acc WHERE v = $q$x$q$ AND id IN (5, 6)",
+        "DELETE /* a */ FROM public.acc -- b\n WHERE id /* c */ = 5 -- d\n RETURNING id",
+        "DELETE FROM ONLY public.acc a USING (VALUES (7), (8)) AS u(k) WHERE a.id = u.k",
+        "UPDATE public.acc SET v = CASE WHEN v IS DISTINCT FROM 'y' THEN 'z' END FROM (SELECT 9 AS k) s WHERE id = s.k",
+        "WITH k AS (SELECT 10 AS id) DELETE FROM public.acc WHERE id IN (SELECT id FROM k)",
+        "MERGE INTO public.acc a USING (SELECT 11 AS id) s JOIN (SELECT 11 AS id) t ON s.id = t.id ON a.id = s.id WHEN MATCHED THEN DELETE",
+    ];
+    let newer = [
         "DELETE FROM public.acc WHERE id IN (SELECT 0b101)",
         "DELETE FROM public.acc WHERE id = 0x5",
+        "DELETE FROM public.acc WHERE id < 0o17",
         "DELETE FROM public.acc WHERE id = 1_000",
-    ] {
-        match counted(&mut c, sql) {
-            Err(e) => {
-                // refused by the check, or by PostgreSQL's own lexer (15: "trailing junk
-                // after numeric literal")
-                assert!(
-                    e.contains("reads this statement differently")
-                        || e.contains("syntax")
-                        || e.contains("trailing junk"),
-                    "{sql}: {e}"
-                );
-                // the other parser reads 0b101 as 0 AS b101 and 0x5 as X'5' from 16 on
-                if version >= 16 {
-                    let e = err_of(c.query("SELECT ai.request($1)", &[&sql]));
-                    assert!(e.contains("reads this statement differently"), "{sql}: {e}");
-                }
-            }
-            Ok(n) => {
-                let real: i64 = {
-                    let mut t = c.transaction().unwrap();
-                    let n = t.execute(sql, &[]).unwrap() as i64;
-                    t.rollback().unwrap();
-                    n
-                };
-                assert_eq!(n, real, "{sql}: counted {n}, PostgreSQL deletes {real}");
-            }
-        }
-    }
+    ];
     if version >= 16 {
-        for sql in [
-            "DELETE FROM public.acc WHERE id IN (SELECT 0b101)",
-            "DELETE FROM public.acc WHERE id = 0x5",
-        ] {
+        forms.extend(newer);
+    } else {
+        // PostgreSQL 15's own lexer refuses them ("trailing junk after numeric literal")
+        for sql in newer {
             let e = counted(&mut c, sql).expect_err(sql);
-            assert!(e.contains("reads this statement differently"), "{sql}: {e}");
+            assert!(
+                e.contains("trailing junk") || e.contains("syntax"),
+                "{sql}: {e}"
+            );
         }
     }
+    for sql in forms {
+        let n = counted(&mut c, sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let changed = real(&mut c, sql);
+        assert_eq!(
+            n, changed,
+            "{sql}: counted {n}, PostgreSQL changes {changed}"
+        );
+        assert!(n > 0, "{sql}");
+    }
+    // approved, run, backed up and rolled back: the rows PostgreSQL means
+    let (sql, gone): (&str, &[i32]) = if version >= 16 {
+        (
+            "DELETE FROM public.acc WHERE id = 0x5 OR id = 1_000 -- two\n",
+            &[5, 1000],
+        )
+    } else {
+        (
+            "DELETE FROM public.acc WHERE id = U&'\\0035'::int OR id = 1000 -- two\n",
+            &[5, 1000],
+        )
+    };
+    let id: i64 = c
+        .query_one("SELECT ai.request($1)", &[&sql])
+        .unwrap()
+        .get(0);
+    let out = execute(&mut c, id);
+    assert_eq!(out["status"], "succeeded", "{out}");
+    let left: i64 = c
+        .query_one(
+            "SELECT count(*) FROM public.acc WHERE id = ANY($1)",
+            &[&gone],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0, "{out}");
+    let total: i64 = c
+        .query_one("SELECT count(*) FROM public.acc", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        total, 1199,
+        "only the two rows PostgreSQL means are gone: {out}"
+    );
+    let exec = out["execution"].as_i64().unwrap();
+    c.query("SELECT ai.rollback($1)", &[&exec]).unwrap();
+    let total: i64 = c
+        .query_one("SELECT count(*) FROM public.acc", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 1201, "the rollback restores exactly them");
 }
 
 fn approve_if_pending(approver: &mut Client, id: i64) {
