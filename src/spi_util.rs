@@ -60,7 +60,7 @@ pub struct VectorSql {
 
 impl VectorSql {
     pub fn new() -> Result<VectorSql, pgrx::spi::Error> {
-        let vs = pgrx::spi::quote_identifier(&vector_schema()?);
+        let vs = crate::sqlparse::ident(&vector_schema()?);
         Ok(VectorSql {
             distance: format!("OPERATOR({vs}.<=>)"),
             vector: format!("{vs}.vector"),

@@ -14,7 +14,6 @@ use crate::spi_util::{
 };
 use crate::sqlparse::{self, Kind};
 use pgrx::prelude::*;
-use pgrx::spi::quote_identifier;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -192,8 +191,8 @@ pub fn rows(a: &Advice) -> Vec<Row> {
             d.sql.clone(),
             format!(
                 "{}.{}",
-                quote_identifier(&d.schema),
-                quote_identifier(&d.table)
+                crate::sqlparse::ident(&d.schema),
+                crate::sqlparse::ident(&d.table)
             ),
             d.columns.clone(),
             d.bytes,
@@ -379,13 +378,13 @@ pub fn pretty_bytes(b: i64) -> String {
 
 fn hypopg_schema() -> Result<String> {
     extension_schema("hypopg")?
-        .map(|s| quote_identifier(&s))
+        .map(|s| crate::sqlparse::ident(&s))
         .ok_or(AdvisorError::NoHypopg)
 }
 
 pub fn stat_statements_schema() -> Result<String> {
     extension_schema("pg_stat_statements")?
-        .map(|s| quote_identifier(&s))
+        .map(|s| crate::sqlparse::ident(&s))
         .ok_or(AdvisorError::NoStatStatements)
 }
 

@@ -1,14 +1,15 @@
 //! Facts about the tables an execution touches and the SQL of their row images: shared by
 //! the backup, the execution and the restore.
 use super::store::Result;
-use crate::impact::cascade::{column_list, quote_ident};
+use crate::impact::cascade::column_list;
+use crate::sqlparse::quoted;
 use std::collections::BTreeMap;
 
 /// `jsonb_build_object('k1', c."k1", …)`: a row's primary key as jsonb.
 pub(super) fn pk_object(alias: &str, pk: &[String]) -> String {
     let pairs: Vec<String> = pk
         .iter()
-        .map(|k| format!("'{}', {alias}.{}", k.replace('\'', "''"), quote_ident(k)))
+        .map(|k| format!("'{}', {alias}.{}", k.replace('\'', "''"), quoted(k)))
         .collect();
     format!("jsonb_build_object({})", pairs.join(", "))
 }

@@ -388,7 +388,7 @@ fn store_description(obj: pg_sys::Oid, column: Option<&str>, text: Option<&str>)
         &[obj.into()],
     )?;
     let (schema, table) = (schema.unwrap_or_default(), table.unwrap_or_default());
-    let qualified = format!("{}.{}", spi_quote(&schema), spi_quote(&table));
+    let qualified = format!("{}.{}", crate::sqlparse::ident(&schema), crate::sqlparse::ident(&table));
     if owner != Some(true) {
         return Err(CatalogError::NotOwner(qualified));
     }
@@ -417,10 +417,6 @@ fn store_description(obj: pg_sys::Oid, column: Option<&str>, text: Option<&str>)
     })?;
     refresh(Some(vec![schema]))?;
     Ok(())
-}
-
-fn spi_quote(ident: &str) -> String {
-    pgrx::spi::quote_identifier(ident)
 }
 
 /// A human description of a table or view that augments its COMMENT; re-embedded at once.

@@ -3,6 +3,7 @@
 //!
 //! Plain Rust over the FK graph (edges from pg_constraint); the row sets are SQL text built
 //! from quoted identifiers and the statement's own row-selecting query, nested level by level.
+use crate::sqlparse::quoted;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -56,7 +57,7 @@ impl Table {
         }
     }
     pub fn qualified(&self) -> String {
-        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+        format!("{}.{}", quoted(&self.schema), quoted(&self.name))
     }
     pub fn display(&self) -> String {
         format!("{}.{}", self.schema, self.name)
@@ -122,18 +123,13 @@ impl Node {
     }
 }
 
-/// PostgreSQL identifier quoting: always quoted, inner quotes doubled.
-pub fn quote_ident(ident: &str) -> String {
-    format!("\"{}\"", ident.replace('"', "\"\""))
-}
-
 /// `"x", "y"`, or with an alias `a."x", a."y"`: quoted column names.
 pub fn column_list(alias: Option<&str>, names: &[String]) -> String {
     names
         .iter()
         .map(|c| match alias {
-            Some(a) => format!("{a}.{}", quote_ident(c)),
-            None => quote_ident(c),
+            Some(a) => format!("{a}.{}", quoted(c)),
+            None => quoted(c),
         })
         .collect::<Vec<_>>()
         .join(", ")
@@ -166,7 +162,7 @@ fn join_on(a: &str, acols: &[String], b: &str, bcols: &[String]) -> String {
     acols
         .iter()
         .zip(bcols)
-        .map(|(x, y)| format!("{a}.{} = {b}.{}", quote_ident(x), quote_ident(y)))
+        .map(|(x, y)| format!("{a}.{} = {b}.{}", quoted(x), quoted(y)))
         .collect::<Vec<_>>()
         .join(" AND ")
 }
@@ -484,7 +480,7 @@ mod tests {
 
     #[test]
     fn identifiers_are_quoted() {
-        assert_eq!(quote_ident("Weird\"Name"), "\"Weird\"\"Name\"");
+        assert_eq!(quoted("Weird\"Name"), "\"Weird\"\"Name\"");
         assert_eq!(
             Table::new("my schema", "t").qualified(),
             "\"my schema\".\"t\""

@@ -35,7 +35,7 @@ pub(super) fn key_match(t: &Rel, left: &str, right: &str) -> Option<String> {
     }
     Some(
         t.pk.iter()
-            .map(|k| format!("{left}.{q} = {right}.{q}", q = cascade::quote_ident(k)))
+            .map(|k| format!("{left}.{q} = {right}.{q}", q = crate::sqlparse::quoted(k)))
             .collect::<Vec<_>>()
             .join(" AND "),
     )
@@ -74,8 +74,8 @@ pub(super) fn rollback_plan(a: &Analysis) -> Result<Value> {
                         Some(on) => {
                             let cols: Vec<&Col> =
                                 t.rel.columns.iter().filter(|c| !c.generated && !t.rel.pk.contains(&c.name)).collect();
-                            let set = cols.iter().map(|c| cascade::quote_ident(&c.name)).collect::<Vec<_>>().join(", ");
-                            let from = cols.iter().map(|c| format!("b.{}", cascade::quote_ident(&c.name))).collect::<Vec<_>>().join(", ");
+                            let set = cols.iter().map(|c| crate::sqlparse::quoted(&c.name)).collect::<Vec<_>>().join(", ");
+                            let from = cols.iter().map(|c| format!("b.{}", crate::sqlparse::quoted(&c.name))).collect::<Vec<_>>().join(", ");
                             inverse.push(format!("UPDATE {} AS t SET ({set}) = ROW({from}) FROM {b} AS b WHERE {on}", t.rel.qualified()));
                             if t.path.len() == 1 && a.changed.iter().any(|c| t.rel.pk.contains(c)) {
                                 notes.push(format!(
@@ -112,7 +112,7 @@ pub(super) fn rollback_plan(a: &Analysis) -> Result<Value> {
                     "ctid".to_string()
                 } else {
                     t.pk.iter()
-                        .map(|k| cascade::quote_ident(k))
+                        .map(|k| crate::sqlparse::quoted(k))
                         .collect::<Vec<_>>()
                         .join(", ")
                 };
@@ -219,7 +219,7 @@ pub(super) fn inverse_sql_qualified(
             )? {
                 Some(t) => Some(Ok(format!(
                     "ALTER TABLE {table} ALTER COLUMN {c} TYPE {t} USING {c}::{t}",
-                    c = cascade::quote_ident(column)
+                    c = crate::sqlparse::quoted(column)
                 ))),
                 None => Some(Err(format!("column {column} of {table} not found"))),
             }
@@ -231,7 +231,7 @@ pub(super) fn inverse_sql_qualified(
                   WHERE d.adrelid = pg_catalog.to_regclass($1) AND a.attname = $2",
                 &[table, column],
             )?;
-            let c = cascade::quote_ident(column);
+            let c = crate::sqlparse::quoted(column);
             Some(Ok(match d {
                 Some(d) => format!("ALTER TABLE {table} ALTER COLUMN {c} SET DEFAULT {d}"),
                 None => format!("ALTER TABLE {table} ALTER COLUMN {c} DROP DEFAULT"),
@@ -242,7 +242,7 @@ pub(super) fn inverse_sql_qualified(
               WHERE conrelid = pg_catalog.to_regclass($1) AND conname = $2",
             &[table, name],
         )? {
-            Some(def) => Some(Ok(format!("ALTER TABLE {table} ADD CONSTRAINT {} {def}", cascade::quote_ident(name)))),
+            Some(def) => Some(Ok(format!("ALTER TABLE {table} ADD CONSTRAINT {} {def}", crate::sqlparse::quoted(name)))),
             None => Some(Err(format!("constraint {name} of {table} not found"))),
         },
         Inverse::Index { name } => match one("SELECT pg_catalog.pg_get_indexdef(pg_catalog.to_regclass($1))", &[name])? {

@@ -235,6 +235,7 @@ fn cte_names(stmt: &Statement) -> Vec<String> {
 /// An identifier as SQL: bare when it is a plain lower-case identifier that is not a
 /// reserved word, quoted otherwise (so generated SQL stays readable).
 pub fn ident(c: &str) -> String {
+    // quoted() is the one quoting rule; this only decides when quotes are not needed
     let plain = c
         .chars()
         .next()
@@ -244,107 +245,64 @@ pub fn ident(c: &str) -> String {
     if plain && !RESERVED.contains(&c) {
         c.to_string()
     } else {
-        format!("\"{}\"", c.replace('"', "\"\""))
+        quoted(c)
     }
 }
 
+/// An identifier always in double quotes, inner quotes doubled: for SQL that is generated and
+/// read back by code rather than people.
+pub fn quoted(c: &str) -> String {
+    format!("\"{}\"", c.replace('"', "\"\""))
+}
+
+/// Every keyword PostgreSQL 15, 17 or 18 does not leave unreserved (reserved, type/function
+/// name and column name keywords, from the servers' `kwlist.h`): the words PostgreSQL's own
+/// `quote_identifier` quotes.
 const RESERVED: &[&str] = &[
-    "all",
-    "analyse",
-    "analyze",
-    "and",
-    "any",
-    "array",
-    "as",
-    "asc",
-    "asymmetric",
-    "both",
-    "case",
-    "cast",
-    "check",
-    "collate",
-    "column",
-    "constraint",
-    "create",
-    "cross",
-    "current_date",
-    "current_role",
-    "current_time",
-    "current_timestamp",
-    "current_user",
-    "default",
-    "deferrable",
-    "desc",
-    "distinct",
-    "do",
-    "else",
-    "end",
-    "except",
-    "false",
-    "fetch",
-    "for",
-    "foreign",
-    "freeze",
-    "from",
-    "full",
-    "grant",
-    "group",
-    "having",
-    "ilike",
-    "in",
-    "initially",
-    "inner",
-    "intersect",
-    "into",
-    "is",
-    "isnull",
-    "join",
-    "lateral",
-    "leading",
-    "left",
-    "like",
-    "limit",
-    "localtime",
-    "localtimestamp",
-    "natural",
-    "not",
-    "notnull",
-    "null",
-    "offset",
-    "on",
-    "only",
-    "or",
-    "order",
-    "outer",
-    "placing",
-    "primary",
-    "references",
-    "returning",
-    "right",
-    "select",
-    "session_user",
-    "similar",
-    "symmetric",
-    "table",
-    "then",
-    "to",
-    "trailing",
-    "true",
-    "union",
-    "unique",
-    "user",
-    "using",
-    "variadic",
-    "verbose",
-    "when",
-    "where",
-    "window",
-    "with",
+    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization",
+    "between", "bigint", "binary", "bit", "boolean", "both", "case", "cast", "char", "character",
+    "check", "coalesce", "collate", "collation", "column", "concurrently", "constraint", "create",
+    "cross", "current_catalog", "current_date", "current_role", "current_schema", "current_time",
+    "current_timestamp", "current_user", "dec", "decimal", "default", "deferrable", "desc",
+    "distinct", "do", "else", "end", "except", "exists", "extract", "false", "fetch", "float",
+    "for", "foreign", "freeze", "from", "full", "grant", "greatest", "group", "grouping", "having",
+    "ilike", "in", "initially", "inner", "inout", "int", "integer", "intersect", "interval",
+    "into", "is", "isnull", "join", "json", "json_array", "json_arrayagg", "json_exists",
+    "json_object", "json_objectagg", "json_query", "json_scalar", "json_serialize", "json_table",
+    "json_value", "lateral", "leading", "least", "left", "like", "limit", "localtime",
+    "localtimestamp", "merge_action", "national", "natural", "nchar", "none", "normalize", "not",
+    "notnull", "null", "nullif", "numeric", "offset", "on", "only", "or", "order", "out", "outer",
+    "overlaps", "overlay", "placing", "position", "precision", "primary", "real", "references",
+    "returning", "right", "row", "select", "session_user", "setof", "similar", "smallint", "some",
+    "substring", "symmetric", "system_user", "table", "tablesample", "then", "time", "timestamp",
+    "to", "trailing", "treat", "trim", "true", "union", "unique", "user", "using", "values",
+    "varchar", "variadic", "verbose", "when", "where", "window", "with", "xmlattributes",
+    "xmlconcat", "xmlelement", "xmlexists", "xmlforest", "xmlnamespaces", "xmlparse", "xmlpi",
+    "xmlroot", "xmlserialize", "xmltable",
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifiers_are_quoted_where_postgresql_would_quote_them() {
+        for plain in ["customer", "_x1", "name", "type", "comment"] {
+            assert_eq!(ident(plain), plain);
+        }
+        for (word, q) in [
+            ("between", "\"between\""),
+            ("position", "\"position\""),
+            ("authorization", "\"authorization\""),
+            ("user", "\"user\""),
+            ("Track", "\"Track\""),
+            ("we\"ird", "\"we\"\"ird\""),
+            ("1st", "\"1st\""),
+        ] {
+            assert_eq!(ident(word), q);
+        }
+        assert_eq!(quoted("customer"), "\"customer\"");
+    }
 
     #[test]
     fn one_statement_only() {
