@@ -5,6 +5,7 @@ use super::candidates::{self, Candidate, Existing, QueryUses};
 use super::params;
 use super::select::{self, Oracle, Plan, Problem, Selection};
 use super::AdvisorError;
+use super::Suggestion;
 use crate::error::OrRaise;
 use crate::guc;
 use crate::spi_util::Spi;
@@ -129,7 +130,7 @@ fn suggest_indexes(
     ),
 > {
     let a = advise(query, max_indexes, workload_size).or_raise("ai.suggest_indexes");
-    TableIterator::new(rows(&a))
+    TableIterator::new(rows(&a).into_iter().map(Suggestion::into_row))
 }
 
 /// The same advice as readable text, with each query's planner cost before and after.
@@ -143,18 +144,7 @@ fn suggest_indexes_report(
     report(&a)
 }
 
-pub type Row = (
-    String,
-    String,
-    Vec<String>,
-    i64,
-    Option<f64>,
-    Option<f64>,
-    i32,
-    String,
-);
-
-pub fn rows(a: &Advice) -> Vec<Row> {
+pub fn rows(a: &Advice) -> Vec<Suggestion> {
     let mut out = Vec::new();
     for ch in &a.selection.chosen {
         let c = &a.candidates[ch.candidate];
@@ -175,32 +165,32 @@ pub fn rows(a: &Advice) -> Vec<Row> {
                 .sum();
             (ms * 10.0).round() / 10.0
         });
-        out.push((
-            create_sql(a, c),
-            a.relation[&c.table].clone(),
-            c.columns.clone(),
-            a.sizes[ch.candidate],
-            pct,
-            saved,
-            ch.helped.len() as i32,
-            reason(a, ch),
-        ));
+        out.push(Suggestion {
+            index_sql: create_sql(a, c),
+            table: a.relation[&c.table].clone(),
+            columns: c.columns.clone(),
+            size_bytes: a.sizes[ch.candidate],
+            cost_reduction_pct: pct,
+            saved_ms_per_day: saved,
+            queries_helped: ch.helped.len() as i32,
+            reason: reason(a, ch),
+        });
     }
     for d in &a.drops {
-        out.push((
-            d.sql.clone(),
-            format!(
+        out.push(Suggestion {
+            index_sql: d.sql.clone(),
+            table: format!(
                 "{}.{}",
                 crate::sqlparse::ident(&d.schema),
                 crate::sqlparse::ident(&d.table)
             ),
-            d.columns.clone(),
-            d.bytes,
-            None,
-            None,
-            0,
-            format!("drop {} ({}): {}", d.index, d.kind, d.detail),
-        ));
+            columns: d.columns.clone(),
+            size_bytes: d.bytes,
+            cost_reduction_pct: None,
+            saved_ms_per_day: None,
+            queries_helped: 0,
+            reason: format!("drop {} ({}): {}", d.index, d.kind, d.detail),
+        });
     }
     out
 }
@@ -309,12 +299,17 @@ fn report(a: &Advice) -> String {
         s.push_str("\nNo new index pays for itself on this workload.\n");
     }
     for (i, (ch, row)) in a.selection.chosen.iter().zip(rows(a)).enumerate() {
-        s.push_str(&format!("\n{}. {}\n   {}\n", i + 1, row.0, row.7));
+        s.push_str(&format!(
+            "\n{}. {}\n   {}\n",
+            i + 1,
+            row.index_sql,
+            row.reason
+        ));
         s.push_str(&format!(
             "   size ~{}, cost -{:.1}% on the queries it serves{}\n",
-            pretty_bytes(row.3),
-            row.4.unwrap_or(0.0),
-            row.5
+            pretty_bytes(row.size_bytes),
+            row.cost_reduction_pct.unwrap_or(0.0),
+            row.saved_ms_per_day
                 .map(|ms| format!(", ~{ms:.0} ms saved per day"))
                 .unwrap_or_default()
         ));

@@ -7,6 +7,46 @@ pub mod select;
 
 use pgrx::PgSqlErrorCode;
 
+/// One line of index advice: an index to create (or to drop) and what it is expected to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Suggestion {
+    pub index_sql: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub size_bytes: i64,
+    pub cost_reduction_pct: Option<f64>,
+    pub saved_ms_per_day: Option<f64>,
+    pub queries_helped: i32,
+    pub reason: String,
+}
+
+/// The row ai.suggest_indexes() returns, in its column order.
+pub type SuggestionRow = (
+    String,
+    String,
+    Vec<String>,
+    i64,
+    Option<f64>,
+    Option<f64>,
+    i32,
+    String,
+);
+
+impl Suggestion {
+    pub fn into_row(self) -> SuggestionRow {
+        (
+            self.index_sql,
+            self.table,
+            self.columns,
+            self.size_bytes,
+            self.cost_reduction_pct,
+            self.saved_ms_per_day,
+            self.queries_helped,
+            self.reason,
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum AdvisorError {
     #[error("HypoPG is not installed in this database")]

@@ -11,7 +11,6 @@ use pgrx::{JsonB, PgRelation, PgSqlErrorCode};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 
-const INTROSPECT: &str = include_str!("introspect.sql");
 const SEP: char = '\u{1f}';
 
 #[derive(Debug, thiserror::Error)]
@@ -277,10 +276,13 @@ pub fn refresh(schemas: Option<Vec<String>>) -> Result<Vec<(&'static str, Counts
         let version: i64 = Spi::get_one(CURRENT_VERSION)
             .map_err(CatalogError::Spi)?
             .unwrap_or(0);
-        let doc: JsonB = Spi::get_one_with_args(INTROSPECT, &[schemas.clone().into()])?
-            .ok_or_else(|| CatalogError::Decode("no result".into()))?;
+        let doc = super::schema::schema_facts(&super::schema::Scope {
+            schemas: schemas.clone(),
+            kinds: &["r", "p", "v", "m", "f"],
+            visible_only: false,
+        })?;
         let tables: Vec<Table> =
-            serde_json::from_value(doc.0).map_err(|e| CatalogError::Decode(e.to_string()))?;
+            serde_json::from_value(doc).map_err(|e| CatalogError::Decode(e.to_string()))?;
         let model = model_id();
         let mut kinds = desired(&tables, &model);
 
@@ -388,7 +390,11 @@ fn store_description(obj: pg_sys::Oid, column: Option<&str>, text: Option<&str>)
         &[obj.into()],
     )?;
     let (schema, table) = (schema.unwrap_or_default(), table.unwrap_or_default());
-    let qualified = format!("{}.{}", crate::sqlparse::ident(&schema), crate::sqlparse::ident(&table));
+    let qualified = format!(
+        "{}.{}",
+        crate::sqlparse::ident(&schema),
+        crate::sqlparse::ident(&table)
+    );
     if owner != Some(true) {
         return Err(CatalogError::NotOwner(qualified));
     }

@@ -3,5 +3,6 @@
 pub mod api;
 pub mod describe;
 pub mod plan;
+pub mod schema;
 pub mod search;
 pub mod text;

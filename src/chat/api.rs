@@ -203,12 +203,12 @@ fn run_tool(
         Tool::Insights => match crate::monitor::api::collect_insights() {
             Ok(rows) => Answer {
                 text: match rows.first() {
-                    Some(r) => format!("{} finding(s); the most severe: {} ({})", rows.len(), r.3, r.2),
+                    Some(r) => format!("{} finding(s); the most severe: {} ({})", rows.len(), r.finding, r.object),
                     None => "nothing to report".into(),
                 },
                 result: json!(rows
                     .iter()
-                    .map(|r| json!({"category": r.0, "severity": r.1, "object": r.2, "finding": r.3, "remediation_sql": r.4}))
+                    .map(|r| json!({"category": r.category, "severity": r.severity, "object": r.object, "finding": r.finding, "remediation_sql": r.remediation_sql}))
                     .collect::<Vec<_>>()),
                 usage_id: None,
             },
@@ -225,12 +225,12 @@ fn run_tool(
                         format!(
                             "{} index(es) would help: {}",
                             rows.len(),
-                            rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>().join("; ")
+                            rows.iter().map(|r| r.index_sql.as_str()).collect::<Vec<_>>().join("; ")
                         )
                     },
                     result: json!(rows
                         .iter()
-                        .map(|r| json!({"index_sql": r.0, "table": r.1, "columns": r.2, "cost_reduction_pct": r.4, "reason": r.7}))
+                        .map(|r| json!({"index_sql": r.index_sql, "table": r.table, "columns": r.columns, "cost_reduction_pct": r.cost_reduction_pct, "reason": r.reason}))
                         .collect::<Vec<_>>()),
                     usage_id: None,
                 }

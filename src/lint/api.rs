@@ -6,9 +6,7 @@ use crate::monitor::api::severity_rank;
 use crate::monitor::INDEX_HEALTH_SQL;
 use crate::spi_util::Spi;
 use pgrx::prelude::*;
-use pgrx::{JsonB, PgSqlErrorCode};
-
-const FACTS_SQL: &str = include_str!("facts.sql");
+use pgrx::PgSqlErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LintError {
@@ -49,9 +47,11 @@ pub fn tables(schemas: &Option<Vec<String>>) -> Result<Vec<Table>, LintError> {
             return Err(LintError::NoSchema(s.clone()));
         }
     }
-    let doc = Spi::get_one_with_args::<JsonB>(FACTS_SQL, &[schemas.clone().into()])?
-        .map(|j| j.0)
-        .unwrap_or_default();
+    let doc = crate::catalog::schema::schema_facts(&crate::catalog::schema::Scope {
+        schemas: schemas.clone(),
+        kinds: &["r", "p"],
+        visible_only: true,
+    })?;
     serde_json::from_value(doc).map_err(|e| LintError::Decode(e.to_string()))
 }
 

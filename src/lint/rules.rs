@@ -1,5 +1,6 @@
-//! The schema lint's rules, over the facts its catalog query gathers (facts.sql). Plain Rust:
-//! each rule says what it found and, where one statement fixes it, that statement.
+//! The schema lint's rules, over the facts of the one schema introspection
+//! (catalog/schema.sql). Plain Rust: each rule says what it found and, where one statement fixes
+//! it, that statement.
 use crate::catalog::text::words;
 use crate::sqlparse::ident;
 use serde::Deserialize;

@@ -2,7 +2,7 @@
 //! pg_stat_activity show other roles' statements only to those allowed to see them); the
 //! snapshot history is written as the extension owner.
 use super::plan::{anti_patterns, regressed};
-use super::{MonitorError, INDEX_HEALTH_SQL, INSIGHTS_SQL};
+use super::{Insight, MonitorError, INDEX_HEALTH_SQL, INSIGHTS_SQL};
 use crate::advisor::api::stat_statements_schema;
 use crate::error::OrRaise;
 use crate::guc;
@@ -188,22 +188,25 @@ fn insights() -> TableIterator<
         name!(remediation_sql, Option<String>),
     ),
 > {
-    TableIterator::new(collect_insights().or_raise("ai.insights"))
+    TableIterator::new(
+        collect_insights()
+            .or_raise("ai.insights")
+            .into_iter()
+            .map(Insight::into_row),
+    )
 }
-
-pub type Insight = (String, String, String, String, Option<String>);
 
 pub fn collect_insights() -> Result<Vec<Insight>> {
     let mut out: Vec<Insight> = Vec::new();
     Spi::connect(|c| {
         for r in c.select(INSIGHTS_SQL, None, &["5 minutes".into(), "1 minute".into()])? {
-            out.push((
-                r.get::<String>(1)?.unwrap_or_default(),
-                r.get::<String>(2)?.unwrap_or_default(),
-                r.get::<String>(3)?.unwrap_or_default(),
-                r.get::<String>(4)?.unwrap_or_default(),
-                r.get::<String>(5)?,
-            ));
+            out.push(Insight {
+                category: r.get::<String>(1)?.unwrap_or_default(),
+                severity: r.get::<String>(2)?.unwrap_or_default(),
+                object: r.get::<String>(3)?.unwrap_or_default(),
+                finding: r.get::<String>(4)?.unwrap_or_default(),
+                remediation_sql: r.get::<String>(5)?,
+            });
         }
         for r in c.select(INDEX_HEALTH_SQL, None, &[])? {
             let kind = r.get::<String>(1)?.unwrap_or_default();
@@ -213,26 +216,26 @@ pub fn collect_insights() -> Result<Vec<Insight>> {
                 _ if bytes >= 100 << 20 => "medium",
                 _ => "low",
             };
-            out.push((
-                format!("{kind}_index"),
-                severity.into(),
-                format!(
+            out.push(Insight {
+                category: format!("{kind}_index"),
+                severity: severity.into(),
+                object: format!(
                     "{}.{}",
                     r.get::<String>(2)?.unwrap_or_default(),
                     r.get::<String>(4)?.unwrap_or_default()
                 ),
-                r.get::<String>(7)?.unwrap_or_default(),
-                r.get::<String>(8)?,
-            ));
+                finding: r.get::<String>(7)?.unwrap_or_default(),
+                remediation_sql: r.get::<String>(8)?,
+            });
         }
         Ok::<_, pgrx::spi::Error>(())
     })?;
     for r in regressions()? {
-        out.push((
-            "query_regression".into(),
-            "high".into(),
-            format!("queryid {}", r.queryid),
-            format!(
+        out.push(Insight {
+            category: "query_regression".into(),
+            severity: "high".into(),
+            object: format!("queryid {}", r.queryid),
+            finding: format!(
                 "mean time {:.2} ms over the last {} calls, {:.0}% above its baseline of {:.2} ms: {}",
                 r.mean_ms,
                 r.calls,
@@ -240,14 +243,15 @@ pub fn collect_insights() -> Result<Vec<Insight>> {
                 r.baseline_ms,
                 r.query.split_whitespace().collect::<Vec<_>>().join(" ")
             ),
-            Some(format!("SELECT ai.explain($q${}$q$)", r.query)).filter(|_| !r.query.contains('$')),
-        ));
+            remediation_sql: Some(format!("SELECT ai.explain($q${}$q$)", r.query))
+                .filter(|_| !r.query.contains('$')),
+        });
     }
     out.sort_by(|a, b| {
-        severity_rank(&a.1)
-            .cmp(&severity_rank(&b.1))
-            .then(a.0.cmp(&b.0))
-            .then(a.2.cmp(&b.2))
+        severity_rank(&a.severity)
+            .cmp(&severity_rank(&b.severity))
+            .then(a.category.cmp(&b.category))
+            .then(a.object.cmp(&b.object))
     });
     Ok(out)
 }

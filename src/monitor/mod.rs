@@ -10,6 +10,30 @@ pub const INSIGHTS_SQL: &str = include_str!("insights.sql");
 
 use pgrx::PgSqlErrorCode;
 
+/// One finding of ai.insights().
+#[derive(Debug, Clone, PartialEq)]
+pub struct Insight {
+    pub category: String,
+    /// critical, high, medium, low
+    pub severity: String,
+    pub object: String,
+    pub finding: String,
+    pub remediation_sql: Option<String>,
+}
+
+impl Insight {
+    /// The row ai.insights() returns, in its column order.
+    pub fn into_row(self) -> (String, String, String, String, Option<String>) {
+        (
+            self.category,
+            self.severity,
+            self.object,
+            self.finding,
+            self.remediation_sql,
+        )
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
     #[error("unknown order_by {0:?}")]

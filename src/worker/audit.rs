@@ -116,7 +116,14 @@ pub fn audit() -> Result<Value, AuditError> {
         warnings.push(format!("insights: {e}"));
         Vec::new()
     });
-    for (category, severity, object, finding, sql) in &insights {
+    for crate::monitor::Insight {
+        category,
+        severity,
+        object,
+        finding,
+        remediation_sql: sql,
+    } in &insights
+    {
         // sessions come and go: they belong in the report, not in the history
         if [
             "long_running",
@@ -168,15 +175,17 @@ pub fn audit() -> Result<Value, AuditError> {
                                "cost_before": before, "cost_after": after})
                     })
                     .collect();
-                suggested.push(json!({"index_sql": row.0, "cost_reduction_pct": row.4,
-                                      "queries_helped": row.6}));
+                suggested.push(
+                    json!({"index_sql": row.index_sql, "cost_reduction_pct": row.cost_reduction_pct,
+                                      "queries_helped": row.queries_helped}),
+                );
                 findings.push(Finding {
                     kind: "index",
-                    target: row.1.clone(),
+                    target: row.table.clone(),
                     query_text: ch.helped.first().map(|(q, ..)| a.queries[*q].text.clone()),
-                    recommendation: row.7.clone(),
-                    action_sql: Some(row.0.clone()),
-                    before: json!({"queries": queries, "cost_reduction_pct": row.4}),
+                    recommendation: row.reason.clone(),
+                    action_sql: Some(row.index_sql.clone()),
+                    before: json!({"queries": queries, "cost_reduction_pct": row.cost_reduction_pct}),
                 });
             }
         }

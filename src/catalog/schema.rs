@@ -1,0 +1,31 @@
+//! The one introspection of the user schema ([`SCHEMA_SQL`]): what the catalog embeds, the lint
+//! judges and the diagram draws, read by one query so the three agree on what a table is.
+use crate::spi_util::Spi;
+use pgrx::JsonB;
+
+const SCHEMA_SQL: &str = include_str!("schema.sql");
+
+/// Which relations to read.
+pub struct Scope<'a> {
+    /// schemas to include (None: every user schema)
+    pub schemas: Option<Vec<String>>,
+    /// relation kinds (pg_class.relkind)
+    pub kinds: &'a [&'a str],
+    /// only relations the current role may read (some column of)
+    pub visible_only: bool,
+}
+
+/// The relations in `scope` as one jsonb array (see schema.sql for the fields).
+pub fn schema_facts(scope: &Scope) -> Result<serde_json::Value, pgrx::spi::Error> {
+    let kinds: Vec<String> = scope.kinds.iter().map(|k| k.to_string()).collect();
+    Ok(Spi::get_one_with_args::<JsonB>(
+        SCHEMA_SQL,
+        &[
+            scope.schemas.clone().into(),
+            kinds.into(),
+            scope.visible_only.into(),
+        ],
+    )?
+    .map(|j| j.0)
+    .unwrap_or_else(|| serde_json::json!([])))
+}
