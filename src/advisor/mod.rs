@@ -2,8 +2,11 @@
 //! HypoPG's hypothetical indexes, chosen over the whole workload.
 pub mod api;
 pub mod candidates;
+mod hypo;
 pub mod params;
+pub mod report;
 pub mod select;
+pub mod workload;
 
 use pgrx::PgSqlErrorCode;
 

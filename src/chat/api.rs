@@ -215,9 +215,9 @@ fn run_tool(
             Err(e) => fail(&e),
         },
         // the caller's own statements are planned with the caller's search_path
-        Tool::SuggestIndexes => match sp.as_caller(|| crate::advisor::api::advise(None, 5, 200)) {
+        Tool::SuggestIndexes => match sp.as_caller(|| crate::advisor::workload::advise(None, 5, 200)) {
             Ok(a) => {
-                let rows = crate::advisor::api::rows(&a);
+                let rows = crate::advisor::report::rows(&a);
                 Answer {
                     text: if rows.is_empty() {
                         "no index would help the recorded workload".into()

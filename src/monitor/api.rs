@@ -3,7 +3,7 @@
 //! snapshot history is written as the extension owner.
 use super::plan::{anti_patterns, regressed};
 use super::{Insight, MonitorError, INDEX_HEALTH_SQL, INSIGHTS_SQL};
-use crate::advisor::api::stat_statements_schema;
+use crate::advisor::workload::stat_statements_schema;
 use crate::error::OrRaise;
 use crate::guc;
 use crate::spi_util::Spi;

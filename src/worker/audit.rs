@@ -3,7 +3,7 @@
 //! findings (with embeddings, annotated with similar past optimizations), recognises advice
 //! already given instead of repeating it, and measures the real gain of advised indexes that
 //! now exist. Runs never overlap: a second one returns at once.
-use crate::advisor::api as advisor;
+use crate::advisor::workload as advisor;
 use crate::embed::api::embed_texts;
 use crate::error::{OrRaise, UserError};
 use crate::guc;
@@ -165,7 +165,12 @@ pub fn audit() -> Result<Value, AuditError> {
                 ));
             }
             // the CREATE rows come first, one per chosen index, in the same order
-            for (ch, row) in a.selection.chosen.iter().zip(advisor::rows(&a)) {
+            for (ch, row) in a
+                .selection
+                .chosen
+                .iter()
+                .zip(crate::advisor::report::rows(&a))
+            {
                 let queries: Vec<Value> = ch
                     .helped
                     .iter()
