@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Import circles between the files of src/: prints each strongly connected group of files
-that import each other (directly or through others) and exits 1 when there is one.
+that import each other (directly or through others) and exits 1 when there is one. Also exits 1
+when a file imports a capability's `api.rs` (its SQL surface) other than lib.rs, which wires
+them: shared types and helpers live in modules the others import.
 
 A file imports another when it names a path into it: `use crate::a::b::...`, `use super::x`,
 `crate::a::b::f(...)` or `super::x::f(...)` in code, resolved to the file that defines the
@@ -107,9 +109,17 @@ def main():
             strong(v)
     for g in groups:
         print(f"circle of {len(g)} files: " + " <-> ".join(g))
-    if groups:
+    into_api = sorted(
+        (os.path.relpath(f, SRC), os.path.relpath(t, SRC))
+        for f, ts in graph.items()
+        for t in ts
+        if os.path.basename(t) == "api.rs" and os.path.relpath(f, SRC) != "lib.rs"
+    )
+    for f, t in into_api:
+        print(f"{f} imports {t}, a SQL surface")
+    if groups or into_api:
         sys.exit(1)
-    print(f"no import circle among {len(files)} files of {os.path.relpath(SRC)}")
+    print(f"no import circle among {len(files)} files of {os.path.relpath(SRC)}, and no api.rs imported")
 
 
 main()

@@ -40,7 +40,7 @@ extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
-    status::api::init();
+    status::server::init();
     metrics::counters::init();
     worker::init();
 }

@@ -3,7 +3,7 @@
 //! imports none of them. State lives in tables only the extension owner may write; these
 //! functions check the caller's own rights and then write as the owner.
 use super::workflow::{Rule, State};
-use crate::audit::api::{self as audit, AuditError};
+use crate::audit::log::{self as audit, AuditError};
 use crate::error::UserError;
 use crate::guc::ExecuteAs;
 use crate::impact::error::ImpactError;

@@ -2,3 +2,4 @@
 //! and verified through `api`.
 pub mod api;
 pub mod chain;
+pub mod log;

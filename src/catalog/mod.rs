@@ -3,6 +3,7 @@
 pub mod api;
 pub mod describe;
 pub mod plan;
+pub mod refresh;
 pub mod schema;
 pub mod search;
 pub mod text;

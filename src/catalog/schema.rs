@@ -13,13 +13,28 @@ pub struct Scope<'a> {
     pub kinds: &'a [&'a str],
     /// only relations the current role may read (some column of)
     pub visible_only: bool,
+    /// the human descriptions of ai.describe (readable by the extension owner only)
+    pub descriptions: bool,
 }
+
+const TABLE_HUMAN: &str = "(SELECT d.description FROM ai.catalog_descriptions d
+    WHERE d.schema_name = r.nspname AND d.table_name = r.relname AND d.column_name = '')";
+const COLUMN_HUMAN: &str = "(SELECT d.description FROM ai.catalog_descriptions d
+    WHERE d.schema_name = r.nspname AND d.table_name = r.relname AND d.column_name = a.attname)";
 
 /// The relations in `scope` as one jsonb array (see schema.sql for the fields).
 pub fn schema_facts(scope: &Scope) -> Result<serde_json::Value, pgrx::spi::Error> {
     let kinds: Vec<String> = scope.kinds.iter().map(|k| k.to_string()).collect();
+    let (table, column) = if scope.descriptions {
+        (TABLE_HUMAN, COLUMN_HUMAN)
+    } else {
+        ("NULL::text", "NULL::text")
+    };
+    let sql = SCHEMA_SQL
+        .replace("{table_human}", table)
+        .replace("{column_human}", column);
     Ok(Spi::get_one_with_args::<JsonB>(
-        SCHEMA_SQL,
+        &sql,
         &[
             scope.schemas.clone().into(),
             kinds.into(),
@@ -28,4 +43,14 @@ pub fn schema_facts(scope: &Scope) -> Result<serde_json::Value, pgrx::spi::Error
     )?
     .map(|j| j.0)
     .unwrap_or_else(|| serde_json::json!([])))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn each_placeholder_is_filled_in_exactly_one_place() {
+        for p in ["{table_human}", "{column_human}"] {
+            assert_eq!(super::SCHEMA_SQL.matches(p).count(), 1, "{p}");
+        }
+    }
 }

@@ -6,6 +6,9 @@
 -- $3: only relations the current role may read (some column of) — the lint and the diagram,
 --     which run with the caller's rights; the catalog reads everything as its owner and
 --     filters by the reader's rights when it is read.
+-- The two `human` fields are placeholders (table_human and column_human, in braces) that
+-- schema.rs fills with the descriptions of ai.catalog_descriptions (which only the extension
+-- owner reads) or with NULL.
 -- Sample values (`samples`) come from pg_stats for low-cardinality text columns and never of a
 -- table with row-level security: the catalog is readable by every role that may read the
 -- column, and the policy may hide those rows from some of them. `values` (the lint's
@@ -37,8 +40,7 @@ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
     'name_quoted', pg_catalog.quote_ident(r.relname) <> r.relname,
     'keyword', (SELECT kw.catcode FROM kw WHERE kw.word = r.relname),
     'comment', pg_catalog.obj_description(r.oid, 'pg_class'),
-    'human', (SELECT d.description FROM ai.catalog_descriptions d
-               WHERE d.schema_name = r.nspname AND d.table_name = r.relname AND d.column_name = ''),
+    'human', {table_human},
     'rows', GREATEST(r.reltuples, 0)::bigint,
     'analyzed', r.reltuples >= 0,
     'has_pk', EXISTS (SELECT 1 FROM pg_catalog.pg_constraint p WHERE p.conrelid = r.oid AND p.contype = 'p'),
@@ -63,8 +65,7 @@ SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
             'serial_sequence', CASE WHEN r.relkind IN ('r', 'p')
                 THEN pg_catalog.pg_get_serial_sequence(pg_catalog.quote_ident(r.nspname) || '.' || pg_catalog.quote_ident(r.relname), a.attname) END,
             'comment', pg_catalog.col_description(r.oid, a.attnum),
-            'human', (SELECT d.description FROM ai.catalog_descriptions d
-                       WHERE d.schema_name = r.nspname AND d.table_name = r.relname AND d.column_name = a.attname),
+            'human', {column_human},
             'null_frac', s.null_frac,
             'n_distinct', s.n_distinct,
             'samples', CASE WHEN a.atttypid IN ('text'::pg_catalog.regtype, 'varchar'::pg_catalog.regtype,

@@ -3,3 +3,4 @@
 //! until the request is approved and executed.
 pub mod api;
 pub mod grammar;
+pub mod propose;

@@ -1,81 +1,8 @@
-//! SQL surface of the embedding engine: `ai.embed(text)` and `ai.embed(text[])`.
-//!
-//! One engine per backend, loaded on first use and reused; reloaded when a path or the
-//! thread count changes. Only this (main) thread ever calls PostgreSQL.
-use super::engine::{self, EmbedError, Engine, EngineConfig};
+//! SQL surface of the embedding engine: `ai.embed(text)` and `ai.embed(text[])`, through this
+//! backend's engine ([`super::session`]).
+use super::session::embed_texts;
 use super::vector::Vector;
-use crate::error::OrRaise;
-use crate::guc;
 use pgrx::prelude::*;
-use std::cell::RefCell;
-
-thread_local! {
-    static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
-}
-
-/// The engine's files as the settings name them now.
-fn current_config() -> Result<EngineConfig, super::assets::AssetError> {
-    let (libdir, sharedir) = crate::status::api::server_dirs();
-    let expand =
-        |g: &'static str, raw: String| super::assets::expand_path(g, &raw, &libdir, &sharedir);
-    Ok(EngineConfig {
-        onnxruntime: expand(engine::GUC_RUNTIME, guc::onnxruntime_path())?,
-        model: expand(engine::GUC_MODEL, guc::model_path())?,
-        tokenizer: expand(engine::GUC_TOKENIZER, guc::tokenizer_path())?,
-        threads: guc::embedding_threads(),
-    })
-}
-
-/// Runs `f` with this backend's engine, loading it first when needed.
-pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, EmbedError>) -> R {
-    const F: &str = "ai.embed";
-    let config = current_config().or_raise(F);
-    ENGINE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.as_ref().is_none_or(|e| e.config() != &config) {
-            *slot = None;
-            *slot = Some(Engine::load(&config).or_raise(F));
-        }
-        f(slot.as_mut().expect("loaded above")).or_raise(F)
-    })
-}
-
-/// Embeds every non-NULL text, in length-sorted batches of `embedding_batch_size`; checks for
-/// cancellation (statement_timeout, pg_cancel_backend) between batches.
-pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
-    let present: Vec<(usize, &str)> = texts
-        .iter()
-        .enumerate()
-        .filter_map(|(i, t)| t.map(|t| (i, t)))
-        .collect();
-    let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
-    if present.is_empty() {
-        return out;
-    }
-    let started = std::time::Instant::now();
-    with_engine(|engine| {
-        // Sorting by byte length approximates sorting by token count without tokenizing
-        // everything up front, so cancellation is checked within one batch's work.
-        let lengths: Vec<usize> = present.iter().map(|(_, t)| t.len()).collect();
-        let batches = engine::length_sorted_batches(&lengths, guc::embedding_batch_size());
-        let many = batches.len() > 1;
-        for batch in batches {
-            pgrx::check_for_interrupts!();
-            let strs: Vec<&str> = batch.iter().map(|&i| present[i].1).collect();
-            let encodings = engine.tokenize(&strs)?;
-            let refs: Vec<_> = encodings.iter().collect();
-            for (&i, v) in batch.iter().zip(engine.embed_encodings(&refs)?) {
-                out[present[i].0] = Some(v);
-            }
-        }
-        if many {
-            engine::release_free_memory();
-        }
-        Ok(())
-    });
-    crate::metrics::counters::record_embedding(present.len(), started.elapsed().as_micros() as u64);
-    out
-}
 
 /// The embedding of one text (all-MiniLM-L6-v2, 384 dimensions, L2-normalised).
 #[pg_extern(stable, strict, parallel_safe, name = "embed")]

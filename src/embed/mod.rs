@@ -3,4 +3,5 @@
 pub mod api;
 pub mod assets;
 pub mod engine;
+pub mod session;
 pub mod vector;

@@ -2,7 +2,7 @@
 //! draws only the tables the caller may read.
 use super::{render, Format};
 use crate::error::{OrRaise, UserError};
-use crate::lint::api::{tables, LintError};
+use crate::lint::facts::{tables, LintError};
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 

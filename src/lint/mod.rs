@@ -2,4 +2,5 @@
 //! foreign keys, types and names that cause trouble), each finding with the statement that
 //! fixes it where one does.
 pub mod api;
+pub mod facts;
 pub mod rules;

@@ -1,7 +1,7 @@
 //! The optimization memory: advice given before and what it gained, so a periodic audit can
 //! say "seen before" instead of repeating itself.
 use super::{check_k, required, MemoryError};
-use crate::embed::api::embed_texts;
+use crate::embed::session::embed_texts;
 use crate::error::OrRaise;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, VectorSql};

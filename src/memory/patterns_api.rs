@@ -1,7 +1,7 @@
 //! SQL surface of fix patterns, their relationships and guardian rules.
 use super::check_k;
 use super::patterns::{self, Candidate, Context, NewPattern, PatternError};
-use crate::embed::api::embed_texts;
+use crate::embed::session::embed_texts;
 use crate::error::{OrRaise, UserError};
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, in_subtransaction, VectorSql};

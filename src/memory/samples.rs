@@ -1,6 +1,6 @@
 //! SQL samples: question/SQL pairs that answer similar questions directly, rated by feedback.
 use super::{check_k, required, MemoryError};
-use crate::embed::api::embed_texts;
+use crate::embed::session::embed_texts;
 use crate::error::OrRaise;
 use crate::spi_util::Spi;
 use crate::spi_util::{

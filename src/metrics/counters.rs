@@ -13,7 +13,7 @@ static EMBED_MICROS: PgAtomic<AtomicU64> = unsafe { PgAtomic::new(c"ai_architect
 /// From `_PG_init`, while shared_preload_libraries is processed.
 #[allow(unexpected_cfgs)] // the macro also names PostgreSQL versions this build does not have
 pub fn init() {
-    if crate::status::api::preloaded() {
+    if crate::status::server::preloaded() {
         pg_shmem_init!(EMBED_CALLS);
         pg_shmem_init!(EMBED_TEXTS);
         pg_shmem_init!(EMBED_MICROS);
@@ -22,7 +22,7 @@ pub fn init() {
 
 /// One call of the embedding model over `texts` texts that took `micros`.
 pub fn record_embedding(texts: usize, micros: u64) {
-    if crate::status::api::preloaded() {
+    if crate::status::server::preloaded() {
         EMBED_CALLS.get().fetch_add(1, Ordering::Relaxed);
         EMBED_TEXTS.get().fetch_add(texts as u64, Ordering::Relaxed);
         EMBED_MICROS.get().fetch_add(micros, Ordering::Relaxed);
@@ -31,7 +31,7 @@ pub fn record_embedding(texts: usize, micros: u64) {
 
 /// (calls, texts, seconds) since the server started; None when not preloaded.
 pub fn embedding() -> Option<(u64, u64, f64)> {
-    crate::status::api::preloaded().then(|| {
+    crate::status::server::preloaded().then(|| {
         (
             EMBED_CALLS.get().load(Ordering::Relaxed),
             EMBED_TEXTS.get().load(Ordering::Relaxed),

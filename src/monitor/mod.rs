@@ -1,7 +1,9 @@
 //! Monitoring: the heaviest statements, plans with their anti-patterns, findings a DBA
 //! should act on, and pg_stat_statements kept over time to spot regressions.
 pub mod api;
+pub mod insights;
 pub mod plan;
+mod statements;
 
 /// Indexes to drop (unused, duplicate, prefix-redundant); shared with the index advisor.
 pub const INDEX_HEALTH_SQL: &str = include_str!("index_health.sql");
@@ -84,5 +86,15 @@ impl crate::error::UserError for MonitorError {
             MonitorError::Advisor(e) => crate::error::UserError::hint(e),
             _ => None,
         }
+    }
+}
+
+/// Findings sort most severe first: critical, high, medium, then the rest.
+pub fn severity_rank(severity: &str) -> u8 {
+    match severity {
+        "critical" => 0,
+        "high" => 1,
+        "medium" => 2,
+        _ => 3,
     }
 }

@@ -1,6 +1,7 @@
 //! `ai.version()`: what is installed and whether it works, as one jsonb a DBA can read.
 //! This part is plain Rust; `api.rs` gathers what only the server knows.
 pub mod api;
+pub mod server;
 
 use crate::embed::assets::{self, AssetError};
 use serde::Serialize;

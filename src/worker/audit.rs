@@ -4,10 +4,10 @@
 //! already given instead of repeating it, and measures the real gain of advised indexes that
 //! now exist. Runs never overlap: a second one returns at once.
 use crate::advisor::workload as advisor;
-use crate::embed::api::embed_texts;
+use crate::embed::session::embed_texts;
 use crate::error::{OrRaise, UserError};
 use crate::guc;
-use crate::monitor::api as monitor;
+use crate::monitor::insights as monitor;
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, in_subtransaction, VectorSql};
 use pgrx::prelude::*;

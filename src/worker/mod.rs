@@ -31,7 +31,7 @@ const RESTART: Duration = Duration::from_secs(5);
 
 #[allow(unexpected_cfgs)] // the macro also names PostgreSQL versions this build does not have
 pub fn init() {
-    if !crate::status::api::preloaded() {
+    if !crate::status::server::preloaded() {
         return;
     }
     pg_shmem_init!(STATE);
@@ -204,13 +204,13 @@ fn tick(sched: &mut Option<Schedule>) -> Duration {
     } else if due(s.last_snapshot, snap_every) {
         s.last_snapshot = Some(Instant::now());
         guarded("snapshot", || {
-            crate::monitor::api::snapshot()
+            crate::monitor::insights::snapshot()
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         });
     }
     guarded("catalog refresh", || {
-        crate::catalog::api::refresh_if_stale("ai_architect worker").map_err(|e| e.to_string())
+        crate::catalog::refresh::refresh_if_stale("ai_architect worker").map_err(|e| e.to_string())
     });
     let next = |last: Option<Instant>, every: Duration| {
         if every.is_zero() {
