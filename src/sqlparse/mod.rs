@@ -429,6 +429,24 @@ const RESERVED: &[&str] = &[
 mod tests {
     use super::*;
 
+    /// Why row-changing statements are read by PostgreSQL's parser (crate::pgsql::parts), not
+    /// by this one: it reads literals PostgreSQL 16 and later take as integers as something
+    /// else, so a rendering of its tree is another statement (0.2.0 counted and backed up the
+    /// rows of that other statement, and ran the text).
+    #[test]
+    fn this_parser_reads_some_literals_otherwise_than_postgresql() {
+        // PostgreSQL 16+: id = 5 both times; this parser: a bit string, and 0 named b101
+        for (sql, read_as) in [
+            ("DELETE FROM t WHERE id = 0x5", "DELETE FROM t WHERE id = X'5'"),
+            (
+                "DELETE FROM t WHERE id IN (SELECT 0b101)",
+                "DELETE FROM t WHERE id IN (SELECT 0 AS b101)",
+            ),
+        ] {
+            assert_eq!(parse_one(sql).expect(sql).to_string(), read_as, "{sql}");
+        }
+    }
+
     #[test]
     fn identifiers_are_quoted_where_postgresql_would_quote_them() {
         for plain in ["customer", "_x1", "name", "type", "comment"] {
