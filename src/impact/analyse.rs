@@ -198,7 +198,13 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
         } => truncate(sp, &mut a, tables, *cascade, *only)?,
         Shape::Select => select(sp, &mut a, &read_relations)?,
         Shape::Other => match &reading.utility {
-            Some(p) => other(sp, &mut a, &p.stmt, sql)?,
+            Some(p) => {
+                let named = match &reading.parts {
+                    Parts::Utility { relations, .. } => relations.as_deref(),
+                    _ => None,
+                };
+                other(sp, &mut a, &p.stmt, sql, named)?
+            }
             None => return Err(ImpactError::NotDryRunnable("utility")),
         },
     }

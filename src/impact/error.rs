@@ -34,6 +34,8 @@ pub enum ImpactError {
     Null(&'static str),
     #[error("{0}")]
     PgSql(#[from] crate::pgsql::PgSqlError),
+    #[error("the analysis of this DDL acts on {ours}, which PostgreSQL's reading of it does not name ({pg})")]
+    NamedDifferently { ours: String, pg: String },
     #[error("PostgreSQL reads this text as {pg}, the analysis as {ours}")]
     ReadDifferently { pg: String, ours: &'static str },
 }
@@ -53,7 +55,9 @@ impl UserError for ImpactError {
             ReadOnly(_) => PgSqlErrorCode::ERRCODE_READ_ONLY_SQL_TRANSACTION,
             Count(_) => PgSqlErrorCode::ERRCODE_DATA_EXCEPTION,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            PgSql(_) | ReadDifferently { .. } => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            PgSql(_) | ReadDifferently { .. } | NamedDifferently { .. } => {
+                PgSqlErrorCode::ERRCODE_SYNTAX_ERROR
+            }
         }
     }
     fn hint(&self) -> Option<String> {
@@ -61,6 +65,7 @@ impl UserError for ImpactError {
         match self {
             Sql(e) => Some(e.hint().to_string()),
             PgSql(e) => Some(e.hint()),
+            NamedDifferently { .. } => Some("write the names plainly (schema-qualified, quoted only where needed); the statement is not analysed, so that what is approved is what runs".into()),
             ReadDifferently { .. } => Some("write the statement plainly (standard_conforming_strings is on for everything ai_architect parses and runs)".into()),
             BadMode(_) => Some("'estimate' asks the planner, 'exact' counts the rows, 'dry_run' runs it and rolls back".into()),
             UnknownTable(t) => Some(format!(

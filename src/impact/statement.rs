@@ -341,7 +341,8 @@ mod tests {
         assert_eq!(shape(&Parts::Select), Shape::Select);
         assert_eq!(
             shape(&Parts::Utility {
-                tag: "CREATE INDEX".into()
+                tag: "CREATE INDEX".into(),
+                relations: None,
             }),
             Shape::Other
         );

@@ -436,11 +436,59 @@ pub(super) fn qualified(
     }
 }
 
+/// Holds the relations the DDL analysis acts on to the ones PostgreSQL's parse tree names:
+/// each existing one must be one of them (by OID, both resolved through the caller's
+/// search_path), each created one must carry a name PostgreSQL's tree creates.
+fn named_by_postgres(
+    sp: &SearchPath,
+    steps: &[ddl::Step],
+    named: &[crate::pgsql::Target],
+) -> Result<()> {
+    let oids: Vec<_> = named
+        .iter()
+        .filter_map(|t| resolve(sp, &t.written()).ok())
+        .map(|r| r.oid)
+        .collect();
+    for s in steps {
+        let same = if s.creates {
+            let last = last_name(&s.table);
+            named.iter().any(|t| t.name == last)
+        } else {
+            // a name that does not resolve is reported by the analysis itself
+            resolve(sp, &s.table).map_or(true, |r| oids.contains(&r.oid))
+        };
+        if !same {
+            return Err(ImpactError::NamedDifferently {
+                ours: s.table.clone(),
+                pg: named
+                    .iter()
+                    .map(|t| t.written())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The last part of a written name, folded as PostgreSQL folds it.
+fn last_name(written: &str) -> String {
+    let w = written.trim();
+    match w.strip_suffix('"') {
+        Some(rest) => match rest.rfind(".\"") {
+            Some(i) => rest[i + 2..].replace("\"\"", "\""),
+            None => rest.trim_start_matches('"').replace("\"\"", "\""),
+        },
+        None => w.rsplit('.').next().unwrap_or(w).to_lowercase(),
+    }
+}
+
 pub(super) fn other(
     sp: &SearchPath,
     a: &mut Analysis,
     stmt: &sqlparser::ast::Statement,
     sql: &str,
+    named: Option<&[crate::pgsql::Target]>,
 ) -> Result<()> {
     a.lint = ddl::lint(sql);
     // names as PostgreSQL resolves them now: the inverse DDL names the same objects whoever
@@ -453,6 +501,9 @@ pub(super) fn other(
         ));
         return Ok(());
     };
+    if let Some(named) = named {
+        named_by_postgres(sp, &steps, named)?;
+    }
     for s in &steps {
         if s.creates {
             continue;
@@ -561,5 +612,16 @@ pub(super) fn blockers(a: &mut Analysis) {
             None
         };
         a.warnings.extend(maybe);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_last_part_of_a_written_name_is_folded_as_postgresql_folds_it() {
+        assert_eq!(super::last_name("public.Orders"), "orders");
+        assert_eq!(super::last_name("\"public\".\"Orders\""), "Orders");
+        assert_eq!(super::last_name("\"We\"\"ird\""), "We\"ird");
+        assert_eq!(super::last_name("t"), "t");
     }
 }

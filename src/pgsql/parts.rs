@@ -98,9 +98,12 @@ pub enum Parts {
         cascade: bool,
     },
     Select,
-    /// anything else (DDL, utility statements): the command tag
+    /// anything else (DDL, utility statements): the command tag, and for the DDL the impact
+    /// analysis takes apart (CREATE INDEX, CREATE TABLE, ALTER TABLE, DROP of relations) every
+    /// relation PostgreSQL's parse tree names
     Utility {
         tag: String,
+        relations: Option<Vec<Target>>,
     },
 }
 
@@ -258,7 +261,92 @@ unsafe fn read(
         T_SelectStmt if (*(node as *mut pg_sys::SelectStmt)).intoClause.is_null() => {
             Ok(Parts::Select)
         }
-        _ => Ok(Parts::Utility { tag }),
+        _ => Ok(Parts::Utility {
+            tag,
+            relations: ddl_relations(node),
+        }),
+    }
+}
+
+/// Every relation a DDL statement of the kinds the impact analysis takes apart names: the one
+/// it creates, alters or drops and the ones its new foreign keys reference. `None` for other
+/// statements.
+unsafe fn ddl_relations(node: *mut pg_sys::Node) -> Option<Vec<Target>> {
+    use pg_sys::NodeTag::*;
+    let mut out = Vec::new();
+    match (*node).type_ {
+        T_IndexStmt => out.push(target((*(node as *mut pg_sys::IndexStmt)).relation)),
+        T_CreateStmt => {
+            let c = node as *mut pg_sys::CreateStmt;
+            out.push(target((*c).relation));
+            for e in pgrx::PgList::<pg_sys::Node>::from_pg((*c).tableElts).iter_ptr() {
+                referenced(e, &mut out);
+            }
+        }
+        T_AlterTableStmt => {
+            let a = node as *mut pg_sys::AlterTableStmt;
+            out.push(target((*a).relation));
+            for cmd in pgrx::PgList::<pg_sys::AlterTableCmd>::from_pg((*a).cmds).iter_ptr() {
+                if !(*cmd).def.is_null() {
+                    referenced((*cmd).def, &mut out);
+                }
+            }
+        }
+        T_DropStmt => {
+            let d = node as *mut pg_sys::DropStmt;
+            use pg_sys::ObjectType::*;
+            if ![
+                OBJECT_TABLE,
+                OBJECT_INDEX,
+                OBJECT_VIEW,
+                OBJECT_MATVIEW,
+                OBJECT_SEQUENCE,
+                OBJECT_FOREIGN_TABLE,
+            ]
+            .contains(&(*d).removeType)
+            {
+                return None;
+            }
+            for names in pgrx::PgList::<pg_sys::List>::from_pg((*d).objects).iter_ptr() {
+                let parts: Vec<String> = pgrx::PgList::<pg_sys::Node>::from_pg(names)
+                    .iter_ptr()
+                    .filter(|n| (**n).type_ == T_String)
+                    .map(|n| string((*(n as *mut pg_sys::String)).sval))
+                    .collect();
+                let mut it = parts.into_iter().rev();
+                let Some(name) = it.next() else { continue };
+                let schema = it.next();
+                out.push(Target {
+                    catalog: it.next(),
+                    schema,
+                    name,
+                    alias: None,
+                    only: false,
+                });
+            }
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+/// The table a foreign key in a column definition or a table constraint references.
+unsafe fn referenced(node: *mut pg_sys::Node, out: &mut Vec<Target>) {
+    use pg_sys::NodeTag::*;
+    match (*node).type_ {
+        T_Constraint => {
+            let c = node as *mut pg_sys::Constraint;
+            if (*c).contype == pg_sys::ConstrType::CONSTR_FOREIGN && !(*c).pktable.is_null() {
+                out.push(target((*c).pktable));
+            }
+        }
+        T_ColumnDef => {
+            let col = node as *mut pg_sys::ColumnDef;
+            for c in pgrx::PgList::<pg_sys::Node>::from_pg((*col).constraints).iter_ptr() {
+                referenced(c, out);
+            }
+        }
+        _ => {}
     }
 }
 

@@ -437,7 +437,10 @@ mod tests {
     fn this_parser_reads_some_literals_otherwise_than_postgresql() {
         // PostgreSQL 16+: id = 5 both times; this parser: a bit string, and 0 named b101
         for (sql, read_as) in [
-            ("DELETE FROM t WHERE id = 0x5", "DELETE FROM t WHERE id = X'5'"),
+            (
+                "DELETE FROM t WHERE id = 0x5",
+                "DELETE FROM t WHERE id = X'5'",
+            ),
             (
                 "DELETE FROM t WHERE id IN (SELECT 0b101)",
                 "DELETE FROM t WHERE id IN (SELECT 0 AS b101)",
