@@ -78,7 +78,7 @@ GRANT EXECUTE ON FUNCTION ai.cancel(bigint) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.execute(bigint) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.rollback(bigint, boolean) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.request_status(bigint) TO PUBLIC;
-GRANT EXECUTE ON FUNCTION ai.requests(text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.requests(text, integer, bigint) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.expire_requests() TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.request_rollback(bigint, text) TO PUBLIC;
 

@@ -271,12 +271,16 @@ pub static TOOLS: &[Tool] = &[
         ],
         Call::Function("request"), Returns::Value),
     tool(Effect::Reads, "requests", Set::Approval, "List approval requests",
-        "Approval requests the connected role may see, newest first, optionally in one state.",
-        &[opt(
-            "state",
-            Kind::Choice(&["pending", "approved", "rejected", "cancelled", "expired", "executed", "failed", "rolled_back"]),
-            "only requests in this state",
-        )],
+        "Approval requests the connected role may see, newest first, a page at a time, optionally in one state.",
+        &[
+            opt(
+                "state",
+                Kind::Choice(&["pending", "approved", "rejected", "cancelled", "expired", "executed", "failed", "rolled_back"]),
+                "only requests in this state",
+            ),
+            opt("max_rows", Kind::Int { min: 1, max: 10_000 }, "requests per page (default 100)"),
+            opt("before_id", ID, "only requests older than this id: the last id of the previous page"),
+        ],
         Call::Function("requests"), Returns::Rows),
     tool(Effect::Reads, "request_status", Set::Approval, "One approval request",
         "A request's state, statement, impact, approvals and executions.",

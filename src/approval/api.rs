@@ -105,11 +105,15 @@ pub(super) fn request_status_sql(request: Option<i64>) -> JsonB {
     )
 }
 
-/// The requests, newest first; `state` filters (expired requests show as expired).
+/// The requests, newest first, a page at a time: at most `max_rows` of them, older than
+/// `before_id` when given (pass the last id of a page to get the next); `state` filters
+/// (expired requests show as expired).
 #[pg_extern(stable, name = "requests")]
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn requests_sql(
     state: default!(Option<&str>, "NULL"),
+    max_rows: default!(i32, 100),
+    before_id: default!(Option<i64>, "NULL"),
 ) -> TableIterator<
     'static,
     (
@@ -125,17 +129,25 @@ pub(super) fn requests_sql(
         name!(statement, String),
     ),
 > {
+    if !(1..=10_000).contains(&max_rows) {
+        Err::<(), _>(ApprovalError::MaxRows(max_rows)).or_raise("ai.requests");
+    }
     let rows = as_extension_owner(|| {
         Spi::connect(|c| {
             let t = c.select(
-                "SELECT r.id, CASE WHEN r.state IN ('pending', 'approved') AND r.expires_at < now() THEN 'expired' ELSE r.state END,
-                        r.risk_level, r.requester::text,
+                "SELECT r.id, r.st, r.risk_level, r.requester::text,
                         (SELECT count(DISTINCT a.approver) FROM ai.approvals a WHERE a.request_id = r.id AND a.decision = 'approve'),
                         coalesce(p.required_approvals, 1), r.created_at, r.expires_at, r.reason, r.normalized_sql
-                   FROM ai.approval_requests r LEFT JOIN ai.approval_policy p ON p.risk_level = r.risk_level
-                  ORDER BY r.id DESC",
+                   FROM (SELECT q.*, CASE WHEN q.state IN ('pending', 'approved') AND q.expires_at < now()
+                                          THEN 'expired' ELSE q.state END AS st
+                           FROM ai.approval_requests q
+                          WHERE $3::int8 IS NULL OR q.id < $3::int8) r
+                   LEFT JOIN ai.approval_policy p ON p.risk_level = r.risk_level
+                  WHERE $1::text IS NULL OR r.st = $1::text
+                  ORDER BY r.id DESC
+                  LIMIT $2::int4",
                 None,
-                &[],
+                &[state.into(), max_rows.into(), before_id.into()],
             )?;
             let mut out = Vec::new();
             for r in t {
@@ -156,9 +168,5 @@ pub(super) fn requests_sql(
         })
     })
     .or_raise("ai.requests");
-    let wanted = state.map(str::to_string);
-    TableIterator::new(
-        rows.into_iter()
-            .filter(move |r| wanted.as_ref().is_none_or(|w| &r.1 == w)),
-    )
+    TableIterator::new(rows)
 }

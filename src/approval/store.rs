@@ -70,6 +70,8 @@ pub enum ApprovalError {
     RollbackNeedsApproval(i64),
     #[error("{0} must not be NULL")]
     Null(&'static str),
+    #[error("max_rows must be between 1 and 10000, got {0}")]
+    MaxRows(i32),
     #[error(
         "the role {0}, which made this request and whose rights it runs with, no longer exists"
     )]
@@ -103,6 +105,7 @@ impl UserError for ApprovalError {
             }
             MergeReachesOthers(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            MaxRows(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             PgSql(_) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
         }
     }
@@ -118,6 +121,7 @@ impl UserError for ApprovalError {
             Impact(e) => e.hint(),
             Sql(e) => Some(e.hint().to_string()),
             PgSql(e) => Some(e.hint()),
+            MaxRows(_) => Some("page through the queue: pass the last id you saw as before_id".into()),
             Expired(_) => Some("make a new request with ai.request(); ai_architect.approval_ttl sets how long one lives".into()),
             OwnRequest(_) => Some("ask another person to approve it".into()),
             NotEscalator(_) => Some("the requester, or a member of the approver role of its risk level, escalates a request".into()),

@@ -58,41 +58,61 @@ pub struct Verdict {
     pub first_broken: Option<(i64, String)>,
 }
 
-/// Checks the chain in id order.
-pub fn verify(entries: impl IntoIterator<Item = Stored>) -> Verdict {
-    let mut prev: Option<Vec<u8>> = None;
-    let mut n = 0u64;
-    for s in entries {
-        n += 1;
-        if s.prev_hash != prev {
-            let why = if n == 1 {
+/// Checks the chain in id order, one entry at a time (so a caller may read the entries a page
+/// at a time and keep none of them).
+#[derive(Debug, Default)]
+pub struct Verifier {
+    prev: Option<Vec<u8>>,
+    n: u64,
+    broken: Option<(i64, String)>,
+}
+
+impl Verifier {
+    /// Takes the next entry; false once the chain is known broken (the rest need not be read).
+    pub fn push(&mut self, s: Stored) -> bool {
+        if self.broken.is_some() {
+            return false;
+        }
+        self.n += 1;
+        if s.prev_hash != self.prev {
+            let why = if self.n == 1 {
                 "the first entry points to a previous one: earlier entries were removed".to_string()
             } else {
                 "its previous hash is not the hash of the entry before it: an entry was removed or inserted".to_string()
             };
-            return Verdict {
-                ok: false,
-                entries: n,
-                first_broken: Some((s.entry.id, why)),
-            };
+            self.broken = Some((s.entry.id, why));
+            return false;
         }
-        if hash(prev.as_deref(), &s.entry) != s.hash {
-            return Verdict {
-                ok: false,
-                entries: n,
-                first_broken: Some((
-                    s.entry.id,
-                    "its content does not match its hash: the entry was changed".into(),
-                )),
-            };
+        if hash(self.prev.as_deref(), &s.entry) != s.hash {
+            self.broken = Some((
+                s.entry.id,
+                "its content does not match its hash: the entry was changed".into(),
+            ));
+            return false;
         }
-        prev = Some(s.hash);
+        self.prev = Some(s.hash);
+        true
     }
-    Verdict {
-        ok: true,
-        entries: n,
-        first_broken: None,
+
+    pub fn finish(self) -> Verdict {
+        Verdict {
+            ok: self.broken.is_none(),
+            entries: self.n,
+            first_broken: self.broken,
+        }
     }
+}
+
+/// Checks the chain in id order.
+#[cfg(test)]
+pub fn verify(entries: impl IntoIterator<Item = Stored>) -> Verdict {
+    let mut v = Verifier::default();
+    for s in entries {
+        if !v.push(s) {
+            break;
+        }
+    }
+    v.finish()
 }
 
 /// HMAC-SHA256 (RFC 2104).

@@ -95,39 +95,59 @@ pub fn append(
 }
 
 pub(super) fn verify() -> Result<Value, AuditError> {
-    let rows: Vec<Stored> = as_extension_owner(|| {
-        Spi::connect(|c| {
-            let table = c.select(
-                "SELECT id, (extract(epoch FROM ts) * 1000000)::int8, actor::text, action, object_type, object_id,
-                        details::text, prev_hash, hash
-                   FROM ai.audit_log ORDER BY id",
-                None,
-                &[],
-            )?;
-            let mut out = Vec::new();
-            for r in table {
-                let details: String = r.get(7)?.unwrap_or_else(|| "{}".into());
-                out.push(Stored {
-                    entry: Entry {
-                        id: r.get(1)?.unwrap_or_default(),
-                        ts_us: r.get(2)?.unwrap_or_default(),
-                        actor: r.get(3)?.unwrap_or_default(),
-                        action: r.get(4)?.unwrap_or_default(),
-                        object_type: r.get(5)?,
-                        object_id: r.get(6)?,
-                        details: serde_json::from_str(&details)
-                            .map_err(|e| AuditError::Decode(e.to_string()))?,
-                    },
-                    prev_hash: r.get(8)?,
-                    hash: r.get(9)?.unwrap_or_default(),
-                });
+    // a page of entries at a time, by id: memory stays one page whatever the log's size
+    const PAGE: i64 = 1000;
+    let mut verifier = chain::Verifier::default();
+    let mut last: Option<(i64, Vec<u8>)> = None;
+    let mut count = 0u64;
+    loop {
+        let after = last.as_ref().map_or(i64::MIN, |(id, _)| *id);
+        let page: Vec<Stored> = as_extension_owner(|| {
+            Spi::connect(|c| {
+                let table = c.select(
+                    "SELECT id, (extract(epoch FROM ts) * 1000000)::int8, actor::text, action, object_type, object_id,
+                            details::text, prev_hash, hash
+                       FROM ai.audit_log WHERE id > $1 ORDER BY id LIMIT $2",
+                    None,
+                    &[after.into(), PAGE.into()],
+                )?;
+                let mut out = Vec::new();
+                for r in table {
+                    let details: String = r.get(7)?.unwrap_or_else(|| "{}".into());
+                    out.push(Stored {
+                        entry: Entry {
+                            id: r.get(1)?.unwrap_or_default(),
+                            ts_us: r.get(2)?.unwrap_or_default(),
+                            actor: r.get(3)?.unwrap_or_default(),
+                            action: r.get(4)?.unwrap_or_default(),
+                            object_type: r.get(5)?,
+                            object_id: r.get(6)?,
+                            details: serde_json::from_str(&details)
+                                .map_err(|e| AuditError::Decode(e.to_string()))?,
+                        },
+                        prev_hash: r.get(8)?,
+                        hash: r.get(9)?.unwrap_or_default(),
+                    });
+                }
+                Ok::<_, AuditError>(out)
+            })
+        })?;
+        let full = page.len() as i64 == PAGE;
+        let mut going = true;
+        for s in page {
+            count += 1;
+            last = Some((s.entry.id, s.hash.clone()));
+            going = verifier.push(s);
+            if !going {
+                break;
             }
-            Ok::<_, AuditError>(out)
-        })
-    })?;
-    let last = rows.last().map(|r| (r.entry.id, r.hash.clone()));
-    let count = rows.len() as u64;
-    let v = chain::verify(rows);
+        }
+        pgrx::check_for_interrupts!();
+        if !full || !going {
+            break;
+        }
+    }
+    let v = verifier.finish();
     let head = as_extension_owner(|| {
         let (last_id, entries, hash, mac): (
             Option<i64>,

@@ -1529,3 +1529,97 @@ fn an_executor_cannot_lift_the_time_limit_of_another_roles_statement() {
     let out = execute(&mut alice, id);
     assert_eq!(out["status"], "succeeded", "{out}");
 }
+
+/// The queue comes a page at a time, newest first: `before_id` continues where a page ended,
+/// the state filter applies before the page is cut, and a page size out of range is an ERROR.
+#[test]
+fn the_queue_pages_newest_first() {
+    let db = TestDb::new("pages");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "CREATE TABLE public.p (id int PRIMARY KEY, v int);
+         INSERT INTO public.p SELECT g, 0 FROM generate_series(1, 10) g;",
+    )
+    .unwrap();
+    let mut ids = Vec::new();
+    for i in 1..=7 {
+        let sql = format!("UPDATE public.p SET v = {i} WHERE id = {i}");
+        let id: i64 = c
+            .query_one("SELECT ai.request($1)", &[&sql])
+            .unwrap()
+            .get(0);
+        ids.push(id);
+    }
+    c.query("SELECT ai.cancel($1)", &[&ids[1]]).unwrap();
+    let page = |c: &mut Client, state: Option<&str>, before: Option<i64>| -> Vec<i64> {
+        c.query("SELECT id FROM ai.requests($1, 3, $2)", &[&state, &before])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
+    };
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let p = page(&mut c, None, before);
+        assert!(p.len() <= 3);
+        if p.is_empty() {
+            break;
+        }
+        assert!(p.windows(2).all(|w| w[0] > w[1]), "newest first: {p:?}");
+        before = p.last().copied();
+        seen.extend(p);
+    }
+    let mut all = ids.clone();
+    all.reverse();
+    assert_eq!(seen, all, "every request once, in order");
+    let cancelled = page(&mut c, Some("cancelled"), None);
+    assert_eq!(cancelled, vec![ids[1]]);
+    let e = err_of(c.query("SELECT * FROM ai.requests(NULL, 0)", &[]));
+    assert!(e.contains("max_rows must be between 1 and 10000"), "{e}");
+}
+
+/// ai.verify_audit() reads the chain a page (1,000 entries) at a time: a chain of several
+/// pages verifies whole, and an entry changed on a later page is the one reported.
+#[test]
+fn the_audit_chain_is_verified_a_page_at_a_time() {
+    let db = TestDb::new("pages_audit");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "CREATE TABLE public.p (id int PRIMARY KEY, v int);
+         INSERT INTO public.p VALUES (1, 0);
+         SELECT ai.request(format('UPDATE public.p SET v = %s WHERE id = 1', g)) FROM generate_series(1, 1100) g;",
+    )
+    .unwrap();
+    let verify = |c: &mut Client| -> serde_json::Value {
+        let v: String = c
+            .query_one("SELECT ai.verify_audit()::text", &[])
+            .unwrap()
+            .get(0);
+        serde_json::from_str(&v).unwrap()
+    };
+    let n: i64 = c
+        .query_one("SELECT count(*) FROM ai.audit_log", &[])
+        .unwrap()
+        .get(0);
+    assert!(n > 2000, "{n} entries: more than two pages");
+    let v = verify(&mut c);
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["entries"].as_i64(), Some(n), "{v}");
+    let forged: i64 = c
+        .query_one(
+            "SELECT id FROM ai.audit_log ORDER BY id OFFSET 1500 LIMIT 1",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    c.batch_execute(&format!(
+        "ALTER TABLE ai.audit_log DISABLE TRIGGER audit_log_append_only;
+         UPDATE ai.audit_log SET actor = 'mallory' WHERE id = {forged};
+         ALTER TABLE ai.audit_log ENABLE TRIGGER audit_log_append_only"
+    ))
+    .unwrap();
+    let v = verify(&mut c);
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["first_broken"]["id"].as_i64(), Some(forged), "{v}");
+}
