@@ -116,3 +116,27 @@ impl UserError for crate::embed::engine::EmbedError {
         crate::embed::engine::EmbedError::hint(self)
     }
 }
+
+/// Runs the work of SQL function `func` under `ai_architect.work_timeout_ms` (the caller's own
+/// sooner `statement_timeout` stays in charge). Past the limit the work is cancelled and
+/// `func` raises SQLSTATE 57014 naming the setting; nothing it did remains.
+pub fn time_limited<R>(func: &'static str, f: impl FnOnce() -> R) -> R {
+    use crate::spi_util::{in_subtransaction, timeout_is_ours, with_timeout};
+    let ms = crate::guc::work_timeout_ms();
+    let ours = timeout_is_ours(ms);
+    let started = std::time::Instant::now();
+    match in_subtransaction(std::panic::AssertUnwindSafe(|| with_timeout(ms, f))) {
+        Ok(r) => r,
+        Err(e) if e.is_cancel() && ours && started.elapsed().as_millis() as u64 + 50 >= ms => {
+            ErrorReport::new(
+                PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+                format!("{func}: stopped after ai_architect.work_timeout_ms ({ms} ms)"),
+                func,
+            )
+            .set_hint("narrow the work (a schema, a table, fewer statements) or raise ai_architect.work_timeout_ms for this session")
+            .report(PgLogLevel::ERROR);
+            unreachable!("ERROR does not return")
+        }
+        Err(e) => e.rethrow(),
+    }
+}

@@ -26,6 +26,7 @@ static AUDIT_HMAC_KEY: GucSetting<Option<CString>> = GucSetting::<Option<CString
 static LLM_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(30_000);
 static STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(5_000);
 static IMPACT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(10_000);
+static WORK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static APPROVAL_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static CHAT_SESSION_TTL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static APPROVAL_WEBHOOK_URL: GucSetting<Option<CString>> = GucSetting::<Option<CString>>::new(None);
@@ -43,6 +44,11 @@ static AUDIT_DATABASE: GucSetting<Option<CString>> =
 static AUDIT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(86_400);
 static SNAPSHOT_INTERVAL_S: GucSetting<i32> = GucSetting::<i32>::new(3_600);
 static SNAPSHOT_RETENTION_DAYS: GucSetting<i32> = GucSetting::<i32>::new(30);
+static ROLLBACK_WINDOW_S: GucSetting<i32> = GucSetting::<i32>::new(7 * 86_400);
+static REQUEST_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(90 * 86_400);
+static USAGE_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(90 * 86_400);
+static CHAT_RETENTION_S: GucSetting<i32> = GucSetting::<i32>::new(30 * 86_400);
+static CHAT_QUOTA_KB: GucSetting<i32> = GucSetting::<i32>::new(8 * 1024);
 static AUDIT_SLOW_QUERY_MS: GucSetting<i32> = GucSetting::<i32>::new(100);
 static AUDIT_SLOW_QUERY_CALLS: GucSetting<i32> = GucSetting::<i32>::new(10);
 static LLM_MAX_ATTEMPTS: GucSetting<i32> = GucSetting::<i32>::new(3);
@@ -257,6 +263,16 @@ pub fn init() {
         GucFlags::UNIT_MS,
     );
     GucRegistry::define_int_guc(
+        c"ai_architect.work_timeout_ms",
+        c"Time limit of one call of the architect's analyses and of the background worker's work.",
+        c"Index advice, lint, ERD, DDL proposals, insights, metrics, audit verification, snapshots, audits, webhook delivery and the catalog refresh inside a question; the caller's sooner statement_timeout stays in charge.",
+        &WORK_TIMEOUT_MS,
+        1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
         c"ai_architect.approval_ttl",
         c"How long an approval request lives before it expires.",
         c"",
@@ -391,6 +407,56 @@ pub fn init() {
         GucFlags::default(),
     );
     GucRegistry::define_int_guc(
+        c"ai_architect.rollback_window",
+        c"How long after its execution ai.rollback can undo an approved statement.",
+        c"The row backups of an execution are kept this long, then removed by ai.run_audit() and the background worker.",
+        &ROLLBACK_WINDOW_S,
+        60,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.request_retention",
+        c"How long finished approval requests are kept after their last change.",
+        c"Rejected, expired, cancelled, failed, executed and rolled-back requests; never one whose execution can still be rolled back. Audit entries are never removed.",
+        &REQUEST_RETENTION_S,
+        60,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.usage_retention",
+        c"How long ai.query_usage_stats keeps a question that received no feedback.",
+        c"",
+        &USAGE_RETENTION_S,
+        60,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.chat_retention",
+        c"Sessions of ai.chat() idle longer than this are removed, whoever they belong to.",
+        c"The ceiling of ai_architect.chat_session_ttl, which each user may lower for their own sessions.",
+        &CHAT_RETENTION_S,
+        60,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.chat_quota",
+        c"Storage one role's ai.chat() turns may take; the oldest turns go first.",
+        c"Measured as the stored rows' size.",
+        &CHAT_QUOTA_KB,
+        64,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
         c"ai_architect.audit_slow_query_ms",
         c"ai.run_audit() reports statements whose mean time is at least this.",
         c"Together with ai_architect.audit_slow_query_calls.",
@@ -511,6 +577,9 @@ pub fn statement_timeout_ms() -> u64 {
 pub fn impact_timeout_ms() -> u64 {
     IMPACT_TIMEOUT_MS.get().max(1) as u64
 }
+pub fn work_timeout_ms() -> u64 {
+    WORK_TIMEOUT_MS.get().max(1) as u64
+}
 pub fn approval_ttl_s() -> u64 {
     APPROVAL_TTL_S.get().max(1) as u64
 }
@@ -559,6 +628,21 @@ pub fn snapshot_interval_s() -> u64 {
 }
 pub fn snapshot_retention_days() -> i32 {
     SNAPSHOT_RETENTION_DAYS.get().max(1)
+}
+pub fn rollback_window_s() -> i64 {
+    ROLLBACK_WINDOW_S.get().max(60) as i64
+}
+pub fn request_retention_s() -> i64 {
+    REQUEST_RETENTION_S.get().max(60) as i64
+}
+pub fn usage_retention_s() -> i64 {
+    USAGE_RETENTION_S.get().max(60) as i64
+}
+pub fn chat_retention_s() -> i64 {
+    CHAT_RETENTION_S.get().max(60) as i64
+}
+pub fn chat_quota_bytes() -> i64 {
+    CHAT_QUOTA_KB.get().max(64) as i64 * 1024
 }
 pub fn audit_slow_query_ms() -> f64 {
     AUDIT_SLOW_QUERY_MS.get().max(0) as f64

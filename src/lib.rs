@@ -23,6 +23,7 @@ mod memory;
 mod metrics;
 mod monitor;
 mod pgsql;
+mod retention;
 mod spi_util;
 mod sqlparse;
 mod status;

@@ -25,7 +25,10 @@ fn suggest_indexes(
         name!(reason, String),
     ),
 > {
-    let a = advise(query, max_indexes, workload_size).or_raise("ai.suggest_indexes");
+    let a = crate::error::time_limited("ai.suggest_indexes", || {
+        advise(query, max_indexes, workload_size)
+    })
+    .or_raise("ai.suggest_indexes");
     TableIterator::new(rows(&a).into_iter().map(Suggestion::into_row))
 }
 
@@ -36,6 +39,9 @@ fn suggest_indexes_report(
     max_indexes: default!(i32, 5),
     workload_size: default!(i32, 200),
 ) -> String {
-    let a = advise(query, max_indexes, workload_size).or_raise("ai.suggest_indexes_report");
+    let a = crate::error::time_limited("ai.suggest_indexes_report", || {
+        advise(query, max_indexes, workload_size)
+    })
+    .or_raise("ai.suggest_indexes_report");
     report(&a)
 }

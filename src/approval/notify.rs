@@ -88,5 +88,8 @@ pub(super) fn expire_requests_sql() -> i64 {
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn deliver_notifications_sql(max: default!(i64, 100)) -> JsonB {
     crate::error::primary_only("ai.deliver_notifications");
-    JsonB(deliver(max).or_raise("ai.deliver_notifications"))
+    JsonB(
+        crate::error::time_limited("ai.deliver_notifications", || deliver(max))
+            .or_raise("ai.deliver_notifications"),
+    )
 }

@@ -35,6 +35,7 @@ pub fn request_rollback(exec_id: i64, reason: Option<&str>) -> Result<i64> {
         )?)
     })?
     .ok_or(ApprovalError::NoExecution(exec_id))?;
+    window_open(exec_id)?;
     let req = load(orig, false)?;
     let r = rule(&req.risk)?;
     let ttl = crate::guc::approval_ttl_s() as i64;
@@ -57,6 +58,22 @@ pub fn request_rollback(exec_id: i64, reason: Option<&str>) -> Result<i64> {
     Ok(id)
 }
 
+/// An execution is rolled back inside `ai_architect.rollback_window` only: its backup is
+/// removed after that.
+fn window_open(exec_id: i64) -> Result<()> {
+    let closed = as_extension_owner(|| {
+        Ok::<_, ApprovalError>(Spi::get_one_with_args::<bool>(
+            "SELECT (SELECT finished_at < now() - $2 * interval '1 second' FROM ai.executions WHERE id = $1)",
+            &[exec_id.into(), crate::guc::rollback_window_s().into()],
+        )?)
+    })?
+    .unwrap_or(false);
+    if closed {
+        return Err(ApprovalError::WindowClosed(exec_id));
+    }
+    Ok(())
+}
+
 pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
     let v = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
@@ -68,6 +85,7 @@ pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> 
     .map(|j| j.0)
     .filter(|v| !v.is_null())
     .ok_or(ApprovalError::NoExecution(exec_id))?;
+    window_open(exec_id)?;
     let id = v["request"].as_i64().unwrap_or_default();
     let req = load(id, true)?;
     if v["status"] != "succeeded" || req.state != State::Executed {

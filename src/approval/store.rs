@@ -68,6 +68,8 @@ pub enum ApprovalError {
     MergeReachesOthers(String),
     #[error("rolling back execution {0} needs its own approved request")]
     RollbackNeedsApproval(i64),
+    #[error("execution {0} finished more than ai_architect.rollback_window ago: it can no longer be rolled back")]
+    WindowClosed(i64),
     #[error("{0} must not be NULL")]
     Null(&'static str),
     #[error("max_rows must be between 1 and 10000, got {0}")]
@@ -100,7 +102,7 @@ impl UserError for ApprovalError {
             AlreadyApproved(_) => PgSqlErrorCode::ERRCODE_UNIQUE_VIOLATION,
             NotAllowed(_) | NoPrimaryKey(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Tampered(_) => PgSqlErrorCode::ERRCODE_DATA_CORRUPTED,
-            RollbackNeedsApproval(_) | RunnerGone(_) => {
+            RollbackNeedsApproval(_) | RunnerGone(_) | WindowClosed(_) => {
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             MergeReachesOthers(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -134,6 +136,9 @@ impl UserError for ApprovalError {
             Conflicts(..) => Some("review the rows listed; ai.rollback(execution, force => true) overwrites them".into()),
             WrongState { .. } => Some("ai.request_status(id) shows its history".into()),
             RunnerGone(_) => Some("make the request again as a role that exists; ai_architect.execute_as = executor (superuser) runs approved statements with the executor's rights instead".into()),
+            WindowClosed(_) => Some(
+                "its row backup is kept for the rollback window only; to undo it now, request a statement that restores the rows (ai.request)".into(),
+            ),
             RollbackNeedsApproval(e) => Some(format!(
                 "the policy of its risk level says so: SELECT ai.request_rollback({e}), have it approved, then ai.execute() it"
             )),

@@ -53,7 +53,10 @@ pub fn names_in_scope(sp: &SearchPath, names: &[String]) -> Result<bool> {
 /// The caller's view of the catalog: the tables of the schemas in scope (see
 /// [`schemas_in_scope`]), with the similarity of each to the question.
 pub(super) fn load_catalog(sp: &SearchPath, qvec: &[f32]) -> Result<Vec<CatTable>> {
-    crate::catalog::refresh::refresh_if_stale("ai.ask")?;
+    // inside a question, the refresh too has a time limit
+    crate::error::time_limited("ai.ask", || {
+        crate::catalog::refresh::refresh_if_stale("ai.ask")
+    })?;
     let in_scope = schemas_in_scope(sp)?;
     let v = VectorSql::new()?;
     let sql = format!(

@@ -9,5 +9,5 @@ use pgrx::JsonB;
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
 fn verify_audit() -> JsonB {
-    JsonB(verify().or_raise("ai.verify_audit"))
+    JsonB(crate::error::time_limited("ai.verify_audit", verify).or_raise("ai.verify_audit"))
 }

@@ -31,6 +31,10 @@ fn chat(session: Option<&str>, message: Option<&str>) -> JsonB {
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or(ChatError::Empty("message"))?;
+        let chars = message.chars().count();
+        if chars > super::turn::MAX_MESSAGE_CHARS {
+            return Err(ChatError::LongMessage(chars));
+        }
         chat_turn(&sp, session, message)
     })();
     sp.restore();

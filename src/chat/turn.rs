@@ -12,6 +12,9 @@ use serde_json::{json, Value};
 /// Turns kept per session; older ones are deleted as new ones come.
 pub const KEPT_TURNS: i32 = 50;
 
+/// A message is at most this many characters.
+pub const MAX_MESSAGE_CHARS: usize = 65_536;
+
 /// Turns given to a model as the conversation so far.
 pub(super) const PROMPT_TURNS: i64 = 6;
 
@@ -23,6 +26,8 @@ pub enum ChatError {
     Empty(&'static str),
     #[error("a session name is at most 200 characters")]
     LongSession,
+    #[error("a message is at most {MAX_MESSAGE_CHARS} characters, this one has {0}")]
+    LongMessage(usize),
     #[error("{0}")]
     NothingToFollow(#[from] followup::NothingToFollow),
 }
@@ -32,7 +37,9 @@ impl UserError for ChatError {
         match self {
             ChatError::Spi(_) => PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             ChatError::Empty(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            ChatError::LongSession => PgSqlErrorCode::ERRCODE_STRING_DATA_RIGHT_TRUNCATION,
+            ChatError::LongSession | ChatError::LongMessage(_) => {
+                PgSqlErrorCode::ERRCODE_STRING_DATA_RIGHT_TRUNCATION
+            }
             ChatError::NothingToFollow(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
         }
     }
@@ -40,6 +47,9 @@ impl UserError for ChatError {
         match self {
             ChatError::NothingToFollow(_) => Some(
                 "ask a whole question first (\"How many invoices were issued in 2022?\"); sessions expire after ai_architect.chat_session_ttl".into(),
+            ),
+            ChatError::LongMessage(_) => Some(
+                "ask one question per message; a long statement goes to ai.impact() or ai.request() directly".into(),
             ),
             ChatError::Empty("session") => Some("name the conversation, e.g. ai.chat('sales', 'How many invoices?')".into()),
             _ => None,
@@ -66,6 +76,22 @@ pub(super) fn forget_expired(user: &str) -> Result<()> {
         )
     })?;
     Ok(())
+}
+
+/// Keeps the caller's stored turns within `ai_architect.chat_quota`: whole turns, the oldest
+/// first, until the rest fits. Bounded work: a role's rows are bounded by the quota itself.
+fn within_quota(user: &str) -> std::result::Result<(), pgrx::spi::Error> {
+    Spi::run_with_args(
+        "DELETE FROM ai.chat_messages m
+          USING (SELECT session, turn
+                   FROM (SELECT session, turn,
+                                sum(sum(pg_column_size(c.*))) OVER (ORDER BY max(c.id) DESC) AS upto
+                           FROM ai.chat_messages c WHERE c.user_name = $1
+                          GROUP BY session, turn) t
+                  WHERE upto > $2) old
+          WHERE m.user_name = $1 AND m.session = old.session AND m.turn = old.turn",
+        &[user.into(), crate::guc::chat_quota_bytes().into()],
+    )
 }
 
 pub(super) fn previous(user: &str, session: &str) -> Result<Option<Previous>> {
@@ -302,7 +328,7 @@ pub(super) fn chat_turn(sp: &SearchPath, session: &str, message: &str) -> Result
                 tool.as_str().into(),
                 answer.text.as_str().into(),
                 answer.usage_id.into(),
-                JsonB(answer.result.clone()).into(),
+                JsonB(super::preview::preview(&answer.result, super::preview::STORED_RESULT_BYTES)).into(),
             ],
         )?;
         Spi::run_with_args(
@@ -312,7 +338,8 @@ pub(super) fn chat_turn(sp: &SearchPath, session: &str, message: &str) -> Result
                 session.into(),
                 (turn - KEPT_TURNS).into(),
             ],
-        )
+        )?;
+        within_quota(&user)
     })?;
     Ok(json!({
         "session": session,

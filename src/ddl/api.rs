@@ -19,13 +19,13 @@ use pgrx::JsonB;
 fn propose_ddl(intent: Option<&str>) -> JsonB {
     crate::error::primary_only("ai.propose_ddl");
     let sp = SearchPath::pin();
-    let r = (|| {
+    let r = crate::error::time_limited("ai.propose_ddl", || {
         let intent = intent
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .ok_or(ProposeError::Empty)?;
         propose(&sp, intent)
-    })();
+    });
     sp.restore();
     JsonB(r.or_raise("ai.propose_ddl"))
 }

@@ -41,13 +41,13 @@ fn erd(
     schemas: default!(Option<Vec<String>>, "NULL"),
     format: default!(&str, "'mermaid'"),
 ) -> String {
-    (|| {
+    crate::error::time_limited("ai.erd", || {
         let f = Format::parse(format).ok_or_else(|| ErdError::Format(format.to_string()))?;
         let t = tables(&schemas)?;
         if t.is_empty() {
             return Err(ErdError::Empty);
         }
         Ok(render(&t, f))
-    })()
+    })
     .or_raise("ai.erd")
 }

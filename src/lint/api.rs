@@ -22,7 +22,8 @@ fn lint_schema(
         name!(fix_sql, Option<String>),
     ),
 > {
-    let rows = findings(schemas).or_raise("ai.lint_schema");
+    let rows = crate::error::time_limited("ai.lint_schema", || findings(schemas))
+        .or_raise("ai.lint_schema");
     TableIterator::new(rows.into_iter().map(|f| {
         (
             f.rule.to_string(),

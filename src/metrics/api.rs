@@ -76,5 +76,5 @@ fn metrics() -> TableIterator<
         name!(description, String),
     ),
 > {
-    TableIterator::new(collect().or_raise("ai.metrics"))
+    TableIterator::new(crate::error::time_limited("ai.metrics", collect).or_raise("ai.metrics"))
 }

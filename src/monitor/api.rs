@@ -51,7 +51,7 @@ fn insights() -> TableIterator<
     ),
 > {
     TableIterator::new(
-        collect_insights()
+        crate::error::time_limited("ai.insights", collect_insights)
             .or_raise("ai.insights")
             .into_iter()
             .map(Insight::into_row),
@@ -63,5 +63,7 @@ fn insights() -> TableIterator<
 #[search_path(pg_catalog, pg_temp)]
 fn snapshot_stats() -> pgrx::JsonB {
     crate::error::primary_only("ai.snapshot_stats");
-    pgrx::JsonB(snapshot().or_raise("ai.snapshot_stats"))
+    pgrx::JsonB(
+        crate::error::time_limited("ai.snapshot_stats", snapshot).or_raise("ai.snapshot_stats"),
+    )
 }

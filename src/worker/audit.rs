@@ -2,7 +2,8 @@
 //! and regressed statements, collects the insights and the index advice, remembers new
 //! findings (with embeddings, annotated with similar past optimizations), recognises advice
 //! already given instead of repeating it, and measures the real gain of advised indexes that
-//! now exist. Runs never overlap: a second one returns at once.
+//! now exist, and removes what the retention settings no longer keep. Runs never overlap: a
+//! second one returns at once.
 use crate::advisor::workload as advisor;
 use crate::embed::session::embed_texts;
 use crate::error::{OrRaise, UserError};
@@ -38,7 +39,7 @@ impl UserError for AuditError {
 #[search_path(pg_catalog, pg_temp)]
 fn run_audit() -> pgrx::JsonB {
     crate::error::primary_only("ai.run_audit");
-    pgrx::JsonB(audit().or_raise("ai.run_audit"))
+    pgrx::JsonB(crate::error::time_limited("ai.run_audit", audit).or_raise("ai.run_audit"))
 }
 
 struct Finding {
@@ -199,6 +200,10 @@ pub fn audit() -> Result<Value, AuditError> {
 
     let (new_ids, known) = remember(&findings, &mut warnings)?;
     let verified = verify_indexes()?;
+    let retention = crate::retention::sweep::sweep().unwrap_or_else(|e| {
+        warnings.push(format!("retention: {e}"));
+        Value::Null
+    });
     let result = json!({
         "run_id": run_id,
         "elapsed_ms": (started.elapsed().as_secs_f64() * 1000.0).round(),
@@ -210,6 +215,7 @@ pub fn audit() -> Result<Value, AuditError> {
         "new_findings": new_ids.len(),
         "known_findings": known,
         "verified": verified,
+        "retention": retention,
         "warnings": warnings,
     });
     as_extension_owner(|| {

@@ -1,7 +1,8 @@
 //! The background worker: registered when the library is preloaded, it connects to
 //! `ai_architect.audit_database` and, while the extension is installed there, runs the audit
 //! every `ai_architect.audit_interval`, snapshots pg_stat_statements every
-//! `ai_architect.snapshot_interval` and refreshes the schema catalog after DDL. It sleeps on
+//! `ai_architect.snapshot_interval` (each time removing what the retention settings no longer
+//! keep) and refreshes the schema catalog after DDL. It sleeps on
 //! its latch, reloads settings on SIGHUP, stops on SIGTERM, starts only once recovery is over
 //! (never on a standby) and is restarted by the postmaster after a crash.
 pub mod audit;
@@ -208,6 +209,12 @@ fn tick(sched: &mut Option<Schedule>) -> Duration {
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         });
+        // the audit sweeps too; between audits, each snapshot does
+        guarded("retention", || {
+            crate::retention::sweep::sweep()
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        });
     }
     guarded("catalog refresh", || {
         crate::catalog::refresh::refresh_if_stale("ai_architect worker").map_err(|e| e.to_string())
@@ -225,9 +232,12 @@ fn tick(sched: &mut Option<Schedule>) -> Duration {
         .max(Duration::from_millis(50))
 }
 
-/// Runs one unit of work in a subtransaction: its ERROR is logged, the worker goes on.
+/// Runs one unit of work in a subtransaction, under ai_architect.work_timeout_ms: its ERROR
+/// is logged, the worker goes on.
 fn guarded(what: &str, f: impl FnOnce() -> Result<(), String>) {
-    match in_subtransaction(AssertUnwindSafe(f)) {
+    match in_subtransaction(AssertUnwindSafe(|| {
+        crate::spi_util::with_timeout(guc::work_timeout_ms(), f)
+    })) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => warning!("{WORKER_TYPE}: {what} failed: {e}"),
         Err(e) => warning!("{WORKER_TYPE}: {what} failed: {}", e.message),
