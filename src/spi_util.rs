@@ -106,6 +106,7 @@ pub struct CaughtPgError {
     pub message: String,
     pub code: pgrx::PgSqlErrorCode,
     pub detail: Option<String>,
+    pub hint: Option<String>,
 }
 
 impl CaughtPgError {
@@ -114,6 +115,7 @@ impl CaughtPgError {
             message,
             code: pgrx::PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
             detail: None,
+            hint: None,
         }
     }
 
@@ -185,6 +187,7 @@ fn subtransaction<R>(
                 message: report.message().to_string(),
                 code: report.sql_error_code(),
                 detail: report.detail().map(|d| d.to_string()),
+                hint: report.hint().map(|h| h.to_string()),
             })
         })
         .execute()

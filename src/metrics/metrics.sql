@@ -41,3 +41,8 @@ SELECT 'ai_ask_ms_avg', pg_catalog.jsonb_build_object('source', coalesce(source,
 UNION ALL
 SELECT 'ai_chat_sessions', '{}'::jsonb, count(DISTINCT (user_name, session))::float8, 'conversations with messages kept'
   FROM ai.chat_messages
+UNION ALL
+SELECT 'ai_worker_failing', '{}'::jsonb,
+       coalesce(sum(array_length(pg_catalog.string_to_array(query, ' failing: '), 1) - 1), 0)::float8,
+       'units of the background worker''s work failing now, each tried again after a backoff (ai.version() says which, with the fix)'
+  FROM pg_catalog.pg_stat_activity WHERE backend_type = 'ai_architect worker'

@@ -32,6 +32,13 @@ fn version() -> pgrx::JsonB {
         .then(crate::worker::state::waiting_for)
         .flatten();
     let worker_running = worker_pids.unwrap_or(0) > 0 && waiting.is_none();
+    // what fails in the worker's work, as it reports it in its pg_stat_activity row (visible
+    // to superusers and members of pg_read_all_stats)
+    let failing: Option<String> = Spi::get_one(
+        "SELECT string_agg(query, '; ') FROM pg_catalog.pg_stat_activity
+          WHERE backend_type = 'ai_architect worker' AND query LIKE '% failing: %'",
+    )
+    .or_raise(F);
     let preloaded = preloaded();
     let worker_detail = match (preloaded, worker_running) {
         (true, false) if waiting.is_some() => waiting.unwrap_or_default(),
@@ -64,7 +71,7 @@ fn version() -> pgrx::JsonB {
         "tokenizer": tokenizer,
         "embeddings_ready": embeddings_ready,
         "preloaded": preloaded,
-        "worker": { "running": worker_running, "detail": worker_detail },
+        "worker": { "running": worker_running, "detail": worker_detail, "failing": failing },
         "llm": {
             "configured": guc::llm_base_url().is_some(),
             "base_url": guc::llm_base_url().map(|u| super::redact_url(&u)),

@@ -6,11 +6,13 @@
 //! its latch, reloads settings on SIGHUP, stops on SIGTERM, starts only once recovery is over
 //! (never on a standby) and is restarted by the postmaster after a crash.
 pub mod audit;
+pub mod backoff;
 pub mod state;
 
 use crate::guc;
 use crate::spi_util::in_subtransaction;
 use crate::spi_util::Spi;
+use backoff::Backoff;
 use pgrx::bgworkers::{
     BackgroundWorker, BackgroundWorkerBuilder, BgWorkerStartTime, SignalWakeFlags,
 };
@@ -73,6 +75,8 @@ pub extern "C-unwind" fn ai_architect_worker_main(_arg: pg_sys::Datum) {
     BackgroundWorker::connect_worker_to_spi(Some(&db), Some(&role));
     log!("{WORKER_TYPE}: started in database {db:?} as role {role:?}");
     let mut sched: Option<Schedule> = None;
+    let mut failures = Backoff::new(FIRST_WARN, MAX_WARN);
+    let mut reported: Option<String> = None;
     let mut wait = Duration::from_millis(100);
     while BackgroundWorker::wait_latch(Some(wait)) {
         if BackgroundWorker::sighup_received() {
@@ -89,7 +93,14 @@ pub extern "C-unwind" fn ai_architect_worker_main(_arg: pg_sys::Datum) {
             wait = POLL;
             continue;
         }
-        wait = BackgroundWorker::transaction(AssertUnwindSafe(|| tick(&mut sched)));
+        wait = BackgroundWorker::transaction(AssertUnwindSafe(|| tick(&mut sched, &mut failures)));
+        let now_failing = failures.summary(Instant::now());
+        if now_failing.as_deref().map(|s| s.split(" (next try").next())
+            != reported.as_deref().map(|s| s.split(" (next try").next())
+        {
+            report_activity(now_failing.as_deref());
+            reported = now_failing;
+        }
     }
     log!("{WORKER_TYPE}: stopping");
 }
@@ -178,7 +189,7 @@ fn shared_catalog_has(catalog: pg_sys::Oid, name: &str) -> bool {
 }
 
 /// One wake-up: does what is due, returns how long to sleep.
-fn tick(sched: &mut Option<Schedule>) -> Duration {
+fn tick(sched: &mut Option<Schedule>, failures: &mut Backoff) -> Duration {
     let installed = Spi::get_one::<bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'ai_architect')",
     )
@@ -199,25 +210,23 @@ fn tick(sched: &mut Option<Schedule>) -> Duration {
     if due(s.last_audit, audit_every) {
         s.last_audit = Some(Instant::now());
         s.last_snapshot = Some(Instant::now()); // the audit takes one
-        guarded("audit", || {
-            audit::audit().map(|_| ()).map_err(|e| e.to_string())
+        guarded("audit", failures, || {
+            audit::audit().map(|_| ()).map_err(told)
         });
     } else if due(s.last_snapshot, snap_every) {
         s.last_snapshot = Some(Instant::now());
-        guarded("snapshot", || {
+        guarded("snapshot", failures, || {
             crate::monitor::insights::snapshot()
                 .map(|_| ())
-                .map_err(|e| e.to_string())
+                .map_err(told)
         });
         // the audit sweeps too; between audits, each snapshot does
-        guarded("retention", || {
-            crate::retention::sweep::sweep()
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+        guarded("retention", failures, || {
+            crate::retention::sweep::sweep().map(|_| ()).map_err(told)
         });
     }
-    guarded("catalog refresh", || {
-        crate::catalog::refresh::refresh_if_stale("ai_architect worker").map_err(|e| e.to_string())
+    guarded("catalog refresh", failures, || {
+        crate::catalog::refresh::refresh_if_stale("ai_architect worker").map_err(told)
     });
     let next = |last: Option<Instant>, every: Duration| {
         if every.is_zero() {
@@ -232,16 +241,49 @@ fn tick(sched: &mut Option<Schedule>) -> Duration {
         .max(Duration::from_millis(50))
 }
 
-/// Runs one unit of work in a subtransaction, under ai_architect.work_timeout_ms: its ERROR
-/// is logged, the worker goes on.
-fn guarded(what: &str, f: impl FnOnce() -> Result<(), String>) {
-    match in_subtransaction(AssertUnwindSafe(|| {
+/// An error as the worker says it: the message and the hint with the fix.
+fn told<E: crate::error::UserError>(e: E) -> String {
+    match e.hint() {
+        Some(h) => format!("{e} (hint: {h})"),
+        None => e.to_string(),
+    }
+}
+
+/// Runs one unit of work in a subtransaction, under ai_architect.work_timeout_ms, when it is
+/// not waiting out a backoff: its ERROR is logged with the fix, once per backoff period (a
+/// minute, doubling up to an hour), the worker goes on; a unit that works again says so.
+fn guarded(what: &'static str, failures: &mut Backoff, f: impl FnOnce() -> Result<(), String>) {
+    let now = Instant::now();
+    if !failures.due(what, now) {
+        return;
+    }
+    let err = match in_subtransaction(AssertUnwindSafe(|| {
         crate::spi_util::with_timeout(guc::work_timeout_ms(), f)
     })) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => warning!("{WORKER_TYPE}: {what} failed: {e}"),
-        Err(e) => warning!("{WORKER_TYPE}: {what} failed: {}", e.message),
-    }
+        Ok(Ok(())) => {
+            if failures.succeeded(what) {
+                log!("{WORKER_TYPE}: {what} works again");
+            }
+            return;
+        }
+        Ok(Err(e)) => e,
+        Err(e) => match &e.hint {
+            Some(h) => format!("{} (hint: {h})", e.message),
+            None => e.message.clone(),
+        },
+    };
+    let wait = failures.failed(what, &err, now);
+    warning!(
+        "{WORKER_TYPE}: {what} failed: {err}; next try in {} s",
+        wait.as_secs()
+    );
+}
+
+/// Shows what fails in the worker's row of pg_stat_activity (read by ai.version()).
+fn report_activity(failing: Option<&str>) {
+    let text = std::ffi::CString::new(failing.unwrap_or("").replace('\0', "")).unwrap_or_default();
+    // SAFETY: the backend's own activity slot, written from its main thread.
+    unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, text.as_ptr()) };
 }
 
 /// The last audit and snapshot as recorded, translated to this process's clock.

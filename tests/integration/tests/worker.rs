@@ -368,4 +368,50 @@ fn without_its_role_the_worker_says_so_once_and_starts_when_it_exists() {
         ) == 1
         },
     );
+    // a unit of its work that fails (the catalog refresh without its model) is said once, with
+    // the fix, then waits a minute (doubling up to an hour) instead of failing at every wake-up
+    admin
+        .batch_execute("ALTER SYSTEM SET ai_architect.model_path = '/nonexistent/model.onnx'")
+        .unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    admin
+        .batch_execute("CREATE TABLE public.fresh (id int PRIMARY KEY, label text)")
+        .unwrap();
+    wait_for("the failure is said", Duration::from_secs(40), || {
+        cl.log().contains("catalog refresh failed")
+    });
+    std::thread::sleep(Duration::from_secs(25)); // two more wake-ups
+    let log = cl.log();
+    let said: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("catalog refresh failed"))
+        .collect();
+    assert_eq!(said.len(), 1, "{log}");
+    assert!(
+        said[0].contains("model_path") && said[0].contains("next try in 60 s"),
+        "{log}"
+    );
+    let v: Value = serde_json::from_str(
+        &admin
+            .query_one("SELECT ai.version()::text", &[])
+            .unwrap()
+            .get::<_, String>(0),
+    )
+    .unwrap();
+    assert!(
+        v["worker"]["failing"]
+            .as_str()
+            .unwrap_or("")
+            .contains("catalog refresh failing"),
+        "{v}"
+    );
+    let failing: f64 = admin
+        .query_one(
+            "SELECT value FROM ai.metrics() WHERE metric = 'ai_worker_failing'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(failing, 1.0);
 }
