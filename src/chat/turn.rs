@@ -210,7 +210,23 @@ pub(super) fn run_tool(
         },
         Tool::Impact => {
             let sql = followup::statement_in(message).unwrap_or_default();
-            match sp.as_caller(|| crate::impact::analyse::analyse(&sql, crate::impact::model::Mode::Estimate)) {
+            // what PostgreSQL says of the statement (a syntax error) is the answer, not an ERROR
+            // that would lose the conversation's turn
+            let analysed = crate::spi_util::in_subtransaction(std::panic::AssertUnwindSafe(|| {
+                sp.as_caller(|| crate::impact::analyse::analyse(&sql, crate::impact::model::Mode::Estimate))
+            }));
+            let analysed = match analysed {
+                Ok(r) => r,
+                Err(e) if e.is_cancel() => e.rethrow(),
+                Err(e) => {
+                    return Answer {
+                        text: format!("I could not answer: {}", e.message),
+                        result: json!({"error": e.message, "hint": e.hint, "sql": sql}),
+                        usage_id: None,
+                    }
+                }
+            };
+            match analysed {
                 Ok(doc) => Answer {
                     text: format!(
                         "{} would touch about {} row(s); risk {}",

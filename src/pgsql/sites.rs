@@ -54,6 +54,7 @@ pub const SQL_SITES: &[(&str, &str, &str)] = &[
     ("memory/patterns_api.rs", "state", "fix patterns and guardian rules"),
     ("memory/samples.rs", "judged state", "samples, judged at add and at use"),
     ("metrics/api.rs", "catalogs state", "counters"),
+    ("retention/sweep.rs", "state", "removes what the retention settings no longer keep"),
     ("status/api.rs", "catalogs", "version, worker"),
     ("worker/audit.rs", "state", "the audit run (calls the functions above)"),
     ("worker/mod.rs", "catalogs", "the worker's database and role"),

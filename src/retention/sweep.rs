@@ -5,7 +5,8 @@
 //! audit chain is never touched: entries about a removed request stay, and still verify.
 use super::{removable, RequestFacts, Settings, FINAL_STATES};
 use crate::guc;
-use crate::spi_util::{as_extension_owner, Spi};
+use crate::spi_util::as_extension_owner;
+use crate::spi_util::Spi;
 use serde_json::{json, Value};
 
 /// Requests examined per page, and removed at most per run.

@@ -148,6 +148,10 @@ fn each_message_goes_to_its_tool_and_nothing_changes() {
     assert_eq!(t["result"]["statement_type"], "DELETE", "{t}");
     assert!(t["answer"].as_str().unwrap().contains("risk"), "{t}");
     assert_eq!(count(&mut c, "SELECT count(*) FROM customer"), customers);
+    // a statement PostgreSQL cannot read is answered with what it says, and the turn is kept
+    let t = chat(&mut c, "ops", "what would DELETE FROM customer WHERE customer_id = 5 do").unwrap();
+    assert_eq!(t["tool"], "impact");
+    assert!(t["answer"].as_str().unwrap().starts_with("I could not answer: syntax error"), "{t}");
     let t = chat(&mut c, "ops", "lint my schema").unwrap();
     assert_eq!(t["tool"], "lint");
     let findings = t["result"].as_array().unwrap();
@@ -161,7 +165,7 @@ fn each_message_goes_to_its_tool_and_nothing_changes() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(tools, ["impact", "lint", "suggest_indexes", "insights"]);
+    assert_eq!(tools, ["impact", "impact", "lint", "suggest_indexes", "insights"]);
 }
 
 /// A chat-completions endpoint that answers each request with the next scripted SQL and
