@@ -27,6 +27,8 @@ mod retention;
 mod spi_util;
 mod sqlparse;
 mod status;
+#[cfg(test)]
+mod test_rng;
 mod worker;
 
 // The state schema, readable SQL in sql/: tables first, privileges last.

@@ -52,38 +52,29 @@ pub fn removable(f: &RequestFacts, s: &Settings) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
-    /// xorshift64*: reproducible random facts
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn secs(&mut self) -> f64 {
-            (self.next() % (200 * 86_400)) as f64
-        }
+    fn secs(rng: &mut Rng) -> f64 {
+        rng.below(200 * 86_400) as f64
     }
 
-    const STATES: [&str; 8] = [
-        "pending",
-        "approved",
-        "rejected",
-        "expired",
-        "cancelled",
-        "executed",
-        "failed",
-        "rolled_back",
-    ];
+    /// Every state a request can be in.
+    fn states() -> Vec<&'static str> {
+        ["pending", "approved"]
+            .into_iter()
+            .chain(FINAL_STATES)
+            .collect()
+    }
 
     fn facts(rng: &mut Rng) -> RequestFacts {
         RequestFacts {
             id: 1,
-            state: STATES[(rng.next() % 8) as usize].into(),
-            idle_s: rng.secs(),
-            undoable_since_s: (rng.next() % 2 == 0).then(|| rng.secs()),
+            state: {
+                let all = states();
+                all[rng.below(all.len() as u64) as usize].into()
+            },
+            idle_s: secs(rng),
+            undoable_since_s: (rng.next() % 2 == 0).then(|| secs(rng)),
             rollback_asked: rng.next() % 5 == 0,
         }
     }
@@ -93,8 +84,8 @@ mod tests {
         let mut rng = Rng(0x5eed_7e7e_0000_0001);
         for _ in 0..100_000 {
             let s = Settings {
-                request_retention_s: rng.secs(),
-                rollback_window_s: rng.secs(),
+                request_retention_s: secs(&mut rng),
+                rollback_window_s: secs(&mut rng),
             };
             let f = facts(&mut rng);
             if removable(&f, &s) {
