@@ -4,6 +4,16 @@
 use ai_architect_integration::TestDb;
 use postgres::Client;
 
+/// The analyses, each over the whole schema.
+const ANALYSES: [&str; 6] = [
+    "SELECT count(*) FROM ai.lint_schema()",
+    "SELECT ai.erd()",
+    "SELECT count(*) FROM ai.insights()",
+    "SELECT count(*) FROM ai.metrics()",
+    "SELECT ai.verify_audit()",
+    "SELECT count(*) FROM ai.suggest_indexes('SELECT * FROM public.t1 WHERE status = ''x'' AND amount > 5')",
+];
+
 fn fails_in_time(c: &mut Client, sql: &str) {
     let e = c
         .query(sql, &[])
@@ -41,15 +51,9 @@ fn every_analysis_stops_at_the_work_time_limit() {
     )
     .unwrap();
     // with the default limit, each answers
-    for sql in [
-        "SELECT count(*) FROM ai.lint_schema()",
-        "SELECT ai.erd()",
-        "SELECT count(*) FROM ai.insights()",
-        "SELECT count(*) FROM ai.metrics()",
-        "SELECT ai.verify_audit()",
-        "SELECT count(*) FROM ai.suggest_indexes('SELECT * FROM public.t1 WHERE status = ''x'' AND amount > 5')",
-    ] {
-        c.query(sql, &[]).unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()));
+    for sql in ANALYSES {
+        c.query(sql, &[])
+            .unwrap_or_else(|e| panic!("{sql}: {:?}", e.as_db_error()));
     }
     let runs: i64 = c
         .query_one("SELECT count(*) FROM ai.audit_runs", &[])
@@ -57,17 +61,12 @@ fn every_analysis_stops_at_the_work_time_limit() {
         .get(0);
     c.batch_execute("SET ai_architect.work_timeout_ms = 1")
         .unwrap();
-    for sql in [
-        "SELECT count(*) FROM ai.lint_schema()",
-        "SELECT ai.erd()",
-        "SELECT count(*) FROM ai.insights()",
-        "SELECT count(*) FROM ai.metrics()",
-        "SELECT ai.verify_audit()",
-        "SELECT count(*) FROM ai.suggest_indexes('SELECT * FROM public.t1 WHERE status = ''x'' AND amount > 5')",
+    let stopped = [
         "SELECT ai.run_audit()",
         // the catalog refresh inside a question: 400 new tables to describe and embed
         "SELECT ai.ask('How many t1 are open?')",
-    ] {
+    ];
+    for sql in ANALYSES.into_iter().chain(stopped) {
         fails_in_time(&mut c, sql);
     }
     let after: i64 = c
