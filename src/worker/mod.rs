@@ -94,10 +94,9 @@ pub extern "C-unwind" fn ai_architect_worker_main(_arg: pg_sys::Datum) {
             continue;
         }
         wait = BackgroundWorker::transaction(AssertUnwindSafe(|| tick(&mut sched, &mut failures)));
+        // a write to this backend's own activity slot: cheap, so each change is shown
         let now_failing = failures.summary(Instant::now());
-        if now_failing.as_deref().map(|s| s.split(" (next try").next())
-            != reported.as_deref().map(|s| s.split(" (next try").next())
-        {
+        if now_failing != reported {
             report_activity(now_failing.as_deref());
             reported = now_failing;
         }

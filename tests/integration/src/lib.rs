@@ -146,6 +146,17 @@ pub fn read_http_request(s: &mut std::net::TcpStream) -> (String, String) {
     }
 }
 
+/// The message of a failed call (PostgreSQL's, or the driver's), empty when it succeeded.
+pub fn err_of<T>(r: Result<T, postgres::Error>) -> String {
+    match r {
+        Ok(_) => String::new(),
+        Err(e) => e
+            .as_db_error()
+            .map(|d| d.message().to_string())
+            .unwrap_or_else(|| e.to_string()),
+    }
+}
+
 pub fn version(c: &mut Client) -> serde_json::Value {
     let row = c.query_one("SELECT ai.version()::text", &[]).unwrap();
     serde_json::from_str(row.get::<_, &str>(0)).unwrap()

@@ -1,6 +1,6 @@
 //! The approval workflow with several real sessions: races, a killed backend, concurrent
 //! audit writers, and a property test of execute + rollback over random schemas.
-use ai_architect_integration::{connect, Rng, TestDb};
+use ai_architect_integration::{connect, err_of, Rng, TestDb};
 use postgres::Client;
 use std::collections::BTreeSet;
 use std::thread;
@@ -49,15 +49,6 @@ impl Drop for Roles {
     }
 }
 
-fn err_of(r: Result<Vec<postgres::Row>, postgres::Error>) -> String {
-    match r {
-        Ok(_) => String::new(),
-        Err(e) => e
-            .as_db_error()
-            .map(|d| d.message().to_string())
-            .unwrap_or_else(|| e.to_string()),
-    }
-}
 
 fn request(c: &mut Client, sql: &str) -> i64 {
     c.query_one("SELECT ai.request($1)", &[&sql])

@@ -3,7 +3,7 @@
 //! an execution inside its rollback window needs, nor an audit entry (the chain still
 //! verifies); a role's conversations stay under `ai_architect.chat_quota` however many turns
 //! it takes, and store a bounded preview of each result.
-use ai_architect_integration::{connect, Rng, TestDb};
+use ai_architect_integration::{connect, err_of, Rng, TestDb};
 use postgres::Client;
 use std::collections::BTreeMap;
 
@@ -54,16 +54,6 @@ fn json(
 ) -> serde_json::Value {
     let s: String = c.query_one(sql, args).unwrap().get(0);
     serde_json::from_str(&s).unwrap()
-}
-
-fn err_of<T>(r: Result<T, postgres::Error>) -> String {
-    match r {
-        Ok(_) => String::new(),
-        Err(e) => e
-            .as_db_error()
-            .map(|d| d.message().to_string())
-            .unwrap_or_else(|| e.to_string()),
-    }
 }
 
 fn count(c: &mut Client, sql: &str) -> i64 {

@@ -2,7 +2,7 @@
 //! background worker runs audits and snapshots, survives kill -9 and a restart, never runs
 //! at the same time as another audit, and pg_cron can schedule ai.run_audit(). Then the
 //! loop a DBA sees: advice, the index created, its gain measured.
-use ai_architect_integration::{wait_for, Cluster};
+use ai_architect_integration::{version, wait_for, Cluster};
 use postgres::Client;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -340,13 +340,7 @@ fn without_its_role_the_worker_says_so_once_and_starts_when_it_exists() {
         log.contains("CREATE ROLE ai_architect_worker LOGIN IN ROLE pg_monitor"),
         "{log}"
     );
-    let v: Value = serde_json::from_str(
-        &admin
-            .query_one("SELECT ai.version()::text", &[])
-            .unwrap()
-            .get::<_, String>(0),
-    )
-    .unwrap();
+    let v = version(&mut admin);
     assert_eq!(v["worker"]["running"], false, "{v}");
     assert!(
         v["worker"]["detail"]
@@ -392,13 +386,7 @@ fn without_its_role_the_worker_says_so_once_and_starts_when_it_exists() {
         said[0].contains("model_path") && said[0].contains("next try in 60 s"),
         "{log}"
     );
-    let v: Value = serde_json::from_str(
-        &admin
-            .query_one("SELECT ai.version()::text", &[])
-            .unwrap()
-            .get::<_, String>(0),
-    )
-    .unwrap();
+    let v = version(&mut admin);
     assert!(
         v["worker"]["failing"]
             .as_str()
