@@ -16,6 +16,18 @@ pub enum SslMode {
     VerifyFull,
 }
 
+impl SslMode {
+    fn name(self) -> &'static str {
+        match self {
+            SslMode::Disable => "disable",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
+        }
+    }
+}
+
 /// The TLS side of the connection: libpq's settings, which tokio-postgres does not read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tls {
@@ -177,6 +189,56 @@ pub fn config(
                 .ok_or("name the role: --dsn 'user=...' or PGUSER")?,
         );
     }
+    finish(&mut c, &tls, opts);
+    Ok((c, tls))
+}
+
+/// The connection of a token with a login of its own: its DSN must name the user; host, port,
+/// database and TLS settings it leaves out are the server's (`base`, `base_tls`).
+pub fn login(
+    opts: &Options,
+    dsn: &str,
+    base: &tokio_postgres::Config,
+    base_tls: &Tls,
+) -> Result<(tokio_postgres::Config, Tls), String> {
+    let inherited = |k: &str| match k {
+        "PGSSLMODE" => Some(base_tls.mode.name().to_string()),
+        "PGSSLROOTCERT" => base_tls.root_cert.clone(),
+        "PGSSLCERT" => base_tls.cert.clone(),
+        "PGSSLKEY" => base_tls.key.clone(),
+        _ => None,
+    };
+    let (rest, tls) = take_tls(Some(dsn), &inherited)?;
+    let mut c = rest
+        .unwrap_or_default()
+        .parse::<tokio_postgres::Config>()
+        .map_err(|e| format!("a token's login: {e} (key=value pairs or a postgresql:// URL)"))?;
+    if c.get_user().is_none() {
+        return Err("a token's login names its user (user=... or postgresql://USER@...)".into());
+    }
+    if c.get_hosts().is_empty() {
+        for h in base.get_hosts() {
+            match h {
+                tokio_postgres::config::Host::Tcp(name) => c.host(name),
+                tokio_postgres::config::Host::Unix(path) => c.host_path(path),
+            };
+        }
+        for p in base.get_ports() {
+            c.port(*p);
+        }
+    }
+    if c.get_dbname().is_none() {
+        if let Some(d) = base.get_dbname() {
+            c.dbname(d);
+        }
+    }
+    finish(&mut c, &tls, opts);
+    Ok((c, tls))
+}
+
+/// What every connection of the server has: its name, a connect timeout, the TLS mode, the
+/// statement timeout and (with --read-only) read-only transactions.
+fn finish(c: &mut tokio_postgres::Config, tls: &Tls, opts: &Options) {
     if c.get_application_name().is_none() {
         c.application_name("ai-architect-mcp");
     }
@@ -197,7 +259,6 @@ pub fn config(
         o.push_str(" -c default_transaction_read_only=on");
     }
     c.options(o.trim());
-    Ok((c, tls))
 }
 
 #[cfg(test)]
@@ -256,6 +317,48 @@ mod tests {
             ..opts("")
         };
         assert!(config(&o, |_| None).unwrap_err().contains("name the role"));
+    }
+
+    #[test]
+    fn a_tokens_login_names_its_user_and_takes_the_rest_from_the_server() {
+        let o = Options {
+            dsn: Some("host=/run/pg port=5433 user=srv dbname=shop sslmode=require".into()),
+            read_only: true,
+            ..opts("")
+        };
+        let (base, base_tls) = config(&o, |_| None).unwrap();
+        let (c, tls) = login(&o, "user=agent_b password='p w'", &base, &base_tls).unwrap();
+        assert_eq!(c.get_user(), Some("agent_b"));
+        assert_eq!(c.get_password(), Some(&b"p w"[..]));
+        assert_eq!(c.get_hosts(), base.get_hosts());
+        assert_eq!(c.get_ports(), &[5433]);
+        assert_eq!(c.get_dbname(), Some("shop"));
+        assert_eq!(tls.mode, SslMode::Require);
+        assert_eq!(
+            c.get_options(),
+            Some("-c statement_timeout=30000 -c default_transaction_read_only=on")
+        );
+        // what it names is its own
+        let (c, tls) = login(
+            &o,
+            "postgresql://agent_c@db.example.com:6432/other?sslmode=verify-full",
+            &base,
+            &base_tls,
+        )
+        .unwrap();
+        assert_eq!(
+            c.get_hosts(),
+            &[tokio_postgres::config::Host::Tcp("db.example.com".into())]
+        );
+        assert_eq!(
+            (c.get_ports(), c.get_dbname()),
+            (&[6432][..], Some("other"))
+        );
+        assert_eq!(tls.mode, SslMode::VerifyFull);
+        // a login without a user would silently be the server's own
+        assert!(login(&o, "dbname=shop", &base, &base_tls)
+            .unwrap_err()
+            .contains("names its user"));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Streamable HTTP at /mcp, on TCP or on a unix socket. On TCP every request must carry
 //! `Authorization: Bearer <token>`, loopback included (every local process can reach it);
-//! tokens are compared in constant time, and a token may name the role its calls run as. On
+//! tokens are compared in constant time, and a token may name the role its calls run as or
+//! a login of its own. On
 //! a unix socket (created with mode 0600) the file's permissions decide, and tokens are
 //! optional. A request with an `Origin` header not in --allow-origin is refused.
 
+use crate::connection::{self, Tls};
 use crate::options::{Listen, Options, Token};
 use crate::server::Architect;
 use axum::extract::{Request, State};
@@ -14,16 +16,64 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use std::sync::Arc;
 
-/// Who a request is from: the role its token names (None: the connection's own role). Put
-/// into the request's extensions by [`check_token`]; the tool call reads it from there.
-#[derive(Clone, Debug, PartialEq)]
+/// Who a request is from: the role its token names, or the login it has of its own (neither:
+/// the server's connection as configured). Put into the request's extensions by
+/// [`check_token`]; the tool call reads it from there.
+#[derive(Clone)]
 pub struct Identity {
     pub role: Option<String>,
+    pub login: Option<Login>,
+}
+
+/// A token's own login: its connection settings, ready to connect.
+#[derive(Clone)]
+pub struct Login {
+    pub pg: tokio_postgres::Config,
+    pub tls: postgres_openssl::MakeTlsConnector,
+}
+
+/// A token the server accepts, with who its calls run as.
+#[derive(Clone)]
+pub struct Admitted {
+    secret: String,
+    identity: Identity,
+}
+
+/// The tokens with their identities; a login that cannot be made into a connection is an
+/// error now, not at the first call (the token's secret is never shown: its place is).
+pub fn admitted(
+    tokens: &[Token],
+    opts: &Options,
+    base: &tokio_postgres::Config,
+    base_tls: &Tls,
+) -> Result<Vec<Admitted>, String> {
+    tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let login = match &t.login {
+                None => None,
+                Some(dsn) => {
+                    let (pg, tls) = connection::login(opts, dsn, base, base_tls)
+                        .and_then(|(pg, tls)| Ok((pg, connection::connector(&tls)?)))
+                        .map_err(|e| format!("--token-file, token {}: {e}", i + 1))?;
+                    Some(Login { pg, tls })
+                }
+            };
+            Ok(Admitted {
+                secret: t.secret.clone(),
+                identity: Identity {
+                    role: t.role.clone(),
+                    login,
+                },
+            })
+        })
+        .collect()
 }
 
 pub async fn serve(
     listen: Listen,
-    tokens: Vec<Token>,
+    tokens: Vec<Admitted>,
     origins: Vec<String>,
     opts: Options,
     pg: tokio_postgres::Config,
@@ -98,7 +148,7 @@ extern "C" {
 }
 
 async fn check_token(
-    State(tokens): State<Arc<Vec<Token>>>,
+    State(tokens): State<Arc<Vec<Admitted>>>,
     mut request: Request,
     next: Next,
 ) -> Response {
@@ -110,7 +160,7 @@ async fn check_token(
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         // every token is compared, so the time does not tell which one matched
-        let mut found: Option<&Token> = None;
+        let mut found: Option<&Admitted> = None;
         for t in tokens.iter() {
             if same(given.as_bytes(), t.secret.as_bytes()) {
                 found = Some(t);
@@ -124,9 +174,7 @@ async fn check_token(
             )
                 .into_response();
         };
-        request.extensions_mut().insert(Identity {
-            role: t.role.clone(),
-        });
+        request.extensions_mut().insert(t.identity.clone());
     }
     next.run(request).await
 }

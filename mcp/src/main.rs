@@ -25,9 +25,14 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let (pg, tls) = match connection::config(&opts, |k| std::env::var(k).ok())
-        .and_then(|(pg, tls)| Ok((pg, connection::connector(&tls)?)))
-    {
+    let ready = connection::config(&opts, |k| std::env::var(k).ok()).and_then(|(pg, tls)| {
+        let admitted = match &opts.transport {
+            Transport::Http { tokens, .. } => http::admitted(tokens, &opts, &pg, &tls)?,
+            Transport::Stdio => Vec::new(),
+        };
+        Ok((pg, connection::connector(&tls)?, admitted))
+    });
+    let (pg, tls, admitted) = match ready {
         Ok(c) => c,
         Err(e) => {
             eprintln!("ai-architect-mcp: {e}");
@@ -38,7 +43,7 @@ fn main() -> std::process::ExitCode {
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match runtime.block_on(run(opts, pg, tls)) {
+    match runtime.block_on(run(opts, pg, tls, admitted)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ai-architect-mcp: {e}");
@@ -51,6 +56,7 @@ async fn run(
     opts: Options,
     pg: tokio_postgres::Config,
     tls: postgres_openssl::MakeTlsConnector,
+    admitted: Vec<http::Admitted>,
 ) -> Result<(), String> {
     match opts.transport.clone() {
         Transport::Stdio => {
@@ -62,9 +68,7 @@ async fn run(
             Ok(())
         }
         Transport::Http {
-            listen,
-            tokens,
-            origins,
-        } => http::serve(listen, tokens, origins, opts, pg, tls).await,
+            listen, origins, ..
+        } => http::serve(listen, admitted, origins, opts, pg, tls).await,
     }
 }

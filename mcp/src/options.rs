@@ -25,10 +25,13 @@ usage: ai-architect-mcp [--dsn DSN] [--tools SETS] [--read-only] [--max-rows N]
                      (every local process can reach loopback)
   --http unix:PATH   serve it on a unix socket instead, created with mode 0600: the file's
                      permissions decide who connects (--token-file optional)
-  --token-file FILE  the bearer tokens a request must carry, one per line: TOKEN [ROLE].
-                     A token with a ROLE runs its calls as that role (SET ROLE: the
-                     connection's role must be a member of it), so agents need not share
-                     one identity. Tokens are at least 16 characters.
+  --token-file FILE  the bearer tokens a request must carry, one per line:
+                     TOKEN [ROLE | LOGIN-DSN]. A token with a ROLE runs its calls as that
+                     role (SET ROLE: the connection's role must be a member of it); one
+                     with a DSN (key=value pairs or a URL; host, port and database default
+                     to --dsn's) logs in as its own user. Separation of duties counts
+                     logins: tokens sharing one login are one person. Tokens are at least
+                     16 characters; keep the file readable by this server's user only.
   --allow-origin O   a browser origin (scheme://host[:port]) allowed to call; a request
                      with any other Origin header is refused (repeatable; default: none)
   --max-rows N       rows a tool returns at most (default 100, as ai.ask); bytes are capped
@@ -60,7 +63,10 @@ pub enum Listen {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Token {
     pub secret: String,
+    /// SET ROLE to this role on the server's own login
     pub role: Option<String>,
+    /// a login of its own (a DSN; what it leaves out comes from --dsn)
+    pub login: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -202,8 +208,9 @@ pub fn parse(
     }))
 }
 
-/// The tokens of a token file: one per line, `TOKEN [ROLE]`; blank lines and lines starting
-/// with `#` are skipped.
+/// The tokens of a token file: one per line, `TOKEN [ROLE | LOGIN-DSN]`; blank lines and
+/// lines starting with `#` are skipped. What follows the token is a DSN when it is a
+/// `postgres(ql)://` URL or holds `key=value` pairs, else one role name.
 fn tokens(text: &str) -> Result<Vec<Token>, String> {
     let mut out: Vec<Token> = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -211,12 +218,24 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let mut words = line.split_whitespace();
-        let secret = words.next().unwrap_or_default().to_string();
-        let role = words.next().map(str::to_string);
-        if words.next().is_some() {
-            return Err(format!("line {}: expected TOKEN [ROLE]", n + 1));
-        }
+        let (secret, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let rest = rest.trim();
+        let secret = secret.to_string();
+        let (role, login) = if rest.is_empty() {
+            (None, None)
+        } else if rest.starts_with("postgres://")
+            || rest.starts_with("postgresql://")
+            || rest.contains('=')
+        {
+            (None, Some(rest.to_string()))
+        } else if rest.contains(char::is_whitespace) {
+            return Err(format!(
+                "line {}: expected TOKEN [ROLE | LOGIN-DSN] (a DSN holds key=value pairs or is a postgresql:// URL)",
+                n + 1
+            ));
+        } else {
+            (Some(rest.to_string()), None)
+        };
         if secret.len() < 16 {
             return Err(format!(
                 "line {}: the token must be at least 16 characters",
@@ -226,7 +245,11 @@ fn tokens(text: &str) -> Result<Vec<Token>, String> {
         if out.iter().any(|t| t.secret == secret) {
             return Err(format!("line {}: the same token twice", n + 1));
         }
-        out.push(Token { secret, role });
+        out.push(Token {
+            secret,
+            role,
+            login,
+        });
     }
     if out.is_empty() {
         return Err("no token in the file".into());
@@ -317,7 +340,8 @@ mod tests {
                 listen: Listen::Tcp("127.0.0.1:8808".parse().unwrap()),
                 tokens: vec![Token {
                     secret: "0123456789abcdef0123".into(),
-                    role: None
+                    role: None,
+                    login: None
                 }],
                 origins: vec![]
             }
@@ -352,7 +376,10 @@ mod tests {
     fn each_token_may_name_its_role() {
         let file = |_: &PathBuf| {
             Ok::<_, std::io::Error>(
-                "# agents\nAAAAAAAAAAAAAAAA1 agent_reader\n\nBBBBBBBBBBBBBBBB2\n".to_string(),
+                "# agents\nAAAAAAAAAAAAAAAA1 agent_reader\n\nBBBBBBBBBBBBBBBB2\n\
+                 CCCCCCCCCCCCCCCC3 user=agent_b password='x y'\n\
+                 DDDDDDDDDDDDDDDD4\tpostgresql://agent_c@db.example.com/shop\n"
+                    .to_string(),
             )
         };
         let o = parse(&args("--http 9 --token-file t"), file)
@@ -361,9 +388,18 @@ mod tests {
         let Transport::Http { tokens, .. } = o.transport else {
             panic!("http")
         };
-        assert_eq!(tokens.len(), 2);
+        assert_eq!(tokens.len(), 4);
         assert_eq!(tokens[0].role.as_deref(), Some("agent_reader"));
-        assert_eq!(tokens[1].role, None);
+        assert_eq!((&tokens[1].role, &tokens[1].login), (&None, &None));
+        assert_eq!(
+            tokens[2].login.as_deref(),
+            Some("user=agent_b password='x y'")
+        );
+        assert_eq!(tokens[2].role, None);
+        assert_eq!(
+            tokens[3].login.as_deref(),
+            Some("postgresql://agent_c@db.example.com/shop")
+        );
         let twice = |_: &PathBuf| {
             Ok::<_, std::io::Error>("AAAAAAAAAAAAAAAA1 a\nAAAAAAAAAAAAAAAA1 b\n".to_string())
         };

@@ -305,16 +305,19 @@ def free_port():
 TOKEN = "s3cret-token-0123456789"
 BOB_TOKEN = "bobs-token-0123456789abc"
 STRANGER_TOKEN = "strangers-token-01234567"
+BOB_LOGIN_TOKEN = "bobs-own-login-0123456789"
 
 
 class HttpServer:
     """ai-architect-mcp over HTTP on loopback, with a token file: TOKEN (alice's own role),
-    BOB_TOKEN (runs as bob), STRANGER_TOKEN (a role alice is not a member of)."""
+    BOB_TOKEN (runs as bob through alice's login), STRANGER_TOKEN (a role alice is not a member
+    of), BOB_LOGIN_TOKEN (bob's own login; host, port and database from --dsn)."""
 
     def __init__(self, *args):
         self.port = free_port()
         f = tempfile.NamedTemporaryFile("w", suffix=".token", delete=False)
-        f.write(f"# agents\n{TOKEN}\n{BOB_TOKEN} {BOB}\n{STRANGER_TOKEN} pg_write_server_files\n")
+        f.write(f"# agents\n{TOKEN}\n{BOB_TOKEN} {BOB}\n{STRANGER_TOKEN} pg_write_server_files\n"
+                f"{BOB_LOGIN_TOKEN} user={BOB} application_name=bob-agent\n")
         f.close()
         self.token_file = f.name
         self.proc = subprocess.Popen(
@@ -388,6 +391,43 @@ def test_each_token_runs_as_its_own_role():
         assert r.is_error, text(r)
         r = run(lambda: describe(STRANGER_TOKEN))  # a role the login role is not a member of
         assert r.is_error and "set role" in text(r).lower(), text(r)
+
+
+def test_separation_of_duties_counts_logins_not_token_roles():
+    """A token that SETs ROLE to bob on alice's login is still alice's login: it cannot approve
+    her request (whoever holds the login holds both). A token with bob's own login can."""
+    psql(f"GRANT {BOB} TO {ALICE}")
+
+    with HttpServer() as srv:
+        async def call(token, tool, args):
+            async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60) as h:
+                async with Client(streamable_http_client(srv.url, http_client=h)) as c:
+                    return await c.call_tool(tool, args)
+
+        rid = body(run(lambda: call(TOKEN, "request", {"sql": "UPDATE invoice SET total = total WHERE invoice_id = 7"})))
+        r = run(lambda: call(BOB_TOKEN, "approve", {"request": rid}))
+        assert r.is_error and "the requester never approves" in text(r), text(r)
+        assert psql(f"SELECT state FROM ai.requests() WHERE id = {rid}") == "pending"
+        assert body(run(lambda: call(BOB_LOGIN_TOKEN, "approve", {"request": rid, "comment": "ok"}))) == "approved"
+        # the approval is bob's login, on the server's host, port and database
+        assert psql(f"SELECT string_agg(approver, ',') FROM ai.approvals WHERE request_id = {rid}") == BOB
+        assert body(run(lambda: call(TOKEN, "cancel", {"request": rid}))) == "cancelled"
+
+
+def test_a_tokens_login_is_checked_before_serving():
+    f = tempfile.NamedTemporaryFile("w", suffix=".token", delete=False)
+    f.write(f"{TOKEN}\n{BOB_LOGIN_TOKEN} dbname={DB}\n")  # a login without its user
+    f.close()
+    try:
+        out = subprocess.run(
+            [MCP_BIN, "--dsn", f"host={HOST} port={PORT} dbname={DB} user={ALICE}",
+             "--http", "127.0.0.1:0", "--token-file", f.name],
+            capture_output=True, text=True, timeout=30,
+        )
+    finally:
+        os.unlink(f.name)
+    assert out.returncode == 2 and "token 2" in out.stderr and "names its user" in out.stderr, out.stderr
+    assert BOB_LOGIN_TOKEN not in out.stderr
 
 
 def test_http_needs_a_token_on_every_address():
