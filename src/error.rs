@@ -17,6 +17,14 @@ pub trait UserError: std::fmt::Display {
     }
 }
 
+/// An error as a log line or a result says it: the message, then the hint with the fix.
+pub fn with_hint(e: &dyn UserError) -> String {
+    match e.hint() {
+        Some(h) => format!("{e} (hint: {h})"),
+        None => e.to_string(),
+    }
+}
+
 /// Raises `e` as an ERROR from SQL function `func` (e.g. `"ai.version"`). Never returns.
 #[track_caller]
 pub fn raise(func: &'static str, e: &dyn UserError) -> ! {

@@ -6,7 +6,7 @@ pub mod api;
 mod backup;
 mod decide;
 mod execute;
-mod notify;
+pub mod notify;
 pub mod request;
 mod restore;
 mod rollback;

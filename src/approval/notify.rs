@@ -9,7 +9,10 @@ use pgrx::prelude::*;
 use pgrx::JsonB;
 use serde_json::{json, Value};
 
-/// Sends queued webhook messages (oldest first, at most `max`); each is tried up to 5 times.
+/// Sends queued webhook messages (oldest first, at most `max`). A message the endpoint refuses
+/// (an HTTP error status) counts an attempt and is given up after 5; an endpoint that does not
+/// answer (refused connection, unknown host, timeout) stops the batch and counts no attempt:
+/// the messages wait for it, and `unreachable` says why.
 pub fn deliver(max: i64) -> Result<Value> {
     let Some(url) = crate::guc::approval_webhook_url() else {
         return Ok(
@@ -27,12 +30,26 @@ pub fn deliver(max: i64) -> Result<Value> {
     let timeout = std::time::Duration::from_millis(crate::guc::approval_webhook_timeout_ms());
     let agent = ureq::AgentBuilder::new().timeout(timeout).build();
     let (mut sent, mut failed) = (0, 0);
+    let mut unreachable: Option<String> = None;
     for m in batch.as_array().cloned().unwrap_or_default() {
         let id = m["id"].as_i64().unwrap_or_default();
         let error = match agent.post(&url).send_json(m["payload"].clone()) {
             Ok(_) => None,
             Err(ureq::Error::Status(code, _)) => Some(format!("HTTP {code}")),
-            Err(e) => Some(e.to_string()),
+            Err(ureq::Error::Transport(t)) => {
+                // ureq's own text starts with the whole URL: only what went wrong is kept
+                let what = match std::error::Error::source(&t) {
+                    Some(cause) => format!("{}: {cause}", t.kind()),
+                    None => t.kind().to_string(),
+                };
+                let why = format!("{} did not answer ({what})", endpoint(&url));
+                Spi::run_with_args(
+                    "UPDATE ai.notification_outbox SET last_error = $2 WHERE id = $1",
+                    &[id.into(), why.clone().into()],
+                )?;
+                unreachable = Some(why);
+                break;
+            }
         };
         if error.is_none() {
             sent += 1;
@@ -46,7 +63,46 @@ pub fn deliver(max: i64) -> Result<Value> {
         )?;
         pgrx::check_for_interrupts!();
     }
-    Ok(json!({"sent": sent, "failed": failed}))
+    Ok(json!({"sent": sent, "failed": failed, "unreachable": unreachable}))
+}
+
+/// The background worker's delivery: the queued messages, as the extension's owner (the
+/// worker's role has no rights on the queue). An endpoint that does not answer is an error
+/// (the worker says it once and waits, longer each time); the messages stay queued.
+pub fn deliver_queued() -> std::result::Result<(), String> {
+    if crate::guc::approval_webhook_url().is_none() {
+        return Ok(());
+    }
+    let r = as_extension_owner(|| deliver(100)).map_err(|e| e.to_string())?;
+    match r["unreachable"].as_str() {
+        None => Ok(()),
+        Some(why) => {
+            let waiting = as_extension_owner(|| {
+                Spi::get_one::<i64>(
+                    "SELECT count(*) FROM ai.notification_outbox WHERE sent_at IS NULL AND attempts < 5",
+                )
+            })
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+            Err(format!(
+                "{why}; {waiting} message(s) wait and are sent when it answers (hint: check the endpoint, or ai_architect.approval_webhook_url)"
+            ))
+        }
+    }
+}
+
+/// A webhook URL as it may be logged: scheme, host and port (a path or user part may hold a
+/// secret).
+fn endpoint(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit('@').next().unwrap_or(authority);
+    if scheme.is_empty() {
+        format!("the webhook {host}")
+    } else {
+        format!("the webhook {scheme}://{host}")
+    }
 }
 
 /// Marks requests past their expiry as expired, logging each; returns how many.
@@ -92,4 +148,19 @@ pub(super) fn deliver_notifications_sql(max: default!(i64, 100)) -> JsonB {
         crate::error::time_limited("ai.deliver_notifications", || deliver(max))
             .or_raise("ai.deliver_notifications"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_endpoint_is_shown_without_its_secrets() {
+        assert_eq!(
+            super::endpoint("https://bot:s3cret@hooks.example.com:8443/T0/B1/xyz?token=abc"),
+            "the webhook https://hooks.example.com:8443"
+        );
+        assert_eq!(
+            super::endpoint("http://127.0.0.1:9/hook"),
+            "the webhook http://127.0.0.1:9"
+        );
+    }
 }

@@ -74,11 +74,11 @@ pub fn audit() -> Result<Value, AuditError> {
     let mut findings: Vec<Finding> = Vec::new();
 
     let snapshot = monitor::snapshot().unwrap_or_else(|e| {
-        warnings.push(format!("snapshot: {e}"));
+        warnings.push(format!("snapshot: {}", crate::error::with_hint(&e)));
         Value::Null
     });
     let slow = slow_queries().unwrap_or_else(|e| {
-        warnings.push(format!("slow queries: {e}"));
+        warnings.push(format!("slow queries: {}", crate::error::with_hint(&e)));
         Vec::new()
     });
     for (queryid, query, mean, calls) in &slow {
@@ -95,7 +95,7 @@ pub fn audit() -> Result<Value, AuditError> {
         });
     }
     let regressions = monitor::regressions().unwrap_or_else(|e| {
-        warnings.push(format!("regressions: {e}"));
+        warnings.push(format!("regressions: {}", crate::error::with_hint(&e)));
         Vec::new()
     });
     for r in &regressions {
@@ -114,7 +114,7 @@ pub fn audit() -> Result<Value, AuditError> {
         });
     }
     let insights = monitor::collect_insights().unwrap_or_else(|e| {
-        warnings.push(format!("insights: {e}"));
+        warnings.push(format!("insights: {}", crate::error::with_hint(&e)));
         Vec::new()
     });
     for crate::monitor::Insight {
@@ -195,13 +195,13 @@ pub fn audit() -> Result<Value, AuditError> {
                 });
             }
         }
-        Err(e) => warnings.push(format!("index advice: {e}")),
+        Err(e) => warnings.push(format!("index advice: {}", crate::error::with_hint(&e))),
     }
 
     let (new_ids, known) = remember(&findings, &mut warnings)?;
     let verified = verify_indexes()?;
     let retention = crate::retention::sweep::sweep().unwrap_or_else(|e| {
-        warnings.push(format!("retention: {e}"));
+        warnings.push(format!("retention: {}", crate::error::with_hint(&e)));
         Value::Null
     });
     let result = json!({

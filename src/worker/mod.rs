@@ -209,9 +209,14 @@ fn tick(sched: &mut Option<Schedule>, failures: &mut Backoff) -> Duration {
     if due(s.last_audit, audit_every) {
         s.last_audit = Some(Instant::now());
         s.last_snapshot = Some(Instant::now()); // the audit takes one
+        let mut result = None;
         guarded("audit", failures, || {
-            audit::audit().map(|_| ()).map_err(told)
+            result = Some(audit::audit().map_err(told)?);
+            Ok(())
         });
+        if let Some(r) = result {
+            audit_parts(failures, &r);
+        }
     } else if due(s.last_snapshot, snap_every) {
         s.last_snapshot = Some(Instant::now());
         guarded("snapshot", failures, || {
@@ -224,6 +229,12 @@ fn tick(sched: &mut Option<Schedule>, failures: &mut Backoff) -> Duration {
             crate::retention::sweep::sweep().map(|_| ()).map_err(told)
         });
     }
+    // queued webhook messages (an endpoint that does not answer is tried again later)
+    guarded(
+        "webhook delivery",
+        failures,
+        crate::approval::notify::deliver_queued,
+    );
     guarded("catalog refresh", failures, || {
         crate::catalog::refresh::refresh_if_stale("ai_architect worker").map_err(told)
     });
@@ -242,9 +253,43 @@ fn tick(sched: &mut Option<Schedule>, failures: &mut Backoff) -> Duration {
 
 /// An error as the worker says it: the message and the hint with the fix.
 fn told<E: crate::error::UserError>(e: E) -> String {
-    match e.hint() {
-        Some(h) => format!("{e} (hint: {h})"),
-        None => e.to_string(),
+    crate::error::with_hint(&e)
+}
+
+/// The parts of an audit that can fail on their own (a missing pg_stat_statements or HypoPG):
+/// the run goes on without them and lists them in its result; the worker also says each in the
+/// log, with its fix, once per backoff period, and that it works again once it does.
+const AUDIT_PARTS: [(&str, &str); 6] = [
+    ("snapshot: ", "audit snapshot"),
+    ("slow queries: ", "audit slow queries"),
+    ("regressions: ", "audit regressions"),
+    ("insights: ", "audit insights"),
+    ("index advice: ", "audit index advice"),
+    ("retention: ", "audit retention"),
+];
+
+fn audit_parts(failures: &mut Backoff, result: &serde_json::Value) {
+    let warnings: Vec<&str> = result["warnings"]
+        .as_array()
+        .map(|w| w.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    let now = Instant::now();
+    for (prefix, unit) in AUDIT_PARTS {
+        match warnings.iter().find_map(|w| w.strip_prefix(prefix)) {
+            None => {
+                if failures.succeeded(unit) {
+                    log!("{WORKER_TYPE}: {unit} works again");
+                }
+            }
+            Some(why) if failures.due(unit, now) => {
+                let wait = failures.failed(unit, why, now);
+                warning!(
+                    "{WORKER_TYPE}: {unit} failed: {why}; said again in {} s at the earliest",
+                    wait.as_secs()
+                );
+            }
+            Some(_) => {}
+        }
     }
 }
 

@@ -49,7 +49,6 @@ impl Drop for Roles {
     }
 }
 
-
 fn request(c: &mut Client, sql: &str) -> i64 {
     c.query_one("SELECT ai.request($1)", &[&sql])
         .unwrap()
@@ -556,6 +555,49 @@ fn state_changes_reach_the_webhook_after_commit() {
         (r.get(0), r.get(1))
     };
     assert_eq!((attempts, err.as_str()), (1, "HTTP 500"));
+    // an endpoint that does not answer: the batch stops at the first message, no attempt is
+    // spent, the result says why; the messages wait for it
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {} SET ai_architect.approval_webhook_url = 'http://127.0.0.1:{port}/x'",
+            db.name
+        ))
+        .unwrap();
+    let mut alice = db.connect(roles.name(0));
+    request(&mut alice, "DELETE FROM imp.customer WHERE id = 23");
+    let mut admin = db.connect("postgres");
+    let out: serde_json::Value = serde_json::from_str(
+        &admin
+            .query_one("SELECT ai.deliver_notifications()::text", &[])
+            .unwrap()
+            .get::<_, String>(0),
+    )
+    .unwrap();
+    assert_eq!(
+        (out["sent"].as_i64(), out["failed"].as_i64()),
+        (Some(0), Some(0)),
+        "{out}"
+    );
+    assert!(
+        out["unreachable"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&format!(
+                "the webhook http://127.0.0.1:{port} did not answer"
+            )),
+        "{out}"
+    );
+    let (waiting, attempts): (i64, i64) = admin
+        .query_one(
+            "SELECT count(*), sum(attempts) FROM ai.notification_outbox WHERE sent_at IS NULL",
+            &[],
+        )
+        .map(|r| (r.get(0), r.get(1)))
+        .unwrap();
+    assert_eq!((waiting, attempts), (2, 1));
 }
 
 #[test]
