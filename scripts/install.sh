@@ -37,7 +37,7 @@ install -C -m 0644 "$pkg$extdir"/ai_architect.control "$pkg$extdir"/ai_architect
 
 # earlier versions' install scripts, as released, and the upgrade scripts: the state schema
 # changes written by hand (sql/upgrade/FROM--TO.sql), then the functions that are new or
-# changed between the two install scripts, then the privileges
+# changed between the two install scripts, then the privileges of TO (its script's own)
 install -C -m 0644 sql/versions/ai_architect--*.sql sql/versions/ai_architect--*.control "$extdir/"
 for lib in "$CACHE_DIR"/previous/pg"$PG_MAJOR"/*/ai_architect-*.so; do
   [ -f "$lib" ] && install -C -m 0755 "$lib" "$libdir/"
@@ -48,9 +48,29 @@ for up in sql/upgrade/*--*.sql; do
   to_sql="sql/versions/ai_architect--$to.sql"
   [ -f "$to_sql" ] || to_sql="$pkg$extdir/ai_architect--$to.sql"
   [ -f "$to_sql" ] || die "no install script of version $to for $up"
-  { cat "$up"; python3 scripts/upgrade_functions.py "sql/versions/ai_architect--$from.sql" "$to_sql"
-    cat sql/privileges.sql; } > "$ROOT/target/ai_architect--$hop.sql"
+  { cat "$up"; python3 scripts/upgrade_functions.py "sql/versions/ai_architect--$from.sql" "$to_sql"; } \
+    > "$ROOT/target/ai_architect--$hop.sql"
   install -C -m 0644 "$ROOT/target/ai_architect--$hop.sql" "$extdir/"
+done
+# From a release more than one hop back, one direct script to this version (PostgreSQL takes
+# the shortest path): each hop's state schema in order, then the functions and privileges of
+# this version once. Chained hops would load two releases' libraries into one session (the
+# intermediate one's functions, then this one's), which defines every setting twice.
+current=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$pkg$extdir/ai_architect.control")
+[ -f "$pkg$extdir/ai_architect--$current.sql" ] || die "no install script of version $current"
+for released in sql/versions/ai_architect--*.sql; do
+  from=$(basename "$released" .sql); from=${from#ai_architect--}
+  at=$from hops=()
+  while [ "$at" != "$current" ]; do
+    next=$(ls sql/upgrade/"$at"--*.sql 2>/dev/null | head -n1)
+    [ -n "$next" ] || die "no upgrade step from $at (on the way from $from to $current)"
+    hops+=("$next"); at=$(basename "$next" .sql); at=${at##*--}
+  done
+  [ ${#hops[@]} -gt 1 ] || continue
+  { cat "${hops[@]}"
+    python3 scripts/upgrade_functions.py "$released" "$pkg$extdir/ai_architect--$current.sql"; } \
+    > "$ROOT/target/ai_architect--$from--$current.sql"
+  install -C -m 0644 "$ROOT/target/ai_architect--$from--$current.sql" "$extdir/"
 done
 
 install_assets

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The SQL functions part of an upgrade script, from two full install scripts.
+"""The generated part of an upgrade script, from two full install scripts: the functions, then
+the privileges of the new version.
 
     scripts/upgrade_functions.py OLD.sql NEW.sql
 
@@ -10,7 +11,10 @@ one pgrx block ending in AS 'MODULE_PATHNAME', '<symbol>'. Printed, in this orde
   DROP FUNCTION for functions the new version no longer has, or whose arguments or result
   changed (CREATE OR REPLACE cannot change those);
   CREATE OR REPLACE FUNCTION for every function of the new version: each then runs the new
-  library (an earlier version may have run its own, see sql/versions/*.control).
+  library (an earlier version may have run its own, see sql/versions/*.control);
+  the new version's privileges, its install script's `finalize` block (sql/privileges.sql as
+  that version had it: a hop to a released version grants what that version has, not what
+  the current sql/privileges.sql names).
 
 The state schema (tables, columns, data) is not this script's business: it is written by
 hand in the upgrade script's first part (see README, "Releases and upgrades").
@@ -78,6 +82,12 @@ def main(old_path, new_path):
     for c in creates:
         print(c)
         print()
+    final = [b for b in BLOCK.findall(open(new_path, encoding="utf-8").read())
+             if re.search(r"^-- finalize$", b, re.M)]
+    if len(final) != 1:
+        sys.exit(f"{new_path}: expected one finalize block (the privileges), found {len(final)}")
+    print("-- privileges: the finalize block of " + new_path.rsplit("/", 1)[-1])
+    print(final[0].strip())
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 CREATE EXTENSION ai_architect CASCADE;
 
 -- (pgvector's version is the one built for the server: 0.8.0 on 15, 0.8.2 on 17 and 18)
-SELECT extname, CASE WHEN extname = 'vector' THEN extversion >= '0.8.0' ELSE extversion = '0.2.0' END AS version_ok,
+SELECT extname, CASE WHEN extname = 'vector' THEN extversion >= '0.8.0' ELSE extversion = '0.3.0' END AS version_ok,
        extnamespace::regnamespace AS schema, extrelocatable
 FROM pg_extension WHERE extname IN ('ai_architect', 'vector') ORDER BY 1;
 

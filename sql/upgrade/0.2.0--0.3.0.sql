@@ -1,0 +1,7 @@
+-- ai_architect 0.2.0 -> 0.3.0: the state schema. The install appends the functions that are
+-- new or changed (scripts/upgrade_functions.py) and privileges.sql, making
+-- ai_architect--0.2.0--0.3.0.sql; ALTER EXTENSION ai_architect UPDATE runs it in one
+-- transaction. After it, the schema is the one CREATE EXTENSION gives (tested).
+--
+-- 0.3.0 keeps 0.2.0's tables as they are: what changed is functions (new arguments, such as
+-- the pages of ai.requests) and their grants, which the appended parts bring.
