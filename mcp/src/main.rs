@@ -3,9 +3,11 @@
 //! rights of its own: every call runs on a connection as the configured role.
 
 mod connection;
+mod held;
 mod http;
 mod options;
 mod output;
+mod schemas;
 mod server;
 mod tools;
 

@@ -143,7 +143,7 @@ SELECT jsonb_build_object(
    AND pg_catalog.has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES')";
 
 const LINT: &str = "
-SELECT jsonb_build_object('statement', i -> 'statement', 'risk', i -> 'risk', 'lint', i -> 'lint',
+SELECT jsonb_build_object('statement', i -> 'statement', 'risk', i -> 'risk_level', 'lint', i -> 'lint',
                           'warnings', i -> 'warnings', 'locks', i -> 'locks')
   FROM ai.impact($1) AS i";
 

@@ -68,7 +68,12 @@ def chinook():
         psql(f"DROP ROLE IF EXISTS {r}", db="postgres")
 
 
-def stdio(user, *args):
+# the two protocol versions the server speaks: the initialize handshake of 2025-11-25, and
+# 2026-07-28's self-contained requests (server/discover)
+MODES = {"legacy": "2025-11-25", "2026-07-28": "2026-07-28"}
+
+
+def stdio(user, *args, mode="auto"):
     return Client(
         StdioServerParameters(
             command=MCP_BIN,
@@ -76,20 +81,31 @@ def stdio(user, *args):
             env={"PATH": os.environ.get("PATH", "")},
         ),
         read_timeout_seconds=120,
+        mode=mode,
     )
 
 
+STRUCTURED = {"checked": 0}
+
+
 def body(result):
-    """The JSON between the untrusted-data markers of a successful result."""
+    """The JSON between the untrusted-data markers of a successful result; where the result
+    also carries structured content (every tool has an output schema; 2025-11-25 keeps it for
+    objects only) it is the same value. The client has already checked it against the tool's
+    outputSchema (it refuses a result that does not conform)."""
     assert not result.is_error, text(result)
     t = text(result)
     m = re.search(r"<untrusted-data-([0-9a-f]{16})>\n(.*)\n</untrusted-data-\1>$", t, re.S)
     assert m, t
     inner = m.group(2)
     try:
-        return json.loads(inner)
+        value = json.loads(inner)
     except json.JSONDecodeError:
-        return inner  # a text result (impact_report, generate_sql)
+        value = inner  # a text result (impact_report, generate_sql)
+    if result.structured_content is not None:
+        assert result.structured_content == value, (result.structured_content, value)
+        STRUCTURED["checked"] += 1
+    return value
 
 
 def text(result):
@@ -132,9 +148,13 @@ def test_tools_are_listed_with_schemas_and_hints():
     run(main)
 
 
-def test_every_tool_on_chinook_with_separation_of_duties():
+@pytest.mark.parametrize("mode", list(MODES))
+def test_every_tool_on_chinook_with_separation_of_duties(mode):
+    STRUCTURED["checked"] = 0
+
     async def main():
-        async with stdio(ALICE) as a, stdio(BOB) as b:
+        async with stdio(ALICE, mode=mode) as a, stdio(BOB, mode=mode) as b:
+            assert a.protocol_version == MODES[mode]
             v = body(await a.call_tool("version", {}))
             assert v["extension_version"] and v["installed_version"]
 
@@ -205,6 +225,73 @@ def test_every_tool_on_chinook_with_separation_of_duties():
             # arguments are checked before anything runs
             r = await a.call_tool("impact", {"sql": "DELETE FROM invoice", "mode": "now"})
             assert r.is_error and "estimate, exact, dry_run" in text(r)
+
+    run(main)
+    # structured results, checked by the client against each tool's outputSchema (2025-11-25
+    # carries objects only: the ids and texts of request, approve, generate_sql... are left out)
+    assert STRUCTURED["checked"] >= (15 if mode == "legacy" else 22), STRUCTURED
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_the_tool_list_carries_output_schemas_and_cache_hints(mode):
+    async def main():
+        async with stdio(ALICE, mode=mode) as a:
+            listed = await a.list_tools()
+            schemas = {t.name: t.output_schema for t in listed.tools}
+            objects = {n for n, s in schemas.items() if s is not None and s.get("type") == "object"}
+            assert {"ask", "impact", "execute", "requests", "version"} <= objects, objects
+            if mode == "2026-07-28":
+                # every tool's, scalars too; the list is the same for everyone for an hour
+                assert all(s is not None for s in schemas.values()), schemas
+                assert (listed.ttl_ms, listed.cache_scope) == (3_600_000, "public"), listed
+            else:
+                # 2025-11-25 has object results only
+                assert schemas["request"] is None and schemas["approve"] is None
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_execute_and_rollback_answer_with_the_handle_until_approved(mode):
+    async def main():
+        async with stdio(ALICE, mode=mode) as a, stdio(BOB, mode=mode) as b:
+            before = psql("SELECT total::text FROM invoice WHERE invoice_id = 11")
+            rid = body(await a.call_tool("request", {"sql": "UPDATE invoice SET total = total + 1 WHERE invoice_id = 11"}))
+            held = body(await a.call_tool("execute", {"request": rid}))
+            assert (held["request"], held["state"], held["executed"]) == (rid, "pending", False), held
+            assert "approv" in held["why"], held
+            assert psql("SELECT total::text FROM invoice WHERE invoice_id = 11") == before
+            assert body(await b.call_tool("approve", {"request": rid})) == "approved"
+            ex = body(await a.call_tool("execute", {"request": rid}))
+            assert psql("SELECT total::text FROM invoice WHERE invoice_id = 11") != before
+            # a rollback its level sends through approval is filed, not run
+            psql("UPDATE ai.approval_policy SET rollback_needs_approval = true WHERE risk_level = 'LOW'")
+            try:
+                rb = body(await a.call_tool("rollback", {"execution": ex["execution"]}))
+                assert (rb["rolled_back"], rb["state"]) == (False, "pending"), rb
+                assert psql("SELECT total::text FROM invoice WHERE invoice_id = 11") != before
+                assert body(await b.call_tool("approve", {"request": rb["rollback_request"]})) == "approved"
+                done = body(await a.call_tool("execute", {"request": rb["rollback_request"]}))
+                assert done, done
+                assert psql("SELECT total::text FROM invoice WHERE invoice_id = 11") == before
+            finally:
+                psql("UPDATE ai.approval_policy SET rollback_needs_approval = false WHERE risk_level = 'LOW'")
+            # a request that is not going to be approved says so
+            r2 = body(await a.call_tool("request", {"sql": "UPDATE invoice SET total = total WHERE invoice_id = 12"}))
+            assert body(await a.call_tool("cancel", {"request": r2})) == "cancelled"
+            held = body(await a.call_tool("execute", {"request": r2}))
+            assert (held["state"], held["executed"]) == ("cancelled", False), held
+
+    run(main)
+
+
+def test_truncated_says_exactly_whether_more_rows_existed():
+    async def main():
+        async with stdio(ALICE, "--max-rows", "2") as a:
+            more = body(await a.call_tool("search_catalog", {"question": "invoice", "k": 5}))
+            assert (more["row_count"], more["truncated"]) == (2, True), more
+            exact = body(await a.call_tool("search_catalog", {"question": "invoice", "k": 2}))
+            assert (exact["row_count"], exact["truncated"]) == (2, False), exact
 
     run(main)
 

@@ -140,6 +140,21 @@ fn same_shape_as_fresh(cl: &Cluster, c: &mut Client) {
     assert!(fresh.lines().count() > 300, "{}", fresh.lines().count());
 }
 
+/// ALTER EXTENSION ai_architect UPDATE in database `up`, in a session that never ran the old
+/// library; returns a new session (the one that updated has both libraries' code loaded).
+fn update(cl: &Cluster, from: &str) -> Client {
+    let mut c = cl.connect("up");
+    c.batch_execute("ALTER EXTENSION ai_architect UPDATE")
+        .unwrap();
+    let v = text(
+        &mut c,
+        "SELECT extversion FROM pg_extension WHERE extname = 'ai_architect'",
+    );
+    assert_ne!(v, from, "still on {from}");
+    drop(c);
+    cl.connect("up")
+}
+
 /// The audit chain verifies.
 fn chain_ok(c: &mut Client) {
     let v = text(c, "SELECT ai.verify_audit()::text");
@@ -210,16 +225,7 @@ fn an_update_from_0_1_0_keeps_every_row_and_matches_a_fresh_install() {
     drop(old);
 
     // the update, in a session that never ran the 0.1.0 library
-    let mut c = cl.connect("up");
-    c.batch_execute("ALTER EXTENSION ai_architect UPDATE")
-        .unwrap();
-    let v = text(
-        &mut c,
-        "SELECT extversion FROM pg_extension WHERE extname = 'ai_architect'",
-    );
-    assert_ne!(v, "0.1.0");
-    drop(c);
-    let mut c = cl.connect("up");
+    let mut c = update(&cl, "0.1.0");
 
     // every row 0.1.0 wrote is still there (new columns beside it); images became row text
     rows_kept(&mut c, &[("ai.backups", " - 'row_data' - 'row_after'")]);
@@ -320,16 +326,7 @@ fn an_update_from_0_2_0_keeps_every_row_and_matches_a_fresh_install() {
     }
     drop(old);
 
-    let mut c = cl.connect("up");
-    c.batch_execute("ALTER EXTENSION ai_architect UPDATE")
-        .unwrap();
-    let v = text(
-        &mut c,
-        "SELECT extversion FROM pg_extension WHERE extname = 'ai_architect'",
-    );
-    assert_ne!(v, "0.2.0");
-    drop(c);
-    let mut c = cl.connect("up");
+    let mut c = update(&cl, "0.2.0");
     rows_kept(&mut c, &[]);
     chain_ok(&mut c);
     // the conversation goes on; the 0.2.0 DELETE is undone by the current library
