@@ -94,3 +94,42 @@ pub async fn after(
         )
     })))
 }
+
+/// What a person confirms before a destructive tool acts: the statement of the request to
+/// execute (with its risk and the rows it touches), or the execution to roll back. None for
+/// the other tools.
+pub async fn question(
+    tool: &Tool,
+    args: &Map<String, Value>,
+    client: &Client,
+) -> Result<Option<(String, Value)>, tokio_postgres::Error> {
+    match tool.name {
+        "execute" => {
+            let Some(request) = id(args, "request") else {
+                return Ok(None);
+            };
+            let s = status(client, request).await?;
+            Ok(Some((
+                format!(
+                    "Run request {request} now? {} (risk {}, {} rows by its impact analysis)",
+                    s["statement"].as_str().unwrap_or_default(),
+                    s["risk_level"].as_str().unwrap_or("?"),
+                    s["rows_touched"]
+                ),
+                json!({"request": request, "state": s["state"], "executed": false}),
+            )))
+        }
+        "rollback" => {
+            let Some(execution) = id(args, "execution") else {
+                return Ok(None);
+            };
+            Ok(Some((
+                format!(
+                    "Roll back execution {execution} now? The rows it changed are restored from its backup."
+                ),
+                json!({"execution": execution, "rolled_back": false}),
+            )))
+        }
+        _ => Ok(None),
+    }
+}

@@ -2,6 +2,7 @@
 //! agents, over the Model Context Protocol (stdio, or streamable HTTP). The server holds no
 //! rights of its own: every call runs on a connection as the configured role.
 
+mod confirm;
 mod connection;
 mod held;
 mod http;

@@ -20,7 +20,7 @@ fn cut() -> Value {
 }
 
 /// What a tool that did not act answers (execute of a request not approved, a rollback that
-/// needs its own approval): the handle to follow and its state.
+/// needs its own approval, a call the user did not confirm): why, and the handle to follow.
 fn held() -> Value {
     json!({
         "type": "object",
@@ -32,7 +32,7 @@ fn held() -> Value {
             "rollback_request": {"type": "integer"},
             "why": {"type": "string"}
         },
-        "required": ["request", "state", "why"]
+        "required": ["why"]
     })
 }
 

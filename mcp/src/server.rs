@@ -1,6 +1,7 @@
 //! The MCP side: the tools listed, a call checked and run on its own connection as the
 //! configured role, cancelled in PostgreSQL when the client cancels it.
 
+use crate::confirm::{self, Said};
 use crate::held;
 use crate::options::Options;
 use crate::output;
@@ -63,12 +64,14 @@ impl Architect {
         &self,
         tool: &'static Tool,
         args: &serde_json::Map<String, Value>,
+        responses: Option<&rmcp::model::InputResponses>,
         cx: &RequestContext<RoleServer>,
-    ) -> CallToolResult {
+    ) -> CallToolResponse {
         let st = match tools::statement(tool, args, self.inner.opts.max_rows) {
             Ok(st) => st,
             Err(e) => {
                 return CallToolResult::error(vec![ContentBlock::text(format!("ERROR: {e}"))])
+                    .into()
             }
         };
         // over HTTP, the role or the login the request's token names (see http.rs)
@@ -85,15 +88,15 @@ impl Architect {
         let _slot = tokio::select! {
             s = self.inner.slots.acquire() => match s {
                 Ok(s) => s,
-                Err(_) => return CallToolResult::error(vec![ContentBlock::text("ERROR: the server is shutting down")]),
+                Err(_) => return CallToolResult::error(vec![ContentBlock::text("ERROR: the server is shutting down")]).into(),
             },
             _ = cx.ct.cancelled() => {
-                return CallToolResult::error(vec![ContentBlock::text("ERROR: cancelled by the client while waiting for a connection")]);
+                return CallToolResult::error(vec![ContentBlock::text("ERROR: cancelled by the client while waiting for a connection")]).into();
             }
         };
         let (client, connection) = match pg.connect(tls.clone()).await {
             Ok(c) => c,
-            Err(e) => return CallToolResult::error(vec![ContentBlock::text(db_error(&e))]),
+            Err(e) => return CallToolResult::error(vec![ContentBlock::text(db_error(&e))]).into(),
         };
         let conn = tokio::spawn(connection);
         let cancel = client.cancel_token();
@@ -116,6 +119,14 @@ impl Architect {
             // a destructive tool that would not act answers with the handle to follow instead
             if let Some(handle) = held::before(tool, args, &client).await? {
                 return Ok((Ran::Held(handle), max_bytes));
+            }
+            // and acts only once the person behind the client confirms, where it can ask
+            if let Some((message, none)) = held::question(tool, args, &client).await? {
+                match confirm::ask(cx, responses, &message, none).await {
+                    Said::Go => {}
+                    Said::No(v) => return Ok((Ran::Held(v), max_bytes)),
+                    Said::Ask(r) => return Ok((Ran::Ask(r), max_bytes)),
+                }
             }
             let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = st
                 .params
@@ -152,6 +163,11 @@ impl Architect {
             }
             Some(Err(e)) => CallToolResult::error(vec![ContentBlock::text(db_error(&e))]),
             Some(Ok((Ran::Held(handle), _))) => answer(tool, handle),
+            Some(Ok((Ran::Ask(r), _))) => {
+                drop(client);
+                conn.abort();
+                return CallToolResponse::InputRequired(r);
+            }
             Some(Ok((Ran::Values(values), max_bytes))) => {
                 let body = match tool.returns {
                     Returns::Rows => output::cap_rows(values, self.inner.opts.max_rows, max_bytes),
@@ -161,7 +177,7 @@ impl Architect {
                             return CallToolResult::error(vec![ContentBlock::text(format!(
                                 "ERROR: {}: nothing found (a table the connected role may not use is not shown)",
                                 tool.name
-                            ))])
+                            ))]).into()
                         }
                     },
                 };
@@ -170,14 +186,16 @@ impl Architect {
         };
         drop(client);
         conn.abort();
-        result
+        result.into()
     }
 }
 
-/// What a call produced: the statement's values, or a handle instead of acting.
+/// What a call produced: the statement's values, a handle instead of acting, or a question
+/// for the person behind the client (2026-07-28).
 enum Ran {
     Values(Vec<Value>),
     Held(Value),
+    Ask(rmcp::model::InputRequiredResult),
 }
 
 /// A successful result: the text the model reads (between the untrusted-data markers) and
@@ -257,6 +275,8 @@ impl ServerHandler for Architect {
             ));
         };
         let args = request.arguments.clone().unwrap_or_default();
-        Ok(self.call(tool, &args, &cx).await.into())
+        Ok(self
+            .call(tool, &args, request.input_responses.as_ref(), &cx)
+            .await)
     }
 }

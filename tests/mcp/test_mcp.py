@@ -15,7 +15,7 @@ import time
 import anyio
 import httpx2
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client, StdioServerParameters, types
 from mcp.client.streamable_http import streamable_http_client
 
 HOST = os.environ["AI_PGHOST"]
@@ -73,7 +73,7 @@ def chinook():
 MODES = {"legacy": "2025-11-25", "2026-07-28": "2026-07-28"}
 
 
-def stdio(user, *args, mode="auto"):
+def stdio(user, *args, mode="auto", **client_args):
     return Client(
         StdioServerParameters(
             command=MCP_BIN,
@@ -82,6 +82,7 @@ def stdio(user, *args, mode="auto"):
         ),
         read_timeout_seconds=120,
         mode=mode,
+        **client_args,
     )
 
 
@@ -281,6 +282,44 @@ def test_execute_and_rollback_answer_with_the_handle_until_approved(mode):
             assert body(await a.call_tool("cancel", {"request": r2})) == "cancelled"
             held = body(await a.call_tool("execute", {"request": r2}))
             assert (held["state"], held["executed"]) == ("cancelled", False), held
+
+    run(main)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_person_confirms_before_execute_and_rollback_act_where_the_client_can_ask(mode):
+    """A client that can ask its user (form elicitation) is asked before execute and rollback
+    act: on 2025-11-25 the server asks while the call waits, on 2026-07-28 the call answers
+    input_required and the client calls again with the answer. No, or no answer, runs nothing."""
+    asked = []
+    says = {"confirm": False}
+
+    async def person(context, params):
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": says["confirm"]})
+
+    def total():
+        return psql("SELECT total::text FROM invoice WHERE invoice_id = 13")
+
+    async def main():
+        async with stdio(ALICE, mode=mode, elicitation_callback=person) as a, stdio(BOB, mode=mode) as b:
+            before = total()
+            rid = body(await a.call_tool("request", {"sql": "UPDATE invoice SET total = total + 2 WHERE invoice_id = 13"}))
+            assert body(await b.call_tool("approve", {"request": rid})) == "approved"
+            no = body(await a.call_tool("execute", {"request": rid}))
+            assert (no["executed"], no["state"]) == (False, "approved") and "not confirmed" in no["why"], no
+            assert f"request {rid}" in asked[-1] and "UPDATE invoice SET total = total + 2" in asked[-1], asked
+            assert total() == before
+            says["confirm"] = True
+            ex = body(await a.call_tool("execute", {"request": rid}))
+            assert ex["execution"] > 0 and total() != before, ex
+            says["confirm"] = False
+            no = body(await a.call_tool("rollback", {"execution": ex["execution"]}))
+            assert no["rolled_back"] is False and total() != before, no
+            says["confirm"] = True
+            assert body(await a.call_tool("rollback", {"execution": ex["execution"]}))["status"] == "rolled_back"
+            assert total() == before
+            assert len(asked) == 4, asked
 
     run(main)
 

@@ -1355,6 +1355,10 @@ fn an_approved_insert_runs_exactly_as_written() {
     let mut c = db.connect("postgres");
     c.batch_execute(
         "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+         -- the local cluster keeps its statistics across runs and restarts: a table full at
+         -- pg_stat_statements.max evicts entries, this test's own among them (no other test
+         -- uses the shared cluster's statistics while this binary runs)
+         SELECT pg_stat_statements_reset();
          UPDATE ai.approval_policy SET required_approvals = 0;
          CREATE TABLE public.lit (id int PRIMARY KEY, v text);
          INSERT INTO public.lit VALUES (1, 'one');
