@@ -530,3 +530,35 @@ fn sorted_by_a_column_orders_the_rows() {
     let a = answer("List the invoices sorted by nothing", &music(), &[]);
     assert!(a.is_err() || a.unwrap().confidence < 0.6);
 }
+
+/// Three kinds of answer that looked understood and were not, found on questions written
+/// elsewhere (Spider's dev set): a value the question negates, aggregates the SQL cannot all
+/// hold, a number the SQL leaves out.
+#[test]
+fn a_negated_value_a_second_aggregate_and_a_number_left_out() {
+    // "not from Brazil": the negation is the value's (it was NOT EXISTS of invoices, with
+    // country = 'Brazil', at confidence 1)
+    assert_eq!(
+        sql(
+            "Which customers are not from Brazil?",
+            &[hit(4, 3, "Brazil"), hit(5, 3, "Brazil")]
+        ),
+        "SELECT c.first_name, c.last_name FROM public.customer c WHERE c.country <> 'Brazil'"
+    );
+    let unexplained = |q: &str| match answer(q, &music(), &[]) {
+        Ok(a) => a.unexplained,
+        Err(e) => panic!("{q}: {e:?}"),
+    };
+    // one aggregate is composed: the others stay unexplained, so the answer is not given
+    let u = unexplained("What is the average, minimum and maximum unit price of tracks?");
+    assert!(
+        u.contains(&"minimum".to_string()) && u.contains(&"maximum".to_string()),
+        "{u:?}"
+    );
+    assert!(unexplained("What is the average unit price of tracks?").is_empty());
+    // "in 2023 or 2024": the date is 2023; 2024 is nowhere in the SQL
+    let u = unexplained("How many invoices were issued in 2023 or 2024?");
+    assert_eq!(u, vec!["2024".to_string()]);
+    // a number the SQL holds is accounted for
+    assert!(unexplained("How many invoices were issued in 2023?").is_empty());
+}

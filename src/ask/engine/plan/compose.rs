@@ -331,14 +331,28 @@ impl Analysis<'_> {
         let ratio = self.share.is_some_and(|s| s.ratio);
         // "lost or returned", "from India and China": one column, either value
         let mut eq_values: Vec<(Col, usize, Vec<String>)> = Vec::new();
+        // "whose nationality is not 'USA'", "people who are not from Russia": the negation
+        // is the value's, when no table follows it
+        let mut negated_value = false;
         for c in conds {
             match c {
-                Cond::Eq { alts, value, .. } => {
+                Cond::Eq { pos, alts, value } => {
                     let col = self.pick(
                         &alts.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>(),
                         subject,
                         &named,
                     );
+                    let not = !negated_value
+                        && negated.is_none()
+                        && self.negation_at.is_some_and(|p| pos > p && pos <= p + 4);
+                    if not {
+                        negated_value = true;
+                        wheres.push((
+                            col.0,
+                            format!("{} <> {}", self.col_ref(col), literal(&value)),
+                        ));
+                        continue;
+                    }
                     if let Some(e) = eq_values.iter_mut().find(|e| e.0 == col).filter(|_| !ratio) {
                         e.2.push(value);
                         wheres[e.1].1 =
@@ -522,7 +536,7 @@ impl Analysis<'_> {
         // "not returned": a column that is not filled in
         let mut negated_column = false;
         let mut negated_child: Option<usize> = None;
-        if let (Some(p), None) = (self.negation_at, negated) {
+        if let (Some(p), None, false) = (self.negation_at, negated, negated_value) {
             let col = self
                 .mentions
                 .iter()
@@ -548,12 +562,12 @@ impl Analysis<'_> {
         }
         let negation = match (self.negation_at, negated) {
             _ if negated_child.is_some() => negated_child,
-            _ if negated_column => None,
+            _ if negated_column || negated_value => None,
             (Some(_), Some((_, t))) if t != subject => Some(t),
             (Some(_), _) => self.main_child(subject),
             _ => None,
         };
-        if self.negation_at.is_some() && negation.is_none() && !negated_column {
+        if self.negation_at.is_some() && negation.is_none() && !negated_column && !negated_value {
             self.guesses.push("negation without a related table");
         }
         self.render(

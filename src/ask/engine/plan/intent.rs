@@ -59,17 +59,21 @@ impl Analysis<'_> {
                         self.take(i + 1, 1);
                     }
                 }
-                "average" | "avg" | "mean" => {
-                    self.agg = Some((Agg::Avg, i));
-                    self.take(i, 1);
-                }
-                "maximum" | "max" => {
-                    self.agg = Some((Agg::Max, i));
-                    self.take(i, 1);
-                }
-                "minimum" | "min" => {
-                    self.agg = Some((Agg::Min, i));
-                    self.take(i, 1);
+                "average" | "avg" | "mean" | "maximum" | "max" | "minimum" | "min" => {
+                    let agg = match w.as_str() {
+                        "average" | "avg" | "mean" => Agg::Avg,
+                        "maximum" | "max" => Agg::Max,
+                        _ => Agg::Min,
+                    };
+                    // the SQL holds one aggregate: a second one asked for ("the average,
+                    // minimum and maximum age") stays unexplained, so the answer is not given
+                    match self.agg {
+                        Some((other, _)) if other != agg => {}
+                        _ => {
+                            self.agg = Some((agg, i));
+                            self.take(i, 1);
+                        }
+                    }
                 }
                 "highest" | "largest" | "biggest" | "greatest" | "lowest" | "smallest"
                 | "longest" | "shortest" | "oldest" | "youngest" | "newest" | "latest"

@@ -593,5 +593,27 @@ impl Analysis<'_> {
                 self.used[i] = true;
             }
         }
+        // a number the SQL holds as written is accounted for (a value it compares with)
+        for i in 0..self.toks.len() {
+            if !self.used[i]
+                && self.toks[i].number.is_some()
+                && holds_number(sql, &self.toks[i].text)
+            {
+                self.used[i] = true;
+            }
+        }
     }
+}
+
+/// Whether `sql` holds the number `n` as a whole token (not as part of a longer number, a
+/// name or a date: the bound DATE '2024-01-01' of "in 2023" does not hold 2024).
+fn holds_number(sql: &str, n: &str) -> bool {
+    let b = sql.as_bytes();
+    sql.match_indices(n).any(|(at, _)| {
+        let before = at.checked_sub(1).map(|k| b[k]);
+        let after = b.get(at + n.len()).copied();
+        let part =
+            |c: Option<u8>| c.is_some_and(|c| c.is_ascii_alphanumeric() || b"_.-".contains(&c));
+        !part(before) && !part(after)
+    })
 }
