@@ -469,9 +469,10 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 }
 
 /// Measured when the set was added: 181 answered, 122 right of 931 (67.4% precision, 13.1%
-/// accuracy); then, with a negated value, a second aggregate and a number left out no longer
-/// taken for understood, 175 answered, 128 right (73.1%, 13.7%). The floors sit just under.
-const MIN_PUBLIC_PRECISION: f64 = 0.71;
+/// accuracy); then, with a negated value, a second aggregate, a number left out and ids asked
+/// for but not shown no longer taken for understood, 170 answered, 129 right (75.9%, 13.9%).
+/// The floors sit just under.
+const MIN_PUBLIC_PRECISION: f64 = 0.74;
 const MIN_PUBLIC_ACCURACY: f64 = 0.13;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and

@@ -487,7 +487,14 @@ impl Analysis<'_> {
         let col_used = |(t, c): Col| {
             in_sql(t) && sql.contains(&format!(".{}", ident(&s.tables[t].columns[c].name)))
         };
+        // what the answer shows: the select list, before the first FROM
+        let shown = &sql[..sql.find("FROM ").unwrap_or(sql.len())];
+        let col_shown = |(t, c): Col| {
+            in_sql(t) && shown.contains(&format!(".{}", ident(&s.tables[t].columns[c].name)))
+        };
         for m in &self.mentions {
+            // "list the document ids": an id asked for is shown, not only joined on
+            let asks_id = (m.start..m.start + m.len).any(|i| matches!(self.w(i), "id" | "ids"));
             let used = match &m.target {
                 // "members who never borrowed a book": no loan, whatever its book
                 Target::Table(t) => {
@@ -496,6 +503,7 @@ impl Analysis<'_> {
                             .iter()
                             .any(|fk| fk.to == *t && neg_tables.contains(&fk.from))
                 }
+                Target::Columns(cs) if asks_id => cs.iter().any(|(c, _)| col_shown(*c)),
                 Target::Columns(cs) => cs
                     .iter()
                     .any(|(c, _)| col_used(*c) || neg_tables.contains(&c.0)),
@@ -556,7 +564,8 @@ impl Analysis<'_> {
                     .any(|&m| m != a && m != b && linked(a, m) && linked(m, b))
         };
         for i in 0..self.toks.len() {
-            if self.used[i] || !self.is_content(i) {
+            // an id is asked for, never a relationship (see below)
+            if self.used[i] || !self.is_content(i) || matches!(self.w(i), "id" | "ids") {
                 continue;
             }
             let before = tables_at.iter().rev().find(|(p, _)| *p < i);
@@ -591,6 +600,22 @@ impl Analysis<'_> {
         for i in 0..self.toks.len() {
             if !self.used[i] && fk_words.contains(&self.toks[i].stem) {
                 self.used[i] = true;
+            }
+        }
+        // "the document ids", "artist id": accounted for when the answer shows that table's key
+        for i in 1..self.toks.len() {
+            if self.used[i] || !matches!(self.w(i), "id" | "ids") {
+                continue;
+            }
+            if let Some(t) = self.table_word(i - 1).filter(|&t| in_sql(t)) {
+                let key_shown = s.tables[t]
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .any(|(c, col)| col.pk && col_shown((t, c)));
+                if key_shown {
+                    self.used[i] = true;
+                }
             }
         }
         // a number the SQL holds as written is accounted for (a value it compares with)
