@@ -23,38 +23,66 @@ async fn status(client: &Client, request: i64) -> Result<Value, tokio_postgres::
         .get(0))
 }
 
-/// Before the tool's statement: `execute` of a request that is not approved does not run.
+/// What a destructive tool does before its statement.
+pub enum Before {
+    /// not a destructive tool (or no id): run the statement
+    Run,
+    /// do not run it: answer this instead (`execute` of a request that is not approved)
+    Hold(Value),
+    /// run it once the person behind the client confirms this question (where it can ask);
+    /// the answer if they do not
+    Confirm(String, Value),
+}
+
+/// Before the tool's statement: `execute` of a request that is not approved does not run; an
+/// approved one, and a rollback, are confirmed first where the client can ask.
 pub async fn before(
     tool: &Tool,
     args: &Map<String, Value>,
     client: &Client,
-) -> Result<Option<Value>, tokio_postgres::Error> {
-    let (true, Some(request)) = (tool.name == "execute", id(args, "request")) else {
-        return Ok(None);
-    };
-    let status = status(client, request).await?;
-    let state = status["state"].as_str().unwrap_or_default().to_string();
-    if state == "approved" {
-        return Ok(None);
+) -> Result<Before, tokio_postgres::Error> {
+    match (tool.name, id(args, "request"), id(args, "execution")) {
+        ("execute", Some(request), _) => {
+            let status = status(client, request).await?;
+            let state = status["state"].as_str().unwrap_or_default().to_string();
+            if state == "approved" {
+                return Ok(Before::Confirm(
+                    format!(
+                        "Run request {request} now? {} (risk {}, {} rows by its impact analysis)",
+                        status["statement"].as_str().unwrap_or_default(),
+                        status["risk_level"].as_str().unwrap_or("?"),
+                        status["rows_touched"]
+                    ),
+                    json!({"request": request, "state": state, "executed": false}),
+                ));
+            }
+            let why = match state.as_str() {
+                "pending" => format!(
+                    "request {request} is pending: it runs once approved ({} of {} approvals, by members of {}); ask an approver, then call execute again",
+                    status["decisions"]
+                        .as_array()
+                        .map(|d| d.iter().filter(|x| x["decision"] == "approve").count())
+                        .unwrap_or(0),
+                    status["required_approvals"],
+                    status["approver_role"]
+                ),
+                other => format!("request {request} is {other}: only an approved request runs"),
+            };
+            Ok(Before::Hold(json!({
+                "request": request,
+                "state": state,
+                "executed": false,
+                "why": why
+            })))
+        }
+        ("rollback", _, Some(execution)) => Ok(Before::Confirm(
+            format!(
+                "Roll back execution {execution} now? The rows it changed are restored from its backup."
+            ),
+            json!({"execution": execution, "rolled_back": false}),
+        )),
+        _ => Ok(Before::Run),
     }
-    let why = match state.as_str() {
-        "pending" => format!(
-            "request {request} is pending: it runs once approved ({} of {} approvals, by members of {}); ask an approver, then call execute again",
-            status["decisions"]
-                .as_array()
-                .map(|d| d.iter().filter(|x| x["decision"] == "approve").count())
-                .unwrap_or(0),
-            status["required_approvals"],
-            status["approver_role"]
-        ),
-        other => format!("request {request} is {other}: only an approved request runs"),
-    };
-    Ok(Some(json!({
-        "request": request,
-        "state": state,
-        "executed": false,
-        "why": why
-    })))
 }
 
 /// After the tool's statement failed: a rollback that the policy of its level sends through
@@ -93,43 +121,4 @@ pub async fn after(
             "a rollback at this risk level needs its own approval: filed as request {request}; once approved, execute it"
         )
     })))
-}
-
-/// What a person confirms before a destructive tool acts: the statement of the request to
-/// execute (with its risk and the rows it touches), or the execution to roll back. None for
-/// the other tools.
-pub async fn question(
-    tool: &Tool,
-    args: &Map<String, Value>,
-    client: &Client,
-) -> Result<Option<(String, Value)>, tokio_postgres::Error> {
-    match tool.name {
-        "execute" => {
-            let Some(request) = id(args, "request") else {
-                return Ok(None);
-            };
-            let s = status(client, request).await?;
-            Ok(Some((
-                format!(
-                    "Run request {request} now? {} (risk {}, {} rows by its impact analysis)",
-                    s["statement"].as_str().unwrap_or_default(),
-                    s["risk_level"].as_str().unwrap_or("?"),
-                    s["rows_touched"]
-                ),
-                json!({"request": request, "state": s["state"], "executed": false}),
-            )))
-        }
-        "rollback" => {
-            let Some(execution) = id(args, "execution") else {
-                return Ok(None);
-            };
-            Ok(Some((
-                format!(
-                    "Roll back execution {execution} now? The rows it changed are restored from its backup."
-                ),
-                json!({"execution": execution, "rolled_back": false}),
-            )))
-        }
-        _ => Ok(None),
-    }
 }

@@ -2,7 +2,7 @@
 //! configured role, cancelled in PostgreSQL when the client cancels it.
 
 use crate::confirm::{self, Said};
-use crate::held;
+use crate::held::{self, Before};
 use crate::options::Options;
 use crate::output;
 use crate::schemas;
@@ -116,16 +116,17 @@ impl Architect {
                 .get::<_, Option<String>>(0)
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(1_048_576);
-            // a destructive tool that would not act answers with the handle to follow instead
-            if let Some(handle) = held::before(tool, args, &client).await? {
-                return Ok((Ran::Held(handle), max_bytes));
-            }
+            // a destructive tool that would not act answers with the handle to follow instead,
             // and acts only once the person behind the client confirms, where it can ask
-            if let Some((message, none)) = held::question(tool, args, &client).await? {
-                match confirm::ask(cx, responses, &message, none).await {
-                    Said::Go => {}
-                    Said::No(v) => return Ok((Ran::Held(v), max_bytes)),
-                    Said::Ask(r) => return Ok((Ran::Ask(r), max_bytes)),
+            match held::before(tool, args, &client).await? {
+                Before::Run => {}
+                Before::Hold(handle) => return Ok((Ran::Held(handle), max_bytes)),
+                Before::Confirm(message, none) => {
+                    match confirm::ask(cx, responses, &message, none).await {
+                        Said::Go => {}
+                        Said::No(v) => return Ok((Ran::Held(v), max_bytes)),
+                        Said::Ask(r) => return Ok((Ran::Ask(r), max_bytes)),
+                    }
                 }
             }
             let params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = st
