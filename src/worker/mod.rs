@@ -269,6 +269,10 @@ const AUDIT_PARTS: [(&str, &str); 6] = [
 ];
 
 fn audit_parts(failures: &mut Backoff, result: &serde_json::Value) {
+    if result.get("skipped").is_some() {
+        // another session's audit ran instead: this one says nothing about the parts
+        return;
+    }
     let warnings: Vec<&str> = result["warnings"]
         .as_array()
         .map(|w| w.iter().filter_map(|x| x.as_str()).collect())
