@@ -28,7 +28,12 @@ pub fn deliver(max: i64) -> Result<Value> {
     .map(|j| j.0)
     .unwrap_or(json!([]));
     let timeout = std::time::Duration::from_millis(crate::guc::approval_webhook_timeout_ms());
-    let agent = ureq::AgentBuilder::new().timeout(timeout).build();
+    // a connection per message: an endpoint that closes kept-alive connections (many do)
+    // would otherwise make the next message look like an endpoint that does not answer
+    let agent = ureq::AgentBuilder::new()
+        .timeout(timeout)
+        .max_idle_connections(0)
+        .build();
     let (mut sent, mut failed) = (0, 0);
     let mut unreachable: Option<String> = None;
     for m in batch.as_array().cloned().unwrap_or_default() {

@@ -497,6 +497,18 @@ fn what_the_worker_cannot_do_it_says_once_with_the_fix_and_tries_again_later() {
         "{failing}"
     );
 
+    // an audit skipped because another session's runs (it holds the audit's lock) says
+    // nothing about the parts: they are not reported working again
+    let mut holder = cl.connect("postgres");
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({})",
+            0x6169_5f72_756e_6175_i64
+        ))
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(12)); // two audit intervals
+    holder.batch_execute("ROLLBACK").unwrap();
+    assert!(!cl.log().contains("works again"), "{}", cl.log());
     // fixed: the next audit says so; the endpoint answers: the message goes at the next try
     admin
         .batch_execute("CREATE EXTENSION pg_stat_statements")
