@@ -399,7 +399,7 @@ CREATE TABLE ai.approval_requests (
     risk_level     text        NOT NULL CHECK (risk_level IN ('LOW', 'MEDIUM', 'HIGH', 'CRITICAL')),
     state          text        NOT NULL DEFAULT 'pending'
                                CHECK (state IN ('pending', 'approved', 'rejected', 'expired', 'cancelled',
-                                                'executed', 'failed', 'rolled_back')),
+                                                'executed', 'failed', 'rolled_back', 'running')),
     requester      name        NOT NULL DEFAULT session_user,
     database_name  name        NOT NULL DEFAULT current_database(),
     created_at     timestamptz NOT NULL DEFAULT now(),
@@ -427,7 +427,7 @@ CREATE TABLE ai.executions (
     request_id    bigint      NOT NULL REFERENCES ai.approval_requests (id),
     executed_by   name        NOT NULL DEFAULT session_user,
     txid          xid8,
-    status        text        NOT NULL CHECK (status IN ('succeeded', 'failed', 'rolled_back')),
+    status        text        NOT NULL CHECK (status IN ('succeeded', 'failed', 'rolled_back', 'running', 'rolling_back')),
     started_at    timestamptz NOT NULL DEFAULT now(),
     finished_at   timestamptz,
     duration_ms   float8,
@@ -436,7 +436,11 @@ CREATE TABLE ai.executions (
     rolled_back_at timestamptz,
     rollback_report jsonb,
     -- the rollback plan as the execution resolved it (schema-qualified names)
-    rollback_plan jsonb
+    rollback_plan jsonb,
+    -- a statement run outside a transaction block: the executor's background worker process
+    -- and what it records (the statement, its role, indexes left INVALID, ...)
+    pid           integer,
+    detail        jsonb       NOT NULL DEFAULT '{}'
 );
 CREATE INDEX executions_request ON ai.executions (request_id);
 

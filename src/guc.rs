@@ -35,6 +35,8 @@ static EXECUTE_STATEMENT_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(60
 static EXECUTE_LOCK_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(2_000);
 static EXECUTE_LOCK_RETRY_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static EXECUTE_TIMEOUT_CEILING_MS: GucSetting<i32> = GucSetting::<i32>::new(600_000);
+static ONLINE_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(21_600_000);
+static KEEP_INVALID_INDEXES: GucSetting<bool> = GucSetting::<bool>::new(false);
 static CURATOR_ROLE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"ai_curator"));
 static WORKER_ROLE: GucSetting<Option<CString>> =
@@ -341,6 +343,24 @@ pub fn init() {
         GucFlags::UNIT_MS,
     );
     GucRegistry::define_int_guc(
+        c"ai_architect.online_timeout_ms",
+        c"Time limit of an approved statement that runs outside a transaction block (CREATE INDEX CONCURRENTLY, VACUUM, ...).",
+        c"Such statements are run by a background worker of their own; past this limit the statement is cancelled and the request fails. Only superusers change it.",
+        &ONLINE_TIMEOUT_MS,
+        1,
+        i32::MAX,
+        GucContext::Suset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_bool_guc(
+        c"ai_architect.keep_invalid_indexes",
+        c"Whether an index a failed concurrent build leaves INVALID is kept (for inspection) instead of dropped.",
+        c"Read when ai.execute starts the statement. Either way the execution reports the index.",
+        &KEEP_INVALID_INDEXES,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
         c"ai_architect.execute_lock_retry_ms",
         c"How long ai.execute keeps trying again when its statement cannot take its locks within execute_lock_timeout_ms; 0 tries once.",
         c"Each attempt waits at most execute_lock_timeout_ms (readers queue behind it no longer), is rolled back, logged in the audit trail with the sessions that held the locks, and followed by a pause that doubles from 250 ms up to 5 s.",
@@ -607,6 +627,12 @@ pub fn execute_statement_timeout_ms() -> u64 {
 }
 pub fn execute_lock_timeout_ms() -> u64 {
     EXECUTE_LOCK_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn online_timeout_ms() -> u64 {
+    ONLINE_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn keep_invalid_indexes() -> bool {
+    KEEP_INVALID_INDEXES.get()
 }
 pub fn execute_lock_retry_ms() -> u64 {
     EXECUTE_LOCK_RETRY_MS.get().max(0) as u64

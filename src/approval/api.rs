@@ -94,13 +94,17 @@ pub(super) fn request_rollback_sql(
         .or_raise("ai.request_rollback")
 }
 
-/// One request with its decisions and executions.
-#[pg_extern(stable, name = "request_status")]
+/// One request with its decisions and executions (with the progress of one running outside
+/// a transaction block; one whose background worker is gone is marked failed first).
+#[pg_extern(volatile, name = "request_status")]
 #[search_path(pg_catalog, pg_temp)]
 pub(super) fn request_status_sql(request: Option<i64>) -> JsonB {
     JsonB(
         req("request", request)
-            .and_then(status)
+            .and_then(|id| {
+                super::online::reap()?;
+                status(id)
+            })
             .or_raise("ai.request_status"),
     )
 }

@@ -25,6 +25,7 @@ use std::panic::AssertUnwindSafe;
 
 /// Runs an approved request; see the module documentation.
 pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
+    super::online::reap()?;
     let req = load(id, true)?;
     match req.state.effective(req.past_expiry) {
         State::Approved => {}
@@ -79,9 +80,35 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
     }
     let runner = Runner::of(&req, sp)?;
     let rsp = SearchPath::pin_for(runner.path.clone());
-    let out = run(&rsp, &runner, &req, &reading, &r);
+    let out = if reading.online.is_some() {
+        start_online(&rsp, &runner, &req)
+    } else {
+        run(&rsp, &runner, &req, &reading, &r)
+    };
     rsp.restore();
     out
+}
+
+/// A statement that runs outside a transaction block: its rollback plan taken now (a
+/// dropped index's definition), then handed to a background worker.
+fn start_online(sp: &SearchPath, runner: &Runner, req: &Request) -> Result<Value> {
+    let (now, _) =
+        runner.run(|| impact::analyse_in(sp, &req.sql, crate::impact::model::Mode::Estimate))?;
+    // SAFETY: reads the backend's current user id.
+    let me = unsafe { pg_sys::GetUserId() };
+    let (role, name) = match &runner.role {
+        Some((oid, name)) => (*oid, name.clone()),
+        None => (me, current_user()?),
+    };
+    super::online::start(
+        req,
+        &super::online::Runner {
+            role,
+            name: &name,
+            search_path: &runner.path,
+        },
+        &now["rollback_plan"],
+    )
 }
 
 /// Who an approved statement runs as, and the search_path its names resolve through.

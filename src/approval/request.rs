@@ -61,6 +61,8 @@ fn store_request(
     match reading.kind {
         Kind::Insert | Kind::Update | Kind::Delete | Kind::Truncate | Kind::Ddl => {}
         Kind::Merge => {}
+        // VACUUM, ANALYZE
+        Kind::Other if reading.online.is_some() => {}
         Kind::Select => return Err(ApprovalError::NotAllowed("SELECT")),
         Kind::Copy => return Err(ApprovalError::NotAllowed("COPY")),
         Kind::Other => return Err(ApprovalError::NotAllowed("utility")),

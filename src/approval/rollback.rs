@@ -12,6 +12,7 @@ use serde_json::{json, Value};
 /// Restores the rows an execution touched; see the module documentation.
 /// ai.rollback: refused when the policy wants the rollback approved first.
 pub fn rollback(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
+    super::online::reap()?;
     let risk = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<String>(
             "SELECT (SELECT r.risk_level FROM ai.executions e JOIN ai.approval_requests r ON r.id = e.request_id WHERE e.id = $1)",
@@ -96,8 +97,8 @@ pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> 
         });
     }
     requester_or_approver(&req, "rolled back")?;
-    let kind = crate::impact::analyse::read(&req.sql)?.kind;
-    let report = if matches!(kind, Kind::Ddl) {
+    let reading = crate::impact::analyse::read(&req.sql)?;
+    let report = if matches!(reading.kind, Kind::Ddl) || reading.online.is_some() {
         // the plan as the execution resolved it: every name schema-qualified
         let plan = if v["plan"].is_object() {
             &v["plan"]
@@ -111,14 +112,24 @@ pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> 
             .iter()
             .filter_map(|s| s.as_str().map(str::to_string))
             .collect();
+        // an inverse that runs outside a transaction block (an index dropped or built
+        // concurrently) is run by a background worker, as the caller
+        if let Some(s) = inverse.iter().find(|s| {
+            matches!(
+                crate::pgsql::parts(s),
+                Ok(crate::pgsql::Parts::Utility {
+                    online: Some(_),
+                    ..
+                })
+            )
+        }) {
+            // SAFETY: reads the backend's current user id.
+            let me = unsafe { pgrx::pg_sys::GetUserId() };
+            return super::online::start_rollback(&req, exec_id, s, me, force);
+        }
         for s in &inverse {
-            // inside this transaction, a concurrent index build is a plain one
-            let s = match s.strip_prefix("DROP INDEX CONCURRENTLY ") {
-                Some(rest) => format!("DROP INDEX {rest}"),
-                None => s.clone(),
-            };
             crate::spi_util::with_search_path("pg_catalog, pg_temp", || {
-                crate::pgsql::pinned(|| Spi::run(&s))
+                crate::pgsql::pinned(|| Spi::run(s))
             })?;
         }
         json!({"inverse": inverse})

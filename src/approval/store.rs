@@ -80,6 +80,8 @@ pub enum ApprovalError {
     RunnerGone(String),
     #[error("the backup holds unexpected data: {0}")]
     Decode(String),
+    #[error("this statement runs outside a transaction block, by a background worker, and none can start: {why}")]
+    NoWorker { why: String, statement: String },
 }
 
 impl UserError for ApprovalError {
@@ -106,6 +108,7 @@ impl UserError for ApprovalError {
                 PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
             }
             MergeReachesOthers(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            NoWorker { .. } => PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             MaxRows(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             PgSql(_) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
@@ -135,6 +138,9 @@ impl UserError for ApprovalError {
             Irreversible(level) => Some(format!("an owner may set allow_irreversible for {level} in ai.approval_policy")),
             Conflicts(..) => Some("review the rows listed; ai.rollback(execution, force => true) overwrites them".into()),
             WrongState { .. } => Some("ai.request_status(id) shows its history".into()),
+            NoWorker { statement, .. } => Some(format!(
+                "nothing was run or recorded; try again when a worker slot is free (max_worker_processes), or run it yourself as a statement of its own, outside any transaction block: {statement}"
+            )),
             RunnerGone(_) => Some("make the request again as a role that exists; ai_architect.execute_as = executor (superuser) runs approved statements with the executor's rights instead".into()),
             WindowClosed(_) => Some(
                 "its row backup is kept for the rollback window only; to undo it now, request a statement that restores the rows (ai.request)".into(),
@@ -357,7 +363,7 @@ pub(super) fn status(id: i64) -> Result<Value> {
     let req = load(id, false)?;
     let v = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-            "SELECT jsonb_build_object(
+            &format!("SELECT jsonb_build_object(
                  'id', r.id, 'state', r.state, 'risk_level', r.risk_level, 'requester', r.requester, 'reason', r.reason,
                  'statement', r.normalized_sql, 'sql_sha256', r.sql_sha256, 'created_at', r.created_at,
                  'expires_at', r.expires_at, 'decided_at', r.decided_at, 'state_reason', r.state_reason,
@@ -368,10 +374,12 @@ pub(super) fn status(id: i64) -> Result<Value> {
                                  'comment', a.comment, 'at', a.created_at) ORDER BY a.id) FROM ai.approvals a WHERE a.request_id = r.id), '[]'),
                  'executions', coalesce((SELECT jsonb_agg(jsonb_build_object('id', e.id, 'status', e.status, 'by', e.executed_by,
                                  'started_at', e.started_at, 'duration_ms', e.duration_ms, 'rows_by_table', e.rows_by_table,
-                                 'error', e.error, 'rolled_back_at', e.rolled_back_at,
+                                 'error', e.error, 'rolled_back_at', e.rolled_back_at, 'pid', e.pid,
+                                 'outside_transaction', CASE WHEN e.detail <> '{{}}' THEN e.detail - 'role' - 'claimed' - 'indexes_before' - 'table' END,
+                                 'progress', {progress}, 'rollback_report', e.rollback_report,
                                  'backed_up_rows', (SELECT count(*) FROM ai.backups b WHERE b.execution_id = e.id)) ORDER BY e.id)
                                  FROM ai.executions e WHERE e.request_id = r.id), '[]'))
-               FROM ai.approval_requests r WHERE r.id = $1",
+               FROM ai.approval_requests r WHERE r.id = $1", progress = PROGRESS_SQL),
             &[id.into()],
         )?)
     })?
@@ -388,6 +396,16 @@ pub(super) fn status(id: i64) -> Result<Value> {
     };
     Ok(v)
 }
+
+/// The live progress of a running execution's worker, for the status document: SQL over the
+/// execution `e`.
+const PROGRESS_SQL: &str =
+    "CASE WHEN e.status IN ('running', 'rolling_back') THEN jsonb_strip_nulls(jsonb_build_object(
+        'wait_event', (SELECT a.wait_event_type || ': ' || a.wait_event FROM pg_catalog.pg_stat_activity a WHERE a.pid = e.pid),
+        'create_index', (SELECT to_jsonb(p) - 'datid' - 'datname' - 'pid' FROM pg_catalog.pg_stat_progress_create_index p WHERE p.pid = e.pid),
+        'vacuum', (SELECT to_jsonb(p) - 'datid' - 'datname' - 'pid' FROM pg_catalog.pg_stat_progress_vacuum p WHERE p.pid = e.pid),
+        'analyze', (SELECT to_jsonb(p) - 'datid' - 'datname' - 'pid' FROM pg_catalog.pg_stat_progress_analyze p WHERE p.pid = e.pid)))
+     END";
 
 /// Runs `f` with the search_path pinned for the extension's own queries (these functions run
 /// the caller's SQL, so they cannot pin it in their definition); `sp` has the caller's.

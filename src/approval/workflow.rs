@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 pub enum State {
     Pending,
     Approved,
+    /// a statement that runs outside a transaction block, under way in the executor's
+    /// background worker
+    Running,
     Rejected,
     Expired,
     Cancelled,
@@ -20,6 +23,7 @@ impl State {
         Some(match s {
             "pending" => State::Pending,
             "approved" => State::Approved,
+            "running" => State::Running,
             "rejected" => State::Rejected,
             "expired" => State::Expired,
             "cancelled" => State::Cancelled,
@@ -34,6 +38,7 @@ impl State {
         match self {
             State::Pending => "pending",
             State::Approved => "approved",
+            State::Running => "running",
             State::Rejected => "rejected",
             State::Expired => "expired",
             State::Cancelled => "cancelled",
@@ -57,7 +62,8 @@ impl State {
         matches!(
             (self, next),
             (Pending, Approved | Rejected | Expired | Cancelled)
-                | (Approved, Executed | Failed | Expired | Cancelled)
+                | (Approved, Executed | Failed | Expired | Cancelled | Running)
+                | (Running, Executed | Failed)
                 | (Executed, RolledBack)
         )
     }
@@ -114,6 +120,11 @@ mod tests {
         assert!(!State::Rejected.may_become(State::Approved));
         assert!(!State::Pending.may_become(State::Executed));
         assert!(State::Executed.may_become(State::RolledBack));
+        assert!(State::Approved.may_become(State::Running));
+        assert!(State::Running.may_become(State::Failed));
+        assert!(!State::Running.may_become(State::Cancelled));
+        assert_eq!(State::Running.effective(true), State::Running);
+        assert_eq!(State::parse("running"), Some(State::Running));
         assert_eq!(escalated("MEDIUM"), "HIGH");
         assert_eq!(escalated("CRITICAL"), "CRITICAL");
     }

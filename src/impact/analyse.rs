@@ -67,6 +67,8 @@ pub struct Reading {
     /// an INSERT … ON CONFLICT: some of its rows may update rows that were there before
     pub upsert: bool,
     pub utility: Option<sqlparse::Parsed>,
+    /// a statement PostgreSQL runs only outside a transaction block, as its parser reads it
+    pub online: Option<crate::pgsql::Online>,
     /// the statement as shown, stored and hashed: PostgreSQL's own delimitation of the text
     /// (DDL: the form the DDL analysis read)
     pub text: String,
@@ -84,6 +86,15 @@ pub fn read(sql: &str) -> Result<Reading> {
         Parts::Merge { .. } => (Kind::Merge, None),
         Parts::Truncate { .. } => (Kind::Truncate, None),
         Parts::Select => (Kind::Select, None),
+        Parts::Utility {
+            online: Some(o), ..
+        } => (
+            match o {
+                crate::pgsql::Online::Vacuum { .. } => Kind::Other,
+                _ => Kind::Ddl,
+            },
+            None,
+        ),
         Parts::Utility { .. } => {
             let parsed = sqlparse::parse_statement(sql)?;
             let kind = sqlparse::kind(&parsed.stmt);
@@ -98,6 +109,10 @@ pub fn read(sql: &str) -> Result<Reading> {
             ..
         }
     );
+    let online = match &parts {
+        Parts::Utility { online, .. } => online.clone(),
+        _ => None,
+    };
     let text = match &utility {
         Some(p) => p.stmt.to_string(),
         None => crate::pgsql::one_statement(sql)?.text,
@@ -107,6 +122,7 @@ pub fn read(sql: &str) -> Result<Reading> {
         parts,
         upsert,
         utility,
+        online,
         text,
     })
 }
@@ -126,9 +142,9 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
     let reading = read(sql)?;
     let kind = reading.kind;
     let shape = statement::shape(&reading.parts);
-    let facts = match reading.utility {
-        Some(_) => None,
-        None => analysed(sp, sql),
+    let facts = match (&reading.utility, &reading.online) {
+        (None, None) => analysed(sp, sql),
+        _ => None,
     };
     // the relations PostgreSQL resolved the statement's names to (views expanded)
     let read_relations: Vec<String> = facts
@@ -166,6 +182,11 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
         if let Some(why) = crate::spi_util::why_read_only() {
             return Err(ImpactError::ReadOnly(why));
         }
+        if reading.online.is_some() {
+            return Err(ImpactError::NoTransaction(
+                a.statement.chars().take(60).collect(),
+            ));
+        }
         match kind {
             Kind::Copy => return Err(ImpactError::NotDryRunnable("COPY")),
             Kind::Other => return Err(ImpactError::NotDryRunnable("utility")),
@@ -197,6 +218,11 @@ fn analyse_pinned(sp: &SearchPath, sql: &str, mode: Mode) -> Result<(Value, Vec<
             only,
         } => truncate(sp, &mut a, tables, *cascade, *only)?,
         Shape::Select => select(sp, &mut a, &read_relations)?,
+        Shape::Other if reading.online.is_some() => {
+            if let Some(o) = &reading.online {
+                super::online::online(sp, &mut a, o)?;
+            }
+        }
         Shape::Other => match &reading.utility {
             Some(p) => {
                 let named = match &reading.parts {

@@ -97,6 +97,10 @@ pub enum Inverse {
     Index {
         name: String,
     },
+    /// the index's definition, built again with CREATE INDEX CONCURRENTLY
+    IndexConcurrently {
+        name: String,
+    },
     View {
         name: String,
     },

@@ -10,6 +10,7 @@ pub mod ddl;
 mod document;
 pub mod error;
 pub mod model;
+mod online;
 pub mod report;
 pub mod risk;
 mod rollback_plan;

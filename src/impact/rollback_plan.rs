@@ -160,7 +160,8 @@ pub(super) fn rollback_plan(a: &Analysis) -> Result<Value> {
                 ));
             }
         }
-        Kind::Ddl => {
+        // a statement run outside a transaction block (VACUUM, ANALYZE) has its steps too
+        Kind::Ddl | Kind::Other if a.kind == Kind::Ddl || !a.ddl_steps.is_empty() => {
             let mut ok = !a.ddl_steps.is_empty();
             for s in a.ddl_steps.iter().rev() {
                 match inverse_sql(&s.inverse)? {
@@ -181,12 +182,22 @@ pub(super) fn rollback_plan(a: &Analysis) -> Result<Value> {
             reversible = true;
             notes.push("nothing to undo".into());
         }
-        Kind::Copy | Kind::Other => {
+        Kind::Ddl | Kind::Copy | Kind::Other => {
             reversible = false;
             notes.push("no automatic inverse for this statement".into());
         }
     }
     Ok(json!({"reversible": reversible, "capture": capture, "inverse": inverse, "notes": notes}))
+}
+
+/// An index definition (`pg_get_indexdef`) as a concurrent build.
+pub(super) fn concurrently(def: &str) -> String {
+    for head in ["CREATE UNIQUE INDEX ", "CREATE INDEX "] {
+        if let Some(rest) = def.strip_prefix(head) {
+            return format!("{head}CONCURRENTLY {rest}");
+        }
+    }
+    def.to_string()
 }
 
 /// The inverse statement of one DDL step, reading current definitions from the catalog.
@@ -247,6 +258,10 @@ pub(super) fn inverse_sql_qualified(
         },
         Inverse::Index { name } => match one("SELECT pg_catalog.pg_get_indexdef(pg_catalog.to_regclass($1))", &[name])? {
             Some(def) => Some(Ok(def)),
+            None => Some(Err(format!("index {name} not found"))),
+        },
+        Inverse::IndexConcurrently { name } => match one("SELECT pg_catalog.pg_get_indexdef(pg_catalog.to_regclass($1))", &[name])? {
+            Some(def) => Some(Ok(concurrently(&def))),
             None => Some(Err(format!("index {name} not found"))),
         },
         Inverse::View { name } => match one("SELECT pg_catalog.pg_get_viewdef(pg_catalog.to_regclass($1))", &[name])? {

@@ -343,6 +343,7 @@ mod tests {
             shape(&Parts::Utility {
                 tag: "CREATE INDEX".into(),
                 relations: None,
+                online: None,
             }),
             Shape::Other
         );

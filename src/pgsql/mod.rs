@@ -16,14 +16,18 @@
 //!   that PostgreSQL would have to analyse again (a concurrent schema change) is refused.
 mod api;
 mod lexer;
+pub mod online;
 mod parts;
 pub mod policy;
 mod run;
 pub mod sites;
+mod toplevel;
 mod tree;
 
+pub use online::Online;
 pub use parts::{parts, Parts, Target};
 pub use policy::{Command, Facts, Lists, Refusal};
+pub use toplevel::run_top_level;
 
 use crate::spi_util::Spi;
 use pgrx::pg_sys;

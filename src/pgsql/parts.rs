@@ -104,6 +104,8 @@ pub enum Parts {
     Utility {
         tag: String,
         relations: Option<Vec<Target>>,
+        /// a statement PostgreSQL runs only outside a transaction block
+        online: Option<super::online::Online>,
     },
 }
 
@@ -264,6 +266,7 @@ unsafe fn read(
         _ => Ok(Parts::Utility {
             tag,
             relations: ddl_relations(node),
+            online: super::online::online(node),
         }),
     }
 }
@@ -350,7 +353,7 @@ unsafe fn referenced(node: *mut pg_sys::Node, out: &mut Vec<Target>) {
     }
 }
 
-unsafe fn string(p: *const std::ffi::c_char) -> String {
+pub(super) unsafe fn string(p: *const std::ffi::c_char) -> String {
     if p.is_null() {
         String::new()
     } else {
@@ -358,7 +361,7 @@ unsafe fn string(p: *const std::ffi::c_char) -> String {
     }
 }
 
-unsafe fn target(r: *mut pg_sys::RangeVar) -> Target {
+pub(super) unsafe fn target(r: *mut pg_sys::RangeVar) -> Target {
     let opt = |p: *const std::ffi::c_char| (!p.is_null()).then(|| string(p));
     Target {
         catalog: opt((*r).catalogname),

@@ -86,6 +86,7 @@ fn requests(s: &Settings) -> Result<(i64, bool)> {
                                  WHERE pe.request_id = r.id AND p.state IN ('pending', 'approved'))
                    FROM ai.approval_requests r LEFT JOIN ai.executions e ON e.request_id = r.id
                   WHERE r.id > $1 AND r.state = ANY ($2) AND r.created_at < now() - $3 * interval '1 second'
+                    AND NOT EXISTS (SELECT 1 FROM ai.executions x WHERE x.request_id = r.id AND x.status IN ('running', 'rolling_back'))
                   GROUP BY r.id ORDER BY r.id LIMIT $4",
                 None,
                 &[
