@@ -99,7 +99,7 @@ run_integration() {
   # The binaries that make clusters of their own (and mostly wait on them: the worker's
   # minutes, a standby's replay, an upgrade) run beside the ones that share the local
   # cluster; they share no server, role or port with them.
-  local own=(worker standby upgrade) shared=() t rc_own=0
+  local own=(worker standby upgrade online) shared=() t rc_own=0
   for t in tests/integration/tests/*.rs; do
     t=$(basename "$t" .rs)
     [[ " ${own[*]} " == *" $t "* ]] || shared+=(--test "$t")
