@@ -6,7 +6,8 @@
 use super::online::{left_invalid, EXECUTOR_TYPE};
 use super::store::{load, log, sha256_hex, transition, ApprovalError, Result};
 use super::workflow::State;
-use crate::spi_util::{CaughtPgError, Spi};
+use crate::spi_util::CaughtPgError;
+use crate::spi_util::Spi;
 use pgrx::bgworkers::BackgroundWorker;
 use pgrx::prelude::*;
 use pgrx::JsonB;

@@ -7,7 +7,8 @@
 //! kill, a restart) is found by [`reap`] and marked failed, with any index it left INVALID.
 use super::store::{log, transition, ApprovalError, Request, Result};
 use super::workflow::State;
-use crate::spi_util::{as_extension_owner, Spi};
+use crate::spi_util::as_extension_owner;
+use crate::spi_util::Spi;
 use pgrx::bgworkers::{BackgroundWorkerBuilder, BgWorkerStartTime};
 use pgrx::{pg_sys, JsonB};
 use serde_json::{json, Value};

@@ -8,7 +8,8 @@ use super::ddl::{Inverse, LockMode, Step};
 use super::error::Result;
 use super::model::Analysis;
 use crate::pgsql::{Online, Target};
-use crate::spi_util::{SearchPath, Spi};
+use crate::spi_util::SearchPath;
+use crate::spi_util::Spi;
 
 pub(super) fn online(sp: &SearchPath, a: &mut Analysis, o: &Online) -> Result<()> {
     use LockMode::*;

@@ -270,3 +270,20 @@ pub(super) fn inverse_sql_qualified(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::concurrently;
+
+    #[test]
+    fn an_index_definition_is_built_again_concurrently() {
+        assert_eq!(
+            concurrently("CREATE INDEX i ON public.t USING btree (a)"),
+            "CREATE INDEX CONCURRENTLY i ON public.t USING btree (a)"
+        );
+        assert_eq!(
+            concurrently("CREATE UNIQUE INDEX u ON s.t USING btree (a) WHERE (b > 0)"),
+            "CREATE UNIQUE INDEX CONCURRENTLY u ON s.t USING btree (a) WHERE (b > 0)"
+        );
+    }
+}

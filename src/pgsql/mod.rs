@@ -16,6 +16,7 @@
 //!   that PostgreSQL would have to analyse again (a concurrent schema change) is refused.
 mod api;
 mod lexer;
+mod nodes;
 pub mod online;
 mod parts;
 pub mod policy;

@@ -2,7 +2,7 @@
 //! `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX … CONCURRENTLY` (and
 //! `REINDEX SCHEMA | DATABASE | SYSTEM`), `VACUUM`, and `ANALYZE` — read from the raw parse
 //! tree: what they act on, and how.
-use super::parts::{string, target, Target};
+use super::nodes::{string, target, Target};
 use pgrx::pg_sys;
 
 /// What one such statement does, as PostgreSQL's raw parser reads it.
