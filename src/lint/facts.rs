@@ -69,12 +69,8 @@ pub fn findings(schemas: Option<Vec<String>>) -> Result<Vec<Finding>, LintError>
                 schema,
                 index: r.get::<String>(4)?.unwrap_or_default(),
                 detail: r.get::<String>(7)?.unwrap_or_default(),
-                // a fix goes through ai.impact and the approval workflow, whose execution
-                // is one transaction, where CONCURRENTLY cannot run
-                drop_sql: r
-                    .get::<String>(8)?
-                    .unwrap_or_default()
-                    .replace("DROP INDEX CONCURRENTLY ", "DROP INDEX "),
+                // a fix passes ai.request as it is: the workflow runs it concurrently
+                drop_sql: r.get::<String>(8)?.unwrap_or_default(),
             });
         }
         Ok::<_, pgrx::spi::Error>(())

@@ -414,7 +414,7 @@ fn fk_rules(t: &Table, fk: &ForeignKey, out: &mut Vec<Finding>) {
                 t.object()
             ),
             fix_sql: Some(format!(
-                "CREATE INDEX {} ON {} ({cols})",
+                "CREATE INDEX CONCURRENTLY {} ON {} ({cols})",
                 ident(&format!("{}_{}_idx", snake_case(&t.name), snake_case(&fk.columns.join("_")))),
                 t.qualified()
             )),
@@ -580,7 +580,7 @@ mod tests {
         assert_eq!(rules(&f), ["fk_without_index", "nullable_fk_always_filled"]);
         assert_eq!(
             f[0].fix_sql.as_deref(),
-            Some("CREATE INDEX album_artist_id_idx ON s.album (artist_id)")
+            Some("CREATE INDEX CONCURRENTLY album_artist_id_idx ON s.album (artist_id)")
         );
         // one NULL in the statistics: nullable on purpose
         t.columns[0].null_frac = Some(0.01);
