@@ -37,6 +37,8 @@ static EXECUTE_LOCK_RETRY_MS: GucSetting<i32> = GucSetting::<i32>::new(60_000);
 static EXECUTE_TIMEOUT_CEILING_MS: GucSetting<i32> = GucSetting::<i32>::new(600_000);
 static ONLINE_TIMEOUT_MS: GucSetting<i32> = GucSetting::<i32>::new(21_600_000);
 static KEEP_INVALID_INDEXES: GucSetting<bool> = GucSetting::<bool>::new(false);
+static BATCH_PAUSE_MS: GucSetting<i32> = GucSetting::<i32>::new(0);
+static BATCH_MAX_REPLAY_LAG: GucSetting<i32> = GucSetting::<i32>::new(16_384);
 static CURATOR_ROLE: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"ai_curator"));
 static WORKER_ROLE: GucSetting<Option<CString>> =
@@ -352,6 +354,26 @@ pub fn init() {
         GucContext::Suset,
         GucFlags::UNIT_MS,
     );
+    GucRegistry::define_int_guc(
+        c"ai_architect.batch_pause_ms",
+        c"Pause between two batches of an approved statement run in batches (ai.request(..., batch_rows => n)).",
+        c"Read when ai.execute starts the statement.",
+        &BATCH_PAUSE_MS,
+        0,
+        3_600_000,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.batch_max_replay_lag",
+        c"Before its next batch, a statement run in batches waits until no standby's replay is further behind than this; 0 does not wait.",
+        c"Measured as WAL bytes between the primary's current position and each standby's replay position (pg_stat_replication). Read when ai.execute starts the statement.",
+        &BATCH_MAX_REPLAY_LAG,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_KB,
+    );
     GucRegistry::define_bool_guc(
         c"ai_architect.keep_invalid_indexes",
         c"Whether an index a failed concurrent build leaves INVALID is kept (for inspection) instead of dropped.",
@@ -630,6 +652,13 @@ pub fn execute_lock_timeout_ms() -> u64 {
 }
 pub fn online_timeout_ms() -> u64 {
     ONLINE_TIMEOUT_MS.get().max(1) as u64
+}
+pub fn batch_pause_ms() -> u64 {
+    BATCH_PAUSE_MS.get().max(0) as u64
+}
+/// in bytes
+pub fn batch_max_replay_lag() -> u64 {
+    BATCH_MAX_REPLAY_LAG.get().max(0) as u64 * 1024
 }
 pub fn keep_invalid_indexes() -> bool {
     KEEP_INVALID_INDEXES.get()

@@ -4,7 +4,7 @@
 //! the backups' reads and the restores run with the caller's rights.
 use super::decide::{approve, cancel, escalate, reject};
 use super::execute::execute;
-use super::request::request;
+use super::request::request_batched;
 use super::rollback::{request_rollback, rollback};
 use super::store::ApprovalError;
 use super::store::{pinned, req, status};
@@ -16,10 +16,16 @@ use pgrx::JsonB;
 
 /// Asks for a risky statement to be approved: runs ai.impact ('exact'), stores the statement,
 /// its hash, the impact and the risk, and routes it by ai.approval_policy. Returns its id.
+/// With `batch_rows`, an UPDATE or DELETE runs in batches of that many rows by its table's
+/// key, each in a transaction of its own.
 #[pg_extern(volatile, name = "request")]
-pub(super) fn request_sql(sql: Option<&str>, reason: default!(Option<&str>, "NULL")) -> i64 {
+pub(super) fn request_sql(
+    sql: Option<&str>,
+    reason: default!(Option<&str>, "NULL"),
+    batch_rows: default!(Option<i64>, "NULL"),
+) -> i64 {
     crate::error::primary_only("ai.request");
-    pinned(|sp| request(sp, req("sql", sql)?, reason)).or_raise("ai.request")
+    pinned(|sp| request_batched(sp, req("sql", sql)?, reason, batch_rows)).or_raise("ai.request")
 }
 
 /// Approves a pending request (never the requester's own; one person counts once).

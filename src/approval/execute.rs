@@ -80,8 +80,8 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
     }
     let runner = Runner::of(&req, sp)?;
     let rsp = SearchPath::pin_for(runner.path.clone());
-    let out = if reading.online.is_some() {
-        start_online(&rsp, &runner, &req)
+    let out = if reading.online.is_some() || req.impact["batch"].is_object() {
+        start_online(&rsp, &runner, &req, &reading, &r)
     } else {
         run(&rsp, &runner, &req, &reading, &r)
     };
@@ -91,9 +91,35 @@ pub fn execute(sp: &SearchPath, id: i64) -> Result<Value> {
 
 /// A statement that runs outside a transaction block: its rollback plan taken now (a
 /// dropped index's definition), then handed to a background worker.
-fn start_online(sp: &SearchPath, runner: &Runner, req: &Request) -> Result<Value> {
-    let (now, _) =
-        runner.run(|| impact::analyse_in(sp, &req.sql, crate::impact::model::Mode::Estimate))?;
+fn start_online(
+    sp: &SearchPath,
+    runner: &Runner,
+    req: &Request,
+    reading: &impact::Reading,
+    r: &Rule,
+) -> Result<Value> {
+    let batched = req.impact["batch"].is_object();
+    let mode = if batched {
+        snapshot_mode(reading)
+    } else {
+        crate::impact::model::Mode::Estimate
+    };
+    let (now, _) = runner.run(|| impact::analyse_in(sp, &req.sql, mode))?;
+    // a batched statement: the rows to touch, all batches together, against the approval
+    if batched {
+        if let Some((reason, drift)) = drifted(req, &now, r) {
+            transition(req.id, State::Approved, State::Failed, Some(&reason))?;
+            log(
+                "execution_failed",
+                req.id,
+                &req.sha,
+                json!({"reason": reason, "drift": drift}),
+            )?;
+            return Ok(
+                json!({"request": req.id, "status": "failed", "reason": reason, "drift": drift}),
+            );
+        }
+    }
     // SAFETY: reads the backend's current user id.
     let me = unsafe { pg_sys::GetUserId() };
     let (role, name) = match &runner.role {
@@ -199,25 +225,7 @@ fn run(
         let (now, captures) =
             runner.run(|| impact::analyse_in(sp, &req.sql, snapshot_mode(reading)))?;
         runner.run(|| merge_stays_in_its_table(sp, reading, &now, &captures))?;
-        let drift = workflow::drift(
-            &rows_per_table(&req.impact),
-            &rows_per_table(&now),
-            r.tolerance_pct,
-        );
-        if !drift.is_empty() {
-            let d: Vec<Value> = drift
-                .iter()
-                .map(|(t, a, n)| json!({"table": t, "approved": a, "now": n}))
-                .collect();
-            let reason = format!(
-                "the rows to touch drifted beyond {}% since the approval: {}",
-                r.tolerance_pct,
-                drift
-                    .iter()
-                    .map(|(t, a, n)| format!("{t} {a} → {n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+        if let Some((reason, d)) = drifted(req, &now, r) {
             finish_failed(id, exec_id, &req.sha, &reason, json!({"drift": d}))?;
             return Ok(
                 json!({"request": id, "execution": exec_id, "status": "failed", "reason": reason, "drift": d}),
@@ -310,6 +318,33 @@ fn run(
             )
         }
     }
+}
+
+/// Tables whose rows to touch now moved beyond the policy's tolerance since the approval:
+/// the reason, and each table's counts.
+fn drifted(req: &Request, now: &Value, r: &Rule) -> Option<(String, Value)> {
+    let drift = workflow::drift(
+        &rows_per_table(&req.impact),
+        &rows_per_table(now),
+        r.tolerance_pct,
+    );
+    if drift.is_empty() {
+        return None;
+    }
+    let d: Vec<Value> = drift
+        .iter()
+        .map(|(t, a, n)| json!({"table": t, "approved": a, "now": n}))
+        .collect();
+    let reason = format!(
+        "the rows to touch drifted beyond {}% since the approval: {}",
+        r.tolerance_pct,
+        drift
+            .iter()
+            .map(|(t, a, n)| format!("{t} {a} → {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Some((reason, Value::Array(d)))
 }
 
 /// The sessions that held a lock the statement needs, as the analysis before an attempt saw

@@ -49,6 +49,8 @@ struct Work {
     keep_invalid: bool,
     /// the table whose indexes it builds: (oid, its indexes before)
     table: Option<i64>,
+    /// an UPDATE or DELETE run in batches
+    batches: Option<super::batch::Batches>,
 }
 
 #[pg_guard]
@@ -67,7 +69,10 @@ pub extern "C-unwind" fn ai_architect_executor_main(_arg: pg_sys::Datum) {
     let work = BackgroundWorker::transaction(|| claim(&t).unwrap_or_else(|e| e.raise()));
     let Some(work) = work else { return };
     let began = Instant::now();
-    let outcome = crate::pgsql::run_top_level(&work.statement, work.role, work.timeout_ms);
+    let outcome = match &work.batches {
+        Some(b) => run_batches(b, began),
+        None => crate::pgsql::run_top_level(&work.statement, work.role, work.timeout_ms),
+    };
     let elapsed = began.elapsed();
     // a failed build's INVALID index: found, then dropped outside any transaction block
     let mut invalid: Vec<Value> = Vec::new();
@@ -93,6 +98,41 @@ pub extern "C-unwind" fn ai_architect_executor_main(_arg: pg_sys::Datum) {
     BackgroundWorker::transaction(|| {
         finish(&t, &work, outcome, elapsed, invalid).unwrap_or_else(|e| e.raise())
     });
+}
+
+/// Runs the batches one transaction each, pausing between them as the execution was told to
+/// and while a standby's replay lags further behind than allowed; stops at the first batch
+/// that fails (the ones done stay done, and recorded).
+fn run_batches(
+    b: &super::batch::Batches,
+    began: Instant,
+) -> std::result::Result<(), CaughtPgError> {
+    // each batch pins the requester's search_path for itself; the worker's own queries
+    // resolve in pg_catalog
+    BackgroundWorker::transaction(|| own_path().unwrap_or_else(|e| e.raise()));
+    let mut after: Option<String> = None;
+    let mut number = 0u64;
+    loop {
+        number += 1;
+        let (upto, _) =
+            BackgroundWorker::transaction(|| super::batch::one(b, number, after.as_deref()))?;
+        let Some(upto) = upto else { return Ok(()) };
+        after = Some(upto);
+        std::thread::sleep(Duration::from_millis(b.pause_ms));
+        if b.max_lag > 0 {
+            while BackgroundWorker::transaction(|| super::batch::replay_lag().unwrap_or(0))
+                > b.max_lag as i64
+            {
+                if began.elapsed() > Duration::from_millis(b.timeout_ms) {
+                    return Err(CaughtPgError::internal(format!(
+                        "stopped after batch {number}: a standby's replay stayed more than ai_architect.batch_max_replay_lag behind until ai_architect.online_timeout_ms"
+                    )));
+                }
+                pgrx::check_for_interrupts!();
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
 }
 
 /// Waits for the transaction that started the worker; false when it rolled back (nothing
@@ -131,9 +171,10 @@ fn claim(t: &Ticket) -> Result<Option<Work>> {
     // SAFETY: reads this process's id.
     let me = unsafe { pg_sys::MyProcPid };
     let row = Spi::get_one_with_args::<JsonB>(
-        "UPDATE ai.executions SET detail = detail || '{\"claimed\": true}'
-          WHERE id = $1 AND status IN ('running', 'rolling_back') AND pid = $2
-          RETURNING jsonb_build_object('request', request_id, 'status', status, 'detail', detail)",
+        "WITH u AS (UPDATE ai.executions SET detail = detail || '{\"claimed\": true}'
+                     WHERE id = $1 AND status IN ('running', 'rolling_back') AND pid = $2
+                     RETURNING jsonb_build_object('request', request_id, 'status', status, 'detail', detail) AS j)
+         SELECT (SELECT j FROM u)",
         &[t.execution.into(), me.into()],
     )?;
     let Some(JsonB(row)) = row else {
@@ -155,11 +196,22 @@ fn claim(t: &Ticket) -> Result<Option<Work>> {
         let reading = crate::impact::analyse::read(&req.sql)?;
         if sha256_hex(&req.normalized) != req.sha
             || reading.text != req.normalized
-            || reading.online.is_none()
+            || reading.online.is_none() == detail["batch"].is_null()
         {
             return Err(ApprovalError::Tampered(request));
         }
         (req.sql.clone(), detail["role"].as_u64().unwrap_or_default())
+    };
+    let batches = if detail["batch"].is_object() && !rollback {
+        Some(super::batch::Batches::of(
+            t.execution,
+            request,
+            &req.sha,
+            &req.sql,
+            detail,
+        )?)
+    } else {
+        None
     };
     let path = detail["search_path"].as_str().unwrap_or("pg_catalog");
     // the table whose indexes the statement builds, and its indexes now
@@ -199,6 +251,7 @@ fn claim(t: &Ticket) -> Result<Option<Work>> {
             .unwrap_or_else(crate::guc::online_timeout_ms),
         keep_invalid: detail["keep_invalid"].as_bool().unwrap_or(false),
         table,
+        batches,
     }))
 }
 
@@ -213,9 +266,9 @@ fn built_on(o: &crate::pgsql::Online) -> Result<Option<i64>> {
         _ => return Ok(None),
     };
     Ok(Spi::get_one_with_args::<i64>(
-        "SELECT coalesce(i.indrelid, c.oid)::int8 FROM pg_catalog.pg_class c
-           LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
-          WHERE c.oid = pg_catalog.to_regclass($1)",
+        "SELECT (SELECT coalesce(i.indrelid, c.oid)::int8 FROM pg_catalog.pg_class c
+                   LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
+                  WHERE c.oid = pg_catalog.to_regclass($1))",
         &[name.into()],
     )?)
 }

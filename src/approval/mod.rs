@@ -4,6 +4,7 @@
 //! imports back.
 pub mod api;
 mod backup;
+mod batch;
 mod decide;
 mod execute;
 mod executor;

@@ -34,7 +34,9 @@ pub(super) fn start(req: &Request, runner: &Runner, plan: &Value) -> Result<Valu
             statement: req.sql.clone(),
         });
     }
-    let detail = json!({
+    // SAFETY: reads the backend's current user id.
+    let me = unsafe { pg_sys::GetUserId() };
+    let mut detail = json!({
         "job": "execute",
         "statement": req.sql,
         "role": u32::from(runner.role),
@@ -44,6 +46,14 @@ pub(super) fn start(req: &Request, runner: &Runner, plan: &Value) -> Result<Valu
         "keep_invalid": crate::guc::keep_invalid_indexes(),
         "executed_by": crate::spi_util::session_user()?,
     });
+    if req.impact["batch"].is_object() {
+        detail["batch"] = req.impact["batch"].clone();
+        detail["statement_ms"] = json!(crate::guc::execute_statement_timeout_ms_for(
+            runner.role != me
+        ));
+        detail["pause_ms"] = json!(crate::guc::batch_pause_ms());
+        detail["max_lag"] = json!(crate::guc::batch_max_replay_lag());
+    }
     let exec_id = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
             "INSERT INTO ai.executions (request_id, status, detail, rollback_plan) VALUES ($1, 'running', $2, $3) RETURNING id",
@@ -86,9 +96,10 @@ pub(super) fn start_rollback(
     let by = crate::spi_util::session_user()?;
     let moved = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<i64>(
-            "UPDATE ai.executions SET status = 'rolling_back',
-                    detail = detail || jsonb_build_object('rollback', jsonb_build_object('statement', $2::text, 'role', $3::int8, 'by', $4::text, 'force', $5::bool)) - 'claimed'
-              WHERE id = $1 AND status = 'succeeded' RETURNING id",
+            "WITH u AS (UPDATE ai.executions SET status = 'rolling_back',
+                    detail = (detail - 'claimed') || jsonb_build_object('rollback', jsonb_build_object('statement', $2::text, 'role', $3::int8, 'by', $4::text, 'force', $5::bool))
+              WHERE id = $1 AND status = 'succeeded' RETURNING id)
+             SELECT (SELECT id FROM u)",
             &[exec_id.into(), statement.into(), (u32::from(role) as i64).into(), by.into(), force.into()],
         )?)
     })?;
@@ -208,7 +219,7 @@ pub(super) fn reap() -> Result<usize> {
             );
             let invalid = left_invalid(detail)?;
             let sha = Spi::get_one_with_args::<String>(
-                "SELECT sql_sha256 FROM ai.approval_requests WHERE id = $1",
+                "SELECT (SELECT sql_sha256 FROM ai.approval_requests WHERE id = $1)",
                 &[(*request).into()],
             )?
             .unwrap_or_default();

@@ -29,8 +29,19 @@ pub(super) fn route(id: i64, sha: &str, r: &Rule, details: Value) -> Result<()> 
     Ok(())
 }
 
-pub fn request(sp: &SearchPath, sql: &str, reason: Option<&str>) -> Result<i64> {
-    request_with_impact(sp, sql, reason).map(|(id, _)| id)
+/// A new request; with `batch_rows`, one whose UPDATE or DELETE runs in batches of that many
+/// rows (see `batch.rs`).
+pub fn request_batched(
+    sp: &SearchPath,
+    sql: &str,
+    reason: Option<&str>,
+    batch_rows: Option<i64>,
+) -> Result<i64> {
+    let path = role_path(sp.caller());
+    let rsp = SearchPath::pin_for(path.clone());
+    let r = store_request(&rsp, sql, reason, &path, batch_rows);
+    rsp.restore();
+    r.map(|(id, _)| id)
 }
 
 /// A new request's id and the impact it was made with (what its approvers see).
@@ -46,7 +57,7 @@ pub fn request_with_impact(
 ) -> Result<(i64, Value)> {
     let path = role_path(sp.caller());
     let rsp = SearchPath::pin_for(path.clone());
-    let r = store_request(&rsp, sql, reason, &path);
+    let r = store_request(&rsp, sql, reason, &path, None);
     rsp.restore();
     r
 }
@@ -56,6 +67,7 @@ fn store_request(
     sql: &str,
     reason: Option<&str>,
     path: &str,
+    batch_rows: Option<i64>,
 ) -> Result<(i64, Value)> {
     let reading = impact::read(sql)?;
     match reading.kind {
@@ -74,6 +86,9 @@ fn store_request(
     // every row is backed up and restored by its key, inserted ones too
     if let Some(c) = captures.iter().find(|c| c.pk.is_empty()) {
         return Err(ApprovalError::NoPrimaryKey(c.display.clone()));
+    }
+    if let Some(n) = batch_rows {
+        doc["batch"] = sp.as_caller(|| super::batch::plan(sql, n, &captures))?;
     }
     let normalized = doc["statement"].as_str().unwrap_or(sql).to_string();
     let sha = sha256_hex(&normalized);

@@ -33,7 +33,11 @@ fn restore(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
                FROM (SELECT table_oid, operation,
                             jsonb_agg(jsonb_build_object('pk', pk, 'before', row_data, 'after', row_after)) AS rows
                        FROM (SELECT DISTINCT ON (table_oid, operation, pk) *
-                               FROM ai.backups WHERE execution_id = $1 ORDER BY table_oid, operation, pk, id) b
+                               FROM ai.backups
+                              -- an execution in batches: each batch's backup, first image of a row first
+                              WHERE execution_id = $1
+                                 OR execution_id IN (SELECT id FROM ai.executions WHERE (detail ->> 'batch_of')::int8 = $1)
+                              ORDER BY table_oid, operation, pk, id) b
                       GROUP BY table_oid, operation) s",
             &[exec_id.into()],
         )?)

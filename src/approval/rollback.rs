@@ -78,7 +78,8 @@ fn window_open(exec_id: i64) -> Result<()> {
 pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> Result<Value> {
     let v = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
-            "SELECT (SELECT jsonb_build_object('request', e.request_id, 'status', e.status, 'plan', e.rollback_plan)
+            "SELECT (SELECT jsonb_build_object('request', e.request_id, 'status', e.status, 'plan', e.rollback_plan,
+                                               'batches', e.detail #> '{batches,done}', 'batch_of', e.detail -> 'batch_of')
                        FROM ai.executions e WHERE e.id = $1 FOR UPDATE)",
             &[exec_id.into()],
         )?)
@@ -86,10 +87,22 @@ pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> 
     .map(|j| j.0)
     .filter(|v| !v.is_null())
     .ok_or(ApprovalError::NoExecution(exec_id))?;
+    if let Some(run) = v["batch_of"].as_i64() {
+        return Err(ApprovalError::Batch(format!(
+            "execution {exec_id} is one batch of execution {run}: roll the whole run back with ai.rollback({run})"
+        )));
+    }
     window_open(exec_id)?;
     let id = v["request"].as_i64().unwrap_or_default();
     let req = load(id, true)?;
-    if v["status"] != "succeeded" || req.state != State::Executed {
+    // a statement run in batches that failed part way: the batches done are rolled back
+    let partial = v["status"] == "failed" && v["batches"].as_i64().unwrap_or(0) > 0;
+    let from = if partial {
+        State::Failed
+    } else {
+        State::Executed
+    };
+    if !(v["status"] == "succeeded" || partial) || req.state != from {
         return Err(ApprovalError::WrongState {
             id,
             state: req.state.as_str().into(),
@@ -138,14 +151,15 @@ pub(super) fn rollback_execution(sp: &SearchPath, exec_id: i64, force: bool) -> 
     };
     as_extension_owner(|| {
         Spi::run_with_args(
-            "UPDATE ai.executions SET status = 'rolled_back', rolled_back_at = clock_timestamp(), rollback_report = $2 WHERE id = $1",
+            "UPDATE ai.executions SET status = 'rolled_back', rolled_back_at = clock_timestamp(), rollback_report = $2
+              WHERE id = $1 OR (detail ->> 'batch_of')::int8 = $1",
             &[exec_id.into(), JsonB(report.clone()).into()],
         )?;
         Ok::<_, ApprovalError>(())
     })?;
     transition(
         id,
-        State::Executed,
+        from,
         State::RolledBack,
         Some(if force {
             "rolled back (forced)"

@@ -80,6 +80,8 @@ pub enum ApprovalError {
     RunnerGone(String),
     #[error("the backup holds unexpected data: {0}")]
     Decode(String),
+    #[error("{0}")]
+    Batch(String),
     #[error("this statement runs outside a transaction block, by a background worker, and none can start: {why}")]
     NoWorker { why: String, statement: String },
 }
@@ -109,6 +111,7 @@ impl UserError for ApprovalError {
             }
             MergeReachesOthers(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             NoWorker { .. } => PgSqlErrorCode::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            Batch(_) => PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
             Null(_) => PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             MaxRows(_) => PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
             PgSql(_) => PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
@@ -138,6 +141,7 @@ impl UserError for ApprovalError {
             Irreversible(level) => Some(format!("an owner may set allow_irreversible for {level} in ai.approval_policy")),
             Conflicts(..) => Some("review the rows listed; ai.rollback(execution, force => true) overwrites them".into()),
             WrongState { .. } => Some("ai.request_status(id) shows its history".into()),
+            Batch(_) => Some("batches take an UPDATE or DELETE of one table with a primary key, by its own WHERE clause (no WITH, USING, FROM, RETURNING), that leaves the key alone; leave batch_rows NULL to run it as one statement".into()),
             NoWorker { statement, .. } => Some(format!(
                 "nothing was run or recorded; try again when a worker slot is free (max_worker_processes), or run it yourself as a statement of its own, outside any transaction block: {statement}"
             )),
@@ -377,8 +381,9 @@ pub(super) fn status(id: i64) -> Result<Value> {
                                  'error', e.error, 'rolled_back_at', e.rolled_back_at, 'pid', e.pid,
                                  'outside_transaction', CASE WHEN e.detail <> '{{}}' THEN e.detail - 'role' - 'claimed' - 'indexes_before' - 'table' END,
                                  'progress', {progress}, 'rollback_report', e.rollback_report,
-                                 'backed_up_rows', (SELECT count(*) FROM ai.backups b WHERE b.execution_id = e.id)) ORDER BY e.id)
-                                 FROM ai.executions e WHERE e.request_id = r.id), '[]'))
+                                 'backed_up_rows', (SELECT count(*) FROM ai.backups b WHERE b.execution_id = e.id
+                                        OR b.execution_id IN (SELECT c.id FROM ai.executions c WHERE (c.detail ->> 'batch_of')::int8 = e.id))) ORDER BY e.id)
+                                 FROM ai.executions e WHERE e.request_id = r.id AND NOT e.detail ? 'batch_of'), '[]'))
                FROM ai.approval_requests r WHERE r.id = $1", progress = PROGRESS_SQL),
             &[id.into()],
         )?)

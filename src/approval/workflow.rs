@@ -65,6 +65,8 @@ impl State {
                 | (Approved, Executed | Failed | Expired | Cancelled | Running)
                 | (Running, Executed | Failed)
                 | (Executed, RolledBack)
+                // the batches a batched statement did before one failed
+                | (Failed, RolledBack)
         )
     }
 }

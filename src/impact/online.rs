@@ -162,7 +162,7 @@ pub(super) fn online(sp: &SearchPath, a: &mut Analysis, o: &Online) -> Result<()
 /// The table an index belongs to.
 fn table_of(index: &Rel) -> Result<Rel> {
     let t = Spi::get_one_with_args::<i64>(
-        "SELECT indrelid::int8 FROM pg_catalog.pg_index WHERE indexrelid = $1::pg_catalog.oid",
+        "SELECT (SELECT indrelid::int8 FROM pg_catalog.pg_index WHERE indexrelid = $1::pg_catalog.oid)",
         &[index.oid.into()],
     )?;
     match t {

@@ -81,7 +81,7 @@ fn requests(s: &Settings) -> Result<(i64, bool)> {
                         extract(epoch FROM now() - greatest(r.created_at, r.decided_at,
                                 CASE WHEN r.state = 'expired' THEN least(r.expires_at, now()) END,
                                 max(e.finished_at), max(e.rolled_back_at)))::float8,
-                        extract(epoch FROM now() - max(e.finished_at) FILTER (WHERE e.status = 'succeeded'))::float8,
+                        extract(epoch FROM now() - max(e.finished_at) FILTER (WHERE e.status = 'succeeded' OR e.detail ? 'batches'))::float8,
                         EXISTS (SELECT 1 FROM ai.approval_requests p JOIN ai.executions pe ON pe.id = p.rollback_of
                                  WHERE pe.request_id = r.id AND p.state IN ('pending', 'approved'))
                    FROM ai.approval_requests r LEFT JOIN ai.executions e ON e.request_id = r.id
