@@ -71,6 +71,7 @@ GRANT SELECT ON ai.risk_policy, ai.sensitive_columns TO PUBLIC;
 -- enforce (requester never approves, role membership per risk level, statements run with the
 -- caller's own rights); the trail is verified by those an admin grants it to
 GRANT EXECUTE ON FUNCTION ai.request(text, text, bigint) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.apply_advice(text[], text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.approve(bigint, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.reject(bigint, text) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION ai.escalate(bigint, text) TO PUBLIC;

@@ -28,6 +28,40 @@ pub(super) fn request_sql(
     pinned(|sp| request_batched(sp, req("sql", sql)?, reason, batch_rows)).or_raise("ai.request")
 }
 
+/// Files the advice of `ai.suggest_indexes`, `ai.insights` and `ai.lint_schema` as requests
+/// of the caller's (one per statement, with its impact and risk; an open request for the same
+/// statement is not filed twice), and says for each what became of it. Nothing runs.
+#[pg_extern(volatile, name = "apply_advice")]
+pub(super) fn apply_advice_sql(
+    sources: default!(Vec<String>, "ARRAY['indexes', 'insights', 'lint']"),
+    reason: default!(Option<&str>, "NULL"),
+) -> TableIterator<
+    'static,
+    (
+        name!(source, String),
+        name!(object, String),
+        name!(statement, String),
+        name!(request, Option<i64>),
+        name!(already_requested, bool),
+        name!(risk_level, Option<String>),
+        name!(error, Option<String>),
+    ),
+> {
+    crate::error::primary_only("ai.apply_advice");
+    let filed = pinned(|sp| super::advice::apply(sp, &sources, reason)).or_raise("ai.apply_advice");
+    TableIterator::new(filed.into_iter().map(|f| {
+        (
+            f.source.to_string(),
+            f.object,
+            f.statement,
+            f.request,
+            f.already,
+            f.risk_level,
+            f.error,
+        )
+    }))
+}
+
 /// Approves a pending request (never the requester's own; one person counts once).
 #[pg_extern(volatile, name = "approve")]
 #[search_path(pg_catalog, pg_temp)]

@@ -2,6 +2,7 @@
 //! execution with a backup of every row touched, rollback. `workflow` holds the rules in plain
 //! Rust; `store` is the kernel every part imports; `api` is the SQL surface, which nothing
 //! imports back.
+mod advice;
 pub mod api;
 mod backup;
 mod batch;

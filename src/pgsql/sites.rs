@@ -40,6 +40,7 @@ pub const SQL_SITES: &[(&str, &str, &str)] = &[
     ("approval/backup.rs", "approved state", "row backups of the approved statement's target"),
     ("approval/restore.rs", "approved state", "restores a request's own backup"),
     ("approval/rollback.rs", "approved state", "rollback of an executed request"),
+    ("approval/advice.rs", "state", "the advice functions' statements (as the caller), each filed through ai.request's path; open requests for the same statement"),
     ("approval/batch.rs", "approved state catalogs", "the approved UPDATE or DELETE by key range, as its requester (the next bound, then each batch with its backup); progress; standbys' replay lag"),
     ("approval/online.rs", "catalogs state", "executions handed to a background worker; which workers still run; indexes left INVALID"),
     ("approval/executor.rs", "approved state", "in a background worker: the approved statement (or its inverse) outside a transaction block, as its runner (pgsql/toplevel.rs)"),
