@@ -142,6 +142,10 @@ const CALLS: &[(&str, &str)] = &[
         "SELECT ai.discover_relationships()",
     ),
     ("lint_schema", "SELECT ai.lint_schema()"),
+    (
+        "apply_advice",
+        "SELECT count(*) FROM ai.apply_advice(ARRAY['lint', 'insights'])",
+    ),
     ("erd", "SELECT ai.erd()"),
     (
         "explain",
