@@ -268,6 +268,11 @@ pub static TOOLS: &[Tool] = &[
         &[
             arg("sql", TEXT, "the statement to run once approved"),
             opt("reason", TEXT, "why it is needed"),
+            opt(
+                "batch_rows",
+                Kind::Int { min: 1, max: 1_000_000 },
+                "run an UPDATE or DELETE in batches of this many rows by its table's key, each batch in a transaction of its own",
+            ),
         ],
         Call::Function("request"), Returns::Value),
     tool(Effect::Reads, "requests", Set::Approval, "List approval requests",
@@ -275,7 +280,7 @@ pub static TOOLS: &[Tool] = &[
         &[
             opt(
                 "state",
-                Kind::Choice(&["pending", "approved", "rejected", "cancelled", "expired", "executed", "failed", "rolled_back"]),
+                Kind::Choice(&["pending", "approved", "running", "rejected", "cancelled", "expired", "executed", "failed", "rolled_back"]),
                 "only requests in this state",
             ),
             opt("max_rows", Kind::Int { min: 1, max: 10_000 }, "requests per page (default 100)"),
