@@ -182,7 +182,12 @@ pub fn config(
             c
         }
     };
-    if c.get_user().is_none() {
+    if matches!(opts.transport, crate::options::Transport::Console { .. }) {
+        // the console's people log in as themselves
+        if c.get_user().is_some() && dsn.is_some() {
+            return Err("--console: the DSN names host, port and database; each person's login supplies user and password".into());
+        }
+    } else if c.get_user().is_none() {
         c.user(
             &env("PGUSER")
                 .or_else(|| env("USER"))

@@ -10,6 +10,7 @@ ai-architect-mcp: ai_architect's tools for AI agents, over the Model Context Pro
 usage: ai-architect-mcp [--dsn DSN] [--tools SETS] [--read-only] [--max-rows N]
                         [--max-connections N] [--statement-timeout MS]
                         [--http [ADDR:]PORT|unix:PATH [--token-file FILE] [--allow-origin O]...]
+                        [--console [ADDR:]PORT [--cert FILE --key FILE]]
 
   --dsn DSN          the PostgreSQL connection (a libpq key=value string or a URL);
                      without it the PG* environment variables (PGHOST, PGPORT, PGUSER,
@@ -32,6 +33,11 @@ usage: ai-architect-mcp [--dsn DSN] [--tools SETS] [--read-only] [--max-rows N]
                      to --dsn's) logs in as its own user. Separation of duties counts
                      logins: tokens sharing one login are one person. Tokens are at least
                      16 characters; keep the file readable by this server's user only.
+  --console [ADDR:]PORT  serve the web console for people at http://ADDR:PORT/ (a port
+                     alone: on 127.0.0.1) instead of MCP: each person logs in with a
+                     PostgreSQL role and its own password, and every page runs as that
+                     role. --dsn names host, port and database, never a user
+  --cert FILE --key FILE  serve the console over TLS (PEM certificate chain and key)
   --allow-origin O   a browser origin (scheme://host[:port]) allowed to call; a request
                      with any other Origin header is refused (repeatable; default: none)
   --max-rows N       rows a tool returns at most (default 100, as ai.ask); bytes are capped
@@ -44,6 +50,12 @@ usage: ai-architect-mcp [--dsn DSN] [--tools SETS] [--read-only] [--max-rows N]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Transport {
     Stdio,
+    /// the web console for people: each session logs in as a PostgreSQL role
+    Console {
+        listen: SocketAddr,
+        /// TLS: certificate chain and key (PEM)
+        cert: Option<(PathBuf, PathBuf)>,
+    },
     Http {
         listen: Listen,
         /// every token a request may carry, with the role its calls run as (None: the
@@ -90,6 +102,9 @@ pub fn parse(
     let mut sets = Set::ALL.to_vec();
     let mut read_only = false;
     let mut http: Option<Listen> = None;
+    let mut console: Option<SocketAddr> = None;
+    let mut cert: Option<PathBuf> = None;
+    let mut key: Option<PathBuf> = None;
     let mut token_file: Option<PathBuf> = None;
     let mut origins: Vec<String> = Vec::new();
     let mut max_rows = 100usize;
@@ -125,6 +140,18 @@ pub fn parse(
                     format!("--http {v}: not a port, an address and port, or unix:PATH (for example 8808, 127.0.0.1:8808 or unix:/run/ai-mcp.sock)")
                 })?))
             }
+            "--console" => {
+                let v = value("--console")?;
+                let addr = match v.parse::<u16>() {
+                    Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+                    Err(_) => v.parse::<SocketAddr>(),
+                };
+                console = Some(addr.map_err(|_| {
+                    format!("--console {v}: not a port or an address and port (for example 8809 or 127.0.0.1:8809)")
+                })?)
+            }
+            "--cert" => cert = Some(PathBuf::from(value("--cert")?)),
+            "--key" => key = Some(PathBuf::from(value("--key")?)),
             "--allow-origin" => {
                 let v = value("--allow-origin")?;
                 if !(v.starts_with("http://") || v.starts_with("https://") || v == "null") {
@@ -164,8 +191,22 @@ pub fn parse(
             other => return Err(format!("unknown argument {other:?} (see --help)")),
         }
     }
-    let transport = match http {
-        None => {
+    let transport = match (http, console) {
+        (Some(_), Some(_)) => {
+            return Err("--http and --console: run one server for each".into());
+        }
+        (None, Some(listen)) => {
+            if token_file.is_some() {
+                return Err("--token-file is for --http: the console's people log in as their PostgreSQL roles".into());
+            }
+            let cert = match (cert, key) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => return Err("--cert and --key go together (PEM files)".into()),
+            };
+            Transport::Console { listen, cert }
+        }
+        (None, None) => {
             if token_file.is_some() || !origins.is_empty() {
                 return Err(
                     "--token-file and --allow-origin are for --http; stdio has no requests to check"
@@ -174,7 +215,7 @@ pub fn parse(
             }
             Transport::Stdio
         }
-        Some(listen) => {
+        (Some(listen), None) => {
             let tokens = match &token_file {
                 None => Vec::new(),
                 Some(f) => {

@@ -44,6 +44,7 @@ pub const SQL_SITES: &[(&str, &str, &str)] = &[
     ("approval/batch.rs", "approved state catalogs", "the approved UPDATE or DELETE by key range, as its requester (the next bound, then each batch with its backup); progress; standbys' replay lag"),
     ("approval/online.rs", "catalogs state", "executions handed to a background worker; which workers still run; indexes left INVALID"),
     ("approval/executor.rs", "approved state", "in a background worker: the approved statement (or its inverse) outside a transaction block, as its runner (pgsql/toplevel.rs)"),
+    ("audit/api.rs", "state", "the trail's entries, a page at a time"),
     ("audit/log.rs", "state", "the hash-chained audit log"),
     ("audit/chain.rs", "state", "the audit head"),
     ("catalog/refresh.rs", "catalogs state", "the catalog tables, descriptions, the catalog's search"),

@@ -223,6 +223,7 @@ const CALLS: &[(&str, &str)] = &[
 /// requester by contract (docs/security.md); the approval tests cover who runs what.
 const NOT_OVER_USER_OBJECTS: &[(&str, &str)] = &[
     ("add_fix_pattern", "writes ai.fix_patterns"),
+    ("audit_entries", "reads ai.audit_log"),
     ("add_guardian_rule", "writes ai.guardian_rules"),
     (
         "add_sample",
