@@ -37,6 +37,9 @@ PACKAGES=(
   postgresql-15-hypopg postgresql-15-cron
   sudo libclang-dev clang pkg-config dpkg-dev unzip ca-certificates libssl-dev
   graphviz
+  # the web console's browser test: Debian's Chromium, driven by Playwright (no browser is
+  # ever downloaded)
+  chromium
 )
 
 step_packages() {
@@ -276,14 +279,14 @@ build_previous() {
 
 # The official MCP client (the Python SDK) for the MCP server's tests, in a private
 # virtualenv: nothing is installed into the system's Python.
-MCP_CLIENT_PACKAGES=("mcp==2.3.0" "pytest==8.4.2")
+MCP_CLIENT_PACKAGES=("mcp==2.3.0" "pytest==8.4.2" "playwright==1.65.0")
 MCP_VENV="$SHARED_CACHE/mcp-venv"
 step_mcpclient() { with_lock mcp-venv build_mcpclient; }
 build_mcpclient() {
   local venv="$MCP_VENV" want
   want="${MCP_CLIENT_PACKAGES[*]} $(python3 -V 2>&1)"
   if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.complete" 2>/dev/null)" = "$want" ] &&
-     "$venv/bin/python" -c 'import mcp, pytest' 2>/dev/null; then
+     "$venv/bin/python" -c 'import mcp, pytest, playwright' 2>/dev/null; then
     say "mcp client: present in $venv"
     return
   fi

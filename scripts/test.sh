@@ -4,7 +4,8 @@
 #   2. pgrx         cargo pgrx test: #[pg_test] functions inside a throw-away server
 #   3. regress      pg_regress: pg_test/sql vs pg_test/expected, on the local cluster
 #   4. integration  tests/integration: a driver, several sessions, a second cluster
-#   5. mcp          tests/mcp: ai-architect-mcp driven by the official MCP client (Python SDK)
+#   5. mcp          tests/mcp: ai-architect-mcp driven by the official MCP client (Python SDK);
+#                   tests/console: its web console in Debian's Chromium, driven by Playwright
 # PG=17 or PG=18: the same on that server (built into .cache/ by scripts/setup.sh), all but
 # the unit layer, which does not depend on the server.
 set -uo pipefail
@@ -118,10 +119,10 @@ run_integration() {
 
 run_mcp() {
   local log="$LOGDIR/mcp.log" rc=0 p f
-  say "test: mcp (ai-architect-mcp with the official MCP client, stdio and HTTP)"
+  say "test: mcp (ai-architect-mcp with the official MCP client, stdio and HTTP; its web console in Chromium)"
   AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" AI_PGBIN="$PG_BIN" AI_ROOT="$ROOT" \
     AI_MCP_BIN="$ROOT/target/release/ai-architect-mcp" \
-    "$SHARED_CACHE/mcp-venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/mcp" >"$log" 2>&1 || rc=$?
+    "$SHARED_CACHE/mcp-venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/mcp" "$ROOT/tests/console" >"$log" 2>&1 || rc=$?
   p=$(grep -oE '[0-9]+ passed' "$log" | tail -n1 | grep -oE '[0-9]+' || true)
   f=$(grep -oE '[0-9]+ (failed|error)' "$log" | awk '{s += $1} END {print s + 0}')
   record mcp "${p:-0}" "$f" "$rc" "$log"

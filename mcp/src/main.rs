@@ -4,6 +4,7 @@
 
 mod confirm;
 mod connection;
+mod console;
 mod held;
 mod http;
 mod options;
@@ -31,7 +32,7 @@ fn main() -> std::process::ExitCode {
     let ready = connection::config(&opts, |k| std::env::var(k).ok()).and_then(|(pg, tls)| {
         let admitted = match &opts.transport {
             Transport::Http { tokens, .. } => http::admitted(tokens, &opts, &pg, &tls)?,
-            Transport::Stdio => Vec::new(),
+            Transport::Stdio | Transport::Console { .. } => Vec::new(),
         };
         Ok((pg, connection::connector(&tls)?, admitted))
     });
@@ -73,5 +74,6 @@ async fn run(
         Transport::Http {
             listen, origins, ..
         } => http::serve(listen, admitted, origins, opts, pg, tls).await,
+        Transport::Console { listen, cert } => console::serve(listen, cert, pg, tls).await,
     }
 }

@@ -128,15 +128,25 @@ mod tests {
             }
         });
         let mut failed: Vec<(String, String)> = Vec::new();
+        // an index built or dropped CONCURRENTLY is handed to the executor's background
+        // worker, which starts once this transaction commits (never, in this test: its run is
+        // tested in tests/integration/tests/online.rs)
+        let mut handed_over: Vec<&str> = Vec::new();
         for (rule, object, fix) in fixes.iter().map(|x| (&x.0, &x.1, x.2.as_deref().unwrap())) {
             let id = Spi::get_one_with_args::<i64>("SELECT ai.request($1)", &[fix.into()])
                 .unwrap_or_else(|e| panic!("{rule} {object}: ai.request({fix}): {e}"))
                 .unwrap();
             let out = json(&format!("SELECT ai.execute({id})"));
-            if out["status"] != "succeeded" {
+            if out["status"] == "running" {
+                assert!(fix.contains(" CONCURRENTLY "), "{fix}: {out}");
+                handed_over.push(rule.as_str());
+            } else if out["status"] != "succeeded" {
                 failed.push((rule.clone(), out["reason"].to_string()));
             }
         }
+        handed_over.sort();
+        handed_over.dedup();
+        assert_eq!(handed_over, ["duplicate_index", "fk_without_index"]);
         assert_eq!(
             failed.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
             ["enum_like_text"],
@@ -166,9 +176,9 @@ mod tests {
         }
         let after = lint("messy");
         assert!(
-            after
-                .iter()
-                .all(|x| x.2.is_none() || x.0 == "enum_like_text"),
+            after.iter().all(|x| x.2.is_none()
+                || ["enum_like_text", "duplicate_index", "fk_without_index"]
+                    .contains(&x.0.as_str())),
             "findings with a fix remain after applying them: {after:?}"
         );
     }

@@ -51,7 +51,10 @@ pub fn page(title: &str, user: Option<(&str, &str)>, body: &str) -> String {
 }
 
 pub fn csrf_field(token: &str) -> String {
-    format!("<input type=\"hidden\" name=\"csrf\" value=\"{}\">", esc(token))
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(token)
+    )
 }
 
 /// A table of rows (objects) with the given columns, in that order.
@@ -158,14 +161,20 @@ mod tests {
         assert!(!t.contains("<img"), "{t}");
         let p = page("<b>", Some(("\"bob", "t\"k")), "");
         assert!(!p.contains("<b>") || p.contains("<b data-test"), "{p}");
-        assert!(p.contains("&quot;bob") && p.contains("value=\"t&quot;k\""), "{p}");
+        assert!(
+            p.contains("&quot;bob") && p.contains("value=\"t&quot;k\""),
+            "{p}"
+        );
         assert!(!p.contains("<script"));
     }
 
     #[test]
     fn a_label_and_a_number_make_a_chart_anything_else_none() {
         let cols = vec!["country".to_string(), "total".to_string()];
-        let rows = vec![json!({"country": "USA", "total": 523.06}), json!({"country": "Canada", "total": "303.96"})];
+        let rows = vec![
+            json!({"country": "USA", "total": 523.06}),
+            json!({"country": "Canada", "total": "303.96"}),
+        ];
         let c = chart(&cols, &rows).unwrap();
         assert_eq!(c.matches("<rect").count(), 2);
         assert!(c.contains(">USA<") && c.contains(">523.06<"), "{c}");

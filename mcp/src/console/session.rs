@@ -22,6 +22,8 @@ pub struct Session {
     pub last: Instant,
     /// the `ai.chat` session of this login
     pub chat: String,
+    /// the questions asked in this login and their answers, newest last (at most 20)
+    pub turns: Vec<(String, serde_json::Value)>,
 }
 
 /// 32 random bytes, hex.
@@ -34,8 +36,7 @@ pub fn token() -> String {
 /// Equal secrets, compared in constant time.
 pub fn same(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0

@@ -1,0 +1,133 @@
+//! The web console: pages for the people ai_architect exists for — a business user who asks
+//! questions, an approver who reviews a risky change, a DBA who reads the audit and the week's
+//! advice. Each person logs in as a PostgreSQL role with that role's own password; every page
+//! runs as that role on that person's own connection, so it shows what the role may see and
+//! do, because the database decides. Server-rendered HTML, no script (the
+//! Content-Security-Policy allows none), CSRF tokens on every form, no SQL built from form
+//! input (every value is a bound parameter of an `ai.*` call).
+mod html;
+mod pages;
+mod session;
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use session::Sessions;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub struct App {
+    /// host, port, database and TLS of every login; the user and password are the person's
+    pub base: tokio_postgres::Config,
+    pub tls: postgres_openssl::MakeTlsConnector,
+    pub sessions: Mutex<Sessions>,
+    /// the Host header values a request may carry (DNS rebinding)
+    pub hosts: Vec<String>,
+    pub secure: bool,
+}
+
+pub async fn serve(
+    listen: SocketAddr,
+    cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    base: tokio_postgres::Config,
+    tls: postgres_openssl::MakeTlsConnector,
+) -> Result<(), String> {
+    if cert.is_some() {
+        return Err("--console with --cert: TLS is not served by the console yet; put a TLS-terminating proxy in front of it on loopback".into());
+    }
+    let mut hosts = vec![listen.to_string()];
+    if listen.ip().is_loopback() {
+        hosts.push(format!("localhost:{}", listen.port()));
+        hosts.push(format!("127.0.0.1:{}", listen.port()));
+    }
+    let app = Arc::new(App {
+        base,
+        tls,
+        sessions: Mutex::new(Sessions::default()),
+        hosts,
+        secure: false,
+    });
+    {
+        // idle sessions end (and their connections close) even when nobody comes back
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                if let Ok(mut s) = app.sessions.lock() {
+                    s.sweep(std::time::Instant::now());
+                }
+            }
+        });
+    }
+    let router = axum::Router::new()
+        .route("/", get(pages::home))
+        .route("/console.css", get(pages::css))
+        .route("/login", get(pages::login_form).post(pages::login))
+        .route("/logout", post(pages::logout))
+        .route("/ask", get(pages::ask_page).post(pages::ask))
+        .route("/feedback", post(pages::feedback))
+        .route("/approvals", get(pages::approvals))
+        .route("/approvals/new", post(pages::new_request))
+        .route("/approvals/{id}", get(pages::request_page))
+        .route("/approvals/{id}/{action}", post(pages::decide))
+        .route("/audit", get(pages::audit))
+        .route("/advice", get(pages::advice))
+        .route("/advice/file", post(pages::file_advice))
+        .route("/advice/erd.svg", get(pages::erd_svg))
+        .layer(middleware::from_fn_with_state(app.clone(), guard))
+        .with_state(app);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("--console {listen}: {e}"))?;
+    eprintln!("ai-architect-mcp: console on http://{listen}/");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+    .map_err(|e| format!("--console {listen}: {e}"))
+}
+
+/// Every request: its Host must be the console's own (a DNS-rebinding page cannot reach it)
+/// and an Origin, when sent, this very origin; every response carries the security headers.
+async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    if !app.hosts.iter().any(|h| *h == host) {
+        return (StatusCode::FORBIDDEN, "unknown Host").into_response();
+    }
+    if let Some(origin) = req.headers().get(header::ORIGIN) {
+        let scheme = if app.secure { "https" } else { "http" };
+        if origin.to_str().ok() != Some(&format!("{scheme}://{host}")) {
+            return (StatusCode::FORBIDDEN, "cross-origin request refused").into_response();
+        }
+    }
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
