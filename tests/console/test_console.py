@@ -227,3 +227,35 @@ def test_every_page_sends_a_strict_content_security_policy(console):
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(req)
     assert e.value.code == 403
+
+
+def test_over_tls_the_session_cookie_is_secure(cluster, tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    out = subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                          "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    port = free_port()
+    proc = subprocess.Popen(
+        [MCP_BIN, "--console", str(port), "--cert", str(cert), "--key", str(key),
+         "--dsn", f"host=127.0.0.1 port={PGPORT} dbname={DB} sslmode=disable"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        import ssl
+        ctx = ssl.create_default_context(cafile=str(cert))
+        ctx.check_hostname = False
+        for _ in range(100):
+            try:
+                r = urllib.request.urlopen(f"https://127.0.0.1:{port}/login", context=ctx, timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        assert r.status == 200
+        assert "Secure" in r.headers["Set-Cookie"] and "HttpOnly" in r.headers["Set-Cookie"]
+        # plain HTTP on the TLS port gets no page
+        with pytest.raises(Exception):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=2).read()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -34,9 +34,10 @@ pub async fn serve(
     base: tokio_postgres::Config,
     tls: postgres_openssl::MakeTlsConnector,
 ) -> Result<(), String> {
-    if cert.is_some() {
-        return Err("--console with --cert: TLS is not served by the console yet; put a TLS-terminating proxy in front of it on loopback".into());
-    }
+    let acceptor = match &cert {
+        Some((c, k)) => Some(tls_acceptor(c, k)?),
+        None => None,
+    };
     let mut hosts = vec![listen.to_string()];
     if listen.ip().is_loopback() {
         hosts.push(format!("localhost:{}", listen.port()));
@@ -47,7 +48,7 @@ pub async fn serve(
         tls,
         sessions: Mutex::new(Sessions::default()),
         hosts,
-        secure: false,
+        secure: acceptor.is_some(),
     });
     {
         // idle sessions end (and their connections close) even when nobody comes back
@@ -81,6 +82,10 @@ pub async fn serve(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| format!("--console {listen}: {e}"))?;
+    if let Some(acceptor) = acceptor {
+        eprintln!("ai-architect-mcp: console on https://{listen}/");
+        return serve_tls(listener, acceptor, router).await;
+    }
     eprintln!("ai-architect-mcp: console on http://{listen}/");
     axum::serve(
         listener,
@@ -130,4 +135,55 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// The TLS side of the console: the certificate chain and key (PEM), checked now.
+fn tls_acceptor(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<openssl::ssl::SslAcceptor, String> {
+    use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
+    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())
+        .map_err(|e| format!("TLS: {e}"))?;
+    b.set_certificate_chain_file(cert)
+        .map_err(|e| format!("--cert {}: {e}", cert.display()))?;
+    b.set_private_key_file(key, SslFiletype::PEM)
+        .map_err(|e| format!("--key {}: {e}", key.display()))?;
+    b.check_private_key()
+        .map_err(|e| format!("--cert and --key do not belong together: {e}"))?;
+    Ok(b.build())
+}
+
+/// Serves the router over TLS: one handshake per connection, then HTTP/1.1.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    acceptor: openssl::ssl::SslAcceptor,
+    router: axum::Router,
+) -> Result<(), String> {
+    let acceptor = Arc::new(acceptor);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            a = listener.accept() => a.map_err(|e| format!("--console: {e}"))?,
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+        };
+        let acceptor = acceptor.clone();
+        let router = router
+            .clone()
+            .layer(axum::Extension(axum::extract::ConnectInfo(peer)));
+        tokio::spawn(async move {
+            let Ok(ssl) = openssl::ssl::Ssl::new(acceptor.context()) else {
+                return;
+            };
+            let Ok(mut stream) = tokio_openssl::SslStream::new(ssl, tcp) else {
+                return;
+            };
+            if std::pin::Pin::new(&mut stream).accept().await.is_err() {
+                return;
+            }
+            let service = hyper_util::service::TowerToHyperService::new(router);
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
