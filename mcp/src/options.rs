@@ -333,6 +333,52 @@ mod tests {
             "no such file",
         ))
     }
+
+    #[test]
+    fn the_console_serves_alone_on_loopback_and_tls_takes_both_files() {
+        let o = parse(&args("--console 8809 --dsn host=db"), no_file)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            o.transport,
+            Transport::Console {
+                listen: "127.0.0.1:8809".parse().unwrap(),
+                cert: None
+            }
+        );
+        let o = parse(
+            &args("--console 0.0.0.0:443 --cert c.pem --key k.pem"),
+            no_file,
+        )
+        .unwrap()
+        .unwrap();
+        assert!(matches!(
+            o.transport,
+            Transport::Console { cert: Some(_), .. }
+        ));
+        for (a, why) in [
+            ("--console 8809 --http 8808", "run one server for each"),
+            ("--console 8809 --cert c.pem", "go together"),
+            (
+                "--console 8809 --token-file t",
+                "log in as their PostgreSQL roles",
+            ),
+            ("--console nope", "not a port"),
+        ] {
+            let e = parse(&args(a), no_file).unwrap_err();
+            assert!(e.contains(why), "{a}: {e}");
+        }
+        // the DSN names no user: the login supplies it
+        let o = parse(&args("--console 8809 --dsn user=admin"), no_file)
+            .unwrap()
+            .unwrap();
+        let e = crate::connection::config(&o, |_| None).unwrap_err();
+        assert!(e.contains("each person's login"), "{e}");
+        let o = parse(&args("--console 8809 --dsn host=db"), no_file)
+            .unwrap()
+            .unwrap();
+        assert!(crate::connection::config(&o, |_| None).is_ok());
+    }
     fn token(_: &PathBuf) -> std::io::Result<String> {
         Ok("0123456789abcdef0123\n".into())
     }

@@ -143,8 +143,8 @@ fn tls_acceptor(
     key: &std::path::Path,
 ) -> Result<openssl::ssl::SslAcceptor, String> {
     use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod};
-    let mut b = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())
-        .map_err(|e| format!("TLS: {e}"))?;
+    let mut b =
+        SslAcceptor::mozilla_intermediate_v5(SslMethod::tls()).map_err(|e| format!("TLS: {e}"))?;
     b.set_certificate_chain_file(cert)
         .map_err(|e| format!("--cert {}: {e}", cert.display()))?;
     b.set_private_key_file(key, SslFiletype::PEM)
