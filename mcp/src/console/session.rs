@@ -64,6 +64,11 @@ pub fn set_cookie(name: &str, value: &str, secure: bool, max_age: Option<Duratio
     )
 }
 
+/// Whether a session last used at `last` has ended by `now`.
+pub fn expired(last: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(last) > IDLE
+}
+
 #[derive(Default)]
 pub struct Sessions {
     by_id: HashMap<String, Session>,
@@ -73,11 +78,7 @@ pub struct Sessions {
 impl Sessions {
     /// The live session behind `id`, touched; an idle one is ended.
     pub fn get(&mut self, id: &str, now: Instant) -> Option<&mut Session> {
-        if self
-            .by_id
-            .get(id)
-            .is_some_and(|s| now.duration_since(s.last) > IDLE)
-        {
+        if self.by_id.get(id).is_some_and(|s| expired(s.last, now)) {
             self.by_id.remove(id);
         }
         let s = self.by_id.get_mut(id)?;
@@ -95,7 +96,7 @@ impl Sessions {
 
     /// Ends every idle session (their connections close).
     pub fn sweep(&mut self, now: Instant) {
-        self.by_id.retain(|_, s| now.duration_since(s.last) <= IDLE);
+        self.by_id.retain(|_, s| !expired(s.last, now));
         self.failures.retain(|_, v| {
             v.retain(|t| now.duration_since(*t) <= WINDOW);
             !v.is_empty()
@@ -127,6 +128,13 @@ mod tests {
         assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
         assert_eq!(token().len(), 64);
         assert_ne!(token(), token());
+    }
+
+    #[test]
+    fn a_session_ends_after_its_idle_time() {
+        let t0 = Instant::now();
+        assert!(!expired(t0, t0 + IDLE));
+        assert!(expired(t0, t0 + IDLE + Duration::from_secs(1)));
     }
 
     #[test]
