@@ -137,7 +137,14 @@ def test_ask_request_approve_execute_rollback_audit(console, browser):
     expect(alice.locator("[data-test=answer]").first).to_be_visible()
     assert alice.locator("[data-test=answer] td").first.inner_text() == germany
     expect(alice.locator("[data-test=sql]").first).to_contain_text("customer")
+    # categories and a number: a chart, drawn on the server
+    alice.fill("[data-test=question]", "How many customers are there in each country?")
+    alice.click("[data-test=send]")
+    expect(alice.locator("[data-test=chart]").first).to_be_visible()
+    assert alice.locator("[data-test=chart] rect").count() == int(psql("SELECT count(DISTINCT country) FROM customer"))
     shot(alice, "ask")
+    alice.locator("[data-test=feedback-good]").first.click()
+    expect(alice.locator("[data-test=feedback-saved]")).to_be_visible()
 
     # alice files a DELETE and cannot approve it herself
     alice.click("[data-test=nav-approvals]")
@@ -179,11 +186,11 @@ def test_ask_request_approve_execute_rollback_audit(console, browser):
     alice.click("[data-test=nav-audit]")
     expect(alice.locator("[data-test=audit-ok]")).to_be_visible()
     shot(alice, "audit")
-    alice.fill("[data-test=audit-action]", "approve")
+    alice.fill("[data-test=audit-action]", "approved")
     alice.click("[data-test=audit-filter]")
     rows = alice.locator("[data-test=audit-entries] tbody tr")
     assert rows.count() >= 1
-    assert all(rows.nth(i).locator("td").nth(3).inner_text() == "approve" for i in range(rows.count()))
+    assert all(rows.nth(i).locator("td").nth(3).inner_text() == "approved" for i in range(rows.count()))
 
     # the advice page: lint, insights, the diagram drawn by Graphviz
     alice.click("[data-test=nav-advice]")

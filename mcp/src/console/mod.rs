@@ -128,9 +128,11 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    // same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` with the
+    // console's own form posts
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

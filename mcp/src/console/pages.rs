@@ -652,7 +652,7 @@ pub async fn audit(
     }
     let action = q.get("action").cloned().filter(|a| !a.is_empty());
     s.push_str(&format!(
-        "<form method=\"get\" action=\"/audit\"><input name=\"action\" data-test=\"audit-action\" placeholder=\"action (request, approve, executed, …)\" value=\"{}\"> <button data-test=\"audit-filter\">Filter</button></form>",
+        "<form method=\"get\" action=\"/audit\"><input name=\"action\" data-test=\"audit-action\" placeholder=\"action (request, approved, executed, …)\" value=\"{}\"> <button data-test=\"audit-filter\">Filter</button></form>",
         esc(action.as_deref().unwrap_or(""))
     ));
     match w
