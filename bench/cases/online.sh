@@ -24,4 +24,14 @@ done
 echo
 echo "A plain build holds SHARE on the table: every write waits for the whole build. A concurrent"
 echo "build (SHARE UPDATE EXCLUSIVE) blocks no write; through the workflow it runs the same way,"
-echo "outside a transaction block, as the requester. Batched DML is not built yet: no batch figure."
+echo "outside a transaction block, as the requester."
+echo
+echo "## Batches: a DELETE of 500,000 rows with a streaming standby"
+echo
+echo "ai.request(..., batch_rows => 20000), each batch its own transaction with its analysis, backup"
+echo "and audit entry; ai_architect.batch_max_replay_lag = 8MB; the standby's replay paused for 2.5 s"
+echo "mid-run (the batches wait for it). tests/integration/tests/online.rs, clusters of its own."
+echo
+AI_PGHOST="$PGDATA_DIR" AI_PGPORT="$PGPORT_DEMO" AI_PGBIN="$PG_BIN" \
+  cargo test -q --manifest-path "$ROOT/tests/integration/Cargo.toml" --target-dir "$ROOT/target/integration" \
+  --test online -- --nocapture a_batched_delete_waits 2>/dev/null | grep '^batched DELETE' || echo "failed"
