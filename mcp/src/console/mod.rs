@@ -5,9 +5,14 @@
 //! do, because the database decides. Server-rendered HTML, no script (the
 //! Content-Security-Policy allows none), CSRF tokens on every form, no SQL built from form
 //! input (every value is a bound parameter of an `ai.*` call).
+mod advice;
+mod approvals;
+mod ask;
+mod audit;
 mod html;
-mod pages;
+mod login;
 mod session;
+mod web;
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -63,20 +68,20 @@ pub async fn serve(
         });
     }
     let router = axum::Router::new()
-        .route("/", get(pages::home))
-        .route("/console.css", get(pages::css))
-        .route("/login", get(pages::login_form).post(pages::login))
-        .route("/logout", post(pages::logout))
-        .route("/ask", get(pages::ask_page).post(pages::ask))
-        .route("/feedback", post(pages::feedback))
-        .route("/approvals", get(pages::approvals))
-        .route("/approvals/new", post(pages::new_request))
-        .route("/approvals/{id}", get(pages::request_page))
-        .route("/approvals/{id}/{action}", post(pages::decide))
-        .route("/audit", get(pages::audit))
-        .route("/advice", get(pages::advice))
-        .route("/advice/file", post(pages::file_advice))
-        .route("/advice/erd.svg", get(pages::erd_svg))
+        .route("/", get(web::home))
+        .route("/console.css", get(web::css))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", post(login::logout))
+        .route("/ask", get(ask::ask_page).post(ask::ask))
+        .route("/feedback", post(ask::feedback))
+        .route("/approvals", get(approvals::approvals))
+        .route("/approvals/new", post(approvals::new_request))
+        .route("/approvals/{id}", get(approvals::request_page))
+        .route("/approvals/{id}/{action}", post(approvals::decide))
+        .route("/audit", get(audit::audit))
+        .route("/advice", get(advice::advice))
+        .route("/advice/file", post(advice::file_advice))
+        .route("/advice/erd.svg", get(advice::erd_svg))
         .layer(middleware::from_fn_with_state(app.clone(), guard))
         .with_state(app);
     let listener = tokio::net::TcpListener::bind(listen)
