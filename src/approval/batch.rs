@@ -283,6 +283,7 @@ pub(super) fn one(
     b: &Batches,
     number: u64,
     after: Option<&str>,
+    replay_lag: Option<i64>,
 ) -> std::result::Result<(Option<String>, Value), crate::spi_util::CaughtPgError> {
     use crate::impact::analyse as impact;
     use crate::spi_util::{as_role, in_subtransaction, SearchPath};
@@ -341,7 +342,7 @@ pub(super) fn one(
             "batch",
             b.request,
             &b.sha,
-            json!({"execution": b.execution, "batch": number, "after": after, "upto": upto, "rows_by_table": changed}),
+            json!({"execution": b.execution, "batch": number, "after": after, "upto": upto, "rows_by_table": changed, "replay_lag_before": replay_lag}),
         )
     };
     record().map_err(|e| crate::spi_util::CaughtPgError::internal(e.to_string()))?;

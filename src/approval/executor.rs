@@ -112,17 +112,22 @@ fn run_batches(
     BackgroundWorker::transaction(|| own_path().unwrap_or_else(|e| e.raise()));
     let mut after: Option<String> = None;
     let mut number = 0u64;
+    // the standbys' replay lag seen just before a batch starts (recorded with the batch)
+    let mut lag: Option<i64> = None;
     loop {
         number += 1;
         let (upto, _) =
-            BackgroundWorker::transaction(|| super::batch::one(b, number, after.as_deref()))?;
+            BackgroundWorker::transaction(|| super::batch::one(b, number, after.as_deref(), lag))?;
         let Some(upto) = upto else { return Ok(()) };
         after = Some(upto);
         std::thread::sleep(Duration::from_millis(b.pause_ms));
         if b.max_lag > 0 {
-            while BackgroundWorker::transaction(|| super::batch::replay_lag().unwrap_or(0))
-                > b.max_lag as i64
-            {
+            loop {
+                let now = BackgroundWorker::transaction(|| super::batch::replay_lag().unwrap_or(0));
+                lag = Some(now);
+                if now <= b.max_lag as i64 {
+                    break;
+                }
                 if began.elapsed() > Duration::from_millis(b.timeout_ms) {
                     return Err(CaughtPgError::internal(format!(
                         "stopped after batch {number}: a standby's replay stayed more than ai_architect.batch_max_replay_lag behind until ai_architect.online_timeout_ms"

@@ -172,7 +172,7 @@ fn launch(exec_id: i64, statement: &str) -> Result<i32> {
         .map_err(|s| no_worker(format!("its background worker did not start ({s:?})")))?;
     as_extension_owner(|| {
         Spi::run_with_args(
-            "UPDATE ai.executions SET pid = $2 WHERE id = $1",
+            "UPDATE ai.executions SET pid = $2, detail = detail || jsonb_build_object('launched_at', clock_timestamp()) WHERE id = $1",
             &[exec_id.into(), pid.into()],
         )
     })?;
@@ -195,7 +195,9 @@ pub(super) fn reap() -> Result<usize> {
                   WHERE e.status IN ('running', 'rolling_back')
                     AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
                                      WHERE a.pid = e.pid AND a.backend_type = $1)
-                    AND (e.detail ? 'claimed' OR e.started_at < now() - interval '1 minute')
+                    -- a worker not connected yet is not in pg_stat_activity: a minute's grace
+                    AND (e.detail ? 'claimed'
+                         OR coalesce((e.detail ->> 'launched_at')::timestamptz, e.started_at) < now() - interval '1 minute')
                   ORDER BY e.id FOR UPDATE OF e SKIP LOCKED",
                 None,
                 &[EXECUTOR_TYPE.into()],
