@@ -109,6 +109,23 @@ pub struct CaughtPgError {
     pub hint: Option<String>,
 }
 
+impl From<&pgrx::pg_sys::panic::CaughtError> for CaughtPgError {
+    /// An ERROR caught by `PgTryBuilder`, as a value.
+    fn from(e: &pgrx::pg_sys::panic::CaughtError) -> CaughtPgError {
+        use pgrx::pg_sys::panic::CaughtError;
+        let report = match e {
+            CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+            CaughtError::RustPanic { ereport, .. } => ereport,
+        };
+        CaughtPgError {
+            message: report.message().to_string(),
+            code: report.sql_error_code(),
+            detail: report.detail().map(|d| d.to_string()),
+            hint: report.hint().map(|h| h.to_string()),
+        }
+    }
+}
+
 impl CaughtPgError {
     pub fn internal(message: String) -> CaughtPgError {
         CaughtPgError {
@@ -155,7 +172,6 @@ fn subtransaction<R>(
     f: impl FnOnce() -> R + std::panic::UnwindSafe,
     keep: bool,
 ) -> Result<R, CaughtPgError> {
-    use pgrx::pg_sys::panic::CaughtError;
     // SAFETY: the standard internal-subtransaction protocol: remember the memory context and
     // resource owner, begin, and on either path release or roll back, then restore both.
     unsafe {
@@ -179,16 +195,7 @@ fn subtransaction<R>(
             pg_sys::RollbackAndReleaseCurrentSubTransaction();
             pg_sys::MemoryContextSwitchTo(context);
             pg_sys::CurrentResourceOwner = owner;
-            let report = match &e {
-                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
-                CaughtError::RustPanic { ereport, .. } => ereport,
-            };
-            Err(CaughtPgError {
-                message: report.message().to_string(),
-                code: report.sql_error_code(),
-                detail: report.detail().map(|d| d.to_string()),
-                hint: report.hint().map(|h| h.to_string()),
-            })
+            Err(CaughtPgError::from(&e))
         })
         .execute()
     }

@@ -15,7 +15,6 @@ use std::panic::AssertUnwindSafe;
 /// refused before it runs. An ERROR comes back as a value with the transaction aborted and
 /// the worker's own identity restored.
 pub fn run_top_level(sql: &str, role: pg_sys::Oid, timeout_ms: u64) -> Result<(), CaughtPgError> {
-    use pgrx::pg_sys::panic::CaughtError;
     let text = CString::new(sql).map_err(|_| refused("the statement contains a NUL byte"))?;
     let mut me = pg_sys::InvalidOid;
     let mut context = 0i32;
@@ -100,16 +99,7 @@ pub fn run_top_level(sql: &str, role: pg_sys::Oid, timeout_ms: u64) -> Result<()
             pg_sys::AbortCurrentTransaction();
             pg_sys::SetUserIdAndSecContext(me, context);
             pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, text.as_ptr());
-            let report = match &e {
-                CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
-                CaughtError::RustPanic { ereport, .. } => ereport,
-            };
-            Err(CaughtPgError {
-                message: report.message().to_string(),
-                code: report.sql_error_code(),
-                detail: report.detail().map(|d| d.to_string()),
-                hint: report.hint().map(|h| h.to_string()),
-            })
+            Err(CaughtPgError::from(&e))
         })
         .execute()
     };
