@@ -368,7 +368,7 @@ pub(super) fn status(id: i64) -> Result<Value> {
     let v = as_extension_owner(|| {
         Ok::<_, ApprovalError>(Spi::get_one_with_args::<JsonB>(
             &format!("SELECT jsonb_build_object(
-                 'id', r.id, 'state', r.state, 'risk_level', r.risk_level, 'requester', r.requester, 'reason', r.reason,
+                 'id', r.id, 'state', r.state, 'past_expiry', r.expires_at < now(), 'risk_level', r.risk_level, 'requester', r.requester, 'reason', r.reason,
                  'statement', r.normalized_sql, 'sql_sha256', r.sql_sha256, 'created_at', r.created_at,
                  'expires_at', r.expires_at, 'decided_at', r.decided_at, 'state_reason', r.state_reason,
                  'rows_touched', r.impact -> 'rows_touched', 'tables', r.impact -> 'tables',
@@ -392,7 +392,17 @@ pub(super) fn status(id: i64) -> Result<Value> {
     .unwrap_or(Value::Null);
     let mut v = v;
     let r = rule(&req.risk)?;
-    v["state"] = json!(req.state.effective(req.past_expiry).as_str());
+    // the state of the same read as the rest of the document (a background worker may have
+    // moved the request since `load`)
+    let state = v["state"]
+        .as_str()
+        .and_then(State::parse)
+        .unwrap_or(req.state)
+        .effective(v["past_expiry"].as_bool().unwrap_or(req.past_expiry));
+    if let Some(o) = v.as_object_mut() {
+        o.remove("past_expiry");
+    }
+    v["state"] = json!(state.as_str());
     v["required_approvals"] = json!(r.required);
     v["approver_role"] = json!(r.role);
     v["runs_as"] = match crate::guc::execute_as() {
