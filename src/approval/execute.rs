@@ -122,10 +122,8 @@ fn start_online(
     }
     // SAFETY: reads the backend's current user id.
     let me = unsafe { pg_sys::GetUserId() };
-    let (role, name) = match &runner.role {
-        Some((oid, name)) => (*oid, name.clone()),
-        None => (me, current_user()?),
-    };
+    let role = runner.role.as_ref().map_or(me, |(oid, _)| *oid);
+    let name = runner.name()?;
     super::online::start(
         req,
         &super::online::Runner {
