@@ -39,7 +39,16 @@ CREATE TABLE ai.catalog_state (
     refreshed_at      timestamptz
 );
 INSERT INTO ai.catalog_state DEFAULT VALUES;
-COMMENT ON TABLE ai.catalog_state IS 'One row: the catalog is stale while ai.catalog_version has moved past refreshed_version.';
+COMMENT ON TABLE ai.catalog_state IS 'One row: when the catalog was last refreshed, and the ai.catalog_version it had then.';
+
+-- What DDL touched since the catalog was refreshed (written by the event triggers, consumed
+-- by the refresh): a relation, or `everything` for a change it cannot narrow down.
+CREATE TABLE ai.catalog_changes (
+    id         bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    relid      oid,
+    everything boolean NOT NULL
+);
+COMMENT ON TABLE ai.catalog_changes IS 'Relations DDL touched since the last catalog refresh (event triggers write it).';
 
 -- Human descriptions from ai.describe / ai.describe_column; they outlive refreshes.
 CREATE TABLE ai.catalog_descriptions (
@@ -77,6 +86,8 @@ CREATE TABLE ai.catalog_tables (
     content_hash      text        NOT NULL,
     embedding         vector(384),
     updated_at        timestamptz NOT NULL DEFAULT now(),
+    values_sampled_at timestamptz,                       -- when ai.catalog_values last read it
+    values_indexed    boolean     NOT NULL DEFAULT false, -- its values are in ai.catalog_values
     UNIQUE (schema_name, table_name)
 );
 
@@ -134,6 +145,23 @@ CREATE POLICY readable ON ai.catalog_relationships FOR SELECT
     USING (EXISTS (SELECT 1 FROM ai.catalog_tables f, ai.catalog_tables t
                    WHERE f.id = from_table_id AND t.id = to_table_id));
 CREATE INDEX catalog_relationships_to ON ai.catalog_relationships (to_table_id);
+
+-- The values of text columns that questions name ("archived", "Germany"), read at refresh
+-- time so that no question reads a user table to find them: for each plain table or
+-- materialized view without row-level security, the most frequent values (up to
+-- ai_architect.ask_values_per_column, at most 64 characters) among its first 20,000 rows,
+-- read through the gateway with the table owner's rights as a restricted operation (the way
+-- ANALYZE reads a table). No role but the owner reads this table: ai.ask looks values up for
+-- its caller, and returns only those of columns the caller may SELECT, never of a table with
+-- row-level security (the same rule as pg_stats).
+CREATE TABLE ai.catalog_values (
+    table_oid   oid      NOT NULL,
+    attnum      smallint NOT NULL,
+    value       text     NOT NULL,
+    categorical boolean  NOT NULL    -- the column holds few distinct values (a category)
+);
+CREATE INDEX catalog_values_lower ON ai.catalog_values (pg_catalog.lower(value));
+CREATE INDEX catalog_values_table ON ai.catalog_values (table_oid);
 
 ------------------------------------------------------------------------------------------
 -- SQL samples, their usage and feedback
@@ -565,10 +593,10 @@ COMMENT ON TABLE ai.audit_runs IS 'Every ai.run_audit() that ran (not those skip
 ------------------------------------------------------------------------------------------
 -- Vector indexes (HNSW, cosine) on every embedding column
 ------------------------------------------------------------------------------------------
-CREATE INDEX catalog_schemas_embedding ON ai.catalog_schemas USING hnsw (embedding vector_cosine_ops);
+-- (the catalog's tables: ai.ask takes the closest ones of a large schema; its columns are
+-- compared with a question one table at a time, and schemas and relationships are described
+-- but not embedded)
 CREATE INDEX catalog_tables_embedding ON ai.catalog_tables USING hnsw (embedding vector_cosine_ops);
-CREATE INDEX catalog_columns_embedding ON ai.catalog_columns USING hnsw (embedding vector_cosine_ops);
-CREATE INDEX catalog_relationships_embedding ON ai.catalog_relationships USING hnsw (embedding vector_cosine_ops);
 CREATE INDEX sql_samples_question_embedding ON ai.sql_samples USING hnsw (question_embedding vector_cosine_ops);
 CREATE INDEX sql_samples_query_embedding ON ai.sql_samples USING hnsw (query_embedding vector_cosine_ops);
 CREATE INDEX fix_patterns_content_embedding ON ai.fix_patterns USING hnsw (content_embedding vector_cosine_ops);
@@ -584,6 +612,7 @@ COMMENT ON TABLE ai.catalog_schemas IS 'Schema catalog: one embedded description
 COMMENT ON TABLE ai.catalog_tables IS 'Schema catalog: tables and views with their description text and embedding.';
 COMMENT ON TABLE ai.catalog_columns IS 'Schema catalog: columns with types, keys, sample values and embedding.';
 COMMENT ON TABLE ai.catalog_relationships IS 'Schema catalog: foreign keys, the join paths ai.ask follows.';
+COMMENT ON TABLE ai.catalog_values IS 'Schema catalog: sampled values of text columns, looked up by ai.ask for its caller (read by the owner only).';
 COMMENT ON TABLE ai.sql_samples IS 'Question/SQL pairs that answer similar questions directly, rated by feedback.';
 COMMENT ON TABLE ai.query_usage_stats IS 'Every ai.ask call: the SQL, where it came from, how it ran.';
 COMMENT ON TABLE ai.denied_functions IS 'Functions generated SQL may not call, beyond the built-in list (lower case, * = prefix).';

@@ -61,6 +61,7 @@ static LLM_MAX_RESPONSE_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1_048_57
 static ASK_SAMPLE_THRESHOLD: GucSetting<f64> = GucSetting::<f64>::new(0.92);
 static ASK_MIN_CONFIDENCE: GucSetting<f64> = GucSetting::<f64>::new(0.6);
 static ASK_MAX_BYTES: GucSetting<i32> = GucSetting::<i32>::new(1_048_576);
+static ASK_VALUES_PER_COLUMN: GucSetting<i32> = GucSetting::<i32>::new(1000);
 static ASK_MAX_COST: GucSetting<f64> = GucSetting::<f64>::new(1e7);
 static ADVISOR_SEARCH: GucSetting<Option<CString>> =
     GucSetting::<Option<CString>>::new(Some(c"greedy"));
@@ -234,6 +235,16 @@ pub fn init() {
         1024,
         i32::MAX,
         GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"ai_architect.ask_values_per_column",
+        c"How many values of each text column the catalog keeps for ai.ask to find (the most frequent).",
+        c"Read at refresh time from the first 20,000 rows of each table; 0 keeps none.",
+        &ASK_VALUES_PER_COLUMN,
+        0,
+        100_000,
+        GucContext::Suset,
         GucFlags::default(),
     );
     GucRegistry::define_float_guc(
@@ -609,6 +620,9 @@ pub fn ask_min_confidence() -> f64 {
 }
 pub fn ask_max_bytes() -> usize {
     ASK_MAX_BYTES.get().max(1024) as usize
+}
+pub fn ask_values_per_column() -> i64 {
+    ASK_VALUES_PER_COLUMN.get().max(0) as i64
 }
 pub fn ask_max_cost() -> f64 {
     ASK_MAX_COST.get()

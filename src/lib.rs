@@ -27,7 +27,7 @@ mod retention;
 mod spi_util;
 mod sqlparse;
 mod status;
-#[cfg(test)]
+#[cfg(any(test, feature = "pg_test"))]
 mod test_rng;
 mod worker;
 

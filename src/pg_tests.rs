@@ -4,6 +4,7 @@ use pgrx::prelude::*;
 mod advisor;
 mod approval;
 mod architect;
+mod catalog;
 mod impact;
 mod pgsql;
 mod rollback;

@@ -18,3 +18,67 @@ ALTER TABLE ai.executions DROP CONSTRAINT executions_status_check,
         CHECK (status IN ('succeeded', 'failed', 'rolled_back', 'running', 'rolling_back')),
     ADD COLUMN pid integer,
     ADD COLUMN detail jsonb NOT NULL DEFAULT '{}';
+
+-- the values questions name are read at refresh time into an index (no question reads a user
+-- table to find them); the catalog embeds tables and columns only
+ALTER TABLE ai.catalog_tables ADD COLUMN values_sampled_at timestamptz,
+    ADD COLUMN values_indexed boolean NOT NULL DEFAULT false;
+CREATE TABLE ai.catalog_values (
+    table_oid   oid      NOT NULL,
+    attnum      smallint NOT NULL,
+    value       text     NOT NULL,
+    categorical boolean  NOT NULL
+);
+CREATE INDEX catalog_values_lower ON ai.catalog_values (pg_catalog.lower(value));
+CREATE INDEX catalog_values_table ON ai.catalog_values (table_oid);
+COMMENT ON TABLE ai.catalog_values IS 'Schema catalog: sampled values of text columns, looked up by ai.ask for its caller (read by the owner only).';
+DROP INDEX ai.catalog_schemas_embedding, ai.catalog_columns_embedding, ai.catalog_relationships_embedding;
+UPDATE ai.catalog_schemas SET embedding = NULL;
+UPDATE ai.catalog_relationships SET embedding = NULL;
+
+-- DDL records the relations it touched: the refresh after it reads those and their
+-- neighbours, not the whole schema
+CREATE TABLE ai.catalog_changes (
+    id         bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    relid      oid,
+    everything boolean NOT NULL
+);
+COMMENT ON TABLE ai.catalog_changes IS 'Relations DDL touched since the last catalog refresh (event triggers write it).';
+-- (the first refresh after the update reads everything: the descriptions changed)
+INSERT INTO ai.catalog_changes (relid, everything) VALUES (NULL, true);
+SELECT pg_catalog.nextval('ai.catalog_version');
+CREATE OR REPLACE FUNCTION ai._catalog_ddl_event() RETURNS event_trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    IF TG_EVENT = 'ddl_command_end' THEN
+        INSERT INTO ai.catalog_changes (relid, everything)
+        SELECT CASE c.classid WHEN 'pg_catalog.pg_class'::regclass THEN c.objid
+                              WHEN 'pg_catalog.pg_constraint'::regclass
+                                   THEN (SELECT k.conrelid FROM pg_catalog.pg_constraint k WHERE k.oid = c.objid) END,
+               c.classid NOT IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_constraint'::regclass,
+                                 'pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_trigger'::regclass,
+                                 'pg_catalog.pg_policy'::regclass, 'pg_catalog.pg_rewrite'::regclass,
+                                 'pg_catalog.pg_statistic_ext'::regclass, 'pg_catalog.pg_event_trigger'::regclass)
+          FROM pg_event_trigger_ddl_commands() c
+         WHERE c.schema_name IS DISTINCT FROM 'ai' AND NOT c.in_extension
+           AND coalesce(c.schema_name, '') !~ '^pg_temp'
+           -- privileges are checked when the catalog is read, never stored in it
+           AND c.command_tag NOT IN ('GRANT', 'REVOKE', 'ALTER DEFAULT PRIVILEGES');
+    ELSE
+        INSERT INTO ai.catalog_changes (relid, everything)
+        SELECT CASE WHEN d.classid = 'pg_catalog.pg_class'::regclass THEN d.objid END,
+               d.classid NOT IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_constraint'::regclass,
+                                 'pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_trigger'::regclass,
+                                 'pg_catalog.pg_policy'::regclass, 'pg_catalog.pg_rewrite'::regclass,
+                                 'pg_catalog.pg_statistic_ext'::regclass, 'pg_catalog.pg_attrdef'::regclass,
+                                 'pg_catalog.pg_event_trigger'::regclass)
+          FROM pg_event_trigger_dropped_objects() d
+         WHERE d.schema_name IS DISTINCT FROM 'ai' AND NOT d.is_temporary;
+    END IF;
+    IF FOUND THEN
+        PERFORM nextval('ai.catalog_version');
+    END IF;
+END;
+$$;
+COMMENT ON FUNCTION ai._catalog_ddl_event() IS 'Event trigger: marks the schema catalog stale after DDL, with the relations it touched.';
+COMMENT ON TABLE ai.catalog_state IS 'One row: when the catalog was last refreshed, and the ai.catalog_version it had then.';

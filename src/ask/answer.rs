@@ -103,7 +103,7 @@ pub(super) fn generate(
         .pop()
         .flatten()
         .unwrap_or_default();
-    let cat = load_catalog(sp, &qvec)?;
+    let cat = load_catalog(sp, &qvec, question)?;
     // only samples the caller wrote or a curator reviewed answer or guide the model
     let samples = crate::memory::samples::similar(question, 5, true)?;
     let top_similarity = samples.first().map(|s| s.3);
@@ -194,11 +194,7 @@ pub(super) fn generate(
     }
     // 3. the in-process engine
     let schema = engine_schema(&cat);
-    let relkinds: Vec<char> = cat
-        .iter()
-        .map(|t| t.relkind.chars().next().unwrap_or('r'))
-        .collect();
-    let hits = value_hits(&schema, &relkinds, lists, &engine::phrases(question))?;
+    let hits = value_hits(&cat, &schema, lists, &engine::phrases(question))?;
     match engine::answer(question, &schema, &hits) {
         Ok(a) => {
             g.source = "engine";

@@ -52,24 +52,31 @@ pub fn names_in_scope(sp: &SearchPath, names: &[String]) -> Result<bool> {
 
 /// The caller's view of the catalog: the tables of the schemas in scope (see
 /// [`schemas_in_scope`]), with the similarity of each to the question.
-pub(super) fn load_catalog(sp: &SearchPath, qvec: &[f32]) -> Result<Vec<CatTable>> {
+///
+/// A schema of more than [`FOCUS_ABOVE`] tables is not loaded whole: the question is
+/// answered from its focus (see [`focus`]), so that a question costs about the same on 2,000
+/// tables as on 200.
+pub(super) fn load_catalog(sp: &SearchPath, qvec: &[f32], question: &str) -> Result<Vec<CatTable>> {
     // inside a question, the refresh too has a time limit
     crate::error::time_limited("ai.ask", || {
         crate::catalog::refresh::refresh_if_stale("ai.ask")
     })?;
     let in_scope = schemas_in_scope(sp)?;
     let v = VectorSql::new()?;
+    let focus = focus(&v, qvec, question, &in_scope)?;
     let sql = format!(
         "WITH visible AS (
            SELECT t.* FROM ai.catalog_tables t
-            WHERE $2::pg_catalog.text[] IS NULL OR t.schema_name::text = ANY ($2::pg_catalog.text[]))
+            WHERE ($2::pg_catalog.text[] IS NULL OR t.schema_name::text = ANY ($2::pg_catalog.text[]))
+              AND ($3::pg_catalog.int8[] IS NULL OR t.id = ANY ($3::pg_catalog.int8[])))
          SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
            'schema', t.schema_name, 'name', t.table_name, 'relkind', t.relkind::text,
+           'oid', t.table_oid::pg_catalog.int8, 'values_indexed', t.values_indexed,
            'notes', nullif(concat_ws('. ', t.comment, t.human_description), ''),
            'rows', coalesce(t.row_estimate, 0),
            'similarity', CASE WHEN t.embedding IS NULL THEN 0 ELSE 1 - {} END,
            'columns', coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
-                 'name', c.column_name, 'data_type', c.data_type, 'nullable', c.is_nullable,
+                 'name', c.column_name, 'attnum', c.attnum, 'data_type', c.data_type, 'nullable', c.is_nullable,
                  'pk', c.is_primary_key, 'notes', nullif(concat_ws('. ', c.comment, c.human_description), ''),
                  'samples', coalesce(pg_catalog.to_jsonb(c.sample_values), '[]'),
                  'similarity', CASE WHEN c.embedding IS NULL THEN 0 ELSE 1 - {} END) ORDER BY c.ordinal)
@@ -84,7 +91,10 @@ pub(super) fn load_catalog(sp: &SearchPath, qvec: &[f32]) -> Result<Vec<CatTable
         v.distance_to("t.embedding", 1),
         v.distance_to("c.embedding", 1)
     );
-    let j = Spi::get_one_with_args::<JsonB>(&sql, &[qvec.to_vec().into(), in_scope.into()])?
+    let j = Spi::get_one_with_args::<JsonB>(
+        &sql,
+        &[qvec.to_vec().into(), in_scope.clone().into(), focus.into()],
+    )?
         .map(|j| j.0)
         .unwrap_or(Value::Null);
     let tables: Vec<CatTable> =
@@ -93,6 +103,94 @@ pub(super) fn load_catalog(sp: &SearchPath, qvec: &[f32]) -> Result<Vec<CatTable
         .into_iter()
         .filter(|t| !t.columns.is_empty())
         .collect())
+}
+
+/// Above this many tables in scope, a question is answered from its focus.
+pub const FOCUS_ABOVE: i64 = 150;
+/// How many of the tables closest to the question (by their description) the focus takes.
+const FOCUS_NEAREST: usize = 25;
+/// At most this many tables in a focus, neighbours included.
+const FOCUS_MAX: usize = 120;
+
+/// The tables a question on a large schema is answered from (catalog ids), or None when the
+/// schemas in scope hold at most [`FOCUS_ABOVE`] tables (then all of them): the
+/// [`FOCUS_NEAREST`] closest by description (the catalog's vector index), every table whose
+/// name has a word of the question (or of its thesaurus), every table holding a value the
+/// question names (the index of values, as the caller may see it), then the tables these
+/// reference or are referenced by, closest first, up to [`FOCUS_MAX`].
+fn focus(
+    v: &VectorSql,
+    qvec: &[f32],
+    question: &str,
+    in_scope: &Option<Vec<String>>,
+) -> Result<Option<Vec<i64>>> {
+    let visible = "SELECT t.id, t.table_oid, t.table_name, t.embedding FROM ai.catalog_tables t
+                    WHERE $1::pg_catalog.text[] IS NULL OR t.schema_name::text = ANY ($1::pg_catalog.text[])";
+    let count = Spi::get_one_with_args::<i64>(
+        &format!("SELECT pg_catalog.count(*) FROM ({visible}) v"),
+        &[in_scope.clone().into()],
+    )?
+    .unwrap_or(0);
+    if count <= FOCUS_ABOVE {
+        return Ok(None);
+    }
+    let phrases = engine::phrases(question);
+    let mut words: Vec<String> = Vec::new();
+    for p in phrases.iter().filter(|p| !p.contains(' ')) {
+        words.push(p.clone());
+        words.extend(engine::words::synonyms(p).iter().map(|s| s.to_string()));
+    }
+    words.sort();
+    words.dedup();
+    // the tables holding a value the question names, found in the index for the caller
+    let oids: Vec<pgrx::pg_sys::Oid> = Spi::get_one_with_args::<Vec<pgrx::pg_sys::Oid>>(
+        &format!("SELECT coalesce(pg_catalog.array_agg(v.table_oid), '{{}}') FROM ({visible}) v"),
+        &[in_scope.clone().into()],
+    )?
+    .unwrap_or_default();
+    // SAFETY: reads the backend's current user id: the caller (these functions are invokers)
+    let caller = unsafe { pgrx::pg_sys::GetUserId() };
+    let holding: std::collections::HashSet<u32> =
+        crate::catalog::values::lookup(caller, &oids, &phrases)?
+            .into_iter()
+            .map(|f| u32::from(f.table))
+            .collect();
+    let mut tables: Vec<super::focus::Candidate> = Vec::new();
+    let mut edges: Vec<(i64, i64)> = Vec::new();
+    Spi::connect(|client| {
+        for r in client.select(
+            &format!(
+                "SELECT v.id, v.table_name::text, v.table_oid, coalesce({}, 2)
+                   FROM ({visible}) v",
+                v.distance_to("v.embedding", 2)
+            ),
+            None,
+            &[in_scope.clone().into(), qvec.to_vec().into()],
+        )? {
+            let oid: pgrx::pg_sys::Oid = r.get(3)?.unwrap_or(pgrx::pg_sys::InvalidOid);
+            tables.push(super::focus::Candidate {
+                id: r.get(1)?.unwrap_or(0),
+                name: r.get(2)?.unwrap_or_default(),
+                distance: r.get(4)?.unwrap_or(2.0),
+                holds_value: holding.contains(&u32::from(oid)),
+            });
+        }
+        for r in client.select(
+            "SELECT r.from_table_id, r.to_table_id FROM ai.catalog_relationships r",
+            None,
+            &[],
+        )? {
+            edges.push((r.get(1)?.unwrap_or(0), r.get(2)?.unwrap_or(0)));
+        }
+        Ok::<(), pgrx::spi::Error>(())
+    })?;
+    Ok(Some(super::focus::choose(
+        &tables,
+        &edges,
+        &words,
+        FOCUS_NEAREST,
+        FOCUS_MAX,
+    )))
 }
 
 /// The engine's view of the same tables.
@@ -135,23 +233,57 @@ pub(super) fn engine_schema(cat: &[CatTable]) -> engine::Schema {
     engine::Schema { tables, fks }
 }
 
-/// Stored values of text columns equal to phrases of the question: most common values from
-/// pg_stats and the distinct values of a bounded sample of each column, read as the caller.
+/// Stored values of text columns equal to phrases of the question.
 ///
-/// The sample reads are SQL the extension writes over relations it did not write, so they
-/// pass the gateway like any generated SQL: PostgreSQL's analyser and rewriter expand each
-/// view and row-level policy, and a relation whose code calls a function the allow list
+/// Tables and materialized views are looked up in the catalog's index of values
+/// (`crate::catalog::values`: read at refresh time, returned only for columns the caller may
+/// SELECT): no user table is read here, whatever the size of the schema. Views and tables
+/// with row-level security are not in that index; their values are read here, as the
+/// caller, through the gateway like any generated SQL: PostgreSQL's analyser and rewriter
+/// expand each view and policy, and a relation whose code calls a function the allow list
 /// refuses is left out with a NOTICE, never read. Foreign tables are never read (their scan
-/// runs code no analyser sees). Everything runs read-only in a subtransaction that is rolled
+/// runs code no analyser sees). Those reads run read-only in a subtransaction that is rolled
 /// back, so nothing a read did (a GUC set, a lock, a notification) outlives it.
 pub(super) fn value_hits(
+    cat: &[CatTable],
     s: &engine::Schema,
-    relkinds: &[char],
     lists: &Lists,
     phrases: &[String],
 ) -> Result<Vec<ValueHit>> {
     if phrases.is_empty() {
         return Ok(Vec::new());
+    }
+    let mut hits: Vec<ValueHit> = Vec::new();
+    // one hit per (table, column, value), whichever read found it
+    let add = |hits: &mut Vec<ValueHit>, table: usize, column: usize, value: String, categorical: bool| {
+        if !hits
+            .iter()
+            .any(|h| h.table == table && h.column == column && h.value == value)
+        {
+            hits.push(ValueHit {
+                table,
+                column,
+                phrase: value.to_lowercase(),
+                value,
+                categorical,
+            });
+        }
+    };
+    let indexed: Vec<pgrx::pg_sys::Oid> = cat
+        .iter()
+        .filter(|t| t.values_indexed)
+        .map(|t| pgrx::pg_sys::Oid::from(t.oid))
+        .collect();
+    // SAFETY: reads the backend's current user id: the caller (these functions are invokers)
+    let caller = unsafe { pgrx::pg_sys::GetUserId() };
+    for f in crate::catalog::values::lookup(caller, &indexed, phrases)? {
+        let Some(ti) = cat.iter().position(|t| t.oid == u32::from(f.table)) else {
+            continue;
+        };
+        let Some(ci) = cat[ti].columns.iter().position(|c| c.attnum == f.attnum) else {
+            continue;
+        };
+        add(&mut hits, ti, ci, f.value, f.categorical);
     }
     let wanted = format!(
         "ARRAY[{}]::pg_catalog.text[]",
@@ -161,10 +293,12 @@ pub(super) fn value_hits(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    // one read per relation (all its text columns), so a refusal leaves out just that one
+    // one read per relation not in the index (all its text columns), so a refusal leaves
+    // out just that one
     let mut parts: Vec<(usize, String)> = Vec::new();
     for (ti, t) in s.tables.iter().enumerate() {
-        if relkinds.get(ti).copied() == Some('f') {
+        let c = &cat[ti];
+        if c.values_indexed || c.relkind == "f" {
             continue;
         }
         let rel = format!(
@@ -187,63 +321,9 @@ pub(super) fn value_hits(
             ));
         }
     }
-    let mut hits: Vec<ValueHit> = Vec::new();
-    let stats = "SELECT s.schemaname::text, s.tablename::text, s.attname::text, v,
-                        (CASE WHEN s.n_distinct > 0 THEN s.n_distinct ELSE -s.n_distinct * greatest(c.reltuples, 1) END)::float8,
-                        greatest(c.reltuples, 1)::float8
-                   FROM pg_catalog.pg_stats s
-                   JOIN pg_catalog.pg_namespace n ON n.nspname = s.schemaname
-                   JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = s.tablename
-                   LEFT JOIN LATERAL pg_catalog.unnest(s.most_common_vals::text::text[]) v ON pg_catalog.lower(v) = ANY ($1)
-                  WHERE s.schemaname <> ALL (ARRAY['pg_catalog', 'information_schema', 'ai'])";
-    let locate = |schema: &str, table: &str, column: &str| -> Option<(usize, usize)> {
-        let ti = s
-            .tables
-            .iter()
-            .position(|t| t.schema == schema && t.name == table)?;
-        let ci = s.tables[ti].columns.iter().position(|c| c.name == column)?;
-        Some((ti, ci))
-    };
-    let mut categorical: Vec<(usize, usize)> = Vec::new();
-    // one hit per (table, column, value), whichever read found it
-    let add = |hits: &mut Vec<ValueHit>, table: usize, column: usize, value: String| {
-        if !hits
-            .iter()
-            .any(|h| h.table == table && h.column == column && h.value == value)
-        {
-            hits.push(ValueHit {
-                table,
-                column,
-                phrase: value.to_lowercase(),
-                value,
-                categorical: false,
-            });
-        }
-    };
-    let mut run = || -> std::result::Result<(), pgrx::spi::Error> {
-        Spi::connect(|client| {
-            for r in client.select(stats, None, &[phrases.to_vec().into()])? {
-                let (schema, table, column): (String, String, String) = (
-                    r.get(1)?.unwrap_or_default(),
-                    r.get(2)?.unwrap_or_default(),
-                    r.get(3)?.unwrap_or_default(),
-                );
-                let Some((ti, ci)) = locate(&schema, &table, &column) else {
-                    continue;
-                };
-                let distinct: f64 = r.get(5)?.unwrap_or(f64::MAX);
-                let rows: f64 = r.get(6)?.unwrap_or(1.0);
-                if (distinct <= 100.0 || distinct <= 0.2 * rows) && !categorical.contains(&(ti, ci))
-                {
-                    categorical.push((ti, ci));
-                }
-                if let Some(v) = r.get::<String>(4)? {
-                    add(&mut hits, ti, ci, v);
-                }
-            }
-            Ok(())
-        })
-    };
+    if parts.is_empty() {
+        return Ok(hits);
+    }
     // the values the gateway found; a relation it refuses is named in a NOTICE and left out
     let mut sampled: Vec<(usize, usize, String)> = Vec::new();
     let read = |sql: &str| -> std::result::Result<Vec<(usize, usize, String)>, PgSqlError> {
@@ -297,27 +377,19 @@ pub(super) fn value_hits(
         }
         Ok(())
     };
-    // bounded reads of the caller's tables, under the same limits as the answer; rolled back
+    // bounded reads of the caller's relations, under the same limits as the answer; rolled back
     let ms = guc::statement_timeout_ms();
     let outcome = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
-        read_only(|| {
-            with_timeout(ms, || -> Result<()> {
-                run()?;
-                reads().map_err(|e| AskError::Run(e.to_string()))
-            })
-        })
+        read_only(|| with_timeout(ms, || reads().map_err(|e| AskError::Run(e.to_string()))))
     }));
     match outcome {
         Ok(Ok(())) => {}
-        Ok(Err(e)) => return Err(e.into()),
+        Ok(Err(e)) => return Err(e),
         Err(e) if e.is_cancel() && !timeout_is_ours(ms) => e.rethrow(),
-        Err(_) => {} // value linking is best effort: a slow or failing table is skipped
+        Err(_) => {} // value linking is best effort: a slow or failing relation is skipped
     }
     for (ti, ci, v) in sampled {
-        add(&mut hits, ti, ci, v);
-    }
-    for h in &mut hits {
-        h.categorical = categorical.contains(&(h.table, h.column));
+        add(&mut hits, ti, ci, v, false);
     }
     Ok(hits)
 }

@@ -6,4 +6,5 @@ pub mod api;
 pub mod context;
 pub mod engine;
 pub mod error;
+pub mod focus;
 pub mod prompt;

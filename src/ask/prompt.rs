@@ -10,6 +10,9 @@ pub struct CatColumn {
     pub nullable: bool,
     pub pk: bool,
     pub notes: Option<String>,
+    /// pg_attribute.attnum
+    #[serde(default)]
+    pub attnum: i16,
     #[serde(default)]
     pub samples: Vec<String>,
     /// Similarity of the column's catalog description to the question (0 when unknown).
@@ -33,6 +36,12 @@ pub struct CatTable {
     /// pg_class.relkind: r, p, v, m or f
     #[serde(default)]
     pub relkind: String,
+    /// pg_class.oid
+    #[serde(default)]
+    pub oid: u32,
+    /// Its text values are in the catalog's index (ai.catalog_values).
+    #[serde(default)]
+    pub values_indexed: bool,
     pub notes: Option<String>,
     pub rows: f64,
     pub similarity: f64,
@@ -186,12 +195,15 @@ mod tests {
             schema: "public".into(),
             name: "track".into(),
             relkind: "r".into(),
+            oid: 16384,
+            values_indexed: true,
             notes: Some("Songs for sale".into()),
             rows: 3503.0,
             similarity: 0.5,
             columns: vec![
                 CatColumn {
                     name: "track_id".into(),
+                    attnum: 1,
                     data_type: "integer".into(),
                     nullable: false,
                     pk: true,
@@ -201,6 +213,7 @@ mod tests {
                 },
                 CatColumn {
                     name: "name".into(),
+                    attnum: 2,
                     data_type: "character varying(200)".into(),
                     nullable: false,
                     pk: false,
@@ -210,6 +223,7 @@ mod tests {
                 },
                 CatColumn {
                     name: "genre_id".into(),
+                    attnum: 3,
                     data_type: "integer".into(),
                     nullable: true,
                     pk: false,

@@ -7,3 +7,4 @@ pub mod refresh;
 pub mod schema;
 pub mod search;
 pub mod text;
+pub mod values;

@@ -85,8 +85,10 @@ fn key(parts: &[&str]) -> String {
     parts.join(&SEP.to_string())
 }
 
-/// Builds what the catalog should contain for `tables` (all in the refreshed scope).
-fn desired(tables: &[Table], model: &str) -> [Kind; 4] {
+/// Builds what the catalog should contain for `tables` (all in the refreshed scope);
+/// `referencing`: foreign keys into them from tables outside it, as (referenced schema,
+/// referenced table, constraint, referencing table).
+fn desired(tables: &[Table], referencing: &[(String, String, String, String)], model: &str) -> [Kind; 4] {
     let mut schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
     schemas.dedup();
     let mut kinds = [
@@ -111,30 +113,48 @@ fn desired(tables: &[Table], model: &str) -> [Kind; 4] {
             rows: vec![],
         },
     ];
+    // what is compared with the stored row: the text's hash, and the oid the row's privileges
+    // are checked on (a table dropped and created again under its name has a new one)
     let mut push = |k: usize, key: String, text: String, row: Value| {
         let hash = describe::content_hash(model, &text);
         let mut row = row;
         row["description"] = json!(text);
         row["content_hash"] = json!(hash);
-        kinds[k].desired.push(Desired { key, text, hash });
+        let state = match row.get("table_oid") {
+            Some(oid) => format!("{hash}:{oid}"),
+            None => hash,
+        };
+        kinds[k].desired.push(Desired {
+            key,
+            text,
+            hash: state,
+        });
         kinds[k].rows.push(row);
     };
     for s in &schemas {
-        let in_schema: Vec<&Table> = tables.iter().filter(|t| t.schema == *s).collect();
         push(
             0,
             key(&[s]),
-            describe::schema_text(s, &in_schema),
+            describe::schema_text(s),
             json!({"schema_name": s}),
         );
     }
     for t in tables {
-        let referenced_by: Vec<(String, String)> = tables
+        let mut referenced_by: Vec<(String, String)> = tables
             .iter()
             .flat_map(|o| o.fks.iter().map(move |f| (o, f)))
             .filter(|(_, f)| f.ref_schema == t.schema && f.ref_table == t.name)
             .map(|(o, f)| (f.name.clone(), o.name.clone()))
+            .chain(
+                referencing
+                    .iter()
+                    .filter(|r| r.0 == t.schema && r.1 == t.name)
+                    .map(|r| (r.2.clone(), r.3.clone())),
+            )
             .collect();
+        // the same order whichever part of the schema was read
+        referenced_by.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+        referenced_by.dedup();
         push(
             1,
             key(&[&t.schema, &t.name]),
@@ -167,27 +187,29 @@ fn desired(tables: &[Table], model: &str) -> [Kind; 4] {
     kinds
 }
 
+/// What is stored of kind $2, in schemas $1 and of relations $3 (NULL: all).
 const EXISTING: &str = "
 SELECT coalesce(jsonb_object_agg(k, h), '{}') FROM (
   SELECT 'schema' AS kind, schema_name::text AS k, content_hash AS h FROM ai.catalog_schemas
    WHERE $1::text[] IS NULL OR schema_name = ANY ($1)
   UNION ALL
-  SELECT 'table', schema_name || chr(31) || table_name, content_hash FROM ai.catalog_tables
-   WHERE $1::text[] IS NULL OR schema_name = ANY ($1)
+  SELECT 'table', schema_name || chr(31) || table_name, content_hash || ':' || table_oid FROM ai.catalog_tables
+   WHERE ($1::text[] IS NULL OR schema_name = ANY ($1)) AND ($3::oid[] IS NULL OR table_oid = ANY ($3))
   UNION ALL
-  SELECT 'column', t.schema_name || chr(31) || t.table_name || chr(31) || c.column_name, c.content_hash
+  SELECT 'column', t.schema_name || chr(31) || t.table_name || chr(31) || c.column_name,
+         c.content_hash || ':' || c.table_oid
     FROM ai.catalog_columns c JOIN ai.catalog_tables t ON t.id = c.table_id
-   WHERE $1::text[] IS NULL OR t.schema_name = ANY ($1)
+   WHERE ($1::text[] IS NULL OR t.schema_name = ANY ($1)) AND ($3::oid[] IS NULL OR t.table_oid = ANY ($3))
   UNION ALL
   SELECT 'relationship', t.schema_name || chr(31) || t.table_name || chr(31) || r.constraint_name, r.content_hash
     FROM ai.catalog_relationships r JOIN ai.catalog_tables t ON t.id = r.from_table_id
-   WHERE $1::text[] IS NULL OR t.schema_name = ANY ($1)
+   WHERE ($1::text[] IS NULL OR t.schema_name = ANY ($1)) AND ($3::oid[] IS NULL OR t.table_oid = ANY ($3))
 ) x WHERE x.kind = $2";
 
 const UPSERT_SCHEMAS: &str = "
 INSERT INTO ai.catalog_schemas AS s (schema_name, schema_oid, description, content_hash, embedding, updated_at)
-SELECT x.schema_name, n.oid, x.description, x.content_hash, x.embedding, now()
-  FROM jsonb_to_recordset($1) AS x(schema_name name, description text, content_hash text, embedding real[])
+SELECT x.schema_name, n.oid, x.description, x.content_hash, x.embedding::{vector}, now()
+  FROM jsonb_to_recordset($1) AS x(schema_name name, description text, content_hash text, embedding text)
   JOIN pg_catalog.pg_namespace n ON n.nspname = x.schema_name
 ON CONFLICT (schema_name) DO UPDATE SET
   schema_oid = EXCLUDED.schema_oid, description = EXCLUDED.description, content_hash = EXCLUDED.content_hash,
@@ -198,11 +220,13 @@ const UPSERT_TABLES: &str = "
 INSERT INTO ai.catalog_tables AS t (schema_id, schema_name, table_name, table_oid, relkind, comment,
        human_description, row_estimate, description, content_hash, embedding, updated_at)
 SELECT s.id, x.schema_name, x.table_name, x.table_oid, x.relkind, x.comment, x.human_description,
-       x.row_estimate, x.description, x.content_hash, x.embedding, now()
+       x.row_estimate, x.description, x.content_hash, x.embedding::{vector}, now()
   FROM jsonb_to_recordset($1) AS x(schema_name name, table_name name, table_oid oid, relkind \"char\", comment text,
-       human_description text, row_estimate bigint, description text, content_hash text, embedding real[])
+       human_description text, row_estimate bigint, description text, content_hash text, embedding text)
   JOIN ai.catalog_schemas s ON s.schema_name = x.schema_name
 ON CONFLICT (schema_name, table_name) DO UPDATE SET
+  values_sampled_at = CASE WHEN t.content_hash = EXCLUDED.content_hash AND t.table_oid = EXCLUDED.table_oid
+                           THEN t.values_sampled_at END,
   schema_id = EXCLUDED.schema_id, table_oid = EXCLUDED.table_oid, relkind = EXCLUDED.relkind,
   comment = EXCLUDED.comment, human_description = EXCLUDED.human_description,
   row_estimate = EXCLUDED.row_estimate, description = EXCLUDED.description, content_hash = EXCLUDED.content_hash,
@@ -213,10 +237,10 @@ const UPSERT_COLUMNS: &str = "
 INSERT INTO ai.catalog_columns AS c (table_id, table_oid, column_name, attnum, ordinal, data_type, is_nullable,
        is_primary_key, comment, human_description, sample_values, description, content_hash, embedding, updated_at)
 SELECT t.id, x.table_oid, x.column_name, x.attnum, x.ordinal, x.data_type, x.is_nullable, x.is_primary_key,
-       x.comment, x.human_description, x.sample_values, x.description, x.content_hash, x.embedding, now()
+       x.comment, x.human_description, x.sample_values, x.description, x.content_hash, x.embedding::{vector}, now()
   FROM jsonb_to_recordset($1) AS x(schema_name name, table_name name, table_oid oid, column_name name, attnum smallint,
        ordinal int, data_type text, is_nullable boolean, is_primary_key boolean, comment text, human_description text,
-       sample_values text[], description text, content_hash text, embedding real[])
+       sample_values text[], description text, content_hash text, embedding text)
   JOIN ai.catalog_tables t ON t.schema_name = x.schema_name AND t.table_name = x.table_name
 ON CONFLICT (table_id, column_name) DO UPDATE SET
   table_oid = EXCLUDED.table_oid, attnum = EXCLUDED.attnum, ordinal = EXCLUDED.ordinal,
@@ -230,10 +254,10 @@ const UPSERT_RELATIONSHIPS: &str = "
 INSERT INTO ai.catalog_relationships AS r (constraint_name, from_table_id, from_columns, to_table_id, to_columns,
        on_delete, on_update, description, content_hash, embedding, updated_at)
 SELECT x.constraint_name, f.id, x.from_columns, t.id, x.to_columns, x.on_delete, x.on_update,
-       x.description, x.content_hash, x.embedding, now()
+       x.description, x.content_hash, x.embedding::{vector}, now()
   FROM jsonb_to_recordset($1) AS x(schema_name name, table_name name, constraint_name name, from_columns name[],
        to_schema name, to_table name, to_columns name[], on_delete text, on_update text, description text,
-       content_hash text, embedding real[])
+       content_hash text, embedding text)
   JOIN ai.catalog_tables f ON f.schema_name = x.schema_name AND f.table_name = x.table_name
   JOIN ai.catalog_tables t ON t.schema_name = x.to_schema AND t.table_name = x.to_table
 ON CONFLICT (from_table_id, constraint_name) DO UPDATE SET
@@ -262,66 +286,208 @@ const UPSERTS: [&str; 4] = [
 /// The catalog version DDL has reached (event triggers bump the sequence).
 const CURRENT_VERSION: &str = "SELECT last_value FROM ai.catalog_version";
 
-/// True when DDL happened since the last refresh.
+/// True when DDL happened since the last refresh (a change it recorded is visible: its
+/// transaction committed), or the catalog was never built.
 pub fn catalog_is_stale() -> std::result::Result<bool, pgrx::spi::Error> {
     Ok(Spi::get_one::<bool>(
-        "SELECT (SELECT last_value FROM ai.catalog_version) > refreshed_version FROM ai.catalog_state",
+        "SELECT EXISTS (SELECT 1 FROM ai.catalog_changes) OR refreshed_at IS NULL FROM ai.catalog_state",
     )?
     .unwrap_or(true))
+}
+
+/// The relations DDL touched (`ai.catalog_changes`) and the ones linked to them by a foreign
+/// key, now or in the catalog (their texts name each other): what a refresh after DDL reads.
+const AFFECTED: &str = "
+WITH touched AS (
+  SELECT x.oid FROM pg_catalog.unnest($1::pg_catalog.oid[]) x(oid)
+  UNION SELECT i.indrelid FROM pg_catalog.pg_index i WHERE i.indexrelid = ANY ($1::pg_catalog.oid[])
+)
+SELECT coalesce(pg_catalog.array_agg(DISTINCT a.oid), '{}') FROM (
+  SELECT oid FROM touched
+  UNION SELECT k.confrelid FROM pg_catalog.pg_constraint k WHERE k.contype = 'f' AND k.conrelid IN (SELECT oid FROM touched)
+  UNION SELECT k.conrelid FROM pg_catalog.pg_constraint k WHERE k.contype = 'f' AND k.confrelid IN (SELECT oid FROM touched)
+  UNION SELECT t.table_oid FROM ai.catalog_relationships r
+          JOIN ai.catalog_tables f ON f.id = r.from_table_id JOIN ai.catalog_tables t ON t.id = r.to_table_id
+         WHERE f.table_oid IN (SELECT oid FROM touched)
+  UNION SELECT f.table_oid FROM ai.catalog_relationships r
+          JOIN ai.catalog_tables f ON f.id = r.from_table_id JOIN ai.catalog_tables t ON t.id = r.to_table_id
+         WHERE t.table_oid IN (SELECT oid FROM touched)
+) a";
+
+/// Foreign keys into `$1` from catalog tables outside it (unchanged, so the catalog's record
+/// of them is current).
+const REFERENCING: &str = "
+SELECT t.schema_name::text, t.table_name::text, r.constraint_name::text, f.table_name::text
+  FROM ai.catalog_relationships r
+  JOIN ai.catalog_tables f ON f.id = r.from_table_id JOIN ai.catalog_tables t ON t.id = r.to_table_id
+ WHERE t.table_oid = ANY ($1) AND f.table_oid <> ALL ($1)";
+
+/// What a refresh reads.
+pub enum Reach {
+    /// every relation of these schemas (None: of every user schema)
+    Schemas(Option<Vec<String>>),
+    /// these relations (pg_class oids) and those linked to them
+    Relations(Vec<pg_sys::Oid>),
 }
 
 /// The refresh itself, with the extension owner's rights (it reads every user schema and
 /// writes the catalog). Returns counts per kind.
 pub fn refresh(schemas: Option<Vec<String>>) -> Result<Vec<(&'static str, Counts)>> {
+    refresh_reach(Reach::Schemas(schemas))
+}
+
+fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
     as_extension_owner(|| {
         let version: i64 = Spi::get_one(CURRENT_VERSION)
             .map_err(CatalogError::Spi)?
             .unwrap_or(0);
+        // a refresh of everything covers every change recorded so far
+        let covers: Option<i64> = match &reach {
+            Reach::Schemas(None) => Spi::get_one("SELECT max(id) FROM ai.catalog_changes")?,
+            _ => None,
+        };
+        let (schemas, only) = match &reach {
+            Reach::Schemas(s) => (s.clone(), None),
+            Reach::Relations(touched) => {
+                let affected: Vec<pg_sys::Oid> =
+                    Spi::get_one_with_args(AFFECTED, &[touched.clone().into()])?.unwrap_or_default();
+                (None, Some(affected))
+            }
+        };
         let doc = super::schema::schema_facts(&super::schema::Scope {
             schemas: schemas.clone(),
             kinds: &["r", "p", "v", "m", "f"],
             visible_only: false,
             descriptions: true,
+            tables: only.clone(),
         })?;
         let tables: Vec<Table> =
             serde_json::from_value(doc).map_err(|e| CatalogError::Decode(e.to_string()))?;
+        let mut referencing: Vec<(String, String, String, String)> = Vec::new();
+        if let Some(only) = &only {
+            Spi::connect(|client| {
+                for r in client.select(REFERENCING, None, &[only.clone().into()])? {
+                    referencing.push((
+                        r.get(1)?.unwrap_or_default(),
+                        r.get(2)?.unwrap_or_default(),
+                        r.get(3)?.unwrap_or_default(),
+                        r.get(4)?.unwrap_or_default(),
+                    ));
+                }
+                Ok::<(), pgrx::spi::Error>(())
+            })?;
+        }
         let model = model_id();
-        let mut kinds = desired(&tables, &model);
+        let mut kinds = desired(&tables, &referencing, &model);
 
-        // plan every kind, then embed everything that changed in one batched call
+        // plan every kind, then embed everything that changed in one batched call; after DDL
+        // the stored rows compared are those of the relations read (and their schemas)
         let mut plans = Vec::new();
+        let mut existing_states = Vec::new();
+        let read_schemas: Vec<String> = {
+            let mut v: Vec<String> = tables.iter().map(|t| t.schema.clone()).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
         for k in kinds.iter() {
+            let (sch, rel): (Option<Vec<String>>, Option<Vec<pg_sys::Oid>>) = match &only {
+                None => (schemas.clone(), None),
+                Some(_) if k.name == "schema" => (Some(read_schemas.clone()), None),
+                Some(o) => (None, Some(o.clone())),
+            };
             let existing: JsonB =
-                Spi::get_one_with_args(EXISTING, &[schemas.clone().into(), k.name.into()])?
+                Spi::get_one_with_args(EXISTING, &[sch.into(), k.name.into(), rel.into()])?
                     .unwrap_or(JsonB(json!({})));
             let existing: HashMap<String, String> = serde_json::from_value(existing.0)
                 .map_err(|e| CatalogError::Decode(e.to_string()))?;
             plans.push(plan::plan(&existing, &k.desired));
+            existing_states.push(existing);
         }
+        // tables and columns whose text changed are embedded (each distinct text once);
+        // schemas and relationships are described, not embedded (nothing searches them)
         let mut todo: Vec<(usize, usize)> = Vec::new();
-        for (ki, p) in plans.iter().enumerate() {
-            todo.extend(p.add.iter().chain(&p.update).map(|&i| (ki, i)));
+        for k in [1, 2] {
+            let existing = &existing_states[k];
+            for &i in plans[k].add.iter().chain(&plans[k].update) {
+                let stored = existing
+                    .get(&kinds[k].desired[i].key)
+                    .and_then(|s| s.split(':').next());
+                if stored != kinds[k].rows[i]["content_hash"].as_str() {
+                    todo.push((k, i));
+                }
+            }
         }
-        let texts: Vec<Option<&str>> = todo
+        let mut distinct: Vec<&str> = todo
             .iter()
-            .map(|&(k, i)| Some(kinds[k].desired[i].text.as_str()))
+            .map(|&(k, i)| kinds[k].desired[i].text.as_str())
             .collect();
-        let vectors = crate::embed::session::embed_texts(&texts);
-        for (&(k, i), v) in todo.iter().zip(vectors) {
+        distinct.sort_unstable();
+        distinct.dedup();
+        let vectors = crate::embed::session::embed_texts(
+            &distinct.iter().map(|t| Some(*t)).collect::<Vec<_>>(),
+        );
+        let by_text: HashMap<String, Option<Vec<f32>>> = distinct
+            .iter()
+            .map(|t| t.to_string())
+            .zip(vectors)
+            .collect();
+        // as pgvector's text ('[0.1,0.2,...]'): far cheaper to read than JSON numbers
+        let by_text: HashMap<String, Option<String>> = by_text
+            .into_iter()
+            .map(|(t, v)| (t, v.map(|v| crate::embed::vector::literal(&v))))
+            .collect();
+        for &(k, i) in &todo {
+            let v = &by_text[&kinds[k].desired[i].text];
             kinds[k].rows[i]["embedding"] = json!(v);
         }
+        let vector = crate::spi_util::VectorSql::new()?.vector;
 
         // removals first (children before parents), then upserts (parents before children)
+        // of what changed; every schema row, so that its oid follows the schema
+        if !plans[1].remove.is_empty() {
+            Spi::run_with_args(
+                "DELETE FROM ai.catalog_values v USING ai.catalog_tables t
+                  WHERE v.table_oid = t.table_oid AND t.schema_name || chr(31) || t.table_name = ANY ($1)",
+                &[plans[1].remove.clone().into()],
+            )?;
+        }
         for k in (0..4).rev() {
             if !plans[k].remove.is_empty() {
                 Spi::run_with_args(DELETES[k], &[plans[k].remove.clone().into()])?;
             }
         }
         for (k, kind) in kinds.iter().enumerate() {
-            if !kind.rows.is_empty() {
-                Spi::run_with_args(UPSERTS[k], &[JsonB(Value::Array(kind.rows.clone())).into()])?;
+            let rows: Vec<Value> = if k == 0 {
+                kind.rows.clone()
+            } else {
+                plans[k]
+                    .add
+                    .iter()
+                    .chain(&plans[k].update)
+                    .map(|&i| kind.rows[i].clone())
+                    .collect()
+            };
+            if !rows.is_empty() {
+                let sql = UPSERTS[k].replace("{vector}", &vector);
+                Spi::run_with_args(&sql, &[JsonB(Value::Array(rows)).into()])?;
             }
         }
+        // a schema whose last table went
+        if only.is_some() {
+            Spi::run(
+                "DELETE FROM ai.catalog_schemas s
+                  WHERE NOT EXISTS (SELECT 1 FROM ai.catalog_tables t WHERE t.schema_id = s.id)",
+            )?;
+        }
+        // what the catalog says of a table's size follows ANALYZE, not only DDL
+        Spi::run(
+            "UPDATE ai.catalog_tables t SET row_estimate = GREATEST(c.reltuples, 0)::bigint
+               FROM pg_catalog.pg_class c
+              WHERE c.oid = t.table_oid AND t.row_estimate IS DISTINCT FROM GREATEST(c.reltuples, 0)::bigint",
+        )?;
+        // the values questions name, of the tables that are new, changed or analysed since
+        super::values::read(&super::values::due()?)?;
         // descriptions of tables and columns that no longer exist go too
         Spi::run(
             "DELETE FROM ai.catalog_descriptions d WHERE NOT EXISTS (
@@ -336,6 +502,9 @@ pub fn refresh(schemas: Option<Vec<String>>) -> Result<Vec<(&'static str, Counts
             .any(|p| !(p.add.is_empty() && p.update.is_empty() && p.remove.is_empty()))
         {
             crate::memory::samples::recheck().map_err(|e| CatalogError::Decode(e.to_string()))?;
+        }
+        if let Some(upto) = covers {
+            Spi::run_with_args("DELETE FROM ai.catalog_changes WHERE id <= $1", &[upto.into()])?;
         }
         Spi::run_with_args(
             "UPDATE ai.catalog_state SET refreshed_version = GREATEST(refreshed_version, $1), refreshed_at = now()",
@@ -402,7 +571,7 @@ pub(super) fn store_description(
         Spi::run("DELETE FROM ai.catalog_descriptions WHERE description IS NULL")?;
         Ok::<(), CatalogError>(())
     })?;
-    refresh(Some(vec![schema]))?;
+    refresh_reach(Reach::Relations(vec![obj]))?;
     Ok(())
 }
 
@@ -420,14 +589,48 @@ pub struct Hit {
 
 /// Refreshes the catalog when DDL made it stale. On a hot standby or in a read-only
 /// transaction the catalog is used as it is, with a NOTICE from SQL function `func`.
+/// After DDL only the relations it touched (and those linked to them) are read again, unless
+/// a change could not be narrowed down (a schema, a type): then everything is. Tables
+/// analysed since their values were read are read again (no DDL needed).
 pub fn refresh_if_stale(func: &str) -> Result<()> {
-    if as_extension_owner(catalog_is_stale)?
+    let (stale, due) = as_extension_owner(|| {
+        Ok::<_, CatalogError>((catalog_is_stale()?, super::values::due()?))
+    })?;
+    if (stale || !due.is_empty())
         && !crate::error::skipped_when_read_only(
             func,
             "the catalog is not refreshed here (a writable transaction on the primary refreshes it; the stale one is used)",
         )
     {
-        refresh(None)?;
+        if stale {
+            refresh_changed()?;
+        } else {
+            as_extension_owner(|| super::values::read(&due).map_err(CatalogError::from))?;
+        }
+    }
+    Ok(())
+}
+
+/// The refresh after DDL: what `ai.catalog_changes` names, then those changes are consumed.
+/// A catalog that was never built, or a change it cannot narrow down, reads everything.
+fn refresh_changed() -> Result<()> {
+    let (upto, everything, relids): (Option<i64>, Option<bool>, Option<Vec<pg_sys::Oid>>) =
+        as_extension_owner(|| {
+            Ok::<_, CatalogError>(Spi::get_three(
+                "SELECT max(id), bool_or(everything) OR NOT EXISTS (SELECT 1 FROM ai.catalog_tables),
+                        coalesce(array_agg(DISTINCT relid) FILTER (WHERE relid IS NOT NULL), '{}')
+                   FROM ai.catalog_changes",
+            )?)
+        })?;
+    match (upto, everything) {
+        (Some(_), Some(false)) => refresh_reach(Reach::Relations(relids.unwrap_or_default()))?,
+        _ => refresh(None)?,
+    };
+    if let Some(upto) = upto {
+        as_extension_owner(|| {
+            Spi::run_with_args("DELETE FROM ai.catalog_changes WHERE id <= $1", &[upto.into()])
+                .map_err(CatalogError::from)
+        })?;
     }
     Ok(())
 }

@@ -15,6 +15,8 @@ pub struct Scope<'a> {
     pub visible_only: bool,
     /// the human descriptions of ai.describe (readable by the extension owner only)
     pub descriptions: bool,
+    /// only these relations (None: every relation of the schemas)
+    pub tables: Option<Vec<pgrx::pg_sys::Oid>>,
 }
 
 const TABLE_HUMAN: &str = "(SELECT d.description FROM ai.catalog_descriptions d
@@ -39,6 +41,7 @@ pub fn schema_facts(scope: &Scope) -> Result<serde_json::Value, pgrx::spi::Error
             scope.schemas.clone().into(),
             kinds.into(),
             scope.visible_only.into(),
+            scope.tables.clone().into(),
         ],
     )?
     .map(|j| j.0)

@@ -6,6 +6,7 @@
 -- $3: only relations the current role may read (some column of) — the lint and the diagram,
 --     which run with the caller's rights; the catalog reads everything as its owner and
 --     filters by the reader's rights when it is read.
+-- $4: only these relations (NULL: all of them) — the catalog's refresh after DDL.
 -- The two `human` fields are placeholders (table_human and column_human, in braces) that
 -- schema.rs fills with the descriptions of ai.catalog_descriptions (which only the extension
 -- owner reads) or with NULL.
@@ -22,6 +23,7 @@ WITH rels AS (
        AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'ai', 'cron')
        AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'
        AND ($1::text[] IS NULL OR n.nspname = ANY ($1::text[]))
+       AND ($4::oid[] IS NULL OR c.oid = ANY ($4::oid[]))
        -- objects that belong to an extension (pgvector, pg_stat_statements, ...) are not user data
        AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d
                         WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass

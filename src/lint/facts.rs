@@ -51,6 +51,7 @@ pub fn tables(schemas: &Option<Vec<String>>) -> Result<Vec<Table>, LintError> {
         kinds: &["r", "p"],
         visible_only: true,
         descriptions: false,
+        tables: None,
     })?;
     serde_json::from_value(doc).map_err(|e| LintError::Decode(e.to_string()))
 }

@@ -1,0 +1,300 @@
+//! The index of values that questions name ("archived", "Germany", "AC/DC"): read from each
+//! table when the catalog is refreshed, so that a question finds them with one index lookup
+//! instead of reading user tables, whatever the size of the schema.
+//!
+//! Who reads what:
+//! - at refresh time each plain table, partitioned table or materialized view without
+//!   row-level security is read through the gateway (PostgreSQL's analyser, the allow list),
+//!   read-only, in a subtransaction that is rolled back, under the statement timeout, with
+//!   the **table owner's** rights as a restricted operation — how ANALYZE reads a table. Such
+//!   a read runs no code but PostgreSQL's own (no view, no policy, no trigger fires on
+//!   SELECT); views and tables with row-level security are not read here (ai.ask reads those
+//!   through the gateway as the caller, as before), foreign tables never;
+//! - at question time the lookup returns only values of columns the caller may SELECT, and
+//!   never of a table that has row-level security now — the rule pg_stats applies to its
+//!   most common values. The table itself is the owner's alone.
+//!
+//! A table is read again when its definition changes (the catalog refresh after DDL) and
+//! when ANALYZE has run on it since it was read (its data changed materially).
+use crate::pgsql::{self, Lists, PgSqlError};
+use crate::spi_util::Spi;
+use crate::spi_util::{
+    as_role, in_rolled_back_subtransaction, read_only, timeout_is_ours, with_timeout,
+};
+use pgrx::pg_sys;
+use std::panic::AssertUnwindSafe;
+
+/// Rows of a table read for its values (the first ones, in physical order).
+pub const ROWS_READ: i64 = 20_000;
+/// Longest value kept: a question names values of a few words.
+pub const MAX_CHARS: i64 = 64;
+
+/// The search_path the reads are analysed with: every name in them is qualified.
+const SAFE_PATH: &str = "pg_catalog, pg_temp";
+
+/// One text column of a table to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextColumn {
+    pub attnum: i16,
+    pub name: String,
+}
+
+/// The one read of a table's text columns: per column, the `per_column` most frequent values
+/// (ties by value) of at most [`MAX_CHARS`] characters among the first [`ROWS_READ`] rows
+/// (`vals`), with the number of distinct values (`d`) and of values read (`n`) of that
+/// column: one row per column.
+pub fn sample_sql(relation: &str, columns: &[TextColumn], per_column: i64) -> String {
+    let q = crate::sqlparse::ident;
+    let list = columns
+        .iter()
+        .map(|c| q(&c.name))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let pairs = columns
+        .iter()
+        .map(|c| format!("({}::pg_catalog.int2, x.{}::pg_catalog.text)", c.attnum, q(&c.name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT s.k, pg_catalog.max(s.d) AS d, pg_catalog.max(s.n) AS n,
+                pg_catalog.array_agg(s.v ORDER BY s.r) AS vals FROM (
+           SELECT u.k, u.v,
+                  pg_catalog.count(*) OVER (PARTITION BY u.k) AS d,
+                  pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY u.k) AS n,
+                  pg_catalog.row_number() OVER (PARTITION BY u.k ORDER BY pg_catalog.count(*) DESC, u.v) AS r
+             FROM (SELECT {list} FROM {relation} LIMIT {ROWS_READ}) x
+            CROSS JOIN LATERAL (VALUES {pairs}) u(k, v)
+            WHERE u.v IS NOT NULL AND pg_catalog.length(u.v) OPERATOR(pg_catalog.<=) {MAX_CHARS}
+              AND pg_catalog.btrim(u.v) OPERATOR(pg_catalog.<>) ''
+            GROUP BY u.k, u.v) s
+          WHERE s.r OPERATOR(pg_catalog.<=) {per_column}
+          GROUP BY s.k"
+    )
+}
+
+/// Whether a column with `distinct` values among `read` is a category rather than a name.
+pub fn categorical(distinct: f64, read: f64) -> bool {
+    distinct <= 100.0 || distinct <= 0.2 * read
+}
+
+/// A table as the refresh finds it in pg_class.
+struct Relation {
+    oid: pg_sys::Oid,
+    qualified: String,
+    owner: pg_sys::Oid,
+    readable: bool,
+    columns: Vec<TextColumn>,
+}
+
+const RELATIONS: &str = "
+SELECT c.oid, pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(c.relname),
+       c.relowner, c.relkind IN ('r', 'p', 'm') AND NOT c.relrowsecurity
+         AND (c.relkind <> 'm' OR c.relispopulated),
+       coalesce((SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(a.attnum, a.attname::text) ORDER BY a.attnum)
+                   FROM pg_catalog.pg_attribute a
+                  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                    AND a.atttypid IN ('pg_catalog.text'::pg_catalog.regtype, 'pg_catalog.varchar'::pg_catalog.regtype,
+                                       'pg_catalog.bpchar'::pg_catalog.regtype, 'pg_catalog.name'::pg_catalog.regtype)), '[]')
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.oid = ANY ($1)";
+
+/// The catalog's tables whose values are due: never read, or analysed since they were read.
+pub fn due() -> Result<Vec<pg_sys::Oid>, pgrx::spi::Error> {
+    Ok(Spi::get_one::<Vec<pg_sys::Oid>>(
+        "SELECT coalesce(pg_catalog.array_agg(t.table_oid), '{}') FROM ai.catalog_tables t
+           LEFT JOIN pg_catalog.pg_stat_all_tables s ON s.relid = t.table_oid
+          WHERE t.values_sampled_at IS NULL
+             OR GREATEST(s.last_analyze, s.last_autoanalyze) > t.values_sampled_at",
+    )?
+    .unwrap_or_default())
+}
+
+/// Reads the values of `tables` into ai.catalog_values (replacing what was there), as the
+/// extension owner (the caller's context); each read as described in the module comment.
+/// Returns how many values were stored. A table that cannot be read (a timeout, a refusal of
+/// the gateway, an owner without SELECT) keeps no values and is named in a DEBUG message.
+pub fn read(tables: &[pg_sys::Oid]) -> Result<usize, pgrx::spi::Error> {
+    if tables.is_empty() {
+        return Ok(0);
+    }
+    let per_column = crate::guc::ask_values_per_column();
+    let lists = pgsql::lists()?;
+    let mut relations = Vec::new();
+    Spi::connect(|client| {
+        for r in client.select(RELATIONS, None, &[tables.to_vec().into()])? {
+            let cols: pgrx::JsonB = r.get(5)?.unwrap_or(pgrx::JsonB(serde_json::json!([])));
+            let columns = cols
+                .0
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| {
+                    Some(TextColumn {
+                        attnum: p.get(0)?.as_i64()? as i16,
+                        name: p.get(1)?.as_str()?.to_string(),
+                    })
+                })
+                .collect();
+            relations.push(Relation {
+                oid: r.get(1)?.unwrap_or(pg_sys::InvalidOid),
+                qualified: r.get(2)?.unwrap_or_default(),
+                owner: r.get(3)?.unwrap_or(pg_sys::InvalidOid),
+                readable: r.get(4)?.unwrap_or(false),
+                columns,
+            });
+        }
+        Ok::<(), pgrx::spi::Error>(())
+    })?;
+    let (mut oids, mut attnums, mut values, mut cats) = (vec![], vec![], vec![], vec![]);
+    let mut indexed: Vec<pg_sys::Oid> = Vec::new();
+    for rel in &relations {
+        if !rel.readable || rel.columns.is_empty() || per_column == 0 {
+            continue;
+        }
+        match read_one(rel, per_column, &lists) {
+            Ok(found) => {
+                for (attnum, value, categorical) in found {
+                    oids.push(rel.oid);
+                    attnums.push(attnum);
+                    values.push(value);
+                    cats.push(categorical);
+                }
+                indexed.push(rel.oid);
+            }
+            Err(why) => pgrx::debug1!("ai_architect: values of {} not kept: {why}", rel.qualified),
+        }
+    }
+    Spi::run_with_args(
+        "DELETE FROM ai.catalog_values WHERE table_oid = ANY ($1)",
+        &[tables.to_vec().into()],
+    )?;
+    let stored = values.len();
+    if stored > 0 {
+        Spi::run_with_args(
+            "INSERT INTO ai.catalog_values (table_oid, attnum, value, categorical)
+             SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), pg_catalog.unnest($2::pg_catalog.int2[]),
+                                     pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::boolean[]))",
+            &[oids.into(), attnums.into(), values.into(), cats.into()],
+        )?;
+    }
+    Spi::run_with_args(
+        "UPDATE ai.catalog_tables SET values_sampled_at = pg_catalog.clock_timestamp(),
+                values_indexed = table_oid = ANY ($2)
+          WHERE table_oid = ANY ($1)",
+        &[tables.to_vec().into(), indexed.into()],
+    )?;
+    Ok(stored)
+}
+
+/// One table's read: (attnum, value, categorical).
+fn read_one(
+    rel: &Relation,
+    per_column: i64,
+    lists: &Lists,
+) -> Result<Vec<(i16, String, bool)>, String> {
+    let sql = sample_sql(&rel.qualified, &rel.columns, per_column);
+    let cap = rel.columns.len() + 1;
+    let ms = crate::guc::statement_timeout_ms();
+    let outcome = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
+        as_role(rel.owner, || {
+            read_only(|| {
+                with_timeout(ms, || {
+                    pgsql::checked_select(&sql, SAFE_PATH, lists, |p| p.rows(cap, 64 << 20))
+                })
+            })
+        })
+    }));
+    let rows = match outcome {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(PgSqlError::Refused(r))) => return Err(format!("the gateway refused it: {r}")),
+        Ok(Err(e)) => return Err(e.to_string()),
+        Err(e) if e.is_cancel() && !timeout_is_ours(ms) => e.rethrow(),
+        Err(e) => return Err(e.message),
+    };
+    let mut out = Vec::new();
+    for row in &rows.rows {
+        let num = |k: &str| row.get(k).and_then(|v| v.as_f64());
+        let (Some(k), Some(d), Some(n)) = (num("k"), num("d"), num("n")) else {
+            continue;
+        };
+        let cat = categorical(d, n);
+        for v in row.get("vals").and_then(|v| v.as_array()).into_iter().flatten() {
+            if let Some(v) = v.as_str() {
+                out.push((k as i16, v.to_string(), cat));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A value of the index equal (case-insensitively) to one of the question's phrases.
+pub struct Found {
+    pub table: pg_sys::Oid,
+    pub attnum: i16,
+    pub value: String,
+    pub categorical: bool,
+}
+
+/// The values equal to `phrases` (lower case) in `tables`, as `caller` may see them: only
+/// columns `caller` may SELECT, never of a table with row-level security. Runs as the
+/// extension owner (the index is the owner's alone).
+pub fn lookup(
+    caller: pg_sys::Oid,
+    tables: &[pg_sys::Oid],
+    phrases: &[String],
+) -> Result<Vec<Found>, pgrx::spi::Error> {
+    if phrases.is_empty() || tables.is_empty() {
+        return Ok(Vec::new());
+    }
+    crate::spi_util::as_extension_owner(|| {
+        let mut out = Vec::new();
+        Spi::connect(|client| {
+            for r in client.select(
+                "SELECT v.table_oid, v.attnum, v.value, v.categorical
+                   FROM ai.catalog_values v JOIN pg_catalog.pg_class c ON c.oid = v.table_oid
+                  WHERE pg_catalog.lower(v.value) = ANY ($1) AND v.table_oid = ANY ($2)
+                    AND NOT c.relrowsecurity
+                    AND pg_catalog.has_column_privilege($3, v.table_oid, v.attnum, 'SELECT')",
+                None,
+                &[phrases.to_vec().into(), tables.to_vec().into(), caller.into()],
+            )? {
+                out.push(Found {
+                    table: r.get(1)?.unwrap_or(pg_sys::InvalidOid),
+                    attnum: r.get(2)?.unwrap_or(0),
+                    value: r.get(3)?.unwrap_or_default(),
+                    categorical: r.get(4)?.unwrap_or(false),
+                });
+            }
+            Ok::<(), pgrx::spi::Error>(())
+        })?;
+        Ok(out)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_names_each_column_once_and_quotes_it() {
+        let sql = sample_sql(
+            "public.\"Odd Table\"",
+            &[
+                TextColumn { attnum: 2, name: "name".into() },
+                TextColumn { attnum: 5, name: "Select".into() },
+            ],
+            1000,
+        );
+        assert!(sql.contains("SELECT name, \"Select\" FROM public.\"Odd Table\" LIMIT 20000"), "{sql}");
+        assert!(sql.contains("(2::pg_catalog.int2, x.name::pg_catalog.text), (5::pg_catalog.int2, x.\"Select\"::pg_catalog.text)"), "{sql}");
+        assert!(sql.contains("s.r OPERATOR(pg_catalog.<=) 1000"));
+    }
+
+    #[test]
+    fn a_column_is_categorical_when_it_repeats() {
+        assert!(categorical(4.0, 1000.0));
+        assert!(categorical(150.0, 1000.0));
+        assert!(!categorical(900.0, 1000.0));
+        assert!(categorical(3000.0, 20000.0));
+    }
+}
