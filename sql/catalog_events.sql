@@ -23,7 +23,8 @@ BEGIN
     ELSE
         INSERT INTO ai.catalog_changes (relid, everything)
         SELECT CASE WHEN d.classid = 'pg_catalog.pg_class'::regclass THEN d.objid END,
-               d.classid NOT IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_constraint'::regclass,
+               -- what the command named (a table's row type goes with it, unnamed)
+               d.original AND d.classid NOT IN ('pg_catalog.pg_class'::regclass, 'pg_catalog.pg_constraint'::regclass,
                                  'pg_catalog.pg_proc'::regclass, 'pg_catalog.pg_trigger'::regclass,
                                  'pg_catalog.pg_policy'::regclass, 'pg_catalog.pg_rewrite'::regclass,
                                  'pg_catalog.pg_statistic_ext'::regclass, 'pg_catalog.pg_attrdef'::regclass,

@@ -486,7 +486,14 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
                FROM pg_catalog.pg_class c
               WHERE c.oid = t.table_oid AND t.row_estimate IS DISTINCT FROM GREATEST(c.reltuples, 0)::bigint",
         )?;
-        // the values questions name, of the tables that are new, changed or analysed since
+        // the values questions name, of the tables that are new, changed or analysed since,
+        // and of every relation a DDL statement touched (its owner, its row-level security)
+        if let Reach::Relations(touched) = &reach {
+            Spi::run_with_args(
+                "UPDATE ai.catalog_tables SET values_sampled_at = NULL WHERE table_oid = ANY ($1)",
+                &[touched.clone().into()],
+            )?;
+        }
         super::values::read(&super::values::due()?)?;
         // descriptions of tables and columns that no longer exist go too
         Spi::run(

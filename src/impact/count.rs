@@ -335,13 +335,19 @@ const XACT_SQL: &str = "
 SELECT coalesce(jsonb_agg(jsonb_build_object('oid', s.relid::int8,
          'root', coalesce(pg_catalog.pg_partition_root(s.relid), s.relid)::int8,
          'ins', s.n_tup_ins, 'upd', s.n_tup_upd, 'del', s.n_tup_del)), '[]')
-  FROM pg_catalog.pg_stat_xact_user_tables s WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0";
+  FROM pg_catalog.pg_stat_xact_user_tables s WHERE s.n_tup_ins + s.n_tup_upd + s.n_tup_del > 0
+   -- the extension's own bookkeeping (the catalog's record of what DDL touched) is not the
+   -- statement's effect
+   AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.refobjid
+                    WHERE d.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid = s.relid
+                      AND d.deptype = 'e' AND e.extname = 'ai_architect')";
 
 const SEQ_SQL: &str = "
 SELECT coalesce(jsonb_object_agg(s.seqrelid::pg_catalog.regclass::text, pg_catalog.pg_sequence_last_value(s.seqrelid)), '{}')
   FROM pg_catalog.pg_sequence s WHERE pg_catalog.has_sequence_privilege(s.seqrelid, 'SELECT')";
 
-/// This transaction's row counters per table that has any (partitions with their root).
+/// This transaction's row counters per table that has any (partitions with their root), the
+/// extension's own tables left out.
 pub(crate) fn xact_counts() -> Result<HashMap<i64, XactRow>> {
     let rows: Vec<XactRow> = serde_json::from_value(json_one(XACT_SQL, &[])?)
         .map_err(|e| ImpactError::Decode(e.to_string()))?;
