@@ -66,12 +66,15 @@ def python_side():
     cold = time.perf_counter() - t0
     batch32 = best_of(lambda: [embed(short) for _ in range(ROUNDS)], ROUNDS * len(short))
     corpus_rate = best_of(lambda: [embed(corpus[i:i + 32]) for i in range(0, len(corpus), 32)], len(corpus))
+    # the same texts in batches of similar length (what ai.embed does with an array)
+    ordered = sorted(corpus, key=len)
+    sorted_rate = best_of(lambda: [embed(ordered[i:i + 32]) for i in range(0, len(ordered), 32)], len(ordered))
     lat = []
     for q in questions:
         s = time.perf_counter()
         embed([q])
         lat.append((time.perf_counter() - s) * 1000)
-    return dict(cold_s=cold, batch32=batch32, corpus=corpus_rate,
+    return dict(cold_s=cold, batch32=batch32, corpus=corpus_rate, corpus_sorted=sorted_rate,
                 p50=statistics.median(lat), p99=pct(lat, 0.99), rss_mb=None)
 
 
@@ -128,6 +131,8 @@ print("| measure | ai.embed (in-process) | Python onnxruntime 1.31.1 | ratio | g
 print("|---|---|---|---|---|")
 print(f"| throughput, batches of 32 short sentences (sentences/s) | {pg['batch32']:.0f} | {py['batch32']:.0f} | {ratio_batch:.2f}x | ≥ 1.3x: {goal(ratio_batch >= 1.3)} |")
 print(f"| throughput, 1,000-sentence corpus (sentences/s) | {pg['corpus']:.0f} | {py['corpus']:.0f} | {ratio_corpus:.2f}x | ≥ 1.3x: {goal(ratio_corpus >= 1.3)} |")
+ratio_sorted = pg["corpus"] / py["corpus_sorted"]
+print(f"| the same corpus, Python's batches sorted by length too (sentences/s) | {pg['corpus']:.0f} | {py['corpus_sorted']:.0f} | {ratio_sorted:.2f}x | ≥ 1.0x: {goal(ratio_sorted >= 1.0)} |")
 print(f"| single call p50 (ms) | {pg['p50']:.2f} | {py['p50']:.2f} | | ≤ 4 ms: {goal(pg['p50'] <= 4)} |")
 print(f"| single call p99 (ms) | {pg['p99']:.2f} | {py['p99']:.2f} | | |")
 print(f"| first call in a new backend / process (s) | {pg['cold_s']:.3f} | {py['cold_s']:.3f} | | ≤ 0.3 s: {goal(pg['cold_s'] <= 0.3)} |")

@@ -33,8 +33,6 @@ CREATE INDEX catalog_values_lower ON ai.catalog_values (pg_catalog.lower(value))
 CREATE INDEX catalog_values_table ON ai.catalog_values (table_oid);
 COMMENT ON TABLE ai.catalog_values IS 'Schema catalog: sampled values of text columns, looked up by ai.ask for its caller (read by the owner only).';
 DROP INDEX ai.catalog_schemas_embedding, ai.catalog_columns_embedding, ai.catalog_relationships_embedding;
-UPDATE ai.catalog_schemas SET embedding = NULL;
-UPDATE ai.catalog_relationships SET embedding = NULL;
 
 -- DDL records the relations it touched: the refresh after it reads those and their
 -- neighbours, not the whole schema
