@@ -114,24 +114,39 @@ const FOCUS_MAX: usize = 120;
 
 /// The tables a question on a large schema is answered from (catalog ids), or None when the
 /// schemas in scope hold at most [`FOCUS_ABOVE`] tables (then all of them): the
-/// [`FOCUS_NEAREST`] closest by description (the catalog's vector index), every table whose
-/// name has a word of the question (or of its thesaurus), every table holding a value the
-/// question names (the index of values, as the caller may see it), then the tables these
-/// reference or are referenced by, closest first, up to [`FOCUS_MAX`].
+/// [`FOCUS_NEAREST`] closest by description, every table whose name has a word of the
+/// question (or of its thesaurus), every table holding a value the question names (the index
+/// of values, as the caller may see it), then the tables these reference or are referenced
+/// by, up to [`FOCUS_MAX`] (`super::focus`).
 fn focus(
     v: &VectorSql,
     qvec: &[f32],
     question: &str,
     in_scope: &Option<Vec<String>>,
 ) -> Result<Option<Vec<i64>>> {
-    let visible = "SELECT t.id, t.table_oid, t.table_name, t.embedding FROM ai.catalog_tables t
-                    WHERE $1::pg_catalog.text[] IS NULL OR t.schema_name::text = ANY ($1::pg_catalog.text[])";
-    let count = Spi::get_one_with_args::<i64>(
-        &format!("SELECT pg_catalog.count(*) FROM ({visible}) v"),
-        &[in_scope.clone().into()],
-    )?
-    .unwrap_or(0);
-    if count <= FOCUS_ABOVE {
+    let mut tables: Vec<super::focus::Candidate> = Vec::new();
+    let mut oids: Vec<pgrx::pg_sys::Oid> = Vec::new();
+    Spi::connect(|client| {
+        for r in client.select(
+            &format!(
+                "SELECT t.id, t.table_name::text, t.table_oid, coalesce({}, 2) FROM ai.catalog_tables t
+                  WHERE $1::pg_catalog.text[] IS NULL OR t.schema_name::text = ANY ($1::pg_catalog.text[])",
+                v.distance_to("t.embedding", 2)
+            ),
+            None,
+            &[in_scope.clone().into(), qvec.to_vec().into()],
+        )? {
+            oids.push(r.get(3)?.unwrap_or(pgrx::pg_sys::InvalidOid));
+            tables.push(super::focus::Candidate {
+                id: r.get(1)?.unwrap_or(0),
+                name: r.get(2)?.unwrap_or_default(),
+                distance: r.get(4)?.unwrap_or(2.0),
+                holds_value: false,
+            });
+        }
+        Ok::<(), pgrx::spi::Error>(())
+    })?;
+    if tables.len() as i64 <= FOCUS_ABOVE {
         return Ok(None);
     }
     let phrases = engine::phrases(question);
@@ -143,11 +158,6 @@ fn focus(
     words.sort();
     words.dedup();
     // the tables holding a value the question names, found in the index for the caller
-    let oids: Vec<pgrx::pg_sys::Oid> = Spi::get_one_with_args::<Vec<pgrx::pg_sys::Oid>>(
-        &format!("SELECT coalesce(pg_catalog.array_agg(v.table_oid), '{{}}') FROM ({visible}) v"),
-        &[in_scope.clone().into()],
-    )?
-    .unwrap_or_default();
     // SAFETY: reads the backend's current user id: the caller (these functions are invokers)
     let caller = unsafe { pgrx::pg_sys::GetUserId() };
     let holding: std::collections::HashSet<u32> =
@@ -155,26 +165,11 @@ fn focus(
             .into_iter()
             .map(|f| u32::from(f.table))
             .collect();
-    let mut tables: Vec<super::focus::Candidate> = Vec::new();
+    for (t, oid) in tables.iter_mut().zip(&oids) {
+        t.holds_value = holding.contains(&u32::from(*oid));
+    }
     let mut edges: Vec<(i64, i64)> = Vec::new();
     Spi::connect(|client| {
-        for r in client.select(
-            &format!(
-                "SELECT v.id, v.table_name::text, v.table_oid, coalesce({}, 2)
-                   FROM ({visible}) v",
-                v.distance_to("v.embedding", 2)
-            ),
-            None,
-            &[in_scope.clone().into(), qvec.to_vec().into()],
-        )? {
-            let oid: pgrx::pg_sys::Oid = r.get(3)?.unwrap_or(pgrx::pg_sys::InvalidOid);
-            tables.push(super::focus::Candidate {
-                id: r.get(1)?.unwrap_or(0),
-                name: r.get(2)?.unwrap_or_default(),
-                distance: r.get(4)?.unwrap_or(2.0),
-                holds_value: holding.contains(&u32::from(oid)),
-            });
-        }
         for r in client.select(
             "SELECT r.from_table_id, r.to_table_id FROM ai.catalog_relationships r",
             None,

@@ -107,7 +107,7 @@ pub fn table_text(t: &Table, referenced_by: &[(String, String)]) -> String {
 /// The column alone, not its table: a question is compared with the columns of one table at
 /// a time (the table has its own text), and columns alike across tables (`id`, `name`,
 /// `created_at`) share one text, embedded once.
-pub fn column_text(t: &Table, c: &Column) -> String {
+pub fn column_text(c: &Column) -> String {
     let mut s = format!(
         "Column {} ({}): {}",
         c.name,
@@ -259,7 +259,7 @@ mod tests {
     #[test]
     fn column_text_has_samples_and_human_description_first() {
         let t = invoice();
-        let s = column_text(&t, &t.columns[2]);
+        let s = column_text(&t.columns[2]);
         assert_eq!(
             s,
             "Column billing_country (billing country): character varying(40). Values such as: USA, Canada. Where the invoice was sent."

@@ -166,7 +166,7 @@ fn desired(tables: &[Table], referencing: &[(String, String, String, String)], m
             push(
                 2,
                 key(&[&t.schema, &t.name, &c.name]),
-                describe::column_text(t, c),
+                describe::column_text(c),
                 json!({"schema_name": t.schema, "table_name": t.name, "table_oid": t.oid, "column_name": c.name,
                        "attnum": c.attnum, "ordinal": c.attnum, "data_type": c.data_type, "is_nullable": !c.not_null,
                        "is_primary_key": c.pk, "comment": c.comment, "human_description": c.human,
