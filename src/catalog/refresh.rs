@@ -468,9 +468,10 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
                     .map(|&i| kind.rows[i].clone())
                     .collect()
             };
-            if !rows.is_empty() {
-                let sql = UPSERTS[k].replace("{vector}", &vector);
-                Spi::run_with_args(&sql, &[JsonB(Value::Array(rows)).into()])?;
+            // in statements of a bounded size (a jsonb value holds at most 256 MB)
+            let sql = UPSERTS[k].replace("{vector}", &vector);
+            for chunk in rows.chunks(2000) {
+                Spi::run_with_args(&sql, &[JsonB(Value::Array(chunk.to_vec())).into()])?;
             }
         }
         // a schema whose last table went

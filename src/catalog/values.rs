@@ -145,8 +145,36 @@ pub fn read(tables: &[pg_sys::Oid]) -> Result<usize, pgrx::spi::Error> {
         }
         Ok::<(), pgrx::spi::Error>(())
     })?;
+    Spi::run_with_args(
+        "DELETE FROM ai.catalog_values WHERE table_oid = ANY ($1)",
+        &[tables.to_vec().into()],
+    )?;
     let (mut oids, mut attnums, mut values, mut cats) = (vec![], vec![], vec![], vec![]);
     let mut indexed: Vec<pg_sys::Oid> = Vec::new();
+    let mut stored = 0;
+    // stored in statements of at most this many values (memory stays bounded)
+    const FLUSH: usize = 100_000;
+    let mut flush = |oids: &mut Vec<pg_sys::Oid>,
+                     attnums: &mut Vec<i16>,
+                     values: &mut Vec<String>,
+                     cats: &mut Vec<bool>|
+     -> Result<(), pgrx::spi::Error> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        stored += values.len();
+        Spi::run_with_args(
+            "INSERT INTO ai.catalog_values (table_oid, attnum, value, categorical)
+             SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), pg_catalog.unnest($2::pg_catalog.int2[]),
+                                     pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::boolean[]))",
+            &[
+                std::mem::take(oids).into(),
+                std::mem::take(attnums).into(),
+                std::mem::take(values).into(),
+                std::mem::take(cats).into(),
+            ],
+        )
+    };
     for rel in &relations {
         if !rel.readable || rel.columns.is_empty() || per_column == 0 {
             continue;
@@ -163,20 +191,11 @@ pub fn read(tables: &[pg_sys::Oid]) -> Result<usize, pgrx::spi::Error> {
             }
             Err(why) => pgrx::debug1!("ai_architect: values of {} not kept: {why}", rel.qualified),
         }
+        if values.len() >= FLUSH {
+            flush(&mut oids, &mut attnums, &mut values, &mut cats)?;
+        }
     }
-    Spi::run_with_args(
-        "DELETE FROM ai.catalog_values WHERE table_oid = ANY ($1)",
-        &[tables.to_vec().into()],
-    )?;
-    let stored = values.len();
-    if stored > 0 {
-        Spi::run_with_args(
-            "INSERT INTO ai.catalog_values (table_oid, attnum, value, categorical)
-             SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), pg_catalog.unnest($2::pg_catalog.int2[]),
-                                     pg_catalog.unnest($3::pg_catalog.text[]), pg_catalog.unnest($4::boolean[]))",
-            &[oids.into(), attnums.into(), values.into(), cats.into()],
-        )?;
-    }
+    flush(&mut oids, &mut attnums, &mut values, &mut cats)?;
     Spi::run_with_args(
         "UPDATE ai.catalog_tables SET values_sampled_at = pg_catalog.clock_timestamp(),
                 values_indexed = table_oid = ANY ($2)
