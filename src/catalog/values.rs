@@ -154,15 +154,15 @@ pub fn read(tables: &[pg_sys::Oid]) -> Result<usize, pgrx::spi::Error> {
     let mut stored = 0;
     // stored in statements of at most this many values (memory stays bounded)
     const FLUSH: usize = 100_000;
-    let mut flush = |oids: &mut Vec<pg_sys::Oid>,
-                     attnums: &mut Vec<i16>,
-                     values: &mut Vec<String>,
-                     cats: &mut Vec<bool>|
-     -> Result<(), pgrx::spi::Error> {
-        if values.is_empty() {
-            return Ok(());
+    let flush = |oids: &mut Vec<pg_sys::Oid>,
+                 attnums: &mut Vec<i16>,
+                 values: &mut Vec<String>,
+                 cats: &mut Vec<bool>|
+     -> Result<usize, pgrx::spi::Error> {
+        let n = values.len();
+        if n == 0 {
+            return Ok(0);
         }
-        stored += values.len();
         Spi::run_with_args(
             "INSERT INTO ai.catalog_values (table_oid, attnum, value, categorical)
              SELECT * FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.oid[]), pg_catalog.unnest($2::pg_catalog.int2[]),
@@ -173,7 +173,8 @@ pub fn read(tables: &[pg_sys::Oid]) -> Result<usize, pgrx::spi::Error> {
                 std::mem::take(values).into(),
                 std::mem::take(cats).into(),
             ],
-        )
+        )?;
+        Ok(n)
     };
     for rel in &relations {
         if !rel.readable || rel.columns.is_empty() || per_column == 0 {
@@ -192,10 +193,15 @@ pub fn read(tables: &[pg_sys::Oid]) -> Result<usize, pgrx::spi::Error> {
             Err(why) => pgrx::debug1!("ai_architect: values of {} not kept: {why}", rel.qualified),
         }
         if values.len() >= FLUSH {
-            flush(&mut oids, &mut attnums, &mut values, &mut cats)?;
+            stored += flush(&mut oids, &mut attnums, &mut values, &mut cats)?;
         }
     }
-    flush(&mut oids, &mut attnums, &mut values, &mut cats)?;
+    stored += flush(&mut oids, &mut attnums, &mut values, &mut cats)?;
+    // the planner's statistics follow a large read (without them a question's lookup may
+    // scan millions of values instead of using the index on lower(value))
+    if stored >= 10_000 {
+        Spi::run("ANALYZE ai.catalog_values")?;
+    }
     Spi::run_with_args(
         "UPDATE ai.catalog_tables SET values_sampled_at = pg_catalog.clock_timestamp(),
                 values_indexed = table_oid = ANY ($2)
@@ -265,20 +271,27 @@ pub fn lookup(
     if phrases.is_empty() || tables.is_empty() {
         return Ok(Vec::new());
     }
+    // (the tables are a filter here, not in the query: the index on lower(value) is the one
+    // way in, whatever the number of tables)
+    let wanted: std::collections::HashSet<u32> = tables.iter().map(|o| u32::from(*o)).collect();
     crate::spi_util::as_extension_owner(|| {
         let mut out = Vec::new();
         Spi::connect(|client| {
             for r in client.select(
                 "SELECT v.table_oid, v.attnum, v.value, v.categorical
                    FROM ai.catalog_values v JOIN pg_catalog.pg_class c ON c.oid = v.table_oid
-                  WHERE pg_catalog.lower(v.value) = ANY ($1) AND v.table_oid = ANY ($2)
+                  WHERE pg_catalog.lower(v.value) = ANY ($1)
                     AND NOT c.relrowsecurity
-                    AND pg_catalog.has_column_privilege($3, v.table_oid, v.attnum, 'SELECT')",
+                    AND pg_catalog.has_column_privilege($2, v.table_oid, v.attnum, 'SELECT')",
                 None,
-                &[phrases.to_vec().into(), tables.to_vec().into(), caller.into()],
+                &[phrases.to_vec().into(), caller.into()],
             )? {
+                let table: pg_sys::Oid = r.get(1)?.unwrap_or(pg_sys::InvalidOid);
+                if !wanted.contains(&u32::from(table)) {
+                    continue;
+                }
                 out.push(Found {
-                    table: r.get(1)?.unwrap_or(pg_sys::InvalidOid),
+                    table,
                     attnum: r.get(2)?.unwrap_or(0),
                     value: r.get(3)?.unwrap_or_default(),
                     categorical: r.get(4)?.unwrap_or(false),
