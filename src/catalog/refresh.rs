@@ -631,14 +631,17 @@ fn refresh_changed() -> Result<()> {
             )?)
         })?;
     match (upto, everything) {
-        (Some(_), Some(false)) => refresh_reach(Reach::Relations(relids.unwrap_or_default()))?,
-        _ => refresh(None)?,
-    };
-    if let Some(upto) = upto {
-        as_extension_owner(|| {
-            Spi::run_with_args("DELETE FROM ai.catalog_changes WHERE id <= $1", &[upto.into()])
-                .map_err(CatalogError::from)
-        })?;
+        (Some(upto), Some(false)) => {
+            refresh_reach(Reach::Relations(relids.unwrap_or_default()))?;
+            as_extension_owner(|| {
+                Spi::run_with_args("DELETE FROM ai.catalog_changes WHERE id <= $1", &[upto.into()])
+                    .map_err(CatalogError::from)
+            })?;
+        }
+        // (a refresh of everything consumes the changes it covers itself)
+        _ => {
+            refresh(None)?;
+        }
     }
     Ok(())
 }
