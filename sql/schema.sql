@@ -164,6 +164,39 @@ CREATE INDEX catalog_values_lower ON ai.catalog_values (pg_catalog.lower(value))
 CREATE INDEX catalog_values_table ON ai.catalog_values (table_oid);
 
 ------------------------------------------------------------------------------------------
+-- The vocabulary: what a word means in this database, taught by a curator (ai.teach) or
+-- proposed by anyone (reviewed like samples). ai.ask reads it before anything else.
+------------------------------------------------------------------------------------------
+CREATE TABLE ai.vocabulary (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    word         text        NOT NULL CHECK (word = pg_catalog.lower(word) AND word <> ''),
+    kind         text        NOT NULL
+                             CHECK (kind IN ('table', 'column', 'measure', 'filter', 'relationship')),
+    table_oid    oid         NOT NULL,                -- the table the meaning is over
+    other_oid    oid,                                 -- a relationship's other table
+    meaning      text,                                -- as the curator wrote it
+    template     text,                                -- its column references qualified by a placeholder
+    aggregate    text        CHECK (aggregate IN ('sum', 'avg', 'min', 'max')),
+    data_type    text,                                -- the expression's type, as PostgreSQL says
+    note         text,
+    search_path  text        NOT NULL DEFAULT '',     -- the names in meaning resolve with this
+    usage_id     bigint,                              -- proposed from this ai.ask answer's correction
+    review       text        NOT NULL DEFAULT 'proposed'
+                             CHECK (review IN ('proposed', 'reviewed', 'rejected')),
+    created_by   name        NOT NULL DEFAULT session_user,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    reviewed_by  name,
+    reviewed_at  timestamptz
+);
+-- one reviewed meaning per word and table
+CREATE UNIQUE INDEX vocabulary_reviewed ON ai.vocabulary (word, table_oid) WHERE review = 'reviewed';
+-- A word is visible to a role that may SELECT the table(s) it is about.
+ALTER TABLE ai.vocabulary ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON ai.vocabulary FOR SELECT
+    USING (coalesce(pg_catalog.has_table_privilege(table_oid, 'SELECT'), false)
+           AND (other_oid IS NULL OR coalesce(pg_catalog.has_table_privilege(other_oid, 'SELECT'), false)));
+
+------------------------------------------------------------------------------------------
 -- SQL samples, their usage and feedback
 ------------------------------------------------------------------------------------------
 CREATE TABLE ai.sql_samples (
@@ -221,7 +254,8 @@ CREATE TABLE ai.query_usage_stats (
     elapsed_ms    float8,
     error         text,
     user_name     name        NOT NULL DEFAULT session_user,
-    created_at    timestamptz NOT NULL DEFAULT now()
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    unexplained   text[]                               -- question words the answer did not account for
 );
 CREATE INDEX query_usage_stats_created ON ai.query_usage_stats (created_at);
 CREATE INDEX query_usage_stats_sample ON ai.query_usage_stats (sample_id);
@@ -613,6 +647,7 @@ COMMENT ON TABLE ai.catalog_tables IS 'Schema catalog: tables and views with the
 COMMENT ON TABLE ai.catalog_columns IS 'Schema catalog: columns with types, keys, sample values and embedding.';
 COMMENT ON TABLE ai.catalog_relationships IS 'Schema catalog: foreign keys, the join paths ai.ask follows.';
 COMMENT ON TABLE ai.catalog_values IS 'Schema catalog: sampled values of text columns, looked up by ai.ask for its caller (read by the owner only).';
+COMMENT ON TABLE ai.vocabulary IS 'What words mean in this database (tables, columns, measures, filters, relationships), read by ai.ask before anything else.';
 COMMENT ON TABLE ai.sql_samples IS 'Question/SQL pairs that answer similar questions directly, rated by feedback.';
 COMMENT ON TABLE ai.query_usage_stats IS 'Every ai.ask call: the SQL, where it came from, how it ran.';
 COMMENT ON TABLE ai.denied_functions IS 'Functions generated SQL may not call, beyond the built-in list (lower case, * = prefix).';
@@ -657,6 +692,8 @@ COMMENT ON TABLE ai.chat_messages IS 'Conversations with ai.chat(), the last tur
 ------------------------------------------------------------------------------------------
 SELECT pg_catalog.pg_extension_config_dump('ai.catalog_descriptions', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.sensitive_columns', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.vocabulary', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.vocabulary_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.sql_samples', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.sql_samples_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('ai.query_usage_stats', '');

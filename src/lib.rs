@@ -29,6 +29,7 @@ mod sqlparse;
 mod status;
 #[cfg(any(test, feature = "pg_test"))]
 mod test_rng;
+mod vocabulary;
 mod worker;
 
 // The state schema, readable SQL in sql/: tables first, privileges last.

@@ -81,3 +81,38 @@ END;
 $$;
 COMMENT ON FUNCTION ai._catalog_ddl_event() IS 'Event trigger: marks the schema catalog stale after DDL, with the relations it touched.';
 COMMENT ON TABLE ai.catalog_state IS 'One row: when the catalog was last refreshed, and the ai.catalog_version it had then.';
+
+-- the vocabulary a curator teaches (ai.teach), read by ai.ask before anything else; each ask
+-- records the words it could not account for (the ones worth teaching)
+CREATE TABLE ai.vocabulary (
+    id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    word         text        NOT NULL CHECK (word = pg_catalog.lower(word) AND word <> ''),
+    kind         text        NOT NULL
+                             CHECK (kind IN ('table', 'column', 'measure', 'filter', 'relationship')),
+    table_oid    oid         NOT NULL,                -- the table the meaning is over
+    other_oid    oid,                                 -- a relationship's other table
+    meaning      text,                                -- as the curator wrote it
+    template     text,                                -- its column references qualified by a placeholder
+    aggregate    text        CHECK (aggregate IN ('sum', 'avg', 'min', 'max')),
+    data_type    text,                                -- the expression's type, as PostgreSQL says
+    note         text,
+    search_path  text        NOT NULL DEFAULT '',     -- the names in meaning resolve with this
+    usage_id     bigint,                              -- proposed from this ai.ask answer's correction
+    review       text        NOT NULL DEFAULT 'proposed'
+                             CHECK (review IN ('proposed', 'reviewed', 'rejected')),
+    created_by   name        NOT NULL DEFAULT session_user,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    reviewed_by  name,
+    reviewed_at  timestamptz
+);
+-- one reviewed meaning per word and table
+CREATE UNIQUE INDEX vocabulary_reviewed ON ai.vocabulary (word, table_oid) WHERE review = 'reviewed';
+-- A word is visible to a role that may SELECT the table(s) it is about.
+ALTER TABLE ai.vocabulary ENABLE ROW LEVEL SECURITY;
+CREATE POLICY readable ON ai.vocabulary FOR SELECT
+    USING (coalesce(pg_catalog.has_table_privilege(table_oid, 'SELECT'), false)
+           AND (other_oid IS NULL OR coalesce(pg_catalog.has_table_privilege(other_oid, 'SELECT'), false)));
+COMMENT ON TABLE ai.vocabulary IS 'What words mean in this database (tables, columns, measures, filters, relationships), read by ai.ask before anything else.';
+SELECT pg_catalog.pg_extension_config_dump('ai.vocabulary', '');
+SELECT pg_catalog.pg_extension_config_dump('ai.vocabulary_id_seq', '');
+ALTER TABLE ai.query_usage_stats ADD COLUMN unexplained text[];

@@ -193,7 +193,10 @@ pub(super) fn generate(
         return Err(AskError::LlmGaveUp { attempts, last });
     }
     // 3. the in-process engine
-    let schema = engine_schema(&cat);
+    let mut schema = engine_schema(&cat);
+    // the words a curator taught (and the caller's own proposals), before anything else
+    let taught = crate::vocabulary::store::for_question()?;
+    engine::vocabulary::apply(&mut schema, &taught);
     let hits = value_hits(&cat, &schema, lists, &engine::phrases(question))?;
     match engine::answer(question, &schema, &hits) {
         Ok(a) => {
@@ -272,11 +275,14 @@ pub(super) fn log_usage(
     ) {
         return None;
     }
+    // the words it could not account for (refused or not): what is worth teaching
+    let words = g.not_understood.as_ref().unwrap_or(&g.unexplained);
+    let unexplained = (!words.is_empty()).then(|| words.clone());
     as_extension_owner(|| {
         Spi::get_one_with_args::<i64>(
             "INSERT INTO ai.query_usage_stats (question, generated_sql, source, sample_id, similarity, confidence,
-                                               executed, row_count, elapsed_ms, error, user_name)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, session_user) RETURNING id",
+                                               executed, row_count, elapsed_ms, error, user_name, unexplained)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, session_user, $11) RETURNING id",
             &[
                 question.into(),
                 g.sql.clone().into(),
@@ -288,6 +294,7 @@ pub(super) fn log_usage(
                 executed.map(|e| e.rows.len() as i64).into(),
                 total_ms.into(),
                 error.into(),
+                unexplained.into(),
             ],
         )
     })

@@ -208,6 +208,8 @@ pub(super) fn engine_schema(cat: &[CatTable]) -> engine::Schema {
                     pk: c.pk,
                     notes: c.notes.clone().unwrap_or_default(),
                     similarity: c.similarity,
+                    expr: None,
+                    agg: None,
                 })
                 .collect(),
         })
@@ -225,7 +227,11 @@ pub(super) fn engine_schema(cat: &[CatTable]) -> engine::Schema {
             }
         }
     }
-    engine::Schema { tables, fks }
+    engine::Schema {
+        tables,
+        fks,
+        vocabulary: Vec::new(),
+    }
 }
 
 /// Stored values of text columns equal to phrases of the question.

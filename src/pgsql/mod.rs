@@ -15,6 +15,7 @@
 //!   very tree that was checked: the text is never pasted into a larger statement, and a plan
 //!   that PostgreSQL would have to analyse again (a concurrent schema change) is refused.
 mod api;
+pub mod expr;
 mod lexer;
 mod nodes;
 pub mod online;
@@ -52,6 +53,8 @@ pub enum PgSqlError {
     Unreadable(String),
     #[error(transparent)]
     Refused(#[from] Refusal),
+    #[error("not one expression over its table: {0}")]
+    NotAnExpression(String),
     #[error("reading the catalog failed: {0}")]
     Spi(String),
 }
@@ -68,6 +71,9 @@ impl PgSqlError {
             PgSqlError::CurrentOf => "name the row by its key instead, e.g. WHERE id = 42".into(),
             PgSqlError::Unreadable(_) => {
                 "write the clause plainly (a simpler form of the statement), or analyse it with mode => 'dry_run'".into()
+            }
+            PgSqlError::NotAnExpression(_) => {
+                "write one expression over the table's columns, e.g. unit_price * quantity, status = 'archived' or sum(unit_price * quantity)".into()
             }
             PgSqlError::Refused(r) => r.hint(),
             PgSqlError::Spi(_) => {

@@ -15,6 +15,7 @@
 //! the engine cannot place is an error that says what it did not understand.
 mod plan;
 pub mod sql;
+pub mod vocabulary;
 pub mod words;
 
 pub use plan::answer;
@@ -72,6 +73,11 @@ pub struct Column {
     pub notes: String,
     /// Similarity of the column's catalog description (its embedding) to the question.
     pub similarity: f64,
+    /// A taught expression standing for the column (`vocabulary`): its SQL, every column
+    /// reference qualified by the table's placeholder. None for a real column.
+    pub expr: Option<String>,
+    /// The aggregate a taught measure implies (`sum`, `avg`, `min`, `max`).
+    pub agg: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -97,6 +103,8 @@ pub struct ForeignKey {
 pub struct Schema {
     pub tables: Vec<Table>,
     pub fks: Vec<ForeignKey>,
+    /// Words a curator taught, read before anything else.
+    pub vocabulary: Vec<vocabulary::Taught>,
 }
 
 /// A stored value of a text column equal (case-insensitively) to a phrase of the question.

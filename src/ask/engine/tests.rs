@@ -14,6 +14,8 @@ fn table(name: &str, rows: f64, cols: &[(&str, &str, bool)]) -> Table {
                 pk: *pk,
                 notes: String::new(),
                 similarity: 0.0,
+                expr: None,
+                agg: None,
             })
             .collect(),
         similarity: 0.0,
@@ -118,6 +120,7 @@ fn music() -> Schema {
         ),
     ];
     Schema {
+        vocabulary: Vec::new(),
         tables,
         fks: vec![
             fk(1, "artist_id", 0, "artist_id"),
@@ -312,6 +315,7 @@ fn clinic() -> Schema {
         ),
     ];
     Schema {
+        vocabulary: Vec::new(),
         tables,
         fks: vec![
             fk(1, "dept_no", 0, "dept_no"),
@@ -577,4 +581,72 @@ fn ids_asked_for_are_shown_or_unexplained() {
             Err(e) => panic!("{q}: {e:?}"),
         }
     }
+}
+
+/// The music store with words a curator taught.
+fn taught(entries: &[(&str, &str, &str, Option<&str>, Option<&str>, &str)]) -> Schema {
+    let mut s = music();
+    let list: Vec<vocabulary::Entry> = entries
+        .iter()
+        .map(|(word, kind, table, template, agg, ty)| vocabulary::Entry {
+            word: word.to_string(),
+            kind: kind.to_string(),
+            schema: "public".into(),
+            table: table.to_string(),
+            other: (*kind == "relationship").then(|| ("public".to_string(), ty.to_string())),
+            template: template.map(|t| t.replace('@', vocabulary::PLACEHOLDER)),
+            aggregate: agg.map(str::to_string),
+            data_type: Some(ty.to_string()),
+            note: String::new(),
+        })
+        .collect();
+    vocabulary::apply(&mut s, &list);
+    s
+}
+
+fn taught_sql(s: &Schema, q: &str) -> Answer {
+    answer(q, s, &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"))
+}
+
+#[test]
+fn a_taught_word_is_read_before_anything_else() {
+    // untaught, "airtime" is a word the engine cannot place
+    let plain = answer("What is the average track airtime?", &music(), &[]).unwrap();
+    assert!(plain.unexplained.iter().any(|w| w == "airtime"), "{plain:?}");
+    // a column: airtime = milliseconds
+    let s = taught(&[("airtime", "column", "track", Some("@.milliseconds"), None, "integer")]);
+    assert!(s.tables[3].columns.iter().all(|c| c.expr.is_none()), "a plain column stays itself");
+    let a = taught_sql(&s, "What is the average track airtime?");
+    assert!(a.unexplained.is_empty(), "{a:?}");
+    assert!(a.sql.contains("avg(t.milliseconds)"), "{}", a.sql);
+    // a measure: revenue = sum(unit_price * quantity), summed per country
+    let s = taught(&[(
+        "revenue",
+        "measure",
+        "invoice_line",
+        Some("@.unit_price * @.quantity"),
+        Some("sum"),
+        "numeric",
+    )]);
+    let a = taught_sql(&s, "What is the revenue per genre?");
+    assert!(a.sql.contains("sum((il.unit_price * il.quantity))"), "{}", a.sql);
+    assert!(a.sql.contains("GROUP BY"), "{}", a.sql);
+    assert!(a.unexplained.is_empty(), "{a:?}");
+    // a filter
+    let s = taught(&[("expensive", "filter", "track", Some("@.unit_price > 1"), None, "boolean")]);
+    let a = taught_sql(&s, "How many expensive tracks are there?");
+    assert!(a.sql.contains("WHERE (t.unit_price > 1)"), "{}", a.sql);
+    assert!(a.unexplained.is_empty(), "{a:?}");
+    // a relationship: understood when the SQL joins both tables, not otherwise
+    let s = taught(&[("billed", "relationship", "invoice", None, None, "customer")]);
+    let q = "How many invoices were billed to customers from Germany?";
+    let germany = [hit(4, 3, "Germany")];
+    let a = answer(q, &s, &germany).unwrap();
+    assert!(!a.unexplained.iter().any(|w| w == "billed"), "{a:?}");
+    let a = taught_sql(&s, "List the tracks billed");
+    assert!(a.unexplained.iter().any(|w| w == "billed"), "{a:?}");
+    // a table
+    let s = taught(&[("songs", "table", "track", None, None, "")]);
+    let a = taught_sql(&s, "How many songs are there?");
+    assert!(a.sql.contains("FROM public.track"), "{}", a.sql);
 }

@@ -180,7 +180,12 @@ impl Analysis<'_> {
             let target = self
                 .mentions
                 .iter()
-                .filter(|m| m.start > pos && m.start <= pos + 4 && !reserved(m.start))
+                // a taught measure is its own aggregate word
+                .filter(|m| {
+                    (m.start > pos || self.measure_word == Some(m.start))
+                        && m.start <= pos + 4
+                        && !reserved(m.start)
+                })
                 .find_map(|m| self.pick_kind(m, Kind::numeric, subject, &named));
             let target = target
                 .or_else(|| {
@@ -326,7 +331,10 @@ impl Analysis<'_> {
         let mut extra_cols: Vec<Col> = Vec::new();
         let mut conds = std::mem::take(&mut self.conds);
         conds.sort_by_key(|c| match c {
-            Cond::Eq { pos, .. } | Cond::Cmp { pos, .. } | Cond::Date { pos, .. } => *pos,
+            Cond::Eq { pos, .. }
+            | Cond::Cmp { pos, .. }
+            | Cond::Date { pos, .. }
+            | Cond::Filter { pos, .. } => *pos,
         });
         let ratio = self.share.is_some_and(|s| s.ratio);
         // "lost or returned", "from India and China": one column, either value
@@ -336,6 +344,7 @@ impl Analysis<'_> {
         let mut negated_value = false;
         for c in conds {
             match c {
+                Cond::Filter { table, sql, .. } => wheres.push((table, sql)),
                 Cond::Eq { pos, alts, value } => {
                     let col = self.pick(
                         &alts.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>(),

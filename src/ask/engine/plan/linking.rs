@@ -159,7 +159,8 @@ impl Analysis<'_> {
         let mut cols: Vec<(Col, f64)> = Vec::new();
         for (ti, t) in self.s.tables.iter().enumerate() {
             let tparts = name_stems(&t.name);
-            for (ci, c) in t.columns.iter().enumerate() {
+            // a taught expression is named by its word only (stage 0)
+            for (ci, c) in t.columns.iter().enumerate().filter(|(_, c)| c.expr.is_none()) {
                 let parts = col_stems(&c.name);
                 let without_table: Vec<String> = strip_prefix(&parts, &tparts);
                 for (vi, v) in variants.iter().enumerate() {

@@ -7,7 +7,9 @@ mod intent;
 mod linking;
 mod literals;
 mod render;
+mod taught;
 use super::sql::{self, ident, literal, number, From};
+use super::vocabulary::{column_sql, Meaning};
 use super::words::{self, duration_ms, is_function_word, month, synonyms, time_unit, Token};
 use super::{Answer, Kind, NotUnderstood, Schema, ValueHit};
 use crate::catalog::text::stem;
@@ -149,6 +151,8 @@ enum Cond {
         lo: Option<String>,
         hi: Option<String>,
     },
+    /// A taught filter: its SQL, with the table's alias placeholder.
+    Filter { pos: usize, table: usize, sql: String },
 }
 
 /// "what percentage / share / fraction of X ...", "the ratio of A to B".
@@ -193,6 +197,10 @@ struct Analysis<'a> {
     /// "sorted by X" / "ordered by X": where X starts, and whether descending.
     sort_at: Option<(usize, bool)>,
     guesses: Vec<&'static str>,
+    /// Taught words naming the relationship of two tables: (start, len, table, table).
+    relationships: Vec<(usize, usize, usize, usize)>,
+    /// Where a taught measure (a word that implies its aggregate) stands.
+    measure_word: Option<usize>,
 }
 
 const MONEY_WORDS: &[&str] = &[
@@ -225,8 +233,12 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         order_col: None,
         sort_at: None,
         guesses: Vec::new(),
+        relationships: Vec::new(),
+        measure_word: None,
     };
-    // stages 1-3 mark what they understand; composition builds the plan and renders it
+    // the taught vocabulary first, then stages 1-3 mark what they understand; composition
+    // builds the plan and renders it
+    a.taught();
     a.literals();
     a.intent_words();
     a.values(values);

@@ -8,10 +8,9 @@ pub(super) const UNEXPLAINED_CAP: f64 = 0.5;
 impl Analysis<'_> {
     pub(super) fn col_ref(&self, c: Col) -> String {
         // placeholder alias, fixed once the FROM clause knows its aliases
-        format!(
-            "\u{1}{}\u{2}.{}",
-            c.0,
-            ident(&self.s.tables[c.0].columns[c.1].name)
+        column_sql(
+            &self.s.tables[c.0].columns[c.1],
+            &format!("\u{1}{}\u{2}", c.0),
         )
     }
 
@@ -96,13 +95,7 @@ impl Analysis<'_> {
             out.push_str(rest);
             out
         };
-        let col = |c: Col, from: &From| {
-            format!(
-                "{}.{}",
-                from.alias_of(c.0),
-                ident(&s.tables[c.0].columns[c.1].name)
-            )
-        };
+        let col = |c: Col, from: &From| column_sql(&s.tables[c.0].columns[c.1], from.alias_of(c.0));
         let mut select: Vec<String> = Vec::new();
         let mut group_by: Vec<String> = Vec::new();
         let tname = |t: usize| crate::catalog::text::words(&s.tables[t].name).replace(' ', "_");
@@ -484,14 +477,25 @@ impl Analysis<'_> {
     fn account_for_words(&mut self, sql: &str, from: &From, neg_tables: &[usize]) {
         let s = self.s;
         let in_sql = |t: usize| from.tables.contains(&t) || neg_tables.contains(&t);
-        let col_used = |(t, c): Col| {
-            in_sql(t) && sql.contains(&format!(".{}", ident(&s.tables[t].columns[c].name)))
+        // a taught relationship is understood when the SQL reads both its tables
+        for &(at, len, a, b) in &self.relationships {
+            if !(in_sql(a) && in_sql(b)) {
+                for i in at..(at + len).min(self.used.len()) {
+                    self.used[i] = false;
+                }
+            }
+        }
+        let needle = |(t, c): Col| {
+            let col = &s.tables[t].columns[c];
+            match col.expr {
+                Some(_) => column_sql(col, from.alias_of(t)),
+                None => format!(".{}", ident(&col.name)),
+            }
         };
+        let col_used = |c: Col| in_sql(c.0) && sql.contains(&needle(c));
         // what the answer shows: the select list, before the first FROM
         let shown = &sql[..sql.find("FROM ").unwrap_or(sql.len())];
-        let col_shown = |(t, c): Col| {
-            in_sql(t) && shown.contains(&format!(".{}", ident(&s.tables[t].columns[c].name)))
-        };
+        let col_shown = |c: Col| in_sql(c.0) && shown.contains(&needle(c));
         for m in &self.mentions {
             // "list the document ids": an id asked for is shown, not only joined on
             let asks_id = (m.start..m.start + m.len).any(|i| matches!(self.w(i), "id" | "ids"));
