@@ -46,6 +46,16 @@ GRANT SELECT ON ai.sql_samples TO PUBLIC;
 -- the function itself admits only the owner, superusers and members of the curator role
 GRANT EXECUTE ON FUNCTION ai.review_sample(bigint, boolean) TO PUBLIC;
 
+-- the vocabulary: everyone may read the words about tables they may read (row-level
+-- security), propose one (ai.teach judges it as the caller) and forget their own proposals;
+-- a curator's word is used at once, and only curators review, forget others' words and read
+-- the unknown words of everyone's questions (the functions check)
+GRANT SELECT ON ai.vocabulary TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.teach(text, regclass, text, text, text) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.review_word(bigint, boolean) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.forget_word(text, regclass) TO PUBLIC;
+GRANT EXECUTE ON FUNCTION ai.unknown_words(interval, integer) TO PUBLIC;
+
 -- questions in plain language: the SQL runs with the caller's own rights (SECURITY INVOKER),
 -- read-only; the deny-list is readable so everyone can see what generated SQL may not call
 GRANT EXECUTE ON FUNCTION ai.ask(text, boolean, integer) TO PUBLIC;

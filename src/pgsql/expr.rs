@@ -52,26 +52,29 @@ pub fn expression(
     }
     let toks = super::pinned(|| lexer::tokens(text))?;
     balanced(&toks)?;
-    let (aggregate, inner) = match split_aggregate(text, &toks) {
-        Some((agg, _)) if !AGGREGATES.contains(&agg.as_str()) => {
-            return Err(bad(format!("{agg}(...) is not a measure a word can name")))
+    let q = format!("{}.{}", ident(table.schema), ident(table.name));
+    // as written, the table is named as in its FROM clause (`track.x`, `public.track.x`)
+    let as_written = |e: &str| format!("SELECT (\n{e}\n) FROM {q}");
+    let probe = |e: &str, alias: &str| format!("SELECT (\n{e}\n) FROM {q} AS {alias}");
+    // one aggregate of a row expression, as PostgreSQL's analysis says (not a function
+    // that merely bears an aggregate's name)
+    let whole = judge(&as_written(text), table.oid, search_path, lists)?;
+    let split = split_aggregate(text, &toks)
+        .filter(|(agg, _)| whole.aggregates && (AGGREGATES.contains(&agg.as_str()) || agg == "count"));
+    let (aggregate, inner) = match split {
+        Some((agg, _)) if agg == "count" => {
+            return Err(bad("count(...) is not a measure a word can name (a question counts rows by itself)"))
         }
         Some((agg, inner)) => (Some(agg), inner),
         None => (None, text.to_string()),
     };
-    let q = format!("{}.{}", ident(table.schema), ident(table.name));
-    let probe = |e: &str, alias: &str| format!("SELECT (\n{e}\n) FROM {q} AS {alias}");
     // the row expression: no aggregate, window, subquery or set-returning function
-    let row = judge(&probe(&inner, &ident(table.name)), table.oid, search_path, lists)?;
+    let row = judge(&as_written(&inner), table.oid, search_path, lists)?;
     if row.aggregates {
         return Err(bad(
             "it holds an aggregate inside a larger expression (write one aggregate of a row expression, e.g. sum(price * quantity))",
         ));
     }
-    let whole = match &aggregate {
-        Some(_) => judge(&probe(text, &ident(table.name)), table.oid, search_path, lists)?,
-        None => row.clone(),
-    };
     let inner_toks = super::pinned(|| lexer::tokens(&inner))?;
     let alias = "ai_t";
     let mut template = None;
@@ -99,7 +102,6 @@ pub fn expression(
     })
 }
 
-#[derive(Clone)]
 struct Judged {
     data_type: String,
     category: char,

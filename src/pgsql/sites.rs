@@ -17,6 +17,7 @@
 #[allow(dead_code)] // read by the test below and by people
 pub const SQL_SITES: &[(&str, &str, &str)] = &[
     ("pgsql/mod.rs", "gateway", "SPI_prepare of the text judged, the allow lists"),
+    ("pgsql/expr.rs", "gateway", "the type category of a taught expression's analysed tree"),
     ("pgsql/run.rs", "gateway", "facts of a prepared statement; plan, EXPLAIN, cursor of exactly it"),
     ("spi_util.rs", "catalogs", "the extension's owner and schema, session_user"),
     ("ask/context.rs", "judged catalogs state", "values of views and tables with row-level security through the gateway, as the caller; the catalog the caller may read"),
@@ -60,6 +61,7 @@ pub const SQL_SITES: &[(&str, &str, &str)] = &[
     ("memory/optimizations.rs", "state", "the optimization log"),
     ("memory/patterns_api.rs", "state", "fix patterns and guardian rules"),
     ("memory/samples.rs", "judged state", "samples, judged at add and at use"),
+    ("vocabulary/store.rs", "judged catalogs state", "taught words, their meaning judged as the teacher (nothing runs); the table's columns and foreign keys"),
     ("metrics/api.rs", "catalogs state", "counters"),
     ("retention/sweep.rs", "state", "removes what the retention settings no longer keep"),
     ("status/api.rs", "catalogs", "version, worker"),

@@ -3,6 +3,7 @@ use super::{store, VocabularyError};
 use crate::error::OrRaise;
 use crate::spi_util::SearchPath;
 use pgrx::prelude::*;
+use pgrx::PgRelation;
 
 fn required<T>(name: &'static str, v: Option<T>) -> Result<T, VocabularyError> {
     v.ok_or(VocabularyError::Null(name))
@@ -17,7 +18,7 @@ fn required<T>(name: &'static str, v: Option<T>) -> Result<T, VocabularyError> {
 #[pg_extern(volatile)]
 fn teach(
     word: Option<&str>,
-    on_table: Option<pg_sys::Oid>,
+    on_table: Option<PgRelation>,
     meaning: default!(Option<&str>, "NULL"),
     kind: default!(Option<&str>, "NULL"),
     note: default!(Option<&str>, "NULL"),
@@ -25,7 +26,7 @@ fn teach(
     crate::error::primary_only("ai.teach");
     let sp = SearchPath::pin();
     let id = required("word", word)
-        .and_then(|w| Ok((w, required("on_table", on_table)?)))
+        .and_then(|w| Ok((w, required("on_table", on_table)?.oid())))
         .and_then(|(w, t)| store::teach(&sp, w, t, meaning, kind, note, None))
         .or_raise("ai.teach");
     sp.restore();
@@ -45,10 +46,10 @@ fn review_word(id: i64, approve: bool) -> String {
 /// anyone else their own proposals. Returns how many meanings were forgotten.
 #[pg_extern(volatile)]
 #[search_path(pg_catalog, pg_temp)]
-fn forget_word(word: Option<&str>, on_table: default!(Option<pg_sys::Oid>, "NULL")) -> i64 {
+fn forget_word(word: Option<&str>, on_table: default!(Option<PgRelation>, "NULL")) -> i64 {
     crate::error::primary_only("ai.forget_word");
     required("word", word)
-        .and_then(|w| store::forget(w, on_table))
+        .and_then(|w| store::forget(w, on_table.map(|t| t.oid())))
         .or_raise("ai.forget_word")
 }
 

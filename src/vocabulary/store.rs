@@ -121,7 +121,7 @@ fn resolve(
     }));
     let e = match judged {
         Ok(Ok(e)) => e,
-        Ok(Err(e)) => return Err(VocabularyError::Meaning(format!("{e} ({})", e.hint()))),
+        Ok(Err(e)) => return Err(VocabularyError::Meaning(e.to_string())),
         Err(e) => return Err(VocabularyError::Meaning(e.message)),
     };
     let kind = kind_of(kind, true, e.aggregate.is_some(), Some(e.category))?;

@@ -70,7 +70,7 @@ pub fn apply(s: &mut Schema, entries: &[Entry]) {
             }
             ("filter", Some(tpl)) => Meaning::Filter {
                 table: t,
-                sql: format!("({})", engine_placeholder(tpl, t)),
+                sql: engine_placeholder(tpl, t),
             },
             ("column" | "measure", Some(tpl)) => {
                 let plain = s.tables[t]
@@ -102,13 +102,22 @@ pub fn apply(s: &mut Schema, entries: &[Entry]) {
 /// A template with the engine's alias placeholder of table `t` (fixed when the FROM clause
 /// knows its aliases).
 pub fn engine_placeholder(template: &str, t: usize) -> String {
-    template.replace(PLACEHOLDER, &format!("\u{1}{t}\u{2}"))
+    enclosed(&template.replace(PLACEHOLDER, &format!("\u{1}{t}\u{2}")))
+}
+
+/// An expression in parentheses; a line comment in it ends before the closing one.
+fn enclosed(sql: &str) -> String {
+    if sql.contains("--") {
+        format!("({sql}\n)")
+    } else {
+        format!("({sql})")
+    }
 }
 
 /// A column's SQL with `alias` for its table: `alias.name`, or its expression in parentheses.
 pub fn column_sql(c: &Column, alias: &str) -> String {
     match &c.expr {
-        Some(t) => format!("({})", t.replace(PLACEHOLDER, alias)),
+        Some(t) => enclosed(&t.replace(PLACEHOLDER, alias)),
         None => format!("{alias}.{}", ident(&c.name)),
     }
 }

@@ -216,6 +216,27 @@ const CALLS: &[(&str, &str)] = &[
         "SELECT ai.similar_samples('customers in Germany')",
     ),
     ("embed", "SELECT ai.embed('customers in Germany')"),
+    // a word's meaning is judged (analysed, never run) as the one who teaches it
+    (
+        "teach",
+        "SELECT ai.teach('hostile country', 'att.customer_view', 'country')",
+    ),
+    (
+        "teach",
+        "SELECT ai.teach('hostile policy', 'att.policied', 'country = ''Germany''')",
+    ),
+    (
+        "teach",
+        "SELECT ai.teach('hostile operator', 'att.base', 'country OPERATOR(att.===) ''x''')",
+    ),
+    (
+        "teach",
+        "SELECT ai.teach('hostile aggregate', 'att.base', 'att.agg(country)')",
+    ),
+    (
+        "teach",
+        "SELECT ai.teach('hostile domain', 'att.base', 'country::att.country_d')",
+    ),
 ];
 
 /// Functions that read or write only the extension's own state (or nothing at all), with
@@ -236,6 +257,7 @@ const NOT_OVER_USER_OBJECTS: &[(&str, &str)] = &[
     ("escalate", "changes a request's state"),
     ("expire_requests", "changes requests' state"),
     ("feedback", "writes ai.query_usage_stats"),
+    ("forget_word", "deletes words from ai.vocabulary"),
     ("record_pattern_application", "writes ai.fix_patterns"),
     ("reject", "changes a request's state"),
     ("relate_patterns", "writes ai.fix_patterns"),
@@ -246,9 +268,11 @@ const NOT_OVER_USER_OBJECTS: &[(&str, &str)] = &[
     ("requests", "reads ai.change_requests"),
     ("review_pattern", "writes ai.fix_patterns"),
     ("review_sample", "changes a sample's state"),
+    ("review_word", "changes a word's state"),
     ("rollback", "restores a request's own backup"),
     ("search_patterns", "reads ai.fix_patterns"),
     ("similar_optimizations", "reads ai.optimization_log"),
+    ("unknown_words", "reads ai.query_usage_stats"),
     ("verify_audit", "reads ai.audit_log"),
     ("version", "reads nothing"),
 ];

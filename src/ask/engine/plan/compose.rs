@@ -344,7 +344,15 @@ impl Analysis<'_> {
         let mut negated_value = false;
         for c in conds {
             match c {
-                Cond::Filter { table, sql, .. } => wheres.push((table, sql)),
+                Cond::Filter { pos, table, sql } => {
+                    // "molecules that are not carcinogenic": the negation is the filter's
+                    let not = !negated_value
+                        && negated.is_none()
+                        && self.negation_at.is_some_and(|p| pos > p && pos <= p + 4);
+                    negated_value |= not;
+                    let sql = if not { format!("NOT {sql}") } else { sql };
+                    wheres.push((table, sql));
+                }
                 Cond::Eq { pos, alts, value } => {
                     let col = self.pick(
                         &alts.iter().map(|c| (*c, 1.0)).collect::<Vec<_>>(),
