@@ -67,7 +67,7 @@ impl UserError for AskError {
             AskError::Llm(LlmError::TooLarge(_)) => "ai_architect.llm_max_response_bytes sets the limit".into(),
             AskError::Llm(_) => "the server at ai_architect.llm_base_url must speak the OpenAI chat-completions API".into(),
             AskError::NotUnderstood { .. } => {
-                "use the names of tables and columns (ai.search_catalog shows what is there), or teach it with ai.add_sample(question, sql); it chooses among the tables on your search_path (SET ai_architect.ask_schemas = '*' for every schema)".into()
+                "use the names of tables and columns (ai.search_catalog shows what is there), or teach a word with ai.teach(word, table, meaning) or a question with ai.add_sample(question, sql); it chooses among the tables on your search_path (SET ai_architect.ask_schemas = '*' for every schema)".into()
             }
             AskError::Refused(u) => u.hint(),
             AskError::LlmGaveUp { .. } => "rephrase the question, or raise ai_architect.llm_max_attempts".into(),
