@@ -602,3 +602,16 @@ mod path_tests {
         assert_eq!(role_path(""), "pg_catalog, pg_temp");
     }
 }
+
+/// Whether the current role is a curator (reviews samples and words): the extension's owner, a superuser, or a
+/// member of the curator role (ai_architect.curator_role).
+pub fn is_curator() -> Result<bool, pgrx::spi::Error> {
+    Ok(Spi::get_one_with_args::<bool>(
+        "SELECT r.rolsuper
+             OR r.oid = (SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'ai_architect')
+             OR coalesce(pg_catalog.pg_has_role(r.oid, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1), 'MEMBER'), false)
+           FROM pg_catalog.pg_roles r WHERE r.oid = current_user::regrole::oid",
+        &[crate::guc::curator_role().into()],
+    )?
+    .unwrap_or(false))
+}

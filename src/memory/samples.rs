@@ -52,7 +52,7 @@ pub fn add(
     let author: String = Spi::get_one("SELECT current_user::text")?.unwrap_or_default();
     // what the extension's owner, a superuser or a curator adds is reviewed; what anyone
     // else adds (and every feedback correction) is a proposal until a curator reviews it
-    let review = if source != "feedback" && is_curator()? {
+    let review = if source != "feedback" && crate::spi_util::is_curator()? {
         "reviewed"
     } else {
         "proposed"
@@ -231,6 +231,17 @@ fn record_feedback(
         (None, Some(true)) if sample_id.is_none() => answer_sql.clone(),
         _ => None,
     };
+    // the one word the question left unexplained, as the column the correction reads
+    if let Some(c) = correction {
+        match crate::vocabulary::store::propose_from_correction(sp, usage_id, answer_sql.as_deref(), c) {
+            Ok(Ok(id)) => pgrx::info!("ai.feedback: proposed word {id} (ai.review_word reviews it)"),
+            Ok(Err(why)) if !why.is_empty() => {
+                pgrx::notice!("ai.feedback: no word proposed: {why}")
+            }
+            Ok(Err(_)) => {}
+            Err(e) => pgrx::notice!("ai.feedback: no word proposed: {e}"),
+        }
+    }
     let mut promoted: Option<i64> = None;
     if let Some(sql) = candidate {
         match add(
@@ -335,19 +346,6 @@ fn plans_as_checked(query: &str, path: &str) -> std::result::Result<(), String> 
     }
 }
 
-/// Whether the current role may review samples: the extension's owner, a superuser, or a
-/// member of the curator role (ai_architect.curator_role).
-pub fn is_curator() -> Result<bool> {
-    Ok(Spi::get_one_with_args::<bool>(
-        "SELECT r.rolsuper
-             OR r.oid = (SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'ai_architect')
-             OR coalesce(pg_catalog.pg_has_role(r.oid, (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = $1), 'MEMBER'), false)
-           FROM pg_catalog.pg_roles r WHERE r.oid = current_user::regrole::oid",
-        &[crate::guc::curator_role().into()],
-    )?
-    .unwrap_or(false))
-}
-
 /// A curator's decision on a sample: `approve` makes it usable by every ai.ask whose
 /// caller may read its tables; otherwise it is rejected and never used. Returns the new state.
 #[pg_extern(volatile, strict)]
@@ -358,7 +356,7 @@ fn review_sample(id: i64, approve: bool) -> String {
 }
 
 fn review(id: i64, approve: bool) -> Result<String> {
-    if !is_curator()? {
+    if !crate::spi_util::is_curator()? {
         return Err(MemoryError::NotCurator(crate::guc::curator_role()));
     }
     let state = if approve { "reviewed" } else { "rejected" };

@@ -15,6 +15,7 @@
 //!   very tree that was checked: the text is never pasted into a larger statement, and a plan
 //!   that PostgreSQL would have to analyse again (a concurrent schema change) is refused.
 mod api;
+mod columns;
 pub mod expr;
 mod lexer;
 mod nodes;
@@ -26,6 +27,7 @@ pub mod sites;
 mod toplevel;
 mod tree;
 
+pub use columns::columns_read;
 pub use online::Online;
 pub use parts::{parts, Parts, Target};
 pub use policy::{Command, Facts, Lists, Refusal};

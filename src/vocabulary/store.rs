@@ -1,7 +1,7 @@
 //! ai.vocabulary: teaching, reviewing and forgetting words, and reading them for a question.
 use super::{kind_of, normalise, VocabularyError};
 use crate::ask::engine::vocabulary::Entry;
-use crate::memory::samples::is_curator;
+use crate::spi_util::is_curator;
 use crate::pgsql::expr::{self, Over};
 use crate::spi_util::Spi;
 use crate::spi_util::{as_extension_owner, in_subtransaction, read_only, SearchPath};
@@ -326,4 +326,82 @@ pub fn unknown_words(since_seconds: f64, limit: i64) -> Result<Vec<(String, i64,
         })
         .map_err(VocabularyError::from)
     })
+}
+
+/// What a correction sent with `ai.feedback` says about the one word its question left
+/// unexplained: when the correction reads exactly one column the answer did not (PostgreSQL's
+/// analysis of both, as the caller), that column is proposed as the word's meaning — a
+/// proposal like any other, used by its author and by everyone once a curator reviews it.
+/// Returns the proposal's id, or why there is none (empty when the question left no word).
+pub fn propose_from_correction(
+    sp: &SearchPath,
+    usage_id: i64,
+    answer_sql: Option<&str>,
+    correction: &str,
+) -> Result<std::result::Result<i64, String>> {
+    let unexplained = as_extension_owner(|| {
+        Spi::get_one_with_args::<Vec<String>>(
+            "SELECT unexplained FROM ai.query_usage_stats WHERE id = $1",
+            &[usage_id.into()],
+        )
+        .map_err(VocabularyError::from)
+    })?
+    .unwrap_or_default();
+    // an intent word the engine could not apply ("average" of nothing it placed) is not the
+    // word the correction names
+    let words: Vec<String> = unexplained
+        .iter()
+        .filter_map(|w| normalise(w).ok())
+        .filter(|w| !crate::ask::engine::reads_by_itself(w))
+        .collect();
+    if words.is_empty() {
+        // every word was accounted for: nothing to propose, nothing to say
+        return Ok(Err(String::new()));
+    }
+    let [word] = words.as_slice() else {
+        return Ok(Err(format!(
+            "the question left {} words unexplained (a word is proposed when it left one)",
+            words.len()
+        )));
+    };
+    let Some(answer_sql) = answer_sql else {
+        return Ok(Err("the answer had no SQL to compare the correction with".into()));
+    };
+    let read = |sql: &str| {
+        in_subtransaction(std::panic::AssertUnwindSafe(|| {
+            crate::pgsql::columns_read(sql, sp.caller())
+        }))
+        .map_err(|e| e.message)
+        .and_then(|r| r.map_err(|e| e.to_string()))
+    };
+    let (answer, corrected) = match (read(answer_sql), read(correction)) {
+        (Ok(a), Ok(c)) => (a, c),
+        (Err(e), _) | (_, Err(e)) => return Ok(Err(e)),
+    };
+    let new: Vec<(u32, i16)> = corrected
+        .into_iter()
+        .filter(|c| !answer.contains(c))
+        .collect();
+    let [(table, attnum)] = new.as_slice() else {
+        return Ok(Err(format!(
+            "the correction reads {} columns the answer did not (a word is proposed when it reads one)",
+            new.len()
+        )));
+    };
+    let table = pg_sys::Oid::from(*table);
+    let column = Spi::get_one_with_args::<String>(
+        "SELECT attname::text FROM pg_catalog.pg_attribute WHERE attrelid = $1 AND attnum = $2",
+        &[table.into(), (*attnum).into()],
+    )?
+    .unwrap_or_default();
+    let id = teach(
+        sp,
+        word,
+        table,
+        Some(&crate::sqlparse::ident(&column)),
+        Some("column"),
+        Some("proposed from a correction sent with ai.feedback"),
+        Some(usage_id),
+    )?;
+    Ok(Ok(id))
 }

@@ -136,6 +136,15 @@ pub enum NotUnderstood {
     NoSubject { unexplained: Vec<String> },
 }
 
+/// Whether the engine reads `word` by itself, whatever the schema (an intent word such as
+/// "average", "most", "total"): such a word, left unexplained, names no column to teach.
+pub fn reads_by_itself(word: &str) -> bool {
+    matches!(
+        answer(word, &Schema::default(), &[]),
+        Err(NotUnderstood::NoSubject { unexplained }) if unexplained.is_empty()
+    )
+}
+
 /// The phrases (1 to 4 consecutive words, lower case, also with the last word in the
 /// singular, and every quoted string) whose stored values the engine wants to know about.
 pub fn phrases(question: &str) -> Vec<String> {

@@ -609,6 +609,16 @@ fn taught_sql(s: &Schema, q: &str) -> Answer {
 }
 
 #[test]
+fn intent_words_are_read_by_themselves() {
+    for w in ["average", "most", "maximum", "oldest"] {
+        assert!(reads_by_itself(w), "{w}");
+    }
+    for w in ["airtime", "billed", "gross"] {
+        assert!(!reads_by_itself(w), "{w}");
+    }
+}
+
+#[test]
 fn a_taught_word_is_read_before_anything_else() {
     // untaught, "airtime" is a word the engine cannot place
     let plain = answer("What is the average track airtime?", &music(), &[]).unwrap();

@@ -673,10 +673,48 @@ fn a_word_taught_once_answers_the_question_it_blocked() {
         .unwrap()
         .get(0);
     assert_eq!(seen, 0);
+    // a correction sent with ai.feedback proposes the one word its question left unexplained
+    // as the one column the correction reads that the answer did not
+    let q2 = "What is the average airtime of tracks?";
+    let first = ask(&mut cur, q2);
+    assert!(
+        first["error"].as_str().is_some_and(|e| e.contains("airtime")),
+        "{first}"
+    );
+    let usage = first["usage_id"].as_i64().unwrap();
+    cur.query_one(
+        "SELECT ai.feedback($1, 2, false, 'SELECT avg(milliseconds) FROM track')",
+        &[&usage],
+    )
+    .unwrap();
+    let (word, kind, meaning, review): (String, String, String, String) = {
+        let row = cur
+            .query_one(
+                "SELECT word, kind, meaning, review FROM ai.vocabulary WHERE usage_id = $1",
+                &[&usage],
+            )
+            .unwrap();
+        (row.get(0), row.get(1), row.get(2), row.get(3))
+    };
+    assert_eq!(
+        (word.as_str(), kind.as_str(), meaning.as_str(), review.as_str()),
+        ("airtime", "column", "milliseconds", "proposed")
+    );
+    // (the correction itself is now a proposed sample; another question shows the word)
+    let again = ask(&mut cur, "Total airtime of all tracks per genre");
+    assert!(
+        again["sql"].as_str().is_some_and(|s| s.contains("sum(t.milliseconds)")),
+        "{again}"
+    );
     // the state table changes only through the functions
     assert!(cur.batch_execute("DELETE FROM ai.vocabulary").is_err());
     let gone: i64 = cur
         .query_one("SELECT ai.forget_word('gross takings')", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(gone, 1);
+    let gone: i64 = cur
+        .query_one("SELECT ai.forget_word('airtime')", &[])
         .unwrap()
         .get(0);
     assert_eq!(gone, 1);

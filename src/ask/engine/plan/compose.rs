@@ -219,7 +219,9 @@ impl Analysis<'_> {
                     }
                     measure = Some(Measure::Of(agg, col));
                 }
-                None => self.guesses.push("aggregate without a column"),
+                // "the average of poker players": an aggregate of nothing placed is a word
+                // the SQL does not account for, not a guess
+                None => self.unplaced(pos, "aggregate without a column"),
             }
         }
         if measure.is_none()
@@ -322,7 +324,7 @@ impl Analysis<'_> {
                         order_measure = true;
                         self.limit.get_or_insert(1);
                     }
-                    None => self.guesses.push("superlative without a column"),
+                    None => self.unplaced(sup.pos, "superlative without a column"),
                 }
             }
         }
@@ -487,7 +489,7 @@ impl Analysis<'_> {
                         .or_else(|| self.class_column(Class::When, &scope))
                         .or_else(|| self.any_temporal(&scope));
                     let Some(col) = col else {
-                        self.guesses.push("date without a date column");
+                        self.unplaced(pos, "date without a date column");
                         continue;
                     };
                     self.consume_column_mention(col);
@@ -599,6 +601,15 @@ impl Analysis<'_> {
             extra_cols,
             negation,
         )
+    }
+
+    /// A word the plan asked for but could not place (an aggregate, a superlative, a date
+    /// with no column for it): left unexplained, so the answer is not run.
+    pub(super) fn unplaced(&mut self, pos: usize, guess: &'static str) {
+        self.guesses.push(guess);
+        if let Some(u) = self.used.get_mut(pos) {
+            *u = false;
+        }
     }
 
     /// "by number of invoices", "by total spent", "by unit price" after a top-N.
