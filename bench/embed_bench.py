@@ -44,6 +44,9 @@ def python_side():
     tok = Tokenizer.from_file(tok_path)
     tok.enable_padding(pad_id=0, pad_token="[PAD]")  # batch-longest
     tok.enable_truncation(max_length=256)
+    plain_tok = Tokenizer.from_file(tok_path)
+    plain_tok.no_padding()  # the published file pads to 128: token counts must be real
+    plain_tok.enable_truncation(max_length=256)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
@@ -69,12 +72,20 @@ def python_side():
     # the same texts in batches of similar length (what ai.embed does with an array)
     ordered = sorted(corpus, key=len)
     sorted_rate = best_of(lambda: [embed(ordered[i:i + 32]) for i in range(0, len(ordered), 32)], len(ordered))
+    # and by token count (what ai.embed does: tokenized first, then batched)
+    def by_tokens():
+        counts = [len(e.ids) for e in plain_tok.encode_batch(corpus)]
+        order = [corpus[i] for i in sorted(range(len(corpus)), key=lambda i: counts[i])]
+        for i in range(0, len(order), 32):
+            embed(order[i:i + 32])
+    token_sorted_rate = best_of(by_tokens, len(corpus))
     lat = []
     for q in questions:
         s = time.perf_counter()
         embed([q])
         lat.append((time.perf_counter() - s) * 1000)
     return dict(cold_s=cold, batch32=batch32, corpus=corpus_rate, corpus_sorted=sorted_rate,
+                corpus_token_sorted=token_sorted_rate,
                 p50=statistics.median(lat), p99=pct(lat, 0.99), rss_mb=None)
 
 
@@ -133,6 +144,8 @@ print(f"| throughput, batches of 32 short sentences (sentences/s) | {pg['batch32
 print(f"| throughput, 1,000-sentence corpus (sentences/s) | {pg['corpus']:.0f} | {py['corpus']:.0f} | {ratio_corpus:.2f}x | ≥ 1.3x: {goal(ratio_corpus >= 1.3)} |")
 ratio_sorted = pg["corpus"] / py["corpus_sorted"]
 print(f"| the same corpus, Python's batches sorted by length too (sentences/s) | {pg['corpus']:.0f} | {py['corpus_sorted']:.0f} | {ratio_sorted:.2f}x | ≥ 1.0x: {goal(ratio_sorted >= 1.0)} |")
+ratio_tokens = pg["corpus"] / py["corpus_token_sorted"]
+print(f"| the same corpus, Python's batches sorted by token count, as ai.embed's (sentences/s) | {pg['corpus']:.0f} | {py['corpus_token_sorted']:.0f} | {ratio_tokens:.2f}x | ≥ 1.0x: {goal(ratio_tokens >= 1.0)} |")
 print(f"| single call p50 (ms) | {pg['p50']:.2f} | {py['p50']:.2f} | | ≤ 4 ms: {goal(pg['p50'] <= 4)} |")
 print(f"| single call p99 (ms) | {pg['p99']:.2f} | {py['p99']:.2f} | | |")
 print(f"| first call in a new backend / process (s) | {pg['cold_s']:.3f} | {py['cold_s']:.3f} | | ≤ 0.3 s: {goal(pg['cold_s'] <= 0.3)} |")

@@ -6,6 +6,9 @@ use crate::error::OrRaise;
 use crate::guc;
 use std::cell::RefCell;
 
+/// Texts tokenized between two checks for cancellation.
+const TOKENIZE_CHUNK: usize = 256;
+
 thread_local! {
     static ENGINE: RefCell<Option<Engine>> = const { RefCell::new(None) };
 }
@@ -37,8 +40,9 @@ pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, EmbedError>) -> R
     })
 }
 
-/// Embeds every non-NULL text, in length-sorted batches of `embedding_batch_size`; checks for
-/// cancellation (statement_timeout, pg_cancel_backend) between batches.
+/// Embeds every non-NULL text, in batches of `embedding_batch_size` sorted by token count (so
+/// that a batch pads as little as it can); checks for cancellation (statement_timeout,
+/// pg_cancel_backend) between tokenized chunks and between batches.
 pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
     let present: Vec<(usize, &str)> = texts
         .iter()
@@ -51,16 +55,19 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
     }
     let started = std::time::Instant::now();
     with_engine(|engine| {
-        // Sorting by byte length approximates sorting by token count without tokenizing
-        // everything up front, so cancellation is checked within one batch's work.
-        let lengths: Vec<usize> = present.iter().map(|(_, t)| t.len()).collect();
+        // tokenized first (a few ms per hundred texts), then batched by token count
+        let mut encodings = Vec::with_capacity(present.len());
+        for chunk in present.chunks(TOKENIZE_CHUNK) {
+            pgrx::check_for_interrupts!();
+            let strs: Vec<&str> = chunk.iter().map(|(_, t)| *t).collect();
+            encodings.extend(engine.tokenize(&strs)?);
+        }
+        let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
         let batches = engine::length_sorted_batches(&lengths, guc::embedding_batch_size());
         let many = batches.len() > 1;
         for batch in batches {
             pgrx::check_for_interrupts!();
-            let strs: Vec<&str> = batch.iter().map(|&i| present[i].1).collect();
-            let encodings = engine.tokenize(&strs)?;
-            let refs: Vec<_> = encodings.iter().collect();
+            let refs: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
             for (&i, v) in batch.iter().zip(engine.embed_encodings(&refs)?) {
                 out[present[i].0] = Some(v);
             }

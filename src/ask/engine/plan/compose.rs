@@ -221,7 +221,7 @@ impl Analysis<'_> {
                 }
                 // "the average of poker players": an aggregate of nothing placed is a word
                 // the SQL does not account for, not a guess
-                None => self.unplaced(pos, "aggregate without a column"),
+                None => self.unplaced(pos..pos + 1, "aggregate without a column"),
             }
         }
         if measure.is_none()
@@ -324,7 +324,7 @@ impl Analysis<'_> {
                         order_measure = true;
                         self.limit.get_or_insert(1);
                     }
-                    None => self.unplaced(sup.pos, "superlative without a column"),
+                    None => self.unplaced(sup.pos..sup.pos + 1, "superlative without a column"),
                 }
             }
         }
@@ -442,7 +442,8 @@ impl Analysis<'_> {
                         .or_else(|| class.and_then(|k| self.class_column(k, &scope_tables(&[]))))
                         .or_else(|| self.only_measure_column(subject));
                     let Some(col) = col else {
-                        self.guesses.push("comparison without a column");
+                        // "sales more than 300000" with no column for it: a condition left out
+                        self.unplaced(pos..end, "comparison without a column");
                         continue;
                     };
                     self.consume_column_mention(col);
@@ -489,7 +490,7 @@ impl Analysis<'_> {
                         .or_else(|| self.class_column(Class::When, &scope))
                         .or_else(|| self.any_temporal(&scope));
                     let Some(col) = col else {
-                        self.unplaced(pos, "date without a date column");
+                        self.unplaced(pos..pos + 1, "date without a date column");
                         continue;
                     };
                     self.consume_column_mention(col);
@@ -605,10 +606,12 @@ impl Analysis<'_> {
 
     /// A word the plan asked for but could not place (an aggregate, a superlative, a date
     /// with no column for it): left unexplained, so the answer is not run.
-    pub(super) fn unplaced(&mut self, pos: usize, guess: &'static str) {
+    pub(super) fn unplaced(&mut self, words: std::ops::Range<usize>, guess: &'static str) {
         self.guesses.push(guess);
-        if let Some(u) = self.used.get_mut(pos) {
-            *u = false;
+        for k in words {
+            if let Some(u) = self.used.get_mut(k) {
+                *u = false;
+            }
         }
     }
 
