@@ -488,7 +488,7 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// accuracy); then, with a negated value, a second aggregate, a number left out and ids asked
 /// for but not shown no longer taken for understood, 170 answered, 129 right (75.9%, 13.9%).
 /// The floors sit just under.
-const MIN_PUBLIC_PRECISION: f64 = 0.74;
+const MIN_PUBLIC_PRECISION: f64 = 0.77;
 const MIN_PUBLIC_ACCURACY: f64 = 0.13;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
