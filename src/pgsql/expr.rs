@@ -69,7 +69,11 @@ pub fn expression(
         None => (None, text.to_string()),
     };
     // the row expression: no aggregate, window, subquery or set-returning function
-    let row = judge(&as_written(&inner), table.oid, search_path, lists)?;
+    let row = match &aggregate {
+        Some(_) => Some(judge(&as_written(&inner), table.oid, search_path, lists)?),
+        None => None,
+    };
+    let row = row.as_ref().unwrap_or(&whole);
     if row.aggregates {
         return Err(bad(
             "it holds an aggregate inside a larger expression (write one aggregate of a row expression, e.g. sum(price * quantity))",
