@@ -129,13 +129,12 @@ impl UserError for crate::embed::engine::EmbedError {
 /// sooner `statement_timeout` stays in charge). Past the limit the work is cancelled and
 /// `func` raises SQLSTATE 57014 naming the setting; nothing it did remains.
 pub fn time_limited<R>(func: &'static str, f: impl FnOnce() -> R) -> R {
-    use crate::spi_util::{in_subtransaction, timeout_is_ours, with_timeout};
+    use crate::spi_util::{in_subtransaction, with_timeout, OwnTimer};
     let ms = crate::guc::work_timeout_ms();
-    let ours = timeout_is_ours(ms);
-    let started = std::time::Instant::now();
+    let timer = OwnTimer::before(ms);
     match in_subtransaction(std::panic::AssertUnwindSafe(|| with_timeout(ms, f))) {
         Ok(r) => r,
-        Err(e) if e.is_cancel() && ours && started.elapsed().as_millis() as u64 + 50 >= ms => {
+        Err(e) if timer.fired(&e) => {
             ErrorReport::new(
                 PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
                 format!("{func}: stopped after ai_architect.work_timeout_ms ({ms} ms)"),

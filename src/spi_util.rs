@@ -399,6 +399,31 @@ pub fn timeout_is_ours(ms: u64) -> bool {
     }
 }
 
+/// Tells a cancellation by [`with_timeout`]'s own timer from one by the caller's sooner
+/// statement_timeout or by pg_cancel_backend (the same SQLSTATE): taken just before the work.
+/// (Asked after the error, [`timeout_is_ours`] cannot tell: a timer that fired is no longer
+/// active.)
+pub struct OwnTimer {
+    ms: u64,
+    ours: bool,
+    started: std::time::Instant,
+}
+
+impl OwnTimer {
+    pub fn before(ms: u64) -> OwnTimer {
+        OwnTimer {
+            ms,
+            ours: timeout_is_ours(ms),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Whether `e` is this timer firing: a cancellation, with the timer armed, once `ms` passed.
+    pub fn fired(&self, e: &CaughtPgError) -> bool {
+        e.is_cancel() && self.ours && self.started.elapsed().as_millis() as u64 + 50 >= self.ms
+    }
+}
+
 /// Runs `f` under a statement timeout of `ms`: past it, the work is cancelled with
 /// "canceling statement due to statement timeout" (SQLSTATE 57014). The caller's own
 /// statement_timeout, when it would end sooner, stays in charge; it is re-armed afterwards.

@@ -12,7 +12,7 @@ use crate::llm::{self, LlmError};
 use crate::pgsql::{self, Lists};
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    as_extension_owner, in_rolled_back_subtransaction, read_only, timeout_is_ours, with_timeout,
+    as_extension_owner, in_rolled_back_subtransaction, read_only, with_timeout, OwnTimer,
     SearchPath,
 };
 use pgrx::prelude::*;
@@ -237,6 +237,7 @@ pub(super) fn execute(
     let ms = guc::statement_timeout_ms();
     let max_bytes = guc::ask_max_bytes();
     let started = Instant::now();
+    let timer = OwnTimer::before(ms);
     let run = || pgsql::checked_select(sql, sp.caller(), lists, |p| p.rows(max_rows, max_bytes));
     let out =
         in_rolled_back_subtransaction(AssertUnwindSafe(|| read_only(|| with_timeout(ms, run))));
@@ -249,13 +250,8 @@ pub(super) fn execute(
             elapsed_ms,
         }),
         Ok(Err(e)) => Err(AskError::Refused(e)),
-        Err(e) if e.is_cancel() => {
-            if timeout_is_ours(ms) && elapsed_ms + 50.0 >= ms as f64 {
-                Err(AskError::Timeout(ms))
-            } else {
-                e.rethrow()
-            }
-        }
+        Err(e) if timer.fired(&e) => Err(AskError::Timeout(ms)),
+        Err(e) if e.is_cancel() => e.rethrow(),
         Err(e) => Err(AskError::Run(e.message)),
     }
 }

@@ -8,7 +8,7 @@ use crate::guc;
 use crate::pgsql::{self, Lists, PgSqlError};
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    in_rolled_back_subtransaction, read_only, timeout_is_ours, with_search_path, with_timeout,
+    in_rolled_back_subtransaction, read_only, with_search_path, with_timeout, OwnTimer,
     SearchPath, VectorSql,
 };
 use pgrx::JsonB;
@@ -380,13 +380,14 @@ pub(super) fn value_hits(
     };
     // bounded reads of the caller's relations, under the same limits as the answer; rolled back
     let ms = guc::statement_timeout_ms();
+    let timer = OwnTimer::before(ms);
     let outcome = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
         read_only(|| with_timeout(ms, || reads().map_err(|e| AskError::Run(e.to_string()))))
     }));
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e),
-        Err(e) if e.is_cancel() && !timeout_is_ours(ms) => e.rethrow(),
+        Err(e) if e.is_cancel() && !timer.fired(&e) => e.rethrow(),
         Err(_) => {} // value linking is best effort: a slow or failing relation is skipped
     }
     for (ti, ci, v) in sampled {

@@ -424,9 +424,33 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
             .collect();
         distinct.sort_unstable();
         distinct.dedup();
-        let vectors = crate::embed::session::embed_texts(
+        // the values questions name: of the tables that are new or changed (their catalog row
+        // is written below), of those analysed since they were read, and of every relation a
+        // DDL statement touched (its owner, its row-level security); read while the model
+        // embeds (on a thread of its own), after the values of removed tables went
+        let mut values_due: Vec<pg_sys::Oid> = super::values::due()?;
+        for &i in plans[1].add.iter().chain(&plans[1].update) {
+            if let Some(oid) = kinds[1].rows[i]["table_oid"].as_u64() {
+                values_due.push(pg_sys::Oid::from(oid as u32));
+            }
+        }
+        if let Reach::Relations(touched) = &reach {
+            values_due.extend(touched.iter().copied());
+        }
+        values_due.sort_unstable_by_key(|o| u32::from(*o));
+        values_due.dedup();
+        if !plans[1].remove.is_empty() {
+            Spi::run_with_args(
+                "DELETE FROM ai.catalog_values v USING ai.catalog_tables t
+                  WHERE v.table_oid = t.table_oid AND t.schema_name || chr(31) || t.table_name = ANY ($1)",
+                &[plans[1].remove.clone().into()],
+            )?;
+        }
+        let (vectors, values_read) = crate::embed::session::embed_texts_during(
             &distinct.iter().map(|t| Some(*t)).collect::<Vec<_>>(),
+            || super::values::store(&values_due),
         );
+        let (_, values_indexed) = values_read?;
         let by_text: HashMap<String, Option<Vec<f32>>> = distinct
             .iter()
             .map(|t| t.to_string())
@@ -445,13 +469,6 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
 
         // removals first (children before parents), then upserts (parents before children)
         // of what changed; every schema row, so that its oid follows the schema
-        if !plans[1].remove.is_empty() {
-            Spi::run_with_args(
-                "DELETE FROM ai.catalog_values v USING ai.catalog_tables t
-                  WHERE v.table_oid = t.table_oid AND t.schema_name || chr(31) || t.table_name = ANY ($1)",
-                &[plans[1].remove.clone().into()],
-            )?;
-        }
         for k in (0..4).rev() {
             if !plans[k].remove.is_empty() {
                 Spi::run_with_args(DELETES[k], &[plans[k].remove.clone().into()])?;
@@ -487,15 +504,8 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
                FROM pg_catalog.pg_class c
               WHERE c.oid = t.table_oid AND t.row_estimate IS DISTINCT FROM GREATEST(c.reltuples, 0)::bigint",
         )?;
-        // the values questions name, of the tables that are new, changed or analysed since,
-        // and of every relation a DDL statement touched (its owner, its row-level security)
-        if let Reach::Relations(touched) = &reach {
-            Spi::run_with_args(
-                "UPDATE ai.catalog_tables SET values_sampled_at = NULL WHERE table_oid = ANY ($1)",
-                &[touched.clone().into()],
-            )?;
-        }
-        super::values::read(&super::values::due()?)?;
+        // the values read above are marked once their tables' rows are written
+        super::values::mark(&values_due, &values_indexed)?;
         // descriptions of tables and columns that no longer exist go too
         Spi::run(
             "DELETE FROM ai.catalog_descriptions d WHERE NOT EXISTS (

@@ -19,7 +19,7 @@
 use crate::pgsql::{self, Lists, PgSqlError};
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    as_role, in_rolled_back_subtransaction, read_only, timeout_is_ours, with_timeout,
+    as_role, in_rolled_back_subtransaction, read_only, with_timeout, OwnTimer,
 };
 use pgrx::pg_sys;
 use std::panic::AssertUnwindSafe;
@@ -40,7 +40,7 @@ pub struct TextColumn {
 }
 
 /// The one read of a table's text columns: per column, the `per_column` most frequent values
-/// (ties by value) of at most [`MAX_CHARS`] characters among the first [`ROWS_READ`] rows
+/// (ties by value, byte order: no locale is consulted) of at most [`MAX_CHARS`] characters among the first [`ROWS_READ`] rows
 /// (`vals`), with the number of distinct values (`d`) and of values read (`n`) of that
 /// column: one row per column.
 pub fn sample_sql(relation: &str, columns: &[TextColumn], per_column: i64) -> String {
@@ -57,11 +57,11 @@ pub fn sample_sql(relation: &str, columns: &[TextColumn], per_column: i64) -> St
         .join(", ");
     format!(
         "SELECT s.k, pg_catalog.max(s.d) AS d, pg_catalog.max(s.n) AS n,
-                pg_catalog.array_agg(s.v ORDER BY s.r) AS vals FROM (
+                pg_catalog.array_agg(s.v) AS vals FROM (
            SELECT u.k, u.v,
                   pg_catalog.count(*) OVER (PARTITION BY u.k) AS d,
                   pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY u.k) AS n,
-                  pg_catalog.row_number() OVER (PARTITION BY u.k ORDER BY pg_catalog.count(*) DESC, u.v) AS r
+                  pg_catalog.row_number() OVER (PARTITION BY u.k ORDER BY pg_catalog.count(*) DESC, u.v COLLATE pg_catalog.\"C\") AS r
              FROM (SELECT {list} FROM {relation} LIMIT {ROWS_READ}) x
             CROSS JOIN LATERAL (VALUES {pairs}) u(k, v)
             WHERE u.v IS NOT NULL AND pg_catalog.length(u.v) OPERATOR(pg_catalog.<=) {MAX_CHARS}
@@ -109,13 +109,26 @@ pub fn due() -> Result<Vec<pg_sys::Oid>, pgrx::spi::Error> {
     .unwrap_or_default())
 }
 
-/// Reads the values of `tables` into ai.catalog_values (replacing what was there), as the
-/// extension owner (the caller's context); each read as described in the module comment.
-/// Returns how many values were stored. A table that cannot be read (a timeout, a refusal of
-/// the gateway, an owner without SELECT) keeps no values and is named in a DEBUG message.
+/// Reads the values of `tables` into ai.catalog_values (replacing what was there) and marks
+/// them read in ai.catalog_tables: [`store`], then [`mark`]. Returns how many values were
+/// stored.
 pub fn read(tables: &[pg_sys::Oid]) -> Result<usize, pgrx::spi::Error> {
+    let (stored, indexed) = store(tables)?;
+    mark(tables, &indexed)?;
+    Ok(stored)
+}
+
+/// What [`store`] did: how many values it stored, and the tables whose read succeeded.
+pub type Stored = (usize, Vec<pg_sys::Oid>);
+
+/// Reads the values of `tables` into ai.catalog_values (replacing what was there), as the
+/// extension owner (the caller's context); each read as described in the module comment. A
+/// table need not be in ai.catalog_tables yet. A table that cannot be read (a timeout, a
+/// refusal of the gateway, an owner without SELECT) keeps no values and is named in a DEBUG
+/// message.
+pub fn store(tables: &[pg_sys::Oid]) -> Result<Stored, pgrx::spi::Error> {
     if tables.is_empty() {
-        return Ok(0);
+        return Ok((0, Vec::new()));
     }
     let per_column = crate::guc::ask_values_per_column();
     let lists = pgsql::lists()?;
@@ -202,13 +215,20 @@ pub fn read(tables: &[pg_sys::Oid]) -> Result<usize, pgrx::spi::Error> {
     if stored >= 10_000 {
         Spi::run("ANALYZE ai.catalog_values")?;
     }
+    Ok((stored, indexed))
+}
+
+/// Marks `tables` read now in ai.catalog_tables; `indexed`: those whose values were kept.
+pub fn mark(tables: &[pg_sys::Oid], indexed: &[pg_sys::Oid]) -> Result<(), pgrx::spi::Error> {
+    if tables.is_empty() {
+        return Ok(());
+    }
     Spi::run_with_args(
         "UPDATE ai.catalog_tables SET values_sampled_at = pg_catalog.clock_timestamp(),
                 values_indexed = table_oid = ANY ($2)
           WHERE table_oid = ANY ($1)",
-        &[tables.to_vec().into(), indexed.into()],
-    )?;
-    Ok(stored)
+        &[tables.to_vec().into(), indexed.to_vec().into()],
+    )
 }
 
 /// One table's read: (attnum, value, categorical).
@@ -220,6 +240,7 @@ fn read_one(
     let sql = sample_sql(&rel.qualified, &rel.columns, per_column);
     let cap = rel.columns.len() + 1;
     let ms = crate::guc::statement_timeout_ms();
+    let timer = OwnTimer::before(ms);
     let outcome = in_rolled_back_subtransaction(AssertUnwindSafe(|| {
         as_role(rel.owner, || {
             read_only(|| {
@@ -233,7 +254,7 @@ fn read_one(
         Ok(Ok(rows)) => rows,
         Ok(Err(PgSqlError::Refused(r))) => return Err(format!("the gateway refused it: {r}")),
         Ok(Err(e)) => return Err(e.to_string()),
-        Err(e) if e.is_cancel() && !timeout_is_ours(ms) => e.rethrow(),
+        Err(e) if e.is_cancel() && !timer.fired(&e) => e.rethrow(),
         Err(e) => return Err(e.message),
     };
     let mut out = Vec::new();

@@ -44,6 +44,20 @@ pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, EmbedError>) -> R
 /// that a batch pads as little as it can); checks for cancellation (statement_timeout,
 /// pg_cancel_backend) between tokenized chunks and between batches.
 pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
+    embed_texts_during(texts, || ()).0
+}
+
+/// [`embed_texts`], while this thread does `work` (SPI included): when there is more than one
+/// batch the model runs on a thread of its own (it never calls PostgreSQL; every signal is
+/// blocked there, so PostgreSQL's handlers run here), this thread runs `work`, then waits for
+/// the vectors checking for cancellation. An error raised by `work` or a cancellation stops the
+/// model after its current batch before it unwinds.
+///
+/// `work` must not embed (the engine is busy).
+pub fn embed_texts_during<R>(
+    texts: &[Option<&str>],
+    work: impl FnOnce() -> R,
+) -> (Vec<Option<Vec<f32>>>, R) {
     let present: Vec<(usize, &str)> = texts
         .iter()
         .enumerate()
@@ -51,9 +65,11 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
         .collect();
     let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
     if present.is_empty() {
-        return out;
+        return (out, work());
     }
     let started = std::time::Instant::now();
+    let mut work = Some(work);
+    let mut done = None;
     with_engine(|engine| {
         // tokenized first (a few ms per hundred texts), then batched by token count
         let mut encodings = Vec::with_capacity(present.len());
@@ -65,10 +81,20 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
         let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
         let batches = engine::length_sorted_batches(&lengths, guc::embedding_batch_size());
         let many = batches.len() > 1;
-        for batch in batches {
-            pgrx::check_for_interrupts!();
-            let refs: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
-            for (&i, v) in batch.iter().zip(engine.embed_encodings(&refs)?) {
+        let vectors = if many {
+            let (vectors, r) = beside(engine, &encodings, &batches, work.take().expect("once"));
+            done = Some(r);
+            vectors?
+        } else {
+            let mut vectors = Vec::new();
+            for batch in &batches {
+                let refs: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
+                vectors.push(engine.embed_encodings(&refs)?);
+            }
+            vectors
+        };
+        for (batch, got) in batches.iter().zip(vectors) {
+            for (&i, v) in batch.iter().zip(got) {
                 out[present[i].0] = Some(v);
             }
         }
@@ -78,5 +104,76 @@ pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
         Ok(())
     });
     crate::metrics::counters::record_embedding(present.len(), started.elapsed().as_micros() as u64);
-    out
+    let r = match done {
+        Some(r) => r,
+        None => (work.take().expect("not run yet"))(),
+    };
+    (out, r)
+}
+
+/// Runs the batches on a thread of their own while this one runs `work`; the vectors per batch.
+fn beside<R>(
+    engine: &mut Engine,
+    encodings: &[tokenizers::Encoding],
+    batches: &[Vec<usize>],
+    work: impl FnOnce() -> R,
+) -> (Result<Vec<Vec<Vec<f32>>>, EmbedError>, R) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc;
+    /// Tells the model's thread to stop when this thread unwinds (an ERROR, a cancellation).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let stop_ref = &stop;
+        scope.spawn(move || {
+            block_signals();
+            let mut vectors = Vec::with_capacity(batches.len());
+            let mut outcome = Ok(());
+            for batch in batches {
+                if stop_ref.load(Ordering::Relaxed) {
+                    break;
+                }
+                let refs: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
+                match engine.embed_encodings(&refs) {
+                    Ok(v) => vectors.push(v),
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            let _ = tx.send(outcome.map(|()| vectors));
+        });
+        let guard = StopOnDrop(&stop);
+        let r = work();
+        let vectors = loop {
+            pgrx::check_for_interrupts!();
+            match rx.recv_timeout(std::time::Duration::from_millis(50)) {
+                Ok(v) => break v,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break Err(EmbedError::Inference("the embedding thread stopped".into()))
+                }
+            }
+        };
+        std::mem::forget(guard);
+        (vectors, r)
+    })
+}
+
+/// Blocks every signal on the calling thread: PostgreSQL's handlers must run on the backend's
+/// own thread.
+fn block_signals() {
+    // SAFETY: sigfillset initialises the set; pthread_sigmask only changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }

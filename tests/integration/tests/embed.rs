@@ -154,3 +154,146 @@ fn a_failing_refresh_leaves_nothing_behind() {
         .get(0);
     assert_eq!(added, 1);
 }
+
+/// `n` tables of `rows` rows (two text columns) in schema `beside`, for refreshes long enough
+/// to run the model beside the values read.
+fn many_tables(c: &mut postgres::Client, n: i32, rows: i32) {
+    c.batch_execute(&format!(
+        "CREATE SCHEMA beside;
+         DO $$ BEGIN
+           FOR i IN 1 .. {n} LOOP
+             EXECUTE format('CREATE TABLE beside.shelf_%s (id int PRIMARY KEY, label text, colour text)', i);
+             EXECUTE format('INSERT INTO beside.shelf_%s SELECT g, ''label '' || g, (ARRAY[''red'',''blue''])[1 + g %% 2]
+                               FROM generate_series(1, {rows}) g', i);
+           END LOOP;
+         END $$;"
+    ))
+    .unwrap();
+}
+
+/// With more than one batch the model embeds on a thread of its own while the backend reads
+/// the tables' values: both land as a sequential refresh would leave them.
+#[test]
+fn a_refresh_reads_values_while_the_model_embeds() {
+    let db = TestDb::new("beside");
+    let mut c = db.connect("postgres");
+    many_tables(&mut c, 24, 50);
+    c.batch_execute("SET ai_architect.embedding_batch_size = 2").unwrap();
+    let added: i32 = c
+        .query_one(
+            "SELECT added FROM ai.refresh_catalog(ARRAY['beside']) WHERE kind = 'table'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(added, 24);
+    // each table's vector is the one ai.embed gives its text; each table's values are there
+    let rows = c
+        .query(
+            "SELECT t.table_name::text, 1 - (t.embedding <=> ai.embed(t.description)) AS cosine,
+                    t.values_indexed, t.values_sampled_at IS NOT NULL,
+                    (SELECT count(*) FROM ai.catalog_values v WHERE v.table_oid = t.table_oid)
+               FROM ai.catalog_tables t WHERE t.schema_name = 'beside'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 24);
+    for r in rows {
+        let (name, cosine, indexed, sampled, values): (String, f64, bool, bool, i64) =
+            (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        assert!(cosine > 0.9999, "{name}: cosine {cosine}");
+        assert!(indexed && sampled, "{name}: values not marked read");
+        // 50 labels and 2 colours
+        assert_eq!(values, 52, "{name}");
+    }
+    // a question finds a value at once
+    c.batch_execute("SET search_path = beside, public").unwrap();
+    let sql: String = c
+        .query_one("SELECT ai.ask('How many shelf 7 rows are blue?', false)::text", &[])
+        .unwrap()
+        .get(0);
+    assert!(sql.contains("'blue'"), "{sql}");
+}
+
+/// The caller's statement_timeout, firing while the backend reads values beside the model,
+/// stops both (it was once taken for the read's own time limit: the table was skipped and the
+/// refresh ran on past it): the statement fails with the timeout, nothing of the refresh
+/// remains, and the session embeds and refreshes again.
+#[test]
+fn a_refresh_beside_the_values_read_is_cancellable() {
+    let db = TestDb::new("besidecancel");
+    let mut c = db.connect("postgres");
+    // reading the values of 40 tables of 20,000 rows takes well over a second
+    many_tables(&mut c, 40, 20_000);
+    c.batch_execute("SELECT ai.embed('warm up')").unwrap();
+    c.batch_execute("SET statement_timeout = '700ms'; SET ai_architect.embedding_batch_size = 2")
+        .unwrap();
+    let started = Instant::now();
+    let err = c
+        .batch_execute("SELECT * FROM ai.refresh_catalog(ARRAY['beside'])")
+        .unwrap_err();
+    let elapsed = started.elapsed();
+    let msg = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("statement timeout"), "{msg}");
+    assert!(elapsed < Duration::from_secs(10), "took {elapsed:?} to cancel");
+    c.batch_execute("RESET statement_timeout").unwrap();
+    let left: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM ai.catalog_tables) + (SELECT count(*) FROM ai.catalog_values)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+    let dims: i32 = c
+        .query_one("SELECT vector_dims(ai.embed('still works'))", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(dims, 384);
+    let added: i32 = c
+        .query_one(
+            "SELECT added FROM ai.refresh_catalog(ARRAY['beside']) WHERE kind = 'table'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(added, 40);
+}
+
+/// A model that fails on its own thread (NaN, beside the values read) fails the refresh as a
+/// whole: no catalog row and no value remains.
+#[test]
+fn a_model_failing_beside_the_values_read_leaves_nothing_behind() {
+    let db = TestDb::new("besidenan");
+    let mut c = db.connect("postgres");
+    many_tables(&mut c, 6, 50);
+    let bad = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../pg_test/fixtures/nan_output.onnx"
+    );
+    let bad = std::fs::canonicalize(bad).unwrap();
+    c.batch_execute(&format!(
+        "SET ai_architect.model_path = '{}'; SET ai_architect.embedding_batch_size = 1",
+        bad.display()
+    ))
+    .unwrap();
+    let err = c
+        .batch_execute("SELECT * FROM ai.refresh_catalog(ARRAY['beside'])")
+        .unwrap_err();
+    let msg = err
+        .as_db_error()
+        .map(|e| e.message().to_string())
+        .unwrap_or_default();
+    assert!(msg.contains("NaN"), "{msg}");
+    let left: i64 = c
+        .query_one(
+            "SELECT (SELECT count(*) FROM ai.catalog_tables) + (SELECT count(*) FROM ai.catalog_values)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(left, 0);
+}
