@@ -622,10 +622,23 @@ fn intent_words_are_read_by_themselves() {
 fn a_taught_word_is_read_before_anything_else() {
     // untaught, "airtime" is a word the engine cannot place
     let plain = answer("What is the average track airtime?", &music(), &[]).unwrap();
-    assert!(plain.unexplained.iter().any(|w| w == "airtime"), "{plain:?}");
+    assert!(
+        plain.unexplained.iter().any(|w| w == "airtime"),
+        "{plain:?}"
+    );
     // a column: airtime = milliseconds
-    let s = taught(&[("airtime", "column", "track", Some("@.milliseconds"), None, "integer")]);
-    assert!(s.tables[3].columns.iter().all(|c| c.expr.is_none()), "a plain column stays itself");
+    let s = taught(&[(
+        "airtime",
+        "column",
+        "track",
+        Some("@.milliseconds"),
+        None,
+        "integer",
+    )]);
+    assert!(
+        s.tables[3].columns.iter().all(|c| c.expr.is_none()),
+        "a plain column stays itself"
+    );
     let a = taught_sql(&s, "What is the average track airtime?");
     assert!(a.unexplained.is_empty(), "{a:?}");
     assert!(a.sql.contains("avg(t.milliseconds)"), "{}", a.sql);
@@ -639,11 +652,22 @@ fn a_taught_word_is_read_before_anything_else() {
         "numeric",
     )]);
     let a = taught_sql(&s, "What is the revenue per genre?");
-    assert!(a.sql.contains("sum((il.unit_price * il.quantity))"), "{}", a.sql);
+    assert!(
+        a.sql.contains("sum((il.unit_price * il.quantity))"),
+        "{}",
+        a.sql
+    );
     assert!(a.sql.contains("GROUP BY"), "{}", a.sql);
     assert!(a.unexplained.is_empty(), "{a:?}");
     // a filter
-    let s = taught(&[("expensive", "filter", "track", Some("@.unit_price > 1"), None, "boolean")]);
+    let s = taught(&[(
+        "expensive",
+        "filter",
+        "track",
+        Some("@.unit_price > 1"),
+        None,
+        "boolean",
+    )]);
     let a = taught_sql(&s, "How many expensive tracks are there?");
     assert!(a.sql.contains("WHERE (t.unit_price > 1)"), "{}", a.sql);
     assert!(a.unexplained.is_empty(), "{a:?}");
@@ -659,4 +683,105 @@ fn a_taught_word_is_read_before_anything_else() {
     let s = taught(&[("songs", "table", "track", None, None, "")]);
     let a = taught_sql(&s, "How many songs are there?");
     assert!(a.sql.contains("FROM public.track"), "{}", a.sql);
+}
+
+#[test]
+fn the_average_number_of_something_is_no_count() {
+    let s = Schema {
+        tables: vec![table(
+            "museum",
+            8.0,
+            &[
+                ("museum_id", "integer", true),
+                ("name", "text", false),
+                ("num_of_staff", "integer", false),
+                ("open_year", "integer", false),
+            ],
+        )],
+        ..Default::default()
+    };
+    let a = answer(
+        "Find the average number of staff working for the museums that were open before 2009.",
+        &s,
+        &[],
+    )
+    .unwrap();
+    assert!(a.sql.contains("avg(m.num_of_staff)"), "{}", a.sql);
+    assert!(!a.sql.contains("count("), "{}", a.sql);
+    // no column holds a number of tracks: not a count of tracks, so not answered
+    let a = answer("What is the maximum number of tracks?", &music(), &[]).unwrap();
+    assert!(!a.sql.contains("count("), "{}", a.sql);
+    assert!(!a.unexplained.is_empty(), "{a:?}");
+    // a count stays a count
+    assert!(sql("What is the total number of tracks?", &[]).contains("count(*)"));
+}
+
+#[test]
+fn all_the_information_about_rows_is_every_column() {
+    assert_eq!(
+        sql("Give me all the information about genres.", &[]),
+        "SELECT g.genre_id, g.name FROM public.genre g"
+    );
+    let every = sql("Show everything about albums", &[]);
+    assert!(
+        every.starts_with("SELECT a.album_id, a.title, a.artist_id FROM public.album a"),
+        "{every}"
+    );
+    // every column of a count or of groups: not understood, so not run
+    let a = answer(
+        "All the details and the number of tracks of each genre",
+        &music(),
+        &[],
+    )
+    .unwrap();
+    assert!(a.confidence < 0.6, "{a:?}");
+    assert!(a.unexplained.iter().any(|w| w == "details"), "{a:?}");
+}
+
+#[test]
+fn a_text_column_named_as_its_table_is_its_label() {
+    let s = Schema {
+        tables: vec![table(
+            "airlines",
+            12.0,
+            &[
+                ("uid", "integer", true),
+                ("airline", "text", false),
+                ("abbreviation", "text", false),
+                ("country", "text", false),
+            ],
+        )],
+        ..Default::default()
+    };
+    let a = answer(
+        "Which airline has abbreviation 'UAL'?",
+        &s,
+        &[hit(0, 2, "UAL")],
+    )
+    .unwrap();
+    assert!(a.sql.starts_with("SELECT a.airline\n"), "{}", a.sql);
+}
+
+#[test]
+fn a_superlative_orders_by_a_column_it_can_order() {
+    let s = Schema {
+        tables: vec![table(
+            "charges",
+            3.0,
+            &[
+                ("charge_id", "integer", true),
+                ("charge_type", "text", false),
+                ("charge_amount", "numeric", false),
+            ],
+        )],
+        ..Default::default()
+    };
+    let a = answer(
+        "How much does the most expensive charge type cost?",
+        &s,
+        &[],
+    )
+    .unwrap();
+    assert!(!a.sql.contains("ORDER BY c.charge_type"), "{}", a.sql);
+    assert!(a.sql.contains("c.charge_amount"), "{}", a.sql);
 }

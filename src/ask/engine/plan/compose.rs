@@ -273,13 +273,26 @@ impl Analysis<'_> {
                     _ => self.guesses.push("sort key not understood"),
                 }
             } else if let Some(sup) = self.sup {
-                // the longest track, the customer with the highest total
+                // the longest track, the customer with the highest total; a column that cannot
+                // be highest or most expensive ("the most expensive charge type": a text) is
+                // not what the superlative orders by
+                let orderable = |k: Kind| match sup.class {
+                    Some(c) => c.kind_ok(k),
+                    None => !matches!(k, Kind::Text | Kind::Bool),
+                };
                 let col = self
                     .mentions
                     .iter()
                     .filter(|m| m.start > sup.pos && m.start <= sup.pos + 3)
                     .find_map(|m| match &m.target {
-                        Target::Columns(c) => Some(self.pick(c, subject, &named)),
+                        Target::Columns(c) => {
+                            let fit: Vec<(Col, f64)> = c
+                                .iter()
+                                .filter(|(x, _)| orderable(self.s.tables[x.0].columns[x.1].kind))
+                                .cloned()
+                                .collect();
+                            (!fit.is_empty()).then(|| self.pick(&fit, subject, &named))
+                        }
                         _ => None,
                     });
                 let col = col.or_else(|| {

@@ -31,6 +31,15 @@ impl Analysis<'_> {
                     self.count_at.get_or_insert(i);
                     self.take(i, 2);
                 }
+                // "the average number of staff" is no count: an average (or the largest or
+                // smallest) of a number, which a column must hold — left to the columns
+                "number"
+                    if next == "of"
+                        && i > 0
+                        && matches!(
+                            self.w(i - 1),
+                            "average" | "avg" | "mean" | "maximum" | "max" | "minimum" | "min"
+                        ) => {}
                 "number" | "count" if next == "of" || w == "count" => {
                     self.count_at.get_or_insert(i);
                     self.take(i, if next == "of" { 2 } else { 1 });
@@ -157,6 +166,32 @@ impl Analysis<'_> {
                 }
                 // "neither A nor B": understood only when A and B are values of one column
                 "neither" => self.neither_at = Some(i),
+                // "all the information about hiring", "every detail of", "everything about"
+                "all" | "every" | "everything" => {
+                    const WHOLE: &[&str] = &[
+                        "information",
+                        "info",
+                        "details",
+                        "detail",
+                        "data",
+                        "fields",
+                        "columns",
+                        "attributes",
+                    ];
+                    let span = if w == "everything" {
+                        Some(1)
+                    } else if WHOLE.contains(&next.as_str()) {
+                        Some(2)
+                    } else if next == "the" && WHOLE.contains(&self.w(i + 2)) {
+                        Some(3)
+                    } else {
+                        None
+                    };
+                    if let Some(n) = span {
+                        self.all_columns.get_or_insert((i, n));
+                        self.take(i, n);
+                    }
+                }
                 "distinct" | "different" | "unique" => {
                     self.distinct = true;
                     self.take(i, 1);

@@ -160,7 +160,12 @@ impl Analysis<'_> {
         for (ti, t) in self.s.tables.iter().enumerate() {
             let tparts = name_stems(&t.name);
             // a taught expression is named by its word only (stage 0)
-            for (ci, c) in t.columns.iter().enumerate().filter(|(_, c)| c.expr.is_none()) {
+            for (ci, c) in t
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.expr.is_none())
+            {
                 let parts = col_stems(&c.name);
                 let without_table: Vec<String> = strip_prefix(&parts, &tparts);
                 for (vi, v) in variants.iter().enumerate() {
@@ -407,6 +412,14 @@ impl Analysis<'_> {
             .collect();
         if !labels.is_empty() {
             return labels;
+        }
+        // "airlines.airline", "cities.city": a text column named as its table holds its name
+        let own = name_stems(&tb.name);
+        let named: Vec<usize> = (0..tb.columns.len())
+            .filter(|&c| tb.columns[c].kind == Kind::Text && col_stems(&tb.columns[c].name) == own)
+            .collect();
+        if !named.is_empty() {
+            return named;
         }
         let pk: Vec<usize> = (0..tb.columns.len())
             .filter(|&c| tb.columns[c].pk)

@@ -152,7 +152,11 @@ enum Cond {
         hi: Option<String>,
     },
     /// A taught filter: its SQL, with the table's alias placeholder.
-    Filter { pos: usize, table: usize, sql: String },
+    Filter {
+        pos: usize,
+        table: usize,
+        sql: String,
+    },
 }
 
 /// "what percentage / share / fraction of X ...", "the ratio of A to B".
@@ -201,6 +205,12 @@ struct Analysis<'a> {
     relationships: Vec<(usize, usize, usize, usize)>,
     /// Where a taught measure (a word that implies its aggregate) stands.
     measure_word: Option<usize>,
+    /// "all the information about" / "everything about": where it starts and its length;
+    /// every column of the rows listed.
+    all_columns: Option<(usize, usize)>,
+    /// Words that are unexplained although they are function words ("all the information"
+    /// when nothing is listed).
+    unplaced_function_words: Vec<usize>,
 }
 
 const MONEY_WORDS: &[&str] = &[
@@ -235,6 +245,8 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         guesses: Vec::new(),
         relationships: Vec::new(),
         measure_word: None,
+        all_columns: None,
+        unplaced_function_words: Vec::new(),
     };
     // the taught vocabulary first, then stages 1-3 mark what they understand; composition
     // builds the plan and renders it
@@ -281,7 +293,10 @@ impl Analysis<'_> {
         // a number no stage took and the SQL does not hold ("in 2014 or 2015" answered for
         // 2014) is a condition left out
         (0..self.toks.len())
-            .filter(|&i| !self.used[i] && (self.is_content(i) || self.toks[i].number.is_some()))
+            .filter(|&i| {
+                (!self.used[i] && (self.is_content(i) || self.toks[i].number.is_some()))
+                    || self.unplaced_function_words.contains(&i)
+            })
             .map(|i| self.toks[i].text.clone())
             .collect()
     }

@@ -166,7 +166,17 @@ impl Analysis<'_> {
             select.push(col(c, &from));
             distinct = true;
         } else if let Some(t) = rows_of {
-            for c in self.labels(t) {
+            // "all the information about": every stored column, in the table's order
+            let whole = self.all_columns.is_some() && measure.is_none() && group.is_none();
+            let shown: Vec<usize> = if whole {
+                let cols = &s.tables[t].columns;
+                (0..cols.len())
+                    .filter(|&c| cols[c].expr.is_none())
+                    .collect()
+            } else {
+                self.labels(t)
+            };
+            for c in shown {
                 select.push(col((t, c), &from));
             }
             if let Some(c) = self.order_col {
@@ -185,6 +195,13 @@ impl Analysis<'_> {
         }
         if self.distinct && rows_of.is_some() {
             distinct = true;
+        }
+        // every column of what, when nothing is listed: not understood, and said so
+        if let Some((at, n)) = self.all_columns {
+            if rows_of.is_none() || self.list_col.is_some() || measure.is_some() || group.is_some()
+            {
+                self.unplaced_function_words.extend(at..at + n);
+            }
         }
         let mut conds: Vec<String> = wheres
             .iter()
