@@ -27,6 +27,9 @@ pub fn stem(word: &str) -> String {
     let w = word.to_lowercase();
     let w = w.trim_end_matches("'s").trim_end_matches('\'');
     let n = w.len();
+    if w == "ids" {
+        return "id".to_string();
+    }
     if n > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..n - 3]);
     }

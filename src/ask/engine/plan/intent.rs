@@ -166,8 +166,8 @@ impl Analysis<'_> {
                 }
                 // "neither A nor B": understood only when A and B are values of one column
                 "neither" => self.neither_at = Some(i),
-                // "all the information about hiring", "every detail of", "everything about"
-                "all" | "every" | "everything" => {
+                // "all the information about hiring", "everything about"
+                "all" | "everything" => {
                     const WHOLE: &[&str] = &[
                         "information",
                         "info",

@@ -430,6 +430,27 @@ impl Analysis<'_> {
         (0..tb.columns.len().min(1)).collect()
     }
 
+    /// Whether the question names a key of `t` to be shown ("the id and name of the
+    /// document", "the contestant numbers"): a mention of a primary-key column of `t` among
+    /// its candidates, with a word that names a key (id, number, code).
+    pub(super) fn names_key(&self, t: usize) -> bool {
+        let pk = self.pk(t);
+        self.mentions.iter().any(|m| {
+            let keyword = (m.start..m.start + m.len).any(|i| {
+                matches!(self.w(i), "id" | "ids" | "number" | "numbers" | "code" | "codes")
+            });
+            // "the document with id 5" is a condition, not a column to show
+            let condition = self
+                .toks
+                .get(m.start + m.len)
+                .is_some_and(|t| t.number.is_some() || t.quoted);
+            keyword
+                && !condition
+                && matches!(&m.target, Target::Columns(cs)
+                    if cs.iter().any(|((ct, cc), _)| *ct == t && pk.contains(cc)))
+        })
+    }
+
     pub(super) fn pk(&self, t: usize) -> Vec<usize> {
         (0..self.s.tables[t].columns.len())
             .filter(|&c| self.s.tables[t].columns[c].pk)

@@ -148,8 +148,14 @@ impl Analysis<'_> {
                         group_by.push(e);
                     }
                 }
-                for c in self.labels(*g) {
-                    select.push(col((*g, c), &from));
+                // "the contestant numbers and names of the contestants who ...": a key the
+                // question names is shown, not only grouped on
+                let keys = if self.names_key(*g) { self.pk(*g) } else { Vec::new() };
+                for c in keys.into_iter().chain(self.labels(*g)) {
+                    let e = col((*g, c), &from);
+                    if !select.contains(&e) {
+                        select.push(e);
+                    }
                 }
             }
             Some(Group::Column(c)) => {
@@ -173,9 +179,17 @@ impl Analysis<'_> {
                 (0..cols.len())
                     .filter(|&c| cols[c].expr.is_none())
                     .collect()
+            } else if self.names_key(t) {
+                self.pk(t).into_iter().chain(self.labels(t)).collect()
             } else {
                 self.labels(t)
             };
+            let shown = shown.into_iter().fold(Vec::new(), |mut v, c| {
+                if !v.contains(&c) {
+                    v.push(c);
+                }
+                v
+            });
             for c in shown {
                 select.push(col((t, c), &from));
             }
