@@ -614,7 +614,7 @@ fn a_word_taught_once_answers_the_question_it_blocked() {
         .unwrap()
         .get(0);
     let q = "What is the gross takings of all invoice lines?";
-    let mut r = connect_as(&db, &reader);
+    let mut r = db.connect(&reader);
     // before: the word blocks the question
     let before = ask(&mut r, q);
     assert!(before["error"].as_str().is_some_and(|e| e.contains("takings")), "{before}");
@@ -628,7 +628,7 @@ fn a_word_taught_once_answers_the_question_it_blocked() {
         .get(0);
     let mine = ask(&mut r, q);
     assert_eq!(mine["rows"][0]["sum_gross_takings"].to_string().trim_matches('"'), gold, "{mine}");
-    let mut cur = connect_as(&db, &curator);
+    let mut cur = db.connect(&curator);
     let theirs = ask(&mut cur, q);
     assert!(theirs["error"].is_string(), "a proposal is the proposer's alone: {theirs}");
     // reviewed, it answers everyone
@@ -720,10 +720,6 @@ fn a_word_taught_once_answers_the_question_it_blocked() {
         .unwrap()
         .get(0);
     assert_eq!(gone, 1);
-}
-
-fn connect_as(db: &TestDb, role: &str) -> Client {
-    db.connect(role)
 }
 
 #[test]
