@@ -489,9 +489,10 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// for but not shown no longer taken for understood, 170 answered, 129 right (75.9%, 13.9%);
 /// with an unplaced aggregate, superlative, date or comparison held back, 161 / 127 (78.9%);
 /// with "the average number of", "all the information about", a column named as its table
-/// and superlatives over orderable columns, 158 / 132 (83.5%, 14.2%). The floors sit just under.
+/// and superlatives over orderable columns, 158 / 132 (83.5%, 14.2%); with a key the question
+/// names shown, 176 / 146 (83.0%, 15.7%). The floors sit just under.
 const MIN_PUBLIC_PRECISION: f64 = 0.82;
-const MIN_PUBLIC_ACCURACY: f64 = 0.13;
+const MIN_PUBLIC_ACCURACY: f64 = 0.15;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.
