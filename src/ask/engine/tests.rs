@@ -801,3 +801,49 @@ fn a_key_the_question_names_is_shown() {
     let one = sql("What is the name of the genre with id 5?", &[]);
     assert!(!one.starts_with("SELECT g.genre_id"), "{one}");
 }
+
+#[test]
+fn a_total_number_is_a_count() {
+    for q in [
+        "What is the total number of artists?",
+        "What is the total count of artists?",
+        "How many artists in total?",
+    ] {
+        let a = answer(q, &music(), &[]).unwrap();
+        assert!(a.sql.contains("count(*)"), "{q}: {}", a.sql);
+        assert!(a.unexplained.is_empty(), "{q}: {a:?}");
+    }
+}
+
+#[test]
+fn an_order_said_in_words_is_a_sort() {
+    let q = "List the names of tracks in ascending order of unit price.";
+    let a = answer(q, &music(), &[]).unwrap();
+    assert!(a.sql.contains("ORDER BY t.unit_price"), "{q}: {}", a.sql);
+    assert!(!a.sql.contains("DESC"), "{q}: {}", a.sql);
+    assert!(a.unexplained.is_empty(), "{q}: {a:?}");
+    let q = "Sort track names by their unit price in descending order.";
+    let a = answer(q, &music(), &[]).unwrap();
+    assert!(a.sql.contains("ORDER BY t.unit_price DESC"), "{q}: {}", a.sql);
+    assert!(a.unexplained.is_empty(), "{q}: {a:?}");
+}
+
+#[test]
+fn a_total_number_held_by_a_column_is_a_sum() {
+    let s = Schema {
+        tables: vec![table(
+            "courses",
+            20.0,
+            &[
+                ("course_id", "integer", true),
+                ("title", "text", false),
+                ("credits", "integer", false),
+            ],
+        )],
+        ..Default::default()
+    };
+    let a = answer("What is the total number of credits of all courses?", &s, &[]).unwrap();
+    assert!(a.sql.contains("sum(c.credits)"), "{}", a.sql);
+    let a = answer("What is the total number of courses?", &s, &[]).unwrap();
+    assert!(a.sql.contains("count(*)"), "{}", a.sql);
+}

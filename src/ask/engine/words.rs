@@ -163,6 +163,7 @@ pub const FUNCTION_WORDS: &[&str] = &[
     "had",
     "give",
     "find",
+    "compute",
     "get",
     "display",
     "return",

@@ -199,8 +199,16 @@ fn evaluate(c: &mut Client, file: &str) -> Outcome {
         if v.given && !v.right {
             v.note = format!("WRONG (confidence {confidence}) {}", v.note);
         } else if v.attempted && !v.given {
+            // the words that held it back: what a curator would teach, or the engine learn
+            let words: Vec<&str> = a["not_understood"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str())
+                .collect();
             v.note = format!(
-                "held back (confidence {confidence} < {threshold}){}",
+                "held back (confidence {confidence} < {threshold}{}){}",
+                if words.is_empty() { String::new() } else { format!("; not understood: {}", words.join(", ")) },
                 if v.right { ", would have been right" } else { "" }
             );
         }
@@ -490,9 +498,10 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// with an unplaced aggregate, superlative, date or comparison held back, 161 / 127 (78.9%);
 /// with "the average number of", "all the information about", a column named as its table
 /// and superlatives over orderable columns, 158 / 132 (83.5%, 14.2%); with a key the question
-/// names shown, 176 / 146 (83.0%, 15.7%). The floors sit just under.
+/// names shown, 176 / 146 (83.0%, 15.7%); with "the total number of", "in ascending order of",
+/// "sort … by" and "compute", 187 / 157 (84.0%, 16.9%). The floors sit just under.
 const MIN_PUBLIC_PRECISION: f64 = 0.82;
-const MIN_PUBLIC_ACCURACY: f64 = 0.15;
+const MIN_PUBLIC_ACCURACY: f64 = 0.16;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.

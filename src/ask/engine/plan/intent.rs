@@ -32,17 +32,47 @@ impl Analysis<'_> {
                     self.take(i, 2);
                 }
                 // "the average number of staff" is no count: an average (or the largest or
-                // smallest) of a number, which a column must hold — left to the columns
+                // smallest, or the total) of a number, which a column must hold — left to the
+                // columns
                 "number"
                     if next == "of"
                         && i > 0
                         && matches!(
                             self.w(i - 1),
                             "average" | "avg" | "mean" | "maximum" | "max" | "minimum" | "min"
+                                | "total"
                         ) => {}
                 "number" | "count" if next == "of" || w == "count" => {
                     self.count_at.get_or_insert(i);
                     self.take(i, if next == "of" { 2 } else { 1 });
+                }
+                // "in ascending order of age"; "sort names by age in descending order"
+                "in" if matches!(
+                    next.as_str(),
+                    "ascending" | "descending" | "increasing" | "decreasing"
+                ) && self.w(i + 2) == "order" =>
+                {
+                    let desc = matches!(next.as_str(), "descending" | "decreasing");
+                    if matches!(self.w(i + 3), "of" | "by") {
+                        self.sort_at = Some((i + 4, desc));
+                        self.take(i, 4);
+                    } else if let Some((p, _)) = self.sort_at {
+                        self.sort_at = Some((p, desc));
+                        self.take(i, 3);
+                    }
+                }
+                // "sort employee names by their age": the key follows the "by" (an imperative
+                // that opens the question or follows "and": "the order by John" is no sort)
+                "sort" | "order" | "rank"
+                    if next != "by"
+                        && !self.used[i]
+                        && (i == 0 || matches!(self.w(i - 1), "and" | "then")) =>
+                {
+                    if let Some(b) = (i + 2..(i + 5).min(n)).find(|&k| self.w(k) == "by") {
+                        self.sort_at = Some((b + 1, false));
+                        self.take(i, 1);
+                        self.take(b, 1);
+                    }
                 }
                 "sorted" | "ordered" | "sort" | "order" | "ranked" if next == "by" => {
                     let after = (i + 2..n).find(|&k| {
@@ -54,6 +84,22 @@ impl Analysis<'_> {
                     }
                     self.sort_at = Some((i + 2, desc));
                     self.take(i, 2);
+                }
+                // "the total number of singers", "the total count of teachers", "how many
+                // paragraphs in total": a count, no sum ("the total number of credits", where
+                // no table is called credits, stays a sum of the column)
+                "total"
+                    if (matches!(next.as_str(), "number" | "count")
+                        && self.w(i + 2) == "of"
+                        && self.table_word(i + 3).is_some())
+                        || (i > 0 && self.w(i - 1) == "in" && self.count_at.is_some()) =>
+                {
+                    if next == "number" || next == "count" {
+                        self.count_at.get_or_insert(i + 1);
+                        self.take(i, 3);
+                    } else {
+                        self.take(i - 1, 2);
+                    }
                 }
                 "total" | "sum" => {
                     // "sorted by total": the column, not a sum
