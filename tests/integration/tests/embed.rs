@@ -117,33 +117,10 @@ fn a_failing_refresh_leaves_nothing_behind() {
     let mut c = db.connect("postgres");
     c.batch_execute("CREATE TABLE public.thing (id int PRIMARY KEY, label text)")
         .unwrap();
-    let bad = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../pg_test/fixtures/nan_output.onnx"
-    );
-    let bad = std::fs::canonicalize(bad).unwrap();
-    c.batch_execute(&format!(
-        "SET ai_architect.model_path = '{}'",
-        bad.display()
-    ))
-    .unwrap();
-    let err = c
-        .batch_execute("SELECT * FROM ai.refresh_catalog()")
-        .unwrap_err();
-    let msg = err
-        .as_db_error()
-        .map(|e| e.message().to_string())
-        .unwrap_or_default();
+    use_nan_model(&mut c);
+    let msg = error_of(&mut c, "SELECT * FROM ai.refresh_catalog()");
     assert!(msg.contains("NaN"), "{msg}");
-    let rows: i64 = c
-        .query_one(
-            "SELECT (SELECT count(*) FROM ai.catalog_tables) + (SELECT count(*) FROM ai.catalog_columns)
-                  + (SELECT count(*) FROM ai.catalog_schemas)",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(rows, 0);
+    assert_eq!(catalog_rows(&mut c), 0);
     c.batch_execute("RESET ai_architect.model_path").unwrap();
     let added: i32 = c
         .query_one(
@@ -229,25 +206,12 @@ fn a_refresh_beside_the_values_read_is_cancellable() {
     c.batch_execute("SET statement_timeout = '700ms'; SET ai_architect.embedding_batch_size = 2")
         .unwrap();
     let started = Instant::now();
-    let err = c
-        .batch_execute("SELECT * FROM ai.refresh_catalog(ARRAY['beside'])")
-        .unwrap_err();
+    let msg = error_of(&mut c, "SELECT * FROM ai.refresh_catalog(ARRAY['beside'])");
     let elapsed = started.elapsed();
-    let msg = err
-        .as_db_error()
-        .map(|e| e.message().to_string())
-        .unwrap_or_default();
     assert!(msg.contains("statement timeout"), "{msg}");
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?} to cancel");
     c.batch_execute("RESET statement_timeout").unwrap();
-    let left: i64 = c
-        .query_one(
-            "SELECT (SELECT count(*) FROM ai.catalog_tables) + (SELECT count(*) FROM ai.catalog_values)",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0);
+    assert_eq!(catalog_rows(&mut c), 0);
     let dims: i32 = c
         .query_one("SELECT vector_dims(ai.embed('still works'))", &[])
         .unwrap()
@@ -270,30 +234,39 @@ fn a_model_failing_beside_the_values_read_leaves_nothing_behind() {
     let db = TestDb::new("besidenan");
     let mut c = db.connect("postgres");
     many_tables(&mut c, 6, 50);
+    use_nan_model(&mut c);
+    c.batch_execute("SET ai_architect.embedding_batch_size = 1").unwrap();
+    let msg = error_of(&mut c, "SELECT * FROM ai.refresh_catalog(ARRAY['beside'])");
+    assert!(msg.contains("NaN"), "{msg}");
+    assert_eq!(catalog_rows(&mut c), 0);
+}
+
+/// Points the session at a model that answers NaN.
+fn use_nan_model(c: &mut postgres::Client) {
     let bad = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../pg_test/fixtures/nan_output.onnx"
     );
     let bad = std::fs::canonicalize(bad).unwrap();
-    c.batch_execute(&format!(
-        "SET ai_architect.model_path = '{}'; SET ai_architect.embedding_batch_size = 1",
-        bad.display()
-    ))
-    .unwrap();
-    let err = c
-        .batch_execute("SELECT * FROM ai.refresh_catalog(ARRAY['beside'])")
-        .unwrap_err();
-    let msg = err
-        .as_db_error()
+    c.batch_execute(&format!("SET ai_architect.model_path = '{}'", bad.display()))
+        .unwrap();
+}
+
+/// The message of the error `sql` raises (it must raise one).
+fn error_of(c: &mut postgres::Client, sql: &str) -> String {
+    let err = c.batch_execute(sql).unwrap_err();
+    err.as_db_error()
         .map(|e| e.message().to_string())
-        .unwrap_or_default();
-    assert!(msg.contains("NaN"), "{msg}");
-    let left: i64 = c
-        .query_one(
-            "SELECT (SELECT count(*) FROM ai.catalog_tables) + (SELECT count(*) FROM ai.catalog_values)",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(left, 0);
+        .unwrap_or_default()
+}
+
+/// Rows of the catalog: schemas, tables, columns and values.
+fn catalog_rows(c: &mut postgres::Client) -> i64 {
+    c.query_one(
+        "SELECT (SELECT count(*) FROM ai.catalog_tables) + (SELECT count(*) FROM ai.catalog_columns)
+              + (SELECT count(*) FROM ai.catalog_schemas) + (SELECT count(*) FROM ai.catalog_values)",
+        &[],
+    )
+    .unwrap()
+    .get(0)
 }
