@@ -692,19 +692,16 @@ fn a_taught_word_is_read_before_anything_else() {
 
 #[test]
 fn the_average_number_of_something_is_no_count() {
-    let s = Schema {
-        tables: vec![table(
-            "museum",
-            8.0,
-            &[
-                ("museum_id", "integer", true),
-                ("name", "text", false),
-                ("num_of_staff", "integer", false),
-                ("open_year", "integer", false),
-            ],
-        )],
-        ..Default::default()
-    };
+    let s = one_table(table(
+        "museum",
+        8.0,
+        &[
+            ("museum_id", "integer", true),
+            ("name", "text", false),
+            ("num_of_staff", "integer", false),
+            ("open_year", "integer", false),
+        ],
+    ));
     let a = answer(
         "Find the average number of staff working for the museums that were open before 2009.",
         &s,
@@ -745,19 +742,16 @@ fn all_the_information_about_rows_is_every_column() {
 
 #[test]
 fn a_text_column_named_as_its_table_is_its_label() {
-    let s = Schema {
-        tables: vec![table(
-            "airlines",
-            12.0,
-            &[
-                ("uid", "integer", true),
-                ("airline", "text", false),
-                ("abbreviation", "text", false),
-                ("country", "text", false),
-            ],
-        )],
-        ..Default::default()
-    };
+    let s = one_table(table(
+        "airlines",
+        12.0,
+        &[
+            ("uid", "integer", true),
+            ("airline", "text", false),
+            ("abbreviation", "text", false),
+            ("country", "text", false),
+        ],
+    ));
     let a = answer(
         "Which airline has abbreviation 'UAL'?",
         &s,
@@ -769,18 +763,15 @@ fn a_text_column_named_as_its_table_is_its_label() {
 
 #[test]
 fn a_superlative_orders_by_a_column_it_can_order() {
-    let s = Schema {
-        tables: vec![table(
-            "charges",
-            3.0,
-            &[
-                ("charge_id", "integer", true),
-                ("charge_type", "text", false),
-                ("charge_amount", "numeric", false),
-            ],
-        )],
-        ..Default::default()
-    };
+    let s = one_table(table(
+        "charges",
+        3.0,
+        &[
+            ("charge_id", "integer", true),
+            ("charge_type", "text", false),
+            ("charge_amount", "numeric", false),
+        ],
+    ));
     let a = answer(
         "How much does the most expensive charge type cost?",
         &s,
@@ -830,20 +821,25 @@ fn an_order_said_in_words_is_a_sort() {
 
 #[test]
 fn a_total_number_held_by_a_column_is_a_sum() {
-    let s = Schema {
-        tables: vec![table(
-            "courses",
-            20.0,
-            &[
-                ("course_id", "integer", true),
-                ("title", "text", false),
-                ("credits", "integer", false),
-            ],
-        )],
-        ..Default::default()
-    };
+    let s = one_table(table(
+        "courses",
+        20.0,
+        &[
+            ("course_id", "integer", true),
+            ("title", "text", false),
+            ("credits", "integer", false),
+        ],
+    ));
     let a = answer("What is the total number of credits of all courses?", &s, &[]).unwrap();
     assert!(a.sql.contains("sum(c.credits)"), "{}", a.sql);
     let a = answer("What is the total number of courses?", &s, &[]).unwrap();
     assert!(a.sql.contains("count(*)"), "{}", a.sql);
+}
+
+/// A schema of one table.
+fn one_table(t: Table) -> Schema {
+    Schema {
+        tables: vec![t],
+        ..Default::default()
+    }
 }
