@@ -122,14 +122,7 @@ fn a_failing_refresh_leaves_nothing_behind() {
     assert!(msg.contains("NaN"), "{msg}");
     assert_eq!(catalog_rows(&mut c), 0);
     c.batch_execute("RESET ai_architect.model_path").unwrap();
-    let added: i32 = c
-        .query_one(
-            "SELECT added FROM ai.refresh_catalog() WHERE kind = 'table'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(added, 1);
+    assert_eq!(tables_added(&mut c, ""), 1);
 }
 
 /// `n` tables of `rows` rows (two text columns) in schema `beside`, for refreshes long enough
@@ -156,14 +149,7 @@ fn a_refresh_reads_values_while_the_model_embeds() {
     let mut c = db.connect("postgres");
     many_tables(&mut c, 24, 50);
     c.batch_execute("SET ai_architect.embedding_batch_size = 2").unwrap();
-    let added: i32 = c
-        .query_one(
-            "SELECT added FROM ai.refresh_catalog(ARRAY['beside']) WHERE kind = 'table'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(added, 24);
+    assert_eq!(tables_added(&mut c, "ARRAY['beside']"), 24);
     // each table's vector is the one ai.embed gives its text; each table's values are there
     let rows = c
         .query(
@@ -217,14 +203,7 @@ fn a_refresh_beside_the_values_read_is_cancellable() {
         .unwrap()
         .get(0);
     assert_eq!(dims, 384);
-    let added: i32 = c
-        .query_one(
-            "SELECT added FROM ai.refresh_catalog(ARRAY['beside']) WHERE kind = 'table'",
-            &[],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(added, 40);
+    assert_eq!(tables_added(&mut c, "ARRAY['beside']"), 40);
 }
 
 /// A model that fails on its own thread (NaN, beside the values read) fails the refresh as a
@@ -265,6 +244,16 @@ fn catalog_rows(c: &mut postgres::Client) -> i64 {
     c.query_one(
         "SELECT (SELECT count(*) FROM ai.catalog_tables) + (SELECT count(*) FROM ai.catalog_columns)
               + (SELECT count(*) FROM ai.catalog_schemas) + (SELECT count(*) FROM ai.catalog_values)",
+        &[],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// The tables `ai.refresh_catalog(args)` added.
+fn tables_added(c: &mut postgres::Client, args: &str) -> i32 {
+    c.query_one(
+        &format!("SELECT added FROM ai.refresh_catalog({args}) WHERE kind = 'table'"),
         &[],
     )
     .unwrap()
