@@ -40,9 +40,9 @@ pub struct TextColumn {
 }
 
 /// The one read of a table's text columns: per column, the `per_column` most frequent values
-/// (ties by value, byte order: no locale is consulted) of at most [`MAX_CHARS`] characters among the first [`ROWS_READ`] rows
-/// (`vals`), with the number of distinct values (`d`) and of values read (`n`) of that
-/// column: one row per column.
+/// (ties by value, in byte order: no locale is consulted) of at most [`MAX_CHARS`] characters
+/// among the first [`ROWS_READ`] rows (`vals`), with the number of distinct values (`d`) and
+/// of values read (`n`) of that column: one row per column.
 pub fn sample_sql(relation: &str, columns: &[TextColumn], per_column: i64) -> String {
     let q = crate::sqlparse::ident;
     let list = columns

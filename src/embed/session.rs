@@ -68,9 +68,7 @@ pub fn embed_texts_during<R>(
         return (out, work());
     }
     let started = std::time::Instant::now();
-    let mut work = Some(work);
-    let mut done = None;
-    with_engine(|engine| {
+    let r = with_engine(|engine| {
         // tokenized first (a few ms per hundred texts), then batched by token count
         let mut encodings = Vec::with_capacity(present.len());
         for chunk in present.chunks(TOKENIZE_CHUNK) {
@@ -81,17 +79,17 @@ pub fn embed_texts_during<R>(
         let lengths: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
         let batches = engine::length_sorted_batches(&lengths, guc::embedding_batch_size());
         let many = batches.len() > 1;
-        let vectors = if many {
-            let (vectors, r) = beside(engine, &encodings, &batches, work.take().expect("once"));
-            done = Some(r);
-            vectors?
+        let (vectors, r) = if many {
+            let (vectors, r) = beside(engine, &encodings, &batches, work);
+            (vectors?, r)
         } else {
+            let r = work();
             let mut vectors = Vec::new();
             for batch in &batches {
                 let refs: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
                 vectors.push(engine.embed_encodings(&refs)?);
             }
-            vectors
+            (vectors, r)
         };
         for (batch, got) in batches.iter().zip(vectors) {
             for (&i, v) in batch.iter().zip(got) {
@@ -101,13 +99,9 @@ pub fn embed_texts_during<R>(
         if many {
             engine::release_free_memory();
         }
-        Ok(())
+        Ok(r)
     });
     crate::metrics::counters::record_embedding(present.len(), started.elapsed().as_micros() as u64);
-    let r = match done {
-        Some(r) => r,
-        None => (work.take().expect("not run yet"))(),
-    };
     (out, r)
 }
 

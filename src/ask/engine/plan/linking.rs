@@ -430,6 +430,19 @@ impl Analysis<'_> {
         (0..tb.columns.len().min(1)).collect()
     }
 
+    /// The columns that show rows of `t`: its key when the question names it, then its labels
+    /// (each once).
+    pub(super) fn shown_columns(&self, t: usize) -> Vec<usize> {
+        let keys = if self.names_key(t) { self.pk(t) } else { Vec::new() };
+        let mut out: Vec<usize> = Vec::new();
+        for c in keys.into_iter().chain(self.labels(t)) {
+            if !out.contains(&c) {
+                out.push(c);
+            }
+        }
+        out
+    }
+
     /// Whether the question names a key of `t` to be shown ("the id and name of the
     /// document", "the contestant numbers"): a mention of a primary-key column of `t` among
     /// its candidates, with a word that names a key (id, number, code).

@@ -150,12 +150,8 @@ impl Analysis<'_> {
                 }
                 // "the contestant numbers and names of the contestants who ...": a key the
                 // question names is shown, not only grouped on
-                let keys = if self.names_key(*g) { self.pk(*g) } else { Vec::new() };
-                for c in keys.into_iter().chain(self.labels(*g)) {
-                    let e = col((*g, c), &from);
-                    if !select.contains(&e) {
-                        select.push(e);
-                    }
+                for c in self.shown_columns(*g) {
+                    select.push(col((*g, c), &from));
                 }
             }
             Some(Group::Column(c)) => {
@@ -179,17 +175,9 @@ impl Analysis<'_> {
                 (0..cols.len())
                     .filter(|&c| cols[c].expr.is_none())
                     .collect()
-            } else if self.names_key(t) {
-                self.pk(t).into_iter().chain(self.labels(t)).collect()
             } else {
-                self.labels(t)
+                self.shown_columns(t)
             };
-            let shown = shown.into_iter().fold(Vec::new(), |mut v, c| {
-                if !v.contains(&c) {
-                    v.push(c);
-                }
-                v
-            });
             for c in shown {
                 select.push(col((t, c), &from));
             }
