@@ -200,9 +200,10 @@ fn evaluate(c: &mut Client, file: &str) -> Outcome {
             v.note = format!("WRONG (confidence {confidence}) {}", v.note);
         } else if v.attempted && !v.given {
             // the words that held it back: what a curator would teach, or the engine learn
-            let words: Vec<&str> = a["not_understood"]
-                .as_array()
+            // (the engine's unexplained words; not_understood where no SQL was attempted)
+            let words: Vec<&str> = [&a["unexplained"], &a["not_understood"]]
                 .into_iter()
+                .filter_map(|w| w.as_array())
                 .flatten()
                 .filter_map(|w| w.as_str())
                 .collect();

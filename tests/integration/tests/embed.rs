@@ -60,28 +60,26 @@ fn a_long_batch_is_cancellable() {
     c.batch_execute("SET statement_timeout = '300ms'; SET ai_architect.embedding_batch_size = 4")
         .unwrap();
     let started = Instant::now();
-    let err = c
-        .batch_execute(
-            "SELECT ai.embed(array_agg('sentence number ' || g || ' about invoices, customers and tracks'))
-               FROM generate_series(1, 20000) g",
-        )
-        .unwrap_err();
+    let msg = error_of(
+        &mut c,
+        "SELECT ai.embed(array_agg('sentence number ' || g || ' about invoices, customers and tracks'))
+           FROM generate_series(1, 20000) g",
+    );
     let elapsed = started.elapsed();
-    let msg = err
-        .as_db_error()
-        .map(|e| e.message().to_string())
-        .unwrap_or_default();
     assert!(msg.contains("statement timeout"), "{msg}");
     assert!(
         elapsed < Duration::from_secs(10),
         "took {elapsed:?} to cancel"
     );
     c.batch_execute("RESET statement_timeout").unwrap();
-    let dims: i32 = c
-        .query_one("SELECT vector_dims(ai.embed('still works'))", &[])
+    assert_eq!(embedding_dims(&mut c), 384);
+}
+
+/// The dimensions of a vector the session embeds now.
+fn embedding_dims(c: &mut postgres::Client) -> i32 {
+    c.query_one("SELECT vector_dims(ai.embed('still works'))", &[])
         .unwrap()
-        .get(0);
-    assert_eq!(dims, 384);
+        .get(0)
 }
 
 /// Sessions embed at the same time, each with its own engine, with identical results.
@@ -198,11 +196,7 @@ fn a_refresh_beside_the_values_read_is_cancellable() {
     assert!(elapsed < Duration::from_secs(10), "took {elapsed:?} to cancel");
     c.batch_execute("RESET statement_timeout").unwrap();
     assert_eq!(catalog_rows(&mut c), 0);
-    let dims: i32 = c
-        .query_one("SELECT vector_dims(ai.embed('still works'))", &[])
-        .unwrap()
-        .get(0);
-    assert_eq!(dims, 384);
+    assert_eq!(embedding_dims(&mut c), 384);
     assert_eq!(tables_added(&mut c, "ARRAY['beside']"), 40);
 }
 
