@@ -3,7 +3,7 @@
 # Each step checks first and does nothing when its result is already there.
 #
 #   scripts/setup.sh            all steps
-#   scripts/setup.sh STEP...    only these (packages server pgvector pgrx assets; previous:
+#   scripts/setup.sh STEP...    only these (buildcache packages server pgvector pgrx assets; previous:
 #                               the libraries of earlier releases, for the upgrade test)
 #   PG=17 scripts/setup.sh      the same for PostgreSQL 17 (or 18): the server and its
 #                               extensions are built from source into .cache/pg17
@@ -297,9 +297,14 @@ build_mcpclient() {
   echo "$want" > "$venv/.complete"
 }
 
+# cargo's build directory of this checkout in the shared cache, kept under
+# $AI_ARCHITECT_BUILD_CACHE_GB (16 GB by default; scripts/prune_build_dir.py says how), and the
+# directories of checkouts not built for a week removed
+step_buildcache() { python3 "$ROOT/scripts/prune_build_dir.py" "$CARGO_BUILD_BUILD_DIR" "$ROOT" >&2; }
+
 main() {
   local steps=("$@")
-  [ ${#steps[@]} -gt 0 ] || steps=(packages server pgvector pgrx assets mcpclient)
+  [ ${#steps[@]} -gt 0 ] || steps=(buildcache packages server pgvector pgrx assets mcpclient)
   for s in "${steps[@]}"; do "step_$s"; done
 }
 

@@ -52,7 +52,8 @@ run_unit() {
   say "test: unit (cargo test, pure Rust)"
   # and no import circle between the files of src/ (scripts/import_cycles.py)
   { cargo test --lib -- --skip pg_tests:: && cargo test -p ai-architect-mcp &&
-    python3 scripts/import_cycles.py src; } >"$log" 2>&1 || rc=$?
+    python3 scripts/import_cycles.py src &&
+    python3 -m unittest -q scripts/test_prune_build_dir.py; } >"$log" 2>&1 || rc=$?
   read -r p f < <(cargo_counts "$log")
   record unit "$p" "$f" "$rc" "$log"
 }
