@@ -8,14 +8,14 @@ grew to 21 GB in three landings and filled the disk mid-run.
 
     prune_build_dir.py BUILD_DIR ROOT [--max-gb N] [--idle-days D] [--dry-run]
 
-(N defaults to $AI_ARCHITECT_BUILD_CACHE_GB, else 16: a full `make test-all` uses about 13 GB.)
+(N defaults to $AI_ARCHITECT_BUILD_CACHE_GB, else 20: a full `make test-all` uses about 13 GB.)
 
 BUILD_DIR  this checkout's directory under cargo-build/ (CARGO_BUILD_BUILD_DIR)
 ROOT       the checkout, to know the names of its own crates
 
 1. Marks BUILD_DIR as used now (.last-used) and removes every sibling directory of it (another
    checkout path's) not used for D days (default 7).
-2. When BUILD_DIR holds more than N GB (default 16): removes this repository's own build
+2. When BUILD_DIR holds more than N GB (default 20): removes this repository's own build
    units (a lib, a test binary, a build script's output, an incremental state: each with its
    fingerprint), least recently written first, until it holds at most three quarters of N.
    Third-party crates are kept: they are built once per dependency version and their files
@@ -185,7 +185,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("build_dir")
     ap.add_argument("root")
-    ap.add_argument("--max-gb", type=float, default=float(os.environ.get("AI_ARCHITECT_BUILD_CACHE_GB", 16)))
+    ap.add_argument("--max-gb", type=float, default=float(os.environ.get("AI_ARCHITECT_BUILD_CACHE_GB", 20)))
     ap.add_argument("--idle-days", type=float, default=7)
     ap.add_argument("--dry-run", action="store_true")
     a = ap.parse_args(argv)

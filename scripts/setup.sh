@@ -298,7 +298,7 @@ build_mcpclient() {
 }
 
 # cargo's build directory of this checkout in the shared cache, kept under
-# $AI_ARCHITECT_BUILD_CACHE_GB (16 GB by default; scripts/prune_build_dir.py says how), and the
+# $AI_ARCHITECT_BUILD_CACHE_GB (20 GB by default; scripts/prune_build_dir.py says how), and the
 # directories of checkouts not built for a week removed
 step_buildcache() { python3 "$ROOT/scripts/prune_build_dir.py" "$CARGO_BUILD_BUILD_DIR" "$ROOT" >&2; }
 
