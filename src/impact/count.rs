@@ -12,7 +12,7 @@ use super::model::Touch;
 use super::model::{each_node, node_key, Analysis};
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    in_rolled_back_subtransaction, in_subtransaction, read_only, timeout_is_ours, with_timeout,
+    in_rolled_back_subtransaction, in_subtransaction, read_only, with_timeout, OwnTimer,
     CaughtPgError, SearchPath,
 };
 use pgrx::prelude::*;
@@ -150,7 +150,7 @@ fn scans(node: &Value, f: &mut dyn FnMut(&Value)) {
 /// Counts every row set with read-only queries, bounded by impact_timeout_ms.
 pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
     let ms = crate::guc::impact_timeout_ms();
-    let ours = timeout_is_ours(ms);
+    let timer = OwnTimer::before(ms);
     // (line, query): partitioned lines count per partition
     let mut jobs: Vec<(usize, String, bool)> = Vec::new();
     // a row a cascade deletes is not also counted as set null or to its default by another
@@ -256,7 +256,7 @@ pub(super) fn exact(sp: &SearchPath, a: &mut Analysis) -> Result<()> {
     }));
     let (touch_counts, node_counts) = match outcome {
         Ok(r) => r,
-        Err(e) if e.is_cancel() && ours => return Err(ImpactError::Timeout("exact", ms)),
+        Err(e) if timer.fired(&e) => return Err(ImpactError::Timeout("exact", ms)),
         Err(e) => e.rethrow(),
     };
     for (i, per_partition, r) in touch_counts {
@@ -437,7 +437,7 @@ pub(crate) fn changed_twice(d: Delta, kept: Option<i64>) -> i64 {
 /// cascades and triggers included).
 pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()> {
     let ms = crate::guc::impact_timeout_ms();
-    let ours = timeout_is_ours(ms);
+    let timer = OwnTimer::before(ms);
     let before = xact_counts()?;
     let seq_before = json_one(SEQ_SQL, &[])?;
     let started = std::time::Instant::now();
@@ -462,7 +462,7 @@ pub(super) fn dry_run(sp: &SearchPath, a: &mut Analysis, sql: &str) -> Result<()
             a.will_fail = Some(true);
             a.failure_reason = Some(e.to_string());
         }
-        Err(e) if e.is_cancel() && ours => return Err(ImpactError::Timeout("dry_run", ms)),
+        Err(e) if timer.fired(&e) => return Err(ImpactError::Timeout("dry_run", ms)),
         Err(e) if e.is_cancel() => e.rethrow(),
         Err(e) => {
             a.will_fail = Some(true);

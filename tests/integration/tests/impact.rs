@@ -110,6 +110,20 @@ fn a_dry_run_waiting_on_a_row_lock_stops_at_the_time_limit() {
         err.contains("canceling statement due to statement timeout"),
         "{err}"
     );
+    // and a cancel request is the caller's, not the analysis running out of time
+    c.batch_execute("RESET statement_timeout").unwrap();
+    let pid = pid(&mut c);
+    let mut other = db.connect("postgres");
+    let canceller = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        other
+            .query_one("SELECT pg_cancel_backend($1::int8::int)", &[&pid])
+            .unwrap()
+            .get::<_, bool>(0)
+    });
+    let err = impact(&mut c, "DELETE FROM imp.orders WHERE id = 150", "dry_run").unwrap_err();
+    assert!(err.contains("canceling statement due to user request"), "{err}");
+    assert!(canceller.join().unwrap());
     holder.batch_execute("ROLLBACK").unwrap();
     c.batch_execute("RESET statement_timeout").unwrap();
     let doc = impact(&mut c, "DELETE FROM imp.orders WHERE id = 150", "dry_run").unwrap();
