@@ -185,6 +185,16 @@ fn joins_follow_foreign_keys() {
 }
 
 #[test]
+fn a_sum_per_group_leaves_out_the_groups_with_nothing_to_add() {
+    // an artist without albums has 0 of them; a genre without invoices has no total at all
+    let s = sql("What is the total of invoices per customer?", &[]);
+    assert!(s.contains("FROM public.customer c JOIN public.invoice i"), "{s}");
+    assert!(s.contains("sum(i.total)"), "{s}");
+    let s = sql("How many invoices does each customer have?", &[]);
+    assert!(s.contains("LEFT JOIN public.invoice i"), "{s}");
+}
+
+#[test]
 fn aggregates_groups_and_superlatives() {
     assert_eq!(
         sql("What is the average unit price of tracks?", &[]),

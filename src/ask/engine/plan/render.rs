@@ -48,12 +48,18 @@ impl Analysis<'_> {
             .map(|p| p.iter().map(|st| st.to).collect())
             .unwrap_or_default();
         let mut missing = Vec::new();
-        if subject != root && !from.add(s, subject, filter_tables.is_empty()) {
+        // "how many albums each artist has": an artist with none counts 0 (a LEFT JOIN); a sum,
+        // an average or an extreme of nothing is no figure, so "revenue per genre" leaves out
+        // the genres without sales (a JOIN)
+        let counted = matches!(measure, Some(Measure::Count(_) | Measure::CountDistinct(_)));
+        if subject != root && !from.add(s, subject, counted && filter_tables.is_empty()) {
             missing.push(subject);
         }
         if let Some(t) = measure_table {
-            let outer =
-                root != t && matches!(group, Some(Group::Table(_))) && !filter_tables.contains(&t);
+            let outer = counted
+                && root != t
+                && matches!(group, Some(Group::Table(_)))
+                && !filter_tables.contains(&t);
             if !from.add(s, t, outer) {
                 missing.push(t);
             }
