@@ -178,6 +178,9 @@ CREATE TABLE ai.vocabulary (
     template     text,                                -- its column references qualified by a placeholder
     aggregate    text        CHECK (aggregate IN ('sum', 'avg', 'min', 'max')),
     data_type    text,                                -- the expression's type, as PostgreSQL says
+    columns      int2[],                              -- the attribute numbers of the columns it reads
+    columns_then text[],                              -- each one's name and type when taught: it is
+                                                      -- used only while they are still the same
     note         text,
     search_path  text        NOT NULL DEFAULT '',     -- the names in meaning resolve with this
     usage_id     bigint,                              -- proposed from this ai.ask answer's correction

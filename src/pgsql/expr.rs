@@ -26,6 +26,8 @@ pub struct Expression {
     pub aggregate: Option<String>,
     /// the row expression, every column reference written `PLACEHOLDER.column`
     pub template: String,
+    /// the attribute numbers of the table's columns it reads, ascending
+    pub columns: Vec<i16>,
 }
 
 /// The table an expression is over.
@@ -74,6 +76,7 @@ pub fn expression(
         None => None,
     };
     let row = row.as_ref().unwrap_or(&whole);
+    let columns = row.columns.clone();
     if row.aggregates {
         return Err(bad(
             "it holds an aggregate inside a larger expression (write one aggregate of a row expression, e.g. sum(price * quantity))",
@@ -103,6 +106,7 @@ pub fn expression(
         category: whole.category,
         aggregate,
         template,
+        columns,
     })
 }
 
@@ -112,6 +116,8 @@ struct Judged {
     aggregates: bool,
     /// the analysed expression, without its positions in the text
     tree: String,
+    /// the attribute numbers of the columns it reads
+    columns: Vec<i16>,
 }
 
 fn judge(sql: &str, table: u32, search_path: &str, lists: &Lists) -> Result<Judged, PgSqlError> {
@@ -161,11 +167,27 @@ unsafe fn target(p: &Prepared) -> Result<Judged, PgSqlError> {
     .map_err(|e| PgSqlError::Spi(e.to_string()))?
     .and_then(|c| c.chars().next())
     .unwrap_or('X');
+    // the one relation is range table entry 1
+    let mut read: *mut pg_sys::Bitmapset = std::ptr::null_mut();
+    pg_sys::pull_varattnos(expr, 1, &mut read);
+    let mut columns = Vec::new();
+    let mut k = -1;
+    loop {
+        k = pg_sys::bms_next_member(read, k);
+        if k < 0 {
+            break;
+        }
+        let attnum = k + pg_sys::FirstLowInvalidHeapAttributeNumber;
+        if attnum > 0 {
+            columns.push(attnum as i16);
+        }
+    }
     Ok(Judged {
         data_type,
         category,
         aggregates: (*q).hasAggs,
         tree: without_locations(&tree),
+        columns,
     })
 }
 

@@ -56,6 +56,8 @@ struct Resolved {
     template: Option<String>,
     aggregate: Option<String>,
     data_type: Option<String>,
+    /// the attribute numbers of the columns the meaning reads
+    columns: Vec<i16>,
 }
 
 fn resolve(
@@ -137,6 +139,7 @@ fn resolve(
         template: Some(e.template),
         aggregate: e.aggregate,
         data_type: Some(e.data_type),
+        columns: e.columns,
     })
 }
 
@@ -175,11 +178,16 @@ pub fn teach(
             )?;
         }
         Spi::get_one_with_args::<i64>(
-            "INSERT INTO ai.vocabulary (word, kind, table_oid, other_oid, meaning, template, aggregate, data_type,
-                                        note, search_path, usage_id, review, created_by, reviewed_by, reviewed_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                     CASE WHEN $12 = 'reviewed' THEN $13 END, CASE WHEN $12 = 'reviewed' THEN now() END)
-             RETURNING id",
+            &format!(
+                "INSERT INTO ai.vocabulary (word, kind, table_oid, other_oid, meaning, template, aggregate, data_type,
+                                            note, search_path, usage_id, review, created_by, reviewed_by, reviewed_at,
+                                            columns, columns_then)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                         CASE WHEN $12 = 'reviewed' THEN $13 END, CASE WHEN $12 = 'reviewed' THEN now() END,
+                         $14, {COLUMNS_NOW})
+                 RETURNING id",
+                COLUMNS_NOW = columns_now("$3", "$14::int2[]")
+            ),
             &[
                 word.as_str().into(),
                 r.kind.into(),
@@ -194,11 +202,25 @@ pub fn teach(
                 usage_id.into(),
                 review.into(),
                 me.as_str().into(),
+                (!r.columns.is_empty()).then_some(r.columns).into(),
             ],
         )
         .map_err(VocabularyError::from)
     })?;
     Ok(id.unwrap_or_default())
+}
+
+/// Each column of `columns` (attribute numbers of table `table`) as it is now: its name and
+/// its type, NULL for one dropped since; NULL when there are none. A meaning is used only while
+/// this is what it was when taught: a column renamed (two swapped), dropped or of another type
+/// since would make it mean something else, or nothing.
+fn columns_now(table: &str, columns: &str) -> String {
+    format!(
+        "(SELECT pg_catalog.array_agg(a.attname::text || ' ' || pg_catalog.format_type(a.atttypid, a.atttypmod) ORDER BY u.k)
+            FROM pg_catalog.unnest({columns}) WITH ORDINALITY AS u(attnum, k)
+            LEFT JOIN pg_catalog.pg_attribute a
+              ON a.attrelid = {table} AND a.attnum = u.attnum AND NOT a.attisdropped)"
+    )
 }
 
 /// The role calling (captured before switching to the extension's owner).
@@ -267,15 +289,18 @@ pub fn for_question() -> std::result::Result<Vec<Entry>, pgrx::spi::Error> {
     Spi::connect(|c| {
         let mut out = Vec::new();
         for r in c.select(
-            "SELECT v.word, v.kind, n.nspname::text, t.relname::text, o_n.nspname::text, o.relname::text,
+            &format!("SELECT v.word, v.kind, n.nspname::text, t.relname::text, o_n.nspname::text, o.relname::text,
                     v.template, v.aggregate, v.data_type, coalesce(v.note, '')
                FROM ai.vocabulary v
                JOIN pg_catalog.pg_class t ON t.oid = v.table_oid
                JOIN pg_catalog.pg_namespace n ON n.oid = t.relnamespace
                LEFT JOIN pg_catalog.pg_class o ON o.oid = v.other_oid
                LEFT JOIN pg_catalog.pg_namespace o_n ON o_n.oid = o.relnamespace
-              WHERE v.review = 'reviewed' OR (v.review = 'proposed' AND v.created_by = current_user)
+              WHERE (v.review = 'reviewed' OR (v.review = 'proposed' AND v.created_by = current_user))
+                AND v.columns_then IS NOT DISTINCT FROM {}
               ORDER BY v.review = 'reviewed' DESC, v.id",
+                columns_now("v.table_oid", "v.columns")
+            ),
             None,
             &[],
         )? {

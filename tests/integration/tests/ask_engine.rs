@@ -598,6 +598,56 @@ fn a_close_sample_answers_with_its_literals_adapted() {
     assert_eq!(a["rows"][0]["customer_count"], 8, "{a}");
 }
 
+/// A taught meaning reads columns by what they were when it was taught: renamed (two swapped),
+/// dropped or of another type since, it is no longer used — the question is held back over its
+/// word again, never answered from another column — until it is taught again.
+#[test]
+fn a_taught_word_is_not_used_once_its_columns_changed() {
+    let db = TestDb::new("ask_vocabulary_ddl");
+    let mut c = db.connect("postgres");
+    c.batch_execute(
+        "CREATE TABLE public.track (track_id int PRIMARY KEY, name text NOT NULL, milliseconds int, bytes int);
+         INSERT INTO public.track SELECT g, 'track ' || g, 1000 * g, 7 * g FROM generate_series(1, 20) g;
+         ANALYZE public.track;
+         SELECT ai.teach('airtime', 'track', 'milliseconds');",
+    )
+    .unwrap();
+    let q = "What is the total airtime of all tracks?";
+    let answer = |c: &mut Client| -> Result<String, String> {
+        let t: String = c.query_one("SELECT ai.ask($1)::text", &[&q]).unwrap().get(0);
+        let a: serde_json::Value = serde_json::from_str(&t).unwrap();
+        match a["rows"][0].as_object().and_then(|r| r.values().next()) {
+            Some(v) => Ok(v.to_string().trim_matches('"').to_string()),
+            None => Err(a["error"].as_str().unwrap_or_default().to_string()),
+        }
+    };
+    let ms: i64 = (1..=20).map(|g| 1000 * g).sum();
+    assert_eq!(answer(&mut c), Ok(ms.to_string()));
+    // the two columns swap names: "airtime" would now read the bytes
+    c.batch_execute(
+        "ALTER TABLE public.track RENAME COLUMN milliseconds TO tmp;
+         ALTER TABLE public.track RENAME COLUMN bytes TO milliseconds;
+         ALTER TABLE public.track RENAME COLUMN tmp TO bytes;",
+    )
+    .unwrap();
+    let after = answer(&mut c);
+    assert!(after.as_ref().is_err_and(|e| e.contains("airtime")), "{after:?}");
+    // taught again, over the column that holds the durations now
+    c.batch_execute("SELECT ai.teach('airtime', 'track', 'bytes')").unwrap();
+    assert_eq!(answer(&mut c), Ok(ms.to_string()));
+    // another type, then dropped: not used, and no error of PostgreSQL's about a lost column
+    c.batch_execute("ALTER TABLE public.track ALTER COLUMN bytes TYPE bigint").unwrap();
+    let after = answer(&mut c);
+    assert!(after.as_ref().is_err_and(|e| e.contains("airtime")), "{after:?}");
+    c.batch_execute("SELECT ai.teach('airtime', 'track', 'bytes'); ALTER TABLE public.track DROP COLUMN bytes")
+        .unwrap();
+    let after = answer(&mut c);
+    assert!(
+        after.as_ref().is_err_and(|e| e.contains("airtime") && !e.contains("does not exist")),
+        "{after:?}"
+    );
+}
+
 /// A word taught once: the question it blocked is answered right, for everyone who may read
 /// the table; a meaning that calls what the allow list refuses, or reads another table, is
 /// refused; a plain role's word is a proposal used by nobody else until a curator reviews it.
