@@ -632,6 +632,13 @@ fn a_taught_word_is_not_used_once_its_columns_changed() {
     .unwrap();
     let after = answer(&mut c);
     assert!(after.as_ref().is_err_and(|e| e.contains("airtime")), "{after:?}");
+    let unknown: Vec<String> = c
+        .query("SELECT word FROM ai.unknown_words()", &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    assert!(unknown.contains(&"airtime".to_string()), "{unknown:?}");
     // taught again, over the column that holds the durations now
     c.batch_execute("SELECT ai.teach('airtime', 'track', 'bytes')").unwrap();
     assert_eq!(answer(&mut c), Ok(ms.to_string()));
