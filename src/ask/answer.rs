@@ -147,6 +147,8 @@ pub(super) fn generate(
         return Ok(g);
     }
     // 2. the LLM, when configured
+    // the words a curator taught (and the caller's own proposals), before anything else
+    let taught = crate::vocabulary::store::for_question()?;
     if let Some(cfg) = model_config() {
         let tables = relevant(&cat, question);
         let examples: Vec<(String, String)> =
@@ -155,6 +157,7 @@ pub(super) fn generate(
             question,
             history,
             &tables,
+            &prompt::words(&taught, &tables),
             &examples,
             guc::llm_send_sample_values(),
         );
@@ -194,8 +197,6 @@ pub(super) fn generate(
     }
     // 3. the in-process engine
     let mut schema = engine_schema(&cat);
-    // the words a curator taught (and the caller's own proposals), before anything else
-    let taught = crate::vocabulary::store::for_question()?;
     engine::vocabulary::apply(&mut schema, &taught);
     let hits = value_hits(&cat, &schema, lists, &engine::phrases(question))?;
     match engine::answer(question, &schema, &hits) {

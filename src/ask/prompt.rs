@@ -1,5 +1,6 @@
 //! What the LLM is told: the relevant tables as `CREATE TABLE` text with their comments, the
 //! closest stored samples, and the rules. Plain Rust.
+use super::engine::vocabulary::{Entry, PLACEHOLDER};
 use crate::llm::Message;
 use serde::Deserialize;
 
@@ -143,11 +144,39 @@ Rules:\n\
 - Never call file, network, sleep, locking or server-control functions.\n\
 - If the question cannot be answered from these tables, answer with: SELECT NULL WHERE false -- cannot answer";
 
+/// What the curators' words mean, one line each, for the words over the tables the model is
+/// shown (a relationship: over both of its tables).
+pub fn words(taught: &[Entry], tables: &[&CatTable]) -> Vec<String> {
+    let shown = |schema: &str, name: &str| tables.iter().any(|t| t.schema == schema && t.name == name);
+    let mut out = Vec::new();
+    for e in taught {
+        if !shown(&e.schema, &e.table) {
+            continue;
+        }
+        let table = format!("{}.{}", q(&e.schema), q(&e.table));
+        let expr = e.template.as_deref().map(|t| t.replace(PLACEHOLDER, &table));
+        let meaning = match (e.kind.as_str(), &expr, &e.other) {
+            ("table", _, _) => format!("the table {table}"),
+            ("relationship", _, Some((os, on))) if shown(os, on) => {
+                format!("the join of {table} and {}.{} along their foreign key", q(os), q(on))
+            }
+            ("measure", Some(x), _) => format!("{}({x})", e.aggregate.as_deref().unwrap_or("sum")),
+            ("filter", Some(x), _) => format!("the rows of {table} where {x}"),
+            ("column", Some(x), _) => x.clone(),
+            _ => continue,
+        };
+        let note = if e.note.is_empty() { String::new() } else { format!(" ({})", comment(&e.note)) };
+        out.push(format!("- \"{}\": {meaning}{note}", e.word));
+    }
+    out
+}
+
 /// The conversation for one question.
 pub fn messages(
     question: &str,
     history: &[Message],
     tables: &[&CatTable],
+    words: &[String],
     samples: &[(String, String)],
     with_values: bool,
 ) -> Vec<Message> {
@@ -156,6 +185,10 @@ pub fn messages(
         .map(|t| create_table(t, with_values))
         .collect();
     let mut system = format!("{RULES}\n\nTables:\n\n{}", schema.join("\n\n"));
+    if !words.is_empty() {
+        system.push_str("\n\nWhat words mean in this database (its curators' definitions; use them):\n");
+        system.push_str(&words.join("\n"));
+    }
     if !samples.is_empty() {
         system.push_str("\n\nExamples of questions answered on this database:\n");
         for (sq, ss) in samples {
@@ -259,6 +292,7 @@ mod tests {
             "longest song?",
             &[],
             &[&t],
+            &[],
             &[("q".into(), "SELECT 1".into())],
             false,
         );
@@ -266,9 +300,48 @@ mod tests {
         assert!(!m[0].content.contains("Balls to the Wall"));
         assert!(m[0].content.contains("Question: q\n```sql\nSELECT 1\n```"));
         assert_eq!(m[1].content, "longest song?");
-        assert!(messages("x", &[], &[&t], &[], true)[0]
+        assert!(messages("x", &[], &[&t], &[], &[], true)[0]
             .content
             .contains("Balls to the Wall"));
+    }
+
+    #[test]
+    fn the_curators_words_over_the_tables_shown_are_told() {
+        let t = track();
+        let entry = |word: &str, kind: &str, table: &str, template: Option<&str>, aggregate: Option<&str>| Entry {
+            word: word.into(),
+            kind: kind.into(),
+            schema: "public".into(),
+            table: table.into(),
+            other: (kind == "relationship").then(|| ("public".to_string(), "album".to_string())),
+            template: template.map(|x| x.replace('@', PLACEHOLDER)),
+            aggregate: aggregate.map(str::to_string),
+            data_type: None,
+            note: String::new(),
+        };
+        let taught = [
+            entry("airtime", "column", "track", Some("@.milliseconds"), None),
+            entry("playtime", "measure", "track", Some("@.milliseconds / 1000.0"), Some("sum")),
+            entry("long", "filter", "track", Some("@.milliseconds > 300000"), None),
+            entry("songs", "table", "track", None, None),
+            // over a table the model is not shown, or a relationship with one: not told
+            entry("takings", "measure", "invoice_line", Some("@.unit_price"), Some("sum")),
+            entry("on", "relationship", "track", None, None),
+        ];
+        let lines = words(&taught, &[&t]);
+        assert_eq!(
+            lines,
+            [
+                "- \"airtime\": public.track.milliseconds",
+                "- \"playtime\": sum(public.track.milliseconds / 1000.0)",
+                "- \"long\": the rows of public.track where public.track.milliseconds > 300000",
+                "- \"songs\": the table public.track",
+            ]
+        );
+        let m = messages("total airtime?", &[], &[&t], &lines, &[], false);
+        assert!(m[0].content.contains("What words mean in this database"));
+        assert!(m[0].content.contains("\"airtime\": public.track.milliseconds"));
+        assert!(!messages("x", &[], &[&t], &[], &[], false)[0].content.contains("What words mean"));
     }
 
     #[test]
@@ -284,7 +357,7 @@ mod tests {
                 content: "SELECT count(*) FROM track".into(),
             },
         ];
-        let m = messages("and longer than 5 minutes?", &history, &[&t], &[], false);
+        let m = messages("and longer than 5 minutes?", &history, &[&t], &[], &[], false);
         let roles: Vec<&str> = m.iter().map(|m| m.role).collect();
         assert_eq!(roles, ["system", "user", "assistant", "user"]);
         assert_eq!(m[3].content, "and longer than 5 minutes?");

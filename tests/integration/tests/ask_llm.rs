@@ -191,6 +191,29 @@ fn a_good_answer_runs_and_only_the_schema_leaves_the_database() {
 }
 
 #[test]
+fn the_model_is_told_the_words_a_curator_taught() {
+    let f = fixture("llm_words");
+    let mut c = f.session();
+    c.batch_execute("SELECT ai.teach('takings', 'invoice_line', 'sum(unit_price * quantity)')")
+        .unwrap();
+    f.push(Reply::Sql(
+        "SELECT sum(unit_price * quantity) AS takings FROM public.invoice_line".into(),
+    ));
+    let a = ask(&mut c, "What are the total takings of all invoice lines?").unwrap();
+    assert_eq!(a["source"], "llm");
+    let req = &f.requests()[0];
+    assert!(
+        req.contains(r#""takings\": sum(public.invoice_line.unit_price * public.invoice_line.quantity)"#),
+        "{req}"
+    );
+    // a word forgotten is no longer told
+    c.batch_execute("SELECT ai.forget_word('takings')").unwrap();
+    f.push(Reply::Sql("SELECT 1 AS one".into()));
+    ask(&mut c, "What are the total takings of all invoice lines?").unwrap();
+    assert!(!f.requests()[1].contains("takings\\\": sum"), "{}", f.requests()[1]);
+}
+
+#[test]
 fn a_bad_answer_goes_back_to_the_model_with_the_error() {
     let f = fixture("llm_retry");
     let mut c = f.session();
