@@ -119,7 +119,7 @@ pub fn output_schema(t: &Tool) -> Map<String, Value> {
                 &[],
             ),
             "generate_sql" | "impact_report" | "approve" | "reject" | "cancel" => scalar("string"),
-            "feedback" | "request" => scalar("integer"),
+            "feedback" | "request" | "teach" => scalar("integer"),
             other => unreachable!("tool {other} has no output schema"),
         },
     };

@@ -238,6 +238,28 @@ pub static TOOLS: &[Tool] = &[
             opt("comment", TEXT, "a remark"),
         ],
         Call::Function("feedback"), Returns::Value),
+    tool(Effect::Writes, "teach", Set::Database, "Say what a word means in this database",
+        "Teaches ask a word of this database's questions: the table it names (no meaning), or \
+              one expression over the table's columns — a column (milliseconds), an expression, a \
+              measure (sum(unit_price * quantity)), a filter (status = 'archived') — judged by \
+              PostgreSQL's analyser with the connected role's rights (the allow list, that table \
+              only; nothing is run); kind relationship with another table's name names their join. \
+              A curator's word is used at once; anyone else's is a proposal used only for them \
+              until a curator reviews it. Returns the word's id.",
+        &[
+            arg("word", TEXT, "one to four words, for example takings"),
+            arg("on_table", TEXT, "the table the word is about, for example public.invoice_line"),
+            opt("meaning", TEXT, "the expression over its columns (none: the word names the table; for a relationship: the other table)"),
+            opt("kind", Kind::Choice(&["table", "column", "measure", "filter", "relationship"]), "only needed for a relationship; otherwise it follows from the expression"),
+            opt("note", TEXT, "a remark for people"),
+        ],
+        Call::Function("teach"), Returns::Value),
+    tool(Effect::Reads, "unknown_words", Set::Database, "Words questions used that were not understood",
+        "The words ask questions used in the last 30 days that their answers did not account \
+              for, most frequent first, with the latest question of each: what is worth teaching. \
+              Curators only (it reads everyone's questions).",
+        &[opt("max_words", Kind::Int { min: 1, max: 10_000 }, "how many (default 20)")],
+        Call::Function("unknown_words"), Returns::Rows),
     // ---- impact ----
     tool(Effect::Reads, "impact", Set::Impact, "What a statement would change",
         "Impact of a statement before it runs: rows per table (estimate from statistics, \
@@ -550,7 +572,9 @@ mod tests {
                 "describe_table",
                 "explain",
                 "similar_samples",
-                "feedback"
+                "feedback",
+                "teach",
+                "unknown_words",
             ]
         );
         assert_eq!(names(Set::Impact), ["impact", "impact_report", "lint"]);

@@ -26,9 +26,10 @@ ROOT = os.environ["AI_ROOT"]
 DB = "ai_mcp"
 ALICE, BOB = "mcp_alice", "mcp_bob"  # alice asks and requests; bob approves
 
-WRITERS = {"feedback", "request", "approve", "reject", "cancel", "execute", "rollback", "run_audit"}
+WRITERS = {"feedback", "teach", "request", "approve", "reject", "cancel", "execute", "rollback", "run_audit"}
 ALL_TOOLS = {
     "ask", "generate_sql", "search_catalog", "describe_table", "explain", "similar_samples", "feedback",
+    "teach", "unknown_words",
     "impact", "impact_report", "lint",
     "request", "requests", "request_status", "approve", "reject", "cancel", "execute", "rollback", "verify_audit",
     "insights", "top_queries", "suggest_indexes", "run_audit", "version",
@@ -176,6 +177,21 @@ def test_every_tool_on_chinook_with_separation_of_duties(mode):
             assert s["rows"][0]["question"] == "how many invoices are there"
             f = body(await a.call_tool("feedback", {"usage_id": ans["usage_id"], "rating": 5, "is_correct": True}))
             assert f > 0
+            # the vocabulary: a word alice teaches is her proposal, used for her questions
+            q = "what are the takings of all invoice lines"
+            held = body(await b.call_tool("ask", {"question": q}))
+            assert "takings" in held.get("error", ""), held
+            w = body(await a.call_tool("teach", {"word": "takings", "on_table": "invoice_line",
+                                                 "meaning": "sum(unit_price * quantity)"}))
+            assert w > 0
+            took = body(await a.call_tool("ask", {"question": q}))
+            gold = psql("SELECT sum(unit_price * quantity) FROM invoice_line")
+            assert [float(v) for v in took.get("rows", [{}])[0].values()] == [float(gold)], took
+            r = await a.call_tool("teach", {"word": "takings", "on_table": "invoice_line", "meaning": "pg_sleep(1)"})
+            assert r.is_error and "pg_sleep" in text(r), text(r)
+            r = await a.call_tool("unknown_words", {})
+            assert r.is_error and "ai_curator" in text(r), text(r)
+            assert psql("SELECT ai.forget_word('takings')", user=ALICE) == "1"
 
             # impact
             imp = body(await a.call_tool("impact", {"sql": "DELETE FROM invoice WHERE invoice_id <= 3", "mode": "exact"}))
