@@ -674,6 +674,13 @@ fn a_taught_word_is_read_before_anything_else() {
     );
     assert!(a.sql.contains("GROUP BY"), "{}", a.sql);
     assert!(a.unexplained.is_empty(), "{a:?}");
+    // "the total revenue": the sum it already is, said twice
+    let a = taught_sql(&s, "What is the total revenue of all invoice lines?");
+    assert!(a.unexplained.is_empty(), "{a:?}");
+    assert!(a.sql.contains("sum((il.unit_price * il.quantity))"), "{}", a.sql);
+    // an average of it is no sum: unexplained
+    let a = taught_sql(&s, "What is the average revenue of all invoice lines?");
+    assert!(!a.unexplained.is_empty(), "{a:?}");
     // a filter
     let s = taught(&[(
         "expensive",

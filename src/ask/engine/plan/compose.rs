@@ -217,6 +217,16 @@ impl Analysis<'_> {
                     if agg == Agg::Sum && self.w(pos) == "total" {
                         self.take(pos, 1);
                     }
+                    // "the total revenue": a taught word that sums, with the sum said too
+                    if agg == Agg::Sum
+                        && self.measure_word == Some(pos)
+                        && pos > 0
+                        && matches!(self.w(pos - 1), "total" | "sum")
+                    {
+                        // (an adjective here, not a column called total)
+                        self.take(pos - 1, 1);
+                        self.mentions.retain(|m| !(m.start..m.start + m.len).contains(&(pos - 1)));
+                    }
                     measure = Some(Measure::Of(agg, col));
                 }
                 // "the average of poker players": an aggregate of nothing placed is a word
