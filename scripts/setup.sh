@@ -300,7 +300,10 @@ build_mcpclient() {
 # cargo's build directory of this checkout in the shared cache, kept under
 # $AI_ARCHITECT_BUILD_CACHE_GB (20 GB by default; scripts/prune_build_dir.py says how), and the
 # directories of checkouts not built for a week removed
-step_buildcache() { python3 "$ROOT/scripts/prune_build_dir.py" "$CARGO_BUILD_BUILD_DIR" "$ROOT" >&2; }
+step_buildcache() {
+  command -v python3 >/dev/null || { say "build cache: no python3 here, not kept in size"; return; }
+  python3 "$ROOT/scripts/prune_build_dir.py" "$CARGO_BUILD_BUILD_DIR" "$ROOT" >&2
+}
 
 main() {
   local steps=("$@")
