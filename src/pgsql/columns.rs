@@ -17,17 +17,29 @@ unsafe fn selected(p: &Prepared) -> Vec<(u32, i16)> {
     let queries = pgrx::PgList::<pg_sys::Query>::from_pg((*p.source).query_list);
     for q in queries.iter_ptr() {
         for (relid, cols) in permission_entries(q) {
-            let mut k = -1;
-            loop {
-                k = pg_sys::bms_next_member(cols, k);
-                if k < 0 {
-                    break;
-                }
-                let attnum = k + pg_sys::FirstLowInvalidHeapAttributeNumber;
-                if attnum > 0 && !out.contains(&(relid.to_u32(), attnum as i16)) {
-                    out.push((relid.to_u32(), attnum as i16));
+            for attnum in user_attnums(cols) {
+                if !out.contains(&(relid.to_u32(), attnum)) {
+                    out.push((relid.to_u32(), attnum));
                 }
             }
+        }
+    }
+    out
+}
+
+/// The user columns (attnum > 0) of a set of attribute numbers offset by
+/// FirstLowInvalidHeapAttributeNumber, as PostgreSQL keeps them, ascending.
+pub(super) unsafe fn user_attnums(set: *const pg_sys::Bitmapset) -> Vec<i16> {
+    let mut out = Vec::new();
+    let mut k = -1;
+    loop {
+        k = pg_sys::bms_next_member(set, k);
+        if k < 0 {
+            break;
+        }
+        let attnum = k + pg_sys::FirstLowInvalidHeapAttributeNumber;
+        if attnum > 0 {
+            out.push(attnum as i16);
         }
     }
     out

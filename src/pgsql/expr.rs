@@ -170,18 +170,7 @@ unsafe fn target(p: &Prepared) -> Result<Judged, PgSqlError> {
     // the one relation is range table entry 1
     let mut read: *mut pg_sys::Bitmapset = std::ptr::null_mut();
     pg_sys::pull_varattnos(expr, 1, &mut read);
-    let mut columns = Vec::new();
-    let mut k = -1;
-    loop {
-        k = pg_sys::bms_next_member(read, k);
-        if k < 0 {
-            break;
-        }
-        let attnum = k + pg_sys::FirstLowInvalidHeapAttributeNumber;
-        if attnum > 0 {
-            columns.push(attnum as i16);
-        }
-    }
+    let columns = super::columns::user_attnums(read);
     Ok(Judged {
         data_type,
         category,
