@@ -184,3 +184,5 @@ pub fn phrases(question: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod names_tests;

@@ -1,6 +1,6 @@
 use super::*;
 
-fn table(name: &str, rows: f64, cols: &[(&str, &str, bool)]) -> Table {
+pub(super) fn table(name: &str, rows: f64, cols: &[(&str, &str, bool)]) -> Table {
     Table {
         schema: "public".into(),
         name: name.into(),
@@ -23,7 +23,7 @@ fn table(name: &str, rows: f64, cols: &[(&str, &str, bool)]) -> Table {
 }
 
 /// A one-column foreign key from table `from` to table `to`.
-fn fk(from: usize, fc: &str, to: usize, tc: &str) -> ForeignKey {
+pub(super) fn fk(from: usize, fc: &str, to: usize, tc: &str) -> ForeignKey {
     ForeignKey {
         from,
         from_columns: vec![fc.into()],

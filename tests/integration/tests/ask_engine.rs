@@ -212,6 +212,10 @@ fn evaluate(c: &mut Client, file: &str) -> Outcome {
                 if words.is_empty() { String::new() } else { format!("; not understood: {}", words.join(", ")) },
                 if v.right { ", would have been right" } else { "" }
             );
+            if let Some(sql) = a["sql"].as_str() {
+                // what it would have run: the reading to improve, or the word to place
+                v.note = format!("{}: {}", v.note, sql.replace('\n', " "));
+            }
         }
         if !v.note.is_empty() {
             v.note = format!("[{}] {} — {}", case.group, case.question, v.note);
@@ -500,9 +504,12 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// with "the average number of", "all the information about", a column named as its table
 /// and superlatives over orderable columns, 158 / 132 (83.5%, 14.2%); with a key the question
 /// names shown, 176 / 146 (83.0%, 15.7%); with "the total number of", "in ascending order of",
-/// "sort … by" and "compute", 187 / 157 (84.0%, 16.9%). The floors sit just under.
-const MIN_PUBLIC_PRECISION: f64 = 0.82;
-const MIN_PUBLIC_ACCURACY: f64 = 0.16;
+/// "sort … by" and "compute", 187 / 157 (84.0%, 16.9%); with a short word of a name the SQL
+/// reads ("cars" over cars_data) or two words a name writes as one ("country name") accounted
+/// for, and a join that one of two foreign keys between the same tables could make held back,
+/// 201 / 173 (86.1%, 18.6%). The floors sit just under.
+const MIN_PUBLIC_PRECISION: f64 = 0.85;
+const MIN_PUBLIC_ACCURACY: f64 = 0.18;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.

@@ -334,6 +334,8 @@ impl Analysis<'_> {
             self.guesses.push("a limit without an ordering");
         }
         self.account_for_words(&sql, &from, &neg_tables);
+        let steps = from.joins.iter().map(|(st, _)| st).chain(neg_path.iter().flatten());
+        let two_ways = steps.map(|st| st.fk).any(|fk| self.an_unnamed_one_of_two(fk));
         let unexplained = self.unexplained();
         let content = (0..self.toks.len())
             .filter(|&i| self.is_content(i))
@@ -348,6 +350,11 @@ impl Analysis<'_> {
         }
         if !missing.is_empty() {
             confidence = confidence.min(0.2);
+        }
+        if two_ways {
+            // "high schoolers with at least 3 friends" over friend(student_id, friend_id):
+            // which side is the student's is a guess, and a wrong one counts the other side
+            confidence = confidence.min(UNEXPLAINED_CAP);
         }
         let confidence = (confidence.clamp(0.0, 1.0) * 100.0).round() / 100.0;
         let tables: Vec<String> = from
@@ -499,6 +506,30 @@ impl Analysis<'_> {
     /// between two tables the SQL joins directly, not right before the second, names their
     /// relationship ("clients that sent the most shipments", "physicians who never attended
     /// an admission").
+    /// Whether foreign key `fk` is one of two or more between the same two tables and no
+    /// word of the question names its columns (beyond the tables' own names and "id").
+    fn an_unnamed_one_of_two(&self, fk: usize) -> bool {
+        let s = self.s;
+        let k = &s.fks[fk];
+        let pair = |f: &super::super::ForeignKey| {
+            (f.from == k.from && f.to == k.to) || (f.from == k.to && f.to == k.from)
+        };
+        if s.fks.iter().filter(|f| pair(f)).count() < 2 {
+            return false;
+        }
+        let tables: Vec<String> = [k.from, k.to]
+            .iter()
+            .flat_map(|&t| name_stems(&s.tables[t].name))
+            .collect();
+        let own: Vec<String> = k
+            .from_columns
+            .iter()
+            .flat_map(|c| col_stems(c))
+            .filter(|w| w != "id" && !tables.contains(w))
+            .collect();
+        !self.toks.iter().any(|t| own.contains(&t.stem))
+    }
+
     fn account_for_words(&mut self, sql: &str, from: &From, neg_tables: &[usize]) {
         let s = self.s;
         let in_sql = |t: usize| from.tables.contains(&t) || neg_tables.contains(&t);
@@ -521,6 +552,9 @@ impl Analysis<'_> {
         // what the answer shows: the select list, before the first FROM
         let shown = &sql[..sql.find("FROM ").unwrap_or(sql.len())];
         let col_shown = |c: Col| in_sql(c.0) && shown.contains(&needle(c));
+        // words of a phrase whose table or column the SQL does not read ("the owner's first
+        // name" when only the dog's name is shown): not accounted for by another name
+        let mut misplaced: Vec<usize> = Vec::new();
         for m in &self.mentions {
             // "list the document ids": an id asked for is shown, not only joined on
             let asks_id = (m.start..m.start + m.len).any(|i| matches!(self.w(i), "id" | "ids"));
@@ -540,6 +574,9 @@ impl Analysis<'_> {
             if !used {
                 for i in m.start..(m.start + m.len).min(self.used.len()) {
                     self.used[i] = false;
+                    if m.len > 1 {
+                        misplaced.push(i);
+                    }
                 }
             }
         }
@@ -556,8 +593,26 @@ impl Analysis<'_> {
             a.len() >= 6 && b.len() >= 6 && a.chars().zip(b.chars()).take(6).all(|(x, y)| x == y)
         };
         for i in 0..self.toks.len() {
-            if !self.used[i] && words.iter().any(|w| prefix(w, &self.toks[i].stem)) {
+            let stem = &self.toks[i].stem;
+            // "the cars" over cars_data, "TV" over tv_channel: a word of a name the SQL reads
+            // (an id is accounted for only when shown, below)
+            let named = words.iter().any(|w| w == stem)
+                && !matches!(stem.as_str(), "id" | "")
+                && !misplaced.contains(&i);
+            if !self.used[i] && (named || words.iter().any(|w| prefix(w, stem))) {
                 self.used[i] = true;
+            }
+        }
+        // "the country name" over countryname, "high schoolers" over highschooler: two words
+        // written as one in the name
+        for i in 1..self.toks.len() {
+            if self.used[i - 1] && self.used[i] {
+                continue;
+            }
+            let joined = stem(&format!("{}{}", self.toks[i - 1].lower, self.toks[i].lower));
+            let placed = !misplaced.contains(&(i - 1)) && !misplaced.contains(&i);
+            if placed && self.is_content(i - 1) && self.is_content(i) && words.contains(&joined) {
+                self.take(i - 1, 2);
             }
         }
         let mut tables_at: Vec<(usize, usize)> = self
