@@ -367,6 +367,8 @@ impl Analysis<'_> {
         // "whose nationality is not 'USA'", "people who are not from Russia": the negation
         // is the value's, when no table follows it
         let mut negated_value = false;
+        // the first date condition: its column, its place among the wheres and its bounds
+        let mut last_date: Option<(Col, usize, (Option<String>, Option<String>))> = None;
         for c in conds {
             match c {
                 Cond::Filter { pos, table, sql } => {
@@ -387,6 +389,15 @@ impl Analysis<'_> {
                     let not = !negated_value
                         && negated.is_none()
                         && self.negation_at.is_some_and(|p| pos > p && pos <= p + 4);
+                    let fans_out = super::sql::path(self.s, &[subject], col.0)
+                        .is_some_and(|p| p.iter().any(|st| st.fans_out));
+                    if not && fans_out {
+                        // "countries that do not speak English" is no row of another language:
+                        // a negation over a one-to-many join is not read
+                        negated_value = true;
+                        self.unplaced(pos..pos + 1, "a negated value across a one-to-many join");
+                        continue;
+                    }
                     if not {
                         negated_value = true;
                         wheres.push((
@@ -530,13 +541,30 @@ impl Analysis<'_> {
                         }
                     };
                     let (lo, hi) = (lo.map(year), hi.map(year));
-                    if let Some(lo) = lo {
+                    if let Some(lo) = &lo {
                         parts.push(format!("{c} >= {lo}"));
                     }
-                    if let Some(hi) = hi {
+                    if let Some(hi) = &hi {
                         parts.push(format!("{c} < {hi}"));
                     }
-                    wheres.push((col.0, parts.join(" AND ")));
+                    let text = parts.join(" AND ");
+                    // "after 2013 or before 2008": either bound, on the same column
+                    let either = pos > 0 && self.w(pos - 1) == "or";
+                    match last_date.clone().filter(|d| d.0 == col) {
+                        Some((_, at, _)) if either => {
+                            wheres[at].1 = format!("({} OR {text})", wheres[at].1);
+                            self.take(pos - 1, 1);
+                        }
+                        // "born before 1945 and after 1955": no row is both
+                        Some((_, _, (lo0, hi0))) if disjoint(&lo0, &hi0, &lo, &hi) => {
+                            self.unplaced(pos..pos + 1, "bounds no row meets");
+                        }
+                        Some(_) => wheres.push((col.0, text)),
+                        None => {
+                            last_date = Some((col, wheres.len(), (lo.clone(), hi.clone())));
+                            wheres.push((col.0, text));
+                        }
+                    }
                 }
             }
         }
@@ -727,4 +755,20 @@ impl Analysis<'_> {
             || super::sql::path(self.s, &[subject], col.0)
                 .is_some_and(|p| p.iter().all(|s| !s.fans_out))
     }
+}
+
+/// Whether two ranges of the same column, each `[lo, hi)` in the same SQL form (a year or a
+/// DATE literal), have no value in common.
+fn disjoint(
+    lo0: &Option<String>,
+    hi0: &Option<String>,
+    lo: &Option<String>,
+    hi: &Option<String>,
+) -> bool {
+    let key = |s: &String| s.trim_start_matches("DATE '").trim_end_matches('\'').to_string();
+    let before = |h: &Option<String>, l: &Option<String>| match (h, l) {
+        (Some(h), Some(l)) => key(h) <= key(l),
+        _ => false,
+    };
+    before(hi0, lo) || before(hi, lo0)
 }

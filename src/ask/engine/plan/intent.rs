@@ -27,6 +27,16 @@ impl Analysis<'_> {
             let w = self.w(i).to_string();
             let next = self.w(i + 1).to_string();
             match w.as_str() {
+                // "shared by the most number of orchestras", "the greatest number of
+                // students": a count to order by, the first row (the noun follows "of")
+                "most" | "least" | "fewest" | "greatest" | "largest" | "highest" | "biggest"
+                | "lowest" | "smallest"
+                    if next == "number" && self.w(i + 2) == "of" =>
+                {
+                    let desc = !matches!(w.as_str(), "least" | "fewest" | "lowest" | "smallest");
+                    self.most = Some((i + 2, desc));
+                    self.take(i, 3);
+                }
                 "how" if next == "many" => {
                     self.count_at.get_or_insert(i);
                     self.take(i, 2);

@@ -102,6 +102,10 @@ impl Analysis<'_> {
                         return push(self, Some(lit(y, 1)), Some(lit(y2 + 1, 1)), 4);
                     }
                 }
+                // "in 2014 or 2015": the two years, one after the other
+                if self.w(i + 2) == "or" && self.year(i + 3) == Some(y + 1) {
+                    return push(self, Some(lit(y, 1)), Some(lit(y + 2, 1)), 4);
+                }
                 return push(self, Some(lit(y, 1)), Some(lit(y + 1, 1)), 2);
             }
         }

@@ -2,6 +2,7 @@
 //! over one [`Analysis`] of the question's tokens: literals, intent, linking (the three mark
 //! the tokens they explain), composition (the plan) and SQL (rendering). A token no stage
 //! explains is reported back as not understood.
+mod account;
 mod compose;
 mod intent;
 mod linking;

@@ -336,6 +336,9 @@ impl Analysis<'_> {
         self.account_for_words(&sql, &from, &neg_tables);
         let steps = from.joins.iter().map(|(st, _)| st).chain(neg_path.iter().flatten());
         let two_ways = steps.map(|st| st.fk).any(|fk| self.an_unnamed_one_of_two(fk));
+        // "visitors who did not visit any museum opened after 2010" read as visits joined and
+        // none at all: a table both joined and denied answers nothing asked
+        let denied_and_joined = neg_tables.iter().any(|t| from.tables.contains(t));
         let unexplained = self.unexplained();
         let content = (0..self.toks.len())
             .filter(|&i| self.is_content(i))
@@ -351,7 +354,7 @@ impl Analysis<'_> {
         if !missing.is_empty() {
             confidence = confidence.min(0.2);
         }
-        if two_ways {
+        if two_ways || denied_and_joined {
             // "high schoolers with at least 3 friends" over friend(student_id, friend_id):
             // which side is the student's is a guess, and a wrong one counts the other side
             confidence = confidence.min(UNEXPLAINED_CAP);
@@ -497,226 +500,11 @@ impl Analysis<'_> {
         out.push('.');
         out
     }
-
-    /// Which question words the finished SQL accounts for. A table or column the question
-    /// names but the SQL does not use is not understood ("which drugs ..." answered with
-    /// departments); a word of a foreign key the joins follow is ("each employee supports":
-    /// support_rep_id), and so is a word that shares its first six letters with a table or
-    /// column the SQL uses ("insured" and insurer, "prescribed" and prescriptions); a word
-    /// between two tables the SQL joins directly, not right before the second, names their
-    /// relationship ("clients that sent the most shipments", "physicians who never attended
-    /// an admission").
-    /// Whether foreign key `fk` is one of two or more between the same two tables and no
-    /// word of the question names its columns (beyond the tables' own names and "id").
-    fn an_unnamed_one_of_two(&self, fk: usize) -> bool {
-        let s = self.s;
-        let k = &s.fks[fk];
-        let pair = |f: &super::super::ForeignKey| {
-            (f.from == k.from && f.to == k.to) || (f.from == k.to && f.to == k.from)
-        };
-        if s.fks.iter().filter(|f| pair(f)).count() < 2 {
-            return false;
-        }
-        let tables: Vec<String> = [k.from, k.to]
-            .iter()
-            .flat_map(|&t| name_stems(&s.tables[t].name))
-            .collect();
-        let own: Vec<String> = k
-            .from_columns
-            .iter()
-            .flat_map(|c| col_stems(c))
-            .filter(|w| w != "id" && !tables.contains(w))
-            .collect();
-        !self.toks.iter().any(|t| own.contains(&t.stem))
-    }
-
-    fn account_for_words(&mut self, sql: &str, from: &From, neg_tables: &[usize]) {
-        let s = self.s;
-        let in_sql = |t: usize| from.tables.contains(&t) || neg_tables.contains(&t);
-        // a taught relationship is understood when the SQL reads both its tables
-        for &(at, len, a, b) in &self.relationships {
-            if !(in_sql(a) && in_sql(b)) {
-                for i in at..(at + len).min(self.used.len()) {
-                    self.used[i] = false;
-                }
-            }
-        }
-        let needle = |(t, c): Col| {
-            let col = &s.tables[t].columns[c];
-            match col.expr {
-                Some(_) => column_sql(col, from.alias_of(t)),
-                None => format!(".{}", ident(&col.name)),
-            }
-        };
-        let col_used = |c: Col| in_sql(c.0) && sql.contains(&needle(c));
-        // what the answer shows: the select list, before the first FROM
-        let shown = &sql[..sql.find("FROM ").unwrap_or(sql.len())];
-        let col_shown = |c: Col| in_sql(c.0) && shown.contains(&needle(c));
-        // words of a phrase whose table or column the SQL does not read ("the owner's first
-        // name" when only the dog's name is shown): not accounted for by another name
-        let mut misplaced: Vec<usize> = Vec::new();
-        for m in &self.mentions {
-            // "list the document ids": an id asked for is shown, not only joined on
-            let asks_id = (m.start..m.start + m.len).any(|i| matches!(self.w(i), "id" | "ids"));
-            let used = match &m.target {
-                // "members who never borrowed a book": no loan, whatever its book
-                Target::Table(t) => {
-                    in_sql(*t)
-                        || s.fks
-                            .iter()
-                            .any(|fk| fk.to == *t && neg_tables.contains(&fk.from))
-                }
-                Target::Columns(cs) if asks_id => cs.iter().any(|(c, _)| col_shown(*c)),
-                Target::Columns(cs) => cs
-                    .iter()
-                    .any(|(c, _)| col_used(*c) || neg_tables.contains(&c.0)),
-            };
-            if !used {
-                for i in m.start..(m.start + m.len).min(self.used.len()) {
-                    self.used[i] = false;
-                    if m.len > 1 {
-                        misplaced.push(i);
-                    }
-                }
-            }
-        }
-        let mut words: Vec<String> = Vec::new();
-        for &t in from.tables.iter().chain(neg_tables) {
-            words.extend(name_stems(&s.tables[t].name));
-            for (c, col) in s.tables[t].columns.iter().enumerate() {
-                if col_used((t, c)) {
-                    words.extend(col_stems(&col.name));
-                }
-            }
-        }
-        let prefix = |a: &str, b: &str| {
-            a.len() >= 6 && b.len() >= 6 && a.chars().zip(b.chars()).take(6).all(|(x, y)| x == y)
-        };
-        for i in 0..self.toks.len() {
-            let stem = &self.toks[i].stem;
-            // "the cars" over cars_data, "TV" over tv_channel: a word of a name the SQL reads
-            // (an id is accounted for only when shown, below)
-            let named = words.iter().any(|w| w == stem)
-                && !matches!(stem.as_str(), "id" | "")
-                && !misplaced.contains(&i);
-            if !self.used[i] && (named || words.iter().any(|w| prefix(w, stem))) {
-                self.used[i] = true;
-            }
-        }
-        // "the country name" over countryname, "high schoolers" over highschooler: two words
-        // written as one in the name
-        for i in 1..self.toks.len() {
-            if self.used[i - 1] && self.used[i] {
-                continue;
-            }
-            let joined = stem(&format!("{}{}", self.toks[i - 1].lower, self.toks[i].lower));
-            let placed = !misplaced.contains(&(i - 1)) && !misplaced.contains(&i);
-            if placed && self.is_content(i - 1) && self.is_content(i) && words.contains(&joined) {
-                self.take(i - 1, 2);
-            }
-        }
-        let mut tables_at: Vec<(usize, usize)> = self
-            .mentions
-            .iter()
-            .filter_map(|m| match m.target {
-                Target::Table(t) if in_sql(t) => Some((m.start, t)),
-                _ => None,
-            })
-            .collect();
-        // "more than 53 shipments": a table named inside a comparison
-        for k in 0..self.toks.len() {
-            if let Some(t) = self.table_word(k).filter(|&t| self.used[k] && in_sql(t)) {
-                if !tables_at.iter().any(|(p, _)| *p == k) {
-                    tables_at.push((k, t));
-                }
-            }
-        }
-        tables_at.sort();
-        let linked = |a: usize, b: usize| {
-            s.fks
-                .iter()
-                .any(|fk| (fk.from == a && fk.to == b) || (fk.from == b && fk.to == a))
-        };
-        // directly, or through one bridge table the SQL also reads ("members borrowed books":
-        // loans)
-        let direct = |a: usize, b: usize| {
-            linked(a, b)
-                || from
-                    .tables
-                    .iter()
-                    .chain(neg_tables)
-                    .any(|&m| m != a && m != b && linked(a, m) && linked(m, b))
-        };
-        for i in 0..self.toks.len() {
-            // an id is asked for, never a relationship (see below)
-            if self.used[i] || !self.is_content(i) || matches!(self.w(i), "id" | "ids") {
-                continue;
-            }
-            let before = tables_at.iter().rev().find(|(p, _)| *p < i);
-            let after = tables_at.iter().find(|(p, _)| *p > i + 1);
-            // "how many courses does each faculty offer": the verb last, after does / do / did
-            let last = (i + 1..self.toks.len()).all(|k| is_function_word(&self.toks[k].lower));
-            let asked = (0..i).any(|k| ["does", "do", "did"].contains(&self.w(k)));
-            let earlier = tables_at.iter().rev().filter(|(p, _)| *p < i).nth(1);
-            let (before, after) = match (after, earlier) {
-                (None, Some(e)) if last && asked => (Some(e), before),
-                _ => (before, after),
-            };
-            let (Some(&(pa, a)), Some(&(pb, b))) = (before, after) else {
-                continue;
-            };
-            let alone = (pa + 1..pb)
-                .filter(|&k| k != i)
-                .all(|k| self.used[k] || !self.is_content(k));
-            if alone && a != b && direct(a, b) {
-                self.used[i] = true;
-            }
-        }
-        // last, so that the relationship rule above judges the words between two tables
-        // without these
-        let fk_words: Vec<String> = from
-            .joins
-            .iter()
-            .flat_map(|(st, _)| &s.fks[st.fk].from_columns)
-            .flat_map(|c| col_stems(c))
-            .filter(|w| w != "id")
-            .collect();
-        for i in 0..self.toks.len() {
-            if !self.used[i] && fk_words.contains(&self.toks[i].stem) {
-                self.used[i] = true;
-            }
-        }
-        // "the document ids", "artist id": accounted for when the answer shows that table's key
-        for i in 1..self.toks.len() {
-            if self.used[i] || !matches!(self.w(i), "id" | "ids") {
-                continue;
-            }
-            if let Some(t) = self.table_word(i - 1).filter(|&t| in_sql(t)) {
-                let key_shown = s.tables[t]
-                    .columns
-                    .iter()
-                    .enumerate()
-                    .any(|(c, col)| col.pk && col_shown((t, c)));
-                if key_shown {
-                    self.used[i] = true;
-                }
-            }
-        }
-        // a number the SQL holds as written is accounted for (a value it compares with)
-        for i in 0..self.toks.len() {
-            if !self.used[i]
-                && self.toks[i].number.is_some()
-                && holds_number(sql, &self.toks[i].text)
-            {
-                self.used[i] = true;
-            }
-        }
-    }
 }
 
 /// Whether `sql` holds the number `n` as a whole token (not as part of a longer number, a
 /// name or a date: the bound DATE '2024-01-01' of "in 2023" does not hold 2024).
-fn holds_number(sql: &str, n: &str) -> bool {
+pub(super) fn holds_number(sql: &str, n: &str) -> bool {
     let b = sql.as_bytes();
     sql.match_indices(n).any(|(at, _)| {
         let before = at.checked_sub(1).map(|k| b[k]);
