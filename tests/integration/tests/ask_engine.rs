@@ -329,10 +329,10 @@ fn report(name: &str, o: &Outcome) -> (Tally, String) {
 }
 
 /// Accuracy of the attempts by the confidence they reported: is a high confidence earned?
-fn calibration(sets: &[(&str, &Outcome)]) -> String {
+fn calibration(title: &str, sets: &[(&str, &Outcome)]) -> String {
     let bands = [(0.0, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0), (1.0, 1.01)];
-    let mut md = String::from(
-        "### Calibration: attempts by reported confidence (all six sets)\n\n| confidence | attempts | right | accuracy |\n|---|---|---|---|\n",
+    let mut md = format!(
+        "### Calibration: attempts by reported confidence ({title})\n\n| confidence | attempts | right | accuracy |\n|---|---|---|---|\n",
     );
     for (lo, hi) in bands {
         let in_band: Vec<&Verdict> = sets
@@ -395,7 +395,7 @@ fn engine_accuracy_and_precision() {
         outcomes.push((name, o));
     }
     let refs: Vec<(&str, &Outcome)> = outcomes.iter().map(|(n, o)| (*n, o)).collect();
-    calibration(&refs);
+    calibration("all six sets", &refs);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -447,12 +447,14 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
     let mut per_db = String::new();
     let mut taught_md = String::new();
     let mut taught_all = Tally::default();
+    let mut outcomes: Vec<(&str, Outcome)> = Vec::new();
     for name in dbs {
         let db = TestDb::new(&format!("ask_pub_{name}"));
         let mut c = db.connect("postgres");
         load_schema(&mut c, &format!("public/{name}"));
         let o = evaluate(&mut c, &format!("public/{name}.json"));
         let (t, _) = report(name, &o);
+        outcomes.push((*name, o));
         all.questions += t.questions;
         all.given += t.given;
         all.right += t.right;
@@ -477,6 +479,8 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
     } else {
         "Spider dev (public development set)"
     };
+    let refs: Vec<(&str, &Outcome)> = outcomes.iter().map(|(n, o)| (*n, o)).collect();
+    calibration(set, &refs);
     let md = format!(
         "### {set}: {}/{} right ({:.1}% accuracy), {} answered ({:.1}% precision)\n\n{TABLE_HEAD}{per_db}{}",
         all.right,
@@ -507,9 +511,14 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// "sort … by" and "compute", 187 / 157 (84.0%, 16.9%); with a short word of a name the SQL
 /// reads ("cars" over cars_data) or two words a name writes as one ("country name") accounted
 /// for, and a join that one of two foreign keys between the same tables could make held back,
-/// 201 / 173 (86.1%, 18.6%). The floors sit just under.
-const MIN_PUBLIC_PRECISION: f64 = 0.85;
-const MIN_PUBLIC_ACCURACY: f64 = 0.18;
+/// 201 / 173 (86.1%, 18.6%); with a verb whose every other word is accounted for taken for
+/// what the rows are (unless it names what the SQL leaves out), "in 2014 or 2015", either of
+/// two dates, "the most number of", and a negation across a one-to-many join, a table both
+/// denied and joined, a column's values denied, bounds no row meets, a column's own name
+/// taken for its value and "details" over a column of details held back, 216 / 195 (90.3%,
+/// 20.9%). The floors sit just under.
+const MIN_PUBLIC_PRECISION: f64 = 0.89;
+const MIN_PUBLIC_ACCURACY: f64 = 0.20;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.

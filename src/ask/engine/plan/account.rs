@@ -218,7 +218,25 @@ impl Analysis<'_> {
                 self.used[i] = true;
             }
         }
-        self.account_for_verbs(&words, &col_used, &in_sql);
+        // "Show paragraph details": where a table the SQL reads has a column of that word
+        // (other_details) it is that column, not a word to pass over
+        for i in 0..self.toks.len() {
+            let t = &self.toks[i];
+            let whole = self.all_columns.is_some_and(|(at, n)| (at..at + n).contains(&i));
+            if whole || !matches!(t.stem.as_str(), "detail" | "information" | "info" | "data") {
+                continue;
+            }
+            let left_out = from.tables.iter().any(|&tb| {
+                s.tables[tb].columns.iter().enumerate().any(|(c, col)| {
+                    !col_used((tb, c)) && col_stems(&col.name).contains(&t.stem)
+                })
+            });
+            if left_out && !self.unplaced_function_words.contains(&i) {
+                self.unplaced_function_words.push(i);
+            }
+        }
+        let outer: Vec<usize> = from.joins.iter().filter(|j| j.1).map(|j| j.0.to).collect();
+        self.account_for_verbs(&words, &outer, &col_used, &in_sql);
     }
 
     /// "How many countries are listed?", "languages spoken in Aruba", "channels that use
@@ -229,6 +247,7 @@ impl Analysis<'_> {
     fn account_for_verbs(
         &mut self,
         words: &[String],
+        outer: &[usize],
         col_used: &dyn Fn(Col) -> bool,
         in_sql: &dyn Fn(usize) -> bool,
     ) {
@@ -239,6 +258,15 @@ impl Analysis<'_> {
         // a taught relationship means its two tables, whatever its form
         let taught = |i: usize| self.relationships.iter().any(|r| (r.0..r.0 + r.1).contains(&i));
         if open.iter().any(|&i| taught(i)) {
+            return;
+        }
+        // "the contestants who got voted": only those with a vote, where the SQL keeps all
+        // (a LEFT JOIN of votes)
+        let outer_words: Vec<String> = outer.iter().flat_map(|&t| name_stems(&s.tables[t].name)).collect();
+        if open
+            .iter()
+            .any(|&i| verb_roots(&self.toks[i].lower).iter().any(|r| outer_words.contains(r)))
+        {
             return;
         }
         let sure = self.guesses.is_empty() && self.unplaced_function_words.is_empty();

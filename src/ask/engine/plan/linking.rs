@@ -24,11 +24,22 @@ impl Analysis<'_> {
                     .join(" ");
                 let singular = words::singular_phrase(&phrase).filter(|_| !quoted);
                 let exact = values.iter().any(|v| v.phrase == phrase);
+                // "the Package Options of …" over package_option: the column's name, not its
+                // value 'Option'
+                let own_name = |v: &ValueHit| {
+                    let words = col_stems(&self.s.tables[v.table].columns[v.column].name);
+                    !quoted
+                        && len == 1
+                        && i > 0
+                        && words.contains(&span[0].stem)
+                        && words.contains(&self.toks[i - 1].stem)
+                };
                 let hits: Vec<&ValueHit> = values
                     .iter()
                     .filter(|v| {
                         v.phrase == phrase || (!exact && singular.as_ref() == Some(&v.phrase))
                     })
+                    .filter(|v| !own_name(v))
                     .collect();
                 if hits.is_empty() {
                     continue;

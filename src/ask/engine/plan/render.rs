@@ -339,6 +339,9 @@ impl Analysis<'_> {
         // "visitors who did not visit any museum opened after 2010" read as visits joined and
         // none at all: a table both joined and denied answers nothing asked
         let denied_and_joined = neg_tables.iter().any(|t| from.tables.contains(t));
+        // "countries that are not playing cartoons by X" lists a column's values: a country
+        // with one such channel and one other is both; which one is meant is a guess
+        let denied_per_value = negation.is_some() && self.list_col.is_some();
         let unexplained = self.unexplained();
         let content = (0..self.toks.len())
             .filter(|&i| self.is_content(i))
@@ -354,7 +357,7 @@ impl Analysis<'_> {
         if !missing.is_empty() {
             confidence = confidence.min(0.2);
         }
-        if two_ways || denied_and_joined {
+        if two_ways || denied_and_joined || denied_per_value {
             // "high schoolers with at least 3 friends" over friend(student_id, friend_id):
             // which side is the student's is a guess, and a wrong one counts the other side
             confidence = confidence.min(UNEXPLAINED_CAP);
