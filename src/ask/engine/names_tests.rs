@@ -117,3 +117,4 @@ fn a_join_one_of_two_foreign_keys_could_make_is_held_back() {
     let a = ask("How many dogs does each owner have?", &[]);
     assert!(a.confidence >= 0.6, "{a:?}");
 }
+

@@ -116,10 +116,34 @@ impl Analysis<'_> {
             if self.used[i - 1] && self.used[i] {
                 continue;
             }
-            let joined = stem(&format!("{}{}", self.toks[i - 1].lower, self.toks[i].lower));
+            let (a, b) = (&self.toks[i - 1], &self.toks[i]);
+            let joined = stem(&format!("{}{}", a.lower, b.lower));
+            // "last name" over lname
+            let initial = format!("{}{}", a.lower.chars().next().unwrap_or(' '), b.stem);
             let placed = !misplaced.contains(&(i - 1)) && !misplaced.contains(&i);
-            if placed && self.is_content(i - 1) && self.is_content(i) && words.contains(&joined) {
+            if placed
+                && self.is_content(i - 1)
+                && self.is_content(i)
+                && (words.contains(&joined) || words.contains(&initial))
+            {
                 self.take(i - 1, 2);
+            }
+        }
+        // "the name of the country" over countryname; "the names of all cartoons" when the
+        // answer shows the cartoons' label (title)
+        for i in 0..self.toks.len() {
+            if self.used[i] || self.toks[i].stem != "name" || self.w(i + 1) != "of" {
+                continue;
+            }
+            let Some((k, t)) = self.table_after(i + 2, 2).filter(|&(_, t)| in_sql(t)) else {
+                continue;
+            };
+            let joined = format!("{}{}", self.toks[k].stem, self.toks[i].stem);
+            let label_shown = s.tables[t].columns.iter().enumerate().any(|(c, col)| {
+                col.kind == Kind::Text && !col.pk && col_shown((t, c))
+            });
+            if words.contains(&joined) || label_shown {
+                self.used[i] = true;
             }
         }
         let mut tables_at: Vec<(usize, usize)> = self
@@ -155,8 +179,10 @@ impl Analysis<'_> {
                     .any(|&m| m != a && m != b && linked(a, m) && linked(m, b))
         };
         for i in 0..self.toks.len() {
-            // an id is asked for, never a relationship (see below)
-            if self.used[i] || !self.is_content(i) || matches!(self.w(i), "id" | "ids") {
+            // an id is asked for, never a relationship (see below); "both cats and dogs" asks
+            // for two rows
+            if self.used[i] || !self.is_content(i) || matches!(self.w(i), "id" | "ids" | "both")
+            {
                 continue;
             }
             let before = tables_at.iter().rev().find(|(p, _)| *p < i);
@@ -269,7 +295,10 @@ impl Analysis<'_> {
         {
             return;
         }
-        let sure = self.guesses.is_empty() && self.unplaced_function_words.is_empty();
+        // (which table a column named first belongs to is the one guess that leaves the
+        // words' reading alone)
+        let sure = self.guesses.iter().all(|g| *g == "subject from a column")
+            && self.unplaced_function_words.is_empty();
         if !sure || open.is_empty() || !open.iter().all(|&i| self.verb_at(i)) {
             return;
         }
@@ -280,9 +309,11 @@ impl Analysis<'_> {
                 left_out.extend(name_stems(&table.name));
                 continue;
             }
+            // (the table's own words name it, and it is read: student_enrolment_id)
+            let own = name_stems(&table.name);
             for (c, col) in table.columns.iter().enumerate() {
                 if !col_used((t, c)) {
-                    left_out.extend(col_stems(&col.name));
+                    left_out.extend(col_stems(&col.name).into_iter().filter(|w| !own.contains(w)));
                 }
             }
         }
