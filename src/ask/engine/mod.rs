@@ -185,4 +185,4 @@ pub fn phrases(question: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
-mod names_tests;
+mod accounting_tests;

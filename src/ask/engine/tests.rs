@@ -33,7 +33,7 @@ pub(super) fn fk(from: usize, fc: &str, to: usize, tc: &str) -> ForeignKey {
 }
 
 /// The music store's shape: enough of Chinook to test linking and joins.
-fn music() -> Schema {
+pub(super) fn music() -> Schema {
     let tables = vec![
         table(
             "artist",

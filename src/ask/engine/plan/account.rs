@@ -352,11 +352,18 @@ impl Analysis<'_> {
             && !ORDER_WORDS.contains(&w)
             && ((w.len() > 4 && (w.ends_with("ed") || w.ends_with("ing")))
                 || PARTICIPLES.contains(&w));
+        // (a relative pronoun after the noun it is about: "channels that use", not "which
+        // elephants")
+        let after_noun = i >= 2 && self.used[i - 2] && self.is_content(i - 2);
+        // "arranged to teach": "to" after a verb
+        let after_verb = i >= 2 && {
+            let v = self.w(i - 2);
+            v.len() > 4 && (v.ends_with("ed") || v.ends_with("ing"))
+        };
         let by_place = i > 0
-            && matches!(
-                self.w(i - 1),
-                "do" | "does" | "did" | "not" | "to" | "that" | "who" | "which" | "can" | "will"
-            );
+            && (matches!(self.w(i - 1), "do" | "does" | "did" | "not" | "can" | "will")
+                || (after_noun && matches!(self.w(i - 1), "that" | "who" | "which"))
+                || (after_verb && self.w(i - 1) == "to"));
         by_form || by_place
     }
 }

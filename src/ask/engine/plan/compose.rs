@@ -167,7 +167,20 @@ impl Analysis<'_> {
         let mut order_measure = false;
 
         if let Some(c) = &count_distinct {
-            measure = Some(Measure::CountDistinct(self.pick(c, subject, &named)));
+            let mut col = self.pick(c, subject, &named);
+            // "how many different degrees" over degree_summary_name and
+            // degree_summary_description, named alike: the name is what is counted
+            let quality = |x: Col| c.iter().find(|y| y.0 == x).map_or(0.0, |y| y.1);
+            let labels = self.labels(col.0);
+            if !labels.contains(&col.1) {
+                if let Some(l) = c
+                    .iter()
+                    .find(|y| y.0 .0 == col.0 && labels.contains(&y.0 .1) && y.1 >= quality(col))
+                {
+                    col = l.0;
+                }
+            }
+            measure = Some(Measure::CountDistinct(col));
         } else if self
             .count_at
             .is_some_and(|p| by_measure_at.is_none_or(|b| p + 1 < b))

@@ -1,5 +1,6 @@
-//! Words the SQL's names account for, and joins a question cannot tell apart.
-use super::tests::{fk, table};
+//! Which question words the SQL accounts for (the words of its names, verbs, "the name of"),
+//! and readings held back because the question leaves them undecided.
+use super::tests::{fk, music, table};
 use super::*;
 
 /// Spider's car_1 and network_1 shapes: names written as one word, a table named by two,
@@ -116,5 +117,77 @@ fn a_join_one_of_two_foreign_keys_could_make_is_held_back() {
     // one foreign key between the tables: no guess
     let a = ask("How many dogs does each owner have?", &[]);
     assert!(a.confidence >= 0.6, "{a:?}");
+}
+
+fn music_sql(q: &str) -> Answer {
+    answer(q, &music(), &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"))
+}
+
+#[test]
+fn a_verb_names_what_the_rows_are_unless_it_names_what_the_sql_leaves_out() {
+    // every other word accounted for: "listed" and "sold" say what the rows are
+    for q in ["How many albums are listed?", "How many tracks were sold in 2023?"] {
+        let a = music_sql(q);
+        assert!(a.unexplained.is_empty() && a.confidence >= 0.6, "{q}: {a:?}");
+    }
+    // "composed" names the composer column the answer leaves out
+    let a = music_sql("How many tracks were composed?");
+    assert!(!a.sql.contains("composer") && a.unexplained.contains(&"composed".to_string()), "{a:?}");
+    // a word left unexplained besides the verb: nothing is excused
+    for q in [
+        "How many tracks were sold to elephants?",
+        "How many tracks were composed by elephants?",
+        "Which elephants have tracks?",
+    ] {
+        let a = music_sql(q);
+        assert!(a.confidence < 0.6, "{q}: {a:?}");
+    }
+    // "the engineering department": a name, not a verb
+    let a = music_sql("How many albums does the engineering artist have?");
+    assert!(a.unexplained.iter().any(|w| w == "engineering"), "{a:?}");
+}
+
+#[test]
+fn the_name_of_a_table_and_initials() {
+    let q = "What is the name of the country with the most car makers?";
+    let a = ask(q, &[]);
+    assert!(a.sql.contains("countryname") && !a.unexplained.iter().any(|w| w == "name"), "{a:?}");
+    // "the names of all artists": the artists' label shown
+    let a = music_sql("What are the names of all artists?");
+    assert!(a.sql.contains("a.name") && a.unexplained.is_empty(), "{a:?}");
+}
+
+#[test]
+fn either_of_two_years_and_bounds_no_row_meets() {
+    let a = music_sql("How many invoices were issued after 2023 or before 2021?");
+    assert!(a.sql.contains(" OR "), "{a:?}");
+    assert!(a.confidence >= 0.6, "{a:?}");
+    // both bounds at once: no row; the second is not read
+    let a = music_sql("How many invoices were issued before 2021 and after 2023?");
+    assert!(a.confidence < 0.6, "{a:?}");
+}
+
+#[test]
+fn the_most_number_of_is_a_count_and_its_first_row() {
+    let a = music_sql("Which artist has the most number of albums?");
+    assert!(a.sql.contains("count(") && a.sql.ends_with("LIMIT 1"), "{a:?}");
+    let a = music_sql("Which artist has the greatest number of albums?");
+    assert!(a.sql.ends_with("LIMIT 1"), "{a:?}");
+}
+
+#[test]
+fn a_negated_value_across_a_one_to_many_join_is_held_back() {
+    // an artist "not of genre Rock" is no artist with one non-Rock track
+    let s = music();
+    let genre = s.tables.iter().position(|t| t.name == "genre").unwrap();
+    let rock = ValueHit {
+        table: genre,
+        column: 1,
+        value: "Rock".into(),
+        phrase: "rock".into(),
+        categorical: true,
+    };
+    let a = answer("Which albums do not have genre Rock?", &s, &[rock]).unwrap();
+    assert!(!a.sql.contains("<> 'Rock'") || a.confidence < 0.6, "{a:?}");
 }
 
