@@ -191,3 +191,22 @@ fn a_negated_value_across_a_one_to_many_join_is_held_back() {
     assert!(!a.sql.contains("<> 'Rock'") || a.confidence < 0.6, "{a:?}");
 }
 
+
+#[test]
+fn alphabetical_order_sorts_what_is_listed() {
+    let a = music_sql("List the names of all artists in alphabetical order.");
+    assert!(a.sql.contains("ORDER BY a.name ASC"), "{a:?}");
+    assert!(a.unexplained.is_empty(), "{a:?}");
+    let a = music_sql("What are the names of the genres in reverse alphabetical order?");
+    assert!(a.sql.contains("ORDER BY g.name DESC"), "{a:?}");
+    // nothing listed to sort: not understood
+    let a = music_sql("How many artists are there in alphabetical order?");
+    assert!(a.confidence < 0.6, "{a:?}");
+}
+
+#[test]
+fn a_verb_right_after_its_plural_noun_but_not_a_preposition() {
+    // "tracks below 1 dollar" is no verb: below stays a word to place
+    let a = music_sql("How many artists below albums are there?");
+    assert!(a.confidence < 0.6, "{a:?}");
+}

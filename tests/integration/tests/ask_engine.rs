@@ -518,9 +518,10 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// taken for its value and "details" over a column of details held back, 216 / 195 (90.3%,
 /// 20.9%); with "the name of the country" (countryname), "last name" (lname), a label shown
 /// for "the names of", and the name counted among columns named alike, 229 / 207 (90.4%,
-/// 22.2%). The floors sit just under.
+/// 22.2%); with "in alphabetical order" and a verb right after its plural noun, 239 / 216
+/// (90.4%, 23.2%). The floors sit just under.
 const MIN_PUBLIC_PRECISION: f64 = 0.89;
-const MIN_PUBLIC_ACCURACY: f64 = 0.21;
+const MIN_PUBLIC_ACCURACY: f64 = 0.22;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.

@@ -360,8 +360,17 @@ impl Analysis<'_> {
             let v = self.w(i - 2);
             v.len() > 4 && (v.ends_with("ed") || v.ends_with("ing"))
         };
+        // "TV channels use English", "continents speak Chinese": right after the plural noun
+        // it is about
+        let after_plural = i >= 1
+            && !PREPOSITIONS.contains(&w)
+            && self.used[i - 1]
+            && self.is_content(i - 1)
+            && self.toks[i - 1].lower.ends_with('s')
+            && self.toks[i - 1].stem != self.toks[i - 1].lower;
         let by_place = i > 0
-            && (matches!(self.w(i - 1), "do" | "does" | "did" | "not" | "can" | "will")
+            && (after_plural
+                || matches!(self.w(i - 1), "do" | "does" | "did" | "not" | "can" | "will")
                 || (after_noun && matches!(self.w(i - 1), "that" | "who" | "which"))
                 || (after_verb && self.w(i - 1) == "to"));
         by_form || by_place
@@ -372,6 +381,14 @@ impl Analysis<'_> {
 const PARTICIPLES: &[&str] = &[
     "spoken", "written", "given", "taken", "made", "sold", "held", "won", "led", "born", "known",
     "shown", "seen", "done", "paid", "kept", "built", "bought", "taught", "run", "sent",
+];
+
+/// Words that follow a noun as verbs do ("visitors below age 30") and are none.
+const PREPOSITIONS: &[&str] = &[
+    "below", "above", "under", "over", "except", "after", "before", "between", "without",
+    "within", "near", "since", "until", "via", "across", "around", "through", "beyond",
+    "behind", "besides", "including", "excluding", "like", "than", "per", "among", "against",
+    "whose", "where", "when",
 ];
 
 /// Words of ordering, which read like verbs.

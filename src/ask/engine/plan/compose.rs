@@ -600,6 +600,20 @@ impl Analysis<'_> {
                 self.list_col = Some(c);
             }
         }
+        if let Some((at, n, desc)) = self.alphabetical {
+            // the names listed, in their order: the column listed, else the subject's label
+            let col = self
+                .list_col
+                .or_else(|| self.labels(subject).first().map(|&c| (subject, c)))
+                .filter(|_| order.is_none() && measure.is_none() && rows_of == Some(subject));
+            match col {
+                Some(c) => {
+                    self.order_col = Some(c);
+                    order = Some((String::new(), desc));
+                }
+                None => self.unplaced(at..at + n, "alphabetical order of nothing listed"),
+            }
+        }
         // negation: rows of the subject with no related row in the negated table
         // "a rating of 5": a number right after a numeric column
         for i in 0..self.toks.len() {

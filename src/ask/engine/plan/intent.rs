@@ -37,6 +37,21 @@ impl Analysis<'_> {
                     self.most = Some((i + 2, desc));
                     self.take(i, 3);
                 }
+                // "in alphabetical order", "in reverse alphabetical order", "sorted
+                // alphabetically", "in reversed lexicographical order": the listed names
+                "alphabetical" | "alphabetically" | "lexicographical" | "lexicographic" => {
+                    let mut start = i;
+                    let desc = i > 0 && matches!(self.w(i - 1), "reverse" | "reversed");
+                    if desc {
+                        start -= 1;
+                    }
+                    if start > 0 && matches!(self.w(start - 1), "in" | "sorted" | "ordered") {
+                        start -= 1;
+                    }
+                    let end = if next == "order" { i + 2 } else { i + 1 };
+                    self.alphabetical = Some((start, end - start, desc));
+                    self.take(start, end - start);
+                }
                 "how" if next == "many" => {
                     self.count_at.get_or_insert(i);
                     self.take(i, 2);

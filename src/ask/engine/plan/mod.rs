@@ -212,6 +212,9 @@ struct Analysis<'a> {
     /// Words that are unexplained although they are function words ("all the information"
     /// when nothing is listed).
     unplaced_function_words: Vec<usize>,
+    /// "in alphabetical order", "in reverse alphabetical order": where the words start,
+    /// how many, and whether descending.
+    alphabetical: Option<(usize, usize, bool)>,
 }
 
 const MONEY_WORDS: &[&str] = &[
@@ -248,6 +251,7 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         measure_word: None,
         all_columns: None,
         unplaced_function_words: Vec::new(),
+        alphabetical: None,
     };
     // the taught vocabulary first, then stages 1-3 mark what they understand; composition
     // builds the plan and renders it
