@@ -569,7 +569,7 @@ impl Analysis<'_> {
                             self.take(pos - 1, 1);
                         }
                         // "born before 1945 and after 1955": no row is both
-                        Some((_, _, (lo0, hi0))) if disjoint(&lo0, &hi0, &lo, &hi) => {
+                        Some((_, _, (lo0, hi0))) if super::literals::disjoint(&lo0, &hi0, &lo, &hi) => {
                             self.unplaced(pos..pos + 1, "bounds no row meets");
                         }
                         Some(_) => wheres.push((col.0, text)),
@@ -782,20 +782,4 @@ impl Analysis<'_> {
             || super::sql::path(self.s, &[subject], col.0)
                 .is_some_and(|p| p.iter().all(|s| !s.fans_out))
     }
-}
-
-/// Whether two ranges of the same column, each `[lo, hi)` in the same SQL form (a year or a
-/// DATE literal), have no value in common.
-fn disjoint(
-    lo0: &Option<String>,
-    hi0: &Option<String>,
-    lo: &Option<String>,
-    hi: &Option<String>,
-) -> bool {
-    let key = |s: &String| s.trim_start_matches("DATE '").trim_end_matches('\'').to_string();
-    let before = |h: &Option<String>, l: &Option<String>| match (h, l) {
-        (Some(h), Some(l)) => key(h) <= key(l),
-        _ => false,
-    };
-    before(hi0, lo) || before(hi, lo0)
 }

@@ -284,3 +284,19 @@ impl Analysis<'_> {
 pub(super) fn ago(k: f64, unit: &str) -> String {
     format!("CURRENT_DATE - interval '{} {unit}'", number(k))
 }
+
+/// Whether two ranges of the same column, each `[lo, hi)` in the same SQL form (a year or a
+/// DATE literal), have no value in common.
+pub(super) fn disjoint(
+    lo0: &Option<String>,
+    hi0: &Option<String>,
+    lo: &Option<String>,
+    hi: &Option<String>,
+) -> bool {
+    let key = |s: &String| s.trim_start_matches("DATE '").trim_end_matches('\'').to_string();
+    let before = |h: &Option<String>, l: &Option<String>| match (h, l) {
+        (Some(h), Some(l)) => key(h) <= key(l),
+        _ => false,
+    };
+    before(hi0, lo) || before(hi, lo0)
+}
