@@ -350,16 +350,12 @@ impl Analysis<'_> {
         let by_form = !named
             && w.chars().all(|c| c.is_ascii_lowercase())
             && !ORDER_WORDS.contains(&w)
-            && ((w.len() > 4 && (w.ends_with("ed") || w.ends_with("ing")))
-                || PARTICIPLES.contains(&w));
+            && (regular_verb_form(w) || PARTICIPLES.contains(&w));
         // (a relative pronoun after the noun it is about: "channels that use", not "which
         // elephants")
         let after_noun = i >= 2 && self.used[i - 2] && self.is_content(i - 2);
         // "arranged to teach": "to" after a verb
-        let after_verb = i >= 2 && {
-            let v = self.w(i - 2);
-            v.len() > 4 && (v.ends_with("ed") || v.ends_with("ing"))
-        };
+        let after_verb = i >= 2 && regular_verb_form(self.w(i - 2));
         // "TV channels use English", "continents speak Chinese": right after the plural noun
         // it is about
         let after_plural = i >= 1
@@ -375,6 +371,11 @@ impl Analysis<'_> {
                 || (after_verb && self.w(i - 1) == "to"));
         by_form || by_place
     }
+}
+
+/// "listed", "using": the endings of a regular verb's participles.
+fn regular_verb_form(w: &str) -> bool {
+    w.len() > 4 && (w.ends_with("ed") || w.ends_with("ing"))
 }
 
 /// Irregular past participles a question uses for what the rows are ("spoken", "written").
