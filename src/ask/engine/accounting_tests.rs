@@ -191,7 +191,6 @@ fn a_negated_value_across_a_one_to_many_join_is_held_back() {
     assert!(!a.sql.contains("<> 'Rock'") || a.confidence < 0.6, "{a:?}");
 }
 
-
 #[test]
 fn alphabetical_order_sorts_what_is_listed() {
     let a = music_sql("List the names of all artists in alphabetical order.");
@@ -206,7 +205,7 @@ fn alphabetical_order_sorts_what_is_listed() {
 
 #[test]
 fn a_verb_right_after_its_plural_noun_but_not_a_preposition() {
-    // "tracks below 1 dollar" is no verb: below stays a word to place
+    // "artists below albums": "below" after a plural noun is no verb, a word still to place
     let a = music_sql("How many artists below albums are there?");
     assert!(a.confidence < 0.6, "{a:?}");
 }

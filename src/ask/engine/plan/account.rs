@@ -10,10 +10,7 @@ impl Analysis<'_> {
     pub(super) fn an_unnamed_one_of_two(&self, fk: usize) -> bool {
         let s = self.s;
         let k = &s.fks[fk];
-        let pair = |f: &super::super::ForeignKey| {
-            (f.from == k.from && f.to == k.to) || (f.from == k.to && f.to == k.from)
-        };
-        if s.fks.iter().filter(|f| pair(f)).count() < 2 {
+        if s.fks.iter().filter(|f| connects(f, k.from, k.to)).count() < 2 {
             return false;
         }
         let tables: Vec<String> = [k.from, k.to]
@@ -130,7 +127,7 @@ impl Analysis<'_> {
             }
         }
         // "the name of the country" over countryname; "the names of all cartoons" when the
-        // answer shows the cartoons' label (title)
+        // answer shows a text column of the cartoons that is not their key (title)
         for i in 0..self.toks.len() {
             if self.used[i] || self.toks[i].stem != "name" || self.w(i + 1) != "of" {
                 continue;
@@ -163,11 +160,7 @@ impl Analysis<'_> {
             }
         }
         tables_at.sort();
-        let linked = |a: usize, b: usize| {
-            s.fks
-                .iter()
-                .any(|fk| (fk.from == a && fk.to == b) || (fk.from == b && fk.to == a))
-        };
+        let linked = |a: usize, b: usize| s.fks.iter().any(|fk| connects(fk, a, b));
         // directly, or through one bridge table the SQL also reads ("members borrowed books":
         // loans)
         let direct = |a: usize, b: usize| {
@@ -371,6 +364,11 @@ impl Analysis<'_> {
                 || (after_verb && self.w(i - 1) == "to"));
         by_form || by_place
     }
+}
+
+/// Whether foreign key `fk` joins tables `a` and `b`, either way round.
+fn connects(fk: &super::super::ForeignKey, a: usize, b: usize) -> bool {
+    (fk.from == a && fk.to == b) || (fk.from == b && fk.to == a)
 }
 
 /// "listed", "using": the endings of a regular verb's participles.

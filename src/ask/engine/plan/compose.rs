@@ -381,7 +381,7 @@ impl Analysis<'_> {
         // is the value's, when no table follows it
         let mut negated_value = false;
         // the first date condition: its column, its place among the wheres and its bounds
-        let mut last_date: Option<(Col, usize, (Option<String>, Option<String>))> = None;
+        let mut first_date: Option<(Col, usize, (Option<String>, Option<String>))> = None;
         for c in conds {
             match c {
                 Cond::Filter { pos, table, sql } => {
@@ -402,9 +402,11 @@ impl Analysis<'_> {
                     let not = !negated_value
                         && negated.is_none()
                         && self.negation_at.is_some_and(|p| pos > p && pos <= p + 4);
-                    let fans_out = super::sql::path(self.s, &[subject], col.0)
-                        .is_some_and(|p| p.iter().any(|st| st.fans_out));
-                    if not && fans_out {
+                    let fans_out = || {
+                        super::sql::path(self.s, &[subject], col.0)
+                            .is_some_and(|p| p.iter().any(|st| st.fans_out))
+                    };
+                    if not && fans_out() {
                         // "countries that do not speak English" is no row of another language:
                         // a negation over a one-to-many join is not read
                         negated_value = true;
@@ -563,18 +565,18 @@ impl Analysis<'_> {
                     let text = parts.join(" AND ");
                     // "after 2013 or before 2008": either bound, on the same column
                     let either = pos > 0 && self.w(pos - 1) == "or";
-                    match last_date.clone().filter(|d| d.0 == col) {
-                        Some((_, at, _)) if either => {
+                    match first_date.as_ref().filter(|d| d.0 == col) {
+                        Some(&(_, at, _)) if either => {
                             wheres[at].1 = format!("({} OR {text})", wheres[at].1);
                             self.take(pos - 1, 1);
                         }
                         // "born before 1945 and after 1955": no row is both
-                        Some((_, _, (lo0, hi0))) if super::literals::disjoint(&lo0, &hi0, &lo, &hi) => {
+                        Some((_, _, (lo0, hi0))) if super::literals::disjoint(lo0, hi0, &lo, &hi) => {
                             self.unplaced(pos..pos + 1, "bounds no row meets");
                         }
                         Some(_) => wheres.push((col.0, text)),
                         None => {
-                            last_date = Some((col, wheres.len(), (lo.clone(), hi.clone())));
+                            first_date = Some((col, wheres.len(), (lo, hi)));
                             wheres.push((col.0, text));
                         }
                     }
