@@ -209,3 +209,133 @@ fn a_verb_right_after_its_plural_noun_but_not_a_preposition() {
     let a = music_sql("How many artists below albums are there?");
     assert!(a.confidence < 0.6, "{a:?}");
 }
+
+#[test]
+fn a_column_named_between_a_comparison_and_its_number() {
+    // "above grade 10": the column between the word and its number
+    let mut s = cars_and_friends();
+    s.tables[3].similarity = 0.8;
+    let q = "Show the names of high schoolers above grade 10.";
+    let a = answer(q, &s, &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    assert!(a.sql.contains(".grade > 10"), "{a:?}");
+    assert!(a.unexplained.is_empty() && a.confidence >= 0.6, "{a:?}");
+    // a table's name there names rows, not an amount
+    let a = ask("How many dogs are under owner 5?", &[]);
+    assert!(!a.sql.contains("< 5") || a.confidence < 0.6, "{a:?}");
+}
+
+#[test]
+fn aggregates_listed_together_are_of_one_column() {
+    let a = music_sql("What are the average, minimum and maximum unit price of tracks?");
+    for f in ["avg(t.unit_price)", "min(t.unit_price)", "max(t.unit_price)"] {
+        assert!(a.sql.contains(f), "{f}: {a:?}");
+    }
+    assert!(a.unexplained.is_empty() && a.confidence >= 0.6, "{a:?}");
+    let a = music_sql("What is the maximum and minimum total of invoices per billing country?");
+    assert!(a.sql.contains("max(i.total)") && a.sql.contains("min(i.total)"), "{a:?}");
+    assert!(a.sql.contains("GROUP BY i.billing_country"), "{a:?}");
+    // not listed together: the second aggregate is not understood
+    let a = music_sql("What is the average unit price of tracks with the maximum milliseconds?");
+    assert!(!a.sql.contains("max(t.unit_price)"), "{a:?}");
+    // a count has no column for them
+    let a = music_sql("How many tracks are there, and their average and maximum?");
+    assert!(a.confidence < 0.6, "{a:?}");
+}
+
+#[test]
+fn a_share_after_its_aggregate_and_an_abbreviated_name() {
+    let mut s = music();
+    let track = s.tables.iter().position(|t| t.name == "track").unwrap();
+    for name in ["share", "num_of_plays"] {
+        let mut c = s.tables[track].columns[5].clone();
+        c.name = name.into();
+        s.tables[track].columns.push(c);
+    }
+    let ask = |q: &str| answer(q, &s, &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    // "share" after its aggregate is the column, not a fraction
+    let a = ask("What are the maximum and minimum share of tracks?");
+    assert!(a.sql.contains("max(t.share)") && a.sql.contains("min(t.share)"), "{a:?}");
+    assert!(a.unexplained.is_empty(), "{a:?}");
+    // "number" is accounted for by num_of_plays
+    let a = ask("What is the average number of plays of tracks?");
+    assert!(a.sql.contains("avg(t.num_of_plays)"), "{a:?}");
+    assert!(a.unexplained.is_empty(), "{a:?}");
+}
+
+#[test]
+fn the_columns_listed_before_their_table_are_shown() {
+    let s = Schema {
+        tables: vec![table(
+            "singer",
+            6.0,
+            &[
+                ("singer_id", "integer", true),
+                ("name", "text", false),
+                ("country", "text", false),
+                ("song_name", "text", false),
+                ("age", "integer", false),
+            ],
+        )],
+        ..Default::default()
+    };
+    let ask = |q: &str| answer(q, &s, &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    let a = ask("What are the names, countries, and ages for every singer in descending order of age?");
+    assert!(a.sql.starts_with("SELECT s.name, s.country, s.age\nFROM"), "{a:?}");
+    assert!(!a.sql.contains("GROUP BY") && a.unexplained.is_empty(), "{a:?}");
+    // one column before its table, with "different": its values once
+    let a = ask("What are the different countries with singers above age 20?");
+    assert!(a.sql.starts_with("SELECT DISTINCT s.country\nFROM"), "{a:?}");
+    assert!(a.unexplained.is_empty(), "{a:?}");
+    // "names" over first_name and last_name lists neither: the labels are shown
+    let a = music_sql("What are the names of customers from Brazil?");
+    assert!(a.sql.contains("c.first_name, c.last_name"), "{a:?}");
+}
+
+#[test]
+fn two_values_joined_by_and_across_a_one_to_many_join_are_held_back() {
+    let s = music();
+    let genre = s.tables.iter().position(|t| t.name == "genre").unwrap();
+    let hit = |v: &str| ValueHit {
+        table: genre,
+        column: 1,
+        value: v.into(),
+        phrase: v.to_lowercase(),
+        categorical: true,
+    };
+    let values = [hit("Rock"), hit("Jazz")];
+    // an artist with a Rock track and a Jazz track, or with either: the question's to say
+    let a = answer("Which artists have tracks of genre Rock and Jazz?", &s, &values).unwrap();
+    assert!(a.sql.contains("IN ('Rock', 'Jazz')") && a.confidence < 0.6, "{a:?}");
+    // "or" says either; one row of the table itself cannot hold both
+    let a = answer("Which artists have tracks of genre Rock or Jazz?", &s, &values).unwrap();
+    assert!(a.confidence >= 0.6, "{a:?}");
+    let a = answer("How many tracks are of genre Rock and Jazz?", &s, &values).unwrap();
+    assert!(a.confidence >= 0.6, "{a:?}");
+}
+
+#[test]
+fn a_negation_over_one_listed_column_is_held_back_unless_it_names_the_rows() {
+    let s = Schema {
+        tables: vec![
+            table(
+                "channel",
+                6.0,
+                &[("id", "integer", true), ("name", "text", false), ("country", "text", false)],
+            ),
+            table(
+                "cartoon",
+                12.0,
+                &[("id", "integer", true), ("title", "text", false), ("channel", "integer", false)],
+            ),
+        ],
+        fks: vec![fk(1, "channel", 0, "id")],
+        ..Default::default()
+    };
+    let ask = |q: &str| answer(q, &s, &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    // a country with one channel that plays cartoons and one that does not
+    let a = ask("What are the countries of the channels that do not play any cartoons?");
+    assert!(a.sql.contains("NOT EXISTS") && a.confidence < 0.6, "{a:?}");
+    // the names are the channels themselves
+    let a = ask("What are the names of the channels that do not play any cartoons?");
+    assert!(a.sql.contains("NOT EXISTS") && a.confidence >= 0.6, "{a:?}");
+}

@@ -493,7 +493,7 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
     append_report(&md);
     if !held_out {
         // floors at what the engine does today on them, so that it cannot quietly get worse
-        // (the goal is higher: 90% precision, 25% accuracy)
+        // (the goal: 90% precision, 25% accuracy, is met on Spider dev)
         assert!(
             all.precision() >= MIN_PUBLIC_PRECISION && all.accuracy() >= MIN_PUBLIC_ACCURACY,
             "{md}"
@@ -519,9 +519,13 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// 20.9%); with "the name of the country" (countryname), "last name" (lname), a label shown
 /// for "the names of", and the name counted among columns named alike, 229 / 207 (90.4%,
 /// 22.2%); with "in alphabetical order" and a verb right after its plural noun, 239 / 216
-/// (90.4%, 23.2%). The floors sit just under.
-const MIN_PUBLIC_PRECISION: f64 = 0.89;
-const MIN_PUBLIC_ACCURACY: f64 = 0.22;
+/// (90.4%, 23.2%); with aggregates listed together ("the average, minimum and maximum age"),
+/// a column between a comparison and its number ("above age 20"), "number" over num_,
+/// the columns listed before their table shown ("the names, countries and ages of the
+/// singers"), and "A and B" across a one-to-many join held back, 276 / 253 (91.7%, 27.2%).
+/// The floors sit just under.
+const MIN_PUBLIC_PRECISION: f64 = 0.90;
+const MIN_PUBLIC_ACCURACY: f64 = 0.26;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.

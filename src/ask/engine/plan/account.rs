@@ -100,7 +100,8 @@ impl Analysis<'_> {
             let stem = &self.toks[i].stem;
             // "the cars" over cars_data, "TV" over tv_channel: a word of a name the SQL reads
             // (an id is accounted for only when shown, below)
-            let named = words.iter().any(|w| w == stem)
+            // (or its usual abbreviation: "number of tickets" over num_of_ticket)
+            let named = words.iter().any(|w| w == stem || abbreviates(w, stem))
                 && !matches!(stem.as_str(), "id" | "")
                 && !misplaced.contains(&i);
             if !self.used[i] && (named || words.iter().any(|w| prefix(w, stem))) {
@@ -405,4 +406,12 @@ fn verb_roots(w: &str) -> Vec<String> {
         }
     }
     vec![w.to_string()]
+}
+
+/// Whether `short` is the usual abbreviation of the word `full` in a name.
+fn abbreviates(short: &str, full: &str) -> bool {
+    matches!(
+        (full, short),
+        ("number", "num" | "no" | "nbr") | ("quantity", "qty") | ("amount", "amt")
+    )
 }

@@ -196,7 +196,7 @@ impl Analysis<'_> {
                 // a taught measure is its own aggregate word
                 .filter(|m| {
                     (m.start > pos || self.measure_word == Some(m.start))
-                        && m.start <= pos + 4
+                        && m.start <= self.more_aggs.last().map_or(pos, |x| x.1) + 4
                         && !reserved(m.start)
                 })
                 .find_map(|m| self.pick_kind(m, Kind::numeric, subject, &named));
@@ -421,6 +421,17 @@ impl Analysis<'_> {
                         ));
                         continue;
                     }
+                    // "channels playing cartoons by A and B": one row cannot hold both, but one
+                    // channel may have a row of each: both or either is the question's to say
+                    let and = (pos.saturating_sub(5)..pos)
+                        .rev()
+                        .map(|k| self.w(k))
+                        .find(|w| matches!(*w, "and" | "or" | "either"))
+                        == Some("and");
+                    let again = eq_values.iter().any(|e| e.0 == col);
+                    if again && and && fans_out() {
+                        self.unplaced(pos..pos + 1, "both or either across a one-to-many join");
+                    }
                     if let Some(e) = eq_values.iter_mut().find(|e| e.0 == col).filter(|_| !ratio) {
                         e.2.push(value);
                         wheres[e.1].1 =
@@ -595,17 +606,42 @@ impl Analysis<'_> {
                 self.take(k, 1);
             }
         }
-        if measure.is_none() && group.is_none() && rows_of.is_none() {
+        // (a superlative's or "most common"'s column is read there; one column listed with no
+        // table named after it is the column's values, below)
+        let listed = if measure.is_none()
+            && rows_of.is_none_or(|r| r == subject)
+            && self.sup.is_none()
+            && self.most.is_none()
+        {
+            Some(self.listed_columns(subject))
+                .filter(|l| l.len() > 1 || col_subject.is_none())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        // "the names and ages for every singer": nothing measured per singer, the rows listed
+        if !listed.is_empty() && group == Some(Group::Table(subject)) {
+            group = None;
+        }
+        if measure.is_none() && group.is_none() && rows_of.is_none() && listed.is_empty() {
             rows_of = Some(subject);
             if let Some(c) = col_subject {
                 self.consume_column_mention(c);
                 self.list_col = Some(c);
             }
         }
+        if !listed.is_empty() && measure.is_none() && group.is_none() {
+            rows_of = Some(subject);
+            for &c in &listed {
+                self.consume_column_mention(c);
+            }
+            self.list_cols = listed;
+        }
         if let Some((at, n, desc)) = self.alphabetical {
             // the names listed, in their order: the column listed, else the subject's label
             let col = self
                 .list_col
+                .or_else(|| self.list_cols.first().copied())
                 .or_else(|| self.labels(subject).first().map(|&c| (subject, c)))
                 .filter(|_| order.is_none() && measure.is_none() && rows_of == Some(subject));
             match col {
@@ -669,6 +705,12 @@ impl Analysis<'_> {
         };
         if self.negation_at.is_some() && negation.is_none() && !negated_column && !negated_value {
             self.guesses.push("negation without a related table");
+        }
+        if !matches!(measure, Some(Measure::Of(..))) {
+            // aggregates listed after one that found no column: not understood
+            for (_, p) in std::mem::take(&mut self.more_aggs) {
+                self.used[p] = false;
+            }
         }
         self.render(
             subject,

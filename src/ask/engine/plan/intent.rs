@@ -145,10 +145,20 @@ impl Analysis<'_> {
                         "maximum" | "max" => Agg::Max,
                         _ => Agg::Min,
                     };
-                    // the SQL holds one aggregate: a second one asked for ("the average,
-                    // minimum and maximum age") stays unexplained, so the answer is not given
+                    // "the average, minimum and maximum age": a second one listed right after
+                    // the first is of the same column; elsewhere it stays unexplained, so the
+                    // answer is not given
+                    let last = self.more_aggs.last().or(self.agg.as_ref()).map(|x| x.1);
                     match self.agg {
-                        Some((other, _)) if other != agg => {}
+                        Some((other, _)) if other != agg => {
+                            let listed = last.is_some_and(|l| {
+                                l < i && (l + 1..i).all(|k| ["and", "or"].contains(&self.w(k)))
+                            });
+                            if listed && !self.more_aggs.iter().any(|x| x.0 == agg) {
+                                self.more_aggs.push((agg, i));
+                                self.take(i, 1);
+                            }
+                        }
                         _ => {
                             self.agg = Some((agg, i));
                             self.take(i, 1);
@@ -227,7 +237,13 @@ impl Analysis<'_> {
                     let skip = if next == "any" { 2 } else { 1 };
                     self.take(i, skip);
                 }
-                "percentage" | "percent" | "share" | "fraction" | "proportion" | "ratio" => {
+                // "the maximum share": a column of that name, after its aggregate
+                "percentage" | "percent" | "share" | "fraction" | "proportion" | "ratio"
+                    if !(self.agg.iter().chain(&self.more_aggs).any(|x| x.1 + 1 == i)
+                        && self.s.tables.iter().any(|t| {
+                            t.columns.iter().any(|c| stem(&c.name) == stem(&w))
+                        })) =>
+                {
                     self.share = Some(Share {
                         pos: i,
                         percent: w == "percentage" || w == "percent",

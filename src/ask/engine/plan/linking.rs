@@ -454,6 +454,48 @@ impl Analysis<'_> {
         out
     }
 
+    /// "the names, countries and ages of the singers": the columns of `t` listed before the
+    /// table is named, in their order (only function words and words already understood
+    /// between them and before the table); empty otherwise.
+    pub(super) fn listed_columns(&self, t: usize) -> Vec<Col> {
+        let Some(end) = self
+            .mentions
+            .iter()
+            .find(|m| matches!(m.target, Target::Table(x) if x == t))
+            .map(|m| m.start)
+        else {
+            return Vec::new();
+        };
+        let free = |r: std::ops::Range<usize>| {
+            r.into_iter().all(|i| self.used[i] || is_function_word(self.w(i)))
+        };
+        let mut out: Vec<Col> = Vec::new();
+        let mut k = 0;
+        for m in self.mentions.iter().filter(|m| m.start < end) {
+            let best = match &m.target {
+                Target::Columns(cs) => cs
+                    .iter()
+                    // named by the column's whole name ("names" over first_name and
+                    // last_name lists neither)
+                    .filter(|x| x.0 .0 == t && x.1 >= 0.9)
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .map(|x| x.0),
+                Target::Table(_) => None,
+            };
+            let Some(c) = best.filter(|_| free(k..m.start)) else {
+                return Vec::new();
+            };
+            if !out.contains(&c) {
+                out.push(c);
+            }
+            k = m.start + m.len;
+        }
+        if out.is_empty() || !free(k..end) {
+            return Vec::new();
+        }
+        out
+    }
+
     /// Whether the question names a key of `t` to be shown ("the id and name of the
     /// document", "the contestant numbers"): a mention of a primary-key column of `t` among
     /// its candidates, with a word that names a key (id, number, code).

@@ -230,7 +230,19 @@ impl Analysis<'_> {
                 ("between", _) => ("between", None, 1),
                 _ => return None,
             };
-        let j = i + len;
+        let mut j = i + len;
+        // "singers above age 20": the column named between the word and its number stays a
+        // mention of its own, the comparison's nearest
+        let named_between = len == 1
+            && self.num(j).is_none()
+            && self.num(j + 1).is_some()
+            && !is_function_word(self.w(j))
+            // "employees under manager 5" names rows, not an amount
+            && self.table_word(j).is_none()
+            && op != "=";
+        if named_between {
+            j += 1;
+        }
         let value = self.num(j)?;
         let mut end = j + 1;
         let mut upper = None;
@@ -265,7 +277,7 @@ impl Analysis<'_> {
         }
         let op = if op == "between" { ">=" } else { op };
         self.conds.push(Cond::Cmp {
-            pos: i,
+            pos: if named_between { j } else { i },
             op,
             value,
             upper,
@@ -275,7 +287,12 @@ impl Analysis<'_> {
             end,
             times,
         });
-        self.take(i, end - i);
+        if named_between {
+            self.take(i, 1);
+            self.take(j, end - j);
+        } else {
+            self.take(i, end - i);
+        }
         Some(end - i)
     }
 }

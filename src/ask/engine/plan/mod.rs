@@ -197,6 +197,9 @@ struct Analysis<'a> {
     neither_at: Option<usize>,
     /// The one column listed (\"which drugs\"), instead of the subject's labels.
     list_col: Option<Col>,
+    /// The columns listed ("the names, countries and ages of the singers"), in their order,
+    /// instead of the subject's labels.
+    list_cols: Vec<Col>,
     money_at: Option<usize>,
     order_col: Option<Col>,
     /// "sorted by X" / "ordered by X": where X starts, and whether descending.
@@ -215,6 +218,9 @@ struct Analysis<'a> {
     /// "in alphabetical order", "in reverse alphabetical order": where the words start,
     /// how many, and whether descending.
     alphabetical: Option<(usize, usize, bool)>,
+    /// "the average, minimum and maximum age": aggregates listed after the first, of the
+    /// same column.
+    more_aggs: Vec<(Agg, usize)>,
 }
 
 const MONEY_WORDS: &[&str] = &[
@@ -243,6 +249,7 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         share: None,
         neither_at: None,
         list_col: None,
+        list_cols: Vec::new(),
         money_at: None,
         order_col: None,
         sort_at: None,
@@ -252,6 +259,7 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         all_columns: None,
         unplaced_function_words: Vec::new(),
         alphabetical: None,
+        more_aggs: Vec::new(),
     };
     // the taught vocabulary first, then stages 1-3 mark what they understand; composition
     // builds the plan and renders it

@@ -170,9 +170,25 @@ impl Analysis<'_> {
         if let Some((m, alias)) = &measure_sql {
             select.push(format!("{m} AS {}", ident(alias)));
         }
+        if let Some(Measure::Of(_, c)) = &measure {
+            for (a, _) in &self.more_aggs {
+                let name = s.tables[c.0].columns[c.1].name.to_lowercase();
+                let alias = format!("{}_{name}", a.sql());
+                select.push(format!("{}({}) AS {}", a.sql(), col(*c, &from), ident(&alias)));
+            }
+        }
         if let (Some(_), Some(c)) = (rows_of, self.list_col) {
             select.push(col(c, &from));
             distinct = true;
+        } else if rows_of.is_some() && !self.list_cols.is_empty() {
+            // the columns listed, in their order; rows repeat only through a join
+            for c in self.list_cols.iter().chain(&self.order_col) {
+                let e = col(*c, &from);
+                if !select.contains(&e) {
+                    select.push(e);
+                }
+            }
+            distinct = from.fans_out;
         } else if let Some(t) = rows_of {
             // "all the information about": every stored column, in the table's order
             let whole = self.all_columns.is_some() && measure.is_none() && group.is_none();
@@ -206,7 +222,11 @@ impl Analysis<'_> {
         }
         // every column of what, when nothing is listed: not understood, and said so
         if let Some((at, n)) = self.all_columns {
-            if rows_of.is_none() || self.list_col.is_some() || measure.is_some() || group.is_some()
+            if rows_of.is_none()
+                || self.list_col.is_some()
+                || !self.list_cols.is_empty()
+                || measure.is_some()
+                || group.is_some()
             {
                 self.unplaced_function_words.extend(at..at + n);
             }
@@ -341,7 +361,12 @@ impl Analysis<'_> {
         let denied_and_joined = neg_tables.iter().any(|t| from.tables.contains(t));
         // "countries that are not playing cartoons by X" lists a column's values: a country
         // with one such channel and one other is both; which one is meant is a guess
-        let denied_per_value = negation.is_some() && self.list_col.is_some();
+        // (one column listed that is the rows' key or label names the rows themselves)
+        let one_value = match self.list_cols.as_slice() {
+            [c] => !s.tables[c.0].columns[c.1].pk && !self.labels(c.0).contains(&c.1),
+            _ => false,
+        };
+        let denied_per_value = negation.is_some() && (self.list_col.is_some() || one_value);
         let unexplained = self.unexplained();
         let content = (0..self.toks.len())
             .filter(|&i| self.is_content(i))
