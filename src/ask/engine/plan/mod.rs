@@ -7,6 +7,7 @@ mod compose;
 mod intent;
 mod linking;
 mod literals;
+mod measure;
 mod render;
 mod taught;
 use super::sql::{self, ident, literal, number, From};
