@@ -630,7 +630,8 @@ impl Analysis<'_> {
                 self.list_col = Some(c);
             }
         }
-        if !listed.is_empty() && measure.is_none() && group.is_none() {
+        // (listed only when nothing is measured)
+        if !listed.is_empty() && group.is_none() {
             rows_of = Some(subject);
             for &c in &listed {
                 self.consume_column_mention(c);

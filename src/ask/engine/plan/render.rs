@@ -105,6 +105,13 @@ impl Analysis<'_> {
         let mut select: Vec<String> = Vec::new();
         let mut group_by: Vec<String> = Vec::new();
         let tname = |t: usize| crate::catalog::text::words(&s.tables[t].name).replace(' ', "_");
+        // an aggregate of a column and its alias: `max(s.age)`, `max_age`
+        let aggregate = |a: Agg, c: Col| {
+            (
+                format!("{}({})", a.sql(), col(c, &from)),
+                format!("{}_{}", a.sql(), s.tables[c.0].columns[c.1].name.to_lowercase()),
+            )
+        };
         let measure_sql = measure.as_ref().map(|m| match m {
             Measure::Count(t) => {
                 let pk = self.pk(*t);
@@ -136,14 +143,7 @@ impl Analysis<'_> {
                 format!("count(DISTINCT {})", col(*c, &from)),
                 format!("{}_count", s.tables[c.0].columns[c.1].name.to_lowercase()),
             ),
-            Measure::Of(a, c) => (
-                format!("{}({})", a.sql(), col(*c, &from)),
-                format!(
-                    "{}_{}",
-                    a.sql(),
-                    s.tables[c.0].columns[c.1].name.to_lowercase()
-                ),
-            ),
+            Measure::Of(a, c) => aggregate(*a, *c),
         });
         let mut distinct = false;
         match &group {
@@ -172,9 +172,8 @@ impl Analysis<'_> {
         }
         if let Some(Measure::Of(_, c)) = &measure {
             for (a, _) in &self.more_aggs {
-                let name = s.tables[c.0].columns[c.1].name.to_lowercase();
-                let alias = format!("{}_{name}", a.sql());
-                select.push(format!("{}({}) AS {}", a.sql(), col(*c, &from), ident(&alias)));
+                let (e, alias) = aggregate(*a, *c);
+                select.push(format!("{e} AS {}", ident(&alias)));
             }
         }
         if let (Some(_), Some(c)) = (rows_of, self.list_col) {
