@@ -384,18 +384,22 @@ mod timeout {
         pub fn disable_timeout(id: std::ffi::c_int, keep_indicator: bool);
         pub fn get_timeout_active(id: std::ffi::c_int) -> bool;
         pub fn get_timeout_finish_time(id: std::ffi::c_int) -> pgrx::pg_sys::TimestampTz;
+        pub fn get_timeout_indicator(id: std::ffi::c_int, reset_indicator: bool) -> bool;
     }
 }
 
 /// Whether [`with_timeout`] with `ms` arms its own timer (rather than leaving the caller's
-/// sooner statement_timeout in charge).
+/// sooner statement_timeout in charge). A caller's timer that has fired but whose cancellation
+/// is not processed yet is no longer active, yet still in charge: arming ours would clear its
+/// indicator, and the cancellation would then read "due to user request".
 pub fn timeout_is_ours(ms: u64) -> bool {
     use timeout::*;
     // SAFETY: reads of the backend's timeout state, on its main thread.
     unsafe {
-        !get_timeout_active(STATEMENT_TIMEOUT)
-            || pg_sys::GetCurrentTimestamp() + (ms as i64) * 1000
-                < get_timeout_finish_time(STATEMENT_TIMEOUT)
+        !get_timeout_indicator(STATEMENT_TIMEOUT, false)
+            && (!get_timeout_active(STATEMENT_TIMEOUT)
+                || pg_sys::GetCurrentTimestamp() + (ms as i64) * 1000
+                    < get_timeout_finish_time(STATEMENT_TIMEOUT))
     }
 }
 

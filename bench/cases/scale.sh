@@ -62,14 +62,21 @@ for n in $SIZES; do
   table=$(printf '%s_%s_%05d' "$t1" "$t2" "$i")
   q="How many $t1 $t2 $(printf %05d "$i") rows are archived?"
   texts=$(psql_local "$DB" -At -c "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = 'public' AND c.relkind = 'r'")
-  out=$( { echo '\timing on'
+  log=$(mktemp)
+  { echo "SELECT pg_backend_pid() AS pid \\gset"
+           echo "\\setenv BUILDING_PID :pid"
+           echo '\timing on'
            echo "SELECT ai.refresh_catalog() IS NOT NULL;"
+           echo "\\! grep -E '^VmHWM' /proc/\$BUILDING_PID/status"
            echo "SELECT ai.ask('$q', false) IS NOT NULL;"
            for _ in $(seq "$REPS"); do echo "SELECT ai.ask('$q', false) IS NOT NULL;"; done
            echo "CREATE TABLE public.scale_probe_extra (id integer PRIMARY KEY, label text);"
            echo "SELECT ai.ask('$q', false) IS NOT NULL;"
            echo "DROP TABLE public.scale_probe_extra;"
-         } | psql_local "$DB" -At 2>&1 | ms)
+         } | psql_local "$DB" -At > "$log" 2>&1
+  out=$(ms < "$log")
+  build_mem=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "$log")
+  rm -f "$log"
   mapfile -t t <<< "$out"
   refresh=${t[0]}
   warm=$(printf '%s\n' "${t[@]:2:$REPS}" | median)
@@ -97,6 +104,7 @@ for n in $SIZES; do
   row "warm \`ai.ask(q, false)\`, median of $REPS" "$(awk -v x="$warm" 'BEGIN {printf "%.0f ms", x}')"
   row "first \`ai.ask\` after one CREATE TABLE" "$(awk -v x="$after_ddl" 'BEGIN {printf "%.0f ms", x}')"
   row "peak memory of an asking backend (VmHWM, shared_buffers 128MB included)" "${mem} MB"
+  row "peak memory of the building backend (VmHWM, the same)" "${build_mem} MB"
   row "question / answer" "$q → \`$answer\`"
   echo
 done

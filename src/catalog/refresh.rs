@@ -338,6 +338,7 @@ pub fn refresh(schemas: Option<Vec<String>>) -> Result<Vec<(&'static str, Counts
 
 fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
     as_extension_owner(|| {
+        one_writer()?;
         let version: i64 = Spi::get_one(CURRENT_VERSION)
             .map_err(CatalogError::Spi)?
             .unwrap_or(0);
@@ -620,12 +621,25 @@ pub fn refresh_if_stale(func: &str) -> Result<()> {
             "the catalog is not refreshed here (a writable transaction on the primary refreshes it; the stale one is used)",
         )
     {
+        // a refresh under way elsewhere is waited for, then only what it left is done
+        let (stale, due) = as_extension_owner(|| {
+            one_writer()?;
+            Ok::<_, CatalogError>((catalog_is_stale()?, super::values::due()?))
+        })?;
         if stale {
             refresh_changed()?;
-        } else {
+        } else if !due.is_empty() {
             as_extension_owner(|| super::values::read(&due).map_err(CatalogError::from))?;
         }
     }
+    Ok(())
+}
+
+/// Makes this transaction the catalog's one writer until it ends: a second refresh waits here
+/// for the first to commit (two at once each kept the values they read, twice). Questions,
+/// which only read the catalog, never wait. Run as the extension owner.
+fn one_writer() -> Result<()> {
+    Spi::run("LOCK TABLE ai.catalog_values IN SHARE UPDATE EXCLUSIVE MODE")?;
     Ok(())
 }
 

@@ -9,27 +9,7 @@ use serde_json::Value;
 
 /// Names, kinds and volatility for the OIDs one walk found.
 pub(super) fn facts(source: *mut pg_sys::CachedPlanSource) -> Result<Facts, PgSqlError> {
-    // system views on the allow list are trusted as a unit; which OIDs those are is read once
-    let allowed_views: Vec<pg_sys::Oid> = Spi::connect(|c| {
-        let mut v = Vec::new();
-        for r in c.select(
-            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-              WHERE c.relkind = 'v' AND c.oid < 16384
-                AND (n.nspname = 'information_schema' OR (n.nspname || '.' || c.relname) = ANY ($1))",
-            None,
-            &[super::policy::SYSTEM_RELATIONS
-                .iter()
-                .map(|s| s.to_string())
-                .collect::<Vec<_>>()
-                .into()],
-        )? {
-            if let Some(o) = r.get::<pg_sys::Oid>(1)? {
-                v.push(o);
-            }
-        }
-        Ok::<_, pgrx::spi::Error>(v)
-    })
-    .unwrap_or_default();
+    let allowed_views = allowed_system_views();
     let allowed = |oid: pg_sys::Oid| allowed_views.contains(&oid);
     let mut found = Found::default();
     // SAFETY: source is the plan's CachedPlanSource; its query_list holds analysed Queries.
@@ -98,6 +78,47 @@ pub(super) fn facts(source: *mut pg_sys::CachedPlanSource) -> Result<Facts, PgSq
         modifying_cte: found.modifying_cte,
         row_locks: found.row_locks,
     })
+}
+
+thread_local! {
+    static ALLOWED_VIEWS: std::cell::RefCell<Option<Vec<pg_sys::Oid>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The OIDs of the system views on the allow list, trusted as a unit: read once per backend.
+/// They are initdb's (an OID below 16384, which no later object is ever given, even after
+/// the OID counter wraps around), so the set cannot change while the server runs.
+fn allowed_system_views() -> Vec<pg_sys::Oid> {
+    if let Some(v) = ALLOWED_VIEWS.with(|c| c.borrow().clone()) {
+        return v;
+    }
+    let read = Spi::connect(|c| {
+        let mut v = Vec::new();
+        for r in c.select(
+            "SELECT c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relkind = 'v' AND c.oid < 16384
+                AND (n.nspname = 'information_schema' OR (n.nspname || '.' || c.relname) = ANY ($1))",
+            None,
+            &[super::policy::SYSTEM_RELATIONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .into()],
+        )? {
+            if let Some(o) = r.get::<pg_sys::Oid>(1)? {
+                v.push(o);
+            }
+        }
+        Ok::<_, pgrx::spi::Error>(v)
+    });
+    // a failed read is not remembered (and trusts no view)
+    match read {
+        Ok(v) => {
+            ALLOWED_VIEWS.with(|c| *c.borrow_mut() = Some(v.clone()));
+            v
+        }
+        Err(_) => Vec::new(),
+    }
 }
 
 fn is_domain(t: pg_sys::Oid) -> bool {

@@ -1,5 +1,5 @@
 //! ai.embed through a driver: the reference vectors, cancellation, several sessions.
-use ai_architect_integration::TestDb;
+use ai_architect_integration::{connect, wait_for, TestDb};
 use std::time::{Duration, Instant};
 
 /// The independent fp32 reference, held back outside the repository; None (the test says it
@@ -176,6 +176,57 @@ fn a_refresh_reads_values_while_the_model_embeds() {
     assert!(sql.contains("'blue'"), "{sql}");
 }
 
+/// Once the values are read, a second lane (a second model, dropped after) takes the batches
+/// left: here tables without a text column leave nothing to read, so nearly every batch is
+/// left for it. Each vector still lands in its place. A plain ai.embed keeps to one lane.
+#[test]
+fn a_refresh_embeds_on_a_second_lane_once_the_values_are_read() {
+    let db = TestDb::new("lanes");
+    let notices: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let heard = notices.clone();
+    let mut c = postgres::Config::new()
+        .host(&ai_architect_integration::host())
+        .port(ai_architect_integration::port())
+        .user("postgres")
+        .dbname(&db.name)
+        .notice_callback(move |n| heard.lock().unwrap().push(n.message().to_string()))
+        .connect(postgres::NoTls)
+        .unwrap();
+    c.batch_execute(
+        "CREATE SCHEMA lanes;
+         DO $$ BEGIN
+           FOR i IN 1 .. 300 LOOP
+             EXECUTE format('CREATE TABLE lanes.crate_%s (id int PRIMARY KEY, weight numeric)', i);
+           END LOOP;
+         END $$;
+         SET ai_architect.embedding_batch_size = 1; SET client_min_messages = debug1;",
+    )
+    .unwrap();
+    assert_eq!(tables_added(&mut c, "ARRAY['lanes']"), 300);
+    c.batch_execute("SELECT ai.embed(array_agg('crate number ' || g)) FROM generate_series(1, 100) g")
+        .unwrap();
+    c.batch_execute("RESET client_min_messages").unwrap();
+    let lanes: Vec<String> = notices
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.contains("second lane"))
+        .cloned()
+        .collect();
+    // 300 table texts and 2 column texts; the ai.embed call says nothing
+    assert_eq!(lanes.len(), 1, "{lanes:?}");
+    assert!(lanes[0].ends_with(" of 302 batches embedded on a second lane"), "{lanes:?}");
+    let worst: f64 = c
+        .query_one(
+            "SELECT min(1 - (t.embedding <=> ai.embed(t.description)))
+               FROM ai.catalog_tables t WHERE t.schema_name = 'lanes'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(worst > 0.9999, "a vector out of place: cosine {worst}");
+}
+
 /// The caller's statement_timeout, firing while the backend reads values beside the model,
 /// stops both (it was once taken for the read's own time limit: the table was skipped and the
 /// refresh ran on past it): the statement fails with the timeout, nothing of the refresh
@@ -198,6 +249,52 @@ fn a_refresh_beside_the_values_read_is_cancellable() {
     assert_eq!(catalog_rows(&mut c), 0);
     assert_eq!(embedding_dims(&mut c), 384);
     assert_eq!(tables_added(&mut c, "ARRAY['beside']"), 40);
+}
+
+/// Two refreshes at once, in two sessions: the second waits for the first to commit, and each
+/// value is kept once (before, each kept the values it read: every value twice).
+#[test]
+fn two_refreshes_at_once_keep_each_value_once() {
+    let db = TestDb::new("tworefresh");
+    let mut c = db.connect("postgres");
+    many_tables(&mut c, 4, 50);
+    let mut first = c.transaction().unwrap();
+    first
+        .batch_execute("SELECT * FROM ai.refresh_catalog(ARRAY['beside'])")
+        .unwrap();
+    let name = db.name.clone();
+    let second = std::thread::spawn(move || {
+        let mut other = connect(&name, "postgres");
+        other
+            .batch_execute("SELECT * FROM ai.refresh_catalog(ARRAY['beside'])")
+            .unwrap();
+    });
+    let mut watcher = db.connect("postgres");
+    wait_for("the second refresh to wait for the first", Duration::from_secs(60), || {
+        watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                  WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    AND query LIKE '%refresh_catalog%'",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+            == 1
+    });
+    first.commit().unwrap();
+    second.join().unwrap();
+    let (kept, distinct): (i64, i64) = {
+        let r = c
+            .query_one(
+                "SELECT count(*), count(DISTINCT (table_oid, attnum, value)) FROM ai.catalog_values",
+                &[],
+            )
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    // 4 tables of 50 labels and 2 colours
+    assert_eq!((kept, distinct), (4 * 52, 4 * 52));
 }
 
 /// A model that fails on its own thread (NaN, beside the values read) fails the refresh as a
