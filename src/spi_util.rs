@@ -428,6 +428,41 @@ impl OwnTimer {
     }
 }
 
+/// Runs `f` in a memory context of its own, deleted when `f` returns or unwinds: what
+/// PostgreSQL allocates for one step of a long loop in one SQL call (a table's read: its parse
+/// tree, its plan, its row of arrays; a statement's parameters) is freed at once, not when the
+/// call ends (a catalog build at 2,000 tables kept ~700 MB of its values reads so).
+pub fn in_scratch_context<R>(f: impl FnOnce() -> R) -> R {
+    struct Scratch {
+        context: pg_sys::MemoryContext,
+        previous: pg_sys::MemoryContext,
+    }
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            // SAFETY: the previous context outlives this one (its parent); nothing allocated
+            // in this one is used after `f` (its results are Rust values).
+            unsafe {
+                pg_sys::CurrentMemoryContext = self.previous;
+                pg_sys::MemoryContextDelete(self.context);
+            }
+        }
+    }
+    // SAFETY: a child of the current context, made current on the backend's main thread.
+    let _scratch = unsafe {
+        let previous = pg_sys::CurrentMemoryContext;
+        let context = pg_sys::AllocSetContextCreateExtended(
+            previous,
+            c"ai_architect scratch".as_ptr(),
+            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+        );
+        pg_sys::CurrentMemoryContext = context;
+        Scratch { context, previous }
+    };
+    f()
+}
+
 /// Runs `f` under a statement timeout of `ms`: past it, the work is cancelled with
 /// "canceling statement due to statement timeout" (SQLSTATE 57014). The caller's own
 /// statement_timeout, when it would end sooner, stays in charge; it is re-armed afterwards.

@@ -489,7 +489,9 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
             // in statements of a bounded size (a jsonb value holds at most 256 MB)
             let sql = UPSERTS[k].replace("{vector}", &vector);
             for chunk in rows.chunks(2000) {
-                Spi::run_with_args(&sql, &[JsonB(Value::Array(chunk.to_vec())).into()])?;
+                crate::spi_util::in_scratch_context(|| {
+                    Spi::run_with_args(&sql, &[JsonB(Value::Array(chunk.to_vec())).into()])
+                })?;
             }
         }
         // a schema whose last table went

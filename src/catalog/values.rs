@@ -19,7 +19,7 @@
 use crate::pgsql::{self, Lists, PgSqlError};
 use crate::spi_util::Spi;
 use crate::spi_util::{
-    as_role, in_rolled_back_subtransaction, read_only, with_timeout, OwnTimer,
+    as_role, in_rolled_back_subtransaction, in_scratch_context, read_only, with_timeout, OwnTimer,
 };
 use pgrx::pg_sys;
 use std::panic::AssertUnwindSafe;
@@ -202,7 +202,7 @@ pub fn store(tables: &[pg_sys::Oid]) -> Result<Stored, pgrx::spi::Error> {
         if !rel.readable || rel.columns.is_empty() || per_column == 0 {
             continue;
         }
-        match read_one(rel, per_column as usize, &lists) {
+        match in_scratch_context(|| read_one(rel, per_column as usize, &lists)) {
             Ok(found) => {
                 pending.extend(found.into_iter().map(|(k, v, c)| (rel.oid, k, v, c)));
                 indexed.push(rel.oid);
@@ -210,10 +210,10 @@ pub fn store(tables: &[pg_sys::Oid]) -> Result<Stored, pgrx::spi::Error> {
             Err(why) => pgrx::debug1!("ai_architect: values of {} not kept: {why}", rel.qualified),
         }
         if pending.len() >= FLUSH {
-            stored += insert(&mut pending)?;
+            stored += in_scratch_context(|| insert(&mut pending))?;
         }
     }
-    stored += insert(&mut pending)?;
+    stored += in_scratch_context(|| insert(&mut pending))?;
     // the planner's statistics follow a large read (without them a question's lookup may
     // scan millions of values instead of using the index on lower(value))
     if stored >= 10_000 {
