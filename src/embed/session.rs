@@ -44,7 +44,7 @@ pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, EmbedError>) -> R
 /// that a batch pads as little as it can); checks for cancellation (statement_timeout,
 /// pg_cancel_backend) between tokenized chunks and between batches.
 pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
-    embed(texts, None::<fn()>).0
+    embed(texts, false, || ()).0
 }
 
 /// [`embed_texts`], while this thread does `work` (SPI included): when there is more than one
@@ -59,18 +59,16 @@ pub fn embed_texts_during<R>(
     texts: &[Option<&str>],
     work: impl FnOnce() -> R,
 ) -> (Vec<Option<Vec<f32>>>, R) {
-    let (vectors, r) = embed(texts, Some(work));
-    (vectors, r.expect("work was given"))
+    embed(texts, true, work)
 }
 
-/// [`embed_texts`] (no `work`: one lane, as this thread only waits) or
+/// [`embed_texts`] (`second_lane` false: this thread only waits, one lane) or
 /// [`embed_texts_during`].
 fn embed<R>(
     texts: &[Option<&str>],
-    work: Option<impl FnOnce() -> R>,
-) -> (Vec<Option<Vec<f32>>>, Option<R>) {
-    let second_lane = work.is_some();
-    let work = || work.map(|w| w());
+    second_lane: bool,
+    work: impl FnOnce() -> R,
+) -> (Vec<Option<Vec<f32>>>, R) {
     let present: Vec<(usize, &str)> = texts
         .iter()
         .enumerate()
@@ -213,15 +211,14 @@ fn beside<R>(
                 }
             }
         }
-        // an error stops the other lane after its current batch (the scope waits for it)
-        stop.store(true, Ordering::Relaxed);
+        // the guard's stop ends the other lane after its current batch (the scope waits for it)
+        drop(guard);
         if on_second > 0 {
             pgrx::debug1!(
                 "ai_architect: {on_second} of {} batches embedded on a second lane",
                 batches.len()
             );
         }
-        std::mem::forget(guard);
         let vectors = outcome.map(|()| slots.into_iter().map(Option::unwrap_or_default).collect());
         (vectors, r)
     })
