@@ -54,6 +54,19 @@ build() { # $1: number of tables
 
 row() { echo "| $1 | $2 |"; }
 
+# The highest private memory (RssAnon, MB) of backend $1, sampled every 20 ms until file $2
+# exists: what the backend holds of its own, without the shared buffers it touched.
+private_peak() {
+  local max=0 key value _
+  until [ -e "$2" ] || [ ! -r "/proc/$1/status" ]; do
+    while read -r key value _; do
+      if [ "$key" = RssAnon: ] && [ "$value" -gt "$max" ]; then max=$value; fi
+    done < "/proc/$1/status"
+    sleep 0.02
+  done
+  echo $(( max / 1024 ))
+}
+
 for n in $SIZES; do
   build "$n" >/dev/null
   # a table in the middle of the schema, and a question about it
@@ -62,21 +75,29 @@ for n in $SIZES; do
   table=$(printf '%s_%s_%05d' "$t1" "$t2" "$i")
   q="How many $t1 $t2 $(printf %05d "$i") rows are archived?"
   texts=$(psql_local "$DB" -At -c "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace s ON s.oid = c.relnamespace WHERE s.nspname = 'public' AND c.relkind = 'r'")
-  log=$(mktemp)
+  log=$(mktemp); pidf=$(mktemp); done_mark=$(mktemp -u)
+  chmod a+rw "$pidf"
   { echo "SELECT pg_backend_pid() AS pid \\gset"
            echo "\\setenv BUILDING_PID :pid"
+           echo "\\! echo \$BUILDING_PID > $pidf"
+           echo "SELECT pg_catalog.pg_sleep(0.2);"
            echo '\timing on'
            echo "SELECT ai.refresh_catalog() IS NOT NULL;"
+           echo "\\! touch $done_mark"
            echo "\\! grep -E '^VmHWM' /proc/\$BUILDING_PID/status"
            echo "SELECT ai.ask('$q', false) IS NOT NULL;"
            for _ in $(seq "$REPS"); do echo "SELECT ai.ask('$q', false) IS NOT NULL;"; done
            echo "CREATE TABLE public.scale_probe_extra (id integer PRIMARY KEY, label text);"
            echo "SELECT ai.ask('$q', false) IS NOT NULL;"
            echo "DROP TABLE public.scale_probe_extra;"
-         } | psql_local "$DB" -At > "$log" 2>&1
+         } | psql_local "$DB" -At > "$log" 2>&1 &
+  session=$!
+  until [ -s "$pidf" ]; do sleep 0.05; done
+  build_private=$(private_peak "$(cat "$pidf")" "$done_mark")
+  wait "$session"
   out=$(ms < "$log")
   build_mem=$(awk '/VmHWM/ {printf "%d", $2 / 1024}' "$log")
-  rm -f "$log"
+  rm -f "$log" "$pidf" "$done_mark"
   mapfile -t t <<< "$out"
   refresh=${t[0]}
   warm=$(printf '%s\n' "${t[@]:2:$REPS}" | median)
@@ -105,6 +126,7 @@ for n in $SIZES; do
   row "first \`ai.ask\` after one CREATE TABLE" "$(awk -v x="$after_ddl" 'BEGIN {printf "%.0f ms", x}')"
   row "peak memory of an asking backend (VmHWM, shared_buffers 128MB included)" "${mem} MB"
   row "peak memory of the building backend (VmHWM, the same)" "${build_mem} MB"
+  row "peak private memory of the building backend (RssAnon, sampled every 20 ms)" "${build_private} MB"
   row "question / answer" "$q → \`$answer\`"
   echo
 done

@@ -40,6 +40,36 @@ pub fn plan(existing: &HashMap<String, String>, desired: &[Desired]) -> Plan {
     p
 }
 
+/// Catalog rows per statement that writes them: ~4.5 KB each with its vector.
+pub const UPSERT_ROWS: usize = 500;
+
+/// `rows` as one JSON array, each with its `embedding` (pgvector's text) when it has one.
+pub fn rows_json<'a>(
+    rows: impl Iterator<Item = (&'a serde_json::Value, Option<&'a [f32]>)>,
+) -> String {
+    let mut out = String::from("[");
+    for (n, (row, vector)) in rows.enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        let text = row.to_string();
+        match (vector, text.strip_suffix('}')) {
+            (Some(v), Some(open)) => {
+                out.push_str(open);
+                if open.len() > 1 {
+                    out.push(',');
+                }
+                out.push_str("\"embedding\":\"");
+                out.push_str(&crate::embed::vector::literal(v));
+                out.push_str("\"}");
+            }
+            _ => out.push_str(&text),
+        }
+    }
+    out.push(']');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +106,26 @@ mod tests {
         let p = plan(&existing, &desired);
         assert!(p.add.is_empty() && p.update.is_empty() && p.remove.is_empty());
         assert_eq!(p.unchanged.len(), 2);
+    }
+
+    #[test]
+    fn rows_are_written_with_their_vectors() {
+        let rows = [serde_json::json!({"name": "a}\"b"}), serde_json::json!({}), serde_json::json!({"name": "c"})];
+        let v = [0.5f32, -1.0];
+        let text = rows_json(
+            rows.iter()
+                .zip([Some(&v[..]), Some(&v[..1]), None])
+                .map(|(r, v)| (r, v)),
+        );
+        let got: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!([
+                {"name": "a}\"b", "embedding": "[0.5,-1]"},
+                {"embedding": "[0.5]"},
+                {"name": "c"}
+            ])
+        );
+        assert_eq!(rows_json(std::iter::empty()), "[]");
     }
 }

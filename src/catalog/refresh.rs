@@ -209,7 +209,7 @@ SELECT coalesce(jsonb_object_agg(k, h), '{}') FROM (
 const UPSERT_SCHEMAS: &str = "
 INSERT INTO ai.catalog_schemas AS s (schema_name, schema_oid, description, content_hash, embedding, updated_at)
 SELECT x.schema_name, n.oid, x.description, x.content_hash, x.embedding::{vector}, now()
-  FROM jsonb_to_recordset($1) AS x(schema_name name, description text, content_hash text, embedding text)
+  FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, description text, content_hash text, embedding text)
   JOIN pg_catalog.pg_namespace n ON n.nspname = x.schema_name
 ON CONFLICT (schema_name) DO UPDATE SET
   schema_oid = EXCLUDED.schema_oid, description = EXCLUDED.description, content_hash = EXCLUDED.content_hash,
@@ -221,7 +221,7 @@ INSERT INTO ai.catalog_tables AS t (schema_id, schema_name, table_name, table_oi
        human_description, row_estimate, description, content_hash, embedding, updated_at)
 SELECT s.id, x.schema_name, x.table_name, x.table_oid, x.relkind, x.comment, x.human_description,
        x.row_estimate, x.description, x.content_hash, x.embedding::{vector}, now()
-  FROM jsonb_to_recordset($1) AS x(schema_name name, table_name name, table_oid oid, relkind \"char\", comment text,
+  FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, table_name name, table_oid oid, relkind \"char\", comment text,
        human_description text, row_estimate bigint, description text, content_hash text, embedding text)
   JOIN ai.catalog_schemas s ON s.schema_name = x.schema_name
 ON CONFLICT (schema_name, table_name) DO UPDATE SET
@@ -238,7 +238,7 @@ INSERT INTO ai.catalog_columns AS c (table_id, table_oid, column_name, attnum, o
        is_primary_key, comment, human_description, sample_values, description, content_hash, embedding, updated_at)
 SELECT t.id, x.table_oid, x.column_name, x.attnum, x.ordinal, x.data_type, x.is_nullable, x.is_primary_key,
        x.comment, x.human_description, x.sample_values, x.description, x.content_hash, x.embedding::{vector}, now()
-  FROM jsonb_to_recordset($1) AS x(schema_name name, table_name name, table_oid oid, column_name name, attnum smallint,
+  FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, table_name name, table_oid oid, column_name name, attnum smallint,
        ordinal int, data_type text, is_nullable boolean, is_primary_key boolean, comment text, human_description text,
        sample_values text[], description text, content_hash text, embedding text)
   JOIN ai.catalog_tables t ON t.schema_name = x.schema_name AND t.table_name = x.table_name
@@ -255,7 +255,7 @@ INSERT INTO ai.catalog_relationships AS r (constraint_name, from_table_id, from_
        on_delete, on_update, description, content_hash, embedding, updated_at)
 SELECT x.constraint_name, f.id, x.from_columns, t.id, x.to_columns, x.on_delete, x.on_update,
        x.description, x.content_hash, x.embedding::{vector}, now()
-  FROM jsonb_to_recordset($1) AS x(schema_name name, table_name name, constraint_name name, from_columns name[],
+  FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, table_name name, constraint_name name, from_columns name[],
        to_schema name, to_table name, to_columns name[], on_delete text, on_update text, description text,
        content_hash text, embedding text)
   JOIN ai.catalog_tables f ON f.schema_name = x.schema_name AND f.table_name = x.table_name
@@ -379,7 +379,7 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
             })?;
         }
         let model = model_id();
-        let mut kinds = desired(&tables, &referencing, &model);
+        let kinds = desired(&tables, &referencing, &model);
 
         // plan every kind, then embed everything that changed in one batched call; after DDL
         // the stored rows compared are those of the relations read (and their schemas)
@@ -452,20 +452,15 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
             || super::values::store(&values_due),
         );
         let (_, values_indexed) = values_read?;
-        let by_text: HashMap<String, Option<Vec<f32>>> = distinct
+        // each distinct text's vector once; a row's is written out with the row (a vector's
+        // text is ~4 KB: one per row held at once would be tens of MB at thousands of columns)
+        let by_text: HashMap<&str, Vec<f32>> = distinct
             .iter()
-            .map(|t| t.to_string())
+            .copied()
             .zip(vectors)
+            .filter_map(|(t, v)| Some((t, v?)))
             .collect();
-        // as pgvector's text ('[0.1,0.2,...]'): far cheaper to read than JSON numbers
-        let by_text: HashMap<String, Option<String>> = by_text
-            .into_iter()
-            .map(|(t, v)| (t, v.map(|v| crate::embed::vector::literal(&v))))
-            .collect();
-        for &(k, i) in &todo {
-            let v = &by_text[&kinds[k].desired[i].text];
-            kinds[k].rows[i]["embedding"] = json!(v);
-        }
+        let embedded: HashSet<(usize, usize)> = todo.iter().copied().collect();
         let vector = crate::spi_util::VectorSql::new()?.vector;
 
         // removals first (children before parents), then upserts (parents before children)
@@ -476,22 +471,23 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
             }
         }
         for (k, kind) in kinds.iter().enumerate() {
-            let rows: Vec<Value> = if k == 0 {
-                kind.rows.clone()
+            let rows: Vec<usize> = if k == 0 {
+                (0..kind.rows.len()).collect()
             } else {
-                plans[k]
-                    .add
-                    .iter()
-                    .chain(&plans[k].update)
-                    .map(|&i| kind.rows[i].clone())
-                    .collect()
+                plans[k].add.iter().chain(&plans[k].update).copied().collect()
             };
-            // in statements of a bounded size (a jsonb value holds at most 256 MB)
+            // in statements of a bounded size, each its own JSON text
             let sql = UPSERTS[k].replace("{vector}", &vector);
-            for chunk in rows.chunks(2000) {
-                crate::spi_util::in_scratch_context(|| {
-                    Spi::run_with_args(&sql, &[JsonB(Value::Array(chunk.to_vec())).into()])
-                })?;
+            for chunk in rows.chunks(plan::UPSERT_ROWS) {
+                let json = plan::rows_json(chunk.iter().map(|&i| {
+                    let v = if embedded.contains(&(k, i)) {
+                        by_text.get(kind.desired[i].text.as_str())
+                    } else {
+                        None
+                    };
+                    (&kind.rows[i], v.map(|v| v.as_slice()))
+                }));
+                crate::spi_util::in_scratch_context(|| Spi::run_with_args(&sql, &[json.into()]))?;
             }
         }
         // a schema whose last table went

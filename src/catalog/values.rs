@@ -197,7 +197,7 @@ pub fn store(tables: &[pg_sys::Oid]) -> Result<Stored, pgrx::spi::Error> {
     let mut indexed: Vec<pg_sys::Oid> = Vec::new();
     let mut stored = 0;
     // stored in statements of at most this many values (memory stays bounded)
-    const FLUSH: usize = 100_000;
+    const FLUSH: usize = 20_000;
     for rel in &relations {
         if !rel.readable || rel.columns.is_empty() || per_column == 0 {
             continue;
@@ -211,6 +211,10 @@ pub fn store(tables: &[pg_sys::Oid]) -> Result<Stored, pgrx::spi::Error> {
         }
         if pending.len() >= FLUSH {
             stored += in_scratch_context(|| insert(&mut pending))?;
+            // what the reads and the insert freed goes back to the system: without it the
+            // backend's memory creeps up by tens of MB over thousands of tables (freed pieces
+            // the next reads' sizes do not fit)
+            crate::embed::engine::release_free_memory();
         }
     }
     stored += in_scratch_context(|| insert(&mut pending))?;

@@ -44,29 +44,18 @@ pub fn with_engine<R>(f: impl FnOnce(&mut Engine) -> Result<R, EmbedError>) -> R
 /// that a batch pads as little as it can); checks for cancellation (statement_timeout,
 /// pg_cancel_backend) between tokenized chunks and between batches.
 pub fn embed_texts(texts: &[Option<&str>]) -> Vec<Option<Vec<f32>>> {
-    embed(texts, false, || ()).0
+    embed_texts_during(texts, || ()).0
 }
 
 /// [`embed_texts`], while this thread does `work` (SPI included): when there is more than one
 /// batch the model runs on a thread of its own (it never calls PostgreSQL; every signal is
 /// blocked there, so PostgreSQL's handlers run here), this thread runs `work`, then waits for
-/// the vectors checking for cancellation, while a second lane takes the batches left (see
-/// [`beside`]). An error raised by `work` or a cancellation stops the model after its current
-/// batch before it unwinds.
+/// the vectors checking for cancellation. An error raised by `work` or a cancellation stops the
+/// model after its current batch before it unwinds.
 ///
 /// `work` must not embed (the engine is busy).
 pub fn embed_texts_during<R>(
     texts: &[Option<&str>],
-    work: impl FnOnce() -> R,
-) -> (Vec<Option<Vec<f32>>>, R) {
-    embed(texts, true, work)
-}
-
-/// [`embed_texts`] (`second_lane` false: this thread only waits, one lane) or
-/// [`embed_texts_during`].
-fn embed<R>(
-    texts: &[Option<&str>],
-    second_lane: bool,
     work: impl FnOnce() -> R,
 ) -> (Vec<Option<Vec<f32>>>, R) {
     let present: Vec<(usize, &str)> = texts
@@ -91,7 +80,7 @@ fn embed<R>(
         let batches = engine::length_sorted_batches(&lengths, guc::embedding_batch_size());
         let many = batches.len() > 1;
         let (vectors, r) = if many {
-            let (vectors, r) = beside(engine, &encodings, &batches, second_lane, work);
+            let (vectors, r) = beside(engine, &encodings, &batches, work);
             (vectors?, r)
         } else {
             let r = work();
@@ -116,27 +105,16 @@ fn embed<R>(
     (out, r)
 }
 
-/// Texts left when `work` is done for which a second lane is worth loading the model again
-/// (~0.2 s; the texts take ~1.5 s on one lane).
-const SECOND_LANE_FROM: usize = 64;
-
 /// Runs the batches on a thread of their own while this one runs `work`; the vectors per batch.
-/// With `second_lane` (this thread had work of its own: ai.embed alone keeps to one lane, as
-/// the model's rate per core is what it promises), when `work` is done and at least
-/// [`SECOND_LANE_FROM`] texts are left, a second thread
-/// with a model of its own (one intra-op thread, dropped at the end) takes batches too: the
-/// core this thread used for `work` now embeds instead of waiting, so no more cores are used
-/// than during `work`. Batches go to whichever lane is free; the results keep their order.
 fn beside<R>(
     engine: &mut Engine,
     encodings: &[tokenizers::Encoding],
     batches: &[Vec<usize>],
-    second_lane: bool,
     work: impl FnOnce() -> R,
 ) -> (Result<Vec<Vec<Vec<f32>>>, EmbedError>, R) {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::mpsc;
-    /// Tells the model's threads to stop when this thread unwinds (an ERROR, a cancellation).
+    /// Tells the model's thread to stop when this thread unwinds (an ERROR, a cancellation).
     struct StopOnDrop<'a>(&'a AtomicBool);
     impl Drop for StopOnDrop<'_> {
         fn drop(&mut self) {
@@ -144,82 +122,42 @@ fn beside<R>(
         }
     }
     let stop = AtomicBool::new(false);
-    let next = AtomicUsize::new(0);
-    // (lane, batch, vectors)
-    let (tx, rx) = mpsc::channel::<(usize, usize, Result<Vec<Vec<f32>>, EmbedError>)>();
-    let config = EngineConfig {
-        threads: 1,
-        ..engine.config().clone()
-    };
-    // one lane: takes the next batch until none is left, an error, or a stop
-    let lane = |lane: usize, engine: &mut Engine, tx: mpsc::Sender<_>| {
-        block_signals();
-        loop {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= batches.len() || stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let refs: Vec<_> = batches[i].iter().map(|&k| &encodings[k]).collect();
-            let got = engine.embed_encodings(&refs);
-            let failed = got.is_err();
-            if tx.send((lane, i, got)).is_err() || failed {
-                stop.store(true, Ordering::Relaxed);
-                break;
-            }
-        }
-    };
-    let lane = &lane;
+    let (tx, rx) = mpsc::channel();
     std::thread::scope(|scope| {
-        let first_tx = tx.clone();
-        scope.spawn(move || lane(1, engine, first_tx));
+        let stop_ref = &stop;
+        scope.spawn(move || {
+            block_signals();
+            let mut vectors = Vec::with_capacity(batches.len());
+            let mut outcome = Ok(());
+            for batch in batches {
+                if stop_ref.load(Ordering::Relaxed) {
+                    break;
+                }
+                let refs: Vec<_> = batch.iter().map(|&i| &encodings[i]).collect();
+                match engine.embed_encodings(&refs) {
+                    Ok(v) => vectors.push(v),
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            let _ = tx.send(outcome.map(|()| vectors));
+        });
         let guard = StopOnDrop(&stop);
         let r = work();
-        let left: usize = batches
-            .iter()
-            .skip(next.load(Ordering::Relaxed))
-            .map(Vec::len)
-            .sum();
-        if second_lane && left >= SECOND_LANE_FROM {
-            let second_tx = tx.clone();
-            scope.spawn(move || {
-                // a model that cannot be loaded again leaves the work to the first lane
-                if let Ok(mut second) = Engine::load(&config) {
-                    lane(2, &mut second, second_tx);
-                }
-            });
-        }
-        drop(tx);
-        let mut slots: Vec<Option<Vec<Vec<f32>>>> = vec![None; batches.len()];
-        let mut outcome = Ok(());
-        let (mut received, mut on_second) = (0, 0);
-        while received < batches.len() {
+        let vectors = loop {
             pgrx::check_for_interrupts!();
             match rx.recv_timeout(std::time::Duration::from_millis(50)) {
-                Ok((lane, i, Ok(v))) => {
-                    slots[i] = Some(v);
-                    received += 1;
-                    on_second += usize::from(lane == 2);
-                }
-                Ok((_, _, Err(e))) => {
-                    outcome = Err(e);
-                    break;
-                }
+                Ok(v) => break v,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    outcome = Err(EmbedError::Inference("the embedding thread stopped".into()));
-                    break;
+                    break Err(EmbedError::Inference("the embedding thread stopped".into()))
                 }
             }
-        }
-        // the guard's stop ends the other lane after its current batch (the scope waits for it)
+        };
+        // (the stop it sets now reaches a thread that has finished)
         drop(guard);
-        if on_second > 0 {
-            pgrx::debug1!(
-                "ai_architect: {on_second} of {} batches embedded on a second lane",
-                batches.len()
-            );
-        }
-        let vectors = outcome.map(|()| slots.into_iter().map(Option::unwrap_or_default).collect());
         (vectors, r)
     })
 }
