@@ -131,6 +131,8 @@ impl Engine {
             return Err(model_err("file does not exist".into()));
         }
         let tokenizer = load_tokenizer(&config.tokenizer)?;
+        // from here on, in this backend (a model's load and runs free blocks of many MB)
+        map_large_blocks();
         let session = Session::builder(env)
             .and_then(|b| {
                 b.with_optimization_level(GraphOptimizationLevel::All)
@@ -252,6 +254,23 @@ pub fn release_free_memory() {
         // SAFETY: malloc_trim only releases memory that is already free.
         unsafe {
             malloc_trim(0);
+        }
+    }
+}
+
+/// Large blocks (1 MB and more: the model's activations, PostgreSQL's biggest memory blocks)
+/// are mapped for each use and unmapped when freed. glibc would otherwise raise this
+/// threshold to the largest block freed so far and keep such blocks in its heaps.
+pub fn map_large_blocks() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        extern "C" {
+            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+        }
+        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+        // SAFETY: mallopt only changes glibc's allocation policy for later allocations.
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 1 << 20);
         }
     }
 }
