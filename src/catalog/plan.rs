@@ -112,11 +112,7 @@ mod tests {
     fn rows_are_written_with_their_vectors() {
         let rows = [serde_json::json!({"name": "a}\"b"}), serde_json::json!({}), serde_json::json!({"name": "c"})];
         let v = [0.5f32, -1.0];
-        let text = rows_json(
-            rows.iter()
-                .zip([Some(&v[..]), Some(&v[..1]), None])
-                .map(|(r, v)| (r, v)),
-        );
+        let text = rows_json(rows.iter().zip([Some(&v[..]), Some(&v[..1]), None]));
         let got: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             got,
