@@ -4,8 +4,8 @@
 # each, for N in SCALE_TABLES (default 10 200 2000; 10000 takes about 20 minutes more).
 # For each N, in one database: the first catalog build, a warm ai.ask (engine, no
 # execution), the first ai.ask after one CREATE TABLE, the peak memory of the asking
-# backend, and the embedding rate of the build beside the raw ai.embed rate of the same
-# texts. Prints Markdown.
+# backend and of the building one (its own memory sampled, and VmHWM), and the embedding
+# rate of the build beside the raw ai.embed rate of the same texts. Prints Markdown.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/common.sh"
 SIZES=${SCALE_TABLES:-10 200 2000}
@@ -92,7 +92,7 @@ for n in $SIZES; do
            echo "DROP TABLE public.scale_probe_extra;"
          } | psql_local "$DB" -At > "$log" 2>&1 &
   session=$!
-  until [ -s "$pidf" ]; do sleep 0.05; done
+  until [ -s "$pidf" ] || ! kill -0 "$session" 2>/dev/null; do sleep 0.05; done
   build_private=$(private_peak "$(cat "$pidf")" "$done_mark")
   wait "$session"
   out=$(ms < "$log")
