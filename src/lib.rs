@@ -16,6 +16,7 @@ mod embed;
 mod erd;
 mod error;
 mod guc;
+mod heap;
 mod impact;
 mod lint;
 mod llm;

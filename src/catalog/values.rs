@@ -214,7 +214,7 @@ pub fn store(tables: &[pg_sys::Oid]) -> Result<Stored, pgrx::spi::Error> {
             // what the reads and the insert freed goes back to the system: without it the
             // backend's memory creeps up by tens of MB over thousands of tables (freed pieces
             // the next reads' sizes do not fit)
-            crate::embed::engine::release_free_memory();
+            crate::heap::release_free_memory();
         }
     }
     stored += in_scratch_context(|| insert(&mut pending))?;

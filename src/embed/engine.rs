@@ -132,7 +132,7 @@ impl Engine {
         }
         let tokenizer = load_tokenizer(&config.tokenizer)?;
         // from here on, in this backend (a model's load and runs free blocks of many MB)
-        map_large_blocks();
+        crate::heap::map_large_blocks();
         let session = Session::builder(env)
             .and_then(|b| {
                 b.with_optimization_level(GraphOptimizationLevel::All)
@@ -156,7 +156,7 @@ impl Engine {
             .map_err(|e: ort::Error| model_err(e.to_string()))?;
         // Loading folds the int8 weights into fp32 and frees the intermediates: give those
         // pages back (~55 MB).
-        release_free_memory();
+        crate::heap::release_free_memory();
         let names: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();
         for required in ["input_ids", "attention_mask"] {
             if !names.contains(&required) {
@@ -240,38 +240,6 @@ impl Engine {
         let vectors = mean_pool_normalize(hidden, &mask, batch, seq, DIMENSIONS);
         check_finite(&vectors)?;
         Ok(vectors)
-    }
-}
-
-/// Returns freed heap pages to the operating system. ONNX Runtime allocates with malloc,
-/// and glibc keeps freed memory in the process otherwise.
-pub fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> std::ffi::c_int;
-        }
-        // SAFETY: malloc_trim only releases memory that is already free.
-        unsafe {
-            malloc_trim(0);
-        }
-    }
-}
-
-/// Large blocks (1 MB and more: the model's activations, PostgreSQL's biggest memory blocks)
-/// are mapped for each use and unmapped when freed. glibc would otherwise raise this
-/// threshold to the largest block freed so far and keep such blocks in its heaps.
-pub fn map_large_blocks() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
-        }
-        const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
-        // SAFETY: mallopt only changes glibc's allocation policy for later allocations.
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, 1 << 20);
-        }
     }
 }
 

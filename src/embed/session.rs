@@ -97,7 +97,7 @@ pub fn embed_texts_during<R>(
             }
         }
         if many {
-            engine::release_free_memory();
+            crate::heap::release_free_memory();
         }
         Ok(r)
     });
