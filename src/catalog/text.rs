@@ -30,6 +30,22 @@ pub fn stem(word: &str) -> String {
     if w == "ids" {
         return "id".to_string();
     }
+    // the plurals in -ves of a word in -f or -fe ("leaves", "shelves", "knives")
+    const VES: &[(&str, &str)] = &[
+        ("leaves", "leaf"),
+        ("shelves", "shelf"),
+        ("halves", "half"),
+        ("calves", "calf"),
+        ("wolves", "wolf"),
+        ("loaves", "loaf"),
+        ("thieves", "thief"),
+        ("knives", "knife"),
+        ("wives", "wife"),
+        ("lives", "life"),
+    ];
+    if let Some((_, one)) = VES.iter().find(|(many, _)| *many == w) {
+        return one.to_string();
+    }
     if n > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..n - 3]);
     }

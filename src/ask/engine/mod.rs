@@ -186,3 +186,5 @@ pub fn phrases(question: &str) -> Vec<String> {
 mod tests;
 #[cfg(test)]
 mod accounting_tests;
+#[cfg(test)]
+mod lookup_tests;

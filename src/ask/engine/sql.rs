@@ -29,6 +29,17 @@ pub struct Step {
 /// The shortest foreign-key path from any table in `starts` to `to` (breadth first, foreign
 /// keys in catalog order, self-references skipped). `None` when they are not connected.
 pub fn path(s: &Schema, starts: &[usize], to: usize) -> Option<Vec<Step>> {
+    path_preferring(s, starts, to, &[])
+}
+
+/// [`path`], trying the foreign keys in `prefer` before the others: of two keys between the
+/// same tables (a plant's flower and leaf colours), the one the question names.
+pub fn path_preferring(
+    s: &Schema,
+    starts: &[usize],
+    to: usize,
+    prefer: &[usize],
+) -> Option<Vec<Step>> {
     if starts.contains(&to) {
         return Some(Vec::new());
     }
@@ -38,8 +49,15 @@ pub fn path(s: &Schema, starts: &[usize], to: usize) -> Option<Vec<Step>> {
     for &t in starts {
         seen[t] = true;
     }
+    let order: Vec<usize> = prefer
+        .iter()
+        .copied()
+        .filter(|&i| i < s.fks.len())
+        .chain((0..s.fks.len()).filter(|i| !prefer.contains(i)))
+        .collect();
     while let Some(t) = queue.pop_front() {
-        for (i, fk) in s.fks.iter().enumerate() {
+        for &i in &order {
+            let fk = &s.fks[i];
             if fk.from == fk.to {
                 continue;
             }
@@ -90,6 +108,8 @@ pub struct From {
     pub aliases: Vec<String>,
     pub joins: Vec<(Step, bool)>,
     pub fans_out: bool,
+    /// Foreign keys to follow first (see [`path_preferring`]).
+    pub prefer: Vec<usize>,
 }
 
 impl From {
@@ -100,6 +120,7 @@ impl From {
             aliases: vec![alias(&s.tables[root].name, &[])],
             joins: Vec::new(),
             fans_out: false,
+            prefer: Vec::new(),
         }
     }
 
@@ -115,7 +136,7 @@ impl From {
     /// Joins `t` in along the shortest path from the tables already there; `outer` makes the
     /// new joins LEFT JOINs. False when `t` cannot be reached.
     pub fn add(&mut self, s: &Schema, t: usize, outer: bool) -> bool {
-        let Some(steps) = path(s, &self.tables, t) else {
+        let Some(steps) = path_preferring(s, &self.tables, t, &self.prefer) else {
             return false;
         };
         for st in steps {

@@ -357,14 +357,15 @@ fn calibration(title: &str, sets: &[(&str, &Outcome)]) -> String {
     md
 }
 
-/// The six sets in one run (so that the calibration table covers them all), each in a
+/// The seven sets in one run (so that the calibration table covers them all), each in a
 /// database of its own. Development sets must keep their accuracy; on the schemas the engine
 /// was not written on, what it answers must be right.
 #[test]
 fn engine_accuracy_and_precision() {
-    let sets: [(&str, &str, &str); 6] = [
+    let sets: [(&str, &str, &str); 7] = [
         ("Chinook (development)", "chinook", "chinook.json"),
         ("Library (development)", "library", "library.json"),
+        ("Garden (development: lookup tables)", "garden", "garden.json"),
         ("Hospital (unseen vocabulary)", "hospital", "hospital.json"),
         ("Logistics (unseen vocabulary)", "logistics", "logistics.json"),
         ("University (unseen vocabulary)", "university", "university.json"),
@@ -383,7 +384,10 @@ fn engine_accuracy_and_precision() {
         let o = evaluate(&mut c, file);
         let (t, md) = report(name, &o);
         let dev = name.contains("development");
-        if dev && t.accuracy() < MIN_DEVELOPMENT_ACCURACY {
+        // (the garden, added to develop lookup tables and two keys to one table, has its own
+        // floor: what the engine answers there today)
+        let floor = if schema == "garden" { MIN_GARDEN_ACCURACY } else { MIN_DEVELOPMENT_ACCURACY };
+        if dev && t.accuracy() < floor {
             problems.push(format!("accuracy on {name} fell to {:.2}\n{md}", t.accuracy()));
         }
         if !dev && t.precision() < MIN_UNSEEN_PRECISION {
@@ -395,7 +399,7 @@ fn engine_accuracy_and_precision() {
         outcomes.push((name, o));
     }
     let refs: Vec<(&str, &Outcome)> = outcomes.iter().map(|(n, o)| (*n, o)).collect();
-    calibration("all six sets", &refs);
+    calibration("all seven sets", &refs);
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
 
@@ -534,6 +538,7 @@ const MIN_UNSEEN_ACCURACY: f64 = 0.25;
 /// Chinook's and the library's accuracy before the unseen schemas were added (36/38, 34/34):
 /// generality must not cost the development sets anything.
 const MIN_DEVELOPMENT_ACCURACY: f64 = 0.94;
+const MIN_GARDEN_ACCURACY: f64 = 0.75;
 
 /// A curator teaches the 5 words the questions of `name` most often left unexplained (as
 /// `ai.unknown_words` lists them after the first run: tests/nl2sql/public/vocabulary/NAME.sql,

@@ -26,6 +26,18 @@ impl Analysis<'_> {
         !self.toks.iter().any(|t| own.contains(&t.stem))
     }
 
+    /// The foreign keys the question names among two or more between the same tables ("the
+    /// leaves of the Sage": leaf_colour_id, not flower_colour_id): followed before the others.
+    pub(super) fn named_keys(&self) -> Vec<usize> {
+        (0..self.s.fks.len())
+            .filter(|&i| {
+                let k = &self.s.fks[i];
+                self.s.fks.iter().filter(|f| connects(f, k.from, k.to)).count() >= 2
+                    && !self.an_unnamed_one_of_two(i)
+            })
+            .collect()
+    }
+
     /// Which question words the finished SQL accounts for. A table or column the question
     /// names but the SQL does not use is not understood ("which drugs ..." answered with
     /// departments); a word of a foreign key the joins follow is ("each employee supports":
@@ -298,9 +310,17 @@ impl Analysis<'_> {
         }
         // the words of what the SQL leaves out
         let mut left_out: Vec<String> = Vec::new();
+        let read: Vec<usize> = (0..s.tables.len()).filter(|&t| in_sql(t)).collect();
         for (t, table) in s.tables.iter().enumerate() {
             if !in_sql(t) {
                 left_out.extend(name_stems(&table.name));
+                // and the columns of a table next to one it reads ("how many colours do
+                // flowers have": plant.flower_colour_id, beside colour)
+                if s.fks.iter().any(|fk| read.iter().any(|&r| connects(fk, t, r))) {
+                    left_out.extend(
+                        table.columns.iter().flat_map(|c| col_stems(&c.name)).filter(|w| w != "id"),
+                    );
+                }
                 continue;
             }
             // (the table's own words name it, and it is read: student_enrolment_id)

@@ -34,8 +34,10 @@ impl Analysis<'_> {
             }
         }
         let negated: Option<(usize, usize)> = self.negation_at.and_then(|p| self.table_after(p, 4));
+        // ("the most common flower colour": the lookup table two words on)
+        let within = if self.most_common().is_some() { 2 } else { 1 };
         let most_target: Option<(usize, usize)> =
-            self.most.and_then(|(p, _)| self.table_after(p, 1));
+            self.most.and_then(|(p, _)| self.table_after(p, within));
         let counted: Option<&Mention> = self
             .count_at
             .filter(|p| by_measure_at.is_none_or(|b| p + 1 < b))
@@ -140,6 +142,10 @@ impl Analysis<'_> {
             if let Some(Target::Table(t)) = group_mention.as_ref().map(|m| &m.target) {
                 subject = Some(*t);
             }
+        }
+        if subject.is_none() && self.most_common().is_some() {
+            // "what is the most common habitat": the habitats, one of them chosen below
+            subject = most_target.map(|(_, t)| t);
         }
         let unexplained_now = self.unexplained();
         let Some(subject) = subject else {
@@ -252,9 +258,10 @@ impl Analysis<'_> {
                 .count_at
                 .is_none_or(|p| by_measure_at.is_some_and(|b| p + 1 >= b))
         {
-            if let Some((_, t)) = most_target {
+            let desc = self.most.map(|m| m.1).unwrap_or(true);
+            let common = self.most_common();
+            if let Some((_, t)) = most_target.filter(|&(_, t)| t != subject) {
                 // which artist has the most albums
-                let desc = self.most.map(|m| m.1).unwrap_or(true);
                 measure = Some(Measure::Count(t));
                 if group.is_none() {
                     group = Some(col_subject.map_or(Group::Table(subject), Group::Column));
@@ -262,6 +269,31 @@ impl Analysis<'_> {
                 order = Some((String::new(), desc));
                 order_measure = true;
                 self.limit.get_or_insert(1);
+            } else if let Some(p) = common {
+                // "the most common habitat": the one the most rows that refer to it use;
+                // "the most common nationality": the value of a column the most rows hold
+                let named_col = self.mention_after(p, 2).and_then(|m| match &m.target {
+                    Target::Columns(c) => Some(self.pick(c, subject, &named)),
+                    _ => None,
+                });
+                let counted = match (most_target, named_col) {
+                    (Some((_, t)), _) => self.referrer(t, &named).map(|r| (r, Group::Table(t))),
+                    (None, Some(col)) if self.s.tables[col.0].columns[col.1].kind == Kind::Text => {
+                        self.consume_column_mention(col);
+                        Some((col.0, Group::Column(col)))
+                    }
+                    _ => None,
+                };
+                match counted {
+                    Some((r, g)) => {
+                        measure = Some(Measure::Count(r));
+                        group = Some(g);
+                        order = Some((String::new(), desc));
+                        order_measure = true;
+                        self.limit.get_or_insert(1);
+                    }
+                    None => self.unplaced(p - 1..p + 1, "most common of nothing counted"),
+                }
             } else if let Some(b) = by_measure_at {
                 // top 5 customers by total spent / by number of invoices
                 let m = self.measure_after(b, subject, &named);
@@ -729,6 +761,35 @@ impl Analysis<'_> {
 
     /// A word the plan asked for but could not place (an aggregate, a superlative, a date
     /// with no column for it): left unexplained, so the answer is not run.
+    /// Where "most common" / "least popular" / "most frequent" ends: its adjective.
+    fn most_common(&self) -> Option<usize> {
+        self.most
+            .map(|m| m.0)
+            .filter(|&p| p > 0 && matches!(self.w(p), "common" | "popular" | "frequent"))
+    }
+
+    /// The table whose rows refer to lookup table `t` (plants to their habitat): the one
+    /// named in the question, else the only one; of two keys from it to `t`, the one the
+    /// question names. None when that is not decided.
+    fn referrer(&self, t: usize, named: &[usize]) -> Option<usize> {
+        let chosen = self.named_keys();
+        let mut from: Vec<usize> = Vec::new();
+        for (i, fk) in self.s.fks.iter().enumerate() {
+            if fk.to != t || fk.from == t || from.contains(&fk.from) {
+                continue;
+            }
+            let parallel = self.s.fks.iter().filter(|f| f.from == fk.from && f.to == t).count();
+            if parallel == 1 || chosen.contains(&i) {
+                from.push(fk.from);
+            }
+        }
+        let in_question: Vec<usize> = from.iter().copied().filter(|r| named.contains(r)).collect();
+        match (in_question.as_slice(), from.as_slice()) {
+            ([r], _) | ([], [r]) => Some(*r),
+            _ => None,
+        }
+    }
+
     pub(super) fn unplaced(&mut self, words: std::ops::Range<usize>, guess: &'static str) {
         self.guesses.push(guess);
         for k in words {

@@ -209,7 +209,8 @@ impl Analysis<'_> {
                         });
                         self.take(i, 2);
                     } else if next == "popular" || next == "common" || next == "frequent" {
-                        self.most = Some((i, desc));
+                        // (what is most common follows the adjective)
+                        self.most = Some((i + 1, desc));
                         self.take(i, 2);
                     } else {
                         self.most = Some((i, desc));

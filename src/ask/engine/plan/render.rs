@@ -35,6 +35,7 @@ impl Analysis<'_> {
             _ => subject,
         };
         let mut from = From::new(s, root);
+        from.prefer = self.named_keys();
         let measure_table = match &measure {
             Some(Measure::Count(t)) => Some(*t),
             Some(Measure::CountDistinct(c) | Measure::Of(_, c)) => Some(c.0),
@@ -42,7 +43,8 @@ impl Analysis<'_> {
         };
         let filter_tables: Vec<usize> = wheres.iter().map(|w| w.0).collect();
         // the negated table is reached inside NOT EXISTS; conditions on its side go there too
-        let neg_path = negation.and_then(|n| super::sql::path(s, &[subject], n));
+        let neg_path = negation
+            .and_then(|n| super::sql::path_preferring(s, &[subject], n, &from.prefer));
         let neg_tables: Vec<usize> = neg_path
             .as_ref()
             .map(|p| p.iter().map(|st| st.to).collect())
