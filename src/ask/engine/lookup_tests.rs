@@ -3,7 +3,8 @@
 use super::tests::{fk, table};
 use super::*;
 
-/// plant(0) → colour(1) twice, family(2), habitat(3); plant_trait(4) → trait(5).
+/// plant(0) → colour(1) twice, family(2), habitat(3); plant_trait(4) → trait(5); plant_use(6)
+/// → use(7).
 fn garden() -> Schema {
     let tables = vec![
         table(
@@ -33,6 +34,12 @@ fn garden() -> Schema {
             ],
         ),
         table("trait", 4.0, &[("id", "integer", true), ("trait_name", "text", false)]),
+        table(
+            "plant_use",
+            56.0,
+            &[("plant_id", "integer", true), ("use_id", "integer", true)],
+        ),
+        table("use", 5.0, &[("id", "integer", true), ("use_name", "text", false)]),
     ];
     Schema {
         tables,
@@ -43,6 +50,8 @@ fn garden() -> Schema {
             fk(0, "leaf_colour_id", 1, "id"),
             fk(4, "plant_id", 0, "id"),
             fk(4, "trait_id", 5, "id"),
+            fk(6, "plant_id", 0, "id"),
+            fk(6, "use_id", 7, "id"),
         ],
         vocabulary: Vec::new(),
     }
@@ -125,4 +134,38 @@ fn the_word_naming_one_of_two_keys_picks_it() {
     let a = ask("What is the leaf colour of Edelweiss?", &[name_hit("Edelweiss")]);
     assert!(flat(&a.sql).contains("leaf_colour_id"), "{}", a.sql);
     assert!(a.confidence >= RUNS, "{} at {}", a.sql, a.confidence);
+}
+
+#[test]
+fn how_many_rows_pass_a_count_is_a_count_of_them() {
+    for q in ["How many plants have more than one use?", "How many plants have more than 2 uses?"] {
+        let a = ask(q, &[]);
+        let s = flat(&a.sql);
+        assert!(s.starts_with("SELECT count(*) AS plant_count FROM ( SELECT"), "{q}: {s}");
+        assert!(s.contains("HAVING count(DISTINCT u.id) >"), "{q}: {s}");
+    }
+    // the rows themselves, when they are asked for
+    let a = ask("Which plants have more than one use?", &[]);
+    assert!(flat(&a.sql).starts_with("SELECT p.common_name, p.latin_name, count(DISTINCT u.id)"), "{}", a.sql);
+}
+
+#[test]
+fn most_is_counted_or_not_understood() {
+    let q = "Which family do most woodland plants belong to?";
+    let hit = ValueHit {
+        table: 3,
+        column: 1,
+        value: "Woodland".into(),
+        phrase: "woodland".into(),
+        categorical: true,
+    };
+    let a = ask(q, &[hit]);
+    let s = flat(&a.sql);
+    assert!(
+        a.confidence < RUNS || (s.contains("count(p.id)") && s.ends_with("LIMIT 1")),
+        "{s} at {} {:?} {}",
+        a.confidence, a.unexplained, a.explanation
+    );
+    let a = ask("Which family has the most?", &[]);
+    assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
 }

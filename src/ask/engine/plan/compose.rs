@@ -35,7 +35,15 @@ impl Analysis<'_> {
         }
         let negated: Option<(usize, usize)> = self.negation_at.and_then(|p| self.table_after(p, 4));
         // ("the most common flower colour": the lookup table two words on)
-        let within = if self.most_common().is_some() { 2 } else { 1 };
+        // ("most woodland plants": past a value)
+        let value_at = |k: usize| {
+            self.conds.iter().any(|c| matches!(c, Cond::Eq { pos, .. } if *pos == k))
+        };
+        let within = match self.most {
+            _ if self.most_common().is_some() => 2,
+            Some((p, _)) if value_at(p + 1) => 2,
+            _ => 1,
+        };
         let most_target: Option<(usize, usize)> =
             self.most.and_then(|(p, _)| self.table_after(p, within));
         let counted: Option<&Mention> = self
@@ -171,6 +179,8 @@ impl Analysis<'_> {
         let mut rows_of: Option<usize> = None;
         let mut having: Option<String> = None;
         let mut order_measure = false;
+        // a count of the subjects a HAVING lets through
+        let mut count_passing = false;
 
         if let Some(c) = &count_distinct {
             let mut col = self.pick(c, subject, &named);
@@ -518,6 +528,15 @@ impl Analysis<'_> {
                         continue;
                     }
                     if let Some(t) = noun {
+                        // "how many plants have more than 2 uses": the plants that pass the
+                        // count per plant, counted
+                        if t != subject
+                            && group.is_none()
+                            && measure == Some(Measure::Count(subject))
+                        {
+                            measure = None;
+                            count_passing = true;
+                        }
                         // more than 10 tracks: a count per subject
                         measure.get_or_insert(Measure::Count(t));
                         group.get_or_insert(Group::Table(subject));
@@ -739,13 +758,25 @@ impl Analysis<'_> {
         if self.negation_at.is_some() && negation.is_none() && !negated_column && !negated_value {
             self.guesses.push("negation without a related table");
         }
+        if let Some((p, _)) = self
+            .most
+            .filter(|_| !order_measure && order.is_none() && by_measure_at.is_none())
+        {
+            // "most" with nothing counted or ordered by it: not understood, not dropped
+            let at = (p.saturating_sub(2)..=p)
+                .rev()
+                .find(|&k| matches!(self.w(k), "most" | "least" | "fewest"))
+                .unwrap_or(p);
+            self.unplaced(at..at + 1, "most of nothing counted");
+        }
         if !matches!(measure, Some(Measure::Of(..))) {
             // aggregates listed after one that found no column: not understood
             for (_, p) in std::mem::take(&mut self.more_aggs) {
                 self.used[p] = false;
             }
         }
-        self.render(
+        let subject_name = self.s.tables[subject].name.clone();
+        let mut a = self.render(
             subject,
             measure,
             group,
@@ -756,11 +787,15 @@ impl Analysis<'_> {
             wheres,
             extra_cols,
             negation,
-        )
+        )?;
+        if count_passing {
+            let name = ident(&format!("{subject_name}_count"));
+            a.sql = format!("SELECT count(*) AS {name}\nFROM (\n{}\n) AS passing", a.sql);
+            a.explanation = format!("Counts the rows of this: {}", a.explanation);
+        }
+        Ok(a)
     }
 
-    /// A word the plan asked for but could not place (an aggregate, a superlative, a date
-    /// with no column for it): left unexplained, so the answer is not run.
     /// Where "most common" / "least popular" / "most frequent" ends: its adjective.
     fn most_common(&self) -> Option<usize> {
         self.most
@@ -790,6 +825,8 @@ impl Analysis<'_> {
         }
     }
 
+    /// A word the plan asked for but could not place (an aggregate, a superlative, a date
+    /// with no column for it): left unexplained, so the answer is not run.
     pub(super) fn unplaced(&mut self, words: std::ops::Range<usize>, guess: &'static str) {
         self.guesses.push(guess);
         for k in words {
