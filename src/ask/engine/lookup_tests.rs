@@ -169,3 +169,40 @@ fn most_is_counted_or_not_understood() {
     let a = ask("Which family has the most?", &[]);
     assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
 }
+
+fn value(table: usize, column: usize, value: &str, phrase: &str) -> ValueHit {
+    ValueHit {
+        table,
+        column,
+        value: value.into(),
+        phrase: phrase.into(),
+        categorical: true,
+    }
+}
+
+#[test]
+fn an_answer_its_own_condition_pins_is_no_answer() {
+    // the trait's name is the question's word: the score was asked for
+    let a = ask(
+        "What is the hardiness of the Oak?",
+        &[name_hit("Oak"), value(5, 1, "Hardiness", "hardiness")],
+    );
+    assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
+    // a column shown beside the pinned one is an answer
+    let a = ask("What is the latin name of the Oak?", &[name_hit("Oak")]);
+    assert!(flat(&a.sql).contains("p.latin_name"), "{}", a.sql);
+    assert!(a.confidence >= RUNS, "{} at {}", a.sql, a.confidence);
+}
+
+#[test]
+fn a_share_of_two_conditions_is_not_decided() {
+    let a = ask(
+        "What percentage of Rosaceae plants have white flowers?",
+        &[value(2, 1, "Rosaceae", "rosaceae"), value(1, 1, "White", "white")],
+    );
+    assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
+    let a = ask("What percentage of plants have white flowers?", &[value(1, 1, "White", "white")]);
+    assert!(flat(&a.sql).starts_with("SELECT 100.0 * count(*) FILTER (WHERE c.colour = 'White')"), "{}", a.sql);
+    assert!(a.confidence >= RUNS, "{} at {}", a.sql, a.confidence);
+}
+

@@ -253,10 +253,12 @@ impl Analysis<'_> {
                 && order.is_none()
                 && self.order_col.is_none()
                 && matches!(measure, None | Some(Measure::Count(_)));
+            // (of two conditions or more, which one is the whole and which the part — "the
+            // percentage of Rosaceae plants with white flowers" — is not decided here)
             let parts = if sh.ratio {
                 conds.len() == 2
             } else {
-                !conds.is_empty()
+                conds.len() == 1
             };
             if plain && parts {
                 let (expr, alias, text) = if sh.ratio {
@@ -293,7 +295,7 @@ impl Analysis<'_> {
             }
         }
         let mut sql = match share_select {
-            Some(head) => format!("SELECT {head}\nFROM {}", from.render(s)),
+            Some(ref head) => format!("SELECT {head}\nFROM {}", from.render(s)),
             None => format!(
                 "SELECT {}{}\nFROM {}",
                 if distinct { "DISTINCT " } else { "" },
@@ -355,6 +357,17 @@ impl Analysis<'_> {
             self.guesses.push("a limit without an ordering");
         }
         self.account_for_words(&sql, &from, &neg_tables);
+        // "what is the hardiness of the Oak" answered with trait_name = 'Hardiness': every
+        // column shown is one its own condition pins to the value the question gave
+        let pinned = measure_sql.is_none()
+            && share_select.is_none()
+            && !select.is_empty()
+            && select.iter().all(|c| {
+                conds.iter().any(|w| {
+                    w.strip_prefix(&format!("{c} = '"))
+                        .is_some_and(|v| v.ends_with('\'') && !v.contains(" AND "))
+                })
+            });
         let steps = from.joins.iter().map(|(st, _)| st).chain(neg_path.iter().flatten());
         let two_ways = steps.map(|st| st.fk).any(|fk| self.an_unnamed_one_of_two(fk));
         // "visitors who did not visit any museum opened after 2010" read as visits joined and
@@ -383,7 +396,7 @@ impl Analysis<'_> {
         if !missing.is_empty() {
             confidence = confidence.min(0.2);
         }
-        if two_ways || denied_and_joined || denied_per_value {
+        if two_ways || denied_and_joined || denied_per_value || pinned {
             // "high schoolers with at least 3 friends" over friend(student_id, friend_id):
             // which side is the student's is a guess, and a wrong one counts the other side
             confidence = confidence.min(UNEXPLAINED_CAP);
