@@ -206,3 +206,22 @@ fn a_share_of_two_conditions_is_not_decided() {
     assert!(a.confidence >= RUNS, "{} at {}", a.sql, a.confidence);
 }
 
+
+#[test]
+fn tall_is_a_height_and_an_imperative_is_no_question_word() {
+    let a = ask("Which plants are taller than 2000 cm?", &[]);
+    assert!(flat(&a.sql).ends_with("WHERE p.height_cm > 2000"), "{}", a.sql);
+    assert!(a.confidence >= RUNS, "{} at {} {:?}", a.sql, a.confidence, a.unexplained);
+    let a = ask("What is the tallest plant?", &[]);
+    assert!(flat(&a.sql).contains("ORDER BY p.height_cm DESC"), "{}", a.sql);
+    assert!(flat(&a.sql).ends_with("LIMIT 1"), "{}", a.sql);
+    assert!(a.confidence >= RUNS, "{} at {}", a.sql, a.confidence);
+    let a = ask("How tall is the Oak?", &[name_hit("Oak")]);
+    assert!(flat(&a.sql).contains("p.height_cm") || a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
+    let a = ask(
+        "Calculate the average height of plants with purple flowers.",
+        &[value(1, 1, "Purple", "purple")],
+    );
+    assert!(flat(&a.sql).starts_with("SELECT avg(p.height_cm)"), "{}", a.sql);
+    assert!(a.confidence >= RUNS, "{} at {} {:?}", a.sql, a.confidence, a.unexplained);
+}

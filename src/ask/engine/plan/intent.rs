@@ -168,10 +168,10 @@ impl Analysis<'_> {
                 "highest" | "largest" | "biggest" | "greatest" | "lowest" | "smallest"
                 | "longest" | "shortest" | "oldest" | "youngest" | "newest" | "latest"
                 | "earliest" | "cheapest" | "priciest" | "best" | "worst" | "heaviest"
-                | "lightest" => {
+                | "lightest" | "tallest" => {
                     let desc = [
                         "highest", "largest", "biggest", "greatest", "longest", "youngest",
-                        "newest", "latest", "priciest", "best", "heaviest",
+                        "newest", "latest", "priciest", "best", "heaviest", "tallest",
                     ]
                     .contains(&w.as_str());
                     let class = match w.as_str() {
@@ -180,6 +180,7 @@ impl Analysis<'_> {
                         "newest" | "latest" | "earliest" => Some(Class::When),
                         "cheapest" | "priciest" => Some(Class::Money),
                         "best" | "worst" => Some(Class::Rating),
+                        "tallest" => Some(Class::Height),
                         "largest" | "biggest" | "smallest" | "heaviest" | "lightest" => {
                             Some(Class::Size)
                         }
@@ -312,6 +313,7 @@ impl Analysis<'_> {
                 "size" | "big" => Class::Size,
                 "age" => Class::Birth,
                 "rating" | "score" => Class::Rating,
+                "height" | "tall" => Class::Height,
                 _ => continue,
             };
             self.used[i] = true;

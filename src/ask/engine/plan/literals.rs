@@ -53,7 +53,7 @@ impl Analysis<'_> {
                 let next_is_sup = [
                     "longest", "shortest", "largest", "biggest", "smallest", "highest", "lowest",
                     "most", "least", "oldest", "youngest", "newest", "latest", "cheapest", "best",
-                    "heaviest", "lightest", "top", "recent",
+                    "heaviest", "lightest", "tallest", "top", "recent",
                 ]
                 .contains(&self.w(i + 1));
                 // "the 5 courses with the most students": a count of rows near the start
@@ -216,6 +216,7 @@ impl Analysis<'_> {
                 ("pricier" | "costlier", "than") => (">", Some(Class::Money), 2),
                 ("cheaper", "than") => ("<", Some(Class::Money), 2),
                 ("heavier", "than") => (">", Some(Class::Size), 2),
+                ("taller", "than") => (">", Some(Class::Height), 2),
                 ("lighter", "than") => ("<", Some(Class::Size), 2),
                 ("less" | "fewer" | "lower" | "smaller", "than") => ("<", None, 2),
                 ("more", "expensive") if self.w(i + 2) == "than" => (">", Some(Class::Money), 3),

@@ -83,6 +83,7 @@ enum Class {
     Birth,
     When,
     Rating,
+    Height,
 }
 
 impl Class {
@@ -114,6 +115,7 @@ impl Class {
             Class::Birth => &["birth", "born", "dob"],
             Class::When => &["date", "created", "time", "at", "on", "day", "year"],
             Class::Rating => &["rating", "score", "star", "grade"],
+            Class::Height => &["height", "tall", "altitude", "elevation"],
         }
     }
     fn kind_ok(self, k: Kind) -> bool {
