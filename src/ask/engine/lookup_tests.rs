@@ -225,3 +225,9 @@ fn tall_is_a_height_and_an_imperative_is_no_question_word() {
     assert!(flat(&a.sql).starts_with("SELECT avg(p.height_cm)"), "{}", a.sql);
     assert!(a.confidence >= RUNS, "{} at {} {:?}", a.sql, a.confidence, a.unexplained);
 }
+#[test]
+fn a_verb_and_its_particle_name_the_relationship_the_joins_follow() {
+    let a = ask("How many plants are used for medicine?", &[value(7, 1, "Medicine", "medicine")]);
+    assert!(flat(&a.sql).contains("JOIN public.use u ON u.id = pu.use_id WHERE u.use_name = 'Medicine'"), "{}", a.sql);
+    assert!(a.confidence >= RUNS, "{} at {} {:?}", a.sql, a.confidence, a.unexplained);
+}

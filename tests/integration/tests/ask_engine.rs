@@ -529,7 +529,7 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// singers"), and "A and B" across a one-to-many join held back, 276 / 253 (91.7%, 27.2%).
 /// The floors sit just under.
 const MIN_PUBLIC_PRECISION: f64 = 0.90;
-const MIN_PUBLIC_ACCURACY: f64 = 0.26;
+const MIN_PUBLIC_ACCURACY: f64 = 0.27;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.
@@ -538,7 +538,7 @@ const MIN_UNSEEN_ACCURACY: f64 = 0.25;
 /// Chinook's and the library's accuracy before the unseen schemas were added (36/38, 34/34):
 /// generality must not cost the development sets anything.
 const MIN_DEVELOPMENT_ACCURACY: f64 = 0.94;
-const MIN_GARDEN_ACCURACY: f64 = 0.80;
+const MIN_GARDEN_ACCURACY: f64 = 0.90;
 
 /// A curator teaches the 5 words the questions of `name` most often left unexplained (as
 /// `ai.unknown_words` lists them after the first run: tests/nl2sql/public/vocabulary/NAME.sql,

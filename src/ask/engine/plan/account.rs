@@ -71,6 +71,9 @@ impl Analysis<'_> {
         // words of a phrase whose table or column the SQL does not read ("the owner's first
         // name" when only the dog's name is shown): not accounted for by another name
         let mut misplaced: Vec<usize> = Vec::new();
+        // (what a negation denies follows it: "first names used for owners but not as dog
+        // names" does not read owners through the dogs denied)
+        let denied = |m: &Mention| self.negation_at.is_some_and(|n| m.start > n);
         for m in &self.mentions {
             // "list the document ids": an id asked for is shown, not only joined on
             let asks_id = (m.start..m.start + m.len).any(|i| matches!(self.w(i), "id" | "ids"));
@@ -78,14 +81,15 @@ impl Analysis<'_> {
                 // "members who never borrowed a book": no loan, whatever its book
                 Target::Table(t) => {
                     in_sql(*t)
-                        || s.fks
-                            .iter()
-                            .any(|fk| fk.to == *t && neg_tables.contains(&fk.from))
+                        || denied(m)
+                            && s.fks
+                                .iter()
+                                .any(|fk| fk.to == *t && neg_tables.contains(&fk.from))
                 }
                 Target::Columns(cs) if asks_id => cs.iter().any(|(c, _)| col_shown(*c)),
                 Target::Columns(cs) => cs
                     .iter()
-                    .any(|(c, _)| col_used(*c) || neg_tables.contains(&c.0)),
+                    .any(|(c, _)| col_used(*c) || denied(m) && neg_tables.contains(&c.0)),
             };
             if !used {
                 for i in m.start..(m.start + m.len).min(self.used.len()) {
@@ -284,9 +288,21 @@ impl Analysis<'_> {
         in_sql: &dyn Fn(usize) -> bool,
     ) {
         let s = self.s;
-        let open: Vec<usize> = (0..self.toks.len())
+        let mut open: Vec<usize> = (0..self.toks.len())
             .filter(|&i| !self.used[i] && (self.is_content(i) || self.toks[i].number.is_some()))
             .collect();
+        // "looks after", "are used for": the particle goes with its verb
+        let particles: Vec<usize> = open
+            .iter()
+            .copied()
+            .filter(|&i| {
+                i > 0
+                    && PARTICLES.contains(&self.w(i))
+                    && open.contains(&(i - 1))
+                    && self.verb_at(i - 1)
+            })
+            .collect();
+        open.retain(|i| !particles.contains(i));
         // a taught relationship means its two tables, whatever its form
         let taught = |i: usize| self.relationships.iter().any(|r| (r.0..r.0 + r.1).contains(&i));
         if open.iter().any(|&i| taught(i)) {
@@ -333,6 +349,9 @@ impl Analysis<'_> {
         }
         for i in open {
             let roots = verb_roots(&self.toks[i].lower);
+            if particles.contains(&(i + 1)) {
+                self.used[i + 1] = true;
+            }
             if roots.iter().any(|r| words.contains(r)) {
                 // "museums opened after 2013": open_year
                 self.used[i] = true;
@@ -378,8 +397,21 @@ impl Analysis<'_> {
             && self.is_content(i - 1)
             && self.toks[i - 1].lower.ends_with('s')
             && self.toks[i - 1].stem != self.toks[i - 1].lower;
+        // "which gardener looks after", "does Ana Costa look after": the verb of the subject
+        // just named
+        let of_subject = (i >= 2
+            && matches!(self.w(i - 2), "which" | "what")
+            && self.used[i - 1]
+            && self.is_content(i - 1)
+            && w.ends_with('s')
+            && !PREPOSITIONS.contains(&w))
+            || (0..i)
+                .rev()
+                .find(|&k| matches!(self.w(k), "do" | "does" | "did"))
+                .is_some_and(|k| k + 1 < i && (k + 1..i).all(|m| self.used[m]));
         let by_place = i > 0
             && (after_plural
+                || of_subject
                 || matches!(self.w(i - 1), "do" | "does" | "did" | "not" | "can" | "will")
                 || (after_noun && matches!(self.w(i - 1), "that" | "who" | "which"))
                 || (after_verb && self.w(i - 1) == "to"));
@@ -394,8 +426,16 @@ fn connects(fk: &super::super::ForeignKey, a: usize, b: usize) -> bool {
 
 /// "listed", "using": the endings of a regular verb's participles.
 fn regular_verb_form(w: &str) -> bool {
-    w.len() > 4 && (w.ends_with("ed") || w.ends_with("ing"))
+    (w.len() > 4 && (w.ends_with("ed") || w.ends_with("ing")))
+        // "used", "owed" (not "need", "seed")
+        || (w.len() == 4 && w.ends_with("ed") && !w.ends_with("eed"))
 }
+
+/// The particles of phrasal verbs ("look after", "used for", "sign up"): after an open verb,
+/// the verb's own.
+const PARTICLES: &[&str] = &[
+    "after", "for", "up", "out", "over", "off", "on", "into", "down", "with", "by",
+];
 
 /// Irregular past participles a question uses for what the rows are ("spoken", "written").
 const PARTICIPLES: &[&str] = &[
