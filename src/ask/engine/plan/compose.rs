@@ -478,6 +478,10 @@ impl Analysis<'_> {
                         e.2.push(value);
                         wheres[e.1].1 =
                             format!("{} IN ({})", self.col_ref(col), literal_list(&e.2));
+                        // "the families of the Oak and the Beech": which row is whose, shown
+                        if col.0 != subject && !extra_cols.contains(&col) {
+                            extra_cols.push(col);
+                        }
                         continue;
                     }
                     eq_values.push((col, wheres.len(), vec![value.clone()]));

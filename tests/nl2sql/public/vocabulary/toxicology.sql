@@ -1,8 +1,9 @@
 -- What a curator of the toxicology database teaches ai.ask: the most frequent words its
 -- questions used that the engine could not place (ai.unknown_words), each with what it means
 -- here. Written from the schema's comments and BIRD's published evidence ("label = '+'
--- means the molecule is carcinogenic"), never from the questions' gold SQL.
+-- means the molecule is carcinogenic"), never from the questions' gold SQL. ("id", the fifth,
+-- names no one column a curator could point to.)
 SELECT ai.teach('carcinogenic', 'molecule', $$label = '+'$$);
 SELECT ai.teach('element', 'atom', 'element');
-SELECT ai.teach('type', 'bond', 'bond_type');
 SELECT ai.teach('bond', 'bond');
+SELECT ai.teach('atom', 'atom');
