@@ -233,17 +233,6 @@ fn a_verb_and_its_particle_name_the_relationship_the_joins_follow() {
 }
 
 #[test]
-fn a_yes_or_no_question_is_not_answered_with_rows() {
-    let a = ask("Is the Oak a woodland plant?", &[name_hit("Oak"), value(3, 1, "Woodland", "woodland")]);
-    assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
-    let a = ask("Does the Rose have red flowers?", &[name_hit("Rose"), value(1, 1, "Red", "red")]);
-    assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
-    // rows asked for
-    let a = ask("Are there plants with red flowers?", &[value(1, 1, "Red", "red")]);
-    assert!(a.confidence >= RUNS, "{} at {}", a.sql, a.confidence);
-}
-
-#[test]
 fn rows_named_together_show_which_is_whose() {
     let a = ask(
         "What is the habitat of the Oak and the Mint?",

@@ -20,12 +20,6 @@ impl Analysis<'_> {
     /// Count, aggregates, superlatives, grouping and negation words.
     pub(super) fn intent_words(&mut self) {
         let n = self.toks.len();
-        // "Is the Oak a woodland plant?", "Does the Rose have red flowers?": answered yes or
-        // no, which a list of the rows that meet it is not ("Is there", "Can you" ask for rows)
-        self.yes_no = matches!(
-            self.w(0),
-            "is" | "are" | "does" | "do" | "did" | "was" | "were" | "has" | "have"
-        ) && !matches!(self.w(1), "there" | "you" | "i" | "we");
         for i in 0..n {
             if self.used[i] {
                 continue;

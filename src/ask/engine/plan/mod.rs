@@ -208,8 +208,6 @@ struct Analysis<'a> {
     /// "sorted by X" / "ordered by X": where X starts, and whether descending.
     sort_at: Option<(usize, bool)>,
     guesses: Vec<&'static str>,
-    /// The question is answered yes or no.
-    yes_no: bool,
     /// Taught words naming the relationship of two tables: (start, len, table, table).
     relationships: Vec<(usize, usize, usize, usize)>,
     /// Where a taught measure (a word that implies its aggregate) stands.
@@ -259,7 +257,6 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         order_col: None,
         sort_at: None,
         guesses: Vec::new(),
-        yes_no: false,
         relationships: Vec::new(),
         measure_word: None,
         all_columns: None,

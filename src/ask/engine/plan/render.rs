@@ -396,7 +396,7 @@ impl Analysis<'_> {
         if !missing.is_empty() {
             confidence = confidence.min(0.2);
         }
-        if two_ways || denied_and_joined || denied_per_value || pinned || self.yes_no {
+        if two_ways || denied_and_joined || denied_per_value || pinned {
             // "high schoolers with at least 3 friends" over friend(student_id, friend_id):
             // which side is the student's is a guess, and a wrong one counts the other side
             confidence = confidence.min(UNEXPLAINED_CAP);

@@ -6,4 +6,4 @@
 SELECT ai.teach('carcinogenic', 'molecule', $$label = '+'$$);
 SELECT ai.teach('element', 'atom', 'element');
 SELECT ai.teach('bond', 'bond');
-SELECT ai.teach('atom', 'atom');
+SELECT ai.teach('molecules', 'molecule');
