@@ -52,8 +52,8 @@ AI_NL2SQL_HELD_OUT=1 AI_NL2SQL_REPORT=$report AI_PGHOST="$PGDATA_DIR" AI_PGPORT=
 grep -A14 -E "^### (BIRD|[a-z]+: |[a-z]+, taught)" "$report" | grep -v "^- " || true
 rm -f "$report"
 echo
-echo "The question sets and their schemas are in tests/nl2sql/. Chinook and the library are"
-echo "development sets (the engine was written on them); the hospital, logistics and university"
+echo "The question sets and their schemas are in tests/nl2sql/. Chinook, the library and the"
+echo "garden (lookup tables) are development sets (the engine was written on them); the hospital, logistics and university"
 echo "schemas were written after it, with a vocabulary of their own, and the engine was then"
 echo "improved on them; the airline was held out and never used to tune it. An answer counts"
 echo "as given when its confidence reaches ai_architect.ask_min_confidence (0.6): precision is"
