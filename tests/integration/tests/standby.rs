@@ -180,7 +180,12 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
     assert!(plan.contains("track"), "{plan}");
     r.query("SELECT * FROM ai.insights()", &[]).unwrap();
 
-    // a catalog that is stale on the standby is used as replicated, with a NOTICE
+    // a catalog that is stale on the standby is used as replicated, with a NOTICE (the
+    // primary's worker refreshes a stale catalog every 2 s: its writer lock is held here until
+    // the standby has been asked, so that the refresh cannot replay first)
+    let mut hold = primary.connect("shop");
+    hold.batch_execute("BEGIN; LOCK TABLE ai.catalog_values IN SHARE UPDATE EXCLUSIVE MODE")
+        .unwrap();
     p.batch_execute("CREATE TABLE playlist_note (playlist_id int, note text)")
         .unwrap();
     let lsn: String = p
@@ -207,6 +212,7 @@ fn a_hot_standby_reads_degrades_and_refuses_clearly() {
         "{:?}",
         notices.lock().unwrap()
     );
+    hold.batch_execute("COMMIT").unwrap();
 
     // writes: a clear ERROR naming the standby, nothing else
     for sql in [
