@@ -800,35 +800,6 @@ impl Analysis<'_> {
         Ok(a)
     }
 
-    /// Where "most common" / "least popular" / "most frequent" ends: its adjective.
-    fn most_common(&self) -> Option<usize> {
-        self.most
-            .map(|m| m.0)
-            .filter(|&p| p > 0 && matches!(self.w(p), "common" | "popular" | "frequent"))
-    }
-
-    /// The table whose rows refer to lookup table `t` (plants to their habitat): the one
-    /// named in the question, else the only one; of two keys from it to `t`, the one the
-    /// question names. None when that is not decided.
-    fn referrer(&self, t: usize, named: &[usize]) -> Option<usize> {
-        let chosen = self.named_keys();
-        let mut from: Vec<usize> = Vec::new();
-        for (i, fk) in self.s.fks.iter().enumerate() {
-            if fk.to != t || fk.from == t || from.contains(&fk.from) {
-                continue;
-            }
-            let parallel = self.s.fks.iter().filter(|f| f.from == fk.from && f.to == t).count();
-            if parallel == 1 || chosen.contains(&i) {
-                from.push(fk.from);
-            }
-        }
-        let in_question: Vec<usize> = from.iter().copied().filter(|r| named.contains(r)).collect();
-        match (in_question.as_slice(), from.as_slice()) {
-            ([r], _) | ([], [r]) => Some(*r),
-            _ => None,
-        }
-    }
-
     /// A word the plan asked for but could not place (an aggregate, a superlative, a date
     /// with no column for it): left unexplained, so the answer is not run.
     pub(super) fn unplaced(&mut self, words: std::ops::Range<usize>, guess: &'static str) {

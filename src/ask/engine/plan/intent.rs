@@ -17,6 +17,13 @@ impl Analysis<'_> {
         })
     }
 
+    /// Where "most common" / "least popular" / "most frequent" ends: its adjective.
+    pub(super) fn most_common(&self) -> Option<usize> {
+        self.most
+            .map(|m| m.0)
+            .filter(|&p| p > 0 && matches!(self.w(p), "common" | "popular" | "frequent"))
+    }
+
     /// Count, aggregates, superlatives, grouping and negation words.
     pub(super) fn intent_words(&mut self) {
         let n = self.toks.len();

@@ -250,6 +250,28 @@ impl Analysis<'_> {
             .find(|m| m.start >= pos && m.start <= pos + within)
     }
 
+    /// The table whose rows refer to lookup table `t` (plants to their habitat): the one
+    /// named in the question, else the only one; of two keys from it to `t`, the one the
+    /// question names. None when that is not decided.
+    pub(super) fn referrer(&self, t: usize, named: &[usize]) -> Option<usize> {
+        let chosen = self.named_keys();
+        let mut from: Vec<usize> = Vec::new();
+        for (i, fk) in self.s.fks.iter().enumerate() {
+            if fk.to != t || fk.from == t || from.contains(&fk.from) {
+                continue;
+            }
+            let parallel = self.s.fks.iter().filter(|f| f.from == fk.from && f.to == t).count();
+            if parallel == 1 || chosen.contains(&i) {
+                from.push(fk.from);
+            }
+        }
+        let in_question: Vec<usize> = from.iter().copied().filter(|r| named.contains(r)).collect();
+        match (in_question.as_slice(), from.as_slice()) {
+            ([r], _) | ([], [r]) => Some(*r),
+            _ => None,
+        }
+    }
+
     pub(super) fn table_after(&self, pos: usize, within: usize) -> Option<(usize, usize)> {
         self.mentions
             .iter()
