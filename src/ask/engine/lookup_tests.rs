@@ -1,6 +1,6 @@
 //! Schemas of lookup tables: surrogate keys, one label per lookup table, two foreign keys from
 //! one table to the same lookup (a plant's flower and leaf colours), traits as name/score rows.
-use super::tests::{fk, table};
+use super::tests::{fk, hit, table};
 use super::*;
 
 /// plant(0) → colour(1) twice, family(2), habitat(3); plant_trait(4) → trait(5); plant_use(6)
@@ -152,14 +152,7 @@ fn how_many_rows_pass_a_count_is_a_count_of_them() {
 #[test]
 fn most_is_counted_or_not_understood() {
     let q = "Which family do most woodland plants belong to?";
-    let hit = ValueHit {
-        table: 3,
-        column: 1,
-        value: "Woodland".into(),
-        phrase: "woodland".into(),
-        categorical: true,
-    };
-    let a = ask(q, &[hit]);
+    let a = ask(q, &[hit(3, 1, "Woodland")]);
     let s = flat(&a.sql);
     assert!(
         a.confidence < RUNS || (s.contains("count(p.id)") && s.ends_with("LIMIT 1")),
@@ -170,22 +163,12 @@ fn most_is_counted_or_not_understood() {
     assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
 }
 
-fn value(table: usize, column: usize, value: &str, phrase: &str) -> ValueHit {
-    ValueHit {
-        table,
-        column,
-        value: value.into(),
-        phrase: phrase.into(),
-        categorical: true,
-    }
-}
-
 #[test]
 fn an_answer_its_own_condition_pins_is_no_answer() {
     // the trait's name is the question's word: the score was asked for
     let a = ask(
         "What is the hardiness of the Oak?",
-        &[name_hit("Oak"), value(5, 1, "Hardiness", "hardiness")],
+        &[name_hit("Oak"), hit(5, 1, "Hardiness")],
     );
     assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
     // a column shown beside the pinned one is an answer
@@ -198,10 +181,10 @@ fn an_answer_its_own_condition_pins_is_no_answer() {
 fn a_share_of_two_conditions_is_not_decided() {
     let a = ask(
         "What percentage of Rosaceae plants have white flowers?",
-        &[value(2, 1, "Rosaceae", "rosaceae"), value(1, 1, "White", "white")],
+        &[hit(2, 1, "Rosaceae"), hit(1, 1, "White")],
     );
     assert!(a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
-    let a = ask("What percentage of plants have white flowers?", &[value(1, 1, "White", "white")]);
+    let a = ask("What percentage of plants have white flowers?", &[hit(1, 1, "White")]);
     assert!(flat(&a.sql).starts_with("SELECT 100.0 * count(*) FILTER (WHERE c.colour = 'White')"), "{}", a.sql);
     assert!(a.confidence >= RUNS, "{} at {}", a.sql, a.confidence);
 }
@@ -220,14 +203,14 @@ fn tall_is_a_height_and_an_imperative_is_no_question_word() {
     assert!(flat(&a.sql).contains("p.height_cm") || a.confidence < RUNS, "{} at {}", a.sql, a.confidence);
     let a = ask(
         "Calculate the average height of plants with purple flowers.",
-        &[value(1, 1, "Purple", "purple")],
+        &[hit(1, 1, "Purple")],
     );
     assert!(flat(&a.sql).starts_with("SELECT avg(p.height_cm)"), "{}", a.sql);
     assert!(a.confidence >= RUNS, "{} at {} {:?}", a.sql, a.confidence, a.unexplained);
 }
 #[test]
 fn a_verb_and_its_particle_name_the_relationship_the_joins_follow() {
-    let a = ask("How many plants are used for medicine?", &[value(7, 1, "Medicine", "medicine")]);
+    let a = ask("How many plants are used for medicine?", &[hit(7, 1, "Medicine")]);
     assert!(flat(&a.sql).contains("JOIN public.use u ON u.id = pu.use_id WHERE u.use_name = 'Medicine'"), "{}", a.sql);
     assert!(a.confidence >= RUNS, "{} at {} {:?}", a.sql, a.confidence, a.unexplained);
 }

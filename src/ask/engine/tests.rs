@@ -135,7 +135,7 @@ pub(super) fn music() -> Schema {
     }
 }
 
-fn hit(t: usize, c: usize, value: &str) -> ValueHit {
+pub(super) fn hit(t: usize, c: usize, value: &str) -> ValueHit {
     ValueHit {
         table: t,
         column: c,
