@@ -49,14 +49,14 @@ pub fn path_preferring(
     for &t in starts {
         seen[t] = true;
     }
-    let order: Vec<usize> = prefer
-        .iter()
-        .copied()
-        .filter(|&i| i < s.fks.len())
-        .chain((0..s.fks.len()).filter(|i| !prefer.contains(i)))
-        .collect();
+    let n = s.fks.len();
     while let Some(t) = queue.pop_front() {
-        for &i in &order {
+        let order = prefer
+            .iter()
+            .copied()
+            .filter(|&i| i < n)
+            .chain((0..n).filter(|i| !prefer.contains(i)));
+        for i in order {
             let fk = &s.fks[i];
             if fk.from == fk.to {
                 continue;

@@ -8,11 +8,28 @@ impl Analysis<'_> {
     /// Whether foreign key `fk` is one of two or more between the same two tables and no
     /// word of the question names its columns (beyond the tables' own names and "id").
     pub(super) fn an_unnamed_one_of_two(&self, fk: usize) -> bool {
+        self.one_of_two(fk) && !self.names_its_columns(fk)
+    }
+
+    /// The foreign keys the question names among two or more between the same tables ("the
+    /// leaves of the Sage": leaf_colour_id, not flower_colour_id): followed before the others.
+    pub(super) fn named_keys(&self) -> Vec<usize> {
+        (0..self.s.fks.len())
+            .filter(|&i| self.one_of_two(i) && self.names_its_columns(i))
+            .collect()
+    }
+
+    /// Whether foreign key `fk` is one of two or more between the same two tables.
+    fn one_of_two(&self, fk: usize) -> bool {
+        let k = &self.s.fks[fk];
+        self.s.fks.iter().filter(|f| connects(f, k.from, k.to)).count() >= 2
+    }
+
+    /// Whether a word of the question names the columns of foreign key `fk` (beyond the
+    /// tables' own names and "id").
+    fn names_its_columns(&self, fk: usize) -> bool {
         let s = self.s;
         let k = &s.fks[fk];
-        if s.fks.iter().filter(|f| connects(f, k.from, k.to)).count() < 2 {
-            return false;
-        }
         let tables: Vec<String> = [k.from, k.to]
             .iter()
             .flat_map(|&t| name_stems(&s.tables[t].name))
@@ -23,19 +40,7 @@ impl Analysis<'_> {
             .flat_map(|c| col_stems(c))
             .filter(|w| w != "id" && !tables.contains(w))
             .collect();
-        !self.toks.iter().any(|t| own.contains(&t.stem))
-    }
-
-    /// The foreign keys the question names among two or more between the same tables ("the
-    /// leaves of the Sage": leaf_colour_id, not flower_colour_id): followed before the others.
-    pub(super) fn named_keys(&self) -> Vec<usize> {
-        (0..self.s.fks.len())
-            .filter(|&i| {
-                let k = &self.s.fks[i];
-                self.s.fks.iter().filter(|f| connects(f, k.from, k.to)).count() >= 2
-                    && !self.an_unnamed_one_of_two(i)
-            })
-            .collect()
+        self.toks.iter().any(|t| own.contains(&t.stem))
     }
 
     /// Which question words the finished SQL accounts for. A table or column the question
@@ -326,13 +331,22 @@ impl Analysis<'_> {
         }
         // the words of what the SQL leaves out
         let mut left_out: Vec<String> = Vec::new();
-        let read: Vec<usize> = (0..s.tables.len()).filter(|&t| in_sql(t)).collect();
+        // (the tables a foreign key links to one the SQL reads)
+        let beside: Vec<usize> = s
+            .fks
+            .iter()
+            .filter_map(|fk| match (in_sql(fk.from), in_sql(fk.to)) {
+                (true, false) => Some(fk.to),
+                (false, true) => Some(fk.from),
+                _ => None,
+            })
+            .collect();
         for (t, table) in s.tables.iter().enumerate() {
             if !in_sql(t) {
                 left_out.extend(name_stems(&table.name));
                 // and the columns of a table next to one it reads ("how many colours do
                 // flowers have": plant.flower_colour_id, beside colour)
-                if s.fks.iter().any(|fk| read.iter().any(|&r| connects(fk, t, r))) {
+                if beside.contains(&t) {
                     left_out.extend(
                         table.columns.iter().flat_map(|c| col_stems(&c.name)).filter(|w| w != "id"),
                     );

@@ -254,14 +254,13 @@ impl Analysis<'_> {
     /// named in the question, else the only one; of two keys from it to `t`, the one the
     /// question names. None when that is not decided.
     pub(super) fn referrer(&self, t: usize, named: &[usize]) -> Option<usize> {
-        let chosen = self.named_keys();
         let mut from: Vec<usize> = Vec::new();
         for (i, fk) in self.s.fks.iter().enumerate() {
             if fk.to != t || fk.from == t || from.contains(&fk.from) {
                 continue;
             }
             let parallel = self.s.fks.iter().filter(|f| f.from == fk.from && f.to == t).count();
-            if parallel == 1 || chosen.contains(&i) {
+            if parallel == 1 || !self.an_unnamed_one_of_two(i) {
                 from.push(fk.from);
             }
         }
