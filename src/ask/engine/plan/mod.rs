@@ -4,6 +4,7 @@
 //! explains is reported back as not understood.
 mod account;
 mod compose;
+mod conditions;
 mod intent;
 mod linking;
 mod literals;
