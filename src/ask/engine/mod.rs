@@ -188,3 +188,5 @@ mod tests;
 mod accounting_tests;
 #[cfg(test)]
 mod lookup_tests;
+#[cfg(test)]
+mod relations_tests;

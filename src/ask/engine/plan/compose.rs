@@ -314,7 +314,8 @@ impl Analysis<'_> {
                         order = Some((String::new(), self.sup.map(|s| s.desc).unwrap_or(true)));
                         order_measure = true;
                     }
-                    None => self.guesses.push("ordering not understood"),
+                    // (the order the question asks for is not in the SQL)
+                    None => self.unplaced(b..b + 1, "ordering not understood"),
                 }
             } else if let Some((p, desc)) = self.sort_at.filter(|_| self.sup.is_none()) {
                 // the invoices of 2023 sorted by total: the rows, in that column's order
@@ -329,7 +330,7 @@ impl Analysis<'_> {
                         rows_of = Some(subject);
                         self.order_col = Some(col);
                     }
-                    _ => self.guesses.push("sort key not understood"),
+                    _ => self.unplaced(p..p + 1, "sort key not understood"),
                 }
             } else if let Some(sup) = self.sup {
                 // the longest track, the customer with the highest total; a column that cannot
@@ -527,8 +528,11 @@ impl Analysis<'_> {
             (Some(_), _) => self.main_child(subject),
             _ => None,
         };
-        if self.negation_at.is_some() && negation.is_none() && !negated_column && !negated_value {
-            self.guesses.push("negation without a related table");
+        // "students who do not have any friends" with nothing denied: the SQL would list the
+        // rows the question excludes
+        let denies_nothing = negation.is_none() && !negated_column && !negated_value;
+        if let Some(p) = self.negation_at.filter(|_| denies_nothing) {
+            self.unplaced(p..p + 1, "negation without a related table");
         }
         if let Some((p, _)) = self
             .most
@@ -547,6 +551,8 @@ impl Analysis<'_> {
                 self.used[p] = false;
             }
         }
+        let (subject, negation) =
+            self.measured_rows(subject, &measure, &group, rows_of, negation, &wheres, &extra_cols);
         let subject_name = self.s.tables[subject].name.clone();
         let mut a = self.render(
             subject,
@@ -566,6 +572,44 @@ impl Analysis<'_> {
             a.explanation = format!("Counts the rows of this: {}", a.explanation);
         }
         Ok(a)
+    }
+
+    /// "The average grade of students who have friends" read from friend(student_id): joined,
+    /// a student comes back once per friend and the average counts them again. A sum or an
+    /// average of a column of a table the subject's rows refer to is of that table's rows
+    /// that have a subject row (`EXISTS`), when nothing else is read beside them: the
+    /// measured table and the subject swap, and the subject is reached inside `EXISTS`.
+    #[allow(clippy::too_many_arguments)]
+    fn measured_rows(
+        &mut self,
+        subject: usize,
+        measure: &Option<Measure>,
+        group: &Option<Group>,
+        rows_of: Option<usize>,
+        negation: Option<usize>,
+        wheres: &[(usize, String)],
+        extra_cols: &[Col],
+    ) -> (usize, Option<usize>) {
+        let Some(Measure::Of(Agg::Avg | Agg::Sum, (t, _))) = *measure else {
+            return (subject, negation);
+        };
+        let beside = |x: usize| x == subject || x == t;
+        let repeats = || {
+            super::sql::path(self.s, &[t], subject)
+                .is_some_and(|p| !p.is_empty() && p.iter().all(|st| st.fans_out))
+        };
+        let plain = group.is_none()
+            && rows_of.is_none()
+            && negation.is_none()
+            && self.share.is_none()
+            && self.order_col.is_none()
+            && wheres.iter().all(|w| beside(w.0))
+            && extra_cols.iter().all(|c| beside(c.0));
+        if t == subject || !plain || !repeats() {
+            return (subject, negation);
+        }
+        self.semi = true;
+        (t, Some(subject))
     }
 
     /// A word the plan asked for but could not place (an aggregate, a superlative, a date

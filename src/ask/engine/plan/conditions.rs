@@ -34,6 +34,16 @@ impl Analysis<'_> {
     ) -> Conditions {
         let mut wheres: Vec<(usize, String)> = Vec::new();
         let mut extra_cols: Vec<Col> = Vec::new();
+        self.value_tables = self
+            .conds
+            .iter()
+            .filter_map(|c| match c {
+                Cond::Eq { pos, alts, .. } if alts.iter().all(|a| a.0 == alts[0].0) => {
+                    alts.first().map(|a| (*pos, a.0))
+                }
+                _ => None,
+            })
+            .collect();
         let mut conds = std::mem::take(&mut self.conds);
         conds.sort_by_key(|c| match c {
             Cond::Eq { pos, .. }

@@ -233,6 +233,9 @@ impl Analysis<'_> {
                     self.group_at.push(i + 2);
                     self.take(i, 2);
                 }
+                // "pets owned by students", "cartoons written by X": the agent of a verb, which
+                // the join or a value says, not a grouping
+                "by" if i > 0 && is_agent_verb(self.w(i - 1)) => self.take(i, 1),
                 "by" => {
                     self.by_at = Some(i + 1);
                     self.take(i, 1);
@@ -328,4 +331,19 @@ impl Analysis<'_> {
         }
         None
     }
+}
+
+/// A past participle whose "by" names who did it ("owned by", "written by"), unlike those that
+/// name an order or a grouping ("sorted by", "grouped by", "broken down by").
+fn is_agent_verb(w: &str) -> bool {
+    const IRREGULAR: &[&str] = &[
+        "written", "made", "sung", "drawn", "held", "taken", "done", "given", "driven", "shown",
+        "run", "built", "taught", "bought", "sold", "paid", "won", "led", "read", "kept", "seen",
+        "known", "spoken",
+    ];
+    const NOT_AGENT: &[&str] = &[
+        "sorted", "ordered", "grouped", "ranked", "arranged", "classified", "categorized",
+        "categorised", "split", "broken", "divided", "separated", "listed", "followed",
+    ];
+    !NOT_AGENT.contains(&w) && (IRREGULAR.contains(&w) || (w.len() > 4 && w.ends_with("ed")))
 }

@@ -309,12 +309,54 @@ impl Analysis<'_> {
         let Target::Columns(c) = &m.target else {
             return None;
         };
-        let fit: Vec<(Col, f64)> = c
+        let mut fit: Vec<(Col, f64)> = c
             .iter()
             .filter(|(x, _)| ok(self.s.tables[x.0].columns[x.1].kind))
             .cloned()
             .collect();
+        // "students that have an age over 20", "a cat that is age 3": the column of the rows
+        // just named
+        if let Some(t) = self.owner_before(m.start) {
+            if fit.iter().any(|x| x.0 .0 == t) {
+                fit.retain(|x| x.0 .0 == t);
+            }
+        }
         (!fit.is_empty()).then(|| self.pick(&fit, subject, named))
+    }
+
+    /// The table of the rows a column word is said of, when a table or one table's value
+    /// stands just before it, joined by a relative clause ("students that have an age",
+    /// "a cat that is age 3", "singers with an age").
+    pub(super) fn owner_before(&self, start: usize) -> Option<usize> {
+        const LINKS: &[&str] = &[
+            "that", "who", "which", "whose", "with", "having", "has", "have", "had", "is", "are",
+            "was", "were", "an", "a", "the",
+        ];
+        let mut k = start;
+        let mut linked = false;
+        while k > 0 && start - k < 5 {
+            k -= 1;
+            let w = self.w(k);
+            if LINKS.contains(&w) {
+                linked |= !matches!(w, "an" | "a" | "the");
+                continue;
+            }
+            if !linked {
+                return None;
+            }
+            let table = self.mentions.iter().find_map(|m| match m.target {
+                Target::Table(t) if m.start <= k && k < m.start + m.len => Some(t),
+                _ => None,
+            });
+            let value = || {
+                self.value_tables
+                    .iter()
+                    .find(|&&(p, _)| p <= k && k < p + 4)
+                    .map(|&(_, t)| t)
+            };
+            return table.or_else(value);
+        }
+        None
     }
 
     /// The column of `class` in the tables `scope` (first scope table first).

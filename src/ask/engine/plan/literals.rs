@@ -21,6 +21,7 @@ impl Analysis<'_> {
                     *k >= 1.0 && k.fract() == 0.0 && self.year(i + 1).is_none() && !date_follows
                 }) {
                     self.limit = Some(k as u64);
+                    self.limit_words = Some((i, 2));
                     self.take(i, 2);
                     if w == "bottom" {
                         self.sup = Some(Superlative {
@@ -34,6 +35,7 @@ impl Analysis<'_> {
                 }
                 if w == "top" {
                     self.limit = Some(self.limit.unwrap_or(10));
+                    self.limit_words = Some((i, 1));
                     self.take(i, 1);
                     i += 1;
                     continue;
@@ -62,6 +64,7 @@ impl Analysis<'_> {
                     && (0..i).all(|j| ["the", "top", "list", "show", "which"].contains(&self.w(j)));
                 if (next_is_sup || rows_named) && k >= 1.0 && k.fract() == 0.0 {
                     self.limit = Some(k as u64);
+                    self.limit_words = Some((i, 1));
                     self.take(i, 1);
                 }
             }

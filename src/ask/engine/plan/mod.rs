@@ -188,6 +188,8 @@ struct Analysis<'a> {
     mentions: Vec<Mention>,
     conds: Vec<Cond>,
     limit: Option<u64>,
+    /// the words that asked for the limit ("top 5"), if the question said one
+    limit_words: Option<(usize, usize)>,
     count_at: Option<usize>,
     agg: Option<(Agg, usize)>,
     sup: Option<Superlative>,
@@ -225,6 +227,12 @@ struct Analysis<'a> {
     /// "the average, minimum and maximum age": aggregates listed after the first, of the
     /// same column.
     more_aggs: Vec<(Agg, usize)>,
+    /// Where each value of one table stands ("a cat" in pets): (position, table); read when
+    /// the conditions are placed, after `conds` is taken.
+    value_tables: Vec<(usize, usize)>,
+    /// The related table of `render`'s negation is one the rows must have (`EXISTS`), not
+    /// one they must not (see `measured_rows`).
+    semi: bool,
 }
 
 const MONEY_WORDS: &[&str] = &[
@@ -242,6 +250,9 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         mentions: Vec::new(),
         conds: Vec::new(),
         limit: None,
+        limit_words: None,
+        value_tables: Vec::new(),
+        semi: false,
         count_at: None,
         agg: None,
         sup: None,

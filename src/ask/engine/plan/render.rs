@@ -354,7 +354,11 @@ impl Analysis<'_> {
         if let Some(l) = self.limit.filter(|_| order_text.is_some()) {
             sql.push_str(&format!("\nLIMIT {l}"));
         } else if self.limit.is_some() {
-            self.guesses.push("a limit without an ordering");
+            // "the top 5" of no order: the limit asked for is not in the SQL
+            match self.limit_words {
+                Some((at, n)) => self.unplaced(at..at + n, "a limit without an ordering"),
+                None => self.guesses.push("a limit without an ordering"),
+            }
         }
         self.account_for_words(&sql, &from, &neg_tables);
         // "what is the hardiness of the Oak" answered with trait_name = 'Hardiness': every
@@ -487,7 +491,8 @@ impl Analysis<'_> {
             conds.push(text);
         }
         Some(format!(
-            "NOT EXISTS (SELECT 1 FROM {} WHERE {})",
+            "{}EXISTS (SELECT 1 FROM {} WHERE {})",
+            if self.semi { "" } else { "NOT " },
             inner.render(s).replace("\n  ", " "),
             conds.join(" AND ")
         ))
@@ -531,7 +536,8 @@ impl Analysis<'_> {
             });
         }
         if let Some(n) = negation {
-            out.push_str(&format!(", keeping those with no {}", tw(n)));
+            let no = if self.semi { "a" } else { "no" };
+            out.push_str(&format!(", keeping those with {no} {}", tw(n)));
         }
         if let Some(o) = order {
             out.push_str(&format!(", ordered by {o}"));
