@@ -34,6 +34,8 @@ pub(super) struct Generated {
     pub(super) not_understood: Option<Vec<String>>,
     /// The engine's words it could not account for, also when it answered.
     pub(super) unexplained: Vec<String>,
+    /// The engine's words accounted for by their place, not a name (see `engine::Answer`).
+    pub(super) assumed: Vec<String>,
     pub(super) closest: Vec<String>,
     pub(super) attempts: usize,
 }
@@ -206,6 +208,7 @@ pub(super) fn generate(
             g.tables = a.tables.clone();
             g.explanation = a.explanation.clone();
             g.unexplained = a.unexplained.clone();
+            g.assumed = a.assumed.clone();
             if a.confidence < guc::ask_min_confidence() {
                 g.not_understood = Some(a.unexplained.clone());
             }
@@ -355,6 +358,9 @@ pub fn ask_json(
     out.insert("explanation".into(), json!(g.explanation));
     if !g.unexplained.is_empty() {
         out.insert("unexplained".into(), json!(g.unexplained));
+    }
+    if !g.assumed.is_empty() {
+        out.insert("assumed".into(), json!(g.assumed));
     }
     if let Some(s) = g.similarity {
         out.insert(

@@ -53,6 +53,11 @@ mod tests {
         assert_eq!(stem("status"), "status");
         assert_eq!(stem("analysis"), "analysis");
         assert_eq!(stem("bus"), "bus");
+        assert_eq!(stem("superheroes"), "superhero");
+        assert_eq!(stem("potatoes"), "potato");
+        assert_eq!(stem("shoes"), "shoe");
+        assert_eq!(stem("canoes"), "canoe");
+        assert_eq!(stem("leaves"), "leaf");
     }
 
     #[test]

@@ -46,6 +46,10 @@ pub fn stem(word: &str) -> String {
     if let Some((_, one)) = VES.iter().find(|(many, _)| *many == w) {
         return one.to_string();
     }
+    // "heroes", "potatoes" (not "shoes", "canoes": a word in -oe)
+    if n > 5 && w.ends_with("oes") && !["canoes", "oboes", "tiptoes"].contains(&w) && !w.ends_with("shoes") {
+        return w[..n - 2].to_string();
+    }
     if n > 4 && w.ends_with("ies") {
         return format!("{}y", &w[..n - 3]);
     }

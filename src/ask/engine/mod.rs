@@ -128,6 +128,10 @@ pub struct Answer {
     pub explanation: String,
     /// Question words the SQL does not account for.
     pub unexplained: Vec<String>,
+    /// Question words accounted for by their place rather than by a name: a verb or a word
+    /// between two joined tables read as their relationship ("billed", "bought"), a word
+    /// sharing its first six letters with a name. The reading to check first.
+    pub assumed: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

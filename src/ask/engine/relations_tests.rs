@@ -146,3 +146,28 @@ fn a_negation_or_a_limit_the_sql_leaves_out_holds_the_answer_back() {
     let held = a.confidence < RUNS && a.unexplained.iter().any(|w| w == "top");
     assert!(a.sql.contains("LIMIT 3") || held, "{a:?}");
 }
+
+#[test]
+fn words_read_by_their_place_are_listed_as_assumed() {
+    // "billed" between the invoices and the customers the SQL joins: their relationship,
+    // accounted for by its place and said so; "invoices" and "customers" are names
+    let germany = [hit(4, 3, "Germany")];
+    let q = "How many invoices were billed to customers from Germany?";
+    let a = answer(q, &music(), &germany).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    assert!(a.unexplained.is_empty(), "{a:?}");
+    assert_eq!(a.assumed, vec!["billed".to_string()], "{a:?}");
+    // every word a name: nothing assumed
+    let a = ask("How many pets are owned by students that have an age greater than 20?", &[]);
+    assert!(!a.assumed.iter().any(|w| w == "pets" || w == "students" || w == "age"), "{a:?}");
+}
+
+#[test]
+fn a_compound_modifier_is_never_read_as_a_relationship() {
+    // "billed" between the joined tables is their relationship; a hyphenated modifier in the
+    // same place ("blue-haired") is a condition the SQL does not hold
+    let germany = [hit(4, 3, "Germany")];
+    let q = "How many invoices were blue-haired to customers from Germany?";
+    let a = answer(q, &music(), &germany).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    assert!(a.unexplained.iter().any(|w| w == "blue-haired"), "{a:?}");
+    assert!(a.confidence < RUNS, "{a:?}");
+}

@@ -137,6 +137,8 @@ struct Verdict {
     given: bool,
     right: bool,
     confidence: f64,
+    /// How many words the engine accounted for by their place, not a name ("assumed").
+    assumed: usize,
     note: String,
 }
 
@@ -175,6 +177,7 @@ fn evaluate(c: &mut Client, file: &str) -> Outcome {
             given: false,
             right: false,
             confidence,
+            assumed: a["assumed"].as_array().map_or(0, |w| w.len()),
             note: String::new(),
         };
         match (a["sql"].as_str(), a["error"].as_str()) {
@@ -197,7 +200,18 @@ fn evaluate(c: &mut Client, file: &str) -> Outcome {
             (_, e) => v.note = format!("refused: {}", e.unwrap_or("no SQL")),
         }
         if v.given && !v.right {
-            v.note = format!("WRONG (confidence {confidence}) {}", v.note);
+            let assumed: Vec<&str> = a["assumed"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|w| w.as_str())
+                .collect();
+            let assumed = if assumed.is_empty() {
+                String::new()
+            } else {
+                format!("; assumed: {}", assumed.join(", "))
+            };
+            v.note = format!("WRONG (confidence {confidence}{assumed}) {}", v.note);
         } else if v.attempted && !v.given {
             // the words that held it back: what a curator would teach, or the engine learn
             // (the engine's unexplained words; not_understood where no SQL was attempted)
@@ -352,6 +366,23 @@ fn calibration(title: &str, sets: &[(&str, &Outcome)]) -> String {
             format!("{:.0}%", 100.0 * right as f64 / in_band.len() as f64)
         };
         md.push_str(&format!("| {label} | {} | {right} | {acc} |\n", in_band.len()));
+    }
+    // the answers given, by how many of their words were read by their place ("billed" between
+    // two joined tables) rather than a name: are those readings earned?
+    md.push_str("\n| words assumed | given | right | precision |\n|---|---|---|---|\n");
+    for (label, lo, hi) in [("0", 0, 1), ("1", 1, 2), ("2 or more", 2, usize::MAX)] {
+        let given: Vec<&Verdict> = sets
+            .iter()
+            .flat_map(|(_, o)| o.verdicts.iter())
+            .filter(|v| v.given && v.assumed >= lo && v.assumed < hi)
+            .collect();
+        let right = given.iter().filter(|v| v.right).count();
+        let p = if given.is_empty() {
+            "–".to_string()
+        } else {
+            format!("{:.0}%", 100.0 * right as f64 / given.len() as f64)
+        };
+        md.push_str(&format!("| {label} | {} | {right} | {p} |\n", given.len()));
     }
     append_report(&md);
     md

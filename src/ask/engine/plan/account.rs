@@ -125,8 +125,11 @@ impl Analysis<'_> {
             let named = words.iter().any(|w| w == stem || abbreviates(w, stem))
                 && !matches!(stem.as_str(), "id" | "")
                 && !misplaced.contains(&i);
-            if !self.used[i] && (named || words.iter().any(|w| prefix(w, stem))) {
+            if !self.used[i] && named {
                 self.used[i] = true;
+            } else if !self.used[i] && words.iter().any(|w| prefix(w, stem)) {
+                self.used[i] = true;
+                self.assumed.push(i);
             }
         }
         // "the country name" over countryname, "high schoolers" over highschooler: two words
@@ -196,7 +199,10 @@ impl Analysis<'_> {
         for i in 0..self.toks.len() {
             // an id is asked for, never a relationship (see below); "both cats and dogs" asks
             // for two rows
-            if self.used[i] || !self.is_content(i) || matches!(self.w(i), "id" | "ids" | "both")
+            if self.used[i]
+                || !self.is_content(i)
+                || matches!(self.w(i), "id" | "ids" | "both")
+                || self.names_a_thing(i, &in_sql)
             {
                 continue;
             }
@@ -218,6 +224,7 @@ impl Analysis<'_> {
                 .all(|k| self.used[k] || !self.is_content(k));
             if alone && a != b && direct(a, b) {
                 self.used[i] = true;
+                self.assumed.push(i);
             }
         }
         // last, so that the relationship rule above judges the words between two tables
@@ -326,7 +333,10 @@ impl Analysis<'_> {
         // words' reading alone)
         let sure = self.guesses.iter().all(|g| *g == "subject from a column")
             && self.unplaced_function_words.is_empty();
-        if !sure || open.is_empty() || !open.iter().all(|&i| self.verb_at(i)) {
+        if !sure
+            || open.is_empty()
+            || !open.iter().all(|&i| self.verb_at(i) && !self.names_a_thing(i, in_sql))
+        {
             return;
         }
         // the words of what the SQL leaves out
@@ -380,8 +390,25 @@ impl Analysis<'_> {
             });
             if !names_left_out {
                 self.used[i] = true;
+                self.assumed.push(i);
             }
         }
+    }
+
+    /// Token `i` names a table the SQL does not read, or a column of one (a word the
+    /// linking placed there), or is a compound modifier ("blue-haired"): a condition or a
+    /// thing left out, never the relationship or the event the rows already are ("never
+    /// enrolled", over enrolments read, still is).
+    fn names_a_thing(&self, i: usize, in_sql: &dyn Fn(usize) -> bool) -> bool {
+        let elsewhere = |m: &Mention| match &m.target {
+            Target::Table(t) => !in_sql(*t),
+            Target::Columns(cs) => cs.iter().all(|(c, _)| !in_sql(c.0)),
+        };
+        self.toks[i].lower.contains('-')
+            || self
+                .mentions
+                .iter()
+                .any(|m| (m.start..m.start + m.len).contains(&i) && elsewhere(m))
     }
 
     /// Token `i` is a verb by its form ("listed", "using", "spoken") or its place (after an

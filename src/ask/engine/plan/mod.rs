@@ -233,6 +233,8 @@ struct Analysis<'a> {
     /// The related table of `render`'s negation is one the rows must have (`EXISTS`), not
     /// one they must not (see `measured_rows`).
     semi: bool,
+    /// Words accounted for by their place rather than a name (see `Answer::assumed`).
+    assumed: Vec<usize>,
 }
 
 const MONEY_WORDS: &[&str] = &[
@@ -253,6 +255,7 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         limit_words: None,
         value_tables: Vec::new(),
         semi: false,
+        assumed: Vec::new(),
         count_at: None,
         agg: None,
         sup: None,

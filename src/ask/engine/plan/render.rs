@@ -429,12 +429,19 @@ impl Analysis<'_> {
         if let Some(t) = share_text {
             explanation = format!("Computes {t} in {}. {explanation}", tables.join(", "));
         }
+        let mut assumed: Vec<String> = Vec::new();
+        for &i in &self.assumed {
+            if self.used[i] && !assumed.contains(&self.toks[i].text) {
+                assumed.push(self.toks[i].text.clone());
+            }
+        }
         let answer = Answer {
             sql,
             confidence,
             tables,
             explanation,
             unexplained,
+            assumed,
         };
         Ok(answer)
     }
