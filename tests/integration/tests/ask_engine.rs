@@ -559,8 +559,8 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
 /// the columns listed before their table shown ("the names, countries and ages of the
 /// singers"), and "A and B" across a one-to-many join held back, 276 / 253 (91.7%, 27.2%).
 /// The floors sit just under.
-const MIN_PUBLIC_PRECISION: f64 = 0.90;
-const MIN_PUBLIC_ACCURACY: f64 = 0.27;
+const MIN_PUBLIC_PRECISION: f64 = 0.92;
+const MIN_PUBLIC_ACCURACY: f64 = 0.28;
 
 /// The floors on the three unseen schemas, each: what is answered is right this often, and
 /// this share of all questions is answered right.
