@@ -50,7 +50,7 @@ AI_NL2SQL_HELD_OUT=1 AI_NL2SQL_REPORT=$report AI_PGHOST="$PGDATA_DIR" AI_PGPORT=
   cargo test -q --manifest-path "$ROOT/tests/integration/Cargo.toml" --target-dir "$ROOT/target/integration" \
   --test ask_engine -- --test-threads 1 the_public_sets >/dev/null 2>&1 || true
 # (the figures and the calibration table; the held-out questions themselves are not shown)
-grep -A14 -E "^### (BIRD|Calibration|[a-z]+: |[a-z]+, taught)" "$report" | grep -v -e "^- " -e "^--$" || true
+grep -A20 -E "^### (BIRD|Calibration|[a-z]+: |[a-z]+, taught)" "$report" | grep -v -e "^- " -e "^--$" || true
 rm -f "$report"
 echo
 echo "The question sets and their schemas are in tests/nl2sql/. Chinook, the library and the"
