@@ -112,6 +112,10 @@ fn by_after_a_participle_is_the_agent_not_a_grouping() {
     assert!(flat(&a.sql).contains("GROUP BY"), "{a:?}");
     let a = ask("List the students sorted by age.", &[]);
     assert!(flat(&a.sql).contains("ORDER BY s.age"), "{a:?}");
+    // a participle before a bare singular noun still groups: "sold by genre"
+    let q = "How many tracks were sold by genre?";
+    let a = answer(q, &music(), &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    assert!(flat(&a.sql).contains("GROUP BY"), "{a:?}");
 }
 
 #[test]

@@ -604,7 +604,8 @@ impl Analysis<'_> {
             && self.share.is_none()
             && self.order_col.is_none()
             && wheres.iter().all(|w| beside(w.0))
-            && extra_cols.iter().all(|c| beside(c.0));
+            // (a column compared on the subject's side would join it again)
+            && extra_cols.iter().all(|c| c.0 == t);
         if t == subject || !plain || !repeats() {
             return (subject, negation);
         }

@@ -234,8 +234,11 @@ impl Analysis<'_> {
                     self.take(i, 2);
                 }
                 // "pets owned by students", "cartoons written by X": the agent of a verb, which
-                // the join or a value says, not a grouping
-                "by" if i > 0 && is_agent_verb(self.w(i - 1)) => self.take(i, 1),
+                // the join or a value says, not a grouping ("tracks sold by genre", a bare
+                // singular noun, still groups)
+                "by" if i > 0 && is_agent_verb(self.w(i - 1)) && !self.bare_singular(i + 1) => {
+                    self.take(i, 1)
+                }
                 "by" => {
                     self.by_at = Some(i + 1);
                     self.take(i, 1);
@@ -330,6 +333,22 @@ impl Analysis<'_> {
             return Some(c);
         }
         None
+    }
+}
+
+impl Analysis<'_> {
+    /// Token `i` is a singular noun with no determiner ("by genre", "by year"): what a
+    /// grouping names, where an agent is plural, a name or determined ("by students", "by
+    /// Joseph Kuhr", "by the owners").
+    fn bare_singular(&self, i: usize) -> bool {
+        let Some(t) = self.toks.get(i) else {
+            return false;
+        };
+        !t.quoted
+            && t.number.is_none()
+            && !t.text.chars().next().is_some_and(char::is_uppercase)
+            && !is_function_word(&t.lower)
+            && t.stem == t.lower
     }
 }
 
