@@ -342,6 +342,23 @@ fn report(name: &str, o: &Outcome) -> (Tally, String) {
     (all, md)
 }
 
+/// One row of a calibration table: the verdicts `keep` selects, how many are right, and the
+/// share.
+fn share_row(label: &str, sets: &[(&str, &Outcome)], keep: impl Fn(&Verdict) -> bool) -> String {
+    let kept: Vec<&Verdict> = sets
+        .iter()
+        .flat_map(|(_, o)| o.verdicts.iter())
+        .filter(|v| keep(v))
+        .collect();
+    let right = kept.iter().filter(|v| v.right).count();
+    let share = if kept.is_empty() {
+        "–".to_string()
+    } else {
+        format!("{:.0}%", 100.0 * right as f64 / kept.len() as f64)
+    };
+    format!("| {label} | {} | {right} | {share} |\n", kept.len())
+}
+
 /// Accuracy of the attempts by the confidence they reported: is a high confidence earned?
 fn calibration(title: &str, sets: &[(&str, &Outcome)]) -> String {
     let bands = [(0.0, 0.4), (0.4, 0.6), (0.6, 0.8), (0.8, 1.0), (1.0, 1.01)];
@@ -349,40 +366,22 @@ fn calibration(title: &str, sets: &[(&str, &Outcome)]) -> String {
         "### Calibration: attempts by reported confidence ({title})\n\n| confidence | attempts | right | accuracy |\n|---|---|---|---|\n",
     );
     for (lo, hi) in bands {
-        let in_band: Vec<&Verdict> = sets
-            .iter()
-            .flat_map(|(_, o)| o.verdicts.iter())
-            .filter(|v| v.attempted && v.confidence >= lo && v.confidence < hi)
-            .collect();
-        let right = in_band.iter().filter(|v| v.right).count();
         let label = if lo == 1.0 {
             "1.0".to_string()
         } else {
             format!("[{lo:.1}, {hi:.1})")
         };
-        let acc = if in_band.is_empty() {
-            "–".to_string()
-        } else {
-            format!("{:.0}%", 100.0 * right as f64 / in_band.len() as f64)
-        };
-        md.push_str(&format!("| {label} | {} | {right} | {acc} |\n", in_band.len()));
+        md.push_str(&share_row(&label, sets, |v| {
+            v.attempted && v.confidence >= lo && v.confidence < hi
+        }));
     }
     // the answers given, by how many of their words were read by their place ("billed" between
     // two joined tables) rather than a name: are those readings earned?
     md.push_str("\n| words assumed | given | right | precision |\n|---|---|---|---|\n");
     for (label, lo, hi) in [("0", 0, 1), ("1", 1, 2), ("2 or more", 2, usize::MAX)] {
-        let given: Vec<&Verdict> = sets
-            .iter()
-            .flat_map(|(_, o)| o.verdicts.iter())
-            .filter(|v| v.given && v.assumed >= lo && v.assumed < hi)
-            .collect();
-        let right = given.iter().filter(|v| v.right).count();
-        let p = if given.is_empty() {
-            "–".to_string()
-        } else {
-            format!("{:.0}%", 100.0 * right as f64 / given.len() as f64)
-        };
-        md.push_str(&format!("| {label} | {} | {right} | {p} |\n", given.len()));
+        md.push_str(&share_row(label, sets, |v| {
+            v.given && v.assumed >= lo && v.assumed < hi
+        }));
     }
     append_report(&md);
     md
