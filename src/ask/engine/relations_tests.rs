@@ -175,3 +175,16 @@ fn a_compound_modifier_is_never_read_as_a_relationship() {
     assert!(a.unexplained.iter().any(|w| w == "blue-haired"), "{a:?}");
     assert!(a.confidence < RUNS, "{a:?}");
 }
+
+#[test]
+fn a_denied_table_no_key_reaches_is_said_missing_not_kept() {
+    // the pets schema has no friend table: nothing in the SQL keeps those "with no" rows, and
+    // the explanation must not say it does
+    let mut s = pets();
+    s.tables.push(table("friend", 20.0, &[("student_id", "integer", true)]));
+    let q = "Show the students who do not have any friends.";
+    let a = answer(q, &s, &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    assert!(!a.sql.contains("EXISTS"), "{a:?}");
+    assert!(!a.explanation.contains("no friend"), "{a:?}");
+    assert!(a.confidence <= 0.2, "{a:?}");
+}

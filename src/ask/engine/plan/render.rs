@@ -50,6 +50,10 @@ impl Analysis<'_> {
             .map(|p| p.iter().map(|st| st.to).collect())
             .unwrap_or_default();
         let mut missing = Vec::new();
+        // a denied table no foreign key reaches: the SQL cannot deny it
+        if let (Some(n), None) = (negation, &neg_path) {
+            missing.push(n);
+        }
         // "how many albums each artist has": an artist with none counts 0 (a LEFT JOIN); a sum,
         // an average or an extreme of nothing is no figure, so "revenue per genre" leaves out
         // the genres without sales (a JOIN)
@@ -422,7 +426,7 @@ impl Analysis<'_> {
             &measure,
             &group,
             &conds,
-            negation,
+            negation.filter(|_| neg_path.is_some()),
             &order_text,
             &tables,
         );
