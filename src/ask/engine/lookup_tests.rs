@@ -1,6 +1,6 @@
 //! Schemas of lookup tables: surrogate keys, one label per lookup table, two foreign keys from
 //! one table to the same lookup (a plant's flower and leaf colours), traits as name/score rows.
-use super::tests::{fk, hit, table};
+use super::tests::{fk, flat, hit, table, RUNS};
 use super::*;
 
 /// plant(0) → colour(1) twice, family(2), habitat(3); plant_trait(4) → trait(5); plant_use(6)
@@ -70,13 +70,6 @@ fn name_hit(value: &str) -> ValueHit {
 fn ask(q: &str, values: &[ValueHit]) -> Answer {
     answer(q, &garden(), values).unwrap_or_else(|e| panic!("{q}: {e:?}"))
 }
-
-fn flat(sql: &str) -> String {
-    sql.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Below ai_architect.ask_min_confidence's default: held back, not run.
-const RUNS: f64 = 0.6;
 
 #[test]
 fn the_most_common_lookup_value_is_counted_over_the_rows_that_use_it_or_held_back() {

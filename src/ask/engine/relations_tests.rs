@@ -1,7 +1,7 @@
 //! Readings of how rows relate: whose column a relative clause names, a verb's agent after
 //! "by", an aggregate over rows a join repeats, and what the SQL must not drop (a negation, a
 //! limit) when it finds no place for it.
-use super::tests::{fk, hit, music, table};
+use super::tests::{fk, flat, hit, music, table, RUNS};
 use super::*;
 
 /// Spider's pets_1 shape: student(0) ← has_pet(1) → pets(2).
@@ -75,13 +75,6 @@ fn ask(q: &str, values: &[ValueHit]) -> Answer {
 fn ask_friends(q: &str) -> Answer {
     answer(q, &friends(), &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"))
 }
-
-fn flat(sql: &str) -> String {
-    sql.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Below ai_architect.ask_min_confidence's default: held back, not run.
-const RUNS: f64 = 0.6;
 
 #[test]
 fn a_relative_clause_names_whose_column_it_is() {

@@ -118,6 +118,9 @@ impl Analysis<'_> {
             a.len() >= 6 && b.len() >= 6 && a.chars().zip(b.chars()).take(6).all(|(x, y)| x == y)
         };
         for i in 0..self.toks.len() {
+            if self.used[i] {
+                continue;
+            }
             let stem = &self.toks[i].stem;
             // "the cars" over cars_data, "TV" over tv_channel: a word of a name the SQL reads
             // (an id is accounted for only when shown, below)
@@ -125,9 +128,9 @@ impl Analysis<'_> {
             let named = words.iter().any(|w| w == stem || abbreviates(w, stem))
                 && !matches!(stem.as_str(), "id" | "")
                 && !misplaced.contains(&i);
-            if !self.used[i] && named {
+            if named {
                 self.used[i] = true;
-            } else if !self.used[i] && words.iter().any(|w| prefix(w, stem)) {
+            } else if words.iter().any(|w| prefix(w, stem)) {
                 self.used[i] = true;
                 self.assumed.push(i);
             }
@@ -483,6 +486,20 @@ const PARTICIPLES: &[&str] = &[
     "spoken", "written", "given", "taken", "made", "sold", "held", "won", "led", "born", "known",
     "shown", "seen", "done", "paid", "kept", "built", "bought", "taught", "run", "sent",
 ];
+
+/// A past participle whose "by" names who did it ("owned by", "written by"), unlike those that
+/// name an order or a grouping ("sorted by", "grouped by", "broken down by").
+pub(super) fn is_agent_verb(w: &str) -> bool {
+    // (participles of no other use here)
+    const ALSO: &[&str] = &["sung", "drawn", "driven", "read"];
+    const NOT_AGENT: &[&str] = &[
+        "grouped", "arranged", "classified", "categorized", "categorised", "split", "broken",
+        "divided", "separated", "listed", "followed",
+    ];
+    !ORDER_WORDS.contains(&w)
+        && !NOT_AGENT.contains(&w)
+        && (PARTICIPLES.contains(&w) || ALSO.contains(&w) || (w.len() > 4 && w.ends_with("ed")))
+}
 
 /// Words that follow a noun as verbs do ("visitors below age 30") and are none.
 const PREPOSITIONS: &[&str] = &[

@@ -1,6 +1,7 @@
 //! Stage 2, intent: the words that say what is asked (count, list, sum / average / min / max,
 //! top-N and superlatives, grouping, negation, distinct) and the classes of column that
 //! adjectives and units imply.
+use super::account::is_agent_verb;
 use super::*;
 
 impl Analysis<'_> {
@@ -350,19 +351,4 @@ impl Analysis<'_> {
             && !is_function_word(&t.lower)
             && t.stem == t.lower
     }
-}
-
-/// A past participle whose "by" names who did it ("owned by", "written by"), unlike those that
-/// name an order or a grouping ("sorted by", "grouped by", "broken down by").
-fn is_agent_verb(w: &str) -> bool {
-    const IRREGULAR: &[&str] = &[
-        "written", "made", "sung", "drawn", "held", "taken", "done", "given", "driven", "shown",
-        "run", "built", "taught", "bought", "sold", "paid", "won", "led", "read", "kept", "seen",
-        "known", "spoken",
-    ];
-    const NOT_AGENT: &[&str] = &[
-        "sorted", "ordered", "grouped", "ranked", "arranged", "classified", "categorized",
-        "categorised", "split", "broken", "divided", "separated", "listed", "followed",
-    ];
-    !NOT_AGENT.contains(&w) && (IRREGULAR.contains(&w) || (w.len() > 4 && w.ends_with("ed")))
 }
