@@ -13,6 +13,7 @@
 //!
 //! Every question word is either understood or counted against the confidence; a question
 //! the engine cannot place is an error that says what it did not understand.
+mod legend;
 mod plan;
 pub mod sql;
 pub mod vocabulary;
@@ -194,3 +195,5 @@ mod accounting_tests;
 mod lookup_tests;
 #[cfg(test)]
 mod relations_tests;
+#[cfg(test)]
+mod comments_tests;

@@ -100,6 +100,42 @@ pub fn path_preferring(
     None
 }
 
+/// How many shortest paths of tables lead from `a` to `b` (two foreign keys between the
+/// same two tables make one step), counted up to 2: with 2, which of them the question means
+/// is not decided by the schema (atoms to bonds through their molecule, or through the table
+/// of the atoms each bond connects).
+pub fn routes(s: &Schema, a: usize, b: usize) -> usize {
+    let n = s.tables.len();
+    let mut next: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for fk in s.fks.iter().filter(|fk| fk.from != fk.to) {
+        for (x, y) in [(fk.from, fk.to), (fk.to, fk.from)] {
+            if !next[x].contains(&y) {
+                next[x].push(y);
+            }
+        }
+    }
+    let mut dist: Vec<Option<usize>> = vec![None; n];
+    let mut ways: Vec<usize> = vec![0; n];
+    dist[a] = Some(0);
+    ways[a] = 1;
+    let mut queue: VecDeque<usize> = VecDeque::from([a]);
+    while let Some(t) = queue.pop_front() {
+        let d = dist[t].unwrap_or(0);
+        for &u in &next[t] {
+            match dist[u] {
+                None => {
+                    dist[u] = Some(d + 1);
+                    ways[u] = ways[t];
+                    queue.push_back(u);
+                }
+                Some(du) if du == d + 1 => ways[u] = (ways[u] + ways[t]).min(2),
+                _ => {}
+            }
+        }
+    }
+    ways[b]
+}
+
 /// Tables of a query with their aliases and the joins that bring them in.
 #[derive(Debug, Clone)]
 pub struct From {

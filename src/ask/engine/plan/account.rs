@@ -11,6 +11,33 @@ impl Analysis<'_> {
         self.one_of_two(fk) && !self.names_its_columns(fk)
     }
 
+    /// Whether a table of `from` is reached from its first by two shortest paths through
+    /// different tables and the question names none of the tables between ("the elements of
+    /// the triple bonds": atoms reach bonds through their molecule and through the table of
+    /// the atoms each bond connects).
+    pub(super) fn two_routes(&self, from: &super::sql::From) -> bool {
+        // (not "the molecule TR041": the word there says what the value is)
+        let named: Vec<usize> = self
+            .mentions
+            .iter()
+            .filter(|m| {
+                self.toks
+                    .get(m.start + m.len)
+                    .is_none_or(|t| !t.quoted && !t.capitalised())
+            })
+            .filter_map(|m| match m.target {
+                Target::Table(t) => Some(t),
+                _ => None,
+            })
+            .collect();
+        from.tables.iter().any(|&t| {
+            t != from.root
+                && super::sql::routes(self.s, from.root, t) >= 2
+                && super::sql::path(self.s, &[from.root], t)
+                    .is_some_and(|p| p.iter().any(|st| st.to != t && !named.contains(&st.to)))
+        })
+    }
+
     /// The foreign keys the question names among two or more between the same tables ("the
     /// leaves of the Sage": leaf_colour_id, not flower_colour_id): followed before the others.
     pub(super) fn named_keys(&self) -> Vec<usize> {
@@ -407,7 +434,15 @@ impl Analysis<'_> {
             Target::Table(t) => !in_sql(*t),
             Target::Columns(cs) => cs.iter().all(|(c, _)| !in_sql(c.0)),
         };
+        // "molecules that are not carcinogenic" beside "whether this molecule is
+        // carcinogenic or not": a value of that column, which the comment does not give
+        let a_flag_value = !self.schema_word(&self.toks[i].stem)
+            && self.s.tables.iter().flat_map(|t| &t.columns).any(|c| {
+                is_flag_note(&c.notes)
+                    && crate::catalog::search::tokens(&c.notes).contains(&self.toks[i].stem)
+            });
         self.toks[i].lower.contains('-')
+            || a_flag_value
             || self
                 .mentions
                 .iter()

@@ -190,7 +190,17 @@ impl Analysis<'_> {
                     col = l.0;
                 }
             }
-            measure = Some(Measure::CountDistinct(col));
+            // "how many triple type bonds": a type the question pins to one value counts
+            // the rows that have it
+            let pinned = self
+                .conds
+                .iter()
+                .any(|c| matches!(c, Cond::Eq { alts, .. } if alts.as_slice() == [col]));
+            measure = Some(if pinned {
+                Measure::Count(col.0)
+            } else {
+                Measure::CountDistinct(col)
+            });
         } else if self
             .count_at
             .is_some_and(|p| by_measure_at.is_none_or(|b| p + 1 < b))
@@ -525,7 +535,17 @@ impl Analysis<'_> {
             _ if negated_child.is_some() => negated_child,
             _ if negated_column || negated_value => None,
             (Some(_), Some((_, t))) if t != subject => Some(t),
-            (Some(_), _) => self.main_child(subject),
+            // "customers who never bought": the verb after the negation is the relationship
+            // to the rows denied; "projects that are not done" says what they are, not what
+            // they have
+            (Some(p), _)
+                if !matches!(
+                    self.w(p.wrapping_sub(1)),
+                    "is" | "are" | "was" | "were" | "be" | "been" | "being"
+                ) =>
+            {
+                self.main_child(subject)
+            }
             _ => None,
         };
         // "students who do not have any friends" with nothing denied: the SQL would list the

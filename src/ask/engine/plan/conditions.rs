@@ -109,6 +109,23 @@ impl Analysis<'_> {
                     if again && and && fans_out() {
                         self.unplaced(pos..pos + 1, "both or either across a one-to-many join");
                     }
+                    // "the molecules between TR004 and TR010": a range of the column's values
+                    let between = matches!(self.w(pos.wrapping_sub(1)), "and" | "to")
+                        && (pos.saturating_sub(5)..pos).any(|k| self.w(k) == "between");
+                    if let Some(k) = eq_values
+                        .iter()
+                        .position(|e| e.0 == col && e.2.len() == 1)
+                        .filter(|_| between)
+                    {
+                        let (_, at, first) = eq_values.remove(k);
+                        wheres[at].1 = format!(
+                            "{} BETWEEN {} AND {}",
+                            self.col_ref(col),
+                            literal(&first[0]),
+                            literal(&value)
+                        );
+                        continue;
+                    }
                     if let Some(e) = eq_values.iter_mut().find(|e| e.0 == col).filter(|_| !ratio) {
                         e.2.push(value);
                         wheres[e.1].1 =

@@ -235,6 +235,9 @@ impl Analysis<'_> {
                         .map(move |(ci, c)| ((ti, ci), c))
                 })
                 .filter(|(_, c)| crate::catalog::search::tokens(&c.notes).contains(&stems[0]))
+                // "whether this molecule is carcinogenic or not" over a text label: the word
+                // names one of its values, which the comment does not give
+                .filter(|(_, c)| c.kind == Kind::Bool || !is_flag_note(&c.notes))
                 .map(|(k, _)| (k, 0.5))
                 .collect();
             if !cols.is_empty() && cols.len() <= 2 {
@@ -481,8 +484,9 @@ impl Analysis<'_> {
                 || n.ends_with("_title")
                 || n.ends_with("name") && n.len() <= 12 && !n.contains('_') && n != "filename"
         };
+        // (a "label" the comment calls a yes/no is a flag, not what the rows are called)
         let labels: Vec<usize> = (0..tb.columns.len())
-            .filter(|&c| is_label(&tb.columns[c].name))
+            .filter(|&c| is_label(&tb.columns[c].name) && !is_flag_note(&tb.columns[c].notes))
             .collect();
         if !labels.is_empty() {
             return labels;
@@ -606,4 +610,9 @@ pub(super) fn strip_prefix(parts: &[String], prefix: &[String]) -> Vec<String> {
     } else {
         parts.to_vec()
     }
+}
+
+/// A comment that describes a yes/no column ("whether …").
+pub(super) fn is_flag_note(notes: &str) -> bool {
+    notes.trim_start().to_lowercase().starts_with("whether ")
 }

@@ -16,7 +16,7 @@ use super::vocabulary::{column_sql, Meaning};
 use super::words::{self, duration_ms, is_function_word, month, synonyms, time_unit, Token};
 use super::{Answer, Kind, NotUnderstood, Schema, ValueHit};
 use crate::catalog::text::stem;
-use linking::{col_stems, name_stems};
+use linking::{col_stems, is_flag_note, name_stems};
 
 type Col = (usize, usize);
 
@@ -284,7 +284,10 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
     a.taught();
     a.literals();
     a.intent_words();
-    a.values(values);
+    // codes a column's comment explains stand for their meanings, as stored values do
+    let mut values = values.to_vec();
+    values.extend(super::legend::hits(&super::phrases(question), s));
+    a.values(&values);
     a.find_mentions();
     a.plan()
 }

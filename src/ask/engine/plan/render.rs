@@ -377,7 +377,8 @@ impl Analysis<'_> {
                 })
             });
         let steps = from.joins.iter().map(|(st, _)| st).chain(neg_path.iter().flatten());
-        let two_ways = steps.map(|st| st.fk).any(|fk| self.an_unnamed_one_of_two(fk));
+        let two_ways = steps.map(|st| st.fk).any(|fk| self.an_unnamed_one_of_two(fk))
+            || self.two_routes(&from);
         // "visitors who did not visit any museum opened after 2010" read as visits joined and
         // none at all: a table both joined and denied answers nothing asked
         let denied_and_joined = neg_tables.iter().any(|t| from.tables.contains(t));

@@ -1,0 +1,136 @@
+//! What a schema's comments and shape decide: codes a comment's legend explains, a yes/no
+//! column whose values the comment does not give, two join paths the question does not choose
+//! between, a range of values, a type pinned to one value.
+use super::tests::{fk, flat, hit, table, RUNS};
+use super::*;
+
+/// employee(0) → department(1) ← project(2); assignment(3) joins employees to projects, so
+/// employees reach projects through their department and through their assignments.
+fn firm() -> Schema {
+    let mut tables = vec![
+        table(
+            "employee",
+            40.0,
+            &[
+                ("employee_id", "integer", true),
+                ("full_name", "text", false),
+                ("department_id", "integer", false),
+            ],
+        ),
+        table(
+            "department",
+            5.0,
+            &[
+                ("department_id", "integer", true),
+                ("label", "text", false),
+            ],
+        ),
+        table(
+            "project",
+            30.0,
+            &[
+                ("project_code", "text", true),
+                ("status", "text", false),
+                ("department_id", "integer", false),
+            ],
+        ),
+        table(
+            "assignment",
+            90.0,
+            &[
+                ("employee_id", "integer", false),
+                ("project_code", "text", false),
+            ],
+        ),
+    ];
+    tables[1].columns[1].notes = "whether this department is audited or not.".into();
+    tables[2].columns[1].notes =
+        "the state of the project. • 'A': active\n• 'C': cancelled\n• 'F': finished".into();
+    Schema {
+        tables,
+        fks: vec![
+            fk(0, "department_id", 1, "department_id"),
+            fk(2, "department_id", 1, "department_id"),
+            fk(3, "employee_id", 0, "employee_id"),
+            fk(3, "project_code", 2, "project_code"),
+        ],
+        ..Default::default()
+    }
+}
+
+fn ask(q: &str, values: &[ValueHit]) -> Answer {
+    answer(q, &firm(), values).unwrap_or_else(|e| panic!("{q}: {e:?}"))
+}
+
+#[test]
+fn a_code_the_comment_explains_stands_for_its_meaning() {
+    let a = ask("How many cancelled projects are there?", &[]);
+    assert_eq!(
+        flat(&a.sql),
+        "SELECT count(*) AS project_count FROM public.project p WHERE p.status = 'C'"
+    );
+    assert!(a.confidence >= RUNS, "{a:?}");
+    let a = ask("List the projects that are not finished.", &[]);
+    assert!(flat(&a.sql).contains("p.status <> 'F'"), "{a:?}");
+    assert!(a.confidence >= RUNS, "{a:?}");
+}
+
+#[test]
+fn a_negation_that_names_nothing_denies_nothing() {
+    // "done" is no code of the legend here, and no relationship: not the projects without
+    // assignments
+    if let Ok(a) = answer("List the projects that are not done.", &firm(), &[]) {
+        assert!(a.confidence < RUNS, "{a:?}");
+    }
+}
+
+#[test]
+fn a_type_pinned_to_one_value_counts_rows() {
+    // "how many active status projects": the status has one value, the projects are counted
+    let a = ask("How many active status projects are there?", &[]);
+    assert_eq!(
+        flat(&a.sql),
+        "SELECT count(*) AS project_count FROM public.project p WHERE p.status = 'A'"
+    );
+}
+
+#[test]
+fn a_yes_no_column_whose_values_are_not_given_is_not_guessed() {
+    // the comment says what the label is about, not which value means audited: neither
+    // "label IS NULL" nor "departments without projects"
+    for q in [
+        "How many departments are not audited?",
+        "Which departments are audited?",
+    ] {
+        if let Ok(a) = answer(q, &firm(), &[]) {
+            assert!(a.confidence < RUNS, "{q}: {a:?}");
+            assert!(a.unexplained.contains(&"audited".to_string()), "{q}: {a:?}");
+        }
+    }
+    // and such a "label" is not what the rows are called
+    let a = ask("List the departments with cancelled projects.", &[]);
+    assert!(!flat(&a.sql).contains("d.label"), "{a:?}");
+}
+
+#[test]
+fn two_join_paths_the_question_does_not_choose_between_are_held_back() {
+    // through the department, or through the assignments?
+    let a = ask("List the employees of the cancelled projects.", &[]);
+    assert!(a.confidence < RUNS, "{a:?}");
+    // one path only: departments to projects
+    let a = ask("List the departments of the cancelled projects.", &[]);
+    assert!(a.confidence >= RUNS, "{a:?}");
+}
+
+#[test]
+fn between_two_values_is_a_range() {
+    let a = ask(
+        "List the projects between P004 and P010.",
+        &[hit(2, 0, "P004"), hit(2, 0, "P010")],
+    );
+    assert!(
+        flat(&a.sql).contains("p.project_code BETWEEN 'P004' AND 'P010'"),
+        "{a:?}"
+    );
+    assert!(a.confidence >= RUNS, "{a:?}");
+}
