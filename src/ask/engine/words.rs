@@ -72,7 +72,12 @@ pub fn tokenize(q: &str) -> Vec<Token> {
     let flush = |cur: &mut String, out: &mut Vec<Token>| {
         let w = cur.trim_end_matches(['.', '\'', '-', '/']).to_string();
         let w = w.trim_start_matches(['\'', '-', '/']);
-        if !w.is_empty() {
+        // "TR001_2_4" is one identifier; "bond_id" two words
+        if w.contains('_') && !w.chars().any(|c| c.is_ascii_digit()) {
+            for part in w.split('_').filter(|p| !p.is_empty()) {
+                out.push(Token::new(part, false));
+            }
+        } else if !w.is_empty() {
             out.push(Token::new(w, false));
         }
         cur.clear();
@@ -96,7 +101,8 @@ pub fn tokenize(q: &str) -> Vec<Token> {
                 }
             }
         }
-        if c.is_alphanumeric() || "/&'-$".contains(c) || (c == '.' && !at_start) {
+        let joins = c == '_' && !at_start && chars.get(i + 1).is_some_and(|x| x.is_alphanumeric());
+        if c.is_alphanumeric() || joins || "/&'-$".contains(c) || (c == '.' && !at_start) {
             if c == '.' && !chars.get(i + 1).is_some_and(|x| x.is_ascii_digit()) {
                 flush(&mut cur, &mut out);
             } else {
@@ -470,6 +476,11 @@ mod tests {
         assert_eq!(t[4].number, Some(1000.0));
         assert_eq!(tokenize("top five")[1].number, Some(5.0));
         assert!(tokenize("\"Rock\"")[0].quoted);
+        // an identifier with an underscore and a digit is one word; a column's name is words
+        assert_eq!(
+            texts("the bond_id of TR001_2_4?"),
+            ["the", "bond", "id", "of", "TR001_2_4"]
+        );
     }
 
     #[test]
