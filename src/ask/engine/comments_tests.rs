@@ -134,3 +134,43 @@ fn between_two_values_is_a_range() {
     );
     assert!(a.confidence >= RUNS, "{a:?}");
 }
+
+#[test]
+fn an_average_the_sql_does_not_compute_is_not_understood() {
+    // a count was asked "on average": the SQL counts once, averages nothing
+    let a = ask("On average how many cancelled projects are there?", &[]);
+    assert!(a.confidence < RUNS, "{a:?}");
+    assert!(a.unexplained.contains(&"average".to_string()), "{a:?}");
+}
+
+#[test]
+fn a_taught_filter_a_yes_no_question_asks_about_is_not_a_condition() {
+    let mut s = firm();
+    vocabulary::apply(
+        &mut s,
+        &[vocabulary::Entry {
+            word: "audited".into(),
+            kind: "filter".into(),
+            schema: "public".into(),
+            table: "department".into(),
+            other: None,
+            template: Some(format!("{}.label = '+'", vocabulary::PLACEHOLDER)),
+            aggregate: None,
+            data_type: None,
+            note: String::new(),
+        }],
+    );
+    // which rows: the filter
+    let a = answer("How many audited departments are there?", &s, &[]).unwrap();
+    assert!(flat(&a.sql).contains("label = '+'"), "{a:?}");
+    assert!(a.confidence >= RUNS, "{a:?}");
+    // what is asked about the rows: not answered with only the rows that meet it
+    for q in [
+        "Is the department with the most projects audited?",
+        "How many projects does the first department have and is it audited?",
+    ] {
+        if let Ok(a) = answer(q, &s, &[]) {
+            assert!(a.confidence < RUNS, "{q}: {a:?}");
+        }
+    }
+}

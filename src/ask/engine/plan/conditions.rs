@@ -62,6 +62,16 @@ impl Analysis<'_> {
         for c in conds {
             match c {
                 Cond::Filter { pos, table, sql } => {
+                    // "Is the molecule with the most double bonds carcinogenic?", "… and is it
+                    // carcinogenic?": what the question asks about the rows, not which rows
+                    let asked = (0..pos).any(|k| {
+                        matches!(self.w(k), "is" | "are" | "was" | "were")
+                            && (k == 0 || self.w(k - 1) == "and")
+                    });
+                    if asked {
+                        self.unplaced(pos..pos + 1, "the predicate of a yes/no question");
+                        continue;
+                    }
                     // "molecules that are not carcinogenic": the negation is the filter's
                     let not = !negated_value
                         && negated.is_none()

@@ -364,6 +364,12 @@ impl Analysis<'_> {
                 None => self.guesses.push("a limit without an ordering"),
             }
         }
+        // "on average how many molecules …": an average the SQL does not compute
+        for (a, p) in self.agg.into_iter().chain(self.more_aggs.clone()) {
+            if a == Agg::Avg && self.used[p] && !sql.contains("avg(") {
+                self.unplaced(p..p + 1, "an average the SQL does not compute");
+            }
+        }
         self.account_for_words(&sql, &from, &neg_tables);
         // "what is the hardiness of the Oak" answered with trait_name = 'Hardiness': every
         // column shown is one its own condition pins to the value the question gave
