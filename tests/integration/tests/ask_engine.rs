@@ -522,26 +522,10 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
     ));
     let refs: Vec<(&str, &Outcome)> = outcomes.iter().map(|(n, o)| (*n, o)).collect();
     calibration(if held_out { set } else { "Spider dev and BIRD toxicology" }, &refs);
-    let md = format!(
-        "### {set}: {}/{} right ({:.1}% accuracy), {} answered ({:.1}% precision)\n\n{TABLE_HEAD}{per_db}{}",
-        all.right,
-        all.questions,
-        100.0 * all.accuracy(),
-        all.given,
-        100.0 * all.precision(),
-        all.row("all")
-    );
+    let md = summary(set, &all, &per_db);
     append_report(&md);
     if !held_out {
-        append_report(&format!(
-            "### BIRD dev toxicology (public development set): {}/{} right ({:.1}% accuracy), {} answered ({:.1}% precision)\n\n{TABLE_HEAD}{}",
-            bird.right,
-            bird.questions,
-            100.0 * bird.accuracy(),
-            bird.given,
-            100.0 * bird.precision(),
-            bird.row("toxicology")
-        ));
+        append_report(&summary("BIRD dev toxicology (public development set)", &bird, ""));
         // floors at what the engine does today on them, so that it cannot quietly get worse
         // (the goal: 90% precision, 25% accuracy, is met on Spider dev)
         assert!(
@@ -549,6 +533,19 @@ fn the_public_sets_measured_on_questions_written_elsewhere() {
             "{md}"
         );
     }
+}
+
+/// A set's heading with its figures, then its table: `rows`, and the set's own total.
+fn summary(set: &str, t: &Tally, rows: &str) -> String {
+    format!(
+        "### {set}: {}/{} right ({:.1}% accuracy), {} answered ({:.1}% precision)\n\n{TABLE_HEAD}{rows}{}",
+        t.right,
+        t.questions,
+        100.0 * t.accuracy(),
+        t.given,
+        100.0 * t.precision(),
+        t.row("all")
+    )
 }
 
 /// Measured when the set was added: 181 answered, 122 right of 931 (67.4% precision, 13.1%
