@@ -45,6 +45,14 @@ fn entry(segment: &str) -> Option<(String, String)> {
         {
             return None;
         }
+        // a code is short ("cl", "F", "1"), upper case ("USD") or holds a digit; "Note: see
+        // the docs" is a sentence's label
+        let coded = code.chars().count() <= 3
+            || (code.chars().count() <= 6 && !code.chars().any(char::is_lowercase))
+            || code.chars().any(|c| c.is_ascii_digit());
+        if !coded {
+            return None;
+        }
         (code, &s[end..])
     };
     if code.is_empty() || code.chars().count() > 12 || code.trim() != code {
@@ -152,5 +160,8 @@ mod tests {
         )
         .is_empty());
         assert!(entries("commonsense evidence: a and b, more text: c d").len() < 2);
+        // labels of sentences are no codes
+        assert!(entries("Note: see the docs; Status: active").is_empty());
+        assert_eq!(entries("USD = us dollar; EUR = euro").len(), 2);
     }
 }
