@@ -3,9 +3,9 @@
 //! meaning ("triple bonds", "no bromine"), never the code. Each meaning (and the meaning
 //! without the words that only repeat the column's or its table's name: "triple" for
 //! `bond.bond_type`'s "triple bond") then stands for the code, as a stored value would.
-use super::words::is_function_word;
+use super::words::{is_function_word, name_stems};
 use super::{Kind, Schema, ValueHit};
-use crate::catalog::text::{stem, words};
+use crate::catalog::text::stem;
 
 /// A legend has at least this many entries: one "x: y" in a sentence is not a legend.
 const MIN_ENTRIES: usize = 2;
@@ -83,12 +83,12 @@ fn entry(segment: &str) -> Option<(String, String)> {
 pub fn hits(phrases: &[String], s: &Schema) -> Vec<ValueHit> {
     let mut out = Vec::new();
     for (ti, t) in s.tables.iter().enumerate() {
-        let table_words: Vec<String> = words(&t.name).split_whitespace().map(stem).collect();
+        let table_words = name_stems(&t.name);
         for (ci, c) in t.columns.iter().enumerate() {
             if c.expr.is_some() || !matches!(c.kind, Kind::Text | Kind::Integer) {
                 continue;
             }
-            let column_words: Vec<String> = words(&c.name).split_whitespace().map(stem).collect();
+            let column_words = name_stems(&c.name);
             for (code, meaning) in entries(&c.notes) {
                 if c.kind == Kind::Integer && code.parse::<i64>().is_err() {
                     continue;

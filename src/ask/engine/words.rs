@@ -119,6 +119,14 @@ pub fn tokenize(q: &str) -> Vec<Token> {
     out
 }
 
+/// Stemmed words of a table name.
+pub fn name_stems(name: &str) -> Vec<String> {
+    crate::catalog::text::words(name)
+        .split_whitespace()
+        .map(crate::catalog::text::stem)
+        .collect()
+}
+
 /// Words that carry no meaning of their own for the engine.
 pub const FUNCTION_WORDS: &[&str] = &[
     "a",

@@ -436,17 +436,20 @@ impl Analysis<'_> {
         };
         // "molecules that are not carcinogenic" beside "whether this molecule is
         // carcinogenic or not": a value of that column, which the comment does not give
-        let a_flag_value = !self.schema_word(&self.toks[i].stem)
-            && self.s.tables.iter().flat_map(|t| &t.columns).any(|c| {
-                is_flag_note(&c.notes)
-                    && crate::catalog::search::tokens(&c.notes).contains(&self.toks[i].stem)
-            });
+        // (read last: it tokenizes comments)
+        let a_flag_value = || {
+            !self.schema_word(&self.toks[i].stem)
+                && self.s.tables.iter().flat_map(|t| &t.columns).any(|c| {
+                    is_flag_note(&c.notes)
+                        && crate::catalog::search::tokens(&c.notes).contains(&self.toks[i].stem)
+                })
+        };
         self.toks[i].lower.contains('-')
-            || a_flag_value
             || self
                 .mentions
                 .iter()
                 .any(|m| (m.start..m.start + m.len).contains(&i) && elsewhere(m))
+            || a_flag_value()
     }
 
     /// Token `i` is a verb by its form ("listed", "using", "spoken") or its place (after an

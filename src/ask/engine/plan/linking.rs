@@ -591,14 +591,6 @@ impl Analysis<'_> {
     }
 }
 
-/// Stemmed words of a table name.
-pub(super) fn name_stems(name: &str) -> Vec<String> {
-    crate::catalog::text::words(name)
-        .split_whitespace()
-        .map(stem)
-        .collect()
-}
-
 /// Stemmed words of a column name.
 pub(super) fn col_stems(name: &str) -> Vec<String> {
     name_stems(name)

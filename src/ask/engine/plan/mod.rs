@@ -13,10 +13,12 @@ mod render;
 mod taught;
 use super::sql::{self, ident, literal, number, From};
 use super::vocabulary::{column_sql, Meaning};
-use super::words::{self, duration_ms, is_function_word, month, synonyms, time_unit, Token};
+use super::words::{
+    self, duration_ms, is_function_word, month, name_stems, synonyms, time_unit, Token,
+};
 use super::{Answer, Kind, NotUnderstood, Schema, ValueHit};
 use crate::catalog::text::stem;
-use linking::{col_stems, is_flag_note, name_stems};
+use linking::{col_stems, is_flag_note};
 
 type Col = (usize, usize);
 
