@@ -33,8 +33,14 @@ record() { # layer passed failed rc log
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi  # a layer that broke before counting
   TOTAL_PASS=$((TOTAL_PASS + p)); TOTAL_FAIL=$((TOTAL_FAIL + f))
   SUMMARY+=("$(printf '%-12s %4d passed, %d failed %6ss   (log: %s)' "$layer:" "$p" "$f" "$took" "${log#$ROOT/}")")
-  if [ "$rc" -ne 0 ]; then tail -n 60 "$log" >&2; fi
+  if [ "$rc" -ne 0 ]; then failures "$log" >&2; tail -n 60 "$log" >&2; fi
   LAYER_START=$SECONDS
+}
+# what each failed test said (its panic and the lines after it), whatever the log's length:
+# a layer's last lines show one failure at most
+failures() { # log
+  grep -E -A 12 "^thread '.*' \([0-9]+\) panicked at|^thread '.*' panicked at|^(FAILED|ERROR) tests/" "$1" |
+    grep -vE '^ +[0-9]+: |^ +at ' | head -n 150
 }
 # a preparation step (no tests of its own): timed, and a failure counts as one
 step() { # name log cmd...

@@ -76,6 +76,19 @@ impl VectorSql {
     }
 }
 
+/// What this background process says it is doing, in its row of pg_stat_activity (`query`,
+/// with `state` active when `running`): how a worker tells a DBA what it waits for.
+pub fn report_activity(running: bool, text: &str) {
+    let text = std::ffi::CString::new(text.replace('\0', "")).unwrap_or_default();
+    let state = if running {
+        pg_sys::BackendState::STATE_RUNNING
+    } else {
+        pg_sys::BackendState::STATE_IDLE
+    };
+    // SAFETY: the backend's own activity slot, written from its main thread.
+    unsafe { pg_sys::pgstat_report_activity(state, text.as_ptr()) };
+}
+
 /// Schema that pgvector is installed in.
 /// The role that opened the session (the person a function acts for; SET ROLE keeps it).
 pub fn session_user() -> Result<String, pgrx::spi::Error> {

@@ -6,6 +6,7 @@
 use super::online::{left_invalid, EXECUTOR_TYPE};
 use super::store::{load, log, sha256_hex, transition, ApprovalError, Result};
 use super::workflow::State;
+use crate::spi_util::report_activity;
 use crate::spi_util::CaughtPgError;
 use crate::spi_util::Spi;
 use pgrx::bgworkers::BackgroundWorker;
@@ -116,10 +117,12 @@ fn run_batches(
     let mut lag: Option<i64> = None;
     loop {
         number += 1;
+        report_activity(true, &format!("batch {number}"));
         let (upto, _) =
             BackgroundWorker::transaction(|| super::batch::one(b, number, after.as_deref(), lag))?;
         let Some(upto) = upto else { return Ok(()) };
         after = Some(upto);
+        report_activity(false, &format!("pausing after batch {number}"));
         std::thread::sleep(Duration::from_millis(b.pause_ms));
         if b.max_lag > 0 {
             loop {
@@ -128,6 +131,14 @@ fn run_batches(
                 if now <= b.max_lag as i64 {
                     break;
                 }
+                // what ai.request_status shows as the execution's activity meanwhile
+                report_activity(
+                    false,
+                    &format!(
+                        "waiting after batch {number}: a standby's replay is {now} bytes behind, more than ai_architect.batch_max_replay_lag ({} bytes)",
+                        b.max_lag
+                    ),
+                );
                 if began.elapsed() > Duration::from_millis(b.timeout_ms) {
                     return Err(CaughtPgError::internal(format!(
                         "stopped after batch {number}: a standby's replay stayed more than ai_architect.batch_max_replay_lag behind until ai_architect.online_timeout_ms"

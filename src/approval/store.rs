@@ -412,11 +412,12 @@ pub(super) fn status(id: i64) -> Result<Value> {
     Ok(v)
 }
 
-/// The live progress of a running execution's worker, for the status document: SQL over the
-/// execution `e`.
+/// The live progress of a running execution's worker, for the status document (its wait
+/// event, what it says it is doing, PostgreSQL's progress views): SQL over the execution `e`.
 const PROGRESS_SQL: &str =
     "CASE WHEN e.status IN ('running', 'rolling_back') THEN jsonb_strip_nulls(jsonb_build_object(
         'wait_event', (SELECT a.wait_event_type || ': ' || a.wait_event FROM pg_catalog.pg_stat_activity a WHERE a.pid = e.pid),
+        'activity', (SELECT nullif(a.query, '') FROM pg_catalog.pg_stat_activity a WHERE a.pid = e.pid AND a.state IS NOT NULL),
         'create_index', (SELECT to_jsonb(p) - 'datid' - 'datname' - 'pid' FROM pg_catalog.pg_stat_progress_create_index p WHERE p.pid = e.pid),
         'vacuum', (SELECT to_jsonb(p) - 'datid' - 'datname' - 'pid' FROM pg_catalog.pg_stat_progress_vacuum p WHERE p.pid = e.pid),
         'analyze', (SELECT to_jsonb(p) - 'datid' - 'datname' - 'pid' FROM pg_catalog.pg_stat_progress_analyze p WHERE p.pid = e.pid)))

@@ -329,9 +329,7 @@ fn guarded(what: &'static str, failures: &mut Backoff, f: impl FnOnce() -> Resul
 
 /// Shows what fails in the worker's row of pg_stat_activity (read by ai.version()).
 fn report_activity(failing: Option<&str>) {
-    let text = std::ffi::CString::new(failing.unwrap_or("").replace('\0', "")).unwrap_or_default();
-    // SAFETY: the backend's own activity slot, written from its main thread.
-    unsafe { pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, text.as_ptr()) };
+    crate::spi_util::report_activity(false, failing.unwrap_or(""));
 }
 
 /// The last audit and snapshot as recorded, translated to this process's clock.

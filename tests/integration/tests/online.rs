@@ -663,14 +663,30 @@ fn a_batched_delete_waits_for_a_replica_that_falls_behind() {
     wait_for("the lag past the bound", Duration::from_secs(120), || {
         lag(&mut c) > bound
     });
-    // the batch in flight when the lag passed the bound finishes; no other starts
-    std::thread::sleep(Duration::from_secs(3));
+    // the batch in flight when the lag passed the bound finishes; no other starts, and the
+    // execution says what it waits for
+    let activity = |c: &mut Client| -> String {
+        status(c, id)["executions"][0]["progress"]["activity"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let waiting = "a standby's replay is ";
+    wait_for("the batches waiting for the standby", Duration::from_secs(120), || {
+        activity(&mut c).contains(waiting)
+    });
     let held = done(&mut c);
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(
         done(&mut c),
         held,
         "a batch ran while the standby was behind"
+    );
+    let said = activity(&mut c);
+    assert!(
+        said.starts_with(&format!("waiting after batch {held}: {waiting}"))
+            && said.ends_with("more than ai_architect.batch_max_replay_lag (8388608 bytes)"),
+        "{said}"
     );
     assert_eq!(status(&mut c, id)["state"], "running");
     s.batch_execute("SELECT pg_wal_replay_resume()").unwrap();

@@ -538,9 +538,12 @@ fn what_the_worker_cannot_do_it_says_once_with_the_fix_and_tries_again_later() {
     wait_for("the worker says it", Duration::from_secs(20), || {
         cl.log().contains("webhook delivery works again")
     });
-    let sent = count(
-        &mut admin,
-        &format!("SELECT count(sent_at) FROM ai.notification_outbox WHERE request_id = {request}"),
+    // the worker says it from inside the transaction that records the messages sent: the
+    // rows show once that transaction commits, a moment later
+    let sent = format!(
+        "SELECT count(sent_at) FROM ai.notification_outbox WHERE request_id = {request}"
     );
-    assert_eq!(sent, queued);
+    wait_for("the messages recorded as sent", Duration::from_secs(20), || {
+        count(&mut admin, &sent) == queued
+    });
 }
