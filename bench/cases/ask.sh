@@ -62,5 +62,6 @@ echo "right / given, accuracy right / questions. Spider dev and BIRD dev's toxic
 echo "(tests/nl2sql/public/) are the public development sets: questions written by other people;"
 echo "BIRD dev's superhero is held out: its questions are never read to tune the engine. Each BIRD"
 echo "database is also taught its most frequent unknown words (tests/nl2sql/public/vocabulary/,"
-echo "from the schema and BIRD's evidence) and runs again."
+echo "from the schema and BIRD's evidence) and runs again. Results are compared as multisets, but"
+echo "BIRD's, compared as sets of rows as BIRD's own evaluation does."
 psql_local postgres -q -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/null
