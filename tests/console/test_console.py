@@ -195,6 +195,10 @@ def test_ask_request_approve_execute_rollback_audit(console, browser):
     # the advice page: lint, insights, the diagram drawn by Graphviz
     alice.click("[data-test=nav-advice]")
     expect(alice.locator("[data-test=lint]")).to_be_visible()
+    # (the diagram is an image of its own: loaded after the page, drawn once it has come)
+    alice.wait_for_function(
+        "() => { const i = document.querySelector('[data-test=erd]'); return i !== null && i.complete; }"
+    )
     assert alice.locator("[data-test=erd]").evaluate("img => img.naturalWidth") > 100
     shot(alice, "advice")
 

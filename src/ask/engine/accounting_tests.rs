@@ -339,3 +339,44 @@ fn a_negation_over_one_listed_column_is_held_back_unless_it_names_the_rows() {
     let a = ask("What are the names of the channels that do not play any cartoons?");
     assert!(a.sql.contains("NOT EXISTS") && a.confidence >= 0.6, "{a:?}");
 }
+
+#[test]
+fn an_id_a_value_follows_says_what_the_value_is() {
+    let s = Schema {
+        tables: vec![
+            table(
+                "molecule",
+                340.0,
+                &[("molecule_id", "text", true), ("label", "text", false)],
+            ),
+            table(
+                "bond",
+                12000.0,
+                &[
+                    ("bond_id", "text", true),
+                    ("molecule_id", "text", false),
+                    ("bond_type", "text", false),
+                ],
+            ),
+        ],
+        fks: vec![fk(1, "molecule_id", 0, "molecule_id")],
+        ..Default::default()
+    };
+    let values = [super::tests::hit(1, 0, "TR001_10_11")];
+    let ask = |q: &str| answer(q, &s, &values).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+    for (q, shown) in [
+        ("What is the label for bond ID TR001_10_11?", "m.label"),
+        ("What is the type of the bond with the ID of TR001_10_11?", "b.bond_type"),
+    ] {
+        let a = ask(q);
+        let sql = super::tests::flat(&a.sql);
+        assert!(
+            sql.contains("WHERE b.bond_id = 'TR001_10_11'") && sql.contains(shown) && a.confidence >= 0.6,
+            "{q}: {a:?}"
+        );
+    }
+    // an id asked for is still shown, not only filtered on
+    let a = ask("List the molecule ids of bond TR001_10_11.");
+    let shown = &a.sql[..a.sql.find("FROM").unwrap_or(0)];
+    assert!(shown.contains("molecule_id") && a.confidence >= 0.6, "{a:?}");
+}

@@ -136,6 +136,25 @@ fn between_two_values_is_a_range() {
 }
 
 #[test]
+fn from_one_numbered_code_to_another_is_a_range() {
+    let a = ask(
+        "List the status of the projects from project code P004 to P010.",
+        &[hit(2, 0, "P004"), hit(2, 0, "P010")],
+    );
+    let sql = flat(&a.sql);
+    assert!(sql.contains("p.project_code BETWEEN 'P004' AND 'P010'"), "{a:?}");
+    // which project of the range each status is of, shown
+    let shown = &sql[..sql.find(" FROM").unwrap_or(0)];
+    assert!(shown.contains("p.project_code") && shown.contains("p.status"), "{a:?}");
+    // codes that number nothing: from one to the other, not a range of them
+    let a = ask(
+        "List the projects from status Alpha to Omega.",
+        &[hit(2, 1, "Alpha"), hit(2, 1, "Omega")],
+    );
+    assert!(!a.sql.contains("BETWEEN"), "{a:?}");
+}
+
+#[test]
 fn an_average_the_sql_does_not_compute_is_not_understood() {
     // a count was asked "on average": the SQL counts once, averages nothing
     let a = ask("On average how many cancelled projects are there?", &[]);

@@ -107,8 +107,22 @@ impl Analysis<'_> {
         // names" does not read owners through the dogs denied)
         let denied = |m: &Mention| self.negation_at.is_some_and(|n| m.start > n);
         for m in &self.mentions {
-            // "list the document ids": an id asked for is shown, not only joined on
-            let asks_id = (m.start..m.start + m.len).any(|i| matches!(self.w(i), "id" | "ids"));
+            // "list the document ids": an id asked for is shown, not only joined on; not
+            // one a value follows ("the label for bond ID TR001_10_11", "the atom with the
+            // ID of TR000_1"), which says what the value is: the SQL filters it
+            let names_value = {
+                let mut k = m.start + m.len;
+                while matches!(self.w(k), "of" | "is") {
+                    k += 1;
+                }
+                self.toks.get(k).is_some_and(|t| {
+                    self.used[k]
+                        && (t.quoted || t.capitalised() || t.text.chars().any(|c| c.is_ascii_digit()))
+                        && !self.mentions.iter().any(|n| n.start == k)
+                })
+            };
+            let asks_id = !names_value
+                && (m.start..m.start + m.len).any(|i| matches!(self.w(i), "id" | "ids"));
             let used = match &m.target {
                 // "members who never borrowed a book": no loan, whatever its book
                 Target::Table(t) => {

@@ -119,9 +119,16 @@ impl Analysis<'_> {
                     if again && and && fans_out() {
                         self.unplaced(pos..pos + 1, "both or either across a one-to-many join");
                     }
-                    // "the molecules between TR004 and TR010": a range of the column's values
+                    // "the molecules between TR004 and TR010", "from molecule id TR000 to
+                    // TR050": a range of the column's values (from … to only of codes that
+                    // number things: "flights from APG to ASY" go from one to the other)
+                    let numbered = |v: &str| v.chars().any(|c| c.is_ascii_digit());
                     let between = matches!(self.w(pos.wrapping_sub(1)), "and" | "to")
-                        && (pos.saturating_sub(5)..pos).any(|k| self.w(k) == "between");
+                        && (pos.saturating_sub(5)..pos).any(|k| self.w(k) == "between")
+                        || self.w(pos.wrapping_sub(1)) == "to"
+                            && numbered(&value)
+                            && eq_values.iter().any(|e| e.0 == col && e.2.len() == 1 && numbered(&e.2[0]))
+                            && (pos.saturating_sub(7)..pos).any(|k| self.w(k) == "from");
                     if let Some(k) = eq_values
                         .iter()
                         .position(|e| e.0 == col && e.2.len() == 1)
@@ -134,6 +141,11 @@ impl Analysis<'_> {
                             literal(&first[0]),
                             literal(&value)
                         );
+                        // which of the range each row is, shown ("the bond type for molecules
+                        // from TR000 to TR050": per molecule)
+                        if !self.range_cols.contains(&col) {
+                            self.range_cols.push(col);
+                        }
                         continue;
                     }
                     if let Some(e) = eq_values.iter_mut().find(|e| e.0 == col).filter(|_| !ratio) {

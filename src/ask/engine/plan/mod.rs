@@ -229,6 +229,9 @@ struct Analysis<'a> {
     /// "the average, minimum and maximum age": aggregates listed after the first, of the
     /// same column.
     more_aggs: Vec<(Agg, usize)>,
+    /// The columns of a range of values ("from TR000 to TR050"): shown beside a column
+    /// listed, which of the range each row is.
+    range_cols: Vec<Col>,
     /// Where each value of one table stands ("a cat" in pets): (position, table); read when
     /// the conditions are placed, after `conds` is taken.
     value_tables: Vec<(usize, usize)>,
@@ -280,6 +283,7 @@ pub fn answer(question: &str, s: &Schema, values: &[ValueHit]) -> Result<Answer,
         unplaced_function_words: Vec::new(),
         alphabetical: None,
         more_aggs: Vec::new(),
+        range_cols: Vec::new(),
     };
     // the taught vocabulary first, then stages 1-3 mark what they understand; composition
     // builds the plan and renders it

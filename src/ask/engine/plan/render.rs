@@ -183,11 +183,15 @@ impl Analysis<'_> {
             }
         }
         if let (Some(_), Some(c)) = (rows_of, self.list_col) {
+            for &r in self.range_cols.iter().filter(|&&r| r != c) {
+                select.push(col(r, &from));
+            }
             select.push(col(c, &from));
             distinct = true;
         } else if rows_of.is_some() && !self.list_cols.is_empty() {
-            // the columns listed, in their order; rows repeat only through a join
-            for c in self.list_cols.iter().chain(&self.order_col) {
+            // the columns listed, in their order (after the range each row is of); rows
+            // repeat only through a join
+            for c in self.range_cols.iter().chain(&self.list_cols).chain(&self.order_col) {
                 let e = col(*c, &from);
                 if !select.contains(&e) {
                     select.push(e);
