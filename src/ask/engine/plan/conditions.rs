@@ -123,17 +123,15 @@ impl Analysis<'_> {
                     // TR050": a range of the column's values (from … to only of codes that
                     // number things: "flights from APG to ASY" go from one to the other)
                     let numbered = |v: &str| v.chars().any(|c| c.is_ascii_digit());
+                    // the column's one value before this one, where a range would start
+                    let start = eq_values.iter().position(|e| e.0 == col && e.2.len() == 1);
                     let between = matches!(self.w(pos.wrapping_sub(1)), "and" | "to")
                         && (pos.saturating_sub(5)..pos).any(|k| self.w(k) == "between")
                         || self.w(pos.wrapping_sub(1)) == "to"
                             && numbered(&value)
-                            && eq_values.iter().any(|e| e.0 == col && e.2.len() == 1 && numbered(&e.2[0]))
+                            && start.is_some_and(|k| numbered(&eq_values[k].2[0]))
                             && (pos.saturating_sub(7)..pos).any(|k| self.w(k) == "from");
-                    if let Some(k) = eq_values
-                        .iter()
-                        .position(|e| e.0 == col && e.2.len() == 1)
-                        .filter(|_| between)
-                    {
+                    if let Some(k) = start.filter(|_| between) {
                         let (_, at, first) = eq_values.remove(k);
                         wheres[at].1 = format!(
                             "{} BETWEEN {} AND {}",
