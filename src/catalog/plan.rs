@@ -43,11 +43,17 @@ pub fn plan(existing: &HashMap<String, String>, desired: &[Desired]) -> Plan {
 /// Catalog rows per statement that writes them: ~4.5 KB each with its vector.
 pub const UPSERT_ROWS: usize = 500;
 
-/// `rows` as one JSON array, each with its `embedding` (pgvector's text) when it has one.
+/// `rows` as one JSON array, and the distinct vectors they carry in one flat list: a row with
+/// a vector names it by its place in that list (`vector_at`; the SQL slices the list, every
+/// vector `dims` long). Floats go to PostgreSQL as a `real[]` parameter, never as text: at
+/// thousands of rows printing and parsing them cost seconds, and the columns of a schema
+/// share a few texts (a chunk carries each of their vectors once).
 pub fn rows_json<'a>(
     rows: impl Iterator<Item = (&'a serde_json::Value, Option<&'a [f32]>)>,
-) -> String {
+) -> (String, Vec<f32>) {
     let mut out = String::from("[");
+    let mut flat: Vec<f32> = Vec::new();
+    let mut placed: HashMap<(*const f32, usize), usize> = HashMap::new();
     for (n, (row, vector)) in rows.enumerate() {
         if n > 0 {
             out.push(',');
@@ -55,19 +61,30 @@ pub fn rows_json<'a>(
         let text = row.to_string();
         match (vector, text.strip_suffix('}')) {
             (Some(v), Some(open)) => {
+                let len = v.len().max(1);
+                let at = *placed.entry((v.as_ptr(), v.len())).or_insert_with(|| {
+                    flat.extend_from_slice(v);
+                    flat.len() / len - 1
+                });
                 out.push_str(open);
                 if open.len() > 1 {
                     out.push(',');
                 }
-                out.push_str("\"embedding\":\"");
-                out.push_str(&crate::embed::vector::literal(v));
-                out.push_str("\"}");
+                out.push_str(&format!("\"vector_at\":{at}}}"));
             }
             _ => out.push_str(&text),
         }
     }
     out.push(']');
-    out
+    (out, flat)
+}
+
+/// The SQL of a row's vector from [`rows_json`]'s list (`$2`, every vector `$3` long), cast to
+/// pgvector's type `vector` (its qualified name).
+pub fn vector_from_list(vector: &str) -> String {
+    format!(
+        "CASE WHEN x.vector_at IS NOT NULL THEN ($2::pg_catalog.float4[])[x.vector_at * $3 + 1 : (x.vector_at + 1) * $3]::{vector} END"
+    )
 }
 
 #[cfg(test)]
@@ -110,18 +127,28 @@ mod tests {
 
     #[test]
     fn rows_are_written_with_their_vectors() {
-        let rows = [serde_json::json!({"name": "a}\"b"}), serde_json::json!({}), serde_json::json!({"name": "c"})];
+        let rows = [
+            serde_json::json!({"name": "a}\"b"}),
+            serde_json::json!({}),
+            serde_json::json!({"name": "c"}),
+            serde_json::json!({"name": "d"}),
+        ];
         let v = [0.5f32, -1.0];
-        let text = rows_json(rows.iter().zip([Some(&v[..]), Some(&v[..1]), None]));
+        let w = [2.0f32, 3.0];
+        let (text, flat) =
+            rows_json(rows.iter().zip([Some(&v[..]), Some(&w[..]), None, Some(&v[..])]));
         let got: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(
             got,
             serde_json::json!([
-                {"name": "a}\"b", "embedding": "[0.5,-1]"},
-                {"embedding": "[0.5]"},
-                {"name": "c"}
+                {"name": "a}\"b", "vector_at": 0},
+                {"vector_at": 1},
+                {"name": "c"},
+                {"name": "d", "vector_at": 0}
             ])
         );
-        assert_eq!(rows_json(std::iter::empty()), "[]");
+        // each vector once, in the order first met
+        assert_eq!(flat, vec![0.5, -1.0, 2.0, 3.0]);
+        assert_eq!(rows_json(std::iter::empty()), ("[]".to_string(), Vec::new()));
     }
 }

@@ -208,8 +208,8 @@ SELECT coalesce(jsonb_object_agg(k, h), '{}') FROM (
 
 const UPSERT_SCHEMAS: &str = "
 INSERT INTO ai.catalog_schemas AS s (schema_name, schema_oid, description, content_hash, embedding, updated_at)
-SELECT x.schema_name, n.oid, x.description, x.content_hash, x.embedding::{vector}, now()
-  FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, description text, content_hash text, embedding text)
+SELECT x.schema_name, n.oid, x.description, x.content_hash, {embedding}, now()
+  FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, description text, content_hash text, vector_at integer)
   JOIN pg_catalog.pg_namespace n ON n.nspname = x.schema_name
 ON CONFLICT (schema_name) DO UPDATE SET
   schema_oid = EXCLUDED.schema_oid, description = EXCLUDED.description, content_hash = EXCLUDED.content_hash,
@@ -220,9 +220,9 @@ const UPSERT_TABLES: &str = "
 INSERT INTO ai.catalog_tables AS t (schema_id, schema_name, table_name, table_oid, relkind, comment,
        human_description, row_estimate, description, content_hash, embedding, updated_at)
 SELECT s.id, x.schema_name, x.table_name, x.table_oid, x.relkind, x.comment, x.human_description,
-       x.row_estimate, x.description, x.content_hash, x.embedding::{vector}, now()
+       x.row_estimate, x.description, x.content_hash, {embedding}, now()
   FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, table_name name, table_oid oid, relkind \"char\", comment text,
-       human_description text, row_estimate bigint, description text, content_hash text, embedding text)
+       human_description text, row_estimate bigint, description text, content_hash text, vector_at integer)
   JOIN ai.catalog_schemas s ON s.schema_name = x.schema_name
 ON CONFLICT (schema_name, table_name) DO UPDATE SET
   values_sampled_at = CASE WHEN t.content_hash = EXCLUDED.content_hash AND t.table_oid = EXCLUDED.table_oid
@@ -237,10 +237,10 @@ const UPSERT_COLUMNS: &str = "
 INSERT INTO ai.catalog_columns AS c (table_id, table_oid, column_name, attnum, ordinal, data_type, is_nullable,
        is_primary_key, comment, human_description, sample_values, description, content_hash, embedding, updated_at)
 SELECT t.id, x.table_oid, x.column_name, x.attnum, x.ordinal, x.data_type, x.is_nullable, x.is_primary_key,
-       x.comment, x.human_description, x.sample_values, x.description, x.content_hash, x.embedding::{vector}, now()
+       x.comment, x.human_description, x.sample_values, x.description, x.content_hash, {embedding}, now()
   FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, table_name name, table_oid oid, column_name name, attnum smallint,
        ordinal int, data_type text, is_nullable boolean, is_primary_key boolean, comment text, human_description text,
-       sample_values text[], description text, content_hash text, embedding text)
+       sample_values text[], description text, content_hash text, vector_at integer)
   JOIN ai.catalog_tables t ON t.schema_name = x.schema_name AND t.table_name = x.table_name
 ON CONFLICT (table_id, column_name) DO UPDATE SET
   table_oid = EXCLUDED.table_oid, attnum = EXCLUDED.attnum, ordinal = EXCLUDED.ordinal,
@@ -254,10 +254,10 @@ const UPSERT_RELATIONSHIPS: &str = "
 INSERT INTO ai.catalog_relationships AS r (constraint_name, from_table_id, from_columns, to_table_id, to_columns,
        on_delete, on_update, description, content_hash, embedding, updated_at)
 SELECT x.constraint_name, f.id, x.from_columns, t.id, x.to_columns, x.on_delete, x.on_update,
-       x.description, x.content_hash, x.embedding::{vector}, now()
+       x.description, x.content_hash, {embedding}, now()
   FROM jsonb_to_recordset($1::jsonb) AS x(schema_name name, table_name name, constraint_name name, from_columns name[],
        to_schema name, to_table name, to_columns name[], on_delete text, on_update text, description text,
-       content_hash text, embedding text)
+       content_hash text, vector_at integer)
   JOIN ai.catalog_tables f ON f.schema_name = x.schema_name AND f.table_name = x.table_name
   JOIN ai.catalog_tables t ON t.schema_name = x.to_schema AND t.table_name = x.to_table
 ON CONFLICT (from_table_id, constraint_name) DO UPDATE SET
@@ -477,9 +477,9 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
                 plans[k].add.iter().chain(&plans[k].update).copied().collect()
             };
             // in statements of a bounded size, each its own JSON text
-            let sql = UPSERTS[k].replace("{vector}", &vector);
+            let sql = UPSERTS[k].replace("{embedding}", &plan::vector_from_list(&vector));
             for chunk in rows.chunks(plan::UPSERT_ROWS) {
-                let json = plan::rows_json(chunk.iter().map(|&i| {
+                let (json, vectors) = plan::rows_json(chunk.iter().map(|&i| {
                     let v = if embedded.contains(&(k, i)) {
                         by_text.get(kind.desired[i].text.as_str())
                     } else {
@@ -487,7 +487,10 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
                     };
                     (&kind.rows[i], v.map(|v| v.as_slice()))
                 }));
-                crate::spi_util::in_scratch_context(|| Spi::run_with_args(&sql, &[json.into()]))?;
+                let dims = by_text.values().next().map_or(0, |v| v.len()) as i32;
+                crate::spi_util::in_scratch_context(|| {
+                    Spi::run_with_args(&sql, &[json.into(), vectors.into(), dims.into()])
+                })?;
             }
         }
         // a schema whose last table went
