@@ -216,7 +216,11 @@ impl Analysis<'_> {
                         // more than 10 tracks: a count per subject
                         shape.measure.get_or_insert(Measure::Count(t));
                         shape.group.get_or_insert(Group::Table(subject));
-                        *shape.having = Some(format!("{op} {}", number(value)));
+                        // "between one and two paragraphs": both bounds
+                        *shape.having = Some(match upper {
+                            Some(u) => format!("BETWEEN {} AND {}", number(value), number(u)),
+                            None => format!("{op} {}", number(value)),
+                        });
                         continue;
                     }
                     let near = self
