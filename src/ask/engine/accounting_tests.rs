@@ -381,9 +381,8 @@ fn an_id_a_value_follows_says_what_the_value_is() {
     assert!(shown.contains("molecule_id") && a.confidence >= 0.6, "{a:?}");
 }
 
-/// Spider's cre_doc_template_mgt and concert_singer shapes: a table's own name beside other
-/// names, and a count per row.
-fn documents_and_singers() -> Schema {
+/// Spider's cre_doc_template_mgt shape: a count per row.
+fn documents_and_paragraphs() -> Schema {
     Schema {
         tables: vec![
             table(
@@ -404,25 +403,6 @@ fn documents_and_singers() -> Schema {
                     ("paragraph_text", "text", false),
                 ],
             ),
-            table(
-                "singer",
-                6.0,
-                &[
-                    ("singer_id", "integer", true),
-                    ("name", "text", false),
-                    ("song_name", "text", false),
-                    ("age", "integer", false),
-                ],
-            ),
-            table(
-                "shop",
-                9.0,
-                &[
-                    ("shop_id", "integer", true),
-                    ("name", "text", false),
-                    ("manager_name", "text", false),
-                ],
-            ),
         ],
         fks: vec![fk(1, "document_id", 0, "document_id")],
         ..Default::default()
@@ -431,7 +411,7 @@ fn documents_and_singers() -> Schema {
 
 #[test]
 fn a_count_between_two_numbers_keeps_both() {
-    let s = documents_and_singers();
+    let s = documents_and_paragraphs();
     for q in [
         "Give the ids of documents that have between one and two paragraphs.",
         "Which documents have between 1 and 2 paragraphs?",
@@ -441,16 +421,3 @@ fn a_count_between_two_numbers_keeps_both() {
     }
 }
 
-#[test]
-fn the_rows_own_name_is_their_label() {
-    let s = documents_and_singers();
-    let ask = |q: &str| answer(q, &s, &[]).unwrap_or_else(|e| panic!("{q}: {e:?}"));
-    // "name" beside "song_name": the singer's name is "name"; the song's is not the singer's
-    let a = ask("List the singers older than 30.");
-    assert!(a.sql.starts_with("SELECT s.name\nFROM"), "{a:?}");
-    let a = ask("Show the shops.");
-    assert!(a.sql.starts_with("SELECT s.name\nFROM"), "{a:?}");
-    // "document_name" in documents is the documents' own
-    let a = ask("Show all documents.");
-    assert!(a.sql.starts_with("SELECT d.document_name\nFROM"), "{a:?}");
-}

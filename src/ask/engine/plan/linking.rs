@@ -488,26 +488,11 @@ impl Analysis<'_> {
         let labels: Vec<usize> = (0..tb.columns.len())
             .filter(|&c| is_label(&tb.columns[c].name) && !is_flag_note(&tb.columns[c].notes))
             .collect();
-        let own = name_stems(&tb.name);
-        // the rows' own name ("name", "document_name" in documents) is what they are called;
-        // another "_name" beside it names something else ("singer.song_name",
-        // "shop.manager_name"). (A "title" may be a job's: "employee.title" beside the names.)
-        let own_name: Vec<usize> = labels
-            .iter()
-            .copied()
-            .filter(|&c| {
-                let stems = col_stems(&tb.columns[c].name);
-                let (last, head) = stems.split_last().map_or(("", &[][..]), |(l, h)| (l.as_str(), h));
-                last == "name" && (head.is_empty() || head == own.as_slice())
-            })
-            .collect();
-        if !own_name.is_empty() {
-            return own_name;
-        }
         if !labels.is_empty() {
             return labels;
         }
         // "airlines.airline", "cities.city": a text column named as its table holds its name
+        let own = name_stems(&tb.name);
         let named: Vec<usize> = (0..tb.columns.len())
             .filter(|&c| tb.columns[c].kind == Kind::Text && col_stems(&tb.columns[c].name) == own)
             .collect();
