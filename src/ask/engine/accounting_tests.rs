@@ -421,3 +421,47 @@ fn a_count_between_two_numbers_keeps_both() {
     }
 }
 
+
+#[test]
+fn a_column_several_tables_hold_is_read_where_the_value_is() {
+    // atom, molecule and bond all hold a molecule_id; the bond's value says whose is meant
+    let s = Schema {
+        tables: vec![
+            table(
+                "atom",
+                12000.0,
+                &[
+                    ("atom_id", "text", true),
+                    ("molecule_id", "text", false),
+                    ("element", "text", false),
+                ],
+            ),
+            table(
+                "molecule",
+                340.0,
+                &[("molecule_id", "text", true), ("label", "text", false)],
+            ),
+            table(
+                "bond",
+                12000.0,
+                &[
+                    ("bond_id", "text", true),
+                    ("molecule_id", "text", false),
+                    ("bond_type", "text", false),
+                ],
+            ),
+        ],
+        fks: vec![fk(0, "molecule_id", 1, "molecule_id"), fk(2, "molecule_id", 1, "molecule_id")],
+        ..Default::default()
+    };
+    for (q, value, filter) in [
+        ("What is the molecule id of bond id TR001_1_7?", super::tests::hit(2, 0, "TR001_1_7"), "b.bond_id = 'TR001_1_7'"),
+        ("List the molecule id of the bond with type single.", super::tests::hit(2, 2, "single"), "b.bond_type = 'single'"),
+    ] {
+        let a = answer(q, &s, &[value]).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+        let sql = super::tests::flat(&a.sql);
+        assert!(sql.contains("b.molecule_id FROM public.bond b WHERE"), "{q}: {a:?}");
+        assert!(sql.contains(filter) && !sql.contains("JOIN"), "{q}: {a:?}");
+        assert_eq!(a.confidence, 1.0, "{q}: {a:?}");
+    }
+}

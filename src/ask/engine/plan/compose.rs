@@ -74,13 +74,23 @@ impl Analysis<'_> {
                 })
                 .and_then(|m| match &m.target {
                     Target::Columns(c) => {
-                        c.iter()
+                        let fit: Vec<Col> = c
+                            .iter()
                             .filter(|x| x.1 >= 1.0)
                             .map(|x| x.0)
-                            .find(|&(t, ci)| {
+                            .filter(|&(t, ci)| {
                                 self.s.tables[t].columns[ci].kind == Kind::Text
                                     && !self.labels(t).contains(&ci)
                             })
+                            .collect();
+                        // "the molecule id of bond TR001_1_7": of the tables holding a column
+                        // so named, the one the question's value is in (no join to guess)
+                        let valued = |t: usize| {
+                            self.conds.iter().any(|k| {
+                                matches!(k, Cond::Eq { alts, .. } if alts.iter().all(|a| a.0 == t))
+                            })
+                        };
+                        fit.iter().copied().find(|x| valued(x.0)).or(fit.first().copied())
                     }
                     _ => None,
                 })
