@@ -465,3 +465,19 @@ fn a_column_several_tables_hold_is_read_where_the_value_is() {
         assert_eq!(a.confidence, 1.0, "{q}: {a:?}");
     }
 }
+
+#[test]
+fn being_there_is_no_condition() {
+    // "present", "found", "consisted": the rows are there; the join says where
+    let s = documents_and_paragraphs();
+    let values = [super::tests::hit(0, 1, "Customer reviews")];
+    for q in [
+        "In the document Customer reviews, how many paragraphs are present?",
+        "How many paragraphs can be found in the document Customer reviews?",
+        "How many paragraphs is the document Customer reviews consisting of?",
+    ] {
+        let a = answer(q, &s, &values).unwrap_or_else(|e| panic!("{q}: {e:?}"));
+        assert!(a.sql.contains("count(") && a.sql.contains("'Customer reviews'"), "{q}: {a:?}");
+        assert!(a.unexplained.is_empty() && a.confidence >= 0.6, "{q}: {a:?}");
+    }
+}
