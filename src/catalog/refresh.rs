@@ -85,10 +85,8 @@ fn key(parts: &[&str]) -> String {
     parts.join(&SEP.to_string())
 }
 
-/// Builds what the catalog should contain for `tables` (all in the refreshed scope);
-/// `referencing`: foreign keys into them from tables outside it, as (referenced schema,
-/// referenced table, constraint, referencing table).
-fn desired(tables: &[Table], referencing: &[(String, String, String, String)], model: &str) -> [Kind; 4] {
+/// Builds what the catalog should contain for `tables` (all in the refreshed scope).
+fn desired(tables: &[Table], model: &str) -> [Kind; 4] {
     let mut schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
     schemas.dedup();
     let mut kinds = [
@@ -140,25 +138,10 @@ fn desired(tables: &[Table], referencing: &[(String, String, String, String)], m
         );
     }
     for t in tables {
-        let mut referenced_by: Vec<(String, String)> = tables
-            .iter()
-            .flat_map(|o| o.fks.iter().map(move |f| (o, f)))
-            .filter(|(_, f)| f.ref_schema == t.schema && f.ref_table == t.name)
-            .map(|(o, f)| (f.name.clone(), o.name.clone()))
-            .chain(
-                referencing
-                    .iter()
-                    .filter(|r| r.0 == t.schema && r.1 == t.name)
-                    .map(|r| (r.2.clone(), r.3.clone())),
-            )
-            .collect();
-        // the same order whichever part of the schema was read
-        referenced_by.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
-        referenced_by.dedup();
         push(
             1,
             key(&[&t.schema, &t.name]),
-            describe::table_text(t, &referenced_by),
+            describe::table_text(t),
             json!({"schema_name": t.schema, "table_name": t.name, "table_oid": t.oid, "relkind": t.relkind,
                    "comment": t.comment, "human_description": t.human, "row_estimate": t.rows}),
         );
@@ -296,7 +279,8 @@ pub fn catalog_is_stale() -> std::result::Result<bool, pgrx::spi::Error> {
 }
 
 /// The relations DDL touched (`ai.catalog_changes`) and the ones linked to them by a foreign
-/// key, now or in the catalog (their texts name each other): what a refresh after DDL reads.
+/// key, now or in the catalog (a foreign key's row in the catalog is its referencing table's,
+/// and names the table it references): what a refresh after DDL reads.
 const AFFECTED: &str = "
 WITH touched AS (
   SELECT x.oid FROM pg_catalog.unnest($1::pg_catalog.oid[]) x(oid)
@@ -313,14 +297,6 @@ SELECT coalesce(pg_catalog.array_agg(DISTINCT a.oid), '{}') FROM (
           JOIN ai.catalog_tables f ON f.id = r.from_table_id JOIN ai.catalog_tables t ON t.id = r.to_table_id
          WHERE t.table_oid IN (SELECT oid FROM touched)
 ) a";
-
-/// Foreign keys into `$1` from catalog tables outside it (unchanged, so the catalog's record
-/// of them is current).
-const REFERENCING: &str = "
-SELECT t.schema_name::text, t.table_name::text, r.constraint_name::text, f.table_name::text
-  FROM ai.catalog_relationships r
-  JOIN ai.catalog_tables f ON f.id = r.from_table_id JOIN ai.catalog_tables t ON t.id = r.to_table_id
- WHERE t.table_oid = ANY ($1) AND f.table_oid <> ALL ($1)";
 
 /// What a refresh reads.
 pub enum Reach {
@@ -364,22 +340,8 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
         })?;
         let tables: Vec<Table> =
             serde_json::from_value(doc).map_err(|e| CatalogError::Decode(e.to_string()))?;
-        let mut referencing: Vec<(String, String, String, String)> = Vec::new();
-        if let Some(only) = &only {
-            Spi::connect(|client| {
-                for r in client.select(REFERENCING, None, &[only.clone().into()])? {
-                    referencing.push((
-                        r.get(1)?.unwrap_or_default(),
-                        r.get(2)?.unwrap_or_default(),
-                        r.get(3)?.unwrap_or_default(),
-                        r.get(4)?.unwrap_or_default(),
-                    ));
-                }
-                Ok::<(), pgrx::spi::Error>(())
-            })?;
-        }
         let model = model_id();
-        let kinds = desired(&tables, &referencing, &model);
+        let kinds = desired(&tables, &model);
 
         // plan every kind, then embed everything that changed in one batched call; after DDL
         // the stored rows compared are those of the relations read (and their schemas)

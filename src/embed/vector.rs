@@ -72,29 +72,3 @@ unsafe impl pgrx::callconv::BoxRet for Vector {
     }
 }
 
-/// pgvector's text form of `v`, `[0.1,-0.2,...]`: what its input function reads, far
-/// cheaper for a bulk statement than the same numbers as JSON.
-pub fn literal(v: &[f32]) -> String {
-    let mut s = String::with_capacity(v.len() * 12 + 2);
-    s.push('[');
-    for (i, x) in v.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&x.to_string());
-    }
-    s.push(']');
-    s
-}
-
-#[cfg(test)]
-mod literal_tests {
-    #[test]
-    fn the_text_form_reads_back_exactly() {
-        let v = [0.1f32, -2.5e-7, 1.0, f32::MIN_POSITIVE];
-        let s = super::literal(&v);
-        assert_eq!(s, "[0.1,-0.00000025,1,0.000000000000000000000000000000000000011754944]");
-        let back: Vec<f32> = s[1..s.len() - 1].split(',').map(|x| x.parse().unwrap()).collect();
-        assert_eq!(back, v);
-    }
-}
