@@ -340,25 +340,30 @@ fn a_negation_over_one_listed_column_is_held_back_unless_it_names_the_rows() {
     assert!(a.sql.contains("NOT EXISTS") && a.confidence >= 0.6, "{a:?}");
 }
 
+/// BIRD's toxicology: molecules and their bonds.
+fn molecule_and_bond() -> Vec<Table> {
+    vec![
+        table(
+            "molecule",
+            340.0,
+            &[("molecule_id", "text", true), ("label", "text", false)],
+        ),
+        table(
+            "bond",
+            12000.0,
+            &[
+                ("bond_id", "text", true),
+                ("molecule_id", "text", false),
+                ("bond_type", "text", false),
+            ],
+        ),
+    ]
+}
+
 #[test]
 fn an_id_a_value_follows_says_what_the_value_is() {
     let s = Schema {
-        tables: vec![
-            table(
-                "molecule",
-                340.0,
-                &[("molecule_id", "text", true), ("label", "text", false)],
-            ),
-            table(
-                "bond",
-                12000.0,
-                &[
-                    ("bond_id", "text", true),
-                    ("molecule_id", "text", false),
-                    ("bond_type", "text", false),
-                ],
-            ),
-        ],
+        tables: molecule_and_bond(),
         fks: vec![fk(1, "molecule_id", 0, "molecule_id")],
         ..Default::default()
     };
@@ -436,21 +441,10 @@ fn a_column_several_tables_hold_is_read_where_the_value_is() {
                     ("element", "text", false),
                 ],
             ),
-            table(
-                "molecule",
-                340.0,
-                &[("molecule_id", "text", true), ("label", "text", false)],
-            ),
-            table(
-                "bond",
-                12000.0,
-                &[
-                    ("bond_id", "text", true),
-                    ("molecule_id", "text", false),
-                    ("bond_type", "text", false),
-                ],
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(molecule_and_bond())
+        .collect(),
         fks: vec![fk(0, "molecule_id", 1, "molecule_id"), fk(2, "molecule_id", 1, "molecule_id")],
         ..Default::default()
     };
