@@ -40,7 +40,7 @@ pub fn plan(existing: &HashMap<String, String>, desired: &[Desired]) -> Plan {
     p
 }
 
-/// Catalog rows per statement that writes them: ~4.5 KB each with its vector.
+/// Catalog rows per statement that writes them (their vectors beside them, each once).
 pub const UPSERT_ROWS: usize = 500;
 
 /// `rows` as one JSON array, and the distinct vectors they carry in one flat list: a row with
@@ -53,6 +53,7 @@ pub fn rows_json<'a>(
 ) -> (String, Vec<f32>) {
     let mut out = String::from("[");
     let mut flat: Vec<f32> = Vec::new();
+    // (a vector is one per distinct text: the same slice is the same vector)
     let mut placed: HashMap<(*const f32, usize), usize> = HashMap::new();
     for (n, (row, vector)) in rows.enumerate() {
         if n > 0 {
@@ -61,10 +62,10 @@ pub fn rows_json<'a>(
         let text = row.to_string();
         match (vector, text.strip_suffix('}')) {
             (Some(v), Some(open)) => {
-                let len = v.len().max(1);
+                let next = placed.len();
                 let at = *placed.entry((v.as_ptr(), v.len())).or_insert_with(|| {
                     flat.extend_from_slice(v);
-                    flat.len() / len - 1
+                    next
                 });
                 out.push_str(open);
                 if open.len() > 1 {

@@ -424,6 +424,8 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
             .collect();
         let embedded: HashSet<(usize, usize)> = todo.iter().copied().collect();
         let vector = crate::spi_util::VectorSql::new()?.vector;
+        // every vector the model gives has its length
+        let dims = by_text.values().next().map_or(0, |v| v.len()) as i32;
 
         // removals first (children before parents), then upserts (parents before children)
         // of what changed; every schema row, so that its oid follows the schema
@@ -449,7 +451,6 @@ fn refresh_reach(reach: Reach) -> Result<Vec<(&'static str, Counts)>> {
                     };
                     (&kind.rows[i], v.map(|v| v.as_slice()))
                 }));
-                let dims = by_text.values().next().map_or(0, |v| v.len()) as i32;
                 crate::spi_util::in_scratch_context(|| {
                     Spi::run_with_args(&sql, &[json.into(), vectors.into(), dims.into()])
                 })?;

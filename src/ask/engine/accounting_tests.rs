@@ -426,7 +426,6 @@ fn a_count_between_two_numbers_keeps_both() {
     }
 }
 
-
 #[test]
 fn a_column_several_tables_hold_is_read_where_the_value_is() {
     // atom, molecule and bond all hold a molecule_id; the bond's value says whose is meant
